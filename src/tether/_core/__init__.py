@@ -1,0 +1,128 @@
+"""tether's kernel. Other layers import from here, never from its modules."""
+
+from ._cancel import CancelScope
+from ._clock import Clock, SystemClock
+from ._entry_queue import TetherToken
+from ._exceptions import (
+    BrokenResourceError,
+    BusyResourceError,
+    Cancelled,
+    ClosedResourceError,
+    EndOfChannel,
+    RunFinishedError,
+    TetherInternalError,
+    WouldBlock,
+)
+from ._instrumentation import Instrument
+from ._io import IOStatistics, fd_of
+from ._local import RunVar, RunVarToken
+from ._nursery import TASK_STATUS_IGNORED, Nursery, NurseryManager, TaskStatus, open_nursery
+from ._parking_lot import ParkingLot, ParkingLotStatistics
+from ._run import (
+    RunStatistics,
+    add_instrument,
+    checkpoint_if_cancelled,
+    current_clock,
+    current_effective_deadline,
+    current_root_task,
+    current_statistics,
+    current_task,
+    current_tether_token,
+    current_time,
+    in_tether_run,
+    in_tether_task,
+    remove_instrument,
+    reschedule,
+    run,
+    spawn_system_task,
+    wait_all_tasks_blocked,
+)
+from ._run_context import GLOBAL_RUN_CONTEXT
+from ._task import Task
+from ._traps import Abort, cancel_shielded_checkpoint, checkpoint, wait_task_rescheduled
+
+
+async def wait_readable(fd: object) -> None:
+    """Block until `fd` (an int or an object with ``fileno()``) is readable.
+
+    Cancellable. Raises `BusyResourceError` if another task already waits to
+    read it, and `ClosedResourceError` if `notify_closing` is called for it
+    while waiting (or if it is closed)."""
+    try:
+        runner = GLOBAL_RUN_CONTEXT.runner
+    except AttributeError:
+        raise RuntimeError("must be called from inside tether.run()") from None
+    await runner.io_manager.wait_readable(fd)  # type: ignore[arg-type]
+
+
+async def wait_writable(fd: object) -> None:
+    """Block until `fd` is writable; otherwise like `wait_readable`."""
+    try:
+        runner = GLOBAL_RUN_CONTEXT.runner
+    except AttributeError:
+        raise RuntimeError("must be called from inside tether.run()") from None
+    await runner.io_manager.wait_writable(fd)  # type: ignore[arg-type]
+
+
+def notify_closing(fd: object) -> None:
+    """Call before closing `fd`: every task waiting on it wakes with
+    `ClosedResourceError`. Not a checkpoint."""
+    try:
+        runner = GLOBAL_RUN_CONTEXT.runner
+    except AttributeError:
+        raise RuntimeError("must be called from inside tether.run()") from None
+    runner.io_manager.notify_closing(fd)  # type: ignore[arg-type]
+
+
+__all__ = [
+    "GLOBAL_RUN_CONTEXT",
+    "TASK_STATUS_IGNORED",
+    "Abort",
+    "BrokenResourceError",
+    "BusyResourceError",
+    "CancelScope",
+    "Cancelled",
+    "Clock",
+    "ClosedResourceError",
+    "EndOfChannel",
+    "IOStatistics",
+    "Instrument",
+    "Nursery",
+    "NurseryManager",
+    "ParkingLot",
+    "ParkingLotStatistics",
+    "RunFinishedError",
+    "RunStatistics",
+    "RunVar",
+    "RunVarToken",
+    "SystemClock",
+    "Task",
+    "TaskStatus",
+    "TetherInternalError",
+    "TetherToken",
+    "WouldBlock",
+    "add_instrument",
+    "cancel_shielded_checkpoint",
+    "checkpoint",
+    "checkpoint_if_cancelled",
+    "current_clock",
+    "current_effective_deadline",
+    "current_root_task",
+    "current_statistics",
+    "current_task",
+    "current_tether_token",
+    "current_time",
+    "fd_of",
+    "in_tether_run",
+    "in_tether_task",
+    "notify_closing",
+    "open_nursery",
+    "remove_instrument",
+    "reschedule",
+    "run",
+    "spawn_system_task",
+    "wait_all_tasks_blocked",
+    "wait_readable",
+    "wait_task_rescheduled",
+    "wait_writable",
+]

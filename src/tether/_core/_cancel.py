@@ -1,0 +1,430 @@
+"""Cancel scopes and the cancel-status tree.
+
+Each entered `CancelScope` owns a `CancelStatus`. Statuses form a tree that
+mirrors how scopes nest, across tasks: a child task's status hangs under the
+status of the nursery that spawned it. Each task points at exactly one status
+(its innermost scope). A status is *effectively cancelled* when its own scope
+was cancelled, or when its parent is and the scope does not shield.
+
+Invariant: ``status.effectively_cancelled`` is always up to date. Whatever
+changes an input (``cancel()``, ``shield``, re-parenting) calls
+`CancelStatus.recalculate`, which walks the affected subtree and tries to
+deliver the cancellation to every blocked task that became cancelled. So a
+checkpoint only has to read one boolean.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from ._exceptions import Cancelled
+from ._run_context import GLOBAL_RUN_CONTEXT
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from ._task import Task
+
+MISNESTING_ADVICE = """
+Cancel scopes (and nurseries, which contain one) must be exited in the reverse
+order they were entered, by the task that entered them. Check for a 'with'
+block that is entered and exited in different tasks, or a generator that
+yields from inside a 'with CancelScope()' / 'async with open_nursery()' block.
+"""
+
+
+class CancelStatus:
+    __slots__ = (
+        "_children",
+        "_parent",
+        "_scope",
+        "abandoned_by_misnesting",
+        "effectively_cancelled",
+        "tasks",
+    )
+
+    def __init__(self, scope: CancelScope, parent: CancelStatus | None) -> None:
+        self._scope = scope
+        self._parent: CancelStatus | None = None
+        self._children: set[CancelStatus] = set()
+        self.tasks: set[Task] = set()
+        self.abandoned_by_misnesting = False
+        # A fresh status has no tasks or children yet, so its state can be
+        # computed directly instead of through recalculate().
+        self.effectively_cancelled = scope._cancel_called or (
+            parent is not None and not scope._shield and parent.effectively_cancelled
+        )
+        if parent is not None:
+            self._parent = parent
+            parent._children.add(self)
+
+    @property
+    def parent(self) -> CancelStatus | None:
+        return self._parent
+
+    @parent.setter
+    def parent(self, parent: CancelStatus | None) -> None:
+        if self._parent is not None:
+            self._parent._children.remove(self)
+        self._parent = parent
+        if parent is not None:
+            parent._children.add(self)
+            self.recalculate()
+
+    @property
+    def children(self) -> frozenset[CancelStatus]:
+        return frozenset(self._children)
+
+    @property
+    def parent_cancellation_is_visible_to_us(self) -> bool:
+        return (
+            self._parent is not None
+            and not self._scope._shield
+            and self._parent.effectively_cancelled
+        )
+
+    def encloses(self, other: CancelStatus | None) -> bool:
+        """Whether `other` is this status or one of its descendants."""
+        while other is not None:
+            if other is self:
+                return True
+            other = other._parent
+        return False
+
+    def recalculate(self) -> None:
+        # Iterative walk: deep scope trees must not hit the recursion limit.
+        todo = [self]
+        while todo:
+            current = todo.pop()
+            new_state = (
+                current._scope._cancel_called or current.parent_cancellation_is_visible_to_us
+            )
+            if new_state != current.effectively_cancelled:
+                current.effectively_cancelled = new_state
+                if new_state:
+                    for task in list(current.tasks):
+                        task._attempt_delivery_of_any_pending_cancel()
+                todo.extend(current._children)
+
+    def _mark_abandoned(self) -> None:
+        todo = [self]
+        while todo:
+            current = todo.pop()
+            current.abandoned_by_misnesting = True
+            todo.extend(current._children)
+
+    def effective_deadline(self) -> float:
+        deadline = math.inf
+        status: CancelStatus | None = self
+        while status is not None:
+            if status.effectively_cancelled:
+                return -math.inf
+            deadline = min(deadline, status._scope._deadline)
+            if status._scope._shield:
+                break
+            status = status._parent
+        return deadline
+
+    def close(self) -> None:
+        self.parent = None
+        if self.tasks or self._children:
+            # Scopes were exited out of order. CancelScope._close reports the
+            # error; here we leave the orphaned subtree cancelled and marked,
+            # so the code still inside it unwinds instead of running on.
+            self._mark_abandoned()
+            self.effectively_cancelled = True
+            for task in list(self.tasks):
+                task._attempt_delivery_of_any_pending_cancel()
+            for child in list(self._children):
+                child.recalculate()
+
+
+class CancelScope:
+    """A cancellation boundary around a block of code.
+
+    ``with CancelScope() as scope:`` associates the block with the scope;
+    calling ``scope.cancel()``, or reaching ``scope.deadline``, makes every
+    checkpoint inside the block (in this task and in tasks of nurseries opened
+    inside it) raise `Cancelled`, until the block exits. Cancellation is
+    level-triggered: it keeps firing at each checkpoint, not just once. On
+    exit, the scope catches the `Cancelled` it caused and sets
+    ``cancelled_caught``; outer code carries on normally.
+
+    ``shield=True`` protects the block from cancellation of *outer* scopes
+    (its own `cancel()` and deadline still work). A scope can be entered only
+    once.
+
+    Args:
+      deadline: absolute time (by `current_time`) at which the scope cancels
+        itself.
+      relative_deadline: seconds after entering at which it cancels itself;
+        cannot be combined with ``deadline``.
+      shield: whether to block cancellation from outer scopes.
+    """
+
+    __slots__ = (
+        "_cancel_called",
+        "_cancel_status",
+        "_deadline",
+        "_has_been_entered",
+        "_registered_deadline",
+        "_relative_deadline",
+        "_shield",
+        "cancelled_caught",
+    )
+
+    def __init__(
+        self,
+        *,
+        deadline: float = math.inf,
+        relative_deadline: float = math.inf,
+        shield: bool = False,
+    ) -> None:
+        if math.isnan(deadline):
+            raise ValueError("deadline must not be NaN")
+        if math.isnan(relative_deadline):
+            raise ValueError("relative_deadline must not be NaN")
+        if relative_deadline < 0:
+            raise ValueError(f"relative_deadline must be non-negative, got {relative_deadline!r}")
+        if deadline != math.inf and relative_deadline != math.inf:
+            raise ValueError("Cannot specify both a deadline and a relative_deadline")
+        if not isinstance(shield, bool):
+            raise TypeError(f"shield must be a bool, got {shield!r}")
+        self._deadline = float(deadline)
+        self._relative_deadline = float(relative_deadline)
+        self._shield = shield
+        self._cancel_status: CancelStatus | None = None
+        self._has_been_entered = False
+        self._registered_deadline = math.inf
+        self._cancel_called = False
+        self.cancelled_caught = False
+
+    def __repr__(self) -> str:
+        if self._cancel_status is not None:
+            state = ", active"
+        elif self._has_been_entered:
+            state = ", exited"
+        else:
+            state = ", unbound"
+        if self._cancel_called:
+            state += ", cancelled"
+        elif self._deadline != math.inf:
+            state += f", deadline={self._deadline:.3f}"
+        return f"<tether.CancelScope at {id(self):#x}{state}>"
+
+    # -- entering and leaving ------------------------------------------------
+
+    def __enter__(self) -> Self:
+        task = GLOBAL_RUN_CONTEXT.task
+        if self._has_been_entered:
+            raise RuntimeError(
+                "Each CancelScope may only be used for a single 'with' block; "
+                "create a new CancelScope for each block"
+            )
+        self._has_been_entered = True
+        runner = GLOBAL_RUN_CONTEXT.runner
+        if self._relative_deadline != math.inf:
+            self._deadline = runner.clock.current_time() + self._relative_deadline
+            self._relative_deadline = math.inf
+        if self._deadline != math.inf and runner.clock.current_time() >= self._deadline:
+            self._cancel_called = True
+        self._cancel_status = CancelStatus(self, task._cancel_status)
+        task._activate_cancel_status(self._cancel_status)
+        self._update_registered_deadline()
+        return self
+
+    def __exit__(
+        self,
+        etype: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        remaining = self._close(exc)
+        if remaining is None:
+            return True
+        if remaining is exc:
+            return False
+        # A new exception (a misnesting error, or a group with the Cancelled
+        # taken out): raise it but keep the context it already carries.
+        saved_context = remaining.__context__
+        try:
+            raise remaining
+        finally:
+            value = sys.exc_info()[1]
+            if value is not None:
+                value.__context__ = saved_context
+            del remaining, value, exc
+
+    def _close(self, exc: BaseException | None) -> BaseException | None:
+        status = self._cancel_status
+        if status is None:
+            new_exc = RuntimeError(
+                f"Cancel scope stack corrupted: attempted to exit {self!r} "
+                "which had already been exited"
+            )
+            new_exc.__context__ = exc
+            return new_exc
+        task = GLOBAL_RUN_CONTEXT.task
+        if task._cancel_status is not status:
+            if status.abandoned_by_misnesting:
+                # An outer scope already reported the misnesting.
+                pass
+            elif not status.encloses(task._cancel_status):
+                new_exc = RuntimeError(
+                    f"Cancel scope stack corrupted: attempted to exit {self!r} from "
+                    f"unrelated {task!r}\n{MISNESTING_ADVICE}"
+                )
+                new_exc.__context__ = exc
+                return new_exc
+            else:
+                inner = task._cancel_status
+                inner_scope = inner._scope if inner is not None else None
+                new_exc = RuntimeError(
+                    f"Cancel scope stack corrupted: attempted to exit {self!r} in "
+                    f"{task!r} while its inner scope {inner_scope!r} is still open\n"
+                    f"{MISNESTING_ADVICE}"
+                )
+                new_exc.__context__ = exc
+                exc = new_exc
+                task._activate_cancel_status(status._parent)
+        else:
+            task._activate_cancel_status(status._parent)
+        if (
+            exc is not None
+            and status.effectively_cancelled
+            and not status.parent_cancellation_is_visible_to_us
+        ):
+            if isinstance(exc, Cancelled):
+                self.cancelled_caught = True
+                exc = None
+            elif isinstance(exc, BaseExceptionGroup):
+                matched, rest = exc.split(Cancelled)
+                if matched is not None:
+                    self.cancelled_caught = True
+                exc = rest
+        status.close()
+        self._cancel_status = None
+        self._update_registered_deadline()
+        return exc
+
+    # -- deadline bookkeeping ------------------------------------------------
+
+    def _update_registered_deadline(self) -> None:
+        if self._cancel_status is not None and not self._cancel_called:
+            wanted = self._deadline
+        else:
+            wanted = math.inf
+        old = self._registered_deadline
+        if wanted != old:
+            deadlines = GLOBAL_RUN_CONTEXT.runner.deadlines
+            if old != math.inf:
+                deadlines.remove(old, self)
+            if wanted != math.inf:
+                deadlines.add(wanted, self)
+            self._registered_deadline = wanted
+
+    # -- public state --------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Cancel this scope now. Idempotent; safe to call before entering
+        (the scope is then cancelled on entry) or after exiting (no effect)."""
+        if self._cancel_called:
+            return
+        self._cancel_called = True
+        if self._cancel_status is not None:
+            self._update_registered_deadline()
+            self._cancel_status.recalculate()
+
+    @property
+    def cancel_called(self) -> bool:
+        """Whether `cancel()` was called or the deadline passed. True does not
+        mean the code inside was affected (it may have had no checkpoint
+        left); see `cancelled_caught` for that."""
+        if (self._cancel_status is not None or not self._has_been_entered) and (
+            not self._cancel_called and self._deadline != math.inf
+        ):
+            runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
+            if runner is not None and runner.clock.current_time() >= self._deadline:
+                self.cancel()
+        return self._cancel_called
+
+    @property
+    def deadline(self) -> float:
+        """Absolute time (by `current_time`) at which this scope cancels itself;
+        ``inf`` for none. Read-write, also while the scope is active."""
+        if self._relative_deadline != math.inf:
+            raise RuntimeError(
+                "unentered relative cancel scope does not know its absolute deadline; "
+                "read relative_deadline instead"
+            )
+        return self._deadline
+
+    @deadline.setter
+    def deadline(self, new_deadline: float) -> None:
+        if math.isnan(new_deadline):
+            raise ValueError("deadline must not be NaN")
+        if self._relative_deadline != math.inf:
+            raise RuntimeError(
+                "cannot set an absolute deadline on an unentered scope that has a "
+                "relative_deadline; set relative_deadline instead"
+            )
+        self._deadline = float(new_deadline)
+        if self._cancel_status is not None:
+            self._update_registered_deadline()
+
+    @property
+    def relative_deadline(self) -> float:
+        """Seconds until the deadline. Before entering, the delay to count
+        from the moment of entering; afterwards, the time left from now."""
+        if self._has_been_entered:
+            return self._deadline - GLOBAL_RUN_CONTEXT.runner.clock.current_time()
+        if self._deadline != math.inf:
+            raise RuntimeError(
+                "unentered cancel scope with an absolute deadline has no relative deadline"
+            )
+        return self._relative_deadline
+
+    @relative_deadline.setter
+    def relative_deadline(self, new_relative_deadline: float) -> None:
+        if math.isnan(new_relative_deadline):
+            raise ValueError("relative_deadline must not be NaN")
+        if new_relative_deadline < 0:
+            raise ValueError(
+                f"relative_deadline must be non-negative, got {new_relative_deadline!r}"
+            )
+        if self._has_been_entered:
+            now = GLOBAL_RUN_CONTEXT.runner.clock.current_time()
+            self._deadline = now + float(new_relative_deadline)
+            if self._cancel_status is not None:
+                self._update_registered_deadline()
+        elif self._deadline != math.inf:
+            raise RuntimeError(
+                "cannot set relative_deadline on an unentered scope with an absolute "
+                "deadline; set deadline instead"
+            )
+        else:
+            self._relative_deadline = float(new_relative_deadline)
+
+    @property
+    def is_relative(self) -> bool | None:
+        """None once entered; otherwise whether the deadline is relative."""
+        if self._has_been_entered:
+            return None
+        return self._relative_deadline != math.inf
+
+    @property
+    def shield(self) -> bool:
+        """Whether cancellation of outer scopes is kept out of this block.
+        Read-write; changing it takes effect at once."""
+        return self._shield
+
+    @shield.setter
+    def shield(self, new_value: bool) -> None:
+        if not isinstance(new_value, bool):
+            raise TypeError(f"shield must be a bool, got {new_value!r}")
+        self._shield = new_value
+        if self._cancel_status is not None:
+            self._cancel_status.recalculate()

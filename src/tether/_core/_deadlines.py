@@ -1,0 +1,57 @@
+"""All active cancel-scope deadlines, in one sorted structure.
+
+The run loop asks for the nearest deadline to know how long it may sleep, and
+expires every deadline that has passed after each wait. Keys are
+``(deadline, id(scope))`` so that scopes with equal deadlines coexist and are
+expired in a stable order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from sortedcontainers import SortedDict
+
+if TYPE_CHECKING:
+    from ._cancel import CancelScope
+
+
+class Deadlines:
+    __slots__ = ("_scopes",)
+
+    def __init__(self) -> None:
+        self._scopes: SortedDict = SortedDict()
+
+    def __len__(self) -> int:
+        return len(self._scopes)
+
+    def add(self, deadline: float, scope: CancelScope) -> None:
+        self._scopes[(deadline, id(scope))] = scope
+
+    def remove(self, deadline: float, scope: CancelScope) -> None:
+        del self._scopes[(deadline, id(scope))]
+
+    def next_deadline(self) -> float:
+        scopes = self._scopes
+        if not scopes:
+            return math.inf
+        deadline: float = scopes.keys()[0][0]
+        return deadline
+
+    def expire(self, now: float) -> bool:
+        """Cancel every scope whose deadline is at or before `now`; return
+        whether any was."""
+        scopes = self._scopes
+        did_something = False
+        while scopes:
+            key = scopes.keys()[0]
+            if key[0] > now:
+                break
+            scope = scopes.pop(key)
+            # The scope's registration is gone; tell it so cancel() does not
+            # try to remove it a second time.
+            scope._registered_deadline = math.inf
+            scope.cancel()
+            did_something = True
+        return did_something

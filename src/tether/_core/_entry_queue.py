@@ -1,0 +1,89 @@
+"""Getting work into a run from outside it: `TetherToken.run_sync_soon`.
+
+Callbacks go into a deque (whose append is atomic, so any thread, and a
+signal handler, may add to it) and the run loop is woken through the I/O
+manager's wakeup socket. The loop runs them between task steps, in order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import RunFinishedError
+
+if TYPE_CHECKING:
+    from ._run import Runner
+
+
+class EntryQueue:
+    __slots__ = ("done", "idempotent_queue", "lock", "queue", "wakeup")
+
+    def __init__(self, wakeup: Callable[[], None]) -> None:
+        self.queue: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
+        self.idempotent_queue: dict[tuple[Callable[..., object], tuple[Any, ...]], None] = {}
+        self.wakeup = wakeup
+        self.done = False
+        # Guards `done` against a race with the run finishing, and the dict
+        # (dicts are not safe to mutate from several threads at once).
+        self.lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self.queue) + len(self.idempotent_queue)
+
+    def run_sync_soon(
+        self, sync_fn: Callable[..., object], *args: Any, idempotent: bool = False
+    ) -> None:
+        with self.lock:
+            if self.done:
+                raise RunFinishedError("the tether run this token belongs to has finished")
+            if idempotent:
+                self.idempotent_queue[(sync_fn, args)] = None
+            else:
+                self.queue.append((sync_fn, args))
+            self.wakeup()
+
+    def drain(self) -> list[tuple[Callable[..., object], tuple[Any, ...]]]:
+        """Take every queued callback, oldest first."""
+        batch = []
+        queue = self.queue
+        while queue:
+            batch.append(queue.popleft())
+        if self.idempotent_queue:
+            with self.lock:
+                batch.extend(self.idempotent_queue)
+                self.idempotent_queue.clear()
+        return batch
+
+
+class TetherToken:
+    """A handle to a running `tether.run`, usable from any thread.
+
+    Get it with `tether.lowlevel.current_tether_token()` inside the run and
+    hand it to other threads. It is hashable, and equal only to itself.
+    """
+
+    __slots__ = ("_runner",)
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
+    def run_sync_soon(
+        self, sync_fn: Callable[..., object], *args: Any, idempotent: bool = False
+    ) -> None:
+        """Schedule ``sync_fn(*args)`` to run soon in the run's thread.
+
+        Safe to call from any thread and from signal handlers; never blocks.
+        Callbacks run in the order they were scheduled (per calling thread).
+        With ``idempotent=True``, a call equal to one already waiting in the
+        queue is dropped, and those calls have no ordering guarantee.
+
+        If `sync_fn` raises, the run is crashed with `TetherInternalError`,
+        because there is nobody else to report the error to.
+
+        Raises:
+          RunFinishedError: the run has finished.
+        """
+        self._runner.entry_queue.run_sync_soon(sync_fn, *args, idempotent=idempotent)

@@ -1,0 +1,319 @@
+"""Waiting for file descriptors, and waking the run loop from other threads.
+
+The run loop's one blocking call is `IOManager.get_events(timeout)`: it
+returns when an fd a task waits on is ready, when the timeout (the nearest
+deadline) passes, or when another thread calls `wakeup_threadsafe`. On Linux
+this is `select.epoll` in one-shot mode; elsewhere a `selectors` fallback.
+
+Each fd has at most one reading and one writing task. A second task waiting
+the same way gets `BusyResourceError`, because two readers of one socket
+would race for the same bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import selectors
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import outcome
+
+from ._exceptions import BusyResourceError, ClosedResourceError
+from ._run_context import GLOBAL_RUN_CONTEXT
+from ._traps import Abort, wait_task_rescheduled
+
+if TYPE_CHECKING:
+    from ._task import Task
+
+
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+
+FdLike = int | _HasFileno
+
+
+def fd_of(obj: FdLike) -> int:
+    """The file descriptor number of `obj` (an int or anything with
+    ``fileno()``), with a clear error for anything else."""
+    if isinstance(obj, int):
+        fd = obj
+    else:
+        fileno = getattr(obj, "fileno", None)
+        if fileno is None:
+            raise TypeError(
+                f"expected a file descriptor (int) or an object with fileno(), got {obj!r}"
+            )
+        fd = fileno()
+    if not isinstance(fd, int) or fd < 0:
+        raise ValueError(f"invalid file descriptor {fd!r} (from {obj!r}): is it closed?")
+    return fd
+
+
+@dataclass(frozen=True)
+class IOStatistics:
+    tasks_waiting_read: int
+    tasks_waiting_write: int
+    backend: str
+
+
+class _Waiters:
+    __slots__ = ("read_task", "registered", "write_task")
+
+    def __init__(self) -> None:
+        self.read_task: Task | None = None
+        self.write_task: Task | None = None
+        self.registered = False
+
+
+_READ = 1
+_WRITE = 2
+
+
+class IOManager:
+    """Common logic; subclasses supply the OS poller."""
+
+    backend = "abstract"
+
+    def __init__(self) -> None:
+        self._waiters: dict[int, _Waiters] = {}
+        self._wakeup_recv, self._wakeup_send = socket.socketpair()
+        self._wakeup_recv.setblocking(False)
+        self._wakeup_send.setblocking(False)
+        self._wakeup_fd = self._wakeup_recv.fileno()
+
+    # -- to be provided by the backend ---------------------------------------
+
+    def _register(self, fd: int, mask: int, already: bool) -> None:
+        raise NotImplementedError
+
+    def _unregister(self, fd: int) -> None:
+        raise NotImplementedError
+
+    def get_events(self, timeout: float) -> list[tuple[int, int]]:
+        raise NotImplementedError
+
+    # -- shared --------------------------------------------------------------
+
+    def close(self) -> None:
+        self._wakeup_recv.close()
+        self._wakeup_send.close()
+
+    @property
+    def has_waiters(self) -> bool:
+        return bool(self._waiters)
+
+    def wakeup_threadsafe(self) -> None:
+        try:
+            self._wakeup_send.send(b"\x00")
+        except BlockingIOError:
+            # The buffer is full, so a wakeup is pending already.
+            pass
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while self._wakeup_recv.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def process_events(self, events: list[tuple[int, int]]) -> None:
+        runner = GLOBAL_RUN_CONTEXT.runner
+        for fd, flags in events:
+            if fd == self._wakeup_fd:
+                self._drain_wakeup()
+                continue
+            waiters = self._waiters.get(fd)
+            if waiters is None:
+                continue
+            # Errors and hang-ups wake both directions: the task then sees the
+            # error from its own read or write call.
+            if flags & ~_READ and waiters.write_task is not None:
+                runner.reschedule(waiters.write_task)
+                waiters.write_task = None
+            if flags & ~_WRITE and waiters.read_task is not None:
+                runner.reschedule(waiters.read_task)
+                waiters.read_task = None
+            self._update(fd, waiters)
+
+    def _update(self, fd: int, waiters: _Waiters) -> None:
+        mask = (_READ if waiters.read_task is not None else 0) | (
+            _WRITE if waiters.write_task is not None else 0
+        )
+        if not mask:
+            if waiters.registered:
+                self._unregister(fd)
+            del self._waiters[fd]
+            return
+        self._register(fd, mask, waiters.registered)
+        waiters.registered = True
+
+    async def _wait(self, obj: FdLike, which: str) -> None:
+        fd = fd_of(obj)
+        waiters = self._waiters.get(fd)
+        if waiters is None:
+            waiters = self._waiters[fd] = _Waiters()
+        if getattr(waiters, which) is not None:
+            verb = "read from" if which == "read_task" else "write to"
+            raise BusyResourceError(
+                f"another task is already waiting to {verb} file descriptor {fd}"
+            )
+        task = GLOBAL_RUN_CONTEXT.task
+        setattr(waiters, which, task)
+        try:
+            self._update(fd, waiters)
+        except BaseException:
+            setattr(waiters, which, None)
+            if waiters.read_task is None and waiters.write_task is None:
+                self._waiters.pop(fd, None)
+            raise
+
+        def abort(_: Callable[[], Any]) -> Abort:
+            setattr(waiters, which, None)
+            if self._waiters.get(fd) is waiters:
+                self._update(fd, waiters)
+            return Abort.SUCCEEDED
+
+        await wait_task_rescheduled(abort)
+
+    async def wait_readable(self, obj: FdLike) -> None:
+        await self._wait(obj, "read_task")
+
+    async def wait_writable(self, obj: FdLike) -> None:
+        await self._wait(obj, "write_task")
+
+    def notify_closing(self, obj: FdLike) -> None:
+        fd = fd_of(obj)
+        waiters = self._waiters.pop(fd, None)
+        if waiters is None:
+            return
+        runner = GLOBAL_RUN_CONTEXT.runner
+        error = outcome.Error(
+            ClosedResourceError(f"file descriptor {fd} was closed while a task waited on it")
+        )
+        for task in (waiters.read_task, waiters.write_task):
+            if task is not None:
+                runner.reschedule(task, error)
+        if waiters.registered:
+            self._unregister(fd)
+
+    def statistics(self) -> IOStatistics:
+        reading = sum(1 for w in self._waiters.values() if w.read_task is not None)
+        writing = sum(1 for w in self._waiters.values() if w.write_task is not None)
+        return IOStatistics(reading, writing, self.backend)
+
+
+class EpollIOManager(IOManager):
+    backend = "epoll"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoll = select.epoll()
+        self._epoll.register(self._wakeup_fd, select.EPOLLIN)
+
+    def close(self) -> None:
+        self._epoll.close()
+        super().close()
+
+    def _register(self, fd: int, mask: int, already: bool) -> None:
+        flags = select.EPOLLONESHOT
+        if mask & _READ:
+            flags |= select.EPOLLIN
+        if mask & _WRITE:
+            flags |= select.EPOLLOUT
+        try:
+            if already:
+                self._epoll.modify(fd, flags)
+            else:
+                self._epoll.register(fd, flags)
+        except FileExistsError:
+            # A one-shot registration that fired stays in the epoll set.
+            self._epoll.modify(fd, flags)
+        except OSError as exc:
+            if exc.errno == errno.EBADF:
+                raise ClosedResourceError(f"file descriptor {fd} is closed") from exc
+            raise
+
+    def _unregister(self, fd: int) -> None:
+        try:
+            self._epoll.unregister(fd)
+        except (OSError, ValueError):
+            # Already closed by the user: the kernel dropped it for us.
+            pass
+
+    def get_events(self, timeout: float) -> list[tuple[int, int]]:
+        events = self._epoll.poll(timeout, 1024)
+        if not events:
+            return events
+        converted = []
+        for fd, flags in events:
+            mask = 0
+            if flags & (select.EPOLLIN | select.EPOLLPRI):
+                mask |= _READ
+            if flags & select.EPOLLOUT:
+                mask |= _WRITE
+            if flags & (select.EPOLLERR | select.EPOLLHUP):
+                mask |= _READ | _WRITE
+            converted.append((fd, mask))
+        return converted
+
+
+class SelectorIOManager(IOManager):
+    """Fallback for platforms without epoll (kqueue, poll or select via the
+    standard `selectors` module)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._selector = selectors.DefaultSelector()
+        self.backend = type(self._selector).__name__
+        self._selector.register(self._wakeup_fd, selectors.EVENT_READ)
+
+    def close(self) -> None:
+        self._selector.close()
+        super().close()
+
+    def _register(self, fd: int, mask: int, already: bool) -> None:
+        events = (selectors.EVENT_READ if mask & _READ else 0) | (
+            selectors.EVENT_WRITE if mask & _WRITE else 0
+        )
+        try:
+            if already:
+                self._selector.modify(fd, events)
+            else:
+                self._selector.register(fd, events)
+        except KeyError:
+            self._selector.modify(fd, events)
+        except (OSError, ValueError) as exc:
+            raise ClosedResourceError(f"file descriptor {fd} is closed") from exc
+
+    def _unregister(self, fd: int) -> None:
+        try:
+            self._selector.unregister(fd)
+        except (KeyError, OSError, ValueError):
+            pass
+
+    def get_events(self, timeout: float) -> list[tuple[int, int]]:
+        ready = self._selector.select(timeout)
+        converted = []
+        for key, events in ready:
+            fd = key.fd
+            mask = (_READ if events & selectors.EVENT_READ else 0) | (
+                _WRITE if events & selectors.EVENT_WRITE else 0
+            )
+            converted.append((fd, mask))
+            waiters = self._waiters.get(fd)
+            if waiters is not None:
+                # Emulate one-shot: process_events re-registers what is wanted.
+                self._unregister(fd)
+                waiters.registered = False
+        return converted
+
+
+def make_io_manager() -> IOManager:
+    if hasattr(select, "epoll"):
+        return EpollIOManager()
+    return SelectorIOManager()

@@ -1,0 +1,79 @@
+"""`RunVar`: a variable whose value is local to one `tether.run` call."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from ._run_context import GLOBAL_RUN_CONTEXT
+
+T = TypeVar("T")
+
+_NO_DEFAULT: Any = object()
+
+
+class RunVarToken(Generic[T]):
+    __slots__ = ("_redeemed", "_var", "previous_value")
+
+    def __init__(self, var: RunVar[T], previous_value: Any) -> None:
+        self._var = var
+        self.previous_value = previous_value
+        self._redeemed = False
+
+
+class RunVar(Generic[T]):
+    """Like a `contextvars.ContextVar`, but one value per run instead of per
+    task: every task of a run sees the same value, and a new run starts from
+    the default. Useful for per-run caches in libraries. Only usable inside
+    `tether.run` (outside, `RuntimeError`)."""
+
+    __slots__ = ("_default", "_name")
+
+    def __init__(self, name: str, default: T = _NO_DEFAULT) -> None:
+        self._name = name
+        self._default = default
+
+    def _values(self) -> dict[RunVar[Any], Any]:
+        try:
+            return GLOBAL_RUN_CONTEXT.runner.run_vars
+        except AttributeError:
+            raise RuntimeError(f"RunVar {self._name!r} used outside of tether.run") from None
+
+    def get(self, default: T = _NO_DEFAULT) -> T:
+        """The value for this run; `default`, then the variable's default,
+        when unset; `LookupError` if neither exists."""
+        values = self._values()
+        try:
+            value: T = values[self]
+            return value
+        except KeyError:
+            if default is not _NO_DEFAULT:
+                return default
+            if self._default is not _NO_DEFAULT:
+                return self._default
+            raise LookupError(self) from None
+
+    def set(self, value: T) -> RunVarToken[T]:
+        """Set the value for this run; returns a token for `reset`."""
+        values = self._values()
+        previous = values.get(self, _NO_DEFAULT)
+        values[self] = value
+        return RunVarToken(self, previous)
+
+    def reset(self, token: RunVarToken[T]) -> None:
+        """Restore the value that was current before the `set` that returned
+        `token`. A token can be used once, with the variable that made it."""
+        if not isinstance(token, RunVarToken):
+            raise TypeError(f"expected a RunVarToken, got {token!r}")
+        if token._var is not self:
+            raise ValueError("token was created by a different RunVar")
+        if token._redeemed:
+            raise ValueError("token has already been used")
+        values = self._values()
+        if token.previous_value is _NO_DEFAULT:
+            values.pop(self, None)
+        else:
+            values[self] = token.previous_value
+        token._redeemed = True
+
+    def __repr__(self) -> str:
+        return f"<RunVar name={self._name!r}>"

@@ -1,0 +1,337 @@
+"""Nurseries: the only way to run tasks concurrently.
+
+A nursery is opened by a parent task with ``async with open_nursery()``. The
+block's own code is the nursery's "nested child". The nursery closes, and the
+``async with`` exits, only when the nested child and every spawned child have
+finished. Every error from them is collected; the first one cancels the
+nursery's scope so that siblings stop; they are raised together as an
+`ExceptionGroup` (always a group, even for one error), so none is lost.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+
+import outcome
+
+from ._cancel import CancelScope, CancelStatus
+from ._exceptions import Cancelled, TetherInternalError
+from ._run_context import GLOBAL_RUN_CONTEXT
+from ._traps import Abort, cancel_shielded_checkpoint, wait_task_rescheduled
+
+if TYPE_CHECKING:
+    from ._task import Task
+
+StatusT = TypeVar("StatusT")
+
+
+class _NoStatusType:
+    def __repr__(self) -> str:
+        return "<no status>"
+
+
+_NO_STATUS: Any = _NoStatusType()
+
+
+class TaskStatus(Generic[StatusT]):
+    """Passed as ``task_status`` to a function run with `Nursery.start`; the
+    function calls ``task_status.started(value)`` once it is ready."""
+
+    __slots__ = ()
+
+    def started(self, value: StatusT | None = None) -> None:
+        raise NotImplementedError
+
+
+class _TaskStatusIgnored(TaskStatus[Any]):
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "TASK_STATUS_IGNORED"
+
+    def started(self, value: Any = None) -> None:
+        pass
+
+
+#: Default for a ``task_status`` parameter, so a function written for
+#: `Nursery.start` can also be run with `Nursery.start_soon` or awaited.
+TASK_STATUS_IGNORED: TaskStatus[Any] = _TaskStatusIgnored()
+
+
+class _TaskStatus(TaskStatus[StatusT]):
+    __slots__ = ("_new_nursery", "_old_nursery", "_value")
+
+    def __init__(self, old_nursery: Nursery, new_nursery: Nursery) -> None:
+        self._old_nursery = old_nursery
+        self._new_nursery = new_nursery
+        self._value: Any = _NO_STATUS
+
+    def __repr__(self) -> str:
+        return f"<task status object at {id(self):#x}>"
+
+    def started(self, value: StatusT | None = None) -> None:
+        if self._value is not _NO_STATUS:
+            raise RuntimeError("called 'started' twice on the same task status")
+        self._value = value
+        old = self._old_nursery
+        # If the start() caller was cancelled meanwhile, the task stays where
+        # it is and is cancelled with it; start() then raises Cancelled.
+        if old._cancel_status.effectively_cancelled:
+            return
+        new = self._new_nursery
+        if new._closed:
+            raise TetherInternalError("nursery closed while a start() was pending")
+        tasks = old._children
+        old._children = set()
+        for task in tasks:
+            task._parent_nursery = new
+            task._eventual_parent_nursery = None
+            new._children.add(task)
+        # Move the started task's cancel statuses under the new nursery's.
+        # Detach them all first so no recalculation sees a half-moved tree.
+        status_children = list(old._cancel_status._children)
+        status_tasks = set(old._cancel_status.tasks)
+        status_tasks.discard(old._parent_task)
+        for status in status_children:
+            status.parent = None
+        for task in status_tasks:
+            task._activate_cancel_status(None)
+        for status in status_children:
+            status.parent = new._cancel_status
+        for task in status_tasks:
+            task._activate_cancel_status(new._cancel_status)
+        old._check_nursery_closed()
+
+
+class NurseryManager:
+    """What `open_nursery` returns: use it with ``async with``."""
+
+    __slots__ = ("_nursery", "_scope")
+
+    async def __aenter__(self) -> Nursery:
+        self._scope = CancelScope()
+        self._scope.__enter__()
+        self._nursery = Nursery(GLOBAL_RUN_CONTEXT.task, self._scope)
+        return self._nursery
+
+    async def __aexit__(
+        self,
+        etype: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        new_exc = await self._nursery._nested_child_finished(exc)
+        combined_error_from_nursery = self._scope._close(new_exc)
+        if combined_error_from_nursery is None:
+            return True
+        saved_context = combined_error_from_nursery.__context__
+        try:
+            raise combined_error_from_nursery
+        finally:
+            value = sys.exc_info()[1]
+            if value is not None:
+                value.__context__ = saved_context
+            del combined_error_from_nursery, value, new_exc
+
+    def __enter__(self) -> NoReturn:
+        raise RuntimeError("use 'async with open_nursery()', not 'with open_nursery()'")
+
+    def __exit__(self, *args: object) -> NoReturn:  # pragma: no cover
+        raise AssertionError("unreachable: __enter__ always raises")
+
+
+def open_nursery() -> NurseryManager:
+    """Open a nursery, the scope within which tasks can be spawned.
+
+    ``async with open_nursery() as nursery:`` returns a `Nursery`. The block
+    does not exit until every task started in the nursery has finished. If
+    the block or any child raises, the nursery's cancel scope is cancelled
+    (so the other children stop at their next checkpoint) and, once all have
+    finished, every error is raised together in an `ExceptionGroup`.
+
+    Cancellation: entering is not a checkpoint. Exiting always waits for the
+    children; if the surrounding scope is cancelled meanwhile, the children
+    are cancelled too and the exit still waits for them to finish. When the
+    block had nothing to wait for, exiting is a schedule point only.
+    """
+    return NurseryManager()
+
+
+class Nursery:
+    """A collection of running child tasks; see `open_nursery`.
+
+    Attributes:
+      cancel_scope: the `CancelScope` around the nursery's block and children;
+        ``nursery.cancel_scope.cancel()`` cancels them all.
+    """
+
+    __slots__ = (
+        "_cancel_status",
+        "_children",
+        "_closed",
+        "_nested_child_running",
+        "_parent_task",
+        "_parent_waiting_in_aexit",
+        "_pending_excs",
+        "_pending_starts",
+        "cancel_scope",
+    )
+
+    def __init__(self, parent_task: Task, cancel_scope: CancelScope) -> None:
+        self._parent_task = parent_task
+        parent_task._child_nurseries.append(self)
+        status = cancel_scope._cancel_status
+        assert status is not None
+        self._cancel_status: CancelStatus = status
+        self.cancel_scope = cancel_scope
+        self._children: set[Task] = set()
+        self._pending_excs: list[BaseException] = []
+        self._nested_child_running = True
+        self._parent_waiting_in_aexit = False
+        self._pending_starts = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<tether.Nursery at {id(self):#x}, {len(self._children)} children>"
+
+    @property
+    def child_tasks(self) -> frozenset[Task]:
+        """The tasks running in this nursery now (not those still waiting
+        to call ``task_status.started()``)."""
+        return frozenset(self._children)
+
+    @property
+    def parent_task(self) -> Task:
+        """The task that opened this nursery."""
+        return self._parent_task
+
+    def _add_exc(self, exc: BaseException) -> None:
+        self._pending_excs.append(exc)
+        self.cancel_scope.cancel()
+
+    def _check_nursery_closed(self) -> None:
+        if not (self._nested_child_running or self._children or self._pending_starts):
+            self._closed = True
+            if self._parent_waiting_in_aexit:
+                self._parent_waiting_in_aexit = False
+                GLOBAL_RUN_CONTEXT.runner.reschedule(self._parent_task)
+
+    def _child_finished(self, task: Task, result: outcome.Outcome[Any]) -> None:
+        self._children.remove(task)
+        if isinstance(result, outcome.Error):
+            self._add_exc(result.error)
+        self._check_nursery_closed()
+
+    async def _nested_child_finished(
+        self, nested_child_exc: BaseException | None
+    ) -> BaseException | None:
+        if nested_child_exc is not None:
+            self._add_exc(nested_child_exc)
+        self._nested_child_running = False
+        self._check_nursery_closed()
+
+        if not self._closed:
+            # Wait for the children. Cancellation cannot stop this wait (the
+            # children get cancelled through the nursery's scope instead), but
+            # a KeyboardInterrupt delivered here must not be lost.
+            def aborted(raise_cancel: Callable[[], Any]) -> Abort:
+                exc = outcome.capture(raise_cancel).error
+                if not isinstance(exc, Cancelled):
+                    self._add_exc(exc)
+                del exc
+                return Abort.FAILED
+
+            self._parent_waiting_in_aexit = True
+            await wait_task_rescheduled(aborted)
+        else:
+            try:
+                await cancel_shielded_checkpoint()
+            except BaseException as exc:
+                self._add_exc(exc)
+
+        popped = self._parent_task._child_nurseries.pop()
+        assert popped is self
+        if self._pending_excs:
+            try:
+                return BaseExceptionGroup("Exceptions from tether nursery", self._pending_excs)
+            finally:
+                del self._pending_excs
+        return None
+
+    def start_soon(
+        self,
+        async_fn: Callable[..., Awaitable[Any]],
+        *args: object,
+        name: object = None,
+    ) -> None:
+        """Create a child task running ``await async_fn(*args)``.
+
+        Returns at once; the new task runs at the next schedule point. Not a
+        checkpoint. Raises `RuntimeError` if the nursery is closed (its
+        block has exited and all its tasks finished) and `TypeError` if
+        `async_fn` is not an async function (for example, a coroutine object:
+        pass ``fn, arg`` rather than ``fn(arg)``).
+
+        Args:
+          name: the task's name, for debugging; by default, the function's
+            qualified name.
+        """
+        GLOBAL_RUN_CONTEXT.runner.spawn_impl(async_fn, args, self, name)
+
+    async def start(
+        self,
+        async_fn: Callable[..., Awaitable[Any]],
+        *args: object,
+        name: object = None,
+    ) -> Any:
+        """Start a child task and wait until it reports that it is ready.
+
+        ``async_fn`` is called with ``task_status=`` as an extra keyword
+        argument and must call ``task_status.started(value)`` when it is
+        initialized; ``start`` then returns that value, and the task moves
+        into this nursery and runs on. Until then it runs "inside" the
+        ``start`` call: an exception it raises before `started` propagates out
+        of ``start`` (not through the nursery), and cancelling the caller of
+        ``start`` cancels it. If it returns without calling `started`,
+        ``start`` raises `RuntimeError`.
+
+        This is a checkpoint: it always waits for the new task to start.
+        """
+        if self._closed:
+            raise RuntimeError("Nursery is closed to new arrivals")
+        try:
+            self._pending_starts += 1
+            try:
+                async with open_nursery() as old_nursery:
+                    task_status: _TaskStatus[Any] = _TaskStatus(old_nursery, self)
+
+                    def thunk(*thunk_args: object) -> Awaitable[Any]:
+                        return async_fn(*thunk_args, task_status=task_status)
+
+                    task = GLOBAL_RUN_CONTEXT.runner.spawn_impl(
+                        thunk, args, old_nursery, name if name is not None else async_fn
+                    )
+                    task._eventual_parent_nursery = self
+            except BaseExceptionGroup as group:
+                if len(group.exceptions) == 1:
+                    # The one task's own error, unwrapped so that start()
+                    # raises what the task raised.
+                    error = group.exceptions[0]
+                    saved_context = error.__context__
+                    try:
+                        raise error
+                    finally:
+                        error.__context__ = saved_context
+                        del error, group
+                raise TetherInternalError(
+                    "start()'s private nursery held more than one task"
+                ) from group
+            if task_status._value is _NO_STATUS:
+                raise RuntimeError("child exited without calling task_status.started()")
+            return task_status._value
+        finally:
+            self._pending_starts -= 1
+            self._check_nursery_closed()

@@ -1,0 +1,105 @@
+"""`ParkingLot`: the fair wait queue every blocking primitive is built on.
+
+Tasks park in FIFO order and are unparked oldest first. A parked task's
+``custom_sleep_data`` points at the lot it is in, so that `repark` can move
+it to another lot and a cancellation removes it from whichever lot holds it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import outcome
+
+from ._run_context import GLOBAL_RUN_CONTEXT
+from ._traps import Abort, wait_task_rescheduled
+
+if TYPE_CHECKING:
+    from ._task import Task
+
+_VALUE_NONE = outcome.Value(None)
+
+
+@dataclass(frozen=True)
+class ParkingLotStatistics:
+    tasks_waiting: int
+
+
+class ParkingLot:
+    """A FIFO queue of parked tasks. Not a checkpoint on its own: `park`
+    blocks until unparked (and is cancellable); `unpark*` never block."""
+
+    __slots__ = ("_parked",)
+
+    def __init__(self) -> None:
+        self._parked: OrderedDict[Task, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    def __bool__(self) -> bool:
+        return bool(self._parked)
+
+    def __repr__(self) -> str:
+        return f"<ParkingLot with {len(self._parked)} parked tasks>"
+
+    async def park(self) -> None:
+        """Park the current task until `unpark` picks it. Cancellable: a
+        cancelled task leaves the queue and raises `Cancelled`."""
+        task = GLOBAL_RUN_CONTEXT.task
+        self._parked[task] = None
+        task.custom_sleep_data = self
+
+        def abort(_: Callable[[], Any]) -> Abort:
+            lot: ParkingLot = task.custom_sleep_data
+            del lot._parked[task]
+            return Abort.SUCCEEDED
+
+        await wait_task_rescheduled(abort)
+
+    def _pop_several(self, count: int | float) -> Iterator[Task]:
+        if isinstance(count, float):
+            if not math.isinf(count):
+                raise ValueError(f"count must be an int or math.inf, got {count!r}")
+            count = len(self._parked)
+        elif not isinstance(count, int):
+            raise TypeError(f"count must be an int or math.inf, got {count!r}")
+        elif count < 0:
+            raise ValueError(f"count must be non-negative, got {count!r}")
+        parked = self._parked
+        for _ in range(min(count, len(parked))):
+            task, _ = parked.popitem(last=False)
+            yield task
+
+    def unpark(self, *, count: int | float = 1) -> list[Task]:
+        """Wake up to `count` parked tasks, oldest first; return them."""
+        runner = GLOBAL_RUN_CONTEXT.runner
+        tasks = list(self._pop_several(count))
+        for task in tasks:
+            runner.reschedule(task, _VALUE_NONE)
+        return tasks
+
+    def unpark_all(self) -> list[Task]:
+        """Wake every parked task; return them."""
+        return self.unpark(count=len(self._parked))
+
+    def repark(self, new_lot: ParkingLot, *, count: int | float = 1) -> None:
+        """Move up to `count` parked tasks, oldest first, to the end of
+        `new_lot` without waking them."""
+        if not isinstance(new_lot, ParkingLot):
+            raise TypeError(f"new_lot must be a ParkingLot, got {new_lot!r}")
+        for task in self._pop_several(count):
+            new_lot._parked[task] = None
+            task.custom_sleep_data = new_lot
+
+    def repark_all(self, new_lot: ParkingLot) -> None:
+        """Move every parked task to `new_lot`."""
+        self.repark(new_lot, count=len(self._parked))
+
+    def statistics(self) -> ParkingLotStatistics:
+        """``tasks_waiting``: how many tasks are parked here."""
+        return ParkingLotStatistics(tasks_waiting=len(self._parked))

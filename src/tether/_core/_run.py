@@ -1,0 +1,630 @@
+"""The run loop.
+
+`run()` creates a `Runner`, spawns the root task (which opens the system
+nursery and starts the main task in it) and loops until the root task is
+done. Each turn of the loop:
+
+1. waits for I/O, for at most the time until the nearest deadline (not at
+   all if a task is runnable);
+2. expires passed deadlines (which cancels scopes, which aborts the waits of
+   the tasks inside them);
+3. runs callbacks queued with `TetherToken.run_sync_soon`;
+4. steps every task that was runnable at the start of the batch, once.
+
+Tasks made runnable during a batch run in the next one, so a task that keeps
+checkpointing cannot starve the others. With a `schedule_seed`, each batch is
+shuffled by a `random.Random` seeded with it: a deterministic exploration of
+interleavings that a test can replay.
+
+Stepping a task sends it a value (or throws into it) inside the task's own
+`contextvars.Context`, and dispatches on the trap it yields next. That
+dispatch is the hottest code in tether: keep it free of calls it does not
+need.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import math
+import random
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import outcome
+from sortedcontainers import SortedDict
+
+from ._asyncgens import AsyncGenerators
+from ._cancel import CancelScope
+from ._clock import Clock, SystemClock
+from ._deadlines import Deadlines
+from ._entry_queue import EntryQueue, TetherToken
+from ._exceptions import Cancelled, TetherInternalError
+from ._instrumentation import Instrument, Instruments
+from ._io import IOStatistics, make_io_manager
+from ._nursery import Nursery, open_nursery
+from ._run_context import GLOBAL_RUN_CONTEXT
+from ._task import Task
+from ._traps import (
+    CANCEL_SHIELDED_CHECKPOINT,
+    CHECKPOINT,
+    Abort,
+    WaitTaskRescheduled,
+    wait_task_rescheduled,
+)
+
+T = TypeVar("T")
+
+# The longest the loop sleeps in one wait, even with no deadline at all;
+# keeps timeouts inside what the OS pollers accept.
+_MAX_TIMEOUT = 86400.0
+
+_VALUE_NONE = outcome.Value(None)
+
+
+class _CheckpointResume:
+    """Marker in ``task._next_send``: the task yielded `CHECKPOINT`, so check
+    for cancellation when it resumes (not when it yielded: a deadline may
+    expire, or a sibling may cancel, in between)."""
+
+    __slots__ = ()
+
+
+_RESUME_CHECKPOINT: Any = _CheckpointResume()
+
+
+@dataclass(frozen=True)
+class RunStatistics:
+    """What `current_statistics` reports about the current run."""
+
+    tasks_living: int
+    tasks_runnable: int
+    seconds_to_next_deadline: float
+    run_sync_soon_queue_size: int
+    io_statistics: IOStatistics
+
+
+def _task_name(async_fn: object) -> str:
+    fn = async_fn
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if qualname is None:
+        return repr(async_fn)
+    return f"{module}.{qualname}" if module else qualname
+
+
+def _looks_like_other_framework(value: object) -> bool:
+    module = type(value).__module__ or ""
+    return module.split(".")[0] in {"asyncio", "twisted", "tornado", "concurrent", "gevent"}
+
+
+def coroutine_or_error(
+    async_fn: Callable[..., Awaitable[T]], *args: object
+) -> Coroutine[Any, Any, T]:
+    """Call ``async_fn(*args)`` and check that it gave a coroutine, with an
+    error that says what went wrong when it did not."""
+    if isinstance(async_fn, Coroutine):
+        async_fn.close()
+        raise TypeError(
+            "tether expected an async function, but got a coroutine object "
+            f"{async_fn!r}. Probably you wrote 'start_soon(fn(arg))' or "
+            "'run(fn(arg))'; pass the function and its arguments separately: "
+            "'start_soon(fn, arg)'"
+        )
+    if _looks_like_other_framework(async_fn):
+        raise TypeError(
+            f"tether got {async_fn!r}, an object from another async framework; "
+            "tether runs async functions written for tether"
+        )
+    coro = async_fn(*args)
+    if isinstance(coro, Coroutine):
+        return coro
+    if _looks_like_other_framework(coro):
+        raise TypeError(
+            f"tether called {async_fn!r} and got {coro!r}; it looks like it was "
+            "written for asyncio or another framework, which tether cannot run "
+            "directly (tether.aio runs asyncio code)"
+        )
+    if inspect.isasyncgen(coro):
+        raise TypeError(
+            f"tether expected an async function, but {async_fn!r} is an async "
+            "generator function; iterate it inside an async function instead"
+        )
+    raise TypeError(
+        f"tether expected an async function, but {_task_name(async_fn)!r} returned "
+        f"{coro!r}; is it a synchronous function?"
+    )
+
+
+class Runner:
+    """The state of one `tether.run` call. Lives in the thread running it."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        instruments: Sequence[Instrument],
+        schedule_seed: int | None,
+    ) -> None:
+        self.clock = clock
+        self.instruments = Instruments(instruments)
+        self.io_manager = make_io_manager()
+        self.runq: list[Task] = []
+        self.tasks: set[Task] = set()
+        self.deadlines = Deadlines()
+        self.entry_queue = EntryQueue(self.io_manager.wakeup_threadsafe)
+        self.token = TetherToken(self)
+        self.run_vars: dict[Any, Any] = {}
+        self.waiting_for_idle: SortedDict = SortedDict()
+        self._idle_sequence = 0
+        self.shuffler = random.Random(schedule_seed) if schedule_seed is not None else None
+        self.asyncgens = AsyncGenerators(self)
+        self.system_context = contextvars.copy_context()
+        self.init_task: Task | None = None
+        self.init_task_outcome: outcome.Outcome[Any] | None = None
+        self.main_task: Task | None = None
+        self.main_task_outcome: outcome.Outcome[Any] | None = None
+        self.system_nursery: Nursery | None = None
+
+    # -- spawning and scheduling ---------------------------------------------
+
+    def spawn_impl(
+        self,
+        async_fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        nursery: Nursery | None,
+        name: object,
+        *,
+        system_task: bool = False,
+        context: contextvars.Context | None = None,
+    ) -> Task:
+        if nursery is not None and nursery._closed:
+            raise RuntimeError("Nursery is closed to new arrivals")
+        if context is None:
+            context = self.system_context.copy() if system_task else contextvars.copy_context()
+        coro = context.run(coroutine_or_error, async_fn, *args)
+        if name is None:
+            name = async_fn
+        if not isinstance(name, str):
+            name = _task_name(name)
+        task = Task(coro, name, context, self, nursery)
+        self.tasks.add(task)
+        if nursery is not None:
+            nursery._children.add(task)
+            task._activate_cancel_status(nursery._cancel_status)
+        if self.instruments and "task_spawned" in self.instruments:
+            self.instruments.call("task_spawned", task)
+        # A fresh coroutine must first be sent None.
+        task._next_send = None
+        self.runq.append(task)
+        if self.instruments and "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
+        return task
+
+    def reschedule(self, task: Task, next_send: outcome.Outcome[Any] = _VALUE_NONE) -> None:
+        if task._abort_func is None:
+            raise RuntimeError(
+                f"cannot reschedule {task!r}: it is not blocked in wait_task_rescheduled "
+                "(was it rescheduled twice?)"
+            )
+        task._abort_func = None
+        task.custom_sleep_data = None
+        task._next_send = next_send
+        self.runq.append(task)
+        if self.instruments and "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
+
+    def task_exited(self, task: Task, result: outcome.Outcome[Any]) -> None:
+        status = task._cancel_status
+        if status is not None and status.abandoned_by_misnesting and status.parent is None:
+            from ._cancel import MISNESTING_ADVICE
+
+            result = outcome.Error(
+                RuntimeError(
+                    f"Cancel scope stack corrupted: the cancel scope surrounding {task!r} "
+                    f"was closed before the task exited\n{MISNESTING_ADVICE}"
+                )
+            )
+        if task._child_nurseries:
+            result = outcome.Error(
+                TetherInternalError(f"{task!r} exited with nurseries still open")
+            )
+        task._activate_cancel_status(None)
+        self.tasks.discard(task)
+        if task is self.main_task:
+            self.main_task_outcome = result
+            result = _VALUE_NONE
+        if task is self.init_task:
+            self.init_task_outcome = result
+        elif task._parent_nursery is not None:
+            task._parent_nursery._child_finished(task, result)
+        if self.instruments and "task_exited" in self.instruments:
+            self.instruments.call("task_exited", task)
+
+    # -- the root task ---------------------------------------------------------
+
+    async def init(self, async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        async with open_nursery() as system_nursery:
+            self.system_nursery = system_nursery
+            try:
+                async with open_nursery() as main_task_nursery:
+                    try:
+                        self.main_task = self.spawn_impl(async_fn, args, main_task_nursery, None)
+                    except BaseException as exc:
+                        self.main_task_outcome = outcome.Error(exc)
+            finally:
+                # The main task is done: system tasks are cancelled.
+                system_nursery.cancel_scope.cancel()
+        with CancelScope(shield=True):
+            await self.asyncgens.finalize_remaining()
+
+    # -- the loop --------------------------------------------------------------
+
+    def _compute_timeout(self) -> tuple[float, str | None]:
+        if self.runq or self.entry_queue.queue or self.entry_queue.idempotent_queue:
+            return 0.0, None
+        deadline = self.deadlines.next_deadline()
+        if deadline == math.inf:
+            timeout = _MAX_TIMEOUT
+        else:
+            timeout = min(max(0.0, self.clock.deadline_to_sleep_time(deadline)), _MAX_TIMEOUT)
+        if self.waiting_for_idle:
+            cushion = self.waiting_for_idle.keys()[0][0]
+            if cushion < timeout:
+                return cushion, "idle"
+            return timeout, None
+        threshold = getattr(self.clock, "autojump_threshold", math.inf)
+        if threshold < timeout:
+            return threshold, "autojump"
+        return timeout, None
+
+    def _run_loop(self) -> None:
+        io_manager = self.io_manager
+        instruments = self.instruments
+        entry_queue = self.entry_queue
+        deadlines = self.deadlines
+        clock = self.clock
+        run_context = GLOBAL_RUN_CONTEXT
+        while self.init_task_outcome is None:
+            # 1. Wait for I/O (skipped when tasks are runnable and nothing could
+            # become ready: cross-thread callbacks land in the entry queue,
+            # which step 3 reads without a system call).
+            idle_primed: str | None = None
+            if self.runq and not io_manager.has_waiters:
+                events: list[tuple[int, int]] = []
+            else:
+                timeout, idle_primed = self._compute_timeout()
+                if instruments and "before_io_wait" in instruments:
+                    instruments.call("before_io_wait", timeout)
+                events = io_manager.get_events(timeout)
+                if instruments and "after_io_wait" in instruments:
+                    instruments.call("after_io_wait", timeout)
+                if events:
+                    io_manager.process_events(events)
+
+            # 2. Deadlines.
+            if deadlines and deadlines.expire(clock.current_time()):
+                idle_primed = None
+
+            # 3. Callbacks from run_sync_soon.
+            if entry_queue.queue or entry_queue.idempotent_queue:
+                idle_primed = None
+                for sync_fn, args in entry_queue.drain():
+                    try:
+                        sync_fn(*args)
+                    except BaseException as exc:
+                        raise TetherInternalError(
+                            f"run_sync_soon callback {sync_fn!r} raised"
+                        ) from exc
+            self.asyncgens.clear_dying()
+
+            # Nothing happened for the whole timeout: wake idle waiters or
+            # jump a mock clock forward.
+            if idle_primed is not None and not self.runq and not events:
+                if idle_primed == "idle":
+                    self._wake_idle_waiters()
+                else:
+                    self.clock._autojump()  # type: ignore[attr-defined]
+
+            # 4. One step for each task that is runnable now.
+            batch = self.runq
+            if not batch:
+                continue
+            self.runq = runq = []
+            if self.shuffler is not None:
+                self.shuffler.shuffle(batch)
+            for task in batch:
+                run_context.task = task
+                if instruments and "before_task_step" in instruments:
+                    instruments.call("before_task_step", task)
+                next_send = task._next_send
+                try:
+                    if next_send is _RESUME_CHECKPOINT:
+                        status = task._cancel_status
+                        if status is not None and status.effectively_cancelled:
+                            msg = task._run_in_context(task._coro_throw, Cancelled._create())
+                        else:
+                            msg = task._run_in_context(task._coro_send, None)
+                    else:
+                        msg = task._run_in_context(task._coro_send, next_send)
+                except StopIteration as stop:
+                    self.task_exited(task, outcome.Value(stop.value))
+                except BaseException as exc:
+                    # Drop this frame from the traceback: it is the kernel's,
+                    # not the task's.
+                    tb = exc.__traceback__
+                    if tb is not None:
+                        exc = exc.with_traceback(tb.tb_next)
+                    self.task_exited(task, outcome.Error(exc))
+                    del exc, tb
+                else:
+                    if msg is CHECKPOINT:
+                        task._next_send = _RESUME_CHECKPOINT
+                        runq.append(task)
+                        if instruments and "task_scheduled" in instruments:
+                            instruments.call("task_scheduled", task)
+                    elif type(msg) is WaitTaskRescheduled:
+                        task._abort_func = msg.abort_func
+                        status = task._cancel_status
+                        if status is not None and status.effectively_cancelled:
+                            task._attempt_delivery_of_any_pending_cancel()
+                    elif msg is CANCEL_SHIELDED_CHECKPOINT:
+                        task._next_send = None
+                        runq.append(task)
+                        if instruments and "task_scheduled" in instruments:
+                            instruments.call("task_scheduled", task)
+                    else:
+                        self._foreign_yield(task, msg)
+                if instruments and "after_task_step" in instruments:
+                    instruments.call("after_task_step", task)
+            del run_context.task
+            batch.clear()
+
+    def _foreign_yield(self, task: Task, msg: object) -> None:
+        handler = task.foreign_yield_handler
+        if handler is not None:
+            handler(task, msg)
+            return
+        error = TypeError(
+            f"{task!r} yielded {msg!r} to the tether kernel, which runs only tether "
+            "traps. This usually means the task awaited something written for "
+            "another async framework (an asyncio future, a bare 'yield' in a "
+            "generator-based coroutine); use tether's equivalent or tether.aio."
+        )
+        # Treat it as a wait that is already over: the task resumes with the
+        # TypeError thrown in at the point where it yielded.
+        task._abort_func = _abort_never
+        self.reschedule(task, outcome.Error(error))
+
+    def _wake_idle_waiters(self) -> None:
+        waiting = self.waiting_for_idle
+        cushion = waiting.keys()[0][0]
+        while waiting:
+            key, task = waiting.peekitem(0)
+            if key[0] != cushion:
+                break
+            del waiting[key]
+            self.reschedule(task)
+
+    def add_idle_waiter(self, cushion: float, task: Task) -> tuple[float, int]:
+        self._idle_sequence += 1
+        key = (cushion, self._idle_sequence)
+        self.waiting_for_idle[key] = task
+        return key
+
+
+def _abort_never(_: Callable[[], Any]) -> Abort:
+    return Abort.FAILED
+
+
+# ---------------------------------------------------------------------------
+# Public entry point and introspection
+
+
+def run(
+    async_fn: Callable[..., Awaitable[T]],
+    *args: object,
+    clock: Clock | None = None,
+    instruments: Sequence[Instrument] = (),
+    schedule_seed: int | None = None,
+) -> T:
+    """Run ``async_fn(*args)`` as the main task of a new tether run.
+
+    Returns when the main task and every task under it have finished, with
+    the main task's return value, or raises its exception. Errors in the
+    kernel itself (and in system tasks or run_sync_soon callbacks) raise
+    `TetherInternalError`.
+
+    Args:
+      clock: the clock to use; default `time.perf_counter`-based.
+        `tether.testing.MockClock` gives virtual time for tests.
+      instruments: `tether.lowlevel.Instrument` objects to install.
+      schedule_seed: if given, the order in which runnable tasks are stepped
+        is shuffled from this seed, deterministically: the same seed replays
+        the same interleaving. For exploring races in tests.
+
+    Raises:
+      RuntimeError: when called inside a running tether run in this thread
+        (``await`` the function instead, or start a task).
+      TypeError: when given a coroutine object instead of a function.
+    """
+    if getattr(GLOBAL_RUN_CONTEXT, "runner", None) is not None:
+        raise RuntimeError(
+            "tether.run() called inside a running tether run in this thread; "
+            "await the function directly or start it in a nursery instead"
+        )
+    if isinstance(async_fn, Coroutine):
+        async_fn.close()
+        raise TypeError(
+            f"tether.run() expected an async function, but got a coroutine object {async_fn!r}. "
+            "Write 'tether.run(fn, arg)' instead of 'tether.run(fn(arg))'"
+        )
+    if clock is None:
+        clock = SystemClock()
+    runner = Runner(clock, instruments, schedule_seed)
+    GLOBAL_RUN_CONTEXT.runner = runner
+    runner.asyncgens.install_hooks()
+    try:
+        clock.start_clock()
+        if runner.instruments and "before_run" in runner.instruments:
+            runner.instruments.call("before_run")
+        runner.init_task = runner.spawn_impl(
+            runner.init, (async_fn, args), None, "<init>", system_task=True
+        )
+        runner._run_loop()
+        if runner.instruments and "after_run" in runner.instruments:
+            runner.instruments.call("after_run")
+    finally:
+        with runner.entry_queue.lock:
+            runner.entry_queue.done = True
+        runner.asyncgens.uninstall_hooks()
+        runner.io_manager.close()
+        del GLOBAL_RUN_CONTEXT.runner
+        if hasattr(GLOBAL_RUN_CONTEXT, "task"):
+            del GLOBAL_RUN_CONTEXT.task
+    init_outcome = runner.init_task_outcome
+    if isinstance(init_outcome, outcome.Error):
+        raise TetherInternalError("tether's root task failed") from init_outcome.error
+    main_outcome = runner.main_task_outcome
+    assert main_outcome is not None
+    result: T = main_outcome.unwrap()
+    return result
+
+
+def _runner() -> Runner:
+    try:
+        return GLOBAL_RUN_CONTEXT.runner
+    except AttributeError:
+        raise RuntimeError("must be called from inside tether.run()") from None
+
+
+def current_task() -> Task:
+    """The `Task` running this code. `RuntimeError` outside a task."""
+    try:
+        return GLOBAL_RUN_CONTEXT.task
+    except AttributeError:
+        raise RuntimeError("must be called from inside a tether task") from None
+
+
+def current_root_task() -> Task | None:
+    """The run's root task, which every other task descends from."""
+    return _runner().init_task
+
+
+def current_time() -> float:
+    """The current time on the run's clock, in seconds. Not a checkpoint."""
+    return _runner().clock.current_time()
+
+
+def current_clock() -> Clock:
+    """The clock the current run uses."""
+    return _runner().clock
+
+
+def current_effective_deadline() -> float:
+    """The deadline that applies to the calling code: the earliest deadline of
+    the enclosing cancel scopes (stopping at a shield); ``-inf`` if it is
+    already cancelled, ``inf`` if there is none. Not a checkpoint."""
+    status = current_task()._cancel_status
+    if status is None:
+        return math.inf
+    return status.effective_deadline()
+
+
+def reschedule(task: Task, next_send: outcome.Outcome[Any] = _VALUE_NONE) -> None:
+    """Wake `task`, which is blocked in `wait_task_rescheduled`, with
+    `next_send` (an `outcome.Value` or `outcome.Error`) as the result of its
+    wait. Raises `RuntimeError` if the task is not blocked."""
+    if not isinstance(next_send, outcome.Value | outcome.Error):
+        raise TypeError(f"next_send must be an outcome.Value or outcome.Error, got {next_send!r}")
+    _runner().reschedule(task, next_send)
+
+
+def spawn_system_task(
+    async_fn: Callable[..., Awaitable[Any]],
+    *args: object,
+    name: object = None,
+    context: contextvars.Context | None = None,
+) -> Task:
+    """Start a task in the run's system nursery, outside the main task's tree.
+
+    System tasks are cancelled when the main task finishes, and must then
+    exit promptly. An exception escaping a system task crashes the whole run
+    with `TetherInternalError`: catch what you expect inside the task. By
+    default it runs in a copy of the context the run started with.
+    """
+    runner = _runner()
+    if runner.system_nursery is None:
+        raise RuntimeError("the system nursery is not open yet")
+    return runner.spawn_impl(
+        async_fn, args, runner.system_nursery, name, system_task=True, context=context
+    )
+
+
+def current_statistics() -> RunStatistics:
+    """Numbers about the current run, for debugging and monitoring."""
+    runner = _runner()
+    return RunStatistics(
+        tasks_living=len(runner.tasks),
+        tasks_runnable=len(runner.runq),
+        seconds_to_next_deadline=runner.deadlines.next_deadline() - runner.clock.current_time(),
+        run_sync_soon_queue_size=len(runner.entry_queue),
+        io_statistics=runner.io_manager.statistics(),
+    )
+
+
+def current_tether_token() -> TetherToken:
+    """The `TetherToken` of the current run, for use from other threads."""
+    return _runner().token
+
+
+def in_tether_run() -> bool:
+    """Whether this thread is inside a `tether.run` (in a task or not)."""
+    return getattr(GLOBAL_RUN_CONTEXT, "runner", None) is not None
+
+
+def in_tether_task() -> bool:
+    """Whether this code runs inside a tether task."""
+    return getattr(GLOBAL_RUN_CONTEXT, "task", None) is not None
+
+
+def add_instrument(instrument: Instrument) -> None:
+    """Install `instrument` in the current run."""
+    _runner().instruments.add_instrument(instrument)
+
+
+def remove_instrument(instrument: Instrument) -> None:
+    """Remove `instrument` from the current run; `KeyError` if it was not
+    installed."""
+    _runner().instruments.remove_instrument(instrument)
+
+
+async def wait_all_tasks_blocked(cushion: float = 0.0) -> None:
+    """Block until every other task of the run is blocked (waiting on
+    something other than a checkpoint), and has been for `cushion` seconds
+    of real time. Mostly for tests: "let everything settle, then check".
+    Cancellable."""
+    runner = _runner()
+    if cushion < 0 or math.isnan(cushion):
+        raise ValueError(f"cushion must be a non-negative number, got {cushion!r}")
+    task = current_task()
+    key = runner.add_idle_waiter(cushion, task)
+
+    def abort(_: Callable[[], Any]) -> Abort:
+        del runner.waiting_for_idle[key]
+        return Abort.SUCCEEDED
+
+    await wait_task_rescheduled(abort)
+
+
+async def checkpoint_if_cancelled() -> None:
+    """A checkpoint only if this task is in a cancelled scope (then it raises
+    `Cancelled`); otherwise returns without letting other tasks run."""
+    status = current_task()._cancel_status
+    if status is not None and status.effectively_cancelled:
+        from ._traps import checkpoint
+
+        await checkpoint()

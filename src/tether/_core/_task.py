@@ -1,0 +1,143 @@
+"""The kernel's task object.
+
+A task wraps one coroutine, the `contextvars.Context` it runs in, and the
+kernel's bookkeeping for it: which nursery it belongs to, which cancel status
+applies to it, what to send it on its next step, and (while it is parked in
+`wait_task_rescheduled`) how to abort its wait.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Coroutine, Iterator
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import outcome
+
+from ._exceptions import Cancelled, TetherInternalError
+from ._traps import Abort, AbortFn
+
+if TYPE_CHECKING:
+    from ._cancel import CancelStatus
+    from ._nursery import Nursery
+    from ._run import Runner
+
+
+def _raise_cancel() -> Any:
+    raise Cancelled._create()
+
+
+class Task:
+    """A running tether task. Created by the kernel only (`Nursery.start_soon`,
+    `Nursery.start`, `tether.lowlevel.spawn_system_task`)."""
+
+    __slots__ = (
+        "__weakref__",
+        "_abort_func",
+        "_cancel_status",
+        "_child_nurseries",
+        "_coro_send",
+        "_coro_throw",
+        "_eventual_parent_nursery",
+        "_next_send",
+        "_parent_nursery",
+        "_run_in_context",
+        "_runner",
+        "coro",
+        "context",
+        "custom_sleep_data",
+        "foreign_yield_handler",
+        "name",
+    )
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        name: str,
+        context: contextvars.Context,
+        runner: Runner,
+        parent_nursery: Nursery | None,
+    ) -> None:
+        self.coro = coro
+        self.name = name
+        self.context = context
+        self._runner = runner
+        self._parent_nursery = parent_nursery
+        self._eventual_parent_nursery: Nursery | None = None
+        self._child_nurseries: list[Nursery] = []
+        self._cancel_status: CancelStatus | None = None
+        self._abort_func: AbortFn | None = None
+        self._next_send: Any = None
+        # Cached bound methods: the step loop calls these on every step.
+        self._coro_send = coro.send
+        self._coro_throw = coro.throw
+        self._run_in_context = context.run
+        #: Free for the code that parks this task (ParkingLot, I/O waits) to
+        #: record what it is waiting on; the kernel never reads it.
+        self.custom_sleep_data: Any = None
+        #: Hook for faces built on the kernel (the asyncio face): called as
+        #: ``handler(task, obj)`` when this task yields an object that is not
+        #: a tether trap. It must arrange for the task to be rescheduled.
+        self.foreign_yield_handler: Callable[[Task, object], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name!r} at {id(self):#x}>"
+
+    @property
+    def parent_nursery(self) -> Nursery | None:
+        """The nursery this task lives in; None for the run's root task."""
+        return self._parent_nursery
+
+    @property
+    def eventual_parent_nursery(self) -> Nursery | None:
+        """For a task started with `Nursery.start` that has not called
+        ``task_status.started()`` yet: the nursery it will move into."""
+        return self._eventual_parent_nursery
+
+    @property
+    def child_nurseries(self) -> list[Nursery]:
+        """The nurseries this task has open, outermost first."""
+        return list(self._child_nurseries)
+
+    def iter_await_frames(self) -> Iterator[tuple[FrameType, int]]:
+        """Yield ``(frame, lineno)`` for each frame of this task's await
+        chain, outermost first: where the task is, for debugging."""
+        coro: Any = self.coro
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is None:
+                return
+            yield frame, frame.f_lineno
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+    # -- cancellation plumbing -------------------------------------------------
+
+    def _activate_cancel_status(self, cancel_status: CancelStatus | None) -> None:
+        if self._cancel_status is not None:
+            self._cancel_status.tasks.discard(self)
+        self._cancel_status = cancel_status
+        if cancel_status is not None:
+            cancel_status.tasks.add(self)
+            if cancel_status.effectively_cancelled:
+                self._attempt_delivery_of_any_pending_cancel()
+
+    def _attempt_abort(self, raise_cancel: Callable[[], Any]) -> None:
+        abort_func = self._abort_func
+        assert abort_func is not None
+        success = abort_func(raise_cancel)
+        if type(success) is not Abort:
+            raise TetherInternalError(
+                f"abort function {abort_func!r} must return tether.lowlevel.Abort, "
+                f"got {success!r}"
+            )
+        if success is Abort.SUCCEEDED:
+            self._runner.reschedule(self, outcome.capture(raise_cancel))
+
+    def _attempt_delivery_of_any_pending_cancel(self) -> None:
+        if self._abort_func is None:
+            return
+        status = self._cancel_status
+        if status is None or not status.effectively_cancelled:
+            return
+        self._attempt_abort(_raise_cancel)

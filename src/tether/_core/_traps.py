@@ -1,0 +1,107 @@
+"""Every yield from a task to the kernel lives in this module.
+
+A task talks to the kernel only by yielding one of the trap objects defined
+here; the run loop in `_run.py` dispatches on them. Everything that blocks
+(sleep, locks, channels, I/O, threads) is built from `wait_task_rescheduled`,
+usually through `ParkingLot`.
+
+What the kernel sends back:
+- after `CHECKPOINT` / `CANCEL_SHIELDED_CHECKPOINT`: ``None`` (or it throws
+  `Cancelled` into the task at a `CHECKPOINT` in a cancelled scope);
+- after `WaitTaskRescheduled`: the `outcome.Outcome` that was passed to
+  `reschedule`, which the trap unwraps in the task's own frame.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from collections.abc import Callable, Generator
+from typing import Any, Final, TypeAlias
+
+import outcome
+
+
+class Trap:
+    """A singleton marker yielded to the kernel."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<tether trap {self.name}>"
+
+
+#: Schedule point + cancel point.
+CHECKPOINT: Final = Trap("checkpoint")
+#: Schedule point only.
+CANCEL_SHIELDED_CHECKPOINT: Final = Trap("cancel_shielded_checkpoint")
+
+
+class Abort(enum.Enum):
+    """What an abort function returns to say whether a blocked task could be
+    taken out of its wait (`SUCCEEDED`: the kernel reschedules it with
+    `Cancelled`) or not (`FAILED`: whoever it waits on must still call
+    `reschedule` on it later)."""
+
+    SUCCEEDED = 1
+    FAILED = 2
+
+
+RaiseCancelT: TypeAlias = Callable[[], "Any"]
+AbortFn: TypeAlias = Callable[[RaiseCancelT], Abort]
+
+
+class WaitTaskRescheduled:
+    """Trap: park the task until someone calls `reschedule` on it."""
+
+    __slots__ = ("abort_func",)
+
+    def __init__(self, abort_func: AbortFn) -> None:
+        self.abort_func = abort_func
+
+
+@types.coroutine
+def _yield_to_kernel(trap: object) -> Generator[Any, Any, Any]:
+    return (yield trap)
+
+
+async def checkpoint() -> None:
+    """A pure checkpoint: let other tasks run, then raise `Cancelled` if this
+    task is inside a cancelled scope.
+
+    The schedule point comes first so that the cancellation check sees
+    deadlines that expired while other tasks ran.
+    """
+    await _yield_to_kernel(CHECKPOINT)
+
+
+async def cancel_shielded_checkpoint() -> None:
+    """A schedule point that is never a cancel point: other tasks may run, but
+    this never raises `Cancelled`."""
+    await _yield_to_kernel(CANCEL_SHIELDED_CHECKPOINT)
+
+
+async def wait_task_rescheduled(abort_func: AbortFn) -> Any:
+    """Park the current task until another piece of code calls
+    ``reschedule(task, outcome)``, and return (or raise) that outcome.
+
+    If the task is cancelled while parked, the kernel calls
+    ``abort_func(raise_cancel)``. It must detach the task from whatever it is
+    waiting on and return `Abort.SUCCEEDED` (the task then raises
+    `Cancelled`), or return `Abort.FAILED` if the wait cannot be abandoned,
+    in which case the task stays parked until someone reschedules it.
+    ``raise_cancel`` raises the appropriate exception; an abort function may
+    call it to capture that exception for later delivery.
+
+    This is the low-level building block: it is not a checkpoint by itself
+    unless combined with one.
+    """
+    next_send: outcome.Outcome[Any] = await _yield_to_kernel(WaitTaskRescheduled(abort_func))
+    # Reading .value instead of unwrap() lets the kernel share one Value(None)
+    # between wakeups (outcome objects refuse a second unwrap()).
+    if type(next_send) is outcome.Value:
+        return next_send.value
+    return next_send.unwrap()

@@ -1,0 +1,115 @@
+"""Deadlines for the impatient: sleeping and scope shorthands.
+
+All built on `CancelScope`: `move_on_*` give up silently, `fail_*` raise
+`TooSlowError` when the deadline was what ended the block.
+"""
+
+from __future__ import annotations
+
+import math
+from types import TracebackType
+
+from ._core import (
+    Abort,
+    CancelScope,
+    checkpoint,
+    current_time,
+    wait_task_rescheduled,
+)
+
+
+class TooSlowError(Exception):
+    """Raised by `fail_after` / `fail_at` when the deadline expires first."""
+
+
+def _check_deadline(deadline: float) -> None:
+    if math.isnan(deadline):
+        raise ValueError("deadline must not be NaN")
+
+
+def _check_seconds(seconds: float) -> None:
+    if math.isnan(seconds):
+        raise ValueError("timeout must not be NaN")
+    if seconds < 0:
+        raise ValueError(f"timeout must be non-negative, got {seconds!r}")
+
+
+def move_on_at(deadline: float, *, shield: bool = False) -> CancelScope:
+    """A `CancelScope` that cancels itself at the absolute time `deadline`
+    (see `current_time`). Use as ``with move_on_at(d) as scope:``; afterwards
+    ``scope.cancelled_caught`` tells whether the deadline cut the block short.
+    """
+    _check_deadline(deadline)
+    return CancelScope(deadline=deadline, shield=shield)
+
+
+def move_on_after(seconds: float, *, shield: bool = False) -> CancelScope:
+    """A `CancelScope` that cancels itself `seconds` after it is entered."""
+    _check_seconds(seconds)
+    return CancelScope(relative_deadline=seconds, shield=shield)
+
+
+def fail_at(deadline: float, *, shield: bool = False) -> _FailScope:
+    """Like `move_on_at`, but raise `TooSlowError` if the deadline expired and
+    cancelled the block. The scope is returned by ``with ... as scope``."""
+    _check_deadline(deadline)
+    return _FailScope(CancelScope(deadline=deadline, shield=shield))
+
+
+def fail_after(seconds: float, *, shield: bool = False) -> _FailScope:
+    """Like `move_on_after`, but raise `TooSlowError` if the deadline expired
+    and cancelled the block."""
+    _check_seconds(seconds)
+    return _FailScope(CancelScope(relative_deadline=seconds, shield=shield))
+
+
+class _FailScope:
+    """Context manager for fail_at/fail_after: a scope whose catching of its
+    own deadline turns into `TooSlowError`."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: CancelScope) -> None:
+        self._scope = scope
+
+    def __enter__(self) -> CancelScope:
+        return self._scope.__enter__()
+
+    def __exit__(
+        self,
+        etype: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        swallowed = self._scope.__exit__(etype, exc, tb)
+        if self._scope.cancelled_caught:
+            raise TooSlowError
+        return swallowed
+
+
+def _abort_sleep(_: object) -> Abort:
+    return Abort.SUCCEEDED
+
+
+async def sleep_forever() -> None:
+    """Block until cancelled. Only ends by raising `Cancelled`."""
+    await wait_task_rescheduled(_abort_sleep)
+    raise RuntimeError("sleep_forever() was rescheduled without being cancelled")
+
+
+async def sleep_until(deadline: float) -> None:
+    """Sleep until the absolute time `deadline` (by `current_time`). Always a
+    checkpoint, even for a deadline in the past; cancellable."""
+    _check_deadline(deadline)
+    with move_on_at(deadline):
+        await sleep_forever()
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep for `seconds`. ``sleep(0)`` is a checkpoint that does not wait.
+    Cancellable; raises `ValueError` for negative or NaN durations."""
+    _check_seconds(seconds)
+    if seconds == 0:
+        await checkpoint()
+    else:
+        await sleep_until(current_time() + seconds)
