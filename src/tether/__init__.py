@@ -5,6 +5,7 @@ The trio-style face: nurseries, cancel scopes, timeouts and primitives. See
 and `tether.aio` for running asyncio-style code.
 """
 
+from . import abc, lowlevel
 from ._core import (
     TASK_STATUS_IGNORED,
     BrokenResourceError,
@@ -34,8 +35,6 @@ from ._timeouts import (
     sleep_forever,
     sleep_until,
 )
-
-from . import abc, lowlevel  # noqa: E402  (after the names they re-export)
 
 __version__ = "0.1.0.dev0"
 

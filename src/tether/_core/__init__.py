@@ -26,7 +26,6 @@ from ._run import (
     current_effective_deadline,
     current_root_task,
     current_statistics,
-    current_task,
     current_tether_token,
     current_time,
     in_tether_run,
@@ -37,7 +36,7 @@ from ._run import (
     spawn_system_task,
     wait_all_tasks_blocked,
 )
-from ._run_context import GLOBAL_RUN_CONTEXT
+from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._task import Task
 from ._traps import Abort, cancel_shielded_checkpoint, checkpoint, wait_task_rescheduled
 

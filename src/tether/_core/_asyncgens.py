@@ -17,6 +17,7 @@ empties it between steps.
 
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
 import weakref
@@ -32,7 +33,8 @@ AGen = AsyncGenerator[Any, Any]
 
 
 def _name_of(agen: AGen) -> str:
-    return f"{getattr(agen, '__module__', '?')}.{agen.__qualname__}"
+    qualname = getattr(agen, "__qualname__", repr(agen))
+    return f"{getattr(agen, '__module__', '?')}.{qualname}"
 
 
 class AsyncGenerators:
@@ -55,15 +57,14 @@ class AsyncGenerators:
 
     def _firstiter(self, agen: AGen) -> None:
         runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
-        task = getattr(GLOBAL_RUN_CONTEXT, "task", None)
-        if runner is self.runner and task is not None:
+        if runner is self.runner and runner.current_task is not None:
             self.alive.add(agen)
             key = id(agen)
-            self._ours[key] = weakref.ref(agen, lambda _ref, key=key: self._on_death(key))
+            self._ours[key] = weakref.ref(agen, functools.partial(self._on_death, key))
         elif self._prev_hooks is not None and self._prev_hooks.firstiter is not None:
             self._prev_hooks.firstiter(agen)
 
-    def _on_death(self, key: int) -> None:
+    def _on_death(self, key: int, _ref: object) -> None:
         if self._ours.pop(key, None) is not None:
             self._dying.add(key)
 
@@ -89,7 +90,10 @@ class AsyncGenerators:
 
     def _spawn_finalizer(self, agen: AGen) -> None:
         self.runner.spawn_impl(
-            self._aclose, (agen,), self.runner.system_nursery, f"close {_name_of(agen)}",
+            self._aclose,
+            (agen,),
+            self.runner.system_nursery,
+            f"close {_name_of(agen)}",
             system_task=True,
         )
 

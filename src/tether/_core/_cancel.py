@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from ._exceptions import Cancelled
-from ._run_context import GLOBAL_RUN_CONTEXT
+from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 
 if TYPE_CHECKING:
     from typing import Self
@@ -54,7 +54,7 @@ class CancelStatus:
         self.abandoned_by_misnesting = False
         # A fresh status has no tasks or children yet, so its state can be
         # computed directly instead of through recalculate().
-        self.effectively_cancelled = scope._cancel_called or (
+        self.effectively_cancelled: bool = scope._cancel_called or (
             parent is not None and not scope._shield and parent.effectively_cancelled
         )
         if parent is not None:
@@ -218,7 +218,7 @@ class CancelScope:
     # -- entering and leaving ------------------------------------------------
 
     def __enter__(self) -> Self:
-        task = GLOBAL_RUN_CONTEXT.task
+        task = current_task()
         if self._has_been_entered:
             raise RuntimeError(
                 "Each CancelScope may only be used for a single 'with' block; "
@@ -267,7 +267,7 @@ class CancelScope:
             )
             new_exc.__context__ = exc
             return new_exc
-        task = GLOBAL_RUN_CONTEXT.task
+        task = current_task()
         if task._cancel_status is not status:
             if status.abandoned_by_misnesting:
                 # An outer scope already reported the misnesting.

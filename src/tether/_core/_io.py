@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import outcome
 
 from ._exceptions import BusyResourceError, ClosedResourceError
-from ._run_context import GLOBAL_RUN_CONTEXT
+from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._traps import Abort, wait_task_rescheduled
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class IOManager:
             raise BusyResourceError(
                 f"another task is already waiting to {verb} file descriptor {fd}"
             )
-        task = GLOBAL_RUN_CONTEXT.task
+        task = current_task()
         setattr(waiters, which, task)
         try:
             self._update(fd, waiters)

@@ -19,7 +19,7 @@ import outcome
 
 from ._cancel import CancelScope, CancelStatus
 from ._exceptions import Cancelled, TetherInternalError
-from ._run_context import GLOBAL_RUN_CONTEXT
+from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._traps import Abort, cancel_shielded_checkpoint, wait_task_rescheduled
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class NurseryManager:
     async def __aenter__(self) -> Nursery:
         self._scope = CancelScope()
         self._scope.__enter__()
-        self._nursery = Nursery(GLOBAL_RUN_CONTEXT.task, self._scope)
+        self._nursery = Nursery(current_task(), self._scope)
         return self._nursery
 
     async def __aexit__(

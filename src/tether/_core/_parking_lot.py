@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import outcome
 
-from ._run_context import GLOBAL_RUN_CONTEXT
+from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._traps import Abort, wait_task_rescheduled
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class ParkingLot:
     async def park(self) -> None:
         """Park the current task until `unpark` picks it. Cancellable: a
         cancelled task leaves the queue and raises `Cancelled`."""
-        task = GLOBAL_RUN_CONTEXT.task
+        task = current_task()
         self._parked[task] = None
         task.custom_sleep_data = self
 

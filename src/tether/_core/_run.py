@@ -45,7 +45,7 @@ from ._exceptions import Cancelled, TetherInternalError
 from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
 from ._nursery import Nursery, open_nursery
-from ._run_context import GLOBAL_RUN_CONTEXT
+from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._task import Task
 from ._traps import (
     CANCEL_SHIELDED_CHECKPOINT,
@@ -168,6 +168,8 @@ class Runner:
         self.main_task: Task | None = None
         self.main_task_outcome: outcome.Outcome[Any] | None = None
         self.system_nursery: Nursery | None = None
+        #: The task being stepped right now; None between steps.
+        self.current_task: Task | None = None
 
     # -- spawning and scheduling ---------------------------------------------
 
@@ -287,7 +289,6 @@ class Runner:
         entry_queue = self.entry_queue
         deadlines = self.deadlines
         clock = self.clock
-        run_context = GLOBAL_RUN_CONTEXT
         while self.init_task_outcome is None:
             # 1. Wait for I/O (skipped when tasks are runnable and nothing could
             # become ready: cross-thread callbacks land in the entry queue,
@@ -337,7 +338,7 @@ class Runner:
             if self.shuffler is not None:
                 self.shuffler.shuffle(batch)
             for task in batch:
-                run_context.task = task
+                self.current_task = task
                 if instruments and "before_task_step" in instruments:
                     instruments.call("before_task_step", task)
                 next_send = task._next_send
@@ -380,7 +381,7 @@ class Runner:
                         self._foreign_yield(task, msg)
                 if instruments and "after_task_step" in instruments:
                     instruments.call("after_task_step", task)
-            del run_context.task
+            self.current_task = None
             batch.clear()
 
     def _foreign_yield(self, task: Task, msg: object) -> None:
@@ -483,8 +484,6 @@ def run(
         runner.asyncgens.uninstall_hooks()
         runner.io_manager.close()
         del GLOBAL_RUN_CONTEXT.runner
-        if hasattr(GLOBAL_RUN_CONTEXT, "task"):
-            del GLOBAL_RUN_CONTEXT.task
     init_outcome = runner.init_task_outcome
     if isinstance(init_outcome, outcome.Error):
         raise TetherInternalError("tether's root task failed") from init_outcome.error
@@ -499,14 +498,6 @@ def _runner() -> Runner:
         return GLOBAL_RUN_CONTEXT.runner
     except AttributeError:
         raise RuntimeError("must be called from inside tether.run()") from None
-
-
-def current_task() -> Task:
-    """The `Task` running this code. `RuntimeError` outside a task."""
-    try:
-        return GLOBAL_RUN_CONTEXT.task
-    except AttributeError:
-        raise RuntimeError("must be called from inside a tether task") from None
 
 
 def current_root_task() -> Task | None:
@@ -588,7 +579,8 @@ def in_tether_run() -> bool:
 
 def in_tether_task() -> bool:
     """Whether this code runs inside a tether task."""
-    return getattr(GLOBAL_RUN_CONTEXT, "task", None) is not None
+    runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
+    return runner is not None and runner.current_task is not None
 
 
 def add_instrument(instrument: Instrument) -> None:

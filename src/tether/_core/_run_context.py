@@ -1,4 +1,5 @@
-"""Per-thread pointer to the running kernel and the task it is stepping.
+"""Per-thread pointer to the running kernel (and through it, the task it is
+stepping).
 
 A thread-local, so that a second thread can run its own `tether.run` at the
 same time, and so that worker threads can ask whether they are inside a run.
@@ -16,7 +17,22 @@ if TYPE_CHECKING:
 
 class RunContext(threading.local):
     runner: Runner
-    task: Task
 
 
 GLOBAL_RUN_CONTEXT = RunContext()
+
+
+def current_task() -> Task:
+    """The `Task` running this code. `RuntimeError` outside a task."""
+    # The task being stepped lives on the runner rather than in the
+    # thread-local itself: writing a plain attribute on every step is several
+    # times cheaper than writing a thread-local one.
+    try:
+        task = GLOBAL_RUN_CONTEXT.runner.current_task
+    except AttributeError:
+        task = None
+    if task is None:
+        raise RuntimeError(
+            "must be called from inside a tether task (async code running under tether.run)"
+        )
+    return task

@@ -44,8 +44,8 @@ class Task:
         "_parent_nursery",
         "_run_in_context",
         "_runner",
-        "coro",
         "context",
+        "coro",
         "custom_sleep_data",
         "foreign_yield_handler",
         "name",
@@ -128,8 +128,7 @@ class Task:
         success = abort_func(raise_cancel)
         if type(success) is not Abort:
             raise TetherInternalError(
-                f"abort function {abort_func!r} must return tether.lowlevel.Abort, "
-                f"got {success!r}"
+                f"abort function {abort_func!r} must return tether.lowlevel.Abort, got {success!r}"
             )
         if success is Abort.SUCCEEDED:
             self._runner.reschedule(self, outcome.capture(raise_cancel))

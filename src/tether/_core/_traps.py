@@ -68,20 +68,29 @@ def _yield_to_kernel(trap: object) -> Generator[Any, Any, Any]:
     return (yield trap)
 
 
-async def checkpoint() -> None:
+# The two checkpoints are generator-based coroutines rather than `async def`:
+# awaiting them then costs one generator frame instead of a coroutine frame
+# plus a generator frame, about a third of the cost of a task switch. The
+# price is that calling one without `await` does not produce Python's
+# "coroutine was never awaited" warning.
+
+
+@types.coroutine
+def checkpoint() -> Generator[Any, Any, None]:
     """A pure checkpoint: let other tasks run, then raise `Cancelled` if this
-    task is inside a cancelled scope.
+    task is inside a cancelled scope. Use as ``await checkpoint()``.
 
-    The schedule point comes first so that the cancellation check sees
-    deadlines that expired while other tasks ran.
+    The schedule point comes first, so that the cancellation check sees
+    deadlines that expired and scopes cancelled while other tasks ran.
     """
-    await _yield_to_kernel(CHECKPOINT)
+    yield CHECKPOINT
 
 
-async def cancel_shielded_checkpoint() -> None:
+@types.coroutine
+def cancel_shielded_checkpoint() -> Generator[Any, Any, None]:
     """A schedule point that is never a cancel point: other tasks may run, but
-    this never raises `Cancelled`."""
-    await _yield_to_kernel(CANCEL_SHIELDED_CHECKPOINT)
+    this never raises `Cancelled`. Use as ``await cancel_shielded_checkpoint()``."""
+    yield CANCEL_SHIELDED_CHECKPOINT
 
 
 async def wait_task_rescheduled(abort_func: AbortFn) -> Any:
