@@ -7,6 +7,7 @@ single checkpoint.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -50,13 +51,15 @@ class Event:
             self._flag = True
             self._lot.unpark_all()
 
-    async def wait(self) -> None:
-        """Wait until the event is set. A checkpoint even when it is already
-        set; cancellable while waiting."""
+    def wait(self) -> Awaitable[None]:
+        """``await event.wait()``: wait until the event is set. A checkpoint
+        even when it is already set; cancellable while waiting.
+
+        (A plain method returning the awaitable rather than an ``async def``:
+        one frame fewer for each waiting task.)"""
         if self._flag:
-            await checkpoint()
-        else:
-            await self._lot.park()
+            return checkpoint()
+        return self._lot.park()
 
     def statistics(self) -> EventStatistics:
         """``tasks_waiting``: the number of tasks blocked in `wait`."""

@@ -169,6 +169,7 @@ class CancelScope:
         "_cancel_called",
         "_cancel_status",
         "_deadline",
+        "_deadline_key",
         "_has_been_entered",
         "_registered_deadline",
         "_relative_deadline",
@@ -199,6 +200,7 @@ class CancelScope:
         self._cancel_status: CancelStatus | None = None
         self._has_been_entered = False
         self._registered_deadline = math.inf
+        self._deadline_key: tuple[float, int] | None = None
         self._cancel_called = False
         self.cancelled_caught = False
 
@@ -320,10 +322,11 @@ class CancelScope:
         old = self._registered_deadline
         if wanted != old:
             deadlines = GLOBAL_RUN_CONTEXT.runner.deadlines
-            if old != math.inf:
-                deadlines.remove(old, self)
+            if self._deadline_key is not None:
+                deadlines.remove(self._deadline_key)
+                self._deadline_key = None
             if wanted != math.inf:
-                deadlines.add(wanted, self)
+                self._deadline_key = deadlines.add(wanted, self)
             self._registered_deadline = wanted
 
     # -- public state --------------------------------------------------------

@@ -8,6 +8,7 @@ expired in a stable order.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING
 
@@ -18,19 +19,24 @@ if TYPE_CHECKING:
 
 
 class Deadlines:
-    __slots__ = ("_scopes",)
+    __slots__ = ("_scopes", "_sequence")
 
     def __init__(self) -> None:
         self._scopes: SortedDict = SortedDict()
+        self._sequence = itertools.count()
 
     def __len__(self) -> int:
         return len(self._scopes)
 
-    def add(self, deadline: float, scope: CancelScope) -> None:
-        self._scopes[(deadline, id(scope))] = scope
+    def add(self, deadline: float, scope: CancelScope) -> tuple[float, int]:
+        """Register `scope` to be cancelled at `deadline`; returns the key
+        to pass to `remove`."""
+        key = (deadline, next(self._sequence))
+        self._scopes[key] = scope
+        return key
 
-    def remove(self, deadline: float, scope: CancelScope) -> None:
-        del self._scopes[(deadline, id(scope))]
+    def remove(self, key: tuple[float, int]) -> None:
+        del self._scopes[key]
 
     def next_deadline(self) -> float:
         scopes = self._scopes
@@ -52,6 +58,7 @@ class Deadlines:
             # The scope's registration is gone; tell it so cancel() does not
             # try to remove it a second time.
             scope._registered_deadline = math.inf
+            scope._deadline_key = None
             scope.cancel()
             did_something = True
         return did_something

@@ -182,7 +182,10 @@ class Nursery:
 
     def __init__(self, parent_task: Task, cancel_scope: CancelScope) -> None:
         self._parent_task = parent_task
-        parent_task._child_nurseries.append(self)
+        if parent_task._child_nurseries:
+            parent_task._child_nurseries.append(self)
+        else:
+            parent_task._child_nurseries = [self]
         status = cancel_scope._cancel_status
         assert status is not None
         self._cancel_status: CancelStatus = status
@@ -252,7 +255,7 @@ class Nursery:
             except BaseException as exc:
                 self._add_exc(exc)
 
-        popped = self._parent_task._child_nurseries.pop()
+        popped = self._parent_task._child_nurseries.pop()  # type: ignore[union-attr]
         assert popped is self
         if self._pending_excs:
             try:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import outcome
 
-from ._run_context import GLOBAL_RUN_CONTEXT, current_task
-from ._traps import Abort, wait_task_rescheduled
+from ._run_context import GLOBAL_RUN_CONTEXT
+from ._traps import park_in
 
 if TYPE_CHECKING:
     from ._task import Task
@@ -47,19 +47,12 @@ class ParkingLot:
     def __repr__(self) -> str:
         return f"<ParkingLot with {len(self._parked)} parked tasks>"
 
-    async def park(self) -> None:
-        """Park the current task until `unpark` picks it. Cancellable: a
-        cancelled task leaves the queue and raises `Cancelled`."""
-        task = current_task()
-        self._parked[task] = None
-        task.custom_sleep_data = self
-
-        def abort(_: Callable[[], Any]) -> Abort:
-            lot: ParkingLot = task.custom_sleep_data
-            del lot._parked[task]
-            return Abort.SUCCEEDED
-
-        await wait_task_rescheduled(abort)
+    def park(self) -> Awaitable[None]:
+        """``await lot.park()``: park the current task until `unpark` picks
+        it. Cancellable: a cancelled task leaves the queue and raises
+        `Cancelled`. The task joins the queue when the wait starts, not when
+        `park()` is called."""
+        return park_in(self)
 
     def _pop_several(self, count: int | float) -> Iterator[Task]:
         if isinstance(count, float):

@@ -28,7 +28,9 @@ import contextvars
 import functools
 import inspect
 import math
+import operator
 import random
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -45,8 +47,9 @@ from ._exceptions import Cancelled, TetherInternalError
 from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
 from ._nursery import Nursery, open_nursery
+from ._parking_lot import ParkingLot
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
-from ._task import Task
+from ._task import PARKED_IN_LOT, Task
 from ._traps import (
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
@@ -75,6 +78,17 @@ class _CheckpointResume:
 _RESUME_CHECKPOINT: Any = _CheckpointResume()
 
 
+class _ThrowOnResume:
+    """Marker in ``task._next_send``: throw ``task._pending_throw`` into the
+    task when it resumes (used when a task yielded something that is not a
+    trap, so there is no trap frame to unwrap an outcome)."""
+
+    __slots__ = ()
+
+
+_THROW: Any = _ThrowOnResume()
+
+
 @dataclass(frozen=True)
 class RunStatistics:
     """What `current_statistics` reports about the current run."""
@@ -84,6 +98,9 @@ class RunStatistics:
     seconds_to_next_deadline: float
     run_sync_soon_queue_size: int
     io_statistics: IOStatistics
+
+
+_spawn_index = operator.attrgetter("_spawn_index")
 
 
 def _task_name(async_fn: object) -> str:
@@ -153,7 +170,8 @@ class Runner:
         self.instruments = Instruments(instruments)
         self.io_manager = make_io_manager()
         self.runq: list[Task] = []
-        self.tasks: set[Task] = set()
+        self.tasks_living = 0
+        self.tasks_spawned = 0
         self.deadlines = Deadlines()
         self.entry_queue = EntryQueue(self.io_manager.wakeup_threadsafe)
         self.token = TetherToken(self)
@@ -170,6 +188,8 @@ class Runner:
         self.system_nursery: Nursery | None = None
         #: The task being stepped right now; None between steps.
         self.current_task: Task | None = None
+        #: Errors that crash the run (see `crash`).
+        self.crash_errors: list[BaseException] = []
 
     # -- spawning and scheduling ---------------------------------------------
 
@@ -191,9 +211,12 @@ class Runner:
         if name is None:
             name = async_fn
         if not isinstance(name, str):
-            name = _task_name(name)
+            # Interned: 100k tasks of one function share one name string.
+            name = sys.intern(_task_name(name))
         task = Task(coro, name, context, self, nursery)
-        self.tasks.add(task)
+        self.tasks_living += 1
+        self.tasks_spawned += 1
+        task._spawn_index = self.tasks_spawned
         if nursery is not None:
             nursery._children.add(task)
             task._activate_cancel_status(nursery._cancel_status)
@@ -235,7 +258,7 @@ class Runner:
                 TetherInternalError(f"{task!r} exited with nurseries still open")
             )
         task._activate_cancel_status(None)
-        self.tasks.discard(task)
+        self.tasks_living -= 1
         if task is self.main_task:
             self.main_task_outcome = result
             result = _VALUE_NONE
@@ -317,9 +340,7 @@ class Runner:
                     try:
                         sync_fn(*args)
                     except BaseException as exc:
-                        raise TetherInternalError(
-                            f"run_sync_soon callback {sync_fn!r} raised"
-                        ) from exc
+                        self.crash(exc, f"run_sync_soon callback {sync_fn!r} raised")
             self.asyncgens.clear_dying()
 
             # Nothing happened for the whole timeout: wake idle waiters or
@@ -336,6 +357,10 @@ class Runner:
                 continue
             self.runq = runq = []
             if self.shuffler is not None:
+                # Wakeups can arrive in an order that depends on set iteration
+                # (by object address), so put the batch in spawn order first:
+                # the same seed then gives the same schedule in every run.
+                batch.sort(key=_spawn_index)
                 self.shuffler.shuffle(batch)
             for task in batch:
                 self.current_task = task
@@ -346,11 +371,16 @@ class Runner:
                     if next_send is _RESUME_CHECKPOINT:
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
-                            msg = task._run_in_context(task._coro_throw, Cancelled._create())
+                            msg = task.context.run(task.coro.throw, Cancelled._create())
                         else:
-                            msg = task._run_in_context(task._coro_send, None)
+                            msg = task.context.run(task._coro_send, None)
+                    elif next_send is _THROW:
+                        error = task._pending_throw
+                        task._pending_throw = None
+                        assert error is not None
+                        msg = task.context.run(task.coro.throw, error)
                     else:
-                        msg = task._run_in_context(task._coro_send, next_send)
+                        msg = task.context.run(task._coro_send, next_send)
                 except StopIteration as stop:
                     self.task_exited(task, outcome.Value(stop.value))
                 except BaseException as exc:
@@ -367,6 +397,13 @@ class Runner:
                         runq.append(task)
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
+                    elif type(msg) is ParkingLot:
+                        msg._parked[task] = None
+                        task.custom_sleep_data = msg
+                        task._abort_func = PARKED_IN_LOT
+                        status = task._cancel_status
+                        if status is not None and status.effectively_cancelled:
+                            task._attempt_delivery_of_any_pending_cancel()
                     elif type(msg) is WaitTaskRescheduled:
                         task._abort_func = msg.abort_func
                         status = task._cancel_status
@@ -384,7 +421,24 @@ class Runner:
             self.current_task = None
             batch.clear()
 
+    def crash(self, error: BaseException, what: str) -> None:
+        """Record an error that nobody can catch (a failing run_sync_soon
+        callback) and shut the run down in order: every task is cancelled
+        and unwinds, then `run` raises `TetherInternalError`."""
+        error.add_note(what)
+        self.crash_errors.append(error)
+        if self.system_nursery is not None:
+            self.system_nursery.cancel_scope.cancel()
+
     def _foreign_yield(self, task: Task, msg: object) -> None:
+        if isinstance(msg, ParkingLot):
+            # A subclass of ParkingLot: the step loop's fast path only checks
+            # the exact type.
+            msg._parked[task] = None
+            task.custom_sleep_data = msg
+            task._abort_func = PARKED_IN_LOT
+            task._attempt_delivery_of_any_pending_cancel()
+            return
         handler = task.foreign_yield_handler
         if handler is not None:
             handler(task, msg)
@@ -395,10 +449,11 @@ class Runner:
             "another async framework (an asyncio future, a bare 'yield' in a "
             "generator-based coroutine); use tether's equivalent or tether.aio."
         )
-        # Treat it as a wait that is already over: the task resumes with the
-        # TypeError thrown in at the point where it yielded.
-        task._abort_func = _abort_never
-        self.reschedule(task, outcome.Error(error))
+        # The task resumes in the next batch with the TypeError thrown in at
+        # the point where it yielded.
+        task._pending_throw = error
+        task._next_send = _THROW
+        self.runq.append(task)
 
     def _wake_idle_waiters(self) -> None:
         waiting = self.waiting_for_idle
@@ -415,10 +470,6 @@ class Runner:
         key = (cushion, self._idle_sequence)
         self.waiting_for_idle[key] = task
         return key
-
-
-def _abort_never(_: Callable[[], Any]) -> Abort:
-    return Abort.FAILED
 
 
 # ---------------------------------------------------------------------------
@@ -487,6 +538,13 @@ def run(
     init_outcome = runner.init_task_outcome
     if isinstance(init_outcome, outcome.Error):
         raise TetherInternalError("tether's root task failed") from init_outcome.error
+    if runner.crash_errors:
+        cause = runner.crash_errors[0]
+        if len(runner.crash_errors) > 1:
+            cause = BaseExceptionGroup("errors that crashed the run", runner.crash_errors)
+        raise TetherInternalError(
+            "the run was crashed by an error outside any task; all tasks were cancelled"
+        ) from cause
     main_outcome = runner.main_task_outcome
     assert main_outcome is not None
     result: T = main_outcome.unwrap()
@@ -559,7 +617,7 @@ def current_statistics() -> RunStatistics:
     """Numbers about the current run, for debugging and monitoring."""
     runner = _runner()
     return RunStatistics(
-        tasks_living=len(runner.tasks),
+        tasks_living=runner.tasks_living,
         tasks_runnable=len(runner.runq),
         seconds_to_next_deadline=runner.deadlines.next_deadline() - runner.clock.current_time(),
         run_sync_soon_queue_size=len(runner.entry_queue),

@@ -28,6 +28,13 @@ def _raise_cancel() -> Any:
     raise Cancelled._create()
 
 
+def PARKED_IN_LOT(_: Callable[[], Any]) -> Abort:
+    """Abort marker for a task parked in a `ParkingLot` (whose queue is
+    ``task.custom_sleep_data``): the kernel removes it from that lot itself,
+    so parking needs no closure."""
+    raise AssertionError("marker, never called")
+
+
 class Task:
     """A running tether task. Created by the kernel only (`Nursery.start_soon`,
     `Nursery.start`, `tether.lowlevel.spawn_system_task`)."""
@@ -38,12 +45,12 @@ class Task:
         "_cancel_status",
         "_child_nurseries",
         "_coro_send",
-        "_coro_throw",
         "_eventual_parent_nursery",
         "_next_send",
         "_parent_nursery",
-        "_run_in_context",
+        "_pending_throw",
         "_runner",
+        "_spawn_index",
         "context",
         "coro",
         "custom_sleep_data",
@@ -63,16 +70,19 @@ class Task:
         self.name = name
         self.context = context
         self._runner = runner
+        #: Position in the run's spawn order; gives seeded schedules a
+        #: deterministic starting order.
+        self._spawn_index = 0
         self._parent_nursery = parent_nursery
         self._eventual_parent_nursery: Nursery | None = None
-        self._child_nurseries: list[Nursery] = []
+        # Created on first use: most tasks never open a nursery.
+        self._child_nurseries: list[Nursery] | tuple[()] = ()
         self._cancel_status: CancelStatus | None = None
         self._abort_func: AbortFn | None = None
         self._next_send: Any = None
-        # Cached bound methods: the step loop calls these on every step.
+        self._pending_throw: BaseException | None = None
+        # Cached: the step loop calls it on almost every step.
         self._coro_send = coro.send
-        self._coro_throw = coro.throw
-        self._run_in_context = context.run
         #: Free for the code that parks this task (ParkingLot, I/O waits) to
         #: record what it is waiting on; the kernel never reads it.
         self.custom_sleep_data: Any = None
@@ -125,7 +135,11 @@ class Task:
     def _attempt_abort(self, raise_cancel: Callable[[], Any]) -> None:
         abort_func = self._abort_func
         assert abort_func is not None
-        success = abort_func(raise_cancel)
+        if abort_func is PARKED_IN_LOT:
+            del self.custom_sleep_data._parked[self]
+            success = Abort.SUCCEEDED
+        else:
+            success = abort_func(raise_cancel)
         if type(success) is not Abort:
             raise TetherInternalError(
                 f"abort function {abort_func!r} must return tether.lowlevel.Abort, got {success!r}"
