@@ -1,0 +1,786 @@
+"""Shared machinery for tether's benchmark scripts.
+
+A benchmark script builds a :class:`Suite`, declares workloads on it, gives
+each workload one implementation per library, and hands control to
+:meth:`Suite.main`::
+
+    from _harness import ASYNCIO, TRIO, Library, Suite
+
+    TETHER = Library("tether", module="tether")
+    suite = Suite("sync", libraries=[TETHER, TRIO, ASYNCIO], subject="tether")
+
+    lock = suite.workload(
+        "lock", title="Lock acquire/release", per="acquire",
+        params={"n": 100_000}, quick_params={"n": 20_000}, ops=lambda p: p["n"],
+    )
+
+    @suite.impl(lock, "trio", requires=["run", "Lock"])
+    @suite.impl(lock, "tether", requires=["run", "Lock"])
+    def lock_trio_style(mod, n):
+        ...  # do the work, time the interesting part, return seconds
+
+    if __name__ == "__main__":
+        raise SystemExit(suite.main())
+
+How a run works
+---------------
+* The parent process never imports the libraries under test. It first starts
+  one *probe* subprocess per library to learn whether it imports (and its
+  version), then one *measurement* subprocess per (workload, library) pair, so
+  that one library's garbage, caches and interpreter state never bill another.
+* Inside a measurement subprocess, the implementation is called ``warmup``
+  times (results discarded), then ``repeat`` times; ``gc.collect()`` runs
+  before every call. The reported number is the best (smallest) of the
+  repeats. The implementation itself decides what to time (usually with
+  ``time.perf_counter`` inside the library's run loop, so that loop start-up
+  and interpreter import are not part of the number) and returns seconds for
+  ``kind="time"`` workloads or bytes for ``kind="bytes"`` workloads.
+* Every implementation receives the imported library module as its first
+  argument (``None`` for libraries with ``module=None``, such as the
+  pure-Python floor) and the workload's parameters as keyword arguments.
+* ``requires`` lists dotted names relative to the module (``"lowlevel.checkpoint"``).
+  They are resolved before anything runs; a missing name is reported as
+  "missing tether.lowlevel.checkpoint" instead of a traceback, so scripts can be
+  run against a library that is only partly written.
+* The parent prints a per-operation table, a totals table, the ratios
+  ``subject / baseline`` for every baseline (below 1 means the subject is
+  faster or smaller), and footnotes for everything that did not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ASYNCIO",
+    "FLOOR",
+    "TRIO",
+    "Library",
+    "MissingName",
+    "Suite",
+    "Workload",
+    "resolve",
+]
+
+_RESULT_MARK = "@@bench-result "
+_CHILD_FLAG = "--_child"
+
+
+# ---------------------------------------------------------------------------
+# Libraries
+
+
+@dataclass(frozen=True)
+class Library:
+    """One column of the result table.
+
+    ``module`` is what the measurement subprocess imports and passes to the
+    implementations; ``None`` means nothing is imported (the implementation is
+    self-contained, like the pure-Python floor). ``dist`` is the distribution
+    name used for the version lookup when the module has no ``__version__``.
+    ``install_hint`` is shown when the import fails.
+    """
+
+    name: str
+    module: str | None = None
+    dist: str | None = None
+    install_hint: str = ""
+    label: str | None = None
+
+    @property
+    def column(self) -> str:
+        return self.label or self.name
+
+
+TRIO = Library(
+    "trio", module="trio", install_hint="pip install trio  (or: pip install -e '.[bench]')"
+)
+ASYNCIO = Library("asyncio", module="asyncio")
+FLOOR = Library("floor", module=None, label="floor")
+
+
+class MissingName(LookupError):
+    """A name listed in ``requires`` does not exist in the library."""
+
+
+def resolve(module: Any, dotted: str) -> Any:
+    """Return ``module.<dotted>``, importing submodules on the way if needed.
+
+    ``resolve(trio, "testing.wait_all_tasks_blocked")`` works whether or not
+    ``trio.testing`` was imported before. Raises :class:`MissingName` with the
+    full dotted name when something is absent.
+    """
+    obj = module
+    path = module.__name__
+    wanted = f"{path}.{dotted}"
+    for part in dotted.split("."):
+        path = f"{path}.{part}"
+        try:
+            obj = getattr(obj, part)
+            continue
+        except AttributeError:
+            pass
+        try:
+            obj = importlib.import_module(path)
+        except ImportError as exc:
+            if exc.name is not None and exc.name != path:
+                # The submodule exists but one of its own imports failed.
+                raise MissingName(f"{wanted} (importing {path} failed: {exc})") from exc
+            raise MissingName(wanted) from None
+    return obj
+
+
+# ---------------------------------------------------------------------------
+# Workloads
+
+
+@dataclass
+class Impl:
+    func: Callable[..., float]
+    requires: tuple[str, ...] = ()
+
+
+@dataclass
+class Workload:
+    name: str
+    title: str
+    per: str
+    params: dict[str, Any]
+    quick_params: dict[str, Any]
+    ops: Callable[[dict[str, Any]], int]
+    kind: str = "time"  # "time" (seconds) or "bytes"
+    description: str = ""
+    repeat: int | None = None  # overrides the suite's default when set
+    quick_repeat: int | None = None
+    warmup: int = 1
+    impls: dict[str, Impl] = field(default_factory=dict)
+
+    def describe_size(self, quick: bool) -> str:
+        params = self.quick_params if quick else self.params
+        return ", ".join(
+            f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in params.items()
+        )
+
+
+# ---------------------------------------------------------------------------
+# Formatting helpers
+
+
+def format_per_op(kind: str, value: float) -> str:
+    if kind == "bytes":
+        return f"{value:,.0f} B"
+    ns = value * 1e9
+    if ns >= 100:
+        return f"{ns:,.0f} ns"
+    return f"{ns:.1f} ns"
+
+
+def format_total(kind: str, value: float) -> str:
+    if kind == "bytes":
+        if value >= 1 << 20:
+            return f"{value / (1 << 20):.1f} MiB"
+        return f"{value / 1024:.1f} KiB"
+    if value >= 1:
+        return f"{value:.3f} s"
+    return f"{value * 1e3:.1f} ms"
+
+
+def format_ratio(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}x"
+
+
+def render_table(header: Sequence[str], rows: Iterable[Sequence[str]], align_left: int = 1) -> str:
+    """Plain-text table; the first ``align_left`` columns are left-aligned."""
+    rows = [list(r) for r in rows]
+    widths = [len(h) for h in header]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        out = []
+        for i, cell in enumerate(cells):
+            out.append(cell.ljust(widths[i]) if i < align_left else cell.rjust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), sep, *(line(r) for r in rows)])
+
+
+# ---------------------------------------------------------------------------
+# Measurement subprocess
+
+
+def _library_version(lib: Library, mod: Any) -> str | None:
+    if mod is None:
+        return None
+    version = getattr(mod, "__version__", None)
+    if version is None and lib.module == "asyncio":
+        return platform.python_version()
+    if version is None:
+        try:
+            version = importlib.metadata.version(lib.dist or lib.module or "")
+        except importlib.metadata.PackageNotFoundError:
+            version = None
+    return None if version is None else str(version)
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.flush()
+    sys.stdout.write(_RESULT_MARK + json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def _short_error(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+def _import_library(lib: Library) -> Any:
+    if lib.module is None:
+        return None
+    return importlib.import_module(lib.module)
+
+
+# ---------------------------------------------------------------------------
+# The suite
+
+
+@dataclass
+class _Cell:
+    status: str  # ok | unavailable | missing | error | timeout | skipped
+    value: float | None = None  # best, per run (seconds or bytes)
+    samples: list[float] = field(default_factory=list)
+    reason: str = ""
+    detail: str = ""
+
+
+class Suite:
+    """A set of workloads measured on several libraries, printed as one table."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        libraries: Sequence[Library],
+        subject: str,
+        baselines: Sequence[str] | None = None,
+        description: str = "",
+        repeat: int = 5,
+        quick_repeat: int = 3,
+        timeout: float = 150.0,
+        quick_timeout: float = 40.0,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.libraries = {lib.name: lib for lib in libraries}
+        if subject not in self.libraries:
+            raise ValueError(f"subject {subject!r} is not one of the libraries")
+        self.subject = subject
+        self.baselines = (
+            list(baselines)
+            if baselines is not None
+            else [lib.name for lib in libraries if lib.name != subject]
+        )
+        self.repeat = repeat
+        self.quick_repeat = quick_repeat
+        self.timeout = timeout
+        self.quick_timeout = quick_timeout
+        self.workloads: dict[str, Workload] = {}
+
+    # -- declaration -------------------------------------------------------
+
+    def workload(
+        self,
+        name: str,
+        *,
+        title: str,
+        per: str,
+        params: dict[str, Any],
+        quick_params: dict[str, Any] | None = None,
+        ops: Callable[[dict[str, Any]], int] | None = None,
+        kind: str = "time",
+        description: str = "",
+        repeat: int | None = None,
+        quick_repeat: int | None = None,
+        warmup: int = 1,
+    ) -> Workload:
+        if name in self.workloads:
+            raise ValueError(f"workload {name!r} declared twice")
+        if kind not in ("time", "bytes"):
+            raise ValueError("kind must be 'time' or 'bytes'")
+        wl = Workload(
+            name=name,
+            title=title,
+            per=per,
+            params=dict(params),
+            quick_params=dict(quick_params if quick_params is not None else params),
+            ops=ops or (lambda p: 1),
+            kind=kind,
+            description=description,
+            repeat=repeat,
+            quick_repeat=quick_repeat,
+            warmup=warmup,
+        )
+        self.workloads[name] = wl
+        return wl
+
+    def impl(
+        self, workload: Workload | str, library: str, *, requires: Iterable[str] = ()
+    ) -> Callable[[Callable[..., float]], Callable[..., float]]:
+        wl = self.workloads[workload] if isinstance(workload, str) else workload
+        if library not in self.libraries:
+            raise ValueError(f"unknown library {library!r}")
+
+        def register(func: Callable[..., float]) -> Callable[..., float]:
+            if library in wl.impls:
+                raise ValueError(f"{wl.name}/{library} implemented twice")
+            wl.impls[library] = Impl(func, tuple(requires))
+            return func
+
+        return register
+
+    # -- child side --------------------------------------------------------
+
+    def _child(self, spec: dict[str, Any]) -> int:
+        lib = self.libraries[spec["library"]]
+        try:
+            mod = _import_library(lib)
+        except BaseException as exc:  # report anything, never crash
+            _emit(
+                {
+                    "status": "unavailable",
+                    "reason": _short_error(exc),
+                    "detail": traceback.format_exc(),
+                }
+            )
+            return 0
+
+        if "probe" in spec:
+            _emit({"status": "ok", "version": _library_version(lib, mod)})
+            return 0
+
+        wl = self.workloads[spec["workload"]]
+        impl = wl.impls[lib.name]
+        missing = []
+        for name in impl.requires:
+            try:
+                resolve(mod, name)
+            except MissingName as exc:
+                missing.append(str(exc))
+        if missing:
+            _emit({"status": "missing", "reason": ", ".join(missing)})
+            return 0
+
+        params = spec["params"]
+        samples: list[float] = []
+        try:
+            for i in range(spec["warmup"] + spec["repeat"]):
+                gc.collect()
+                value = float(impl.func(mod, **params))
+                if i >= spec["warmup"]:
+                    samples.append(value)
+        except BaseException as exc:  # report anything, never crash
+            _emit(
+                {
+                    "status": "error",
+                    "reason": _short_error(exc),
+                    "detail": traceback.format_exc(),
+                    "samples": samples,
+                }
+            )
+            return 0
+        _emit({"status": "ok", "samples": samples})
+        return 0
+
+    # -- parent side -------------------------------------------------------
+
+    def _spawn(self, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+        script = os.path.abspath(sys.modules["__main__"].__file__ or sys.argv[0])
+        cmd = [sys.executable, script, _CHILD_FLAG, json.dumps(spec)]
+        env = dict(os.environ)
+        env.setdefault("PYTHONHASHSEED", "0")
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            return {"status": "timeout", "reason": f"no result after {timeout:.0f} s"}
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith(_RESULT_MARK):
+                return json.loads(line[len(_RESULT_MARK) :])
+        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        return {"status": "error", "reason": f"subprocess died: {tail}", "detail": proc.stderr}
+
+    def _parse_args(self, argv: Sequence[str] | None) -> argparse.Namespace:
+        parser = argparse.ArgumentParser(
+            description=self.description or f"{self.name} benchmarks",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog="workloads: " + ", ".join(self.workloads),
+        )
+        parser.add_argument(
+            "--quick", action="store_true", help="smaller sizes and fewer repeats (smoke run)"
+        )
+        parser.add_argument(
+            "--only",
+            metavar="NAME",
+            action="append",
+            default=[],
+            help="run only this workload (repeatable, or comma-separated)",
+        )
+        parser.add_argument(
+            "--libs", metavar="A,B", default="", help="run only these libraries (default: all)"
+        )
+        parser.add_argument(
+            "--repeat",
+            type=int,
+            default=None,
+            help="override the number of timed repeats (best-of-N)",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            help="seconds before one measurement subprocess is abandoned",
+        )
+        parser.add_argument(
+            "--json", metavar="PATH", default=None, help="also write the results as JSON to PATH"
+        )
+        parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+        parser.add_argument(
+            "--verbose", "-v", action="store_true", help="print tracebacks of failed runs"
+        )
+        parser.add_argument(
+            "--strict",
+            action="store_true",
+            help=f"exit with status 1 if any run failed or {self.subject} could not be measured",
+        )
+        return parser.parse_args(argv)
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if len(argv) == 2 and argv[0] == _CHILD_FLAG:
+            return self._child(json.loads(argv[1]))
+        args = self._parse_args(argv)
+
+        if args.list:
+            for wl in self.workloads.values():
+                print(f"{wl.name:14} {wl.title}  [{wl.describe_size(False)}]")
+                if wl.description:
+                    print(f"{'':14} {wl.description}")
+            return 0
+
+        selected = self._select_workloads(args.only)
+        libs = self._select_libraries(args.libs)
+        quick = args.quick
+        default_repeat = self.quick_repeat if quick else self.repeat
+        timeout = args.timeout or (self.quick_timeout if quick else self.timeout)
+        log = sys.stderr
+
+        started = time.perf_counter()
+        print(f"# {self.name} benchmarks{' (--quick)' if quick else ''}")
+        print(
+            f"# python {platform.python_version()} ({platform.python_implementation()}), "
+            f"{platform.system()} {platform.machine()}, {os.cpu_count()} cpu(s)"
+        )
+
+        # Probe every library once.
+        versions: dict[str, str | None] = {}
+        unavailable: dict[str, str] = {}
+        for lib in libs:
+            if lib.module is None:
+                versions[lib.name] = None
+                continue
+            res = self._spawn({"library": lib.name, "probe": True}, timeout)
+            if res["status"] == "ok":
+                versions[lib.name] = res.get("version")
+            else:
+                unavailable[lib.name] = res.get("reason", res["status"])
+                if args.verbose and res.get("detail"):
+                    print(res["detail"], file=log)
+        for lib in libs:
+            if lib.name in versions:
+                v = versions[lib.name]
+                print(f"# {lib.column}: {v if v else 'ok'}")
+            else:
+                print(self._unavailable_message(lib, unavailable[lib.name]))
+        sys.stdout.flush()
+
+        cells: dict[str, dict[str, _Cell]] = {}
+        name_w = max(len(wl.name) for wl in selected)
+        lib_w = max(len(lib.column) for lib in libs)
+        for wl in selected:
+            params = wl.quick_params if quick else wl.params
+            repeat = args.repeat or ((wl.quick_repeat if quick else wl.repeat) or default_repeat)
+            row: dict[str, _Cell] = {}
+            cells[wl.name] = row
+            for lib in libs:
+                if lib.name not in wl.impls:
+                    continue
+                if lib.name in unavailable:
+                    row[lib.name] = _Cell("unavailable", reason=unavailable[lib.name])
+                    continue
+                spec = {
+                    "workload": wl.name,
+                    "library": lib.name,
+                    "params": params,
+                    "warmup": wl.warmup,
+                    "repeat": repeat,
+                }
+                t0 = time.perf_counter()
+                res = self._spawn(spec, timeout)
+                took = time.perf_counter() - t0
+                cell = _Cell(
+                    res["status"],
+                    reason=res.get("reason", ""),
+                    detail=res.get("detail", ""),
+                    samples=list(res.get("samples", [])),
+                )
+                if cell.status == "ok":
+                    cell.value = min(cell.samples)
+                row[lib.name] = cell
+                shown = (
+                    format_total(wl.kind, cell.value)
+                    if cell.value is not None
+                    else f"{cell.status}: {cell.reason}"
+                )
+                print(
+                    f"  {wl.name:{name_w}} {lib.column:{lib_w}} {shown}  "
+                    f"(best of {repeat}, {took:.1f} s wall)",
+                    file=log,
+                    flush=True,
+                )
+                if args.verbose and cell.detail:
+                    print(cell.detail, file=log)
+
+        print()
+        print(self._report(selected, libs, cells, quick))
+        elapsed = time.perf_counter() - started
+        print(f"\n# total wall time {elapsed:.1f} s")
+
+        if args.json:
+            self._write_json(
+                args.json, selected, libs, cells, versions, unavailable, quick, elapsed
+            )
+            print(f"# results written to {args.json}")
+
+        if args.strict:
+            failed = any(
+                c.status in ("error", "timeout", "missing")
+                for row in cells.values()
+                for c in row.values()
+            )
+            subject_missing = self.subject in unavailable
+            if failed or subject_missing:
+                return 1
+        return 0
+
+    def _unavailable_message(self, lib: Library, reason: str) -> str:
+        if lib.name == self.subject:
+            msg = (
+                f"# !! {lib.column}: `import {lib.module}` FAILED: {reason}\n"
+                f"# !! {lib.column} is NOT measured in this run; the other "
+                f"libraries are reported below."
+            )
+        else:
+            msg = f"# {lib.column}: not available ({reason}); skipped"
+        if lib.install_hint:
+            msg += f"\n#    install with: {lib.install_hint}"
+        return msg
+
+    def _select_workloads(self, only: Sequence[str]) -> list[Workload]:
+        names = [n.strip() for item in only for n in item.split(",") if n.strip()]
+        if not names:
+            return list(self.workloads.values())
+        unknown = [n for n in names if n not in self.workloads]
+        if unknown:
+            raise SystemExit(
+                f"unknown workload(s): {', '.join(unknown)}; "
+                f"choose from {', '.join(self.workloads)}"
+            )
+        return [self.workloads[n] for n in self.workloads if n in names]
+
+    def _select_libraries(self, libs: str) -> list[Library]:
+        names = [n.strip() for n in libs.split(",") if n.strip()]
+        if not names:
+            return list(self.libraries.values())
+        unknown = [n for n in names if n not in self.libraries]
+        if unknown:
+            raise SystemExit(
+                f"unknown library(ies): {', '.join(unknown)}; "
+                f"choose from {', '.join(self.libraries)}"
+            )
+        return [lib for lib in self.libraries.values() if lib.name in names]
+
+    # -- report ------------------------------------------------------------
+
+    def _report(
+        self,
+        selected: Sequence[Workload],
+        libs: Sequence[Library],
+        cells: dict[str, dict[str, _Cell]],
+        quick: bool,
+    ) -> str:
+        lib_names = [lib.name for lib in libs]
+        baselines = [b for b in self.baselines if b in lib_names]
+        show_subject = self.subject in lib_names
+        notes: list[str] = []
+        note_index: dict[str, int] = {}
+
+        def mark(cell: _Cell, lib: Library) -> str:
+            key = f"{lib.column}: {cell.status}: {cell.reason}"
+            if key not in note_index:
+                note_index[key] = len(notes) + 1
+                notes.append(key)
+            label = {
+                "unavailable": "n/a",
+                "missing": "missing",
+                "error": "ERROR",
+                "timeout": "TIMEOUT",
+            }.get(cell.status, cell.status)
+            return f"{label}[{note_index[key]}]"
+
+        def cell_text(wl: Workload, lib: Library, fmt: Callable[[_Cell], str]) -> str:
+            cell = cells[wl.name].get(lib.name)
+            if cell is None:
+                return "-"
+            if cell.value is None:
+                return mark(cell, lib)
+            return fmt(cell)
+
+        def ratio(wl: Workload, base: str) -> float | None:
+            a = cells[wl.name].get(self.subject)
+            b = cells[wl.name].get(base)
+            if a is None or b is None or a.value is None or not b.value:
+                return None
+            return a.value / b.value
+
+        def total(kind: str, cell: _Cell) -> str:
+            assert cell.value is not None
+            text = format_total(kind, cell.value)
+            if len(cell.samples) > 1 and cell.value > 0:
+                spread = (statistics.median(cell.samples) - cell.value) / cell.value * 100
+                text += f" +{spread:.0f}%"
+            return text
+
+        subject_col = self.libraries[self.subject].column
+        ratio_cols = (
+            [f"{subject_col}/{self.libraries[b].column}" for b in baselines] if show_subject else []
+        )
+
+        per_rows = []
+        total_rows = []
+        for wl in selected:
+            params = wl.quick_params if quick else wl.params
+            ops = max(1, int(wl.ops(params)))
+
+            def per_op(cell: _Cell, kind: str = wl.kind, ops: int = ops) -> str:
+                assert cell.value is not None
+                return format_per_op(kind, cell.value / ops)
+
+            def whole(cell: _Cell, kind: str = wl.kind) -> str:
+                return total(kind, cell)
+
+            per_rows.append(
+                [wl.title, f"per {wl.per}"]
+                + [cell_text(wl, lib, per_op) for lib in libs]
+                + ([format_ratio(ratio(wl, b)) for b in baselines] if show_subject else [])
+            )
+            total_rows.append(
+                [wl.title, wl.describe_size(quick)] + [cell_text(wl, lib, whole) for lib in libs]
+            )
+
+        cols = [lib.column for lib in libs]
+        out = [
+            "Per operation (best of N; lower is better):",
+            render_table(["workload", "unit", *cols, *ratio_cols], per_rows, align_left=2),
+            "",
+            "Whole run (best of N, +x% = median above best):",
+            render_table(["workload", "size", *cols], total_rows, align_left=2),
+        ]
+        if show_subject and baselines:
+            out += [
+                "",
+                f"Ratios are {subject_col} / other: below 1.00x means "
+                f"{subject_col} is faster (or smaller).",
+            ]
+        if notes:
+            out += ["", "Notes:"] + [f"  [{i}] {text}" for i, text in enumerate(notes, 1)]
+        return "\n".join(out)
+
+    def _write_json(
+        self,
+        path: str,
+        selected: Sequence[Workload],
+        libs: Sequence[Library],
+        cells: dict[str, dict[str, _Cell]],
+        versions: dict[str, str | None],
+        unavailable: dict[str, str],
+        quick: bool,
+        elapsed: float,
+    ) -> None:
+        results: dict[str, Any] = {}
+        for wl in selected:
+            params = wl.quick_params if quick else wl.params
+            ops = max(1, int(wl.ops(params)))
+            entry: dict[str, Any] = {
+                "title": wl.title,
+                "kind": wl.kind,
+                "per": wl.per,
+                "params": params,
+                "ops": ops,
+                "libraries": {},
+                "ratios": {},
+            }
+            for name, cell in cells[wl.name].items():
+                entry["libraries"][name] = {
+                    "status": cell.status,
+                    "best": cell.value,
+                    "per_op": None if cell.value is None else cell.value / ops,
+                    "samples": cell.samples,
+                    "reason": cell.reason or None,
+                }
+            subj = cells[wl.name].get(self.subject)
+            for base in self.baselines:
+                other = cells[wl.name].get(base)
+                if subj and other and subj.value is not None and other.value:
+                    entry["ratios"][f"{self.subject}/{base}"] = subj.value / other.value
+            results[wl.name] = entry
+        payload = {
+            "suite": self.name,
+            "quick": quick,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "subject": self.subject,
+            "libraries": {
+                lib.name: {
+                    "version": versions.get(lib.name),
+                    "available": lib.name not in unavailable,
+                    "reason": unavailable.get(lib.name),
+                }
+                for lib in libs
+            },
+            "elapsed_s": elapsed,
+            "results": results,
+        }
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2)
+            fh.write("\n")
