@@ -15,6 +15,7 @@ from ._exceptions import (
 )
 from ._instrumentation import Instrument
 from ._io import IOStatistics, fd_of
+from ._ki import currently_ki_protected, disable_ki_protection, enable_ki_protection
 from ._local import RunVar, RunVarToken
 from ._nursery import TASK_STATUS_IGNORED, Nursery, NurseryManager, TaskStatus, open_nursery
 from ._parking_lot import ParkingLot, ParkingLotStatistics
@@ -111,6 +112,9 @@ __all__ = [
     "current_task",
     "current_tether_token",
     "current_time",
+    "currently_ki_protected",
+    "disable_ki_protection",
+    "enable_ki_protection",
     "fd_of",
     "in_tether_run",
     "in_tether_task",

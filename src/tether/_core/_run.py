@@ -30,9 +30,12 @@ import inspect
 import math
 import operator
 import random
+import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, TypeVar
 
 import outcome
@@ -46,6 +49,7 @@ from ._entry_queue import EntryQueue, TetherToken
 from ._exceptions import Cancelled, TetherInternalError
 from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
+from ._ki import ki_protected
 from ._nursery import Nursery, open_nursery
 from ._parking_lot import ParkingLot
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
@@ -188,6 +192,11 @@ class Runner:
         self.system_nursery: Nursery | None = None
         #: The task being stepped right now; None between steps.
         self.current_task: Task | None = None
+        #: A KeyboardInterrupt arrived in protected code and waits to be
+        #: delivered to the main task.
+        self.ki_pending = False
+        #: Whether a real SIGINT reached this run's handler.
+        self.sigint_received = False
         #: Errors that crash the run (see `crash`).
         self.crash_errors: list[BaseException] = []
 
@@ -214,6 +223,7 @@ class Runner:
             # Interned: 100k tasks of one function share one name string.
             name = sys.intern(_task_name(name))
         task = Task(coro, name, context, self, nursery)
+        task._system = system_task
         self.tasks_living += 1
         self.tasks_spawned += 1
         task._spawn_index = self.tasks_spawned
@@ -401,11 +411,15 @@ class Runner:
                         msg._parked[task] = None
                         task.custom_sleep_data = msg
                         task._abort_func = PARKED_IN_LOT
+                        if self.ki_pending and task is self.main_task:
+                            self._deliver_pending_ki()
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
                             task._attempt_delivery_of_any_pending_cancel()
                     elif type(msg) is WaitTaskRescheduled:
                         task._abort_func = msg.abort_func
+                        if self.ki_pending and task is self.main_task:
+                            self._deliver_pending_ki()
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
                             task._attempt_delivery_of_any_pending_cancel()
@@ -420,6 +434,36 @@ class Runner:
                     instruments.call("after_task_step", task)
             self.current_task = None
             batch.clear()
+            if self.ki_pending:
+                # Once per batch rather than per step: the main task may have
+                # reached a checkpoint in this batch.
+                self._deliver_pending_ki()
+
+    # -- KeyboardInterrupt -------------------------------------------------------
+
+    def deliver_ki(self) -> None:
+        """Entry-queue callback queued by the SIGINT handler when the signal
+        arrived in protected code."""
+        self.ki_pending = True
+        self._deliver_pending_ki()
+
+    def _raise_ki(self) -> Any:
+        self.ki_pending = False
+        raise KeyboardInterrupt
+
+    def _deliver_pending_ki(self) -> None:
+        # KeyboardInterrupt is outside every cancel scope: it reaches the main
+        # task at a checkpoint or in a wait, shielded or not, but never at a
+        # cancel-shielded checkpoint (which is not a cancel point at all).
+        task = self.main_task
+        if task is None or self.main_task_outcome is not None:
+            return
+        if task._abort_func is not None:
+            task._attempt_abort(self._raise_ki)
+        elif task._next_send is _RESUME_CHECKPOINT:
+            task._next_send = _THROW
+            task._pending_throw = KeyboardInterrupt()
+            self.ki_pending = False
 
     def crash(self, error: BaseException, what: str) -> None:
         """Record an error that nobody can catch (a failing run_sync_soon
@@ -482,6 +526,7 @@ def run(
     clock: Clock | None = None,
     instruments: Sequence[Instrument] = (),
     schedule_seed: int | None = None,
+    restrict_keyboard_interrupt_to_checkpoints: bool = False,
 ) -> T:
     """Run ``async_fn(*args)`` as the main task of a new tether run.
 
@@ -497,6 +542,18 @@ def run(
       schedule_seed: if given, the order in which runnable tasks are stepped
         is shuffled from this seed, deterministically: the same seed replays
         the same interleaving. For exploring races in tests.
+      restrict_keyboard_interrupt_to_checkpoints: if true, Ctrl-C is always
+        delivered to the main task at its next checkpoint; by default it is
+        raised at once when it arrives while user code runs (so that a busy
+        loop can be interrupted), and deferred to a checkpoint only when it
+        arrives inside tether's own code.
+
+    KeyboardInterrupt: when run in the main thread with Python's default
+    SIGINT handler in place, tether installs its own for the duration of the
+    run (and restores the previous one after). A Ctrl-C reaches the main task,
+    nurseries unwind in order running ``finally`` blocks, and `run` raises a
+    plain `KeyboardInterrupt` (with the exception group it travelled in, if
+    any, as its ``__context__``).
 
     Raises:
       RuntimeError: when called inside a running tether run in this thread
@@ -519,6 +576,7 @@ def run(
     runner = Runner(clock, instruments, schedule_seed)
     GLOBAL_RUN_CONTEXT.runner = runner
     runner.asyncgens.install_hooks()
+    previous_sigint = _install_ki_handler(runner, restrict_keyboard_interrupt_to_checkpoints)
     try:
         clock.start_clock()
         if runner.instruments and "before_run" in runner.instruments:
@@ -533,6 +591,8 @@ def run(
         with runner.entry_queue.lock:
             runner.entry_queue.done = True
         runner.asyncgens.uninstall_hooks()
+        if previous_sigint is not None:
+            signal.signal(signal.SIGINT, previous_sigint)
         runner.io_manager.close()
         del GLOBAL_RUN_CONTEXT.runner
     init_outcome = runner.init_task_outcome
@@ -547,8 +607,59 @@ def run(
         ) from cause
     main_outcome = runner.main_task_outcome
     assert main_outcome is not None
+    if runner.sigint_received and isinstance(main_outcome, outcome.Error):
+        _raise_keyboard_interrupt_plainly(main_outcome.error)
+    if runner.ki_pending:
+        # Ctrl-C arrived after the main task had finished.
+        ki = KeyboardInterrupt()
+        if isinstance(main_outcome, outcome.Error):
+            ki.__context__ = main_outcome.error
+        raise ki
     result: T = main_outcome.unwrap()
     return result
+
+
+def _raise_keyboard_interrupt_plainly(error: BaseException) -> None:
+    """A Ctrl-C that unwound through nurseries arrives wrapped in exception
+    groups; raise a plain `KeyboardInterrupt` so that ``except
+    KeyboardInterrupt`` around `run` (and Python's own exit handling) works,
+    keeping the group as its context. Only for a real SIGINT: a
+    KeyboardInterrupt that user code raised itself propagates unchanged, as
+    any other error does."""
+    if not isinstance(error, BaseExceptionGroup):
+        return
+    matched, _ = error.split(KeyboardInterrupt)
+    if matched is None:
+        return
+    ki = KeyboardInterrupt()
+    ki.__context__ = error
+    raise ki
+
+
+def _install_ki_handler(
+    runner: Runner, restrict_to_checkpoints: bool
+) -> Callable[[int, Any], Any] | int | None:
+    """Install tether's SIGINT handler if this is the main thread and Python's
+    default handler is in place (a handler the user installed is left
+    alone). Returns the handler to restore, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        return None
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        runner.sigint_received = True
+        if restrict_to_checkpoints or ki_protected(frame):
+            # Only atomic operations here: this can interrupt the kernel
+            # anywhere, including the entry queue's own methods.
+            runner.entry_queue.queue.append((runner.deliver_ki, ()))
+            runner.io_manager.wakeup_threadsafe()
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    return previous
 
 
 def _runner() -> Runner:

@@ -51,6 +51,7 @@ class Task:
         "_pending_throw",
         "_runner",
         "_spawn_index",
+        "_system",
         "context",
         "coro",
         "custom_sleep_data",
@@ -73,6 +74,9 @@ class Task:
         #: Position in the run's spawn order; gives seeded schedules a
         #: deterministic starting order.
         self._spawn_index = 0
+        #: System tasks (the root task, spawn_system_task) are protected from
+        #: KeyboardInterrupt; see _ki.py.
+        self._system = False
         self._parent_nursery = parent_nursery
         self._eventual_parent_nursery: Nursery | None = None
         # Created on first use: most tasks never open a nursery.

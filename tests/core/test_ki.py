@@ -1,0 +1,252 @@
+"""Ctrl-C (SIGINT) handling: real signals raised in the test process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+import tether
+from tether import lowlevel
+from tether.testing import MockClock
+
+
+def ctrl_c() -> None:
+    signal.raise_signal(signal.SIGINT)
+
+
+@lowlevel.enable_ki_protection
+def ctrl_c_protected() -> None:
+    signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_in_user_code_raises_there_and_unwinds():
+    log = []
+
+    async def child():
+        try:
+            await tether.sleep_forever()
+        finally:
+            log.append("child finally")
+
+    async def main():
+        try:
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(child)
+                await tether.testing.wait_all_tasks_blocked()
+                ctrl_c()
+                log.append("not reached")
+        finally:
+            log.append("main finally")
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        tether.run(main)
+    assert log == ["child finally", "main finally"]
+    # It travelled through the nursery: the group is kept as context.
+    assert isinstance(info.value.__context__, BaseExceptionGroup)
+
+
+def test_ctrl_c_in_protected_code_is_deferred_to_next_checkpoint():
+    log = []
+
+    async def main():
+        ctrl_c_protected()
+        log.append("still running after protected code")
+        try:
+            await lowlevel.checkpoint()
+        finally:
+            log.append("interrupted at checkpoint")
+
+    with pytest.raises(KeyboardInterrupt):
+        tether.run(main)
+    assert log == ["still running after protected code", "interrupted at checkpoint"]
+
+
+def test_ctrl_c_wakes_a_blocked_main_task_even_in_a_shielded_scope():
+    async def main():
+        with tether.CancelScope(shield=True):
+            ctrl_c_protected()
+            await tether.Event().wait()
+
+    with pytest.raises(KeyboardInterrupt):
+        tether.run(main)
+
+
+def test_ctrl_c_from_another_thread_while_loop_sleeps():
+    # The run loop is blocked in epoll: the signal interrupts the kernel,
+    # so it must be deferred and then delivered to the waiting main task.
+    pid = os.getpid()
+    timer = threading.Timer(0.05, os.kill, (pid, signal.SIGINT))
+    finished = []
+
+    async def main():
+        timer.start()
+        try:
+            await tether.sleep(30)
+        finally:
+            finished.append(tether.current_time())
+
+    with pytest.raises(KeyboardInterrupt):
+        tether.run(main)
+    timer.join()
+    assert len(finished) == 1
+
+
+def test_restrict_to_checkpoints_defers_even_in_user_code():
+    log = []
+
+    async def main():
+        ctrl_c()
+        log.append("user code went on")
+        await lowlevel.checkpoint()
+        log.append("not reached")
+
+    with pytest.raises(KeyboardInterrupt):
+        tether.run(main, restrict_keyboard_interrupt_to_checkpoints=True)
+    assert log == ["user code went on"]
+
+
+def test_cancel_shielded_checkpoint_is_not_an_interrupt_point():
+    log = []
+
+    async def main():
+        ctrl_c_protected()
+        await lowlevel.cancel_shielded_checkpoint()
+        log.append("passed the shielded checkpoint")
+        await lowlevel.checkpoint()
+
+    with pytest.raises(KeyboardInterrupt):
+        tether.run(main)
+    assert log == ["passed the shielded checkpoint"]
+
+
+def test_previous_handler_is_restored_and_custom_handler_left_alone():
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    seen = []
+
+    async def main():
+        seen.append(signal.getsignal(signal.SIGINT))
+
+    tether.run(main)
+    assert seen[0] is not signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    def custom(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGINT, custom)
+    try:
+        seen.clear()
+        tether.run(main)
+        assert seen == [custom]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_user_raised_keyboard_interrupt_keeps_trio_group_semantics():
+    async def child():
+        raise KeyboardInterrupt
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(child)
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        tether.run(main)
+    assert isinstance(info.value.exceptions[0], KeyboardInterrupt)
+
+
+def test_currently_ki_protected():
+    seen = {}
+
+    @lowlevel.enable_ki_protection
+    def protected():
+        return lowlevel.currently_ki_protected()
+
+    @lowlevel.disable_ki_protection
+    def unprotected():
+        return lowlevel.currently_ki_protected()
+
+    async def system():
+        seen["system task"] = lowlevel.currently_ki_protected()
+
+    async def main():
+        seen["user task"] = lowlevel.currently_ki_protected()
+        seen["decorated"] = protected()
+        seen["disabled"] = unprotected()
+        lowlevel.spawn_system_task(system)
+        await lowlevel.checkpoint()
+
+    tether.run(main)
+    assert seen == {
+        "user task": False,
+        "decorated": True,
+        "disabled": False,
+        "system task": True,
+    }
+
+
+class _InterruptAtStep(lowlevel.Instrument):
+    """Raises SIGINT from inside the kernel (an instrument hook) at the Nth
+    task step: the worst place for it to arrive."""
+
+    def __init__(self, step: int) -> None:
+        self.remaining = step
+
+    def before_task_step(self, task):
+        self.remaining -= 1
+        if self.remaining == 0:
+            signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.parametrize("where", ["kernel", "user"])
+# The program has 18 user-level sleeps and a few dozen kernel steps in all,
+# so every step below is reached (otherwise main would sleep forever).
+@pytest.mark.parametrize("step", range(1, 19, 2))
+def test_ctrl_c_at_many_points_unwinds_cleanly(where, step):
+    entered: list[str] = []
+    exited: list[str] = []
+    counter = {"n": step}
+
+    async def worker(name, delay):
+        entered.append(name)
+        try:
+            for _ in range(3):
+                await tether.sleep(delay)
+                if where == "user":
+                    counter["n"] -= 1
+                    if counter["n"] == 0:
+                        ctrl_c()
+                await lowlevel.checkpoint()
+        finally:
+            exited.append(name)
+
+    async def group(prefix):
+        entered.append(prefix)
+        try:
+            async with tether.open_nursery() as nursery:
+                for i in range(3):
+                    nursery.start_soon(worker, f"{prefix}.{i}", 0.1 * (i + 1))
+        finally:
+            exited.append(prefix)
+
+    async def main():
+        entered.append("main")
+        try:
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(group, "a")
+                nursery.start_soon(group, "b")
+                await tether.sleep_forever()
+        finally:
+            exited.append("main")
+
+    instruments = [_InterruptAtStep(step)] if where == "kernel" else []
+    with pytest.raises(KeyboardInterrupt):
+        tether.run(main, clock=MockClock(autojump_threshold=0), instruments=instruments)
+    # Every task that started also ran its finally block; main last.
+    assert sorted(entered) == sorted(exited)
+    assert exited[-1] == "main"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
