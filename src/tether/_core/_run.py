@@ -247,7 +247,18 @@ class Runner:
             )
         task._abort_func = None
         task.custom_sleep_data = None
-        task._next_send = next_send
+        if task._foreign_wait:
+            # The task waits at a foreign yield, which cannot unwrap an
+            # outcome: send the value or throw the error there directly.
+            task._foreign_wait = False
+            if isinstance(next_send, outcome.Value):
+                task._next_send = next_send.value
+            else:
+                assert isinstance(next_send, outcome.Error)
+                task._pending_throw = next_send.error
+                task._next_send = _THROW
+        else:
+            task._next_send = next_send
         self.runq.append(task)
         if self.instruments and "task_scheduled" in self.instruments:
             self.instruments.call("task_scheduled", task)
@@ -485,7 +496,17 @@ class Runner:
             return
         handler = task.foreign_yield_handler
         if handler is not None:
-            handler(task, msg)
+            try:
+                abort_func = handler(task, msg)
+            except BaseException as exc:
+                # The handler refused the object: the task gets the error.
+                task._pending_throw = exc
+                task._next_send = _THROW
+                self.runq.append(task)
+                return
+            task._abort_func = abort_func
+            task._foreign_wait = True
+            task._attempt_delivery_of_any_pending_cancel()
             return
         error = TypeError(
             f"{task!r} yielded {msg!r} to the tether kernel, which runs only tether "

@@ -46,6 +46,7 @@ class Task:
         "_child_nurseries",
         "_coro_send",
         "_eventual_parent_nursery",
+        "_foreign_wait",
         "_next_send",
         "_parent_nursery",
         "_pending_throw",
@@ -92,8 +93,14 @@ class Task:
         self.custom_sleep_data: Any = None
         #: Hook for faces built on the kernel (the asyncio face): called as
         #: ``handler(task, obj)`` when this task yields an object that is not
-        #: a tether trap. It must arrange for the task to be rescheduled.
-        self.foreign_yield_handler: Callable[[Task, object], None] | None = None
+        #: a tether trap (an asyncio future, a bare ``yield``). It returns an
+        #: abort function, and the task is then parked exactly as in
+        #: `wait_task_rescheduled`; whoever completes the wait calls
+        #: `reschedule(task, outcome)`, and the kernel sends the outcome's
+        #: value into the task (or throws its error) at the point where it
+        #: yielded, since a foreign awaitable does not unwrap outcomes.
+        self.foreign_yield_handler: Callable[[Task, object], AbortFn] | None = None
+        self._foreign_wait = False
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} at {id(self):#x}>"

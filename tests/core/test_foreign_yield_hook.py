@@ -1,0 +1,111 @@
+"""The lowlevel hook that lets a face (tether.aio) handle foreign yields."""
+
+from __future__ import annotations
+
+import types
+
+import outcome
+import pytest
+
+import tether
+from tether import lowlevel
+
+
+class Ticket:
+    """A foreign awaitable: yields itself, returns what it was sent."""
+
+    def __await__(self):
+        return (yield self)
+
+
+@types.coroutine
+def yield_ticket(ticket):
+    return (yield ticket)
+
+
+def test_handler_parks_task_and_reschedule_sends_plain_value():
+    parked = []
+
+    def handler(task, obj):
+        assert isinstance(obj, Ticket)
+        parked.append(task)
+        return lambda raise_cancel: lowlevel.Abort.SUCCEEDED
+
+    async def waiter():
+        lowlevel.current_task().foreign_yield_handler = handler
+        return await Ticket()
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            results = []
+
+            async def run_waiter():
+                results.append(await waiter())
+
+            nursery.start_soon(run_waiter)
+            await tether.testing.wait_all_tasks_blocked()
+            assert len(parked) == 1
+            lowlevel.reschedule(parked[0], outcome.Value("hello"))
+        return results
+
+    # The foreign awaitable receives the bare value, not an outcome object.
+    assert tether.run(main) == ["hello"]
+
+
+def test_reschedule_with_error_throws_at_the_yield_point():
+    parked = []
+
+    def handler(task, obj):
+        parked.append(task)
+        return lambda raise_cancel: lowlevel.Abort.SUCCEEDED
+
+    async def waiter(log):
+        lowlevel.current_task().foreign_yield_handler = handler
+        try:
+            await yield_ticket(Ticket())
+        except LookupError as exc:
+            log.append(str(exc))
+
+    async def main():
+        log = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter, log)
+            await tether.testing.wait_all_tasks_blocked()
+            lowlevel.reschedule(parked[0], outcome.Error(LookupError("thrown in")))
+        return log
+
+    assert tether.run(main) == ["thrown in"]
+
+
+def test_cancelling_a_foreign_wait_calls_abort_and_raises_cancelled():
+    aborted = []
+
+    def handler(task, obj):
+        def abort(raise_cancel):
+            aborted.append(True)
+            return lowlevel.Abort.SUCCEEDED
+
+        return abort
+
+    async def main():
+        lowlevel.current_task().foreign_yield_handler = handler
+        with tether.move_on_after(1) as scope:
+            await Ticket()
+        return scope.cancelled_caught
+
+    clock = tether.testing.MockClock(autojump_threshold=0)
+    assert tether.run(main, clock=clock) is True
+    assert aborted == [True]
+
+
+def test_handler_that_raises_throws_into_the_task():
+    def handler(task, obj):
+        raise TypeError(f"cannot wait for {obj!r}")
+
+    async def main():
+        lowlevel.current_task().foreign_yield_handler = handler
+        with pytest.raises(TypeError, match="cannot wait for"):
+            await Ticket()
+        return "went on"
+
+    assert tether.run(main) == "went on"
