@@ -109,3 +109,33 @@ def test_handler_that_raises_throws_into_the_task():
         return "went on"
 
     assert tether.run(main) == "went on"
+
+
+def test_abort_function_that_raises_crashes_the_run_not_the_canceller():
+    log = []
+
+    def bad_abort(raise_cancel):
+        raise ValueError("broken primitive")
+
+    async def victim():
+        try:
+            await lowlevel.wait_task_rescheduled(bad_abort)
+        finally:
+            log.append("victim unwound")
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(victim)
+            await tether.testing.wait_all_tasks_blocked()
+            try:
+                nursery.cancel_scope.cancel()
+            except ValueError:  # pragma: no cover - the behaviour under test
+                log.append("canceller got the abort error")
+            log.append("canceller went on")
+            # The victim cannot be woken (its abort failed); the crash must
+            # still end the run instead of hanging it.
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        tether.run(main, clock=tether.testing.MockClock(autojump_threshold=0))
+    assert isinstance(info.value.__cause__, ValueError)
+    assert log[:1] == ["canceller went on"]

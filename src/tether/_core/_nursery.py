@@ -123,6 +123,10 @@ class NurseryManager:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        if isinstance(exc, GeneratorExit):
+            # The task's coroutine is being closed (the run was abandoned
+            # after a crash): it cannot wait for anything any more.
+            return False
         new_exc = await self._nursery._nested_child_finished(exc)
         combined_error_from_nursery = self._scope._close(new_exc)
         if combined_error_from_nursery is None:

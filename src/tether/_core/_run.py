@@ -323,7 +323,10 @@ class Runner:
                 return cushion, "idle"
             return timeout, None
         threshold = getattr(self.clock, "autojump_threshold", math.inf)
-        if threshold < timeout:
+        # Autojumping only helps when there is a deadline to jump to; with
+        # none, every task waits on something else (I/O, another thread, or
+        # a deadlock), so sleep instead of spinning.
+        if threshold < timeout and deadline != math.inf:
             return threshold, "autojump"
         return timeout, None
 
@@ -338,6 +341,14 @@ class Runner:
             # become ready: cross-thread callbacks land in the entry queue,
             # which step 3 reads without a system call).
             idle_primed: str | None = None
+            if self.crash_errors and self._stuck():
+                # After a crash every task was cancelled; if nothing can ever
+                # wake the rest (a primitive whose abort failed), stop here
+                # instead of sleeping forever.
+                self._close_remaining_tasks()
+                raise TetherInternalError(
+                    "the run crashed and some tasks could not be woken to unwind"
+                ) from self.crash_errors[0]
             if self.runq and not io_manager.has_waiters:
                 events: list[tuple[int, int]] = []
             else:
@@ -475,6 +486,35 @@ class Runner:
             task._next_send = _THROW
             task._pending_throw = KeyboardInterrupt()
             self.ki_pending = False
+
+    def _close_remaining_tasks(self) -> None:
+        """Close the coroutines of every task still alive, innermost first,
+        so that their ``finally`` blocks run now rather than whenever the
+        garbage collector gets to them."""
+        order: list[Task] = []
+        todo = [self.init_task] if self.init_task is not None else []
+        while todo:
+            task = todo.pop()
+            order.append(task)
+            for nursery in task._child_nurseries:
+                todo.extend(nursery._children)
+        for task in reversed(order):
+            self.current_task = task
+            try:
+                task.coro.close()
+            except BaseException:
+                pass  # already crashing; nothing better to do with it
+        self.current_task = None
+
+    def _stuck(self) -> bool:
+        return (
+            not self.runq
+            and not self.deadlines
+            and not self.io_manager.has_waiters
+            and not self.waiting_for_idle
+            and not self.entry_queue.queue
+            and not self.entry_queue.idempotent_queue
+        )
 
     def crash(self, error: BaseException, what: str) -> None:
         """Record an error that nobody can catch (a failing run_sync_soon

@@ -150,11 +150,24 @@ class Task:
             del self.custom_sleep_data._parked[self]
             success = Abort.SUCCEEDED
         else:
-            success = abort_func(raise_cancel)
-        if type(success) is not Abort:
-            raise TetherInternalError(
-                f"abort function {abort_func!r} must return tether.lowlevel.Abort, got {success!r}"
-            )
+            try:
+                success = abort_func(raise_cancel)
+            except BaseException as exc:
+                # An abort function is part of a primitive's machinery: if it
+                # fails, the primitive's state is unknown. That is not the
+                # canceller's fault, so crash the run (in order) instead of
+                # raising into whoever called cancel().
+                self._runner.crash(exc, f"abort function {abort_func!r} of {self!r} raised")
+                return
+            if type(success) is not Abort:
+                self._runner.crash(
+                    TetherInternalError(
+                        f"abort function {abort_func!r} must return tether.lowlevel.Abort, "
+                        f"got {success!r}"
+                    ),
+                    f"while cancelling {self!r}",
+                )
+                return
         if success is Abort.SUCCEEDED:
             self._runner.reschedule(self, outcome.capture(raise_cancel))
 

@@ -1,0 +1,184 @@
+"""lowlevel.ParkingLot: FIFO park/unpark, repark, cancellation, statistics."""
+
+import pytest
+
+import tether
+from tether import lowlevel
+from tether.testing import MockClock, wait_all_tasks_blocked
+
+
+def run_mock(async_fn):
+    return tether.run(async_fn, clock=MockClock(autojump_threshold=0))
+
+
+async def parker(lot, name, log):
+    await lot.park()
+    log.append(name)
+
+
+def test_empty_lot():
+    lot = lowlevel.ParkingLot()
+    assert len(lot) == 0
+    assert not lot
+    assert lot.statistics().tasks_waiting == 0
+
+    async def main():
+        assert lot.unpark() == []
+        assert lot.unpark_all() == []
+        return "ok"
+
+    assert tether.run(main) == "ok"
+
+
+def test_park_unpark_fifo_and_counts():
+    log = []
+
+    async def main():
+        lot = lowlevel.ParkingLot()
+        async with tether.open_nursery() as nursery:
+            tasks = []
+            for i in range(5):
+                nursery.start_soon(parker, lot, i, log)
+                await wait_all_tasks_blocked()
+                tasks.append(next(t for t in nursery.child_tasks if t not in tasks))
+            assert len(lot) == 5
+            assert lot
+            assert lot.statistics().tasks_waiting == 5
+
+            woken = lot.unpark()
+            assert woken == [tasks[0]]
+            assert len(lot) == 4
+            await wait_all_tasks_blocked()
+            assert log == [0]
+
+            woken = lot.unpark(count=2)
+            assert woken == tasks[1:3]
+            await wait_all_tasks_blocked()
+            assert log == [0, 1, 2]
+
+            woken = lot.unpark_all()
+            assert woken == tasks[3:]
+            assert len(lot) == 0
+            assert not lot
+        return log
+
+    log = tether.run(main)
+    # tasks woken together may run in any order
+    assert log[:1] == [0]
+    assert sorted(log[1:3]) == [1, 2]
+    assert sorted(log[3:]) == [3, 4]
+
+
+def test_unpark_more_than_waiting():
+    log = []
+
+    async def main():
+        lot = lowlevel.ParkingLot()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(parker, lot, "a", log)
+            nursery.start_soon(parker, lot, "b", log)
+            await wait_all_tasks_blocked()
+            assert len(lot.unpark(count=10)) == 2
+        return sorted(log)
+
+    assert tether.run(main) == ["a", "b"]
+
+
+def test_park_is_cancellable_and_leaves_lot():
+    log = []
+
+    async def cancellable(lot):
+        with tether.move_on_after(3) as cs:
+            await lot.park()
+        log.append((cs.cancelled_caught, tether.current_time()))
+
+    async def main():
+        lot = lowlevel.ParkingLot()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(cancellable, lot)
+            await wait_all_tasks_blocked()
+            assert len(lot) == 1
+            await tether.sleep(5)
+            assert len(lot) == 0
+            assert lot.unpark() == []
+
+    run_mock(main)
+    assert log == [(True, 3.0)]
+
+
+def test_repark_moves_tasks_to_new_lot():
+    log = []
+
+    async def main():
+        lot1 = lowlevel.ParkingLot()
+        lot2 = lowlevel.ParkingLot()
+        async with tether.open_nursery() as nursery:
+            for name in ("a", "b", "c"):
+                nursery.start_soon(parker, lot1, name, log, name=name)
+                await wait_all_tasks_blocked()
+            tasks = {t.name: t for t in nursery.child_tasks}
+            lot1.repark(lot2)
+            assert (len(lot1), len(lot2)) == (2, 1)
+            await wait_all_tasks_blocked()
+            assert log == []  # reparking does not wake anyone
+            lot1.repark(lot2, count=5)
+            assert (len(lot1), len(lot2)) == (0, 3)
+            assert lot1.unpark() == []
+            assert lot2.unpark() == [tasks["a"]]
+            await wait_all_tasks_blocked()
+            assert log == ["a"]
+            assert lot2.unpark_all() == [tasks["b"], tasks["c"]]
+        return log
+
+    assert sorted(tether.run(main)) == ["a", "b", "c"]
+
+
+def test_repark_all():
+    log = []
+
+    async def main():
+        lot1 = lowlevel.ParkingLot()
+        lot2 = lowlevel.ParkingLot()
+        async with tether.open_nursery() as nursery:
+            for name in ("x", "y"):
+                nursery.start_soon(parker, lot1, name, log, name=name)
+                await wait_all_tasks_blocked()
+            lot1.repark_all(lot2)
+            assert len(lot1) == 0
+            assert lot2.statistics().tasks_waiting == 2
+            assert [t.name for t in lot2.unpark_all()] == ["x", "y"]
+        return log
+
+    assert sorted(tether.run(main)) == ["x", "y"]
+
+
+def test_reparked_task_is_still_cancellable():
+    log = []
+
+    async def cancellable(lot):
+        with tether.move_on_after(4) as cs:
+            await lot.park()
+        log.append(cs.cancelled_caught)
+
+    async def main():
+        lot1 = lowlevel.ParkingLot()
+        lot2 = lowlevel.ParkingLot()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(cancellable, lot1)
+            await wait_all_tasks_blocked()
+            lot1.repark_all(lot2)
+            await tether.sleep(10)
+            assert len(lot2) == 0
+
+    run_mock(main)
+    assert log == [True]
+
+
+def test_repark_requires_parking_lot():
+    async def main():
+        lot = lowlevel.ParkingLot()
+        with pytest.raises(TypeError):
+            lot.repark(object())
+        return "ok"
+
+    assert tether.run(main) == "ok"

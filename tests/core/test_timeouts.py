@@ -1,0 +1,245 @@
+"""move_on_*/fail_*, sleep*, on a MockClock (no real time passes)."""
+
+import math
+
+import pytest
+
+import tether
+from tether import lowlevel
+from tether.testing import MockClock
+
+
+def run_mock(async_fn, *args):
+    return tether.run(async_fn, *args, clock=MockClock(autojump_threshold=0))
+
+
+def test_sleep_advances_virtual_time_exactly():
+    async def main():
+        times = [tether.current_time()]
+        await tether.sleep(1.5)
+        times.append(tether.current_time())
+        await tether.sleep(0)
+        times.append(tether.current_time())
+        await tether.sleep_until(10)
+        times.append(tether.current_time())
+        await tether.sleep_until(3)  # in the past: returns without waiting
+        times.append(tether.current_time())
+        return times
+
+    assert run_mock(main) == [0.0, 1.5, 1.5, 10.0, 10.0]
+
+
+def test_sleep_rejects_negative_and_nan():
+    async def main():
+        with pytest.raises(ValueError):
+            await tether.sleep(-1)
+        with pytest.raises(ValueError):
+            await tether.sleep_until(math.nan)
+        return "ok"
+
+    assert run_mock(main) == "ok"
+
+
+def test_sleep_zero_is_a_cancel_point():
+    async def main():
+        with tether.CancelScope() as cs:
+            cs.cancel()
+            await tether.sleep(0)
+            raise AssertionError("not reached")  # pragma: no cover
+        return cs.cancelled_caught
+
+    assert run_mock(main) is True
+
+
+def test_sleep_until_past_deadline_is_still_a_cancel_point():
+    async def main():
+        await tether.sleep(5)
+        with tether.CancelScope() as cs:
+            cs.cancel()
+            await tether.sleep_until(1)
+            raise AssertionError("not reached")  # pragma: no cover
+        return cs.cancelled_caught
+
+    assert run_mock(main) is True
+
+
+def test_sleep_forever_until_cancelled():
+    async def main():
+        with tether.move_on_after(12):
+            await tether.sleep_forever()
+        return tether.current_time()
+
+    assert run_mock(main) == 12.0
+
+
+def test_move_on_after_expires():
+    log = []
+
+    async def main():
+        with tether.move_on_after(5) as cs:
+            assert isinstance(cs, tether.CancelScope)
+            await tether.sleep(10)
+            log.append("not reached")  # pragma: no cover
+        return cs.cancelled_caught, cs.cancel_called, tether.current_time()
+
+    assert run_mock(main) == (True, True, 5.0)
+    assert log == []
+
+
+def test_move_on_after_not_expiring():
+    async def main():
+        with tether.move_on_after(5) as cs:
+            await tether.sleep(2)
+        await tether.sleep(10)
+        return cs.cancelled_caught, cs.cancel_called, tether.current_time()
+
+    assert run_mock(main) == (False, False, 12.0)
+
+
+def test_move_on_after_deadline_counts_from_entry():
+    async def main():
+        cm = tether.move_on_after(5)
+        await tether.sleep(3)
+        with cm as cs:
+            assert cs.deadline == 8.0
+            await tether.sleep(100)
+        return tether.current_time()
+
+    assert run_mock(main) == 8.0
+
+
+def test_move_on_at_absolute_deadline():
+    async def main():
+        await tether.sleep(2)
+        with tether.move_on_at(7) as cs:
+            assert cs.deadline == 7
+            await tether.sleep(100)
+        return cs.cancelled_caught, tether.current_time()
+
+    assert run_mock(main) == (True, 7.0)
+
+
+def test_move_on_at_past_deadline_cancels_immediately():
+    async def main():
+        await tether.sleep(2)
+        with tether.move_on_at(1) as cs:
+            await lowlevel.checkpoint()
+            raise AssertionError("not reached")  # pragma: no cover
+        return cs.cancelled_caught, tether.current_time()
+
+    assert run_mock(main) == (True, 2.0)
+
+
+def test_fail_after_raises_too_slow_at_deadline():
+    log = []
+
+    async def main():
+        try:
+            with tether.fail_after(4):
+                await tether.sleep(10)
+        except tether.TooSlowError:
+            log.append(("too slow", tether.current_time()))
+        return "done"
+
+    assert run_mock(main) == "done"
+    assert log == [("too slow", 4.0)]
+
+
+def test_fail_after_in_time_does_not_raise():
+    async def main():
+        with tether.fail_after(4) as cs:
+            await tether.sleep(3)
+        return cs.cancelled_caught, tether.current_time()
+
+    assert run_mock(main) == (False, 3.0)
+
+
+def test_fail_at_raises_too_slow():
+    async def main():
+        with pytest.raises(tether.TooSlowError):
+            with tether.fail_at(6):
+                await tether.sleep_forever()
+        return tether.current_time()
+
+    assert run_mock(main) == 6.0
+
+
+def test_fail_after_propagates_body_error_not_too_slow():
+    class Boom(Exception):
+        pass
+
+    async def main():
+        with tether.fail_after(4):
+            await tether.sleep(1)
+            raise Boom
+
+    with pytest.raises(Boom):
+        run_mock(main)
+
+
+def test_fail_after_escaping_body_cancelled_only_when_own_deadline():
+    async def main():
+        # outer move_on expires first: the inner fail_after must not raise
+        with tether.move_on_after(2) as outer:
+            with tether.fail_after(5):
+                await tether.sleep(10)
+        return outer.cancelled_caught, tether.current_time()
+
+    assert run_mock(main) == (True, 2.0)
+
+
+def test_timeout_argument_validation():
+    async def main():
+        with pytest.raises(ValueError):
+            with tether.move_on_after(-1):
+                pass  # pragma: no cover
+        with pytest.raises(ValueError):
+            with tether.fail_after(-1):
+                pass  # pragma: no cover
+        with pytest.raises(ValueError):
+            with tether.move_on_after(math.nan):
+                pass  # pragma: no cover
+        with pytest.raises(ValueError):
+            with tether.move_on_at(math.nan):
+                pass  # pragma: no cover
+        return "ok"
+
+    assert run_mock(main) == "ok"
+
+
+def test_nested_timeouts_earliest_wins():
+    async def main():
+        with tether.move_on_after(10) as outer:
+            with tether.move_on_after(3) as inner:
+                await tether.sleep(100)
+            t_inner = tether.current_time()
+            await tether.sleep(100)
+        return t_inner, tether.current_time(), inner.cancelled_caught, outer.cancelled_caught
+
+    assert run_mock(main) == (3.0, 10.0, True, True)
+
+
+def test_zero_timeout_cancels_first_checkpoint():
+    async def main():
+        with tether.move_on_after(0) as cs:
+            await lowlevel.checkpoint()
+            raise AssertionError("not reached")  # pragma: no cover
+        return cs.cancelled_caught, tether.current_time()
+
+    assert run_mock(main) == (True, 0.0)
+
+
+def test_many_sleepers_wake_in_deadline_order():
+    order = []
+
+    async def sleeper(t):
+        await tether.sleep(t)
+        order.append((t, tether.current_time()))
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            for t in (5, 1, 4, 2, 3, 0.5):
+                nursery.start_soon(sleeper, t)
+
+    run_mock(main)
+    assert order == [(t, t) for t in (0.5, 1, 2, 3, 4, 5)]
