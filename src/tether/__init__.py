@@ -5,7 +5,13 @@ The trio-style face: nurseries, cancel scopes, timeouts and primitives. See
 and `tether.aio` for running asyncio-style code.
 """
 
-from . import abc, lowlevel
+from . import abc, from_thread, lowlevel, to_thread
+from ._channel import (
+    MemoryChannelStatistics,
+    MemoryReceiveChannel,
+    MemorySendChannel,
+    open_memory_channel,
+)
 from ._core import (
     TASK_STATUS_IGNORED,
     BrokenResourceError,
@@ -24,7 +30,19 @@ from ._core import (
     open_nursery,
     run,
 )
-from ._sync import Event, EventStatistics
+from ._signals import open_signal_receiver
+from ._sync import (
+    CapacityLimiter,
+    CapacityLimiterStatistics,
+    Condition,
+    ConditionStatistics,
+    Event,
+    EventStatistics,
+    Lock,
+    LockStatistics,
+    Semaphore,
+    StrictFIFOLock,
+)
 from ._timeouts import (
     TooSlowError,
     fail_after,
@@ -44,12 +62,23 @@ __all__ = [
     "BusyResourceError",
     "CancelScope",
     "Cancelled",
+    "CapacityLimiter",
+    "CapacityLimiterStatistics",
     "ClosedResourceError",
+    "Condition",
+    "ConditionStatistics",
     "EndOfChannel",
     "Event",
     "EventStatistics",
+    "Lock",
+    "LockStatistics",
+    "MemoryChannelStatistics",
+    "MemoryReceiveChannel",
+    "MemorySendChannel",
     "Nursery",
     "RunFinishedError",
+    "Semaphore",
+    "StrictFIFOLock",
     "TaskStatus",
     "TetherInternalError",
     "TooSlowError",
@@ -59,12 +88,16 @@ __all__ = [
     "current_time",
     "fail_after",
     "fail_at",
+    "from_thread",
     "lowlevel",
     "move_on_after",
     "move_on_at",
+    "open_memory_channel",
     "open_nursery",
+    "open_signal_receiver",
     "run",
     "sleep",
     "sleep_forever",
     "sleep_until",
+    "to_thread",
 ]

@@ -51,10 +51,14 @@ class EntryQueue:
         queue = self.queue
         while queue:
             batch.append(queue.popleft())
-        if self.idempotent_queue:
-            with self.lock:
-                batch.extend(self.idempotent_queue)
-                self.idempotent_queue.clear()
+        # One at a time: a signal handler may add to the dict between any
+        # two statements here (the lock is reentrant for this thread), and a
+        # bulk extend-then-clear would drop what it added in between.
+        idempotent = self.idempotent_queue
+        while idempotent:
+            key = next(iter(idempotent))
+            del idempotent[key]
+            batch.append(key)
         return batch
 
 

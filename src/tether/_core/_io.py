@@ -13,6 +13,7 @@ would race for the same bytes.
 from __future__ import annotations
 
 import errno
+import os
 import select
 import selectors
 import socket
@@ -103,6 +104,9 @@ class IOManager:
         self._wakeup_recv.close()
         self._wakeup_send.close()
 
+    def wakeup_send_fileno(self) -> int:
+        return self._wakeup_send.fileno()
+
     @property
     def has_waiters(self) -> bool:
         return bool(self._waiters)
@@ -152,8 +156,17 @@ class IOManager:
         self._register(fd, mask, waiters.registered)
         waiters.registered = True
 
+    def _own_fds(self) -> tuple[int, ...]:
+        return (self._wakeup_fd, self._wakeup_send.fileno())
+
     async def _wait(self, obj: FdLike, which: str) -> None:
         fd = fd_of(obj)
+        if fd in self._own_fds():
+            raise ValueError(
+                f"file descriptor {fd} belongs to the tether run itself (its wakeup "
+                "socket); was your file closed before the run started, so that its "
+                "number was reused?"
+            )
         waiters = self._waiters.get(fd)
         if waiters is None:
             waiters = self._waiters[fd] = _Waiters()
@@ -192,12 +205,14 @@ class IOManager:
         if waiters is None:
             return
         runner = GLOBAL_RUN_CONTEXT.runner
-        error = outcome.Error(
-            ClosedResourceError(f"file descriptor {fd} was closed while a task waited on it")
-        )
         for task in (waiters.read_task, waiters.write_task):
             if task is not None:
-                runner.reschedule(task, error)
+                # One error per task: an outcome can be unwrapped only once,
+                # and each task deserves its own traceback.
+                error = ClosedResourceError(
+                    f"file descriptor {fd} was closed while a task waited on it"
+                )
+                runner.reschedule(task, outcome.Error(error))
         if waiters.registered:
             self._unregister(fd)
 
@@ -218,6 +233,9 @@ class EpollIOManager(IOManager):
     def close(self) -> None:
         self._epoll.close()
         super().close()
+
+    def _own_fds(self) -> tuple[int, ...]:
+        return (*super()._own_fds(), self._epoll.fileno())
 
     def _register(self, fd: int, mask: int, already: bool) -> None:
         flags = select.EPOLLONESHOT
@@ -287,8 +305,10 @@ class SelectorIOManager(IOManager):
                 self._selector.register(fd, events)
         except KeyError:
             self._selector.modify(fd, events)
-        except (OSError, ValueError) as exc:
-            raise ClosedResourceError(f"file descriptor {fd} is closed") from exc
+        except OSError as exc:
+            if exc.errno == errno.EBADF:
+                raise ClosedResourceError(f"file descriptor {fd} is closed") from exc
+            raise
 
     def _unregister(self, fd: int) -> None:
         try:
@@ -296,8 +316,22 @@ class SelectorIOManager(IOManager):
         except (KeyError, OSError, ValueError):
             pass
 
+    def _evict_closed_fds(self) -> None:
+        for fd in list(self._waiters):
+            try:
+                os.fstat(fd)
+            except OSError:
+                self.notify_closing(fd)
+
     def get_events(self, timeout: float) -> list[tuple[int, int]]:
-        ready = self._selector.select(timeout)
+        try:
+            ready = self._selector.select(timeout)
+        except (OSError, ValueError):
+            # select()/poll() fail as a whole when one registered fd was
+            # closed behind our back: evict the closed ones, so their waiters
+            # get ClosedResourceError and everyone else keeps waiting.
+            self._evict_closed_fds()
+            return []
         converted = []
         for key, events in ready:
             fd = key.fd

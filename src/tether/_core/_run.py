@@ -638,6 +638,7 @@ def run(
     GLOBAL_RUN_CONTEXT.runner = runner
     runner.asyncgens.install_hooks()
     previous_sigint = _install_ki_handler(runner, restrict_keyboard_interrupt_to_checkpoints)
+    previous_wakeup_fd = _install_wakeup_fd(runner)
     try:
         clock.start_clock()
         if runner.instruments and "before_run" in runner.instruments:
@@ -651,6 +652,16 @@ def run(
     finally:
         with runner.entry_queue.lock:
             runner.entry_queue.done = True
+        # Callbacks accepted before `done` was set still run: a thread that
+        # was told its call was accepted must not be left waiting.
+        for sync_fn, cb_args in runner.entry_queue.drain():
+            try:
+                sync_fn(*cb_args)
+            except BaseException as exc:
+                exc.add_note(f"run_sync_soon callback {sync_fn!r} raised at the end of the run")
+                runner.crash_errors.append(exc)
+        if previous_wakeup_fd is not None:
+            signal.set_wakeup_fd(previous_wakeup_fd)
         runner.asyncgens.uninstall_hooks()
         if previous_sigint is not None:
             signal.signal(signal.SIGINT, previous_sigint)
@@ -695,6 +706,23 @@ def _raise_keyboard_interrupt_plainly(error: BaseException) -> None:
     ki = KeyboardInterrupt()
     ki.__context__ = error
     raise ki
+
+
+def _install_wakeup_fd(runner: Runner) -> int | None:
+    """Have the C-level signal handler write to the run's wakeup socket, so a
+    signal wakes the loop even when the OS delivered it to another thread
+    (Python handlers only run once the main thread wakes up). Only in the
+    main thread, and only if nobody else set a wakeup fd. Returns the value
+    to restore, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    fd = runner.io_manager.wakeup_send_fileno()
+    previous = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    if previous != -1:
+        # Someone else (another event loop) owns it; leave theirs in place.
+        signal.set_wakeup_fd(previous)
+        return None
+    return previous
 
 
 def _install_ki_handler(

@@ -1,0 +1,541 @@
+"""Running blocking code in worker threads, and calling back into the run.
+
+`to_thread.run_sync` hands a synchronous call to a worker thread and parks
+the calling task until the result comes back through
+`TetherToken.run_sync_soon`. Worker threads come from a cache: a thread that
+finished a job waits up to `IDLE_TIMEOUT` seconds for the next one before it
+exits, so a program making many short calls starts few threads.
+
+While a worker runs a job for a task, the thread knows that task (a
+thread-local `_ThreadLink`). `from_thread.run` / `from_thread.run_sync` use
+it to send work back: unless the call may be abandoned, the work runs *in the
+waiting task itself*, inside its cancel scopes, so cancelling the
+`to_thread.run_sync` caller also cancels what the thread asked the run to do.
+With ``abandon_on_cancel=True`` (the task may have gone away) or an explicit
+token, the work runs in a new system task instead.
+
+Invariants: the limiter is only touched from the run's thread; a waiting
+task is rescheduled either with a `_FromThreadCall` (the thread is blocked
+waiting for its reply, so no result can arrive meanwhile) or, once, with the
+job's outcome.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import itertools
+import queue
+import sys
+import threading
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+import outcome
+
+from ._core import (
+    Abort,
+    RunFinishedError,
+    RunVar,
+    Task,
+    TetherToken,
+    cancel_shielded_checkpoint,
+    checkpoint_if_cancelled,
+    current_task,
+    current_tether_token,
+    disable_ki_protection,
+    in_tether_run,
+    reschedule,
+    spawn_system_task,
+    wait_task_rescheduled,
+)
+from ._sync import CapacityLimiter
+
+T = TypeVar("T")
+
+#: Seconds an idle worker thread waits for a new job before it exits.
+IDLE_TIMEOUT = 10.0
+
+#: Tokens in the default limiter: at most this many `to_thread.run_sync`
+#: calls run at once unless a `limiter` is passed.
+DEFAULT_LIMIT = 40
+
+
+# ---------------------------------------------------------------------------
+# The worker-thread cache
+
+
+class _WorkerThread:
+    __slots__ = ("_cache", "_default_name", "_job", "_thread", "_wake")
+
+    def __init__(self, cache: _ThreadCache) -> None:
+        self._cache = cache
+        self._job: tuple[Callable[[], Any], Callable[[outcome.Outcome[Any]], object], str] | None
+        self._job = None
+        # Held while the worker has nothing to do; released to hand it a job.
+        self._wake = threading.Lock()
+        self._wake.acquire()
+        self._default_name = f"tether worker {next(_worker_numbers)}"
+        self._thread = threading.Thread(target=self._work, name=self._default_name, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            if self._wake.acquire(timeout=IDLE_TIMEOUT):
+                self._run_job()
+            elif self._cache.retire(self):
+                return
+            # Otherwise a caller took this worker from the idle set just as
+            # the timeout expired: its job is on the way, wait for it.
+
+    def _run_job(self) -> None:
+        job = self._job
+        assert job is not None
+        self._job = None
+        fn, deliver, name = job
+        del job
+        thread = self._thread
+        thread.name = name
+        result = outcome.capture(fn)
+        thread.name = self._default_name
+        del fn
+        # Become idle *before* delivering: whoever receives the result may
+        # immediately start another job, which should reuse this thread.
+        self._cache.idle(self)
+        try:
+            deliver(result)
+        except BaseException as exc:
+            # Nobody to report to; deliver functions are not supposed to fail.
+            print("tether: exception while delivering a worker thread's result", file=sys.stderr)
+            traceback.print_exception(exc)
+
+
+_worker_numbers = itertools.count()
+
+
+class _ThreadCache:
+    __slots__ = ("_idle", "_lock")
+
+    def __init__(self) -> None:
+        # Insertion-ordered; the most recently idle worker is reused first,
+        # so that surplus workers stay idle long enough to retire.
+        self._idle: dict[_WorkerThread, None] = {}
+        self._lock = threading.Lock()
+
+    def idle(self, worker: _WorkerThread) -> None:
+        with self._lock:
+            self._idle[worker] = None
+
+    def retire(self, worker: _WorkerThread) -> bool:
+        """Called by a worker whose idle wait timed out: True if it may exit
+        (it was still idle, and now nobody can hand it a job)."""
+        with self._lock:
+            if worker in self._idle:
+                del self._idle[worker]
+                return True
+            return False
+
+    def start_thread_soon(
+        self,
+        fn: Callable[[], T],
+        deliver: Callable[[outcome.Outcome[T]], object],
+        name: str | None = None,
+    ) -> None:
+        with self._lock:
+            worker = self._idle.popitem()[0] if self._idle else None
+        if worker is None:
+            worker = _WorkerThread(self)
+        worker._job = (fn, deliver, name if name is not None else worker._default_name)
+        worker._wake.release()
+
+
+_THREAD_CACHE = _ThreadCache()
+
+
+def start_thread_soon(
+    fn: Callable[[], T],
+    deliver: Callable[[outcome.Outcome[T]], object],
+    name: str | None = None,
+) -> None:
+    """Run ``deliver(outcome.capture(fn))`` in a worker thread, soon.
+
+    A low-level building block with no tether run involved: safe to call
+    from any thread. Worker threads are daemon threads and are reused
+    (idle ones wait `IDLE_TIMEOUT` seconds for more work), so `fn` and
+    `deliver` must leave thread-local state as they found it. `deliver`
+    runs in the worker thread and must not block; if it raises, the error is
+    printed to stderr. `name` is the thread's name while `fn` runs.
+    """
+    _THREAD_CACHE.start_thread_soon(fn, deliver, name)
+
+
+# ---------------------------------------------------------------------------
+# to_thread.run_sync
+
+
+class _Limiter(Protocol):
+    async def acquire_on_behalf_of(self, borrower: object) -> None: ...
+
+    def release_on_behalf_of(self, borrower: object) -> None: ...
+
+
+_default_limiter: RunVar[CapacityLimiter] = RunVar("tether.to_thread default limiter")
+
+
+def current_default_thread_limiter() -> CapacityLimiter:
+    """The `CapacityLimiter` that `to_thread.run_sync` uses when it is not
+    given one: 40 tokens, one per run. Change its ``total_tokens`` to allow
+    more (or fewer) threads at once."""
+    try:
+        return _default_limiter.get()
+    except LookupError:
+        limiter = CapacityLimiter(DEFAULT_LIMIT)
+        _default_limiter.set(limiter)
+        return limiter
+
+
+class _ThreadPlaceholder:
+    """Borrows the limiter's token on behalf of a worker thread's job."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<tether thread job {self.name!r}>"
+
+
+class _ThreadLink:
+    """What a worker thread knows about the `to_thread.run_sync` call it
+    serves. Set in the thread for the duration of the job."""
+
+    __slots__ = ("abandon_on_cancel", "raise_cancel", "task", "token")
+
+    def __init__(self, token: TetherToken, task: Task, abandon_on_cancel: bool) -> None:
+        self.token = token
+        #: The waiting task; None once the call was abandoned (only ever
+        #: read and written in the run's thread).
+        self.task: Task | None = task
+        self.abandon_on_cancel = abandon_on_cancel
+        #: Set (from the run's thread) once cancellation reached the caller.
+        self.raise_cancel: Callable[[], Any] | None = None
+
+
+class _WorkerLocal(threading.local):
+    link: _ThreadLink | None = None
+
+
+_worker_local = _WorkerLocal()
+_job_numbers = itertools.count()
+
+
+async def to_thread_run_sync(
+    sync_fn: Callable[..., T],
+    *args: Any,
+    thread_name: str | None = None,
+    abandon_on_cancel: bool = False,
+    limiter: _Limiter | None = None,
+) -> T:
+    """Run ``sync_fn(*args)`` in a worker thread and return its result.
+
+    Other tasks keep running while the thread works. The call runs in a copy
+    of the calling task's `contextvars` context. From inside the thread,
+    `tether.from_thread.run` / `run_sync` get back into the run and
+    `tether.from_thread.check_cancelled` polls for cancellation.
+
+    Args:
+      sync_fn: a synchronous callable (use `functools.partial` for keyword
+        arguments).
+      thread_name: the thread's name while it runs the call; default
+        ``"<function name> from <task name>"``.
+      abandon_on_cancel: what cancellation does once the thread is running;
+        see below.
+      limiter: an object with ``acquire_on_behalf_of`` and
+        ``release_on_behalf_of`` (usually a `tether.CapacityLimiter`) that
+        bounds how many threads run at once; default
+        `current_default_thread_limiter()`. A token is borrowed before the
+        thread starts and returned once the thread has *actually* finished.
+
+    Cancellation: this is a checkpoint. It checks for cancellation on entry,
+    and waiting for a limiter token is cancellable. Python cannot stop a
+    thread, so once ``sync_fn`` runs:
+
+    * with ``abandon_on_cancel=False`` (the default) cancellation is ignored
+      and the call waits for the thread, as if ``sync_fn`` had been called
+      directly; the result is returned and the next checkpoint raises
+      `Cancelled`. The thread can notice the cancellation with
+      `from_thread.check_cancelled`.
+    * with ``abandon_on_cancel=True`` the call raises `Cancelled` at once and
+      the thread keeps running in the background; its result or error is
+      discarded. Only for side-effect-free work. If the run ends before such
+      a thread, its limiter token is never returned.
+
+    Raises:
+      Exception: whatever ``sync_fn(*args)`` raises.
+      TypeError: if ``sync_fn`` is an async function.
+    """
+    await checkpoint_if_cancelled()
+    abandon = bool(abandon_on_cancel)
+    token_source: _Limiter = current_default_thread_limiter() if limiter is None else limiter
+    task = current_task()
+    token = current_tether_token()
+    link = _ThreadLink(token, task, abandon)
+    if thread_name is None:
+        thread_name = f"{getattr(sync_fn, '__name__', None)} from {task.name}"
+    placeholder = _ThreadPlaceholder(f"tether.to_thread.run_sync-{next(_job_numbers)}")
+    context = contextvars.copy_context()
+
+    def job_in_thread() -> T:
+        _worker_local.link = link
+        try:
+            return context.run(_call_sync_in_thread, sync_fn, args)
+        finally:
+            _worker_local.link = None
+
+    def report_back(result: outcome.Outcome[T]) -> None:
+        # Runs in the run's thread. Release the token first; if the limiter's
+        # release fails, that error replaces (and chains onto) the result.
+        def release_then_unwrap() -> T:
+            try:
+                return result.unwrap()
+            finally:
+                token_source.release_on_behalf_of(placeholder)
+
+        final = outcome.capture(release_then_unwrap)
+        if link.task is not None:
+            reschedule(link.task, outcome.Value(final))
+
+    def deliver(result: outcome.Outcome[T]) -> None:
+        try:
+            token.run_sync_soon(report_back, result)
+        except RunFinishedError:
+            # The run is over, so the task was cancelled and abandoned us.
+            pass
+
+    def abort(raise_cancel: Callable[[], Any]) -> Abort:
+        link.raise_cancel = raise_cancel
+        if abandon:
+            link.task = None
+            return Abort.SUCCEEDED
+        return Abort.FAILED
+
+    await token_source.acquire_on_behalf_of(placeholder)
+    try:
+        start_thread_soon(job_in_thread, deliver, thread_name)
+    except BaseException:
+        token_source.release_on_behalf_of(placeholder)
+        raise
+
+    while True:
+        message = await wait_task_rescheduled(abort)
+        if isinstance(message, _FromThreadCall):
+            await message.run_in_host_task()
+            del message
+            continue
+        final: outcome.Outcome[T] = message
+        return final.unwrap()
+
+
+def _call_sync_in_thread(sync_fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    result = sync_fn(*args)
+    if inspect.iscoroutine(result):
+        result.close()
+        raise TypeError(
+            f"tether.to_thread.run_sync expected a synchronous function, but "
+            f"{getattr(sync_fn, '__qualname__', sync_fn)!r} returned a coroutine; "
+            "to run async code from a thread use tether.from_thread.run"
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------
+# from_thread
+
+
+class _FromThreadCall:
+    """One call a thread asked the run to make. Created in the thread; its
+    outcome goes back through `reply`, for which the thread blocks."""
+
+    __slots__ = ("args", "context", "fn", "is_async", "reply")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], is_async: bool) -> None:
+        self.fn = fn
+        self.args = args
+        self.is_async = is_async
+        # The thread's context, so contextvars it set are visible to the call.
+        self.context = contextvars.copy_context()
+        self.reply: queue.SimpleQueue[outcome.Outcome[Any]] = queue.SimpleQueue()
+
+    # -- in the run's thread -------------------------------------------------
+
+    @disable_ki_protection
+    async def _call_async(self) -> Any:
+        coro = self.fn(*self.args)
+        if not inspect.iscoroutine(coro):
+            raise TypeError(
+                f"tether.from_thread.run expected an async function, but "
+                f"{getattr(self.fn, '__qualname__', self.fn)!r} returned {coro!r}; "
+                "use tether.from_thread.run_sync for synchronous functions"
+            )
+        return await coro
+
+    @disable_ki_protection
+    def _call_sync(self) -> Any:
+        result = self.context.run(self.fn, *self.args)
+        if inspect.iscoroutine(result):
+            result.close()
+            raise TypeError(
+                f"tether.from_thread.run_sync expected a synchronous function, but "
+                f"{getattr(self.fn, '__qualname__', self.fn)!r} returned a coroutine; "
+                "use tether.from_thread.run for async functions"
+            )
+        return result
+
+    async def run_in_host_task(self) -> None:
+        """Run the call in the task waiting in `to_thread.run_sync`, inside
+        its cancel scopes."""
+        if not self.is_async:
+            self.reply.put(outcome.capture(self._call_sync))
+            return
+        task = current_task()
+        task_context = task.context
+        # The kernel steps a task inside ``task.context``: switch it, and let
+        # one schedule point pass so the next step runs in the new context.
+        task.context = self.context
+        await cancel_shielded_checkpoint()
+        try:
+            result = await outcome.acapture(self._call_async)
+        finally:
+            task.context = task_context
+        await cancel_shielded_checkpoint()
+        self.reply.put(result)
+
+    async def _run_as_system_task(self) -> None:
+        self.reply.put(await outcome.acapture(self._call_async))
+
+    def start_in_system_task(self) -> None:
+        # A run_sync_soon callback: must never raise.
+        if not self.is_async:
+            self.reply.put(outcome.capture(self._call_sync))
+            return
+        try:
+            spawn_system_task(self._run_as_system_task, name=self.fn, context=self.context)
+        except RuntimeError:
+            self.reply.put(
+                outcome.Error(
+                    RunFinishedError("the tether run is shutting down and takes no new work")
+                )
+            )
+
+    # -- in the calling thread -----------------------------------------------
+
+    def send(self, tether_token: TetherToken | None) -> Any:
+        what = "run" if self.is_async else "run_sync"
+        if in_tether_run():
+            raise RuntimeError(
+                f"tether.from_thread.{what}() was called from a thread that is running "
+                "tether.run; it would block that run forever. In async code, call the "
+                "function directly (await it, for an async function) instead"
+            )
+        link = _worker_local.link
+        if tether_token is None:
+            if link is None:
+                raise RuntimeError(
+                    f"tether.from_thread.{what}() was called from a thread that was not "
+                    "started by tether.to_thread.run_sync; pass "
+                    "tether_token=tether.lowlevel.current_tether_token() (obtained inside "
+                    "the run) to say which run to use"
+                )
+            token = link.token
+        elif isinstance(tether_token, TetherToken):
+            token = tether_token
+        else:
+            raise TypeError(f"tether_token must be a TetherToken, got {tether_token!r}")
+
+        if tether_token is not None or link is None or link.abandon_on_cancel:
+            token.run_sync_soon(self.start_in_system_task)
+        else:
+
+            def hand_to_waiting_task() -> None:
+                assert link.task is not None, "only abandoned calls lose their task"
+                reschedule(link.task, outcome.Value(self))
+
+            token.run_sync_soon(hand_to_waiting_task)
+        return self.reply.get().unwrap()
+
+
+def from_thread_run(
+    afn: Callable[..., Awaitable[T]], *args: Any, tether_token: TetherToken | None = None
+) -> T:
+    """From a thread, run ``await afn(*args)`` in a tether run, block until it
+    finishes, and return its result (or raise its exception).
+
+    Which run: a thread started by `tether.to_thread.run_sync` finds its run
+    by itself; any other thread passes ``tether_token`` (from
+    `tether.lowlevel.current_tether_token`, called inside the run).
+
+    Cancellation: from a `to_thread.run_sync` thread (without
+    ``abandon_on_cancel``), `afn` runs inside the task that waits for the
+    thread, so it is cancelled when that task is: `afn` then raises
+    `Cancelled`, which propagates into this thread (let it propagate; the
+    `to_thread.run_sync` call re-raises it in the task). With an explicit
+    token or from an ``abandon_on_cancel=True`` thread, `afn` runs in a new
+    system task, cancelled only when the run shuts down.
+
+    Raises:
+      RunFinishedError: the run has finished, or is shutting down.
+      RuntimeError: called from a thread running tether.run (await `afn`
+        there instead), or with no token from a thread tether did not start.
+      TypeError: `afn` is not an async function, or the token is not a
+        `TetherToken`.
+    """
+    return _FromThreadCall(afn, args, True).send(tether_token)  # type: ignore[no-any-return]
+
+
+def from_thread_run_sync(
+    fn: Callable[..., T], *args: Any, tether_token: TetherToken | None = None
+) -> T:
+    """From a thread, run ``fn(*args)`` in a tether run's thread, block until
+    it returns, and return its result (or raise its exception).
+
+    `fn` runs in the run's thread between task steps, so it may use
+    non-blocking tether APIs (set an `Event`, `nursery.start_soon`, ...).
+    Which run is used is decided as for `from_thread.run`. Not a checkpoint
+    and not cancellable: `fn` is synchronous.
+
+    Raises:
+      RunFinishedError: the run has finished.
+      RuntimeError: called from a thread running tether.run (call `fn`
+        directly there), or with no token from a thread tether did not
+        start.
+      TypeError: `fn` is an async function, or the token is not a
+        `TetherToken`.
+    """
+    return _FromThreadCall(fn, args, False).send(tether_token)  # type: ignore[no-any-return]
+
+
+def from_thread_check_cancelled() -> None:
+    """From a thread started by `tether.to_thread.run_sync`, raise
+    `Cancelled` if the task waiting for this thread has been cancelled.
+
+    Lets a long job (started with ``abandon_on_cancel=False``) stop early
+    when its caller is cancelled: poll it, and let `Cancelled` propagate out
+    of the job; the caller's cancel scope then catches it as usual. Once
+    cancellation has reached the waiting task this keeps raising, even if
+    the cancellation was later shielded or the scope left.
+
+    Raises:
+      Cancelled: the waiting task was cancelled.
+      RuntimeError: this thread was not started by `tether.to_thread.run_sync`.
+    """
+    link = _worker_local.link
+    if link is None:
+        raise RuntimeError(
+            "tether.from_thread.check_cancelled() only works in a thread started by "
+            "tether.to_thread.run_sync; in a task, use tether.lowlevel.checkpoint_if_cancelled"
+        )
+    raise_cancel = link.raise_cancel
+    if raise_cancel is not None:
+        raise_cancel()
