@@ -1,24 +1,71 @@
 """Synchronization primitives built on `ParkingLot`.
 
 Each primitive keeps its state in plain attributes and parks waiters in a
-`ParkingLot`; the fast path (nothing to wait for) allocates nothing and is a
-single checkpoint.
+`ParkingLot`. Names and semantics follow trio's.
+
+Invariants shared by every primitive here:
+
+* Every blocking call (``acquire``, ``wait``) is a checkpoint, whether or not
+  it blocks, and if it raises `Cancelled` it did nothing: no token taken, no
+  lock held.
+* Nothing is ever *barged*: when a holder releases and a task is waiting,
+  the release hands the lock (token, unit) straight to the longest-waiting
+  task, which owns it from that moment, before it even runs again. A task
+  that arrives later queues behind it.
+
+How a blocking call is shaped (the same in each primitive): if it would block
+right now, it parks at once (parking is itself a full checkpoint: the kernel
+delivers a pending cancellation the moment a task parks). If it would not
+block, it first passes a checkpoint and then looks again, since other tasks
+ran in between, parking after all if the resource was taken meanwhile. So
+the fast path is one schedule point and no allocation beyond the call
+itself, and the slow path is one park.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import NoReturn
+from types import TracebackType
+from typing import NoReturn, final
 
-from ._core import ParkingLot, checkpoint
+from ._core import (
+    CancelScope,
+    ParkingLot,
+    ParkingLotStatistics,
+    Task,
+    WouldBlock,
+    checkpoint,
+    current_task,
+)
+
+__all__ = [
+    "CapacityLimiter",
+    "CapacityLimiterStatistics",
+    "Condition",
+    "ConditionStatistics",
+    "Event",
+    "EventStatistics",
+    "Lock",
+    "LockStatistics",
+    "Semaphore",
+    "StrictFIFOLock",
+]
+
+
+# ---------------------------------------------------------------------------
+# Event
 
 
 @dataclass(frozen=True)
 class EventStatistics:
+    """``tasks_waiting``: the number of tasks blocked in `Event.wait`."""
+
     tasks_waiting: int
 
 
+@final
 class Event:
     """A flag that starts unset and can be set once; tasks can wait for it.
 
@@ -64,3 +111,554 @@ class Event:
     def statistics(self) -> EventStatistics:
         """``tasks_waiting``: the number of tasks blocked in `wait`."""
         return EventStatistics(tasks_waiting=len(self._lot))
+
+
+# ---------------------------------------------------------------------------
+# Lock and StrictFIFOLock
+
+
+@dataclass(frozen=True)
+class LockStatistics:
+    """What `Lock.statistics` reports.
+
+    ``locked``: whether the lock is held; ``owner``: the `Task` holding it,
+    or None; ``tasks_waiting``: the number of tasks blocked in `acquire`.
+    """
+
+    locked: bool
+    owner: Task | None
+    tasks_waiting: int
+
+
+class _LockImpl:
+    """The shared implementation of `Lock` and `StrictFIFOLock`."""
+
+    __slots__ = ("_lot", "_owner")
+
+    def __init__(self) -> None:
+        self._lot = ParkingLot()
+        self._owner: Task | None = None
+
+    def __repr__(self) -> str:
+        if self._owner is None:
+            state = "unlocked"
+        else:
+            state = f"locked by {self._owner!r}, {len(self._lot)} waiting"
+        return f"<tether.{type(self).__name__} at {id(self):#x}, {state}>"
+
+    def locked(self) -> bool:
+        """Whether some task holds the lock."""
+        return self._owner is not None
+
+    def acquire_nowait(self) -> None:
+        """Take the lock without blocking. Not a checkpoint.
+
+        Raises:
+          WouldBlock: if another task holds the lock, or tasks are queued
+            for it.
+          RuntimeError: if the calling task already holds it (locks are not
+            re-entrant).
+        """
+        task = current_task()
+        owner = self._owner
+        if owner is None and not self._lot:
+            self._owner = task
+            return
+        if owner is task:
+            raise RuntimeError(f"attempt to re-acquire a {type(self).__name__} this task holds")
+        raise WouldBlock
+
+    async def acquire(self) -> None:
+        """Take the lock, waiting for it if another task holds it.
+
+        A checkpoint, always. Cancellable while waiting; if it raises
+        `Cancelled`, the lock was not taken. Waiters get the lock in the order
+        they started waiting: `release` hands it straight to the
+        longest-waiting task.
+
+        Raises:
+          RuntimeError: if the calling task already holds the lock.
+        """
+        lot = self._lot
+        if self._owner is None and not lot:
+            await checkpoint()
+            if self._owner is None and not lot:
+                self._owner = current_task()
+                return
+        elif self._owner is current_task():
+            raise RuntimeError(f"attempt to re-acquire a {type(self).__name__} this task holds")
+        # `release` makes the woken task the owner before it runs again.
+        await lot.park()
+
+    def release(self) -> None:
+        """Release the lock, handing it to the longest-waiting task if any.
+        Not a checkpoint.
+
+        Raises:
+          RuntimeError: if the calling task does not hold the lock (a lock
+            belongs to the task that acquired it).
+        """
+        if current_task() is not self._owner:
+            raise RuntimeError(
+                f"can't release a {type(self).__name__} that this task does not hold"
+            )
+        lot = self._lot
+        if lot:
+            (self._owner,) = lot.unpark()
+        else:
+            self._owner = None
+
+    def statistics(self) -> LockStatistics:
+        """``locked``, ``owner`` (a `Task` or None) and ``tasks_waiting``."""
+        return LockStatistics(
+            locked=self._owner is not None, owner=self._owner, tasks_waiting=len(self._lot)
+        )
+
+    # ``async with lock:`` acquires on entry (a checkpoint) and releases on
+    # exit (not a checkpoint). Entering is `acquire` itself: one frame fewer.
+    __aenter__ = acquire
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+@final
+class Lock(_LockImpl):
+    """A mutex: at most one task holds it at a time.
+
+    Not re-entrant, and owned by the task that acquired it: only that task
+    may release it. ``async with lock:`` acquires on entry (a checkpoint) and
+    releases on exit (not a checkpoint).
+
+    Fair: when a task releases the lock while others wait, the
+    longest-waiting task gets it, even if the releasing task immediately
+    tries to take it again.
+    """
+
+    __slots__ = ()
+
+
+@final
+class StrictFIFOLock(_LockImpl):
+    """A `Lock` that guarantees tasks acquire it strictly in the order they
+    asked for it.
+
+    Today `Lock` gives the same guarantee; use this class when your code
+    *relies* on it (for example, several tasks sending chunks produced by a
+    shared state machine, which must go out in the order they were made), so
+    that the reliance is written down and stays true if `Lock` ever changes.
+    """
+
+    __slots__ = ()
+
+
+# ---------------------------------------------------------------------------
+# Condition
+
+
+@dataclass(frozen=True)
+class ConditionStatistics:
+    """``tasks_waiting``: tasks blocked in `Condition.wait`;
+    ``lock_statistics``: the underlying lock's `LockStatistics`."""
+
+    tasks_waiting: int
+    lock_statistics: LockStatistics
+
+
+@final
+class Condition:
+    """A condition variable, like `threading.Condition`: tasks holding the
+    lock wait for another task to `notify` them.
+
+    ``async with condition:`` acquires and releases the underlying lock.
+
+    Args:
+      lock: the `Lock` to use (exactly a `Lock`); a new one by default.
+    """
+
+    __slots__ = ("_lock", "_lot")
+
+    def __init__(self, lock: Lock | None = None) -> None:
+        if lock is None:
+            lock = Lock()
+        if type(lock) is not Lock:
+            raise TypeError(f"lock must be a tether.Lock, got {lock!r}")
+        self._lock = lock
+        self._lot = ParkingLot()
+
+    def __repr__(self) -> str:
+        return f"<tether.Condition at {id(self):#x}, {len(self._lot)} waiting, lock {self._lock!r}>"
+
+    def locked(self) -> bool:
+        """Whether the underlying lock is held."""
+        return self._lock.locked()
+
+    def acquire_nowait(self) -> None:
+        """Take the underlying lock without blocking; see `Lock.acquire_nowait`."""
+        self._lock.acquire_nowait()
+
+    def acquire(self) -> Awaitable[None]:
+        """``await condition.acquire()``: take the underlying lock; see
+        `Lock.acquire` (a checkpoint; cancellable while waiting)."""
+        return self._lock.acquire()
+
+    def release(self) -> None:
+        """Release the underlying lock; see `Lock.release`."""
+        self._lock.release()
+
+    async def wait(self) -> None:
+        """Release the lock, wait to be notified, and take the lock back.
+
+        The caller must hold the lock. A checkpoint. Cancellable while
+        waiting, but it *always* takes the lock back before returning or
+        raising, even when cancelled (shielded while it waits for the lock),
+        so that ``async with condition: await condition.wait()`` never
+        releases a lock it does not hold. Cancellation can therefore take
+        effect only once the lock is free again.
+
+        Raises:
+          RuntimeError: if the calling task does not hold the lock.
+        """
+        lock = self._lock
+        if current_task() is not lock._owner:
+            raise RuntimeError("must hold the Condition's lock to wait")
+        lock.release()
+        try:
+            # `notify` moves this task into the lock's queue, so it wakes up
+            # holding the lock.
+            await self._lot.park()
+        except BaseException:
+            with CancelScope(shield=True):
+                await lock.acquire()
+            raise
+
+    def notify(self, n: int = 1) -> None:
+        """Wake up to `n` tasks blocked in `wait`, longest-waiting first.
+        They take the lock in turn once the caller releases it. Not a
+        checkpoint.
+
+        Raises:
+          RuntimeError: if the calling task does not hold the lock.
+        """
+        if current_task() is not self._lock._owner:
+            raise RuntimeError("must hold the Condition's lock to notify")
+        self._lot.repark(self._lock._lot, count=n)
+
+    def notify_all(self) -> None:
+        """Wake every task blocked in `wait`; see `notify`.
+
+        Raises:
+          RuntimeError: if the calling task does not hold the lock.
+        """
+        if current_task() is not self._lock._owner:
+            raise RuntimeError("must hold the Condition's lock to notify")
+        self._lot.repark_all(self._lock._lot)
+
+    def statistics(self) -> ConditionStatistics:
+        """``tasks_waiting`` (in `wait`) and ``lock_statistics``."""
+        return ConditionStatistics(
+            tasks_waiting=len(self._lot), lock_statistics=self._lock.statistics()
+        )
+
+    def __aenter__(self) -> Awaitable[None]:
+        return self._lock.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._lock.release()
+
+
+# ---------------------------------------------------------------------------
+# Semaphore
+
+
+@final
+class Semaphore:
+    """A counter that `acquire` decrements and `release` increments, and
+    that never goes below zero: `acquire` waits while it is zero.
+
+    ``async with semaphore:`` acquires on entry (a checkpoint) and releases
+    on exit. Unlike a lock, any task may release. To limit how many tasks do
+    something at once, `CapacityLimiter` is usually the better tool.
+
+    Args:
+      initial_value: the starting value, a non-negative int.
+      max_value: if given, `release` raises `ValueError` instead of taking
+        the value above it (a "bounded" semaphore).
+    """
+
+    __slots__ = ("_lot", "_max_value", "_value")
+
+    def __init__(self, initial_value: int, *, max_value: int | None = None) -> None:
+        if not isinstance(initial_value, int):
+            raise TypeError(f"initial_value must be an int, got {initial_value!r}")
+        if initial_value < 0:
+            raise ValueError(f"initial_value must be >= 0, got {initial_value!r}")
+        if max_value is not None:
+            if not isinstance(max_value, int):
+                raise TypeError(f"max_value must be None or an int, got {max_value!r}")
+            if max_value < initial_value:
+                raise ValueError(
+                    f"max_value ({max_value!r}) must be >= initial_value ({initial_value!r})"
+                )
+        self._lot = ParkingLot()
+        self._value = initial_value
+        self._max_value = max_value
+
+    def __repr__(self) -> str:
+        bound = "" if self._max_value is None else f", max_value={self._max_value}"
+        return f"<tether.Semaphore({self._value}{bound}) at {id(self):#x}>"
+
+    @property
+    def value(self) -> int:
+        """The current value."""
+        return self._value
+
+    @property
+    def max_value(self) -> int | None:
+        """The bound given to the constructor, or None."""
+        return self._max_value
+
+    def acquire_nowait(self) -> None:
+        """Decrement the value without blocking. Not a checkpoint.
+
+        Raises:
+          WouldBlock: if the value is zero.
+        """
+        if self._value > 0:
+            self._value -= 1
+        else:
+            raise WouldBlock
+
+    async def acquire(self) -> None:
+        """Decrement the value, waiting while it is zero.
+
+        A checkpoint, always. Cancellable while waiting; if it raises
+        `Cancelled`, the value was not decremented. Waiters are served in
+        the order they started waiting.
+        """
+        if self._value > 0:
+            await checkpoint()
+            if self._value > 0:
+                self._value -= 1
+                return
+        # `release` hands its unit straight to the woken task.
+        await self._lot.park()
+
+    def release(self) -> None:
+        """Increment the value, or hand the unit straight to the
+        longest-waiting task. Not a checkpoint.
+
+        Raises:
+          ValueError: if the value would exceed `max_value`.
+        """
+        if self._lot:
+            # While tasks wait the value is zero: give the unit to one.
+            self._lot.unpark()
+        elif self._max_value is not None and self._value >= self._max_value:
+            raise ValueError(f"semaphore released too many times (max_value={self._max_value})")
+        else:
+            self._value += 1
+
+    def statistics(self) -> ParkingLotStatistics:
+        """``tasks_waiting``: the number of tasks blocked in `acquire`."""
+        return self._lot.statistics()
+
+    __aenter__ = acquire
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+# ---------------------------------------------------------------------------
+# CapacityLimiter
+
+
+@dataclass(frozen=True)
+class CapacityLimiterStatistics:
+    """What `CapacityLimiter.statistics` reports.
+
+    ``borrowed_tokens``: tokens in use; ``total_tokens``: the capacity (it
+    can be below ``borrowed_tokens`` just after `total_tokens` was lowered);
+    ``borrowers``: who holds the tokens (tasks or other objects);
+    ``tasks_waiting``: tasks blocked in `acquire`/`acquire_on_behalf_of`.
+    """
+
+    borrowed_tokens: int
+    total_tokens: int | float
+    borrowers: list[object]
+    tasks_waiting: int
+
+
+@final
+class CapacityLimiter:
+    """A sack of `total_tokens` tokens: a task borrows one to do something
+    and puts it back after, so at most `total_tokens` things happen at once.
+
+    ``async with limiter:`` borrows a token on entry (a checkpoint) and
+    returns it on exit. Each borrower (by default the current task) holds at
+    most one token of a given limiter, which catches accidental nesting.
+    Waiters get tokens in the order they started waiting.
+
+    Args:
+      total_tokens: the capacity, a non-negative int or `math.inf`; can be
+        changed later by assigning `total_tokens`.
+    """
+
+    __slots__ = ("_borrowers", "_lot", "_pending_borrowers", "_total_tokens")
+
+    def __init__(self, total_tokens: int | float) -> None:
+        self._lot = ParkingLot()
+        self._borrowers: set[object] = set()
+        # The borrower each task parked in `_lot` is waiting on behalf of.
+        self._pending_borrowers: dict[Task, object] = {}
+        self._total_tokens: int | float = 0
+        self.total_tokens = total_tokens
+
+    def __repr__(self) -> str:
+        return (
+            f"<tether.CapacityLimiter at {id(self):#x}, {len(self._borrowers)}/"
+            f"{self._total_tokens} borrowed, {len(self._lot)} waiting>"
+        )
+
+    @property
+    def total_tokens(self) -> int | float:
+        """The capacity. Assigning a larger value wakes as many waiters as
+        there are new tokens; a smaller one lets current borrowers carry on
+        but admits nobody new until borrowers drop below it."""
+        return self._total_tokens
+
+    @total_tokens.setter
+    def total_tokens(self, new_total_tokens: int | float) -> None:
+        if not isinstance(new_total_tokens, int) and new_total_tokens != math.inf:
+            raise TypeError(f"total_tokens must be an int or math.inf, got {new_total_tokens!r}")
+        if new_total_tokens < 0:
+            raise ValueError(f"total_tokens must be >= 0, got {new_total_tokens!r}")
+        self._total_tokens = new_total_tokens
+        self._wake_waiters()
+
+    @property
+    def borrowed_tokens(self) -> int:
+        """How many tokens are borrowed now."""
+        return len(self._borrowers)
+
+    @property
+    def available_tokens(self) -> int | float:
+        """How many more tokens could be borrowed now (negative just after
+        `total_tokens` was lowered below `borrowed_tokens`)."""
+        return self._total_tokens - len(self._borrowers)
+
+    def _wake_waiters(self) -> None:
+        available = self._total_tokens - len(self._borrowers)
+        if available > 0 and self._lot:
+            for task in self._lot.unpark(count=available):
+                self._borrowers.add(self._pending_borrowers.pop(task))
+
+    def acquire_nowait(self) -> None:
+        """Borrow a token for the current task without blocking; see
+        `acquire_on_behalf_of_nowait`."""
+        self.acquire_on_behalf_of_nowait(current_task())
+
+    def acquire_on_behalf_of_nowait(self, borrower: object) -> None:
+        """Borrow a token for `borrower` (a task or any hashable object, such
+        as a thread handle) without blocking. Not a checkpoint.
+
+        Raises:
+          WouldBlock: if no token is free (or tasks are queued for one).
+          RuntimeError: if `borrower` already holds a token of this limiter.
+        """
+        if borrower in self._borrowers:
+            raise RuntimeError(f"{borrower!r} already holds one of this CapacityLimiter's tokens")
+        if len(self._borrowers) < self._total_tokens and not self._lot:
+            self._borrowers.add(borrower)
+        else:
+            raise WouldBlock
+
+    def acquire(self) -> Awaitable[None]:
+        """``await limiter.acquire()``: borrow a token for the current task;
+        see `acquire_on_behalf_of` (a checkpoint; cancellable while
+        waiting)."""
+        return self.acquire_on_behalf_of(current_task())
+
+    async def acquire_on_behalf_of(self, borrower: object) -> None:
+        """Borrow a token for `borrower`, waiting until one is free.
+
+        A checkpoint, always. Cancellable while waiting; if it raises
+        `Cancelled`, no token was borrowed.
+
+        Raises:
+          RuntimeError: if `borrower` already holds a token of this limiter.
+        """
+        borrowers = self._borrowers
+        if borrower in borrowers:
+            raise RuntimeError(f"{borrower!r} already holds one of this CapacityLimiter's tokens")
+        if len(borrowers) < self._total_tokens and not self._lot:
+            await checkpoint()
+            if borrower in borrowers:
+                raise RuntimeError(
+                    f"{borrower!r} already holds one of this CapacityLimiter's tokens"
+                )
+            if len(borrowers) < self._total_tokens and not self._lot:
+                borrowers.add(borrower)
+                return
+        task = current_task()
+        self._pending_borrowers[task] = borrower
+        try:
+            # `_wake_waiters` moves `borrower` into `_borrowers` as it wakes us.
+            await self._lot.park()
+        except BaseException:
+            del self._pending_borrowers[task]
+            raise
+
+    def release(self) -> None:
+        """Return the current task's token; see `release_on_behalf_of`."""
+        self.release_on_behalf_of(current_task())
+
+    def release_on_behalf_of(self, borrower: object) -> None:
+        """Return `borrower`'s token, handing it straight to the
+        longest-waiting task if there is room. Not a checkpoint.
+
+        Raises:
+          RuntimeError: if `borrower` holds no token of this limiter.
+        """
+        try:
+            self._borrowers.remove(borrower)
+        except KeyError:
+            raise RuntimeError(
+                f"{borrower!r} isn't holding any of this CapacityLimiter's tokens"
+            ) from None
+        self._wake_waiters()
+
+    def statistics(self) -> CapacityLimiterStatistics:
+        """``borrowed_tokens``, ``total_tokens``, ``borrowers`` and
+        ``tasks_waiting``."""
+        return CapacityLimiterStatistics(
+            borrowed_tokens=len(self._borrowers),
+            total_tokens=self._total_tokens,
+            borrowers=list(self._borrowers),
+            tasks_waiting=len(self._lot),
+        )
+
+    __aenter__ = acquire
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()

@@ -1,0 +1,516 @@
+"""Memory channels: a FIFO of Python objects between tasks in one run.
+
+`open_memory_channel` creates one shared `_ChannelState` and a send and a
+receive handle on it; `clone()` makes more handles on the same state. The
+state holds the buffer plus the tasks blocked on either side:
+
+* ``waiting_senders`` maps each blocked sender to the value it offers;
+* ``waiting_receivers`` holds each blocked receiver.
+
+Both are FIFO, across all clones of a side. At most one of them is non-empty
+at a time; senders wait only while the buffer is full, receivers only while
+it is empty. A blocked task's ``custom_sleep_data`` is the handle it waits
+on, so closing one handle wakes just its own waiters.
+
+Hand-over is direct: a sender that finds a receiver waiting reschedules it
+with the value, and a receiver that finds a sender waiting takes its value
+and reschedules it. Once a task is rescheduled it can no longer be
+cancelled out of its wait, so a value that left a sender always reaches a
+receiver, and a sender whose wait was cancelled offered nothing.
+
+`send` and `receive` are shaped like the primitives in `_sync.py`: if the
+call would block it parks at once (a full checkpoint); otherwise it passes a
+checkpoint first and then acts on the state as it is after that, parking
+after all if the room (or the value) was taken meanwhile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, NoReturn, Self, TypeVar, final
+
+import outcome
+
+from ._core import (
+    Abort,
+    BrokenResourceError,
+    ClosedResourceError,
+    EndOfChannel,
+    Task,
+    WouldBlock,
+    checkpoint,
+    current_task,
+    reschedule,
+    wait_task_rescheduled,
+)
+from .abc import ReceiveChannel, SendChannel
+
+__all__ = [
+    "MemoryChannelStatistics",
+    "MemoryReceiveChannel",
+    "MemorySendChannel",
+    "open_memory_channel",
+]
+
+T = TypeVar("T")
+SendType = TypeVar("SendType", contravariant=True)
+ReceiveType = TypeVar("ReceiveType", covariant=True)
+
+# A woken sender's wait returns this; its trap reads ``.value`` without
+# unwrapping, so one object serves every wake-up.
+_SENT: outcome.Value[None] = outcome.Value(None)
+
+
+@dataclass(frozen=True)
+class MemoryChannelStatistics:
+    """What `MemorySendChannel.statistics` / `MemoryReceiveChannel.statistics`
+    report (both ends see the same numbers).
+
+    ``current_buffer_used``: values in the buffer now; ``max_buffer_size``:
+    its capacity; ``open_send_channels`` / ``open_receive_channels``: handles
+    (clones included) not yet closed; ``tasks_waiting_send`` /
+    ``tasks_waiting_receive``: tasks blocked in `send` / `receive`;
+    ``peak_buffer_used``: the most values the buffer has held at once.
+    """
+
+    current_buffer_used: int
+    max_buffer_size: int | float
+    open_send_channels: int
+    open_receive_channels: int
+    tasks_waiting_send: int
+    tasks_waiting_receive: int
+    peak_buffer_used: int
+
+
+class _ChannelState(Generic[T]):
+    """What every clone of both ends of one channel shares."""
+
+    __slots__ = (
+        "buffer",
+        "max_buffer_size",
+        "open_receive_channels",
+        "open_send_channels",
+        "peak_buffer_used",
+        "waiting_receivers",
+        "waiting_senders",
+    )
+
+    def __init__(self, max_buffer_size: int | float) -> None:
+        self.max_buffer_size = max_buffer_size
+        self.buffer: deque[T] = deque()
+        self.open_send_channels = 0
+        self.open_receive_channels = 0
+        self.waiting_senders: OrderedDict[Task, T] = OrderedDict()
+        self.waiting_receivers: OrderedDict[Task, None] = OrderedDict()
+        self.peak_buffer_used = 0
+
+    def statistics(self) -> MemoryChannelStatistics:
+        return MemoryChannelStatistics(
+            current_buffer_used=len(self.buffer),
+            max_buffer_size=self.max_buffer_size,
+            open_send_channels=self.open_send_channels,
+            open_receive_channels=self.open_receive_channels,
+            tasks_waiting_send=len(self.waiting_senders),
+            tasks_waiting_receive=len(self.waiting_receivers),
+            peak_buffer_used=self.peak_buffer_used,
+        )
+
+
+def _wake_own_waiters(
+    waiting: OrderedDict[Task, Any], handle: object, error: BaseException
+) -> None:
+    """Wake the tasks in `waiting` that block on `handle` with `error`."""
+    mine = [task for task in waiting if task.custom_sleep_data is handle]
+    for task in mine:
+        del waiting[task]
+        reschedule(task, outcome.Error(error))
+
+
+def _no_public_constructor(cls: type) -> NoReturn:
+    raise TypeError(
+        f"{cls.__module__}.{cls.__qualname__} has no public constructor; "
+        "create channels with tether.open_memory_channel(max_buffer_size)"
+    )
+
+
+@final
+class MemorySendChannel(SendChannel[SendType]):
+    """The sending end of a memory channel; see `open_memory_channel`.
+
+    Usable as ``async with`` or plain ``with`` block, which closes it on
+    exit.
+    """
+
+    __slots__ = ("_closed", "_state")
+
+    _state: _ChannelState[Any]
+    _closed: bool
+
+    def __init__(self) -> None:
+        _no_public_constructor(type(self))
+
+    @classmethod
+    def _create(cls, state: _ChannelState[Any]) -> MemorySendChannel[Any]:
+        self = cls.__new__(cls)
+        self._state = state
+        self._closed = False
+        state.open_send_channels += 1
+        return self
+
+    def __repr__(self) -> str:
+        closed = ", closed" if self._closed else ""
+        return f"<tether.MemorySendChannel at {id(self):#x}{closed}, state at {id(self._state):#x}>"
+
+    def statistics(self) -> MemoryChannelStatistics:
+        """Numbers about the channel; see `MemoryChannelStatistics`."""
+        return self._state.statistics()
+
+    def send_nowait(self, value: SendType) -> None:
+        """Send `value` if that can be done without blocking: hand it to a
+        waiting receiver, or put it in the buffer. Not a checkpoint.
+
+        Raises:
+          WouldBlock: if the buffer is full and no receiver is waiting.
+          BrokenResourceError: if every receive handle is closed.
+          ClosedResourceError: if this handle is closed.
+        """
+        if self._closed:
+            raise ClosedResourceError("this send channel is closed")
+        state = self._state
+        if not state.open_receive_channels:
+            raise BrokenResourceError("every receive channel is closed")
+        receivers = state.waiting_receivers
+        if receivers:
+            task, _ = receivers.popitem(last=False)
+            reschedule(task, outcome.Value(value))
+            return
+        buffer = state.buffer
+        if len(buffer) < state.max_buffer_size:
+            buffer.append(value)
+            if len(buffer) > state.peak_buffer_used:
+                state.peak_buffer_used = len(buffer)
+            return
+        raise WouldBlock
+
+    async def send(self, value: SendType) -> None:
+        """Send `value`, waiting while the buffer is full and no receiver is
+        waiting.
+
+        A checkpoint, always. Cancellable while waiting; if it raises
+        `Cancelled`, `value` was not sent and no receiver will see it. If it
+        returns, `value` is in the buffer or in a receiver's hands.
+
+        Raises:
+          BrokenResourceError: if every receive handle is closed (also when
+            the last one closes while this call waits).
+          ClosedResourceError: if this handle is closed (also by another task
+            while this call waits).
+        """
+        # Schedule point first, then act on the state as other tasks left it
+        # (see the module docstring for why).
+        await checkpoint()
+        if self._closed:
+            raise ClosedResourceError("this send channel is closed")
+        state = self._state
+        if not state.open_receive_channels:
+            raise BrokenResourceError("every receive channel is closed")
+        receivers = state.waiting_receivers
+        if receivers:
+            task, _ = receivers.popitem(last=False)
+            reschedule(task, outcome.Value(value))
+            return
+        buffer = state.buffer
+        if len(buffer) < state.max_buffer_size:
+            buffer.append(value)
+            if len(buffer) > state.peak_buffer_used:
+                state.peak_buffer_used = len(buffer)
+            return
+        task = current_task()
+        senders = state.waiting_senders
+        senders[task] = value
+        task.custom_sleep_data = self
+
+        def abort(_: Callable[[], Any]) -> Abort:
+            del senders[task]
+            return Abort.SUCCEEDED
+
+        await wait_task_rescheduled(abort)
+
+    def clone(self) -> MemorySendChannel[SendType]:
+        """Another send handle on the same channel. The receiving side sees
+        `EndOfChannel` only once every send handle is closed. Not a
+        checkpoint.
+
+        Raises:
+          ClosedResourceError: if this handle is closed.
+        """
+        if self._closed:
+            raise ClosedResourceError("cannot clone a closed send channel")
+        return MemorySendChannel._create(self._state)
+
+    def close(self) -> None:
+        """Close this handle. Idempotent; not a checkpoint.
+
+        Tasks blocked in `send` on this handle wake with
+        `ClosedResourceError` (their values are not sent). When this was the
+        last open send handle, tasks blocked in `receive` wake with
+        `EndOfChannel`; values already buffered can still be received first.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        state = self._state
+        if state.waiting_senders:
+            _wake_own_waiters(
+                state.waiting_senders, self, ClosedResourceError("the send channel was closed")
+            )
+        state.open_send_channels -= 1
+        if not state.open_send_channels:
+            receivers = state.waiting_receivers
+            while receivers:
+                task, _ = receivers.popitem(last=False)
+                reschedule(task, outcome.Error(EndOfChannel()))
+
+    async def aclose(self) -> None:
+        """Close this handle (see `close`), then checkpoint. Closes even if
+        cancelled; the checkpoint may then raise `Cancelled`."""
+        self.close()
+        await checkpoint()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@final
+class MemoryReceiveChannel(ReceiveChannel[ReceiveType]):
+    """The receiving end of a memory channel; see `open_memory_channel`.
+
+    ``async for value in channel:`` receives until every send handle is
+    closed and the buffer is empty. Usable as ``async with`` or plain
+    ``with`` block, which closes it on exit.
+    """
+
+    __slots__ = ("_closed", "_state")
+
+    _state: _ChannelState[Any]
+    _closed: bool
+
+    def __init__(self) -> None:
+        _no_public_constructor(type(self))
+
+    @classmethod
+    def _create(cls, state: _ChannelState[Any]) -> MemoryReceiveChannel[Any]:
+        self = cls.__new__(cls)
+        self._state = state
+        self._closed = False
+        state.open_receive_channels += 1
+        return self
+
+    def __repr__(self) -> str:
+        closed = ", closed" if self._closed else ""
+        return (
+            f"<tether.MemoryReceiveChannel at {id(self):#x}{closed}, state at {id(self._state):#x}>"
+        )
+
+    def statistics(self) -> MemoryChannelStatistics:
+        """Numbers about the channel; see `MemoryChannelStatistics`."""
+        return self._state.statistics()
+
+    def receive_nowait(self) -> ReceiveType:
+        """Take the next value if there is one (from the buffer, or from a
+        waiting sender) without blocking. Not a checkpoint.
+
+        Raises:
+          WouldBlock: if there is no value yet.
+          EndOfChannel: if every send handle is closed and the buffer is
+            empty.
+          ClosedResourceError: if this handle is closed.
+        """
+        if self._closed:
+            raise ClosedResourceError("this receive channel is closed")
+        state = self._state
+        buffer = state.buffer
+        senders = state.waiting_senders
+        if senders:
+            # The buffer is full (or has size 0): the oldest sender's value
+            # goes in behind it, and the sender is done.
+            task, value = senders.popitem(last=False)
+            reschedule(task, _SENT)
+            buffer.append(value)
+        if buffer:
+            result: ReceiveType = buffer.popleft()
+            return result
+        if not state.open_send_channels:
+            raise EndOfChannel
+        raise WouldBlock
+
+    async def receive(self) -> ReceiveType:
+        """Receive the next value, waiting until there is one.
+
+        A checkpoint, always. Cancellable while waiting; if it raises
+        `Cancelled`, no value was taken (it stays for the next receiver).
+
+        Raises:
+          EndOfChannel: once every send handle is closed and every buffered
+            value has been received.
+          ClosedResourceError: if this handle is closed (also by another task
+            while this call waits).
+        """
+        await checkpoint()
+        # Inlined `receive_nowait`, minus the exception for WouldBlock.
+        if self._closed:
+            raise ClosedResourceError("this receive channel is closed")
+        state = self._state
+        buffer = state.buffer
+        senders = state.waiting_senders
+        if senders:
+            task, value = senders.popitem(last=False)
+            reschedule(task, _SENT)
+            buffer.append(value)
+        if buffer:
+            result: ReceiveType = buffer.popleft()
+            return result
+        if not state.open_send_channels:
+            raise EndOfChannel
+        return await self._wait_for_value()  # type: ignore[no-any-return]
+
+    async def __anext__(self) -> ReceiveType:
+        # `receive` with EndOfChannel turned into StopAsyncIteration, written
+        # out rather than wrapping `receive`: one coroutine frame fewer per
+        # value in ``async for``.
+        await checkpoint()
+        if self._closed:
+            raise ClosedResourceError("this receive channel is closed")
+        state = self._state
+        buffer = state.buffer
+        senders = state.waiting_senders
+        if senders:
+            task, value = senders.popitem(last=False)
+            reschedule(task, _SENT)
+            buffer.append(value)
+        if buffer:
+            result: ReceiveType = buffer.popleft()
+            return result
+        if not state.open_send_channels:
+            raise StopAsyncIteration
+        try:
+            return await self._wait_for_value()  # type: ignore[no-any-return]
+        except EndOfChannel:
+            raise StopAsyncIteration from None
+
+    def _wait_for_value(self) -> Any:
+        """Park until a sender hands over a value (or an error)."""
+        task = current_task()
+        receivers = self._state.waiting_receivers
+        receivers[task] = None
+        task.custom_sleep_data = self
+
+        def abort(_: Callable[[], Any]) -> Abort:
+            del receivers[task]
+            return Abort.SUCCEEDED
+
+        return wait_task_rescheduled(abort)
+
+    def clone(self) -> MemoryReceiveChannel[ReceiveType]:
+        """Another receive handle on the same channel. Each value goes to
+        exactly one receiver. Senders see `BrokenResourceError` only once
+        every receive handle is closed. Not a checkpoint.
+
+        Raises:
+          ClosedResourceError: if this handle is closed.
+        """
+        if self._closed:
+            raise ClosedResourceError("cannot clone a closed receive channel")
+        return MemoryReceiveChannel._create(self._state)
+
+    def close(self) -> None:
+        """Close this handle. Idempotent; not a checkpoint.
+
+        Tasks blocked in `receive` on this handle wake with
+        `ClosedResourceError`. When this was the last open receive handle,
+        tasks blocked in `send` wake with `BrokenResourceError` (their values
+        are not sent) and the buffered values are discarded, since nobody can
+        receive them any more.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        state = self._state
+        if state.waiting_receivers:
+            _wake_own_waiters(
+                state.waiting_receivers,
+                self,
+                ClosedResourceError("the receive channel was closed"),
+            )
+        state.open_receive_channels -= 1
+        if not state.open_receive_channels:
+            senders = state.waiting_senders
+            while senders:
+                task, _ = senders.popitem(last=False)
+                reschedule(task, outcome.Error(BrokenResourceError("every receive channel closed")))
+            state.buffer.clear()
+
+    async def aclose(self) -> None:
+        """Close this handle (see `close`), then checkpoint. Closes even if
+        cancelled; the checkpoint may then raise `Cancelled`."""
+        self.close()
+        await checkpoint()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@final
+class open_memory_channel(tuple["MemorySendChannel[T]", "MemoryReceiveChannel[T]"]):
+    """``send_channel, receive_channel = open_memory_channel(max_buffer_size)``:
+    a channel for passing Python objects between tasks of one run.
+
+    `max_buffer_size` is how many values may wait in the channel: 0 (the
+    default choice: every `send` waits for a `receive`, which gives natural
+    back-pressure), a positive int, or `math.inf` (never blocks the sender;
+    use with care). Values come out in the order they went in. Write
+    ``open_memory_channel[int](0)`` to give the value type to a type checker.
+
+    Both ends can be cloned (`MemorySendChannel.clone`) so that several
+    tasks can each close their own handle; the receiving side sees
+    `EndOfChannel` once every send handle is closed and the buffer is
+    drained, and senders see `BrokenResourceError` once every receive handle
+    is closed. Not a checkpoint.
+    """
+
+    __slots__ = ()
+
+    def __new__(  # type: ignore[misc]
+        cls, max_buffer_size: int | float
+    ) -> tuple[MemorySendChannel[T], MemoryReceiveChannel[T]]:
+        if max_buffer_size != math.inf and not isinstance(max_buffer_size, int):
+            raise TypeError(f"max_buffer_size must be an int or math.inf, got {max_buffer_size!r}")
+        if max_buffer_size < 0:
+            raise ValueError(f"max_buffer_size must be >= 0, got {max_buffer_size!r}")
+        state: _ChannelState[T] = _ChannelState(max_buffer_size)
+        return MemorySendChannel._create(state), MemoryReceiveChannel._create(state)
+
+    def __init__(self, max_buffer_size: int | float) -> None:
+        # Everything happens in __new__, which returns a plain tuple; this is
+        # here for signature introspection only.
+        pass
