@@ -176,6 +176,36 @@ def test_lock_is_fifo_without_barging(lock_cls):
 
 
 @pytest.mark.parametrize("lock_cls", LOCKS)
+@pytest.mark.parametrize("seed", range(20))
+def test_lock_goes_in_the_order_asked_even_with_shuffled_schedules(lock_cls, seed):
+    # Tasks that call acquire() in some order get the lock in that order,
+    # whatever order the scheduler then runs them in: an uncontended acquire
+    # takes the lock before its schedule point, not after.
+    asked = []
+    got = []
+
+    async def main():
+        lock = lock_cls()
+        go = tether.Event()
+
+        async def worker(name):
+            await go.wait()
+            asked.append(name)
+            async with lock:
+                got.append(name)
+                await lowlevel.checkpoint()
+
+        async with tether.open_nursery() as nursery:
+            for name in range(5):
+                nursery.start_soon(worker, name)
+            await wait_all_tasks_blocked()
+            go.set()
+
+    tether.run(main, schedule_seed=seed)
+    assert got == asked
+
+
+@pytest.mark.parametrize("lock_cls", LOCKS)
 def test_cancelled_waiter_leaves_the_queue(lock_cls):
     log = []
 

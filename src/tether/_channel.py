@@ -18,10 +18,18 @@ and reschedules it. Once a task is rescheduled it can no longer be
 cancelled out of its wait, so a value that left a sender always reaches a
 receiver, and a sender whose wait was cancelled offered nothing.
 
-`send` and `receive` are shaped like the primitives in `_sync.py`: if the
-call would block it parks at once (a full checkpoint); otherwise it passes a
-checkpoint first and then acts on the state as it is after that, parking
-after all if the room (or the value) was taken meanwhile.
+`send` and `receive` always pass a checkpoint first, then act on the state
+as the other tasks left it, and park only if they still cannot proceed. If
+the checkpoint raises `Cancelled`, nothing has happened yet, so no separate
+cancellation check is needed. Unlike the locks in `_sync.py`, which park at
+once when they would block (only a release can help them, and it hands the
+lock over), a channel end that would block now usually would not after one
+schedule point: the task at the other end is typically runnable and about to
+make room or a value. Looking again after the schedule point saves a park
+and a wake-up per value when producer and consumer keep pace, at the price
+of one more schedule point for a task that really has to wait. (So values
+enter the channel in the order their sends take effect, after each sender's
+schedule point; each sender's own values always keep their order.)
 """
 
 from __future__ import annotations

@@ -13,13 +13,14 @@ Invariants shared by every primitive here:
   task, which owns it from that moment, before it even runs again. A task
   that arrives later queues behind it.
 
-How a blocking call is shaped (the same in each primitive): if it would block
-right now, it parks at once (parking is itself a full checkpoint: the kernel
-delivers a pending cancellation the moment a task parks). If it would not
-block, it first passes a checkpoint and then looks again, since other tasks
-ran in between, parking after all if the resource was taken meanwhile. So
-the fast path is one schedule point and no allocation beyond the call
-itself, and the slow path is one park.
+How an acquire is shaped (trio's pattern, the same in each primitive):
+`checkpoint_if_cancelled()`, then, if the resource is free, take it at once
+and pass a `cancel_shielded_checkpoint()`; if it is not, park (a full
+checkpoint: the kernel delivers a pending cancellation the moment a task
+parks) until a release hands it over. Taking before the schedule point, not
+after, keeps the order strict: tasks get the resource in the order they
+asked for it, whatever order the scheduler runs them in afterwards (even
+with a shuffled ``schedule_seed``). The fast path allocates no waiter.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from ._core import (
     ParkingLotStatistics,
     Task,
     WouldBlock,
-    checkpoint,
+    cancel_shielded_checkpoint,
+    checkpoint_if_cancelled,
     current_task,
+    park_unless_set,
 )
 
 __all__ = [
@@ -102,11 +105,11 @@ class Event:
         """``await event.wait()``: wait until the event is set. A checkpoint
         even when it is already set; cancellable while waiting.
 
-        (A plain method returning the awaitable rather than an ``async def``:
-        one frame fewer for each waiting task.)"""
-        if self._flag:
-            return checkpoint()
-        return self._lot.park()
+        Whether to wait is decided when the returned awaitable is awaited,
+        not when ``wait()`` is called. (A plain method returning a one-frame
+        awaitable rather than an ``async def``: one frame fewer for each
+        waiting task.)"""
+        return park_unless_set(self._lot, self)
 
     def statistics(self) -> EventStatistics:
         """``tasks_waiting``: the number of tasks blocked in `wait`."""
@@ -179,16 +182,17 @@ class _LockImpl:
         Raises:
           RuntimeError: if the calling task already holds the lock.
         """
-        lot = self._lot
-        if self._owner is None and not lot:
-            await checkpoint()
-            if self._owner is None and not lot:
-                self._owner = current_task()
-                return
-        elif self._owner is current_task():
+        await checkpoint_if_cancelled()
+        task = current_task()
+        owner = self._owner
+        if owner is None and not self._lot:
+            self._owner = task
+            await cancel_shielded_checkpoint()
+            return
+        if owner is task:
             raise RuntimeError(f"attempt to re-acquire a {type(self).__name__} this task holds")
         # `release` makes the woken task the owner before it runs again.
-        await lot.park()
+        await self._lot.park()
 
     def release(self) -> None:
         """Release the lock, handing it to the longest-waiting task if any.
@@ -446,11 +450,11 @@ class Semaphore:
         `Cancelled`, the value was not decremented. Waiters are served in
         the order they started waiting.
         """
+        await checkpoint_if_cancelled()
         if self._value > 0:
-            await checkpoint()
-            if self._value > 0:
-                self._value -= 1
-                return
+            self._value -= 1
+            await cancel_shielded_checkpoint()
+            return
         # `release` hands its unit straight to the woken task.
         await self._lot.park()
 
@@ -603,18 +607,14 @@ class CapacityLimiter:
         Raises:
           RuntimeError: if `borrower` already holds a token of this limiter.
         """
+        await checkpoint_if_cancelled()
         borrowers = self._borrowers
         if borrower in borrowers:
             raise RuntimeError(f"{borrower!r} already holds one of this CapacityLimiter's tokens")
         if len(borrowers) < self._total_tokens and not self._lot:
-            await checkpoint()
-            if borrower in borrowers:
-                raise RuntimeError(
-                    f"{borrower!r} already holds one of this CapacityLimiter's tokens"
-                )
-            if len(borrowers) < self._total_tokens and not self._lot:
-                borrowers.add(borrower)
-                return
+            borrowers.add(borrower)
+            await cancel_shielded_checkpoint()
+            return
         task = current_task()
         self._pending_borrowers[task] = borrower
         try:

@@ -107,3 +107,17 @@ def test_event_set_from_run_sync_soon():
         return event.is_set()
 
     assert tether.run(main) is True
+
+
+def test_wait_decides_when_awaited_not_when_called():
+    # The awaitable returned by wait() looks at the flag when the wait
+    # starts: one created before set() must not block after it.
+    async def main():
+        event = tether.Event()
+        pending = event.wait()
+        event.set()
+        with tether.fail_after(1):
+            await pending
+        return "did not hang"
+
+    assert tether.run(main, clock=MockClock(autojump_threshold=0)) == "did not hang"

@@ -39,7 +39,13 @@ from ._run import (
 )
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._task import Task
-from ._traps import Abort, cancel_shielded_checkpoint, checkpoint, wait_task_rescheduled
+from ._traps import (
+    Abort,
+    cancel_shielded_checkpoint,
+    checkpoint,
+    park_unless_set,
+    wait_task_rescheduled,
+)
 
 
 async def wait_readable(fd: object) -> None:
@@ -120,6 +126,7 @@ __all__ = [
     "in_tether_task",
     "notify_closing",
     "open_nursery",
+    "park_unless_set",
     "remove_instrument",
     "reschedule",
     "run",

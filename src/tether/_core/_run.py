@@ -33,7 +33,8 @@ import random
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TypeVar
@@ -332,6 +333,15 @@ class Runner:
 
     def _run_loop(self) -> None:
         io_manager = self.io_manager
+        # The loop reads these containers' truth values directly instead of
+        # calling methods: this part runs once per batch, and with one or two
+        # runnable tasks per batch its cost is per task switch.
+        io_waiters = io_manager._waiters
+        deadline_scopes = self.deadlines._scopes
+        entry_deque = self.entry_queue.queue
+        entry_idempotent = self.entry_queue.idempotent_queue
+        dying_asyncgens = self.asyncgens._dying
+        crash_errors = self.crash_errors
         instruments = self.instruments
         entry_queue = self.entry_queue
         deadlines = self.deadlines
@@ -341,7 +351,7 @@ class Runner:
             # become ready: cross-thread callbacks land in the entry queue,
             # which step 3 reads without a system call).
             idle_primed: str | None = None
-            if self.crash_errors and self._stuck():
+            if crash_errors and self._stuck():
                 # After a crash every task was cancelled; if nothing can ever
                 # wake the rest (a primitive whose abort failed), stop here
                 # instead of sleeping forever.
@@ -349,7 +359,7 @@ class Runner:
                 raise TetherInternalError(
                     "the run crashed and some tasks could not be woken to unwind"
                 ) from self.crash_errors[0]
-            if self.runq and not io_manager.has_waiters:
+            if self.runq and not io_waiters:
                 events: list[tuple[int, int]] = []
             else:
                 timeout, idle_primed = self._compute_timeout()
@@ -362,18 +372,19 @@ class Runner:
                     io_manager.process_events(events)
 
             # 2. Deadlines.
-            if deadlines and deadlines.expire(clock.current_time()):
+            if deadline_scopes and deadlines.expire(clock.current_time()):
                 idle_primed = None
 
             # 3. Callbacks from run_sync_soon.
-            if entry_queue.queue or entry_queue.idempotent_queue:
+            if entry_deque or entry_idempotent:
                 idle_primed = None
                 for sync_fn, args in entry_queue.drain():
                     try:
                         sync_fn(*args)
                     except BaseException as exc:
                         self.crash(exc, f"run_sync_soon callback {sync_fn!r} raised")
-            self.asyncgens.clear_dying()
+            if dying_asyncgens:
+                dying_asyncgens.clear()
 
             # Nothing happened for the whole timeout: wake idle waiters or
             # jump a mock clock forward.
@@ -870,11 +881,20 @@ async def wait_all_tasks_blocked(cushion: float = 0.0) -> None:
     await wait_task_rescheduled(abort)
 
 
-async def checkpoint_if_cancelled() -> None:
-    """A checkpoint only if this task is in a cancelled scope (then it raises
-    `Cancelled`); otherwise returns without letting other tasks run."""
-    status = current_task()._cancel_status
-    if status is not None and status.effectively_cancelled:
-        from ._traps import checkpoint
+@types.coroutine
+def checkpoint_if_cancelled() -> Generator[Any, Any, None]:
+    """``await checkpoint_if_cancelled()``: a checkpoint only if this task is
+    in a cancelled scope (then it raises `Cancelled`), or is the main task with
+    a Ctrl-C pending; otherwise it returns without letting other tasks run.
 
-        await checkpoint()
+    Generator-based, so the common case (not cancelled) costs a function call
+    and no coroutine frame."""
+    runner = _runner()
+    task = runner.current_task
+    if task is None:
+        raise RuntimeError("must be called from inside a tether task")
+    status = task._cancel_status
+    if (status is not None and status.effectively_cancelled) or (
+        runner.ki_pending and task is runner.main_task
+    ):
+        yield CHECKPOINT

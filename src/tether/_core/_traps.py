@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import types
 from collections.abc import Callable, Generator
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 import outcome
 
@@ -110,6 +110,23 @@ def wait_task_rescheduled(abort_func: AbortFn) -> Generator[Any, Any, Any]:
     if type(next_send) is outcome.Value:
         return next_send.value
     return next_send.unwrap()
+
+
+class _HasIsSet(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@types.coroutine
+def park_unless_set(lot: object, flag: _HasIsSet) -> Generator[Any, Any, None]:
+    """``await park_unless_set(lot, flag)``: a checkpoint if ``flag.is_set()``
+    when the wait *starts* (not when this is called), otherwise park in `lot`.
+    One frame, like `park_in`; what `Event.wait` is made of."""
+    if flag.is_set():
+        yield CHECKPOINT
+        return
+    next_send: outcome.Outcome[Any] = yield lot
+    if type(next_send) is not outcome.Value:
+        next_send.unwrap()
 
 
 @types.coroutine
