@@ -8,6 +8,7 @@ import outcome
 import pytest
 
 import tether
+import tether.testing
 from tether import lowlevel
 
 

@@ -1,35 +1,39 @@
-"""Tools for testing code that runs on tether."""
+"""Tools for testing code that runs on tether.
 
-from __future__ import annotations
+- `MockClock`: virtual time; ``MockClock(autojump_threshold=0)`` makes
+  timeouts instant and deterministic.
+- `wait_all_tasks_blocked`: let everything settle, then check.
+- `Sequencer`: force tasks through a chosen order.
+- `assert_checkpoints`, `assert_no_checkpoints`: check where code can be
+  cancelled.
+- `Schedule`, `schedules()`: explore task interleavings with hypothesis;
+  a failing interleaving shrinks and replays from its seed.
+- `tether_test`: run an async test function without the pytest plugin.
+- The pytest plugin (installed with tether): ``@pytest.mark.tether`` async
+  tests, async fixtures, the ``nursery``, ``autojump_clock`` and
+  ``mock_clock`` fixtures, and `HangError` reports with the task tree.
 
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+For exception groups, use pytest's own ``pytest.RaisesGroup``.
+"""
 
-from .._core import Clock, Instrument, run, wait_all_tasks_blocked
+from .._core import wait_all_tasks_blocked
+from ._checkpoints import assert_checkpoints, assert_no_checkpoints
 from ._mock_clock import MockClock
+from ._schedules import Schedule, schedules
+from ._sequencer import Sequencer
+from ._task_tree import format_task_tree
+from ._tether_test import tether_test
+from ._watchdog import HangError
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def tether_test(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
-    """Turn an async test function into a synchronous one that runs it under
-    `tether.run`. A `Clock` among the keyword arguments (for instance a
-    pytest fixture) is used as the run's clock, and `Instrument` objects as
-    its instruments."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        clocks = [value for value in kwargs.values() if isinstance(value, Clock)]
-        if len(clocks) > 1:
-            raise ValueError(f"too many clocks passed to {fn.__qualname__}: {clocks!r}")
-        instruments = [value for value in kwargs.values() if isinstance(value, Instrument)]
-        call: Callable[[], Awaitable[T]] = functools.partial(fn, *args, **kwargs)
-        result: Any = run(call, clock=clocks[0] if clocks else None, instruments=instruments)
-        return result  # type: ignore[no-any-return]
-
-    return wrapper
-
-
-__all__ = ["MockClock", "tether_test", "wait_all_tasks_blocked"]
+__all__ = [
+    "HangError",
+    "MockClock",
+    "Schedule",
+    "Sequencer",
+    "assert_checkpoints",
+    "assert_no_checkpoints",
+    "format_task_tree",
+    "schedules",
+    "tether_test",
+    "wait_all_tasks_blocked",
+]

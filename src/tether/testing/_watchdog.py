@@ -1,0 +1,298 @@
+"""Noticing that a test's run hangs, and saying where.
+
+Two detectors feed one report:
+
+* a **hang timeout**, in real time: a watchdog thread waits that long, then
+  asks the run loop (through `TetherToken.run_sync_soon`) to draw the task
+  tree and cancel the test;
+* **deadlock detection** on an autojump `MockClock`: when every task has been
+  blocked, with no deadline that a clock jump could reach, no I/O wait and no
+  pending callback and no `to_thread` job running, for ``deadlock_grace``
+  real seconds, nothing inside the run can ever wake a task. An instrument
+  watches the loop for that state.
+
+Only things the kernel cannot see (a thread the test started itself, a
+signal) could still wake a task in that state, which is why there is a grace
+period at all.
+
+The report is drawn in the run loop's thread between task steps, where the
+task tree is consistent. If the loop never gets there (a task is stuck in
+synchronous code) or the tasks do not unwind after the cancellation, the
+watchdog thread writes what it can to stderr, where pytest shows it next to
+pytest-timeout's own report.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+from .._core import (
+    Instrument,
+    RunFinishedError,
+    Task,
+    TetherToken,
+    add_instrument,
+    current_clock,
+    current_root_task,
+    current_statistics,
+    current_tether_token,
+)
+from ..to_thread import current_default_thread_limiter
+from ._mock_clock import MockClock
+from ._task_tree import format_task_tree
+
+#: A wait for I/O at least this long (in real seconds) means the run loop has
+#: nothing scheduled to wake it.
+_ENDLESS_SLEEP = 3600.0
+
+#: After a report, how long the tasks get to unwind before the watchdog
+#: writes the report to stderr as well.
+UNWIND_GRACE = 2.0
+
+
+class HangError(Exception):
+    """A tether test hung: it ran past its hang timeout, or deadlocked.
+
+    Raised by the pytest plugin (``tether_hang_timeout``,
+    ``tether_deadlock_grace``). The message holds the task tree at the moment
+    the hang was noticed: every task, the nursery it lives in, and the await
+    frames where it was blocked.
+
+    Attributes:
+      reason: ``"timeout"`` or ``"deadlock"``.
+      task_tree: the drawing of the task tree.
+    """
+
+    def __init__(self, message: str, reason: str, task_tree: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.task_tree = task_tree
+
+
+class HangWatchdog:
+    """Watches one run. `start` it inside the run, `stop` it after the run
+    has returned; then `error` tells whether it saw a hang."""
+
+    def __init__(
+        self,
+        *,
+        hang_timeout: float | None,
+        deadlock_grace: float | None,
+        what: str = "the test",
+    ) -> None:
+        self.hang_timeout = hang_timeout
+        self.deadlock_grace = deadlock_grace
+        self.what = what
+        self.error: HangError | None = None
+        self._cancel: Callable[[], None] = lambda: None
+        self._token: TetherToken | None = None
+        self._root: Task | None = None
+        self._loop_thread = threading.get_ident()
+        self._detector: _DeadlockDetector | None = None
+        self._thread: threading.Thread | None = None
+        # Shared between the loop's thread and the watchdog thread:
+        self._condition = threading.Condition()
+        self._finished = False
+        self._reported_at: float | None = None
+        #: When the run became idle (see `_DeadlockDetector`), and which idle
+        #: period that is; None while it is not idle.
+        self._idle_since: float | None = None
+        self._idle_period = 0
+
+    def start(self, cancel: Callable[[], None]) -> None:
+        """Start watching the current run; `cancel` is called (in the run's
+        thread) to stop the test when it hangs."""
+        self._cancel = cancel
+        self._token = current_tether_token()
+        self._root = current_root_task()
+        self._loop_thread = threading.get_ident()
+        clock = current_clock()
+        if self.deadlock_grace is not None and isinstance(clock, MockClock):
+            self._detector = _DeadlockDetector(self, clock)
+            add_instrument(self._detector)
+        if self.hang_timeout is not None or self._detector is not None:
+            self._thread = threading.Thread(
+                target=self._watch, name="tether hang watchdog", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """The run is over: stop the watchdog thread."""
+        with self._condition:
+            self._finished = True
+            self._condition.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+
+    # -- in the run's thread ---------------------------------------------------
+
+    def idle_started(self, period: int) -> None:
+        with self._condition:
+            self._idle_since = time.monotonic()
+            self._idle_period = period
+            self._condition.notify_all()
+
+    def idle_ended(self) -> None:
+        with self._condition:
+            self._idle_since = None
+            self._condition.notify_all()
+
+    def _confirm_deadlock(self, period: int) -> None:
+        # A run_sync_soon callback: the run may have woken up in the meantime.
+        detector = self._detector
+        if detector is None or not detector.idle or detector.period != period:
+            return
+        if current_statistics().tasks_runnable:
+            return  # an earlier callback (a thread reporting back) woke a task
+        self.report(
+            "deadlock",
+            "every task is blocked and nothing can wake one (no deadline for the "
+            "autojump MockClock to jump to, no I/O wait, no pending callback, no "
+            f"to_thread job) for {self.deadlock_grace:g} s of real time "
+            "(tether_deadlock_grace; raise it if a thread or signal handler of your "
+            "own was going to wake a task)",
+        )
+
+    def report(self, reason: str, detail: str) -> None:
+        """Draw the task tree, record the hang and cancel the test. Runs in
+        the loop's thread, between task steps (a `run_sync_soon` callback)."""
+        if self.error is not None:
+            return
+        tree = format_task_tree(self._root)
+        if reason == "deadlock":
+            headline = f"tether: {self.what} deadlocked: {detail}."
+        else:
+            headline = f"tether: {self.what} hung: {detail}."
+        message = f"{headline}\nThe tasks, and where each one was blocked:\n{tree}"
+        self.error = HangError(message, reason, tree)
+        with self._condition:
+            self._reported_at = time.monotonic()
+            self._condition.notify_all()
+        self._cancel()
+
+    # -- in the watchdog thread ------------------------------------------------
+
+    def _watch(self) -> None:
+        token = self._token
+        assert token is not None
+        hang_at = math.inf
+        if self.hang_timeout is not None:
+            hang_at = time.monotonic() + self.hang_timeout
+        grace = self.deadlock_grace if self.deadlock_grace is not None else math.inf
+        posted_period = -1
+        asked_at: float | None = None
+        while asked_at is None:
+            callback: tuple[Callable[..., None], tuple[object, ...]] | None = None
+            with self._condition:
+                if self._finished:
+                    return
+                if self._reported_at is not None:
+                    break
+                now = time.monotonic()
+                deadlock_at = math.inf
+                if self._idle_since is not None and self._idle_period != posted_period:
+                    deadlock_at = self._idle_since + grace
+                if now >= hang_at:
+                    detail = (
+                        f"still running after {self.hang_timeout:g} s of real time "
+                        "(tether_hang_timeout)"
+                    )
+                    callback = (self.report, ("timeout", detail))
+                    asked_at = now
+                elif now >= deadlock_at:
+                    posted_period = self._idle_period
+                    callback = (self._confirm_deadlock, (posted_period,))
+                else:
+                    wake_at = min(hang_at, deadlock_at)
+                    self._condition.wait(None if wake_at == math.inf else wake_at - now)
+            if callback is not None:
+                try:
+                    token.run_sync_soon(callback[0], *callback[1])
+                except RunFinishedError:
+                    return
+        # A report is drawn or asked for: give the loop time to draw it and
+        # the tasks time to unwind.
+        with self._condition:
+            while not self._finished:
+                since = self._reported_at if self._reported_at is not None else asked_at
+                assert since is not None
+                remaining = since + UNWIND_GRACE - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._condition.wait(remaining)
+            if self._finished:
+                return
+        self._write_to_stderr()
+
+    def _write_to_stderr(self) -> None:
+        error = self.error
+        if error is not None:
+            text = f"{error}\n(the tasks did not finish after being cancelled)"
+        else:
+            frame = sys._current_frames().get(self._loop_thread)
+            stack = "".join(traceback.format_stack(frame)) if frame is not None else "?"
+            try:
+                tree = format_task_tree(self._root) if self._root is not None else "?"
+            except Exception as exc:  # the tree changed under us; it is a best effort
+                tree = f"(could not draw the task tree: {exc!r})"
+            text = (
+                f"tether: {self.what} is stuck in synchronous code: the run loop has not "
+                f"run for {UNWIND_GRACE:g} s. The loop's thread is at:\n{stack}"
+                f"The tasks (drawn from another thread, may be inexact):\n{tree}"
+            )
+        print(text, file=sys.stderr, flush=True)
+
+
+class _DeadlockDetector(Instrument):
+    """Tells the watchdog when the run loop goes idle for good ("every task
+    blocked, nothing to wake one") and when that ends."""
+
+    __slots__ = ("_clock", "_watchdog", "idle", "period")
+
+    def __init__(self, watchdog: HangWatchdog, clock: MockClock) -> None:
+        self._watchdog = watchdog
+        self._clock = clock
+        self.idle = False
+        #: Counts idle periods, so that a late confirmation is not mistaken
+        #: for one about the current period.
+        self.period = 0
+
+    def before_task_step(self, task: Task) -> None:
+        if self.idle:
+            self.idle = False
+            self._watchdog.idle_ended()
+
+    def before_io_wait(self, timeout: float) -> None:
+        idle = (
+            self._clock.autojump_threshold != math.inf
+            # A shorter sleep means the loop expects something (a task in
+            # wait_all_tasks_blocked, say) to wake it.
+            and timeout >= _ENDLESS_SLEEP
+            and self._nothing_can_wake_a_task()
+        )
+        if idle and not self.idle:
+            self.idle = True
+            self.period += 1
+            self._watchdog.idle_started(self.period)
+        elif self.idle and not idle:
+            self.idle = False
+            self._watchdog.idle_ended()
+
+    @staticmethod
+    def _nothing_can_wake_a_task() -> bool:
+        stats = current_statistics()
+        io = stats.io_statistics
+        return not (
+            stats.tasks_runnable
+            or stats.run_sync_soon_queue_size
+            or stats.seconds_to_next_deadline != math.inf
+            or io.tasks_waiting_read
+            or io.tasks_waiting_write
+            # A worker thread that will report back to a task:
+            or current_default_thread_limiter().borrowed_tokens
+        )
