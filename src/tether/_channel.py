@@ -145,8 +145,35 @@ def _no_public_constructor(cls: type) -> NoReturn:
     )
 
 
+class _ClosableHandle:
+    """What both channel ends share: `aclose` and a synchronous ``with``
+    block, both built on the end's own `close`."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close this handle (see `close`), then checkpoint. Closes even if
+        cancelled; the checkpoint may then raise `Cancelled`."""
+        self.close()
+        await checkpoint()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 @final
-class MemorySendChannel(SendChannel[SendType]):
+class MemorySendChannel(_ClosableHandle, SendChannel[SendType]):
     """The sending end of a memory channel; see `open_memory_channel`.
 
     Usable as ``async with`` or plain ``with`` block, which closes it on
@@ -283,26 +310,9 @@ class MemorySendChannel(SendChannel[SendType]):
                 task, _ = receivers.popitem(last=False)
                 reschedule(task, outcome.Error(EndOfChannel()))
 
-    async def aclose(self) -> None:
-        """Close this handle (see `close`), then checkpoint. Closes even if
-        cancelled; the checkpoint may then raise `Cancelled`."""
-        self.close()
-        await checkpoint()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 @final
-class MemoryReceiveChannel(ReceiveChannel[ReceiveType]):
+class MemoryReceiveChannel(_ClosableHandle, ReceiveChannel[ReceiveType]):
     """The receiving end of a memory channel; see `open_memory_channel`.
 
     ``async for value in channel:`` receives until every send handle is
@@ -469,23 +479,6 @@ class MemoryReceiveChannel(ReceiveChannel[ReceiveType]):
                 task, _ = senders.popitem(last=False)
                 reschedule(task, outcome.Error(BrokenResourceError("every receive channel closed")))
             state.buffer.clear()
-
-    async def aclose(self) -> None:
-        """Close this handle (see `close`), then checkpoint. Closes even if
-        cancelled; the checkpoint may then raise `Cancelled`."""
-        self.close()
-        await checkpoint()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @final

@@ -120,6 +120,25 @@ class Event:
 # Lock and StrictFIFOLock
 
 
+class _ReleaseOnExit:
+    """``async with primitive:`` for the acquire/release primitives. Each sets
+    ``__aenter__ = acquire`` itself (one frame fewer than a wrapper); leaving
+    the block calls ``release()``, which is not a checkpoint."""
+
+    __slots__ = ()
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
 @dataclass(frozen=True)
 class LockStatistics:
     """What `Lock.statistics` reports.
@@ -133,7 +152,7 @@ class LockStatistics:
     tasks_waiting: int
 
 
-class _LockImpl:
+class _LockImpl(_ReleaseOnExit):
     """The shared implementation of `Lock` and `StrictFIFOLock`."""
 
     __slots__ = ("_lot", "_owner")
@@ -221,14 +240,6 @@ class _LockImpl:
     # ``async with lock:`` acquires on entry (a checkpoint) and releases on
     # exit (not a checkpoint). Entering is `acquire` itself: one frame fewer.
     __aenter__ = acquire
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 @final
@@ -386,7 +397,7 @@ class Condition:
 
 
 @final
-class Semaphore:
+class Semaphore(_ReleaseOnExit):
     """A counter that `acquire` decrements and `release` increments, and
     that never goes below zero: `acquire` waits while it is zero.
 
@@ -479,14 +490,6 @@ class Semaphore:
 
     __aenter__ = acquire
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release()
-
 
 # ---------------------------------------------------------------------------
 # CapacityLimiter
@@ -509,7 +512,7 @@ class CapacityLimiterStatistics:
 
 
 @final
-class CapacityLimiter:
+class CapacityLimiter(_ReleaseOnExit):
     """A sack of `total_tokens` tokens: a task borrows one to do something
     and puts it back after, so at most `total_tokens` things happen at once.
 
@@ -654,11 +657,3 @@ class CapacityLimiter:
         )
 
     __aenter__ = acquire
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release()
