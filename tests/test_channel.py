@@ -556,3 +556,55 @@ def test_channel_with_many_clones_and_tasks():
                 assert mine == sorted(mine)
 
     tether.run(main)
+
+
+def test_a_sender_that_must_wait_is_queued_before_other_tasks_run():
+    # trio's order: the blocked send registers in the step that made it, so a
+    # receive_nowait by the next task to run already finds its value. (A send
+    # that yielded first and registered later would make this WouldBlock,
+    # and locks built from channels would lose their FIFO fairness.)
+    async def main():
+        send, receive = tether.open_memory_channel(0)
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(send.send, "queued")
+            await lowlevel.checkpoint()  # the sender takes its first step
+            assert receive.receive_nowait() == "queued"
+
+    tether.run(main)
+
+
+def test_lock_made_of_a_channel_hands_over_in_fifo_order():
+    class ChannelLock:
+        def __init__(self):
+            self.send, self.receive = tether.open_memory_channel(0)
+            self.held = False
+
+        async def acquire(self):
+            if self.held:
+                await self.send.send(None)
+            else:
+                self.held = True
+                await lowlevel.checkpoint()
+
+        def release(self):
+            try:
+                self.receive.receive_nowait()
+            except tether.WouldBlock:
+                self.held = False
+
+    record = []
+
+    async def worker(name, lock):
+        for _ in range(4):
+            await lock.acquire()
+            record.append(name)
+            lock.release()
+
+    async def main():
+        lock = ChannelLock()
+        async with tether.open_nursery() as nursery:
+            for name in "abc":
+                nursery.start_soon(worker, name, lock)
+
+    tether.run(main)
+    assert record == list("abc" * 4)

@@ -774,3 +774,24 @@ def test_async_context_managers_wait_and_time_out(make):
                 assert tether.current_time() == 10
 
     run_mock(main)
+
+
+
+def test_capacity_limiter_acquire_started_as_a_task_borrows_for_that_task():
+    # start_soon(limiter.acquire) must borrow on behalf of the new task (the
+    # borrower is decided when the call is awaited), and cancelling that
+    # task must leave no pending borrower behind.
+    async def main():
+        limiter = tether.CapacityLimiter(1)
+        await limiter.acquire()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(limiter.acquire)
+            await wait_all_tasks_blocked()
+            assert limiter.statistics().tasks_waiting == 1
+            nursery.cancel_scope.cancel()
+        assert limiter.statistics().tasks_waiting == 0
+        assert limiter.borrowed_tokens == 1
+        limiter.release()
+        assert limiter.available_tokens == 1
+
+    tether.run(main, clock=MockClock(autojump_threshold=0))

@@ -18,18 +18,13 @@ and reschedules it. Once a task is rescheduled it can no longer be
 cancelled out of its wait, so a value that left a sender always reaches a
 receiver, and a sender whose wait was cancelled offered nothing.
 
-`send` and `receive` always pass a checkpoint first, then act on the state
-as the other tasks left it, and park only if they still cannot proceed. If
-the checkpoint raises `Cancelled`, nothing has happened yet, so no separate
-cancellation check is needed. Unlike the locks in `_sync.py`, which park at
-once when they would block (only a release can help them, and it hands the
-lock over), a channel end that would block now usually would not after one
-schedule point: the task at the other end is typically runnable and about to
-make room or a value. Looking again after the schedule point saves a park
-and a wake-up per value when producer and consumer keep pace, at the price
-of one more schedule point for a task that really has to wait. (So values
-enter the channel in the order their sends take effect, after each sender's
-schedule point; each sender's own values always keep their order.)
+`send` and `receive` follow trio's order: a cancel point
+(`checkpoint_if_cancelled`), then act at once, then a schedule point
+(`cancel_shielded_checkpoint`) if they completed without waiting. A task
+that has to wait joins its queue before any other task runs, so the queues
+are FIFO in the order the calls were made: the fairness a lock built from a
+channel relies on. If the cancel point raises `Cancelled`, nothing has
+happened yet.
 """
 
 from __future__ import annotations
@@ -50,7 +45,9 @@ from ._core import (
     EndOfChannel,
     Task,
     WouldBlock,
+    cancel_shielded_checkpoint,
     checkpoint,
+    checkpoint_if_cancelled,
     current_task,
     reschedule,
     wait_task_rescheduled,
@@ -245,9 +242,10 @@ class MemorySendChannel(_ClosableHandle, SendChannel[SendType]):
           ClosedResourceError: if this handle is closed (also by another task
             while this call waits).
         """
-        # Schedule point first, then act on the state as other tasks left it
-        # (see the module docstring for why).
-        await checkpoint()
+        # trio's order: a cancel point, then act at once (a sender that has
+        # to wait joins the queue before any other task runs, which is what
+        # makes the queue FIFO), then a schedule point if it did not wait.
+        await checkpoint_if_cancelled()
         if self._closed:
             raise ClosedResourceError("this send channel is closed")
         state = self._state
@@ -257,12 +255,14 @@ class MemorySendChannel(_ClosableHandle, SendChannel[SendType]):
         if receivers:
             task, _ = receivers.popitem(last=False)
             reschedule(task, outcome.Value(value))
+            await cancel_shielded_checkpoint()
             return
         buffer = state.buffer
         if len(buffer) < state.max_buffer_size:
             buffer.append(value)
             if len(buffer) > state.peak_buffer_used:
                 state.peak_buffer_used = len(buffer)
+            await cancel_shielded_checkpoint()
             return
         task = current_task()
         senders = state.waiting_senders
@@ -386,7 +386,8 @@ class MemoryReceiveChannel(_ClosableHandle, ReceiveChannel[ReceiveType]):
           ClosedResourceError: if this handle is closed (also by another task
             while this call waits).
         """
-        await checkpoint()
+        # trio's order, as in `MemorySendChannel.send`.
+        await checkpoint_if_cancelled()
         # Inlined `receive_nowait`, minus the exception for WouldBlock.
         if self._closed:
             raise ClosedResourceError("this receive channel is closed")
@@ -399,6 +400,7 @@ class MemoryReceiveChannel(_ClosableHandle, ReceiveChannel[ReceiveType]):
             buffer.append(value)
         if buffer:
             result: ReceiveType = buffer.popleft()
+            await cancel_shielded_checkpoint()
             return result
         if not state.open_send_channels:
             raise EndOfChannel
@@ -408,7 +410,7 @@ class MemoryReceiveChannel(_ClosableHandle, ReceiveChannel[ReceiveType]):
         # `receive` with EndOfChannel turned into StopAsyncIteration, written
         # out rather than wrapping `receive`: one coroutine frame fewer per
         # value in ``async for``.
-        await checkpoint()
+        await checkpoint_if_cancelled()
         if self._closed:
             raise ClosedResourceError("this receive channel is closed")
         state = self._state
@@ -420,6 +422,7 @@ class MemoryReceiveChannel(_ClosableHandle, ReceiveChannel[ReceiveType]):
             buffer.append(value)
         if buffer:
             result: ReceiveType = buffer.popleft()
+            await cancel_shielded_checkpoint()
             return result
         if not state.open_send_channels:
             raise StopAsyncIteration

@@ -595,11 +595,14 @@ class CapacityLimiter(_ReleaseOnExit):
         else:
             raise WouldBlock
 
-    def acquire(self) -> Awaitable[None]:
-        """``await limiter.acquire()``: borrow a token for the current task;
-        see `acquire_on_behalf_of` (a checkpoint; cancellable while
-        waiting)."""
-        return self.acquire_on_behalf_of(current_task())
+    async def acquire(self) -> None:
+        """Borrow a token for the current task; see `acquire_on_behalf_of`
+        (a checkpoint; cancellable while waiting).
+
+        An ``async def`` on purpose: the borrower is the task that *awaits*,
+        so ``nursery.start_soon(limiter.acquire)`` borrows for the new task,
+        not for the one that called ``start_soon``."""
+        await self.acquire_on_behalf_of(current_task())
 
     async def acquire_on_behalf_of(self, borrower: object) -> None:
         """Borrow a token for `borrower`, waiting until one is free.
