@@ -776,7 +776,6 @@ def test_async_context_managers_wait_and_time_out(make):
     run_mock(main)
 
 
-
 def test_capacity_limiter_acquire_started_as_a_task_borrows_for_that_task():
     # start_soon(limiter.acquire) must borrow on behalf of the new task (the
     # borrower is decided when the call is awaited), and cancelling that
@@ -795,3 +794,26 @@ def test_capacity_limiter_acquire_started_as_a_task_borrows_for_that_task():
         assert limiter.available_tokens == 1
 
     tether.run(main, clock=MockClock(autojump_threshold=0))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        tether.Event,
+        tether.Lock,
+        tether.StrictFIFOLock,
+        lambda: tether.Semaphore(1),
+        tether.Condition,
+        lambda: tether.CapacityLimiter(1),
+    ],
+)
+def test_primitives_can_be_weakly_referenced(make):
+    import gc
+    import weakref
+
+    primitive = make()
+    ref = weakref.ref(primitive)
+    assert ref() is primitive
+    del primitive
+    gc.collect()
+    assert ref() is None

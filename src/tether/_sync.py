@@ -77,7 +77,7 @@ class Event:
     no truth value (``if event:`` raises `TypeError`); call `is_set()`.
     """
 
-    __slots__ = ("_flag", "_lot")
+    __slots__ = ("__weakref__", "_flag", "_lot")
 
     def __init__(self) -> None:
         self._lot = ParkingLot()
@@ -155,7 +155,7 @@ class LockStatistics:
 class _LockImpl(_ReleaseOnExit):
     """The shared implementation of `Lock` and `StrictFIFOLock`."""
 
-    __slots__ = ("_lot", "_owner")
+    __slots__ = ("__weakref__", "_lot", "_owner")
 
     def __init__(self) -> None:
         self._lot = ParkingLot()
@@ -296,7 +296,7 @@ class Condition:
       lock: the `Lock` to use (exactly a `Lock`); a new one by default.
     """
 
-    __slots__ = ("_lock", "_lot")
+    __slots__ = ("__weakref__", "_lock", "_lot")
 
     def __init__(self, lock: Lock | None = None) -> None:
         if lock is None:
@@ -411,7 +411,7 @@ class Semaphore(_ReleaseOnExit):
         the value above it (a "bounded" semaphore).
     """
 
-    __slots__ = ("_lot", "_max_value", "_value")
+    __slots__ = ("__weakref__", "_lot", "_max_value", "_value")
 
     def __init__(self, initial_value: int, *, max_value: int | None = None) -> None:
         if not isinstance(initial_value, int):
@@ -526,7 +526,7 @@ class CapacityLimiter(_ReleaseOnExit):
         changed later by assigning `total_tokens`.
     """
 
-    __slots__ = ("_borrowers", "_lot", "_pending_borrowers", "_total_tokens")
+    __slots__ = ("__weakref__", "_borrowers", "_lot", "_pending_borrowers", "_total_tokens")
 
     def __init__(self, total_tokens: int | float) -> None:
         self._lot = ParkingLot()
