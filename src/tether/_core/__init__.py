@@ -21,6 +21,7 @@ from ._nursery import TASK_STATUS_IGNORED, Nursery, NurseryManager, TaskStatus, 
 from ._parking_lot import ParkingLot, ParkingLotStatistics
 from ._run import (
     RunStatistics,
+    abort_wait,
     add_instrument,
     checkpoint_if_cancelled,
     current_clock,
@@ -34,6 +35,7 @@ from ._run import (
     remove_instrument,
     reschedule,
     run,
+    spawn_coroutine,
     spawn_system_task,
     wait_all_tasks_blocked,
 )
@@ -107,6 +109,7 @@ __all__ = [
     "TetherInternalError",
     "TetherToken",
     "WouldBlock",
+    "abort_wait",
     "add_instrument",
     "cancel_shielded_checkpoint",
     "checkpoint",
@@ -130,6 +133,7 @@ __all__ = [
     "remove_instrument",
     "reschedule",
     "run",
+    "spawn_coroutine",
     "spawn_system_task",
     "wait_all_tasks_blocked",
     "wait_readable",

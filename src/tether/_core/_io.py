@@ -98,6 +98,13 @@ class IOManager:
     def get_events(self, timeout: float) -> list[tuple[int, int]]:
         raise NotImplementedError
 
+    def _forget(self, fd: int) -> None:
+        """Nobody waits on `fd` any more."""
+        self._unregister(fd)
+
+    def _drop(self, fd: int) -> None:
+        """`fd` is about to be closed and has no waiters."""
+
     # -- shared --------------------------------------------------------------
 
     def close(self) -> None:
@@ -150,7 +157,7 @@ class IOManager:
         )
         if not mask:
             if waiters.registered:
-                self._unregister(fd)
+                self._forget(fd)
             del self._waiters[fd]
             return
         self._register(fd, mask, waiters.registered)
@@ -203,6 +210,9 @@ class IOManager:
         fd = fd_of(obj)
         waiters = self._waiters.pop(fd, None)
         if waiters is None:
+            # Nobody waits, but a registration may be kept for the next wait:
+            # drop it before the fd goes away.
+            self._drop(fd)
             return
         runner = GLOBAL_RUN_CONTEXT.runner
         for task in (waiters.read_task, waiters.write_task):
@@ -229,6 +239,11 @@ class EpollIOManager(IOManager):
         super().__init__()
         self._epoll = select.epoll()
         self._epoll.register(self._wakeup_fd, select.EPOLLIN)
+        # fds that stay in the epoll set between waits. A one-shot
+        # registration disarms itself when it fires, so keeping it costs
+        # nothing, and the next wait on the fd (the next read of a stream)
+        # re-arms it with one `modify` instead of `register` + `unregister`.
+        self._kept: set[int] = set()
 
     def close(self) -> None:
         self._epoll.close()
@@ -244,19 +259,37 @@ class EpollIOManager(IOManager):
         if mask & _WRITE:
             flags |= select.EPOLLOUT
         try:
-            if already:
-                self._epoll.modify(fd, flags)
+            if already or fd in self._kept:
+                try:
+                    self._epoll.modify(fd, flags)
+                except FileNotFoundError:
+                    # The fd was closed (epoll dropped it) and its number
+                    # reused by a new file: register that one.
+                    self._epoll.register(fd, flags)
             else:
-                self._epoll.register(fd, flags)
-        except FileExistsError:
-            # A one-shot registration that fired stays in the epoll set.
-            self._epoll.modify(fd, flags)
+                try:
+                    self._epoll.register(fd, flags)
+                except FileExistsError:
+                    self._epoll.modify(fd, flags)
         except OSError as exc:
+            self._kept.discard(fd)
             if exc.errno == errno.EBADF:
                 raise ClosedResourceError(f"file descriptor {fd} is closed") from exc
             raise
+        self._kept.add(fd)
+
+    def _drop(self, fd: int) -> None:
+        if fd in self._kept:
+            self._unregister(fd)
+
+    def _forget(self, fd: int) -> None:
+        # Keep the registration (see `_kept`). If it is still armed because a
+        # wait was cancelled, it fires at most once more, finds no waiter and
+        # is ignored.
+        pass
 
     def _unregister(self, fd: int) -> None:
+        self._kept.discard(fd)
         try:
             self._epoll.unregister(fd)
         except (OSError, ValueError):

@@ -223,6 +223,19 @@ class Runner:
         if not isinstance(name, str):
             # Interned: 100k tasks of one function share one name string.
             name = sys.intern(_task_name(name))
+        return self.spawn_coroutine(coro, name, context, nursery, system_task=system_task)
+
+    def spawn_coroutine(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        name: str,
+        context: contextvars.Context,
+        nursery: Nursery | None,
+        *,
+        system_task: bool = False,
+    ) -> Task:
+        """The part of spawning shared by every way in: make the task, put it
+        in its nursery and schedule its first step."""
         task = Task(coro, name, context, self, nursery)
         task._system = system_task
         self.tasks_living += 1
@@ -801,6 +814,54 @@ def reschedule(task: Task, next_send: outcome.Outcome[Any] = _VALUE_NONE) -> Non
     if not isinstance(next_send, outcome.Value | outcome.Error):
         raise TypeError(f"next_send must be an outcome.Value or outcome.Error, got {next_send!r}")
     _runner().reschedule(task, next_send)
+
+
+def spawn_coroutine(
+    nursery: Nursery,
+    coro: Coroutine[Any, Any, Any],
+    *,
+    name: str,
+    context: contextvars.Context,
+) -> Task:
+    """Start a task in `nursery` that runs the existing coroutine object
+    `coro`, stepped in `context` itself (not a copy), named `name`; return
+    the new `Task`. Not a checkpoint.
+
+    For faces built on the kernel (`tether.aio`'s ``create_task`` gets a
+    coroutine object and a context of its own). Everyday code uses
+    `Nursery.start_soon`, which also checks its argument and copies the
+    caller's context.
+
+    Raises:
+      RuntimeError: if the nursery is closed.
+      TypeError: if `coro` is not a coroutine object.
+    """
+    runner = _runner()
+    if nursery._closed:
+        raise RuntimeError("Nursery is closed to new arrivals")
+    if not isinstance(coro, Coroutine):
+        raise TypeError(f"spawn_coroutine() expected a coroutine object, got {coro!r}")
+    if not isinstance(context, contextvars.Context):
+        raise TypeError(f"context must be a contextvars.Context, got {context!r}")
+    return runner.spawn_coroutine(coro, name, context, nursery)
+
+
+def abort_wait(task: Task, raise_exc: Callable[[], Any]) -> bool:
+    """Interrupt `task` if it is parked in any kernel wait, with the exception
+    that ``raise_exc()`` raises, as a cancellation would: the wait's abort
+    function is called with `raise_exc`; if it agrees (`Abort.SUCCEEDED`) the
+    task is rescheduled to raise that exception where it waits. Returns
+    whether the task was interrupted (False if it was not parked, or its wait
+    cannot be abandoned).
+
+    For faces with edge-triggered cancellation (asyncio's ``Task.cancel()``
+    must interrupt whatever the task awaits, tether-native waits included).
+    """
+    _runner()
+    if task._abort_func is None:
+        return False
+    task._attempt_abort(raise_exc)
+    return task._abort_func is None
 
 
 def spawn_system_task(
