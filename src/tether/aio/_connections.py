@@ -1,0 +1,825 @@
+"""Connections and servers: the loop's transport factories.
+
+``create_connection`` / ``create_unix_connection`` resolve, connect
+(`loop.sock_connect`) and wrap the socket in a `SocketTransport`;
+``create_server`` / ``create_unix_server`` bind listening sockets and return
+the standard library's `asyncio.Server`, which calls back into the loop
+(`start_serving`) to accept connections with a reader callback. With
+``ssl=``, the standard library's SSL protocol runs over the plain transport,
+as in asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc
+import errno
+import itertools
+import logging
+import os
+import socket
+import stat
+import sys
+from asyncio import sslproto
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._pipes import ReadPipeTransport, WritePipeTransport
+from ._sockets import check_socket, ensure_resolved
+from ._subprocess import SubprocessTransport, watch_child
+from ._transports import SocketTransport
+
+if TYPE_CHECKING:
+    from ._loop import TetherEventLoop
+
+try:
+    import ssl as _ssl
+except ImportError:  # pragma: no cover
+    _ssl = None  # type: ignore[assignment]
+
+logger = logging.getLogger("asyncio")
+
+_HAS_IPV6 = hasattr(socket, "AF_INET6")
+#: Seconds to wait before accepting again after running out of fds.
+ACCEPT_RETRY_DELAY = 1
+
+ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+
+
+def _check_ssl_arguments(
+    ssl: Any,
+    server_hostname: Any = None,
+    ssl_handshake_timeout: Any = None,
+    ssl_shutdown_timeout: Any = None,
+) -> None:
+    if server_hostname is not None and not ssl:
+        raise ValueError("server_hostname is only meaningful with ssl")
+    if ssl_handshake_timeout is not None and not ssl:
+        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+    if ssl_shutdown_timeout is not None and not ssl:
+        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+
+
+def make_transport(
+    loop: TetherEventLoop,
+    sock: socket.socket,
+    protocol: asyncio.BaseProtocol,
+    waiter: asyncio.Future[Any] | None,
+    *,
+    ssl: Any = None,
+    server_side: bool = False,
+    server_hostname: str | None = None,
+    extra: dict[str, Any] | None = None,
+    server: Any = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+) -> asyncio.BaseTransport:
+    if not ssl:
+        return SocketTransport(loop, sock, protocol, waiter, extra, server)
+    sslcontext = None if isinstance(ssl, bool) else ssl
+    if sslcontext is None:
+        if _ssl is None:  # pragma: no cover
+            raise RuntimeError("Python ssl module is not available")
+        sslcontext = (
+            _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
+            if server_side
+            else _ssl.create_default_context()
+        )
+    ssl_protocol = sslproto.SSLProtocol(
+        loop,
+        protocol,
+        sslcontext,
+        waiter,  # type: ignore[arg-type]
+        server_side,
+        server_hostname,
+        ssl_handshake_timeout=ssl_handshake_timeout,  # type: ignore[arg-type]
+        ssl_shutdown_timeout=ssl_shutdown_timeout,
+    )
+    SocketTransport(loop, sock, ssl_protocol, extra=extra, server=server)
+    return ssl_protocol._app_transport
+
+
+async def create_connection_transport(
+    loop: TetherEventLoop,
+    sock: socket.socket,
+    protocol_factory: ProtocolFactory,
+    ssl: Any,
+    server_hostname: str | None,
+    server_side: bool = False,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+    sock.setblocking(False)
+    protocol = protocol_factory()
+    waiter = loop.create_future()
+    transport = make_transport(
+        loop,
+        sock,
+        protocol,
+        waiter,
+        ssl=ssl,
+        server_side=server_side,
+        server_hostname=server_hostname,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout,
+    )
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        raise
+    return transport, protocol
+
+
+async def _connect_sock(
+    loop: TetherEventLoop,
+    errors: list[OSError],
+    addr_info: Any,
+    local_addr_infos: list[Any] | None,
+) -> socket.socket:
+    family, type_, proto, _, address = addr_info
+    sock = None
+    try:
+        sock = socket.socket(family=family, type=type_, proto=proto)
+        sock.setblocking(False)
+        if local_addr_infos is not None:
+            for lfamily, _, _, _, laddr in local_addr_infos:
+                if lfamily != family:
+                    continue
+                try:
+                    sock.bind(laddr)
+                    break
+                except OSError as exc:
+                    errors.append(
+                        OSError(
+                            exc.errno,
+                            f"error while attempting to bind on address {laddr!r}: "
+                            f"{(exc.strerror or '').lower()}",
+                        )
+                    )
+            else:
+                raise OSError(f"no matching local address with family={family} found")
+        await loop.sock_connect(sock, address)
+        return sock
+    except OSError as exc:
+        errors.append(exc)
+        if sock is not None:
+            sock.close()
+        raise
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        raise
+
+
+def _interleave(addrinfos: list[Any], first_family_count: int) -> list[Any]:
+    by_family: dict[int, list[Any]] = {}
+    for info in addrinfos:
+        by_family.setdefault(info[0], []).append(info)
+    lists = list(by_family.values())
+    result: list[Any] = []
+    if first_family_count > 1:
+        result.extend(lists[0][: first_family_count - 1])
+        del lists[0][: first_family_count - 1]
+    for group in itertools.zip_longest(*lists):
+        result.extend(info for info in group if info is not None)
+    return result
+
+
+async def create_connection(
+    loop: TetherEventLoop,
+    protocol_factory: ProtocolFactory,
+    host: Any = None,
+    port: Any = None,
+    *,
+    ssl: Any = None,
+    family: int = 0,
+    proto: int = 0,
+    flags: int = 0,
+    sock: socket.socket | None = None,
+    local_addr: Any = None,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+    happy_eyeballs_delay: float | None = None,
+    interleave: int | None = None,
+    all_errors: bool = False,
+) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+    if server_hostname is None and ssl:
+        if not host:
+            raise ValueError("You must set server_hostname when using ssl without a host")
+        server_hostname = host
+    _check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
+    if sock is not None:
+        check_socket(loop, sock)
+    if happy_eyeballs_delay is not None and interleave is None:
+        interleave = 1
+    if host is not None or port is not None:
+        if sock is not None:
+            raise ValueError("host/port and sock can not be specified at the same time")
+        infos = await ensure_resolved(
+            loop, (host, port), family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags
+        )
+        if not infos:
+            raise OSError("getaddrinfo() returned empty list")
+        laddr_infos = None
+        if local_addr is not None:
+            laddr_infos = await ensure_resolved(
+                loop, local_addr, family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags
+            )
+            if not laddr_infos:
+                raise OSError("getaddrinfo() returned empty list")
+        if interleave:
+            infos = _interleave(infos, interleave)
+        errors: list[OSError] = []
+        # Addresses are tried one after the other (happy_eyeballs_delay is
+        # accepted; the attempts are not staggered).
+        for addr_info in infos:
+            try:
+                sock = await _connect_sock(loop, errors, addr_info, laddr_infos)
+                break
+            except OSError:
+                continue
+        if sock is None:
+            if all_errors:
+                raise ExceptionGroup("create_connection failed", errors)
+            if len(errors) == 1:
+                raise errors[0]
+            model = str(errors[0])
+            if all(str(exc) == model for exc in errors):
+                raise errors[0]
+            raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in errors)))
+    else:
+        if sock is None:
+            raise ValueError("host and port was not specified and no sock specified")
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+    return await create_connection_transport(
+        loop,
+        sock,
+        protocol_factory,
+        ssl,
+        server_hostname,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout,
+    )
+
+
+async def create_unix_connection(
+    loop: TetherEventLoop,
+    protocol_factory: ProtocolFactory,
+    path: Any = None,
+    *,
+    ssl: Any = None,
+    sock: socket.socket | None = None,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+    if ssl and server_hostname is None:
+        raise ValueError("you have to pass server_hostname when using ssl")
+    _check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
+    if path is not None:
+        if sock is not None:
+            raise ValueError("path and sock can not be specified at the same time")
+        path = os.fspath(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, path)
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        if sock is None:
+            raise ValueError("no path and sock were specified")
+        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+        sock.setblocking(False)
+    return await create_connection_transport(
+        loop,
+        sock,
+        protocol_factory,
+        ssl,
+        server_hostname,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout,
+    )
+
+
+async def connect_accepted_socket(
+    loop: TetherEventLoop,
+    protocol_factory: ProtocolFactory,
+    sock: socket.socket,
+    *,
+    ssl: Any = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+    if sock.type != socket.SOCK_STREAM:
+        raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+    _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+    check_socket(loop, sock)
+    return await create_connection_transport(
+        loop,
+        sock,
+        protocol_factory,
+        ssl,
+        "",
+        server_side=True,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout,
+    )
+
+
+# -- servers ------------------------------------------------------------------
+
+
+async def create_server(
+    loop: TetherEventLoop,
+    protocol_factory: ProtocolFactory,
+    host: Any = None,
+    port: Any = None,
+    *,
+    family: int = socket.AF_UNSPEC,
+    flags: int = socket.AI_PASSIVE,
+    sock: socket.socket | None = None,
+    backlog: int = 100,
+    ssl: Any = None,
+    reuse_address: bool | None = None,
+    reuse_port: bool | None = None,
+    keep_alive: bool | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+    start_serving: bool = True,
+) -> asyncio.Server:
+    if isinstance(ssl, bool):
+        raise TypeError("ssl argument must be an SSLContext or None")
+    _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+    if sock is not None:
+        check_socket(loop, sock)
+    if host is not None or port is not None:
+        if sock is not None:
+            raise ValueError("host/port and sock can not be specified at the same time")
+        if reuse_address is None:
+            reuse_address = os.name == "posix" and sys.platform != "cygwin"
+        if host == "":
+            hosts: list[Any] = [None]
+        elif isinstance(host, str) or not isinstance(host, collections.abc.Iterable):
+            hosts = [host]
+        else:
+            hosts = list(host)
+        infos: set[Any] = set()
+        for each in hosts:
+            resolved = await ensure_resolved(
+                loop, (each, port), family=family, type=socket.SOCK_STREAM, flags=flags
+            )
+            if not resolved:
+                raise OSError(f"getaddrinfo({each!r}) returned empty list")
+            infos.update(resolved)
+        sockets: list[socket.socket] = []
+        completed = False
+        try:
+            for af, socktype, proto, _, address in infos:
+                try:
+                    listener = socket.socket(af, socktype, proto)
+                except OSError:
+                    continue
+                sockets.append(listener)
+                if reuse_address:
+                    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, True)
+                if reuse_port:
+                    if not hasattr(socket, "SO_REUSEPORT"):
+                        raise ValueError("reuse_port not supported by socket module")
+                    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if keep_alive:
+                    listener.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
+                if _HAS_IPV6 and af == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                    listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, True)
+                try:
+                    listener.bind(address)
+                except OSError as err:
+                    raise OSError(
+                        err.errno,
+                        f"error while attempting to bind on address {address!r}: "
+                        f"{(err.strerror or '').lower()}",
+                    ) from None
+            completed = True
+        finally:
+            if not completed:
+                for listener in sockets:
+                    listener.close()
+    else:
+        if sock is None:
+            raise ValueError("Neither host/port nor sock were specified")
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        sockets = [sock]
+    for listener in sockets:
+        listener.setblocking(False)
+    return await _serve(
+        loop,
+        sockets,
+        protocol_factory,
+        ssl,
+        backlog,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+        start_serving,
+    )
+
+
+async def create_unix_server(
+    loop: TetherEventLoop,
+    protocol_factory: ProtocolFactory,
+    path: Any = None,
+    *,
+    sock: socket.socket | None = None,
+    backlog: int = 100,
+    ssl: Any = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+    start_serving: bool = True,
+    cleanup_socket: bool = True,
+) -> asyncio.Server:
+    if isinstance(ssl, bool):
+        raise TypeError("ssl argument must be an SSLContext or None")
+    _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+    if path is not None:
+        if sock is not None:
+            raise ValueError("path and sock can not be specified at the same time")
+        path = os.fspath(path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if path[0] not in (0, "\x00"):
+            try:
+                if stat.S_ISSOCK(os.stat(path).st_mode):
+                    os.remove(path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
+        try:
+            listener.bind(path)
+        except OSError as exc:
+            listener.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise OSError(errno.EADDRINUSE, f"Address {path!r} is already in use") from None
+            raise
+        except BaseException:
+            listener.close()
+            raise
+    else:
+        if sock is None:
+            raise ValueError("path was not specified, and no sock specified")
+        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+        listener = sock
+    listener.setblocking(False)
+    return await _serve(
+        loop,
+        [listener],
+        protocol_factory,
+        ssl,
+        backlog,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+        start_serving,
+    )
+
+
+async def _serve(
+    loop: TetherEventLoop,
+    sockets: list[socket.socket],
+    protocol_factory: ProtocolFactory,
+    ssl: Any,
+    backlog: int,
+    ssl_handshake_timeout: float | None,
+    ssl_shutdown_timeout: float | None,
+    start_serving: bool,
+) -> asyncio.Server:
+    server = asyncio.Server(
+        loop,
+        sockets,
+        protocol_factory,
+        ssl,
+        backlog,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+    )
+    if start_serving:
+        server._start_serving()  # type: ignore[attr-defined]
+        # One iteration, so that the accept callbacks are in place.
+        from ._timeouts import sleep
+
+        await sleep(0)
+    if loop._debug:
+        logger.info("%r is serving", server)
+    return server
+
+
+def start_serving(
+    loop: TetherEventLoop,
+    protocol_factory: ProtocolFactory,
+    sock: socket.socket,
+    sslcontext: Any,
+    server: Any,
+    backlog: int,
+    ssl_handshake_timeout: float | None,
+    ssl_shutdown_timeout: float | None,
+) -> None:
+    """Called by `asyncio.Server`: accept connections on `sock`."""
+    loop.add_reader(
+        sock.fileno(),
+        _accept,
+        loop,
+        protocol_factory,
+        sock,
+        sslcontext,
+        server,
+        backlog,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+    )
+
+
+def stop_serving(loop: TetherEventLoop, sock: socket.socket) -> None:
+    """Called by `asyncio.Server.close`."""
+    loop.remove_reader(sock.fileno())
+    sock.close()
+
+
+def _accept(
+    loop: TetherEventLoop,
+    protocol_factory: ProtocolFactory,
+    sock: socket.socket,
+    sslcontext: Any,
+    server: Any,
+    backlog: int,
+    ssl_handshake_timeout: float | None,
+    ssl_shutdown_timeout: float | None,
+) -> None:
+    for _ in range(backlog):
+        try:
+            conn, addr = sock.accept()
+            conn.setblocking(False)
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                loop.call_exception_handler(
+                    {
+                        "message": "socket.accept() out of system resource",
+                        "exception": exc,
+                        "socket": sock,
+                    }
+                )
+                loop.remove_reader(sock.fileno())
+                loop.call_later(
+                    ACCEPT_RETRY_DELAY,
+                    start_serving,
+                    loop,
+                    protocol_factory,
+                    sock,
+                    sslcontext,
+                    server,
+                    backlog,
+                    ssl_handshake_timeout,
+                    ssl_shutdown_timeout,
+                )
+                return
+            raise
+        else:
+            loop.create_task(
+                _accept_connection(
+                    loop,
+                    protocol_factory,
+                    conn,
+                    {"peername": addr},
+                    sslcontext,
+                    server,
+                    ssl_handshake_timeout,
+                    ssl_shutdown_timeout,
+                )
+            )
+
+
+async def _accept_connection(
+    loop: TetherEventLoop,
+    protocol_factory: ProtocolFactory,
+    conn: socket.socket,
+    extra: dict[str, Any],
+    sslcontext: Any,
+    server: Any,
+    ssl_handshake_timeout: float | None,
+    ssl_shutdown_timeout: float | None,
+) -> None:
+    protocol = None
+    try:
+        protocol = protocol_factory()
+        waiter = loop.create_future()
+        transport = make_transport(
+            loop,
+            conn,
+            protocol,
+            waiter,
+            ssl=sslcontext,
+            server_side=True,
+            extra=extra,
+            server=server,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        if loop._debug:
+            context: dict[str, Any] = {
+                "message": "Error on transport creation for incoming connection",
+                "exception": exc,
+            }
+            if protocol is not None:
+                context["protocol"] = protocol
+            loop.call_exception_handler(context)
+
+
+async def start_tls(
+    loop: TetherEventLoop,
+    transport: Any,
+    protocol: asyncio.BaseProtocol,
+    sslcontext: Any,
+    *,
+    server_side: bool = False,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+) -> asyncio.BaseTransport:
+    if _ssl is None:  # pragma: no cover
+        raise RuntimeError("Python ssl module is not available")
+    if not isinstance(sslcontext, _ssl.SSLContext):
+        raise TypeError(
+            f"sslcontext is expected to be an instance of ssl.SSLContext, got {sslcontext!r}"
+        )
+    if not getattr(transport, "_start_tls_compatible", False):
+        raise TypeError(f"transport {transport!r} is not supported by start_tls()")
+    waiter = loop.create_future()
+    ssl_protocol = sslproto.SSLProtocol(
+        loop,
+        protocol,
+        sslcontext,
+        waiter,
+        server_side,
+        server_hostname,
+        ssl_handshake_timeout=ssl_handshake_timeout,  # type: ignore[arg-type]
+        ssl_shutdown_timeout=ssl_shutdown_timeout,
+        call_connection_made=False,
+    )
+    transport.pause_reading()
+    transport.set_protocol(ssl_protocol)
+    connection_made = loop.call_soon(ssl_protocol.connection_made, transport)
+    resume = loop.call_soon(transport.resume_reading)
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        connection_made.cancel()
+        resume.cancel()
+        raise
+    return ssl_protocol._app_transport
+
+
+async def sendfile(
+    loop: TetherEventLoop,
+    transport: Any,
+    file: Any,
+    offset: int = 0,
+    count: int | None = None,
+    *,
+    fallback: bool = True,
+) -> int:
+    if transport.is_closing():
+        raise RuntimeError("Transport is closing")
+    if not fallback:
+        raise RuntimeError(
+            f"fallback is disabled and native sendfile is not supported for transport {transport!r}"
+        )
+    if "b" not in getattr(file, "mode", "b"):
+        raise ValueError("file should be opened in binary mode")
+    if offset:
+        file.seek(offset)
+    blocksize = min(count, 16384) if count else 16384
+    buf = bytearray(blocksize)
+    total_sent = 0
+    try:
+        while True:
+            if count:
+                blocksize = min(count - total_sent, blocksize)
+                if blocksize <= 0:
+                    return total_sent
+            view = memoryview(buf)[:blocksize]
+            read = await loop.run_in_executor(None, file.readinto, view)
+            if not read:
+                return total_sent
+            transport.write(bytes(view[:read]))
+            total_sent += read
+            if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
+                if transport.is_closing():
+                    raise ConnectionError("Connection closed by peer")
+                waiter = transport._make_empty_waiter()
+                try:
+                    await waiter
+                finally:
+                    transport._reset_empty_waiter()
+    finally:
+        if total_sent:
+            file.seek(offset + total_sent)
+
+
+# -- pipes and subprocesses ---------------------------------------------------
+
+
+async def connect_read_pipe(
+    loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
+) -> tuple[asyncio.ReadTransport, asyncio.BaseProtocol]:
+    protocol = protocol_factory()
+    waiter = loop.create_future()
+    transport = ReadPipeTransport(loop, pipe, protocol, waiter)
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        raise
+    return transport, protocol
+
+
+async def connect_write_pipe(
+    loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
+) -> tuple[asyncio.WriteTransport, asyncio.BaseProtocol]:
+    protocol = protocol_factory()
+    waiter = loop.create_future()
+    transport = WritePipeTransport(loop, pipe, protocol, waiter)
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        raise
+    return transport, protocol
+
+
+async def make_subprocess_transport(
+    loop: TetherEventLoop,
+    protocol: asyncio.BaseProtocol,
+    args: Any,
+    shell: bool,
+    stdin: Any,
+    stdout: Any,
+    stderr: Any,
+    bufsize: int,
+    **kwargs: Any,
+) -> SubprocessTransport:
+    waiter = loop.create_future()
+    transport = SubprocessTransport(
+        loop,
+        protocol,  # type: ignore[arg-type]
+        args,
+        shell,
+        stdin,
+        stdout,
+        stderr,
+        bufsize,
+        waiter=waiter,
+        **kwargs,
+    )
+    watch_child(loop, transport)
+    try:
+        await waiter
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException:
+        transport.close()
+        await transport._wait()
+        raise
+    return transport
+
+
+def check_subprocess_arguments(
+    universal_newlines: bool,
+    bufsize: int,
+    text: Any,
+    encoding: Any,
+    errors: Any,
+) -> None:
+    if universal_newlines:
+        raise ValueError("universal_newlines must be False")
+    if bufsize != 0:
+        raise ValueError("bufsize must be 0")
+    if text:
+        raise ValueError("text must be False")
+    if encoding is not None:
+        raise ValueError("encoding must be None")
+    if errors is not None:
+        raise ValueError("errors must be None")

@@ -1,0 +1,106 @@
+"""Futures: asyncio's own `Future` class, and bridges to `concurrent.futures`.
+
+`tether.aio.Future` *is* `asyncio.Future` (its C implementation): a future
+created on a tether loop is an ordinary asyncio future whose callbacks the
+loop schedules. A task awaiting one is parked in the kernel until it is done
+(`Task._park`). `wrap_future` and `run_coroutine_threadsafe` connect it with
+`concurrent.futures.Future`, the thread-safe kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+Future = asyncio.Future
+
+
+def isfuture(obj: object) -> bool:
+    """Whether `obj` is an asyncio-compatible future: an instance of a class
+    with a non-None ``_asyncio_future_blocking`` attribute (duck typing, as
+    in asyncio)."""
+    return (
+        hasattr(type(obj), "_asyncio_future_blocking")
+        and getattr(obj, "_asyncio_future_blocking", None) is not None
+    )
+
+
+def _copy_state_to_asyncio(source: concurrent.futures.Future[Any], dest: Future[Any]) -> None:
+    if dest.cancelled():
+        return
+    assert not dest.done()
+    if source.cancelled():
+        dest.cancel()
+        return
+    exc = source.exception()
+    if exc is not None:
+        dest.set_exception(exc)
+    else:
+        dest.set_result(source.result())
+
+
+def _copy_state_to_concurrent(source: Future[Any], dest: concurrent.futures.Future[Any]) -> None:
+    if source.cancelled():
+        dest.cancel()
+    if not dest.set_running_or_notify_cancel():
+        return
+    exc = source.exception()
+    if exc is not None:
+        dest.set_exception(exc)
+    else:
+        dest.set_result(source.result())
+
+
+def wrap_future(future: Any, *, loop: Any = None) -> Future[Any]:
+    """Wrap a `concurrent.futures.Future` in an asyncio future of `loop`
+    (default: the current loop); an asyncio future is returned unchanged.
+
+    The result or exception is copied over (through
+    ``call_soon_threadsafe``) when the concurrent future finishes;
+    cancelling the asyncio future cancels the concurrent one."""
+    if isfuture(future):
+        return future  # type: ignore[no-any-return]
+    if not isinstance(future, concurrent.futures.Future):
+        raise TypeError(f"concurrent.futures.Future is expected, got {future!r}")
+    if loop is None:
+        from ._events import get_event_loop
+
+        loop = get_event_loop()
+    wrapped: Future[Any] = loop.create_future()
+    source = future
+
+    def cancel_source(dest: Future[Any]) -> None:
+        if dest.cancelled():
+            source.cancel()
+
+    def copy_over(done: concurrent.futures.Future[Any]) -> None:
+        if loop.is_closed():
+            return
+        loop.call_soon_threadsafe(_copy_state_to_asyncio, done, wrapped)
+
+    wrapped.add_done_callback(cancel_source)
+    source.add_done_callback(copy_over)
+    return wrapped
+
+
+def chain_to_concurrent(
+    source: Future[Any], dest: concurrent.futures.Future[Any], loop: Any
+) -> Callable[[], None]:
+    """Copy the outcome of asyncio future `source` (of `loop`) into the
+    concurrent future `dest`; cancelling `dest` (from any thread) cancels
+    `source`. Returns nothing useful; used by `run_coroutine_threadsafe`."""
+
+    def cancel_source(done: concurrent.futures.Future[Any]) -> None:
+        if done.cancelled() and not loop.is_closed():
+            loop.call_soon_threadsafe(source.cancel)
+
+    def copy_over(done: Future[Any]) -> None:
+        _copy_state_to_concurrent(done, dest)
+
+    dest.add_done_callback(cancel_source)
+    source.add_done_callback(copy_over)
+    return lambda: None

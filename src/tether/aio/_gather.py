@@ -1,0 +1,185 @@
+"""`gather` and `shield`: futures that follow other futures.
+
+Both keep asyncio's documented semantics, including the unstructured parts
+(after `gather` raises the first error, the other awaitables keep running;
+a shielded task outlives its canceller): code written for asyncio relies on
+them. The children are ordinary aio tasks, owned by the loop's root nursery,
+so nothing outlives the loop's run.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+from asyncio import CancelledError
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
+
+from ._futures import Future, isfuture
+from ._loop import LoopCallback
+
+_NO_CONTEXT = contextvars.Context()
+
+T = TypeVar("T")
+
+
+class _GatheringFuture(Future[list[Any]]):
+    """The future `gather` returns: cancelling it cancels the children that
+    are not done yet."""
+
+    __slots__ = ("_cancel_requested", "_children")
+
+    def __init__(self, children: list[Future[Any]], *, loop: Any) -> None:
+        super().__init__(loop=loop)
+        self._children = children
+        self._cancel_requested = False
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel every child that is not done. Returns whether any was;
+        the gather then raises `CancelledError` once they have finished."""
+        if self.done():
+            return False
+        cancelled = False
+        for child in self._children:
+            if child.cancel(msg=msg):
+                cancelled = True
+        if cancelled:
+            self._cancel_requested = True
+        return cancelled
+
+
+def _as_future(arg: Any, loop: Any) -> Future[Any]:
+    if isfuture(arg):
+        if loop is not None and arg.get_loop() is not loop:
+            raise ValueError(
+                "The future belongs to a different loop than the one specified as the loop argument"
+            )
+        return arg  # type: ignore[no-any-return]
+    if loop is None:
+        from ._events import get_event_loop
+
+        loop = get_event_loop()
+    if isinstance(arg, Coroutine) or inspect.iscoroutine(arg):
+        return loop.create_task(arg)  # type: ignore[no-any-return]
+    from ._task import ensure_future
+
+    return ensure_future(arg, loop=loop)
+
+
+def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -> Future[list[Any]]:
+    """Run the awaitables concurrently (coroutines are wrapped in tasks) and
+    return a future of the list of their results, in argument order.
+
+    With ``return_exceptions=False`` the first exception (or a child's
+    cancellation, as `CancelledError`) is raised at once and the other
+    awaitables keep running; with True, exceptions are returned in the list
+    like results.
+
+    Cancelling the returned future cancels every child not done yet (it then
+    raises `CancelledError` once they have all finished). A cancelled child
+    on its own does not cancel the gather: it counts as a `CancelledError`
+    result.
+    """
+    if not coros_or_futures:
+        from ._events import get_event_loop
+
+        outer: Future[list[Any]] = get_event_loop().create_future()
+        outer.set_result([])
+        return outer
+
+    children: list[Future[Any]] = []
+    by_arg: dict[Any, Future[Any]] = {}
+    loop: Any = None
+    count = 0
+    finished = 0
+    outer_ref: list[_GatheringFuture] = []
+
+    def on_child_done(child: Future[Any]) -> None:
+        nonlocal finished
+        finished += 1
+        gathering = outer_ref[0] if outer_ref else None
+        if gathering is None or gathering.done():
+            if not child.cancelled():
+                # Mark the exception retrieved: nobody else will.
+                child.exception()
+            return
+        if not return_exceptions:
+            if child.cancelled():
+                gathering.set_exception(child._make_cancelled_error())  # type: ignore[attr-defined]
+                return
+            exc = child.exception()
+            if exc is not None:
+                gathering.set_exception(exc)
+                return
+        if finished == count:
+            results: list[Any] = []
+            for each in children:
+                if each.cancelled():
+                    message = each._cancel_message  # type: ignore[attr-defined]
+                    results.append(CancelledError("" if message is None else message))
+                else:
+                    res: Any = each.exception()
+                    if res is None:
+                        res = each.result()
+                    results.append(res)
+            if gathering._cancel_requested:
+                gathering.set_exception(child._make_cancelled_error())  # type: ignore[attr-defined]
+            else:
+                gathering.set_result(results)
+
+    done_callback = LoopCallback(on_child_done)
+    for arg in coros_or_futures:
+        child = by_arg.get(arg)
+        if child is None:
+            child = _as_future(arg, loop)
+            if loop is None:
+                loop = child.get_loop()
+            if child is not arg:
+                # A task made here: its errors are reported by the gather.
+                child._log_destroy_pending = False  # type: ignore[attr-defined]
+            count += 1
+            by_arg[arg] = child
+            child.add_done_callback(done_callback, context=_NO_CONTEXT)
+        children.append(child)
+    gathering = _GatheringFuture(children, loop=loop)
+    outer_ref.append(gathering)
+    return gathering
+
+
+def shield(arg: Awaitable[T]) -> Future[T]:
+    """Wait for `arg` without letting the waiter's cancellation cancel it.
+
+    ``await shield(aw)`` is like ``await aw``, except that cancelling the
+    awaiting task raises `CancelledError` in it while `aw` (wrapped in a task
+    if it is a coroutine) keeps running. If `aw` itself is cancelled, the
+    shield is cancelled too. Keep a reference to the task if it must be
+    awaited later.
+    """
+    inner = _as_future(arg, None)
+    if inner.done():
+        return inner
+    loop = inner.get_loop()
+    outer: Future[T] = loop.create_future()
+
+    def on_inner_done(done: Future[T]) -> None:
+        if outer.cancelled():
+            if not done.cancelled():
+                # Mark the exception retrieved: nobody else will.
+                done.exception()
+            return
+        if done.cancelled():
+            outer.cancel()
+        else:
+            exc = done.exception()
+            if exc is not None:
+                outer.set_exception(exc)
+            else:
+                outer.set_result(done.result())
+
+    def on_outer_done(done: Future[T]) -> None:
+        if not inner.done():
+            inner.remove_done_callback(on_inner_done)
+
+    inner.add_done_callback(on_inner_done)
+    outer.add_done_callback(on_outer_done)
+    return outer

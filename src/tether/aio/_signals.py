@@ -1,0 +1,111 @@
+"""Unix signal callbacks: the loop's `add_signal_handler`.
+
+The Python-level signal handler does only what is safe at any bytecode
+boundary: it appends the signal number to a deque (an atomic operation) and
+asks the kernel, through its thread-safe, signal-safe entry queue, to run
+the loop's dispatcher. The dispatcher queues each registered callback with
+``call_soon``. A signal that arrives while the loop is not running is kept
+and dispatched when it runs again.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from asyncio import events
+from collections import deque
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from .._core import RunFinishedError
+
+if TYPE_CHECKING:
+    from ._loop import TetherEventLoop
+
+
+class SignalHandlers:
+    """The signal callbacks of one loop."""
+
+    def __init__(self, loop: TetherEventLoop) -> None:
+        self._loop = loop
+        self._handles: dict[int, Any] = {}
+        self._arrived: deque[int] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._handles)
+
+    def add(self, sig: int, callback: Callable[..., object], args: Any) -> None:
+        loop = self._loop
+        if asyncio_iscoroutine_like(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._check_signal(sig)
+        loop._check_closed()
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("set_wakeup_fd only works in main thread of the main interpreter")
+        handle: Any = events.Handle(callback, args, loop, None)
+        previous = self._handles.get(sig)
+        self._handles[sig] = handle
+        try:
+            # A signal handler must not be restarted: interrupted system
+            # calls fail with EINTR (and are retried by Python), as asyncio.
+            signal.signal(sig, self._on_signal)
+            signal.siginterrupt(sig, False)
+        except OSError as exc:
+            if previous is None:
+                del self._handles[sig]
+            else:
+                self._handles[sig] = previous
+            if exc.errno == 22:  # EINVAL
+                raise RuntimeError(f"sig {sig:d} cannot be caught") from exc
+            raise
+
+    def remove(self, sig: int) -> bool:
+        self._check_signal(sig)
+        handle = self._handles.pop(sig, None)
+        if handle is None:
+            return False
+        handle.cancel()
+        default: Any = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        try:
+            signal.signal(sig, default)
+        except OSError as exc:
+            if exc.errno == 22:
+                raise RuntimeError(f"sig {sig:d} cannot be caught") from exc
+            raise
+        return True
+
+    def close(self) -> None:
+        for sig in list(self._handles):
+            self.remove(sig)
+
+    @staticmethod
+    def _check_signal(sig: int) -> None:
+        if not isinstance(sig, int):
+            raise TypeError(f"sig must be an int, not {sig!r}")
+        if sig not in signal.valid_signals():
+            raise ValueError(f"invalid signal number {sig}")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Any bytecode boundary of the main thread: only atomic operations,
+        # and the entry queue (which is made for this).
+        self._arrived.append(signum)
+        token = self._loop._token
+        if token is not None:
+            try:
+                token.run_sync_soon(self.dispatch, idempotent=True)
+            except RunFinishedError:
+                pass
+
+    def dispatch(self) -> None:
+        """Queue the callbacks of the signals that arrived (in the loop)."""
+        while self._arrived:
+            handle = self._handles.get(self._arrived.popleft())
+            if handle is not None and not handle._cancelled:
+                self._loop._enqueue(handle)
+
+
+def asyncio_iscoroutine_like(callback: object) -> bool:
+    import asyncio
+
+    return asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback)

@@ -1,0 +1,45 @@
+"""The standard library's asyncio internals that the aio face plugs into.
+
+tether.aio does not re-implement asyncio's bookkeeping of "the running loop"
+and "the current task": it writes into the standard library's own, so that
+stdlib and third-party code (``asyncio.get_running_loop()``,
+``asyncio.current_task()``, ``asyncio.all_tasks()``, sniffio) sees tether's
+loop and tasks. Those hooks are private functions of `asyncio`; this module
+is the one place that names them, so a change between Python versions is
+handled here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.events
+import asyncio.tasks
+from collections.abc import Callable
+from typing import Any
+
+Future = asyncio.Future
+
+#: ``_enter_task(loop, task)`` / ``_leave_task(loop, task)``: make `task`
+#: what ``asyncio.current_task(loop)`` returns, and undo it.
+enter_task: Callable[[Any, Any], None] = asyncio.tasks._enter_task
+leave_task: Callable[[Any, Any], None] = asyncio.tasks._leave_task
+
+#: Add a task to the set ``asyncio.all_tasks()`` looks at (weakly held).
+register_task: Callable[[Any], None] = asyncio.tasks._register_task
+
+#: What ``asyncio.get_running_loop()`` returns in this thread, or None.
+get_running_loop_or_none: Callable[[], Any] = asyncio.events._get_running_loop
+set_running_loop: Callable[[Any], None] = asyncio.events._set_running_loop
+
+try:
+    #: ``current_task_of(loop)``: the task `enter_task` made current for
+    #: `loop`, or None. The fast way (a dict lookup), where the dict exists.
+    current_task_of: Callable[[Any], Any] = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+except AttributeError:  # pragma: no cover - later Pythons keep it per thread
+
+    def current_task_of(loop: Any) -> Any:
+        return asyncio.current_task(loop)
+
+
+get_running_loop = asyncio.get_running_loop
+current_task = asyncio.current_task

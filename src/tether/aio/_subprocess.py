@@ -1,0 +1,100 @@
+"""Subprocesses: the loop's `subprocess_exec` / `subprocess_shell`.
+
+The transport is the standard library's generic subprocess transport
+(`asyncio.base_subprocess.BaseSubprocessTransport`, which talks to the loop
+only through its public methods: ``connect_read_pipe``,
+``connect_write_pipe``, ``call_soon``...), so `asyncio.create_subprocess_exec`
+and its `Process` (``communicate``, ``wait``, pipes as streams) behave
+exactly as in asyncio. What the loop provides is starting the process and
+noticing that it exited:
+
+- with a pidfd (Linux 5.3+), the loop watches it with a reader callback
+  (a kernel task in `wait_readable`), then reaps the child;
+- elsewhere, a helper thread waits in `os.waitpid` and reports back with
+  ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from asyncio import base_subprocess
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._loop import TetherEventLoop
+
+
+class SubprocessTransport(base_subprocess.BaseSubprocessTransport):
+    """The standard library's subprocess transport, started with
+    `subprocess.Popen`."""
+
+    def _start(
+        self,
+        args: Any,
+        shell: bool,
+        stdin: Any,
+        stdout: Any,
+        stderr: Any,
+        bufsize: int,
+        **kwargs: Any,
+    ) -> None:
+        self._proc = subprocess.Popen(
+            args,
+            shell=shell,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            universal_newlines=False,
+            bufsize=bufsize,
+            **kwargs,
+        )
+
+
+def _returncode(status: int) -> int:
+    return os.waitstatus_to_exitcode(status)
+
+
+def watch_child(loop: TetherEventLoop, transport: SubprocessTransport) -> None:
+    """Arrange for ``transport._process_exited(returncode)`` to be called
+    (from the loop) when the child exits."""
+    pid = transport.get_pid()
+    assert pid is not None
+    pidfd = None
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            pidfd = None
+    if pidfd is None:
+        _watch_with_thread(loop, transport, pid)
+        return
+
+    def on_exit() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            # Reaped by someone else; asyncio reports 255 then.
+            returncode = 255
+        else:
+            returncode = _returncode(status)
+        transport._process_exited(returncode)
+
+    loop.add_reader(pidfd, on_exit)
+
+
+def _watch_with_thread(loop: TetherEventLoop, transport: SubprocessTransport, pid: int) -> None:
+    def wait() -> None:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            returncode = 255
+        else:
+            returncode = _returncode(status)
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(transport._process_exited, returncode)
+
+    threading.Thread(target=wait, name=f"tether.aio waitpid {pid}", daemon=True).start()

@@ -1,0 +1,746 @@
+"""aio tasks: asyncio's `Task`, carried by kernel tasks.
+
+An aio `Task` is an `asyncio.Future` (the C implementation, so stdlib and
+third-party helpers treat it as one) that runs a coroutine. The kernel never
+steps the aio task directly: during each run of the loop (a *segment*, see
+`_loop.py`) its coroutine is driven by one kernel task, spawned in the
+segment's root nursery, whose coroutine is a `_Carrier`. The carrier
+
+- makes the task asyncio's current task around each step, so that the
+  standard library's `asyncio.current_task()` (and everything built on it,
+  `asyncio.timeout`, sniffio) sees it;
+- turns a bare ``yield`` (asyncio's "let one loop iteration pass", which is
+  what `sleep(0)` does) into a kernel checkpoint;
+- passes futures the coroutine awaits on to the kernel, which calls the
+  kernel task's ``foreign_yield_handler`` (`Task._park`): the kernel task is
+  parked until the future is done;
+- delivers asyncio's edge-triggered cancellation: `Task.cancel()` cancels the
+  future the task waits for, or throws `CancelledError` in at the next step;
+- records the outcome on the Task when the coroutine ends. The kernel task
+  then ends normally: an asyncio task's error belongs to whoever awaits the
+  task (or to the loop's exception handler), not to the nursery.
+
+Between segments a task is *detached*: no kernel task carries it, and it is
+either waiting for its future (`_parked`) or queued in the loop's pending
+queue with the value to resume it with (`_resume_*`).
+
+Invariants:
+- ``_carrier`` is the carrier of the current segment (set when its kernel
+  task is spawned), or None while detached; ``_ktask`` is that kernel task,
+  known from the carrier's first step on.
+- ``_context`` is the task's `contextvars.Context`; None only before the
+  first step of a task created while the loop runs, which adopts the copy
+  its kernel task made at spawn (the creator's context at creation, as in
+  asyncio) instead of copying it twice.
+- ``_parked``: the task waits for ``_fut_waiter`` with ``_wakeup`` among its
+  done callbacks. ``_ktask_parked``: additionally its kernel task is parked
+  in the kernel (so waking it is a `reschedule`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import itertools
+import linecache
+import sys
+import traceback
+import types
+from asyncio import CancelledError
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from types import FrameType, GenericAlias
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+import outcome
+
+from .. import lowlevel
+from .._core import Cancelled
+from ._stdlib import (
+    Future,
+    enter_task,
+    get_running_loop_or_none,
+    leave_task,
+    register_task,
+)
+
+if TYPE_CHECKING:
+    from ._loop import TetherEventLoop
+
+T = TypeVar("T")
+
+AbortFn = Callable[[Callable[[], Any]], lowlevel.Abort]
+
+_task_numbers = itertools.count(1).__next__
+_CoroutineType = types.CoroutineType
+
+#: Sent to a parked kernel task at the end of a segment: "leave the kernel,
+#: the aio task keeps waiting for its future".
+_DETACH: Any = object()
+
+
+def _grab_checkpoint_trap() -> object:
+    # The kernel's checkpoint trap is what `lowlevel.checkpoint()` yields; the
+    # carrier yields it on the coroutine's behalf for a bare ``yield``.
+    gen = lowlevel.checkpoint()
+    trap = gen.send(None)
+    gen.close()
+    return trap
+
+
+_CHECKPOINT = _grab_checkpoint_trap()
+_VALUE_NONE: outcome.Value[None] = outcome.Value(None)
+
+
+def _message_of(exc: BaseException) -> Any:
+    return exc.args[0] if exc.args else None
+
+
+class _Wakeup:
+    """The done callback a waiting task adds to the future it waits for.
+
+    The loop's ``call_soon`` recognises it by type and calls `fire` at once
+    instead of queueing it: waking a kernel task appends it to the kernel's
+    run queue, which is exactly where asyncio would queue the task's own
+    wakeup callback."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, task: Task[Any]) -> None:
+        self.task = task
+
+    def __call__(self, future: object) -> None:
+        self.fire()
+
+    def __repr__(self) -> str:
+        return f"<wakeup of {self.task!r}>"
+
+    def fire(self) -> None:
+        task = self.task
+        if not task._parked:
+            # The wait was abandoned, or the future finished while the task
+            # was still being parked (`_park` handles that).
+            task._woken_early = True
+            return
+        task._parked = False
+        loop = task._tloop
+        if task._ktask_parked and loop._nursery is not None:
+            task._ktask_parked = False
+            loop._open_batch = None
+            lowlevel.reschedule(task._ktask, _VALUE_NONE)  # type: ignore[arg-type]
+        else:
+            task._set_resume(None, None)
+            loop._make_ready(task)
+
+
+class Task(Future[T]):
+    """A coroutine running concurrently, as `asyncio.Task`.
+
+    Create tasks with `create_task` (or `loop.create_task`). The task starts
+    at the loop's next iteration and is a kernel task while it runs. It is a
+    future: ``await task`` waits for it and returns its result or raises its
+    exception.
+
+    Cancellation: `cancel()` requests cancellation, edge-triggered as in
+    asyncio. If the task waits for a future, that future is cancelled (which
+    wakes the task with `asyncio.CancelledError`); otherwise the error is
+    thrown into the coroutine at its next step. The coroutine may catch it.
+    A task whose coroutine waits in tether-native (trio-style) code gets the
+    error when that code returns to an asyncio await. The task is marked
+    cancelled when its coroutine ends with `CancelledError` (or with the
+    kernel's `tether.Cancelled`, when a trio-style scope around it was
+    cancelled).
+    """
+
+    __slots__ = (
+        "_carrier",
+        "_context",
+        "_coro",
+        "_fut_waiter",
+        "_ktask",
+        "_ktask_parked",
+        "_log_destroy_pending",
+        "_must_cancel",
+        "_name",
+        "_num_cancels_requested",
+        "_number",
+        "_parked",
+        "_resume_error",
+        "_resume_value",
+        "_slow",
+        "_tloop",
+        "_wakeup",
+        "_woken_early",
+    )
+
+    # Set by _init_task (declared here for type checkers).
+    _carrier: _Carrier | None
+    _context: contextvars.Context | None
+    _coro: Coroutine[Any, Any, T] | Generator[Any, None, T]
+    _fut_waiter: Any
+    _ktask: lowlevel.Task | None
+    _ktask_parked: bool
+    _log_destroy_pending: bool
+    _must_cancel: bool
+    _name: str | None
+    _num_cancels_requested: int
+    _number: int
+    _parked: bool
+    _resume_error: BaseException | None
+    _resume_value: Any
+    _slow: bool
+    _tloop: TetherEventLoop
+    _wakeup: _Wakeup | None
+    _woken_early: bool
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
+        *,
+        loop: TetherEventLoop | None = None,
+        name: object = None,
+        context: contextvars.Context | None = None,
+        eager_start: bool = False,
+    ) -> None:
+        if loop is None:
+            from ._loop import TetherEventLoop
+
+            running = get_running_loop_or_none()
+            if not isinstance(running, TetherEventLoop):
+                raise RuntimeError(
+                    "tether.aio.Task needs a tether.aio event loop: create tasks with "
+                    "create_task() inside tether.aio.run(), or pass loop="
+                )
+            loop = running
+        _init_task(self, coro, loop, name, context)
+
+    __class_getitem__: Any = classmethod(GenericAlias)
+
+    # -- asyncio.Task API ------------------------------------------------------
+
+    def __repr__(self) -> str:
+        if self.done():
+            state = "cancelled" if self.cancelled() else "finished"
+        elif self._num_cancels_requested:
+            state = "cancelling"
+        else:
+            state = "pending"
+        parts = [state, f"name={self.get_name()!r}", f"coro=<{_format_coroutine(self._coro)}>"]
+        if self.done() and not self.cancelled():
+            exc = self.exception()
+            if exc is not None:
+                parts.append(f"exception={exc!r}")
+            else:
+                result = repr(self.result())
+                if len(result) > 60:
+                    result = result[:27] + "..." + result[-27:]
+                parts.append(f"result={result}")
+        elif self._fut_waiter is not None:
+            parts.append(f"wait_for={self._fut_waiter!r}")
+        return f"<{type(self).__name__} {' '.join(parts)}>"
+
+    def get_coro(self) -> Coroutine[Any, Any, T] | Generator[Any, None, T]:
+        """The coroutine this task runs."""
+        return self._coro
+
+    def get_context(self) -> contextvars.Context:
+        """The `contextvars.Context` the coroutine runs in."""
+        context = self._context
+        if context is None:
+            # Not started yet, and about to adopt the copy its kernel task
+            # made when it was created: fix the context now instead.
+            context = self._context = contextvars.copy_context()
+        return context
+
+    def get_name(self) -> str:
+        """The task's name: ``Task-N`` unless one was given."""
+        name = self._name
+        if name is None:
+            name = self._name = f"Task-{self._number}"
+        return name
+
+    def set_name(self, value: object) -> None:
+        """Rename the task (the name is converted with ``str``)."""
+        self._name = str(value)
+
+    def set_result(self, result: Any) -> None:
+        raise RuntimeError("Task does not support set_result operation")
+
+    def set_exception(self, exception: Any) -> None:
+        raise RuntimeError("Task does not support set_exception operation")
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Request that the task be cancelled; see the class docstring.
+
+        Returns False if the task is already done, True otherwise. Increases
+        the count that `cancelling()` reports."""
+        self._log_traceback = False
+        if self.done():
+            return False
+        self._num_cancels_requested += 1
+        waiter = self._fut_waiter
+        if waiter is not None and waiter.cancel(msg=msg):
+            return True
+        self._must_cancel = True
+        self._cancel_message = msg
+        self._slow = True
+        return True
+
+    def cancelling(self) -> int:
+        """How many cancellation requests are pending (`cancel` calls not yet
+        matched by `uncancel`)."""
+        return self._num_cancels_requested
+
+    def uncancel(self) -> int:
+        """Decrement the count of cancellation requests; returns the new count."""
+        if self._num_cancels_requested > 0:
+            self._num_cancels_requested -= 1
+        return self._num_cancels_requested
+
+    def get_stack(self, *, limit: int | None = None) -> list[FrameType]:
+        """The frames of the coroutine: where it is suspended (only its own
+        frame, as in asyncio), or the traceback frames if it ended with an
+        exception; empty if it finished otherwise."""
+        frames: list[FrameType] = []
+        frame = getattr(self._coro, "cr_frame", None) or getattr(self._coro, "gi_frame", None)
+        if frame is not None:
+            while frame is not None and (limit is None or len(frames) < limit):
+                frames.append(frame)
+                frame = frame.f_back
+            frames.reverse()
+        elif self.done() and not self.cancelled() and self.exception() is not None:
+            exc = self.exception()
+            assert exc is not None
+            tb = exc.__traceback__
+            while tb is not None and (limit is None or len(frames) < limit):
+                frames.append(tb.tb_frame)
+                tb = tb.tb_next
+        return frames
+
+    def print_stack(self, *, limit: int | None = None, file: TextIO | None = None) -> None:
+        """Print `get_stack()` in the format of the `traceback` module."""
+        if file is None:
+            file = sys.stderr
+        entries = []
+        for frame in self.get_stack(limit=limit):
+            code = frame.f_code
+            line = linecache.getline(code.co_filename, frame.f_lineno, frame.f_globals)
+            entries.append((code.co_filename, frame.f_lineno, code.co_name, line.strip()))
+        exc = None
+        if self.done() and not self.cancelled():
+            exc = self.exception()
+        if not entries:
+            print(f"No stack for {self!r}", file=file)
+        elif exc is not None:
+            print(f"Traceback for {self!r} (most recent call last):", file=file)
+        else:
+            print(f"Stack for {self!r} (most recent call last):", file=file)
+        traceback.print_list(traceback.StackSummary.from_list(entries), file=file)
+        if exc is not None:
+            for line in traceback.format_exception_only(type(exc), exc):
+                print(line, file=file, end="")
+
+    # -- the loop's side -------------------------------------------------------
+
+    def _set_resume(self, value: Any, error: BaseException | None) -> None:
+        self._resume_value = value
+        self._resume_error = error
+        self._slow = True
+
+    def _park(self, awaited: object) -> AbortFn:
+        """Called through the kernel task's ``foreign_yield_handler``: the
+        coroutine awaits `awaited` (normally a future of this loop). Mirrors what asyncio's
+        task step does with a yielded object; an error raised here is thrown
+        into the coroutine at its next step."""
+        blocking = getattr(awaited, "_asyncio_future_blocking", None)
+        if blocking is None:
+            if inspect.isgenerator(awaited):
+                raise RuntimeError(
+                    f"yield was used instead of yield from for generator in task "
+                    f"{self!r} with {awaited!r}"
+                )
+            raise RuntimeError(f"Task got bad yield: {awaited!r}")
+        future: Any = awaited
+        if future.get_loop() is not self._tloop:
+            raise RuntimeError(f"Task {self!r} got Future {future!r} attached to a different loop")
+        if not blocking:
+            raise RuntimeError(
+                f"yield was used instead of yield from in task {self!r} with {future!r}"
+            )
+        if future is self:
+            raise RuntimeError(f"Task cannot await on itself: {self!r}")
+        future._asyncio_future_blocking = False
+        self._woken_early = False
+        wakeup = self._wakeup
+        if wakeup is None:
+            wakeup = self._wakeup = _Wakeup(self)
+        future.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
+        self._fut_waiter = future
+        if self._must_cancel and future.cancel(msg=self._cancel_message):
+            self._must_cancel = False
+            # The future is done: continue at once with its error, as the
+            # asyncio task's wakeup would.
+            raise future._make_cancelled_error()
+        self._parked = True
+        self._ktask_parked = True
+        if self._woken_early:
+            # A future-like object that was already done when awaited: its
+            # callback ran before we were parked. Wake up next iteration.
+            self._woken_early = False
+            self._tloop.call_soon(wakeup.fire)
+        return self._abort_wait
+
+    def _abort_wait(self, raise_cancel: Callable[[], Any]) -> lowlevel.Abort:
+        # The kernel cancels the wait: a trio-style scope around the task was
+        # cancelled, or the segment is ending (then the task stays waiting
+        # for its future, detached).
+        self._ktask_parked = False
+        if not self._tloop._frozen:
+            self._parked = False
+            future = self._fut_waiter
+            if future is not None:
+                future.remove_done_callback(self._wakeup)
+            self._fut_waiter = None
+        return lowlevel.Abort.SUCCEEDED
+
+
+_EMPTY_CONTEXT = contextvars.Context()
+_future_init = Future.__init__
+_new_task = Task.__new__
+
+
+def _init_task(
+    task: Task[Any],
+    coro: Any,
+    loop: TetherEventLoop,
+    name: object,
+    context: contextvars.Context | None,
+) -> None:
+    _future_init(task, loop=loop)
+    if type(coro) is not _CoroutineType and not (
+        inspect.iscoroutine(coro) or isinstance(coro, Coroutine)
+    ):
+        task._log_destroy_pending = False
+        raise TypeError(f"a coroutine was expected, got {coro!r}")
+    task._tloop = loop
+    task._coro = coro
+    # Numbered now (the order of creation), formatted when first asked for.
+    task._number = _task_numbers()
+    task._name = None if name is None else str(name)
+    # None: adopt the context its kernel task copies when it is spawned, which
+    # is the creator's context at this moment, as asyncio copies it.
+    task._context = context
+    task._num_cancels_requested = 0
+    task._must_cancel = False
+    task._fut_waiter = None
+    task._carrier = None
+    task._ktask = None
+    task._ktask_parked = False
+    task._parked = False
+    task._woken_early = False
+    task._log_destroy_pending = True
+    task._slow = True
+    task._resume_value = None
+    task._resume_error = None
+    task._wakeup = None
+    register_task(task)
+    loop._task_created(task)
+
+
+def new_task(
+    coro: Any, loop: TetherEventLoop, name: object, context: contextvars.Context | None
+) -> Task[Any]:
+    """``Task(coro, loop=loop, ...)`` without the cost of calling a class
+    (the loop's `create_task`)."""
+    task: Task[Any] = _new_task(Task)
+    _init_task(task, coro, loop, name, context)
+    return task
+
+
+def _park(ktask: lowlevel.Task, awaited: object) -> AbortFn:
+    """The ``foreign_yield_handler`` of every carrier kernel task."""
+    carrier: _Carrier = ktask.coro  # type: ignore[assignment]
+    return carrier._task._park(awaited)
+
+
+class _Carrier(Coroutine[Any, Any, None]):
+    """The coroutine of the kernel task that carries an aio task through one
+    segment. See the module docstring."""
+
+    __slots__ = ("_fresh", "_loop", "_task")
+
+    def __init__(self, task: Task[Any]) -> None:
+        self._task = task
+        self._loop = task._tloop
+        #: The first step is still to come (it loads the task's resume value).
+        self._fresh = True
+        task._carrier = self
+
+    def __repr__(self) -> str:
+        return f"<carrier of {self._task!r}>"
+
+    # Let the kernel's task-tree tools walk into the aio coroutine.
+    @property
+    def cr_frame(self) -> FrameType | None:
+        return getattr(self._task._coro, "cr_frame", None)
+
+    @property
+    def cr_await(self) -> Any:
+        return getattr(self._task._coro, "cr_await", None)
+
+    def __await__(self) -> Generator[Any, None, None]:
+        raise TypeError("a task carrier is driven by the kernel, not awaited")
+
+    def close(self) -> None:
+        pass
+
+    def send(self, value: Any) -> Any:
+        task = self._task
+        loop = self._loop
+        if task._slow or loop._frozen:
+            del task
+            return self._step(value, None)
+        task._fut_waiter = None
+        enter_task(loop, task)
+        try:
+            yielded = task._coro.send(value)
+        except BaseException as exc:
+            leave_task(loop, task)
+            # This frame can outlive the step (it is the f_back of the
+            # coroutine's frame in the error's traceback): hold no task.
+            del task
+            self._finish(exc)
+        leave_task(loop, task)
+        if yielded is None:
+            # A bare yield: give up one iteration. The task re-enters the run
+            # queue, so callbacks queued from now on run after it.
+            loop._open_batch = None
+            return _CHECKPOINT
+        return yielded
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        error = typ if isinstance(typ, BaseException) else typ(val)
+        return self._step(None, error)
+
+    def _step(self, value: Any, error: BaseException | None) -> Any:
+        task = self._task
+        loop = self._loop
+        context = None
+        if self._fresh:
+            self._fresh = False
+            ktask = lowlevel.current_task()
+            task._ktask = ktask
+            ktask.foreign_yield_handler = _park
+            context = task._context
+            value, error = task._resume_value, task._resume_error
+            if context is None:
+                # The context the kernel copied at spawn, when the task was
+                # created: the task's own from now on (kept across segments).
+                task._context = ktask.context
+            else:
+                ktask.context = context
+            task._resume_value = task._resume_error = None
+        if loop._frozen:
+            if value is _DETACH:
+                return self._detach()
+            if error is not None and isinstance(error, Cancelled):
+                # The segment's nursery was cancelled while the task waited
+                # for a future (it keeps waiting) or at a bare-yield checkpoint
+                # (it resumes normally next time).
+                if task._parked:
+                    return self._detach()
+                task._set_resume(None, None)
+                loop._pending.append(task)
+                return self._detach()
+            if not (type(value) is outcome.Error and isinstance(value.error, Cancelled)):
+                task._set_resume(value, error)
+                loop._pending.append(task)
+                return self._detach()
+            # Otherwise a tether-native wait was cancelled by the end of the
+            # segment: the task cannot leave the kernel in the middle of
+            # tether code, so it unwinds with the kernel's Cancelled.
+        if task._must_cancel:
+            if not isinstance(error, CancelledError):
+                error = task._make_cancelled_error()  # type: ignore[attr-defined]
+            task._must_cancel = False
+        task._slow = False
+        task._parked = False
+        task._fut_waiter = None
+        enter_task(loop, task)
+        try:
+            if context is not None:
+                # This step still runs in the kernel's copy: switch now.
+                if error is None:
+                    yielded = context.run(task._coro.send, value)
+                else:
+                    yielded = context.run(task._coro.throw, error)
+            elif error is None:
+                yielded = task._coro.send(value)
+            else:
+                yielded = task._coro.throw(error)
+        except BaseException as exc:
+            leave_task(loop, task)
+            del error, context
+            del task  # see send()
+            self._finish(exc)
+        leave_task(loop, task)
+        if yielded is None:
+            loop._open_batch = None
+            return _CHECKPOINT
+        return yielded
+
+    def _detach(self) -> Any:
+        task = self._task
+        ktask = task._ktask
+        if ktask is not None:
+            ktask.foreign_yield_handler = None
+        task._carrier = None
+        task._ktask = None
+        task._ktask_parked = False
+        task._slow = True
+        raise StopIteration
+
+    def _finish(self, exc: BaseException) -> Any:
+        task = self._task
+        loop = self._loop
+        self._task = None  # type: ignore[assignment]
+        task._carrier = None
+        ktask = task._ktask
+        if ktask is not None:
+            ktask.foreign_yield_handler = None
+            task._ktask = None
+        # The task keeps no reference to itself once done (asyncio's tasks
+        # are collected, and report unretrieved errors, as soon as they are
+        # dropped).
+        task._wakeup = None
+        loop._live_tasks.pop(task, None)
+        if type(exc) is StopIteration:
+            if task._must_cancel:
+                task._must_cancel = False
+                Future.cancel(task, msg=task._cancel_message)
+            else:
+                Future.set_result(task, exc.value)
+            # Ends the kernel task (which ignores the value).
+            raise exc
+        tb = exc.__traceback__
+        if tb is not None and tb.tb_frame.f_code in _CARRIER_CODES:
+            # Drop the carrier's own frame: it is not the task's code (and
+            # it references the task).
+            exc.__traceback__ = tb.tb_next
+        del tb
+        if isinstance(exc, StopIteration):
+            Future.set_result(task, exc.value)
+        elif isinstance(exc, CancelledError):
+            Future.cancel(task, msg=_message_of(exc))
+        elif isinstance(exc, Cancelled):
+            # A trio-style scope around this task's code was cancelled and the
+            # kernel's Cancelled reached the top of the task.
+            Future.cancel(task)
+        elif isinstance(exc, KeyboardInterrupt | SystemExit):
+            Future.set_exception(task, exc)
+            loop._segment_failed(exc)
+        else:
+            Future.set_exception(task, exc)
+        raise StopIteration
+
+
+_CARRIER_CODES = frozenset({_Carrier.send.__code__, _Carrier._step.__code__})
+
+
+def _format_coroutine(coro: object) -> str:
+    name = getattr(coro, "__qualname__", None) or getattr(coro, "__name__", None)
+    if not name:
+        name = f"<{type(coro).__name__} without __name__>"
+    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+    if code is None:
+        return f"{name}()"
+    frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+    if frame is not None:
+        return f"{name}() running at {code.co_filename}:{frame.f_lineno}"
+    return f"{name}() done, defined at {code.co_filename}:{code.co_firstlineno}"
+
+
+# ---------------------------------------------------------------------------
+# Module-level functions
+
+
+def current_task(loop: Any = None) -> Task[Any] | None:
+    """The aio task running the calling code, or None (in a callback, or in
+    a trio-style task). Not a checkpoint.
+
+    Raises `RuntimeError` when called without a loop outside a running loop.
+    """
+    from ._stdlib import current_task as stdlib_current_task
+
+    task: Any = stdlib_current_task(loop)
+    return task  # type: ignore[no-any-return]
+
+
+def all_tasks(loop: Any = None) -> set[Task[Any]]:
+    """The set of tasks of the loop (default: the running loop) that are not
+    done yet. Not a checkpoint."""
+    from ._loop import TetherEventLoop
+    from ._stdlib import get_running_loop
+
+    if loop is None:
+        loop = get_running_loop()
+    if isinstance(loop, TetherEventLoop):
+        return set(loop._live_tasks)
+    from asyncio import all_tasks as stdlib_all_tasks
+
+    return stdlib_all_tasks(loop)  # type: ignore[return-value]
+
+
+def create_task(
+    coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
+    *,
+    name: object = None,
+    context: contextvars.Context | None = None,
+) -> Task[T]:
+    """Start running `coro` as a task of the running loop, at the loop's next
+    iteration, and return the `Task`. Not a checkpoint.
+
+    Raises `RuntimeError` if no loop is running in this thread.
+    """
+    from ._stdlib import get_running_loop
+
+    loop = get_running_loop()
+    if context is None:
+        task = loop.create_task(coro)
+    else:
+        task = loop.create_task(coro, context=context)
+    if name is not None:
+        task.set_name(name)
+    return task  # type: ignore[return-value]
+
+
+def ensure_future(coro_or_future: Awaitable[T], *, loop: Any = None) -> Future[T]:
+    """Return `coro_or_future` if it is a future (of `loop`, when given);
+    wrap a coroutine in a task; wrap another awaitable in a task that awaits
+    it. Not a checkpoint.
+
+    Raises `TypeError` for anything that is not awaitable, and `ValueError`
+    when a future of another loop is passed with `loop`.
+    """
+    from ._events import get_event_loop
+    from ._futures import isfuture
+
+    if isfuture(coro_or_future):
+        future: Any = coro_or_future
+        if loop is not None and loop is not future.get_loop():
+            raise ValueError(
+                "The future belongs to a different loop than the one specified as the loop argument"
+            )
+        return future  # type: ignore[no-any-return]
+    if inspect.iscoroutine(coro_or_future) or isinstance(coro_or_future, Coroutine):
+        coro: Any = coro_or_future
+    elif inspect.isawaitable(coro_or_future):
+        coro = _wrap_awaitable(coro_or_future)
+    else:
+        raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
+    if loop is None:
+        loop = get_event_loop()
+    return loop.create_task(coro)  # type: ignore[no-any-return]
+
+
+async def _wrap_awaitable(awaitable: Awaitable[T]) -> T:
+    return await awaitable

@@ -1,0 +1,277 @@
+"""File descriptors and sockets: add_reader/add_writer, sock_* methods,
+getaddrinfo; signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+
+import pytest
+
+from tether import aio
+
+
+def test_add_reader_called_until_removed():
+    async def main():
+        loop = aio.get_running_loop()
+        r, w = socket.socketpair()
+        r.setblocking(False)
+        received = []
+        done = loop.create_future()
+
+        def on_readable(tag):
+            data = r.recv(100)
+            received.append((tag, data))
+            if len(received) == 2:
+                assert loop.remove_reader(r) is True
+                done.set_result(None)
+
+        loop.add_reader(r, on_readable, "tag")
+        w.send(b"one")
+        await aio.sleep(0.01)
+        w.send(b"two")
+        await done
+        assert loop.remove_reader(r) is False
+        r.close()
+        w.close()
+        return received
+
+    assert aio.run(main()) == [("tag", b"one"), ("tag", b"two")]
+
+
+def test_add_writer_and_replacing_a_reader():
+    async def main():
+        loop = aio.get_running_loop()
+        r, w = socket.socketpair()
+        writable = loop.create_future()
+        loop.add_writer(w.fileno(), lambda: writable.done() or writable.set_result("w"))
+        assert await writable == "w"
+        assert loop.remove_writer(w.fileno())
+        log = []
+        loop.add_reader(r, log.append, "old")
+        loop.add_reader(r, lambda: (log.append("new"), r.recv(10), loop.remove_reader(r)))
+        w.send(b"x")
+        for _ in range(5):
+            await aio.sleep(0.01)
+        r.close()
+        w.close()
+        return log
+
+    assert aio.run(main()) == ["new"]
+
+
+def test_reader_survives_between_runs():
+    loop = aio.new_event_loop()
+    r, w = socket.socketpair()
+    try:
+        got = loop.create_future()
+        loop.add_reader(r, lambda: got.done() or got.set_result(r.recv(10)))
+        loop.run_until_complete(aio.sleep(0))
+        w.send(b"later")
+        assert loop.run_until_complete(got) == b"later"
+        loop.remove_reader(r)
+    finally:
+        loop.close()
+        r.close()
+        w.close()
+
+
+def test_sock_methods_over_tcp():
+    async def serve(listener):
+        loop = aio.get_running_loop()
+        conn, _ = await loop.sock_accept(listener)
+        assert conn.gettimeout() == 0
+        data = await loop.sock_recv(conn, 1024)
+        await loop.sock_sendall(conn, data.upper() * 1000)
+        conn.close()
+
+    async def main():
+        loop = aio.get_running_loop()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        server = aio.create_task(serve(listener))
+        client = socket.socket()
+        client.setblocking(False)
+        await loop.sock_connect(client, listener.getsockname())
+        await loop.sock_sendall(client, b"hello")
+        chunks = []
+        while data := await loop.sock_recv(client, 65536):
+            chunks.append(data)
+        buf = bytearray(10)
+        assert await loop.sock_recv_into(client, buf) == 0
+        await server
+        client.close()
+        listener.close()
+        return b"".join(chunks)
+
+    assert aio.run(main()) == b"HELLO" * 1000
+
+
+def test_sock_recv_is_cancellable():
+    async def main():
+        loop = aio.get_running_loop()
+        r, w = socket.socketpair()
+        r.setblocking(False)
+        task = aio.create_task(loop.sock_recv(r, 10))
+        await aio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(aio.CancelledError):
+            await task
+        # The reader was removed: a new receive works.
+        w.send(b"ok")
+        data = await loop.sock_recv(r, 10)
+        r.close()
+        w.close()
+        return data
+
+    assert aio.run(main()) == b"ok"
+
+
+def test_sock_connect_refused():
+    async def main():
+        loop = aio.get_running_loop()
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        address = probe.getsockname()
+        probe.close()
+        client = socket.socket()
+        client.setblocking(False)
+        with pytest.raises(ConnectionRefusedError):
+            await loop.sock_connect(client, address)
+        client.close()
+
+    aio.run(main())
+
+
+def test_udp_sendto_recvfrom():
+    async def main():
+        loop = aio.get_running_loop()
+        a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for s in (a, b):
+            s.bind(("127.0.0.1", 0))
+            s.setblocking(False)
+        receiving = aio.create_task(loop.sock_recvfrom(b, 100))
+        await aio.sleep(0)
+        await loop.sock_sendto(a, b"dgram", b.getsockname())
+        data, addr = await receiving
+        buf = bytearray(100)
+        await loop.sock_sendto(a, b"again", b.getsockname())
+        n, _ = await loop.sock_recvfrom_into(b, buf)
+        from_a = addr == a.getsockname()
+        a.close()
+        b.close()
+        return data, from_a, bytes(buf[:n])
+
+    assert aio.run(main()) == (b"dgram", True, b"again")
+
+
+def test_sock_debug_mode_requires_non_blocking():
+    async def main():
+        loop = aio.get_running_loop()
+        sock = socket.socket()
+        try:
+            with pytest.raises(ValueError, match="non-blocking"):
+                await loop.sock_recv(sock, 1)
+        finally:
+            sock.close()
+
+    aio.run(main(), debug=True)
+
+
+def test_sock_sendfile_fallback(tmp_path):
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"0123456789" * 100)
+
+    async def main():
+        loop = aio.get_running_loop()
+        r, w = socket.socketpair()
+        r.setblocking(False)
+        w.setblocking(False)
+        with open(path, "rb") as f:
+            sent = await loop.sock_sendfile(w, f, offset=10, count=500)
+            position = f.tell()
+        w.close()
+        chunks = []
+        while data := await loop.sock_recv(r, 4096):
+            chunks.append(data)
+        r.close()
+        return sent, position, b"".join(chunks)
+
+    sent, position, data = aio.run(main())
+    assert sent == 500 and position == 510 and data == (b"0123456789" * 100)[10:510]
+
+
+def test_getaddrinfo_and_getnameinfo():
+    async def main():
+        loop = aio.get_running_loop()
+        infos = await loop.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_STREAM)
+        name = await loop.getnameinfo(("127.0.0.1", 80), socket.NI_NUMERICHOST)
+        return infos[0][4], name
+
+    address, name = aio.run(main())
+    assert address == ("127.0.0.1", 80)
+    assert name[0] == "127.0.0.1"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="Unix signals")
+def test_add_signal_handler():
+    async def main():
+        loop = aio.get_running_loop()
+        got = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR1, lambda tag: got.set_result(tag), "usr1")
+        try:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            result = await aio.wait_for(got, 5)
+        finally:
+            assert loop.remove_signal_handler(signal.SIGUSR1) is True
+        assert loop.remove_signal_handler(signal.SIGUSR1) is False
+        assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+        return result
+
+    assert aio.run(main()) == "usr1"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR2"), reason="Unix signals")
+def test_signal_from_a_thread_wakes_a_sleeping_loop():
+    async def main():
+        loop = aio.get_running_loop()
+        got = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR2, got.set_result, "woke")
+        timer = threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGUSR2))
+        timer.start()
+        try:
+            return await aio.wait_for(got, 5)
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR2)
+
+    assert aio.run(main()) == "woke"
+
+
+def test_signal_handler_errors():
+    async def main():
+        loop = aio.get_running_loop()
+
+        async def coro_fn():
+            pass
+
+        with pytest.raises(TypeError, match="coroutines cannot be used"):
+            loop.add_signal_handler(signal.SIGUSR1, coro_fn)
+        with pytest.raises(ValueError, match="invalid signal"):
+            loop.add_signal_handler(100000, print)
+        with pytest.raises(RuntimeError, match="cannot be caught"):
+            loop.add_signal_handler(signal.SIGKILL, print)
+
+        def in_thread():
+            try:
+                loop.add_signal_handler(signal.SIGUSR1, print)
+            except RuntimeError as exc:
+                return str(exc)
+
+        return await aio.to_thread(in_thread)
+
+    assert "main thread" in aio.run(main())

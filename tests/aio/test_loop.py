@@ -1,0 +1,404 @@
+"""The loop object: callbacks, timers, handles, threads, errors, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import pytest
+
+from tether import aio
+from tether.testing import MockClock
+
+from .conftest import run_virtual
+
+
+def test_call_soon_runs_in_fifo_order_interleaved_with_tasks():
+    log = []
+
+    async def child():
+        log.append("child")
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.call_soon(log.append, "cb1")
+        aio.create_task(child())
+        loop.call_soon(log.append, "cb2")
+        await aio.sleep(0)
+        log.append("main")
+
+    run_virtual(main())
+    assert log == ["cb1", "child", "cb2", "main"]
+
+
+def test_callbacks_queued_by_callbacks_run_next_iteration():
+    log = []
+
+    async def main():
+        loop = aio.get_running_loop()
+
+        def first():
+            log.append("first")
+            loop.call_soon(log.append, "nested")
+
+        loop.call_soon(first)
+        loop.call_soon(log.append, "second")
+        await aio.sleep(0)
+        log.append("main after one iteration")
+        await aio.sleep(0)
+        log.append("main after two")
+
+    run_virtual(main())
+    assert log == ["first", "second", "main after one iteration", "nested", "main after two"]
+
+
+def test_call_soon_handle_cancel_and_context():
+    import contextvars
+
+    var = contextvars.ContextVar("var")
+    log = []
+
+    async def main():
+        loop = aio.get_running_loop()
+        handle = loop.call_soon(log.append, "cancelled one")
+        assert isinstance(handle, asyncio.Handle)
+        handle.cancel()
+        assert handle.cancelled()
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, "in ctx")
+        loop.call_soon(lambda: log.append(var.get()), context=ctx)
+        await aio.sleep(0)
+
+    run_virtual(main())
+    assert log == ["in ctx"]
+
+
+def test_call_soon_rejects_coroutine_functions_in_debug_mode():
+    async def main():
+        loop = aio.get_running_loop()
+        with pytest.raises(TypeError, match="coroutines cannot be used with call_soon"):
+            loop.call_soon(main)
+
+    aio.run(main(), debug=True)
+
+
+def test_call_later_and_call_at_order_and_time():
+    log = []
+
+    async def main():
+        loop = aio.get_running_loop()
+        start = loop.time()
+        loop.call_later(2, lambda: log.append(("later2", loop.time() - start)))
+        h = loop.call_at(start + 1, lambda: log.append(("at1", loop.time() - start)))
+        assert isinstance(h, asyncio.TimerHandle)
+        assert h.when() == start + 1
+        loop.call_later(1, lambda: log.append(("later1", loop.time() - start)))
+        dropped = loop.call_later(1.5, log.append, "dropped")
+        dropped.cancel()
+        assert dropped.cancelled()
+        await aio.sleep(3)
+
+    run_virtual(main())
+    assert log == [("at1", 1.0), ("later1", 1.0), ("later2", 2.0)]
+
+
+def test_call_later_with_real_time():
+    async def main():
+        loop = aio.get_running_loop()
+        fut = loop.create_future()
+        start = time.monotonic()
+        loop.call_later(0.02, fut.set_result, "fired")
+        result = await fut
+        return result, time.monotonic() - start
+
+    result, elapsed = aio.run(main())
+    assert result == "fired"
+    assert elapsed >= 0.015
+
+
+def test_many_timers_cancelled_are_cleaned_up():
+    async def main():
+        loop = aio.get_running_loop()
+        handles = [loop.call_later(100 + i, print) for i in range(300)]
+        for h in handles:
+            h.cancel()
+        assert len(loop._timers) < 300
+        await aio.sleep(0)
+
+    run_virtual(main())
+
+
+def test_time_is_the_clock_time():
+    clock = MockClock()
+    loop = aio.new_event_loop(clock=clock)
+    try:
+        assert loop.time() == 0.0
+        clock.jump(5)
+        assert loop.time() == 5.0
+    finally:
+        loop.close()
+
+
+def test_callback_error_goes_to_exception_handler():
+    contexts = []
+
+    async def main():
+        loop = aio.get_running_loop()
+        assert loop.get_exception_handler() is None
+        handler = lambda loop, ctx: contexts.append(ctx)  # noqa: E731
+        loop.set_exception_handler(handler)
+        assert loop.get_exception_handler() is handler
+
+        def boom():
+            raise ZeroDivisionError
+
+        loop.call_soon(boom)
+        loop.call_soon(contexts.append, "next callback still runs")
+        await aio.sleep(0)
+
+    run_virtual(main())
+    assert contexts[0]["message"].startswith("Exception in callback")
+    assert isinstance(contexts[0]["exception"], ZeroDivisionError)
+    assert isinstance(contexts[0]["handle"], asyncio.Handle)
+    assert contexts[1] == "next callback still runs"
+
+
+def test_default_exception_handler_logs(caplog):
+    async def main():
+        loop = aio.get_running_loop()
+        loop.call_exception_handler({"message": "something odd", "exception": ValueError("v")})
+        loop.default_exception_handler({"message": "direct", "extra": 1})
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        run_virtual(main())
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == "something odd"
+    assert caplog.records[0].exc_info[0] is ValueError
+    assert messages[1] == "direct\nextra: 1"
+
+
+def test_failing_exception_handler_is_logged(caplog):
+    async def main():
+        loop = aio.get_running_loop()
+
+        def handler(loop, ctx):
+            raise RuntimeError("handler broke")
+
+        loop.set_exception_handler(handler)
+        loop.call_exception_handler({"message": "m"})
+        with pytest.raises(TypeError):
+            loop.set_exception_handler(42)
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        run_virtual(main())
+    assert "Unhandled error in exception handler" in caplog.records[0].getMessage()
+
+
+def test_call_soon_threadsafe_wakes_the_loop():
+    async def main():
+        loop = aio.get_running_loop()
+        fut = loop.create_future()
+
+        def thread():
+            time.sleep(0.01)
+            loop.call_soon_threadsafe(fut.set_result, threading.current_thread().name)
+
+        threading.Thread(target=thread, name="helper").start()
+        return await fut
+
+    assert aio.run(main()) == "helper"
+
+
+def test_call_soon_threadsafe_before_the_loop_runs():
+    loop = aio.new_event_loop()
+    try:
+        log = []
+        t = threading.Thread(target=loop.call_soon_threadsafe, args=(log.append, "queued"))
+        t.start()
+        t.join()
+        loop.run_until_complete(aio.sleep(0))
+        assert log == ["queued"]
+    finally:
+        loop.close()
+
+
+def test_run_forever_and_stop():
+    loop = aio.new_event_loop()
+    log = []
+    try:
+        loop.call_soon(log.append, 1)
+        loop.call_soon(loop.stop)
+        loop.call_soon(log.append, 2)
+        loop.run_forever()
+        assert log == [1, 2]
+
+        def stop_and_queue():
+            loop.stop()
+            loop.call_soon(log.append, "next run")
+
+        loop.call_soon(stop_and_queue)
+        loop.run_forever()
+        assert log == [1, 2]
+        loop.stop()
+        loop.run_forever()  # stop() before run: one iteration, then stop
+        assert log == [1, 2, "next run"]
+    finally:
+        loop.close()
+
+
+def test_tasks_survive_between_runs():
+    loop = aio.new_event_loop(clock=MockClock(autojump_threshold=0))
+    log = []
+
+    async def ticker():
+        for i in range(4):
+            log.append(i)
+            await aio.sleep(1)
+        return "ticked"
+
+    try:
+        task = loop.create_task(ticker())
+        loop.run_until_complete(aio.sleep(1.5))
+        assert log == [0, 1] and not task.done()
+        fut = loop.create_future()
+        loop.call_later(0, fut.set_result, None)
+        loop.run_until_complete(fut)
+        assert loop.run_until_complete(task) == "ticked"
+        assert log == [0, 1, 2, 3]
+    finally:
+        loop.close()
+
+
+def test_future_completed_between_runs_wakes_its_task():
+    loop = aio.new_event_loop()
+    try:
+        fut = loop.create_future()
+
+        async def waiter():
+            return await fut
+
+        task = loop.create_task(waiter())
+        loop.run_until_complete(aio.sleep(0))
+        fut.set_result("from outside")
+        assert loop.run_until_complete(task) == "from outside"
+    finally:
+        loop.close()
+
+
+def test_run_until_complete_with_stopped_loop():
+    loop = aio.new_event_loop()
+    try:
+
+        async def stopper():
+            loop.stop()
+            await aio.sleep(1)
+
+        with pytest.raises(RuntimeError, match="Event loop stopped before Future completed"):
+            loop.run_until_complete(stopper())
+    finally:
+        loop.close()
+
+
+def test_run_until_complete_while_running_is_an_error():
+    async def main():
+        loop = aio.get_running_loop()
+        coro = aio.sleep(0)
+        try:
+            with pytest.raises(RuntimeError, match="already running"):
+                loop.run_until_complete(coro)
+            with pytest.raises(RuntimeError, match="Cannot close a running event loop"):
+                loop.close()
+        finally:
+            coro.close()
+
+    run_virtual(main())
+
+
+def test_running_another_loop_inside_is_an_error():
+    other = aio.new_event_loop()
+
+    async def main():
+        with pytest.raises(RuntimeError, match="another loop is running"):
+            other.run_forever()
+
+    try:
+        run_virtual(main())
+    finally:
+        other.close()
+
+
+def test_closed_loop_refuses_work():
+    loop = aio.new_event_loop()
+    loop.close()
+    loop.close()  # idempotent
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.call_soon(print)
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.call_later(1, print)
+
+
+def test_debug_flag():
+    loop = aio.new_event_loop()
+    try:
+        loop.set_debug(True)
+        assert loop.get_debug()
+        loop.set_debug(False)
+        assert not loop.get_debug()
+    finally:
+        loop.close()
+
+
+def test_create_future_and_await_it():
+    async def main():
+        loop = aio.get_running_loop()
+        fut = loop.create_future()
+        assert type(fut) is asyncio.Future
+        loop.call_soon(fut.set_result, "v")
+        return await fut
+
+    assert run_virtual(main()) == "v"
+
+
+def test_shutdown_asyncgens_reports_errors():
+    contexts = []
+
+    async def agen():
+        try:
+            yield 1
+        finally:
+            raise ValueError("closing failed")
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.set_exception_handler(lambda loop, ctx: contexts.append(ctx))
+        gen = agen()
+        await gen.__anext__()
+        await loop.shutdown_asyncgens()
+        main.gen = gen
+
+    run_virtual(main())
+    assert "an error occurred during closing of asynchronous generator" in contexts[0]["message"]
+    assert isinstance(contexts[0]["exception"], ValueError)
+
+
+def test_run_in_executor_and_default_executor():
+    import concurrent.futures
+
+    async def main():
+        loop = aio.get_running_loop()
+        executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="custom")
+        loop.set_default_executor(executor)
+        name = await loop.run_in_executor(None, lambda: threading.current_thread().name)
+        with pytest.raises(TypeError):
+            loop.set_default_executor(object())
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="own") as own:
+            own_name = await loop.run_in_executor(own, lambda: threading.current_thread().name)
+        await loop.shutdown_default_executor()
+        with pytest.raises(RuntimeError, match="Executor shutdown has been called"):
+            loop.run_in_executor(None, print)
+        return name, own_name
+
+    name, own_name = aio.run(main())
+    assert name.startswith("custom") and own_name.startswith("own")

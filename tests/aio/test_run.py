@@ -1,0 +1,324 @@
+"""Running: run, Runner, the loop getters and setters."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import tether
+from tether import aio
+from tether.testing import MockClock
+
+from .conftest import run_virtual
+
+
+def test_run_returns_result_and_closes_loop():
+    seen = {}
+
+    async def main():
+        seen["loop"] = aio.get_running_loop()
+        await aio.sleep(0)
+        return 42
+
+    assert aio.run(main()) == 42
+    assert isinstance(seen["loop"], aio.TetherEventLoop)
+    assert isinstance(seen["loop"], asyncio.AbstractEventLoop)
+    assert seen["loop"].is_closed()
+
+
+def test_run_raises_the_main_exception():
+    async def main():
+        await aio.sleep(0)
+        raise KeyError("nope")
+
+    with pytest.raises(KeyError, match="nope"):
+        aio.run(main())
+
+
+def test_run_rejects_non_coroutines():
+    async def main():
+        pass
+
+    with pytest.raises(ValueError, match="a coroutine was expected"):
+        aio.run(main)  # type: ignore[arg-type]
+
+
+def test_run_inside_running_loop_is_an_error():
+    async def main():
+        coro = aio.sleep(0)
+        try:
+            aio.run(coro)
+        finally:
+            coro.close()
+
+    with pytest.raises(RuntimeError, match="cannot be called from a running event loop"):
+        aio.run(main())
+
+
+def test_get_running_loop_outside_a_loop():
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        aio.get_running_loop()
+
+
+def test_stdlib_sees_the_running_loop():
+    async def main():
+        return asyncio.get_running_loop() is aio.get_running_loop()
+
+    assert aio.run(main())
+    assert asyncio.events._get_running_loop() is None
+
+
+def test_leftover_tasks_are_cancelled_at_exit():
+    log = []
+
+    async def forever():
+        try:
+            await aio.sleep(3600)
+        except aio.CancelledError:
+            log.append("cancelled")
+            await aio.sleep(0)  # cleanup may still await
+            log.append("cleaned up")
+            raise
+
+    async def main():
+        aio.create_task(forever())
+        await aio.sleep(0)
+        return "done"
+
+    assert run_virtual(main()) == "done"
+    assert log == ["cancelled", "cleaned up"]
+
+
+def test_leftover_task_errors_go_to_the_exception_handler():
+    contexts = []
+
+    async def stubborn():
+        try:
+            await aio.sleep(3600)
+        except aio.CancelledError:
+            raise ValueError("refused to die") from None
+
+    async def main():
+        aio.get_running_loop().set_exception_handler(lambda loop, ctx: contexts.append(ctx))
+        aio.create_task(stubborn())
+        await aio.sleep(0)
+
+    run_virtual(main())
+    assert [c["message"] for c in contexts] == ["unhandled exception during asyncio.run() shutdown"]
+    assert isinstance(contexts[0]["exception"], ValueError)
+
+
+def test_async_generators_are_finalized_at_exit():
+    log = []
+
+    async def agen():
+        try:
+            yield 1
+            yield 2
+        finally:
+            await aio.sleep(0)
+            log.append("agen closed")
+
+    async def main():
+        gen = agen()
+        assert await gen.__anext__() == 1
+        main.gen = gen  # keep it alive past main
+
+    run_virtual(main())
+    assert log == ["agen closed"]
+
+
+def test_default_executor_is_shut_down():
+    threads = []
+
+    def work():
+        threads.append(threading.current_thread())
+        return "worked"
+
+    async def main():
+        return await aio.get_running_loop().run_in_executor(None, work)
+
+    assert aio.run(main()) == "worked"
+    threads[0].join(timeout=5)
+    assert not threads[0].is_alive()
+
+
+def test_runner_runs_several_coroutines_on_one_loop():
+    log = []
+
+    async def background():
+        for i in range(3):
+            log.append(f"bg {i}")
+            await aio.sleep(1)
+
+    async def start():
+        aio.create_task(background())
+        await aio.sleep(0)
+        return aio.get_running_loop()
+
+    async def later():
+        await aio.sleep(1.5)
+        return aio.get_running_loop()
+
+    with aio.Runner(clock=MockClock(autojump_threshold=0)) as runner:
+        first = runner.run(start())
+        second = runner.run(later())
+        assert first is second is runner.get_loop()
+    # The background task kept running in the second run.
+    assert log == ["bg 0", "bg 1"]
+    coro = later()
+    with pytest.raises(RuntimeError, match="Runner is closed"):
+        runner.run(coro)
+    coro.close()
+
+
+def test_runner_context_is_shared_between_runs():
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="unset")
+
+    async def set_it():
+        var.set("set")
+
+    async def get_it():
+        return var.get()
+
+    with aio.Runner() as runner:
+        runner.run(set_it())
+        assert runner.run(get_it()) == "set"
+
+
+def test_runner_debug_flag():
+    async def main():
+        return aio.get_running_loop().get_debug()
+
+    with aio.Runner(debug=True) as runner:
+        assert runner.run(main()) is True
+
+
+def test_runner_with_loop_factory():
+    made = []
+
+    def factory():
+        loop = aio.new_event_loop()
+        made.append(loop)
+        return loop
+
+    async def main():
+        return aio.get_running_loop()
+
+    with aio.Runner(loop_factory=factory) as runner:
+        assert runner.run(main()) is made[0]
+
+
+def test_stdlib_runner_with_tether_loop_factory():
+    """An unmodified `import asyncio` program under asyncio.Runner."""
+    log = []
+
+    async def worker(n):
+        await asyncio.sleep(0.001 * n)
+        log.append(n)
+        return n
+
+    async def forever():
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            log.append("forever cancelled")
+
+    async def main():
+        assert isinstance(asyncio.get_running_loop(), aio.TetherEventLoop)
+        background = asyncio.create_task(forever())  # left for the runner to cancel
+        results = await asyncio.gather(*(worker(n) for n in (3, 1, 2)))
+        assert not background.done()
+        async with asyncio.timeout(1):
+            await asyncio.sleep(0)
+        return results
+
+    with asyncio.Runner(loop_factory=aio.new_event_loop) as runner:
+        assert runner.run(main()) == [3, 1, 2]
+    assert log == [1, 2, 3, "forever cancelled"]
+
+
+def test_new_event_loop_and_run_until_complete():
+    loop = aio.new_event_loop()
+    try:
+        assert not loop.is_running()
+
+        async def main():
+            assert loop.is_running()
+            return "x"
+
+        assert loop.run_until_complete(main()) == "x"
+        assert not loop.is_running()
+    finally:
+        loop.close()
+    assert loop.is_closed()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.run_forever()
+
+
+def test_set_and_get_event_loop():
+    loop = aio.new_event_loop()
+    try:
+        aio.set_event_loop(loop)
+        assert aio.get_event_loop() is loop
+        assert asyncio.get_event_loop() is loop
+
+        async def main():
+            return aio.get_event_loop()
+
+        assert loop.run_until_complete(main()) is loop
+    finally:
+        aio.set_event_loop(None)
+        loop.close()
+
+
+def test_get_event_loop_in_thread_without_loop():
+    errors = []
+
+    def thread():
+        try:
+            aio.get_event_loop()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=thread)
+    t.start()
+    t.join()
+    assert errors and "no current event loop" in str(errors[0]).lower()
+
+
+def test_loops_in_two_threads_at_once():
+    results = {}
+    barrier = threading.Barrier(2, timeout=10)
+
+    async def main(name):
+        await aio.sleep(0)
+        await aio.to_thread(barrier.wait)
+        await aio.sleep(0.01)
+        return name, threading.current_thread().name
+
+    def thread_main():
+        results["thread"] = aio.run(main("thread"))
+
+    t = threading.Thread(target=thread_main, name="second")
+    t.start()
+    results["main"] = aio.run(main("main"))
+    t.join(timeout=10)
+    assert results["thread"] == ("thread", "second")
+    assert results["main"][0] == "main"
+
+
+def test_aio_run_inside_tether_run_is_an_error():
+    async def tmain():
+        coro = aio.sleep(0)
+        try:
+            aio.run(coro)
+        finally:
+            coro.close()
+
+    with pytest.raises(RuntimeError):
+        tether.run(tmain)

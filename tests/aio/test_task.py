@@ -1,0 +1,460 @@
+"""Tasks: create_task, the Task API, current_task, all_tasks, ensure_future."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import io
+
+import pytest
+
+from tether import aio
+
+from .conftest import run_virtual
+
+
+def test_create_task_runs_concurrently_in_fifo_order():
+    log = []
+
+    async def child(name):
+        log.append(f"{name} start")
+        await aio.sleep(0)
+        log.append(f"{name} end")
+        return name
+
+    async def main():
+        a = aio.create_task(child("a"))
+        b = aio.create_task(child("b"))
+        log.append("main")
+        return await a, await b
+
+    assert run_virtual(main()) == ("a", "b")
+    assert log == ["main", "a start", "b start", "a end", "b end"]
+
+
+def test_task_is_an_asyncio_future_with_the_task_api():
+    async def child():
+        return 1
+
+    async def main():
+        task = aio.create_task(child(), name="kid")
+        assert isinstance(task, aio.Task)
+        assert isinstance(task, asyncio.Future)
+        assert aio.isfuture(task) and asyncio.isfuture(task)
+        assert task.get_name() == "kid"
+        task.set_name(7)
+        assert task.get_name() == "7"
+        assert task.get_loop() is aio.get_running_loop()
+        assert asyncio.iscoroutine(task.get_coro())
+        assert not task.done()
+        assert "pending" in repr(task) and "name='7'" in repr(task)
+        assert await task == 1
+        assert task.done() and task.result() == 1 and task.exception() is None
+        assert "finished" in repr(task) and "result=1" in repr(task)
+        with pytest.raises(RuntimeError, match="does not support set_result"):
+            task.set_result(2)
+        with pytest.raises(RuntimeError, match="does not support set_exception"):
+            task.set_exception(ValueError())
+
+    run_virtual(main())
+
+
+def test_default_task_names_count_up():
+    async def main():
+        first = aio.create_task(aio.sleep(0))
+        second = aio.create_task(aio.sleep(0))
+        n1 = int(first.get_name().removeprefix("Task-"))
+        n2 = int(second.get_name().removeprefix("Task-"))
+        await first, await second
+        return n2 - n1
+
+    assert run_virtual(main()) == 1
+
+
+def test_result_before_done_is_invalid_state():
+    async def main():
+        task = aio.create_task(aio.sleep(1))
+        with pytest.raises(aio.InvalidStateError):
+            task.result()
+        with pytest.raises(asyncio.InvalidStateError):
+            task.exception()
+        await task
+
+    run_virtual(main())
+
+
+def test_cancel_a_waiting_task():
+    log = []
+
+    async def child():
+        try:
+            await aio.sleep(10)
+        except aio.CancelledError as exc:
+            log.append(("caught", exc.args))
+            raise
+
+    async def main():
+        task = aio.create_task(child())
+        await aio.sleep(0)
+        assert task.cancel("stop it") is True
+        assert task.cancelling() == 1
+        assert not task.cancelled()  # not yet: the coroutine decides
+        with pytest.raises(aio.CancelledError):
+            await task
+        assert task.cancelled() and task.done()
+        assert task.cancel() is False
+        with pytest.raises(aio.CancelledError, match="stop it"):
+            task.result()
+
+    run_virtual(main())
+    assert log == [("caught", ("stop it",))]
+
+
+def test_cancel_before_start_never_runs_the_body():
+    started = []
+
+    async def child():
+        started.append(True)
+
+    async def main():
+        task = aio.create_task(child())
+        task.cancel()
+        with pytest.raises(aio.CancelledError):
+            await task
+        return task.cancelled()
+
+    assert run_virtual(main()) is True
+    assert started == []
+
+
+def test_cancel_at_sleep0_is_delivered_at_the_next_step():
+    log = []
+
+    async def spinner():
+        try:
+            while True:
+                await aio.sleep(0)
+        except aio.CancelledError:
+            log.append("spinner cancelled")
+            raise
+
+    async def main():
+        task = aio.create_task(spinner())
+        for _ in range(3):
+            await aio.sleep(0)
+        task.cancel()
+        await aio.wait([task])
+        return task.cancelled()
+
+    assert run_virtual(main()) is True
+    assert log == ["spinner cancelled"]
+
+
+def test_cancellation_can_be_caught_and_is_edge_triggered():
+    async def child():
+        try:
+            await aio.sleep(10)
+        except aio.CancelledError:
+            pass
+        # Edge-triggered: awaiting again works after the cancel.
+        await aio.sleep(1)
+        task = aio.current_task()
+        assert task.cancelling() == 1
+        task.uncancel()
+        assert task.cancelling() == 0
+        return "survived"
+
+    async def main():
+        task = aio.create_task(child())
+        await aio.sleep(0)
+        task.cancel()
+        return await task
+
+    assert run_virtual(main()) == "survived"
+
+
+def test_task_cancelled_while_running_gets_cancelled_at_next_await():
+    async def main():
+        me = aio.current_task()
+        me.cancel()
+        with pytest.raises(aio.CancelledError):
+            await aio.sleep(5)
+        me.uncancel()
+        return "ok"
+
+    assert run_virtual(main()) == "ok"
+
+
+def test_awaiting_a_task_that_raised():
+    async def child():
+        await aio.sleep(0)
+        raise ValueError("bad")
+
+    async def main():
+        task = aio.create_task(child())
+        with pytest.raises(ValueError, match="bad"):
+            await task
+        assert isinstance(task.exception(), ValueError)
+        assert "exception=ValueError('bad')" in repr(task)
+
+    run_virtual(main())
+
+
+def test_unretrieved_task_exception_goes_to_exception_handler():
+    contexts = []
+
+    async def child():
+        raise ValueError("nobody awaits me")
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: contexts.append(context))
+        aio.create_task(child())
+        await aio.sleep(0)
+        await aio.sleep(0)
+
+    run_virtual(main())
+    assert len(contexts) == 1
+    assert contexts[0]["message"] == "Task exception was never retrieved"
+    assert isinstance(contexts[0]["exception"], ValueError)
+
+
+def test_done_callbacks_run_via_the_loop():
+    log = []
+
+    async def main():
+        task = aio.create_task(aio.sleep(0, result="r"))
+        task.add_done_callback(lambda t: log.append(("cb1", t.result())))
+
+        def removed(t):
+            log.append("removed")
+
+        task.add_done_callback(removed)
+        assert task.remove_done_callback(removed) == 1
+        await task
+        log.append("after await")
+        await aio.sleep(0)
+
+    run_virtual(main())
+    # As in asyncio: the callback was added first, so it runs first.
+    assert log == [("cb1", "r"), "after await"]
+
+
+def test_current_task_and_all_tasks():
+    async def child():
+        await aio.sleep(1)
+
+    async def main():
+        me = aio.current_task()
+        assert me is asyncio.current_task()
+        assert isinstance(me, aio.Task)
+        task = aio.create_task(child())
+        assert aio.all_tasks() == {me, task}
+        assert asyncio.all_tasks() == {me, task}
+        await task
+        assert aio.all_tasks() == {me}
+
+    run_virtual(main())
+    assert aio.current_task(aio.new_event_loop()) is None
+
+
+def test_current_task_is_none_in_callbacks():
+    seen = []
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.call_soon(lambda: seen.append(aio.current_task()))
+        await aio.sleep(0)
+        await aio.sleep(0)
+
+    run_virtual(main())
+    assert seen == [None]
+
+
+def test_task_context():
+    var = contextvars.ContextVar("var", default="default")
+
+    async def reader():
+        return var.get()
+
+    async def main():
+        var.set("main")
+        copied = await aio.create_task(reader())
+        ctx = contextvars.Context()
+        explicit = await aio.create_task(reader(), context=ctx)
+        task = aio.create_task(reader())
+        assert task.get_context().get(var) == "main"
+        await task
+        return copied, explicit
+
+    assert run_virtual(main()) == ("main", "default")
+
+
+def test_ensure_future():
+    async def coro():
+        return 3
+
+    async def main():
+        loop = aio.get_running_loop()
+        fut = loop.create_future()
+        assert aio.ensure_future(fut) is fut
+        task = aio.ensure_future(coro())
+        assert isinstance(task, aio.Task)
+
+        class Awaitable:
+            def __await__(self):
+                return coro().__await__()
+
+        wrapped = aio.ensure_future(Awaitable())
+        assert await task == await wrapped == 3
+        with pytest.raises(TypeError):
+            aio.ensure_future(42)
+        other = aio.new_event_loop()
+        try:
+            with pytest.raises(ValueError):
+                aio.ensure_future(fut, loop=other)
+        finally:
+            other.close()
+        fut.cancel()
+
+    run_virtual(main())
+
+
+def test_get_stack_and_print_stack():
+    async def child():
+        await aio.sleep(10)
+
+    async def main():
+        task = aio.create_task(child())
+        await aio.sleep(0)
+        frames = task.get_stack()
+        assert frames and frames[-1].f_code.co_name == "child"
+        out = io.StringIO()
+        task.print_stack(file=out)
+        assert "Stack for" in out.getvalue() and "child" in out.getvalue()
+        task.cancel()
+        await aio.wait([task])
+        assert task.get_stack() == []
+
+    run_virtual(main())
+
+
+def test_awaiting_a_future_from_another_loop_fails():
+    other = aio.new_event_loop()
+
+    async def main():
+        fut = other.create_future()
+        with pytest.raises(RuntimeError, match="attached to a different loop"):
+            await fut
+
+    try:
+        run_virtual(main())
+    finally:
+        other.close()
+
+
+def test_task_cannot_await_itself():
+    async def main():
+        with pytest.raises(RuntimeError, match="cannot await on itself"):
+            await aio.current_task()
+
+    run_virtual(main())
+
+
+def test_bad_yield():
+    import types
+
+    @types.coroutine
+    def bad():
+        yield 42
+
+    async def main():
+        with pytest.raises(RuntimeError, match="Task got bad yield: 42"):
+            await bad()
+
+    run_virtual(main())
+
+
+def test_keyboard_interrupt_in_a_task_propagates_from_run():
+    async def child():
+        raise KeyboardInterrupt
+
+    async def main():
+        aio.create_task(child())
+        await aio.sleep(10)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_virtual(main())
+
+
+def test_system_exit_in_main_propagates():
+    async def main():
+        await aio.sleep(0)
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit) as info:
+        run_virtual(main())
+    assert info.value.code == 3
+
+
+def test_task_factory():
+    made = []
+
+    def factory(loop, coro, **kwargs):
+        task = aio.Task(coro, loop=loop, **kwargs)
+        made.append(task)
+        return task
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.set_task_factory(factory)
+        assert loop.get_task_factory() is factory
+        await aio.create_task(aio.sleep(0), name="x")
+        loop.set_task_factory(None)
+        return made[0].get_name()
+
+    assert run_virtual(main()) == "x"
+
+
+def test_stdlib_task_runs_on_the_loop():
+    """A standard-library asyncio.Task (callback-driven) works too."""
+
+    async def child():
+        await aio.sleep(0)
+        await aio.sleep(1)
+        return "std"
+
+    async def main():
+        task = asyncio.Task(child(), loop=aio.get_running_loop())
+        return await task
+
+    assert run_virtual(main()) == "std"
+
+
+def test_future_likes_whose_await_yields_none_are_awaitable():
+    log = []
+
+    class YieldsNone:
+        """Gives up the loop twice (a bare yield each time), then returns."""
+
+        def __await__(self):
+            log.append("first")
+            yield
+            log.append("second")
+            yield
+            return "done"
+
+    async def other():
+        for i in range(3):
+            log.append(f"other {i}")
+            await aio.sleep(0)
+
+    async def main():
+        task = aio.create_task(other())
+        await aio.sleep(0)
+        result = await YieldsNone()
+        await task
+        return result
+
+    assert run_virtual(main()) == "done"
+    assert log == ["other 0", "first", "other 1", "second", "other 2"]

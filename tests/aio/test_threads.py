@@ -1,0 +1,157 @@
+"""Threads: to_thread, run_in_executor, call_soon_threadsafe,
+run_coroutine_threadsafe, wrap_future."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import threading
+import time
+
+import pytest
+
+from tether import aio
+
+var = contextvars.ContextVar("var", default="unset")
+
+
+def test_to_thread_runs_in_a_thread_with_the_context():
+    def work(x, *, y):
+        return threading.current_thread() is not threading.main_thread(), var.get(), x + y
+
+    async def main():
+        var.set("copied")
+        return await aio.to_thread(work, 1, y=2)
+
+    assert aio.run(main()) == (True, "copied", 3)
+
+
+def test_to_thread_propagates_errors():
+    def fail():
+        raise LookupError("in thread")
+
+    async def main():
+        with pytest.raises(LookupError, match="in thread"):
+            await aio.to_thread(fail)
+
+    aio.run(main())
+
+
+def test_to_thread_cancellation_abandons_the_result():
+    release = threading.Event()
+
+    def slow():
+        release.wait(5)
+        return "late"
+
+    async def main():
+        task = aio.create_task(aio.to_thread(slow))
+        await aio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(aio.CancelledError):
+            await task
+        release.set()
+        return "cancelled"
+
+    assert aio.run(main()) == "cancelled"
+
+
+def test_run_coroutine_threadsafe_from_another_thread():
+    results = []
+
+    async def add(a, b):
+        await aio.sleep(0)
+        return a + b
+
+    async def main():
+        loop = aio.get_running_loop()
+
+        def thread():
+            future = aio.run_coroutine_threadsafe(add(1, 2), loop)
+            assert isinstance(future, concurrent.futures.Future)
+            results.append(future.result(timeout=5))
+
+        await aio.to_thread(thread)
+        return results
+
+    assert aio.run(main()) == [3]
+
+
+def test_run_coroutine_threadsafe_cancel_and_errors():
+    async def forever():
+        await aio.sleep(3600)
+
+    async def main():
+        loop = aio.get_running_loop()
+        started = threading.Event()
+
+        def thread():
+            future = aio.run_coroutine_threadsafe(forever(), loop)
+            time.sleep(0.01)
+            future.cancel()
+            started.set()
+            return future.cancelled()
+
+        cancelled = await aio.to_thread(thread)
+        with pytest.raises(TypeError):
+            aio.run_coroutine_threadsafe(42, loop)  # type: ignore[arg-type]
+        return cancelled
+
+    assert aio.run(main()) is True
+
+
+def test_wrap_future():
+    async def main():
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            wrapped = aio.wrap_future(pool.submit(lambda: "from pool"))
+            assert aio.isfuture(wrapped)
+            assert aio.wrap_future(wrapped) is wrapped
+            result = await wrapped
+            failing = aio.wrap_future(pool.submit(lambda: 1 / 0))
+            with pytest.raises(ZeroDivisionError):
+                await failing
+        with pytest.raises(TypeError):
+            aio.wrap_future(42)
+        return result
+
+    assert aio.run(main()) == "from pool"
+
+
+def test_wrap_future_cancel_propagates():
+    async def main():
+        source: concurrent.futures.Future = concurrent.futures.Future()
+        wrapped = aio.wrap_future(source)
+        wrapped.cancel()
+        await aio.sleep(0)
+        return source.cancelled()
+
+    assert aio.run(main()) is True
+
+
+def test_call_soon_threadsafe_from_many_threads():
+    async def main():
+        loop = aio.get_running_loop()
+        seen = []
+        done = loop.create_future()
+
+        def add(item):
+            seen.append(item)
+            if len(seen) == 40 and not done.done():
+                done.set_result(None)
+
+        def thread(n):
+            for i in range(10):
+                loop.call_soon_threadsafe(add, (n, i))
+
+        threads = [threading.Thread(target=thread, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        await done
+        for t in threads:
+            t.join()
+        # Each thread's callbacks run in the order it queued them.
+        for n in range(4):
+            assert [i for m, i in seen if m == n] == list(range(10))
+        return len(seen)
+
+    assert aio.run(main()) == 40
