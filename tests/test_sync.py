@@ -817,3 +817,77 @@ def test_primitives_can_be_weakly_referenced(make):
     del primitive
     gc.collect()
     assert ref() is None
+
+
+def test_lock_whose_owner_exits_without_releasing_breaks_for_waiters():
+    # Without this, the waiter would wait forever (a silent hang).
+    async def owner(lock):
+        await lock.acquire()  # and exits holding it
+
+    async def waiter(lock, errors):
+        try:
+            await lock.acquire()
+        except tether.BrokenResourceError as exc:
+            errors.append(str(exc))
+
+    async def main():
+        lock = tether.Lock()
+        errors = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(owner, lock)
+            await wait_all_tasks_blocked()
+            nursery.start_soon(waiter, lock, errors)
+        assert len(errors) == 1 and "owner exited without releasing" in errors[0]
+        # Later attempts fail at once too, instead of blocking.
+        with pytest.raises(tether.BrokenResourceError):
+            await lock.acquire()
+
+    tether.run(main, clock=MockClock(autojump_threshold=0))
+
+
+def test_lock_released_before_exit_is_not_broken():
+    async def user(lock):
+        async with lock:
+            await lowlevel.checkpoint()
+
+    async def main():
+        lock = tether.Lock()
+        async with tether.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(user, lock)
+        async with lock:
+            pass
+        assert not lock.locked()
+
+    tether.run(main)
+
+
+def test_parking_lot_break_lot_and_breaker_registration():
+    async def parked(lot, errors):
+        try:
+            await lot.park()
+        except tether.BrokenResourceError:
+            errors.append("broken")
+
+    async def main():
+        lot = lowlevel.ParkingLot()
+        errors = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(parked, lot, errors)
+            nursery.start_soon(parked, lot, errors)
+            await wait_all_tasks_blocked()
+            lot.break_lot()
+        assert errors == ["broken", "broken"]
+        assert lot.broken_by == [lowlevel.current_task()]
+        with pytest.raises(tether.BrokenResourceError):
+            await lot.park()
+
+        other = lowlevel.ParkingLot()
+        me = lowlevel.current_task()
+        with pytest.raises(ValueError, match="not registered"):
+            lowlevel.remove_parking_lot_breaker(me, other)
+        lowlevel.add_parking_lot_breaker(me, other)
+        lowlevel.remove_parking_lot_breaker(me, other)
+        assert other.broken_by == []
+
+    tether.run(main)

@@ -37,10 +37,12 @@ from ._core import (
     ParkingLotStatistics,
     Task,
     WouldBlock,
+    add_parking_lot_breaker,
     cancel_shielded_checkpoint,
     checkpoint_if_cancelled,
     current_task,
     park_unless_set,
+    remove_parking_lot_breaker,
 )
 
 __all__ = [
@@ -185,6 +187,7 @@ class _LockImpl(_ReleaseOnExit):
         owner = self._owner
         if owner is None and not self._lot:
             self._owner = task
+            add_parking_lot_breaker(task, self._lot)
             return
         if owner is task:
             raise RuntimeError(f"attempt to re-acquire a {type(self).__name__} this task holds")
@@ -206,11 +209,14 @@ class _LockImpl(_ReleaseOnExit):
         owner = self._owner
         if owner is None and not self._lot:
             self._owner = task
+            add_parking_lot_breaker(task, self._lot)
             await cancel_shielded_checkpoint()
             return
         if owner is task:
             raise RuntimeError(f"attempt to re-acquire a {type(self).__name__} this task holds")
-        # `release` makes the woken task the owner before it runs again.
+        # `release` makes the woken task the owner before it runs again. If
+        # the owner exits without releasing, the kernel breaks the lot and
+        # this raises BrokenResourceError instead of waiting forever.
         await self._lot.park()
 
     def release(self) -> None:
@@ -221,13 +227,17 @@ class _LockImpl(_ReleaseOnExit):
           RuntimeError: if the calling task does not hold the lock (a lock
             belongs to the task that acquired it).
         """
-        if current_task() is not self._owner:
+        owner = current_task()
+        if owner is not self._owner:
             raise RuntimeError(
                 f"can't release a {type(self).__name__} that this task does not hold"
             )
         lot = self._lot
+        remove_parking_lot_breaker(owner, lot)
         if lot:
-            (self._owner,) = lot.unpark()
+            (new_owner,) = lot.unpark()
+            self._owner = new_owner
+            add_parking_lot_breaker(new_owner, lot)
         else:
             self._owner = None
 

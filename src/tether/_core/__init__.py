@@ -18,7 +18,12 @@ from ._io import IOStatistics, fd_of
 from ._ki import currently_ki_protected, disable_ki_protection, enable_ki_protection
 from ._local import RunVar, RunVarToken
 from ._nursery import TASK_STATUS_IGNORED, Nursery, NurseryManager, TaskStatus, open_nursery
-from ._parking_lot import ParkingLot, ParkingLotStatistics
+from ._parking_lot import (
+    ParkingLot,
+    ParkingLotStatistics,
+    add_parking_lot_breaker,
+    remove_parking_lot_breaker,
+)
 from ._run import (
     RunStatistics,
     abort_wait,
@@ -111,6 +116,7 @@ __all__ = [
     "WouldBlock",
     "abort_wait",
     "add_instrument",
+    "add_parking_lot_breaker",
     "cancel_shielded_checkpoint",
     "checkpoint",
     "checkpoint_if_cancelled",
@@ -131,6 +137,7 @@ __all__ = [
     "open_nursery",
     "park_unless_set",
     "remove_instrument",
+    "remove_parking_lot_breaker",
     "reschedule",
     "run",
     "spawn_coroutine",

@@ -15,13 +15,40 @@ from typing import TYPE_CHECKING
 
 import outcome
 
-from ._run_context import GLOBAL_RUN_CONTEXT
+from ._exceptions import BrokenResourceError
+from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._traps import park_in
 
 if TYPE_CHECKING:
     from ._task import Task
 
 _VALUE_NONE = outcome.Value(None)
+
+
+def broken_lot_error(lot: ParkingLot) -> BrokenResourceError:
+    causes = ", ".join(repr(task) for task in lot._broken_by or ())
+    return BrokenResourceError(
+        f"parking lot broken by {causes}: for a lock, its owner exited without releasing it"
+    )
+
+
+def add_parking_lot_breaker(task: Task, lot: ParkingLot) -> None:
+    """Have the kernel break `lot` (see `ParkingLot.break_lot`) if `task`
+    exits before `remove_parking_lot_breaker` is called. Locks register
+    their owner this way."""
+    lots = task._lots_to_break
+    if lots is None:
+        task._lots_to_break = [lot]
+    else:
+        lots.append(lot)
+
+
+def remove_parking_lot_breaker(task: Task, lot: ParkingLot) -> None:
+    """Undo `add_parking_lot_breaker`; `ValueError` if it was not added."""
+    lots = task._lots_to_break
+    if lots is None or lot not in lots:
+        raise ValueError(f"{task!r} is not registered to break {lot!r}")
+    lots.remove(lot)
 
 
 @dataclass(frozen=True)
@@ -33,10 +60,34 @@ class ParkingLot:
     """A FIFO queue of parked tasks. Not a checkpoint on its own: `park`
     blocks until unparked (and is cancellable); `unpark*` never block."""
 
-    __slots__ = ("_parked",)
+    __slots__ = ("_broken_by", "_parked")
 
     def __init__(self) -> None:
         self._parked: OrderedDict[Task, None] = OrderedDict()
+        self._broken_by: list[Task] | None = None
+
+    @property
+    def broken_by(self) -> list[Task]:
+        """The tasks that broke this lot (see `break_lot`); empty if it is
+        not broken."""
+        return list(self._broken_by or ())
+
+    def break_lot(self, task: Task | None = None) -> None:
+        """Break the lot, naming `task` (default: the current task) as the
+        cause: every parked task wakes with `BrokenResourceError`, and so does
+        every later `park`. The kernel calls this for lots registered with
+        `add_parking_lot_breaker` when their task exits, so that the waiters
+        of a lock whose owner died do not wait forever. Not a checkpoint."""
+        if task is None:
+            task = current_task()
+        if self._broken_by is None:
+            self._broken_by = []
+        self._broken_by.append(task)
+        runner = GLOBAL_RUN_CONTEXT.runner
+        parked = self._parked
+        while parked:
+            waiter, _ = parked.popitem(last=False)
+            runner.reschedule(waiter, outcome.Error(broken_lot_error(self)))
 
     def __len__(self) -> int:
         return len(self._parked)

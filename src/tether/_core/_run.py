@@ -52,7 +52,7 @@ from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
 from ._ki import ki_protected
 from ._nursery import Nursery, open_nursery
-from ._parking_lot import ParkingLot
+from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._task import PARKED_IN_LOT, Task
 from ._traps import (
@@ -292,6 +292,11 @@ class Runner:
             result = outcome.Error(
                 TetherInternalError(f"{task!r} exited with nurseries still open")
             )
+        lots = task._lots_to_break
+        if lots:
+            task._lots_to_break = None
+            for lot in lots:
+                lot.break_lot(task)
         task._activate_cancel_status(None)
         self.tasks_living -= 1
         if task is self.main_task:
@@ -454,14 +459,19 @@ class Runner:
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
                     elif type(msg) is ParkingLot:
-                        msg._parked[task] = None
-                        task.custom_sleep_data = msg
-                        task._abort_func = PARKED_IN_LOT
-                        if self.ki_pending and task is self.main_task:
-                            self._deliver_pending_ki()
-                        status = task._cancel_status
-                        if status is not None and status.effectively_cancelled:
-                            task._attempt_delivery_of_any_pending_cancel()
+                        if msg._broken_by is None:
+                            msg._parked[task] = None
+                            task.custom_sleep_data = msg
+                            task._abort_func = PARKED_IN_LOT
+                            if self.ki_pending and task is self.main_task:
+                                self._deliver_pending_ki()
+                            status = task._cancel_status
+                            if status is not None and status.effectively_cancelled:
+                                task._attempt_delivery_of_any_pending_cancel()
+                        else:
+                            task._pending_throw = broken_lot_error(msg)
+                            task._next_send = _THROW
+                            runq.append(task)
                     elif type(msg) is WaitTaskRescheduled:
                         task._abort_func = msg.abort_func
                         if self.ki_pending and task is self.main_task:
@@ -553,6 +563,11 @@ class Runner:
         if isinstance(msg, ParkingLot):
             # A subclass of ParkingLot: the step loop's fast path only checks
             # the exact type.
+            if msg._broken_by is not None:
+                task._pending_throw = broken_lot_error(msg)
+                task._next_send = _THROW
+                self.runq.append(task)
+                return
             msg._parked[task] = None
             task.custom_sleep_data = msg
             task._abort_func = PARKED_IN_LOT

@@ -47,6 +47,7 @@ class Task:
         "_coro_send",
         "_eventual_parent_nursery",
         "_foreign_wait",
+        "_lots_to_break",
         "_next_send",
         "_parent_nursery",
         "_pending_throw",
@@ -86,6 +87,9 @@ class Task:
         self._abort_func: AbortFn | None = None
         self._next_send: Any = None
         self._pending_throw: BaseException | None = None
+        #: Parking lots to break if this task exits while holding them (the
+        #: lock it owns): see `add_parking_lot_breaker`.
+        self._lots_to_break: list[Any] | None = None
         # Cached: the step loop calls it on almost every step.
         self._coro_send = coro.send
         #: Free for the code that parks this task (ParkingLot, I/O waits) to
