@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 
 import tether
@@ -63,17 +66,259 @@ def test_kernel_cancellation_reaching_the_top_marks_task_cancelled():
 
 
 def test_aio_timeout_around_tether_native_wait():
-    """A tether-native wait is not interrupted by asyncio-style cancellation:
-    the cancellation arrives when it returns (see docs/aio.md)."""
+    """asyncio-style cancellation interrupts a tether-native wait at once,
+    with asyncio's CancelledError, as asyncio interrupts its own awaits."""
+    seen = []
 
     async def main():
+        loop = aio.get_running_loop()
         with pytest.raises(TimeoutError):
             async with aio.timeout(1):
-                await tether.sleep(3)
-                await aio.sleep(0)
+                try:
+                    await tether.sleep(3)
+                except BaseException as exc:
+                    seen.append((type(exc), loop.time()))
+                    raise
+        # timeout() took back its cancellation request: nothing is pending.
+        task = aio.current_task()
+        assert task.cancelling() == 0
+        await aio.sleep(1)
+        return loop.time()
+
+    assert run_virtual(main()) == 2.0
+    assert seen == [(asyncio.CancelledError, 1.0)]
+
+
+def _cancel_at(when, task, msg=None):
+    aio.get_running_loop().call_at(when, task.cancel, msg)
+
+
+@pytest.mark.parametrize("kind", ["sleep", "event", "receive", "send", "lock", "shielded"])
+def test_cancel_interrupts_tether_native_waits(kind):
+    send, receive = tether.open_memory_channel(0)
+    lock = tether.Lock()
+
+    async def native_wait():
+        if kind == "sleep":
+            await tether.sleep(10)
+        elif kind == "event":
+            await tether.Event().wait()
+        elif kind == "receive":
+            await receive.receive()
+        elif kind == "send":
+            await send.send("never received")
+        elif kind == "lock":
+            await lock.acquire()
+        else:
+            with tether.CancelScope(shield=True):
+                await tether.sleep(10)
+
+    async def waiter():
+        try:
+            await native_wait()
+        except asyncio.CancelledError as exc:
+            return "caught", exc.args, aio.get_running_loop().time()
+
+    async def holder():
+        async with lock:
+            await aio.sleep(100)
+
+    async def main():
+        loop = aio.get_running_loop()
+        hold = aio.create_task(holder())
+        await aio.sleep(0)
+        task = aio.create_task(waiter())
+        _cancel_at(1, task, "stop")
+        result = await task
+        assert task.cancelling() == 1
+        # The wait was abandoned cleanly: nothing of it is left behind.
+        with pytest.raises(tether.WouldBlock):
+            send.send_nowait("x")
+        with pytest.raises(tether.WouldBlock):
+            receive.receive_nowait()
+        assert lock.statistics().tasks_waiting == 0
+        hold.cancel()
+        await aio.sleep(0)
+        return result, loop.time()
+
+    assert run_virtual(main()) == (("caught", ("stop",), 1.0), 1.0)
+
+
+def test_cancel_uncaught_in_native_wait_cancels_the_task():
+    async def child():
+        await tether.Event().wait()
+
+    async def main():
+        task = aio.create_task(child())
+        await aio.sleep(1)
+        assert task.cancel("bye")
+        assert task.cancel()  # a second request while the first is delivered
+        with pytest.raises(asyncio.CancelledError) as info:
+            await task
+        assert task.cancelled() and task.cancelling() == 2
+        return info.value.args, aio.get_running_loop().time()
+
+    assert run_virtual(main()) == (("bye",), 1.0)
+
+
+@pytest.mark.parametrize("library", ["asyncio", "tether.aio"])
+def test_two_cancels_while_in_a_wait_raise_once(library):
+    """As in asyncio: a second cancel() before the task runs is answered by
+    the same CancelledError (the first message); the task can go on."""
+    log = []
+    lib = asyncio if library == "asyncio" else aio
+
+    async def child():
+        try:
+            if library == "asyncio":
+                await asyncio.sleep(10)
+            else:
+                await tether.sleep(10)
+        except asyncio.CancelledError as exc:
+            log.append(("caught", exc.args))
+        await lib.sleep(0)
+        log.append("continued")
+
+    async def main():
+        task = lib.create_task(child())
+        await lib.sleep(0)
+        task.cancel("one")
+        task.cancel("two")
+        await task
+        log.append(task.cancelling())
+
+    if library == "asyncio":
+        asyncio.run(main())
+    else:
+        run_virtual(main())
+    assert log == [("caught", ("one",)), "continued", 2]
+
+
+def test_cancel_interrupts_abandonable_thread():
+    release = threading.Event()
+
+    async def main():
+        loop = aio.get_running_loop()
+        try:
+            with pytest.raises(TimeoutError):
+                async with aio.timeout(1):
+                    await tether.to_thread.run_sync(release.wait, abandon_on_cancel=True)
+            return loop.time()
+        finally:
+            release.set()
+
+    assert run_virtual(main()) == 1.0
+
+
+def test_cancel_of_a_thread_that_cannot_be_abandoned_is_delivered_after_it():
+    """An abort that fails (a thread not abandoned) leaves the request
+    pending: the wait ends normally, its value is not lost, and the next
+    asyncio-level await raises CancelledError. The thread itself is not
+    cancelled by it (check_cancelled does not raise)."""
+    release = threading.Event()
+    log = []
+
+    def in_thread():
+        release.wait()
+        tether.from_thread.check_cancelled()
+        return "thread result"
+
+    async def child():
+        log.append(await tether.to_thread.run_sync(in_thread))
+        try:
+            await aio.sleep(0)
+        except asyncio.CancelledError as exc:
+            log.append(("cancelled at aio await", exc.args))
+            raise
+
+    async def main():
+        task = aio.create_task(child())
+        await aio.sleep(1)
+        task.cancel("late")
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return task.cancelling()
+
+    assert run_virtual(main()) == 1
+    assert log == ["thread result", ("cancelled at aio await", ("late",))]
+
+
+@pytest.mark.parametrize("next_wait", ["aio", "native"])
+def test_cancel_while_in_a_trio_style_nursery_exit(next_wait):
+    """A nursery's exit cannot be abandoned: its children finish (they are
+    not cancelled), the nursery exits normally, and the cancellation is
+    delivered at the next await (an asyncio-level one, or a tether-native
+    wait, which is interrupted)."""
+    log = []
+
+    async def trio_child():
+        await tether.sleep(2)
+        log.append("child done")
+
+    async def child():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(trio_child)
+        log.append(("nursery exited", aio.get_running_loop().time()))
+        try:
+            if next_wait == "aio":
+                await aio.sleep(5)
+            else:
+                await tether.sleep(5)
+        except asyncio.CancelledError as exc:
+            log.append(("cancelled", exc.args, aio.get_running_loop().time()))
+            raise
+
+    async def main():
+        task = aio.create_task(child())
+        await aio.sleep(1)
+        task.cancel("bye")
+        with pytest.raises(asyncio.CancelledError):
+            await task
         return aio.get_running_loop().time()
 
-    assert run_virtual(main()) == 3.0
+    assert run_virtual(main()) == 2.0
+    assert log == ["child done", ("nursery exited", 2.0), ("cancelled", ("bye",), 2.0)]
+
+
+def test_cancel_of_a_runnable_task_woken_by_a_channel_keeps_the_value():
+    """A task woken with a value by tether-native code (a channel hands the
+    value over directly) gets that value even if cancel() comes before it
+    runs; the cancellation follows at its next asyncio-level await."""
+    log = []
+
+    async def receiver(receive):
+        log.append(await receive.receive())
+        try:
+            await aio.sleep(0)
+        except asyncio.CancelledError:
+            log.append("cancelled")
+            raise
+
+    async def main():
+        send, receive = tether.open_memory_channel(0)
+        task = aio.create_task(receiver(receive))
+        await aio.sleep(1)
+        send.send_nowait("value")  # the receiver is runnable now
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run_virtual(main())
+    assert log == ["value", "cancelled"]
+
+
+def test_self_cancel_then_native_wait():
+    async def main():
+        task = aio.current_task()
+        await aio.sleep(0)  # so that this step is not the task's first
+        task.cancel("self")
+        with pytest.raises(asyncio.CancelledError) as info:
+            await tether.sleep(5)
+        assert task.uncancel() == 0
+        return info.value.args, aio.get_running_loop().time()
+
+    assert run_virtual(main()) == (("self",), 0.0)
 
 
 def test_aio_sleep_inside_tether_run():

@@ -458,3 +458,34 @@ def test_future_likes_whose_await_yields_none_are_awaitable():
 
     assert run_virtual(main()) == "done"
     assert log == ["other 0", "first", "other 1", "second", "other 2"]
+
+
+@pytest.mark.parametrize("library", ["asyncio", "tether.aio"])
+def test_cancel_after_the_awaited_future_is_done_but_before_the_task_runs(library):
+    """The task was woken by its future, cancel() comes before it runs: as
+    in asyncio, it gets CancelledError at that await (not the result)."""
+    lib = asyncio if library == "asyncio" else aio
+    log = []
+
+    async def child(fut):
+        try:
+            log.append(await fut)
+        except asyncio.CancelledError as exc:
+            log.append(("cancelled", exc.args))
+        await lib.sleep(0)
+        log.append("after")
+
+    async def main():
+        fut = lib.get_running_loop().create_future()
+        task = lib.create_task(child(fut))
+        await lib.sleep(0)
+        fut.set_result("result")
+        task.cancel("late")
+        await task
+        log.append(task.cancelling())
+
+    if library == "asyncio":
+        asyncio.run(main())
+    else:
+        run_virtual(main())
+    assert log == [("cancelled", ("late",)), "after", 1]

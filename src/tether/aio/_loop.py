@@ -64,12 +64,14 @@ from . import _connections, _datagram, _sockets
 from ._selector import _READ, _WRITE, Selector, fileobj_to_fd
 from ._signals import SignalHandlers
 from ._stdlib import get_running_loop_or_none, set_running_loop
-from ._task import Task, _Carrier, _Wakeup, new_task
+from ._task import Task, _Carrier, _park, _Wakeup, new_task
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 logger = logging.getLogger("asyncio")
+
+_spawn_coroutine = lowlevel.spawn_coroutine
 
 _HandleOrTask = events.Handle | Task[Any]
 
@@ -376,8 +378,6 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         for task in self._live_tasks:
             carrier = task._carrier
             was_running = carrier is not None and not carrier._fresh
-            if was_running and task._context is None and task._ktask is not None:
-                task._context = task._ktask.context
             task._carrier = None
             task._ktask = None
             task._ktask_parked = False
@@ -429,9 +429,6 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         if self._nursery is not None and not self._frozen:
             self._attach(task)
         else:
-            if task._context is None:
-                # No kernel task to copy the creator's context for it now.
-                task._context = contextvars.copy_context()
             self._pending.append(task)
 
     def _make_ready(self, task: Task[Any]) -> None:
@@ -445,7 +442,11 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         # on must run after it.
         self._open_batch = None
         assert self._nursery is not None
-        self._nursery.start_soon(_Carrier, task, name="tether.aio.Task")
+        ktask = _spawn_coroutine(
+            self._nursery, _Carrier(task), name="tether.aio.Task", context=task._context
+        )
+        ktask.foreign_yield_handler = _park
+        task._ktask = ktask
 
     def create_task(  # type: ignore[override]
         self,

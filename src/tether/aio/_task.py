@@ -15,7 +15,8 @@ segment's root nursery, whose coroutine is a `_Carrier`. The carrier
   kernel task's ``foreign_yield_handler`` (`Task._park`): the kernel task is
   parked until the future is done;
 - delivers asyncio's edge-triggered cancellation: `Task.cancel()` cancels the
-  future the task waits for, or throws `CancelledError` in at the next step;
+  future the task waits for, aborts its tether-native wait, or throws
+  `CancelledError` in at the next step;
 - records the outcome on the Task when the coroutine ends. The kernel task
   then ends normally: an asyncio task's error belongs to whoever awaits the
   task (or to the loop's exception handler), not to the nursery.
@@ -25,13 +26,12 @@ either waiting for its future (`_parked`) or queued in the loop's pending
 queue with the value to resume it with (`_resume_*`).
 
 Invariants:
-- ``_carrier`` is the carrier of the current segment (set when its kernel
-  task is spawned), or None while detached; ``_ktask`` is that kernel task,
-  known from the carrier's first step on.
-- ``_context`` is the task's `contextvars.Context`; None only before the
-  first step of a task created while the loop runs, which adopts the copy
-  its kernel task made at spawn (the creator's context at creation, as in
-  asyncio) instead of copying it twice.
+- ``_carrier`` is the carrier of the current segment, or None while
+  detached; ``_ktask`` is the kernel task running it (both set together when
+  the task is attached, by `lowlevel.spawn_coroutine`).
+- ``_context`` is the task's `contextvars.Context` (the creator's, copied at
+  creation as in asyncio, unless one was given); its kernel task steps the
+  coroutine in it.
 - ``_parked``: the task waits for ``_fut_waiter`` with ``_wakeup`` among its
   done callbacks. ``_ktask_parked``: additionally its kernel task is parked
   in the kernel (so waking it is a `reschedule`).
@@ -57,6 +57,7 @@ from .. import lowlevel
 from .._core import Cancelled
 from ._stdlib import (
     Future,
+    current_task_of,
     enter_task,
     get_running_loop_or_none,
     leave_task,
@@ -144,8 +145,9 @@ class Task(Future[T]):
     asyncio. If the task waits for a future, that future is cancelled (which
     wakes the task with `asyncio.CancelledError`); otherwise the error is
     thrown into the coroutine at its next step. The coroutine may catch it.
-    A task whose coroutine waits in tether-native (trio-style) code gets the
-    error when that code returns to an asyncio await. The task is marked
+    A wait in tether-native (trio-style) code is interrupted and raises the
+    error, unless it cannot be abandoned (then the error comes at the next
+    await; see `_interrupt_native_wait`). The task is marked
     cancelled when its coroutine ends with `CancelledError` (or with the
     kernel's `tether.Cancelled`, when a trio-style scope around it was
     cancelled).
@@ -156,6 +158,7 @@ class Task(Future[T]):
         "_context",
         "_coro",
         "_fut_waiter",
+        "_interrupt",
         "_ktask",
         "_ktask_parked",
         "_log_destroy_pending",
@@ -174,9 +177,10 @@ class Task(Future[T]):
 
     # Set by _init_task (declared here for type checkers).
     _carrier: _Carrier | None
-    _context: contextvars.Context | None
+    _context: contextvars.Context
     _coro: Coroutine[Any, Any, T] | Generator[Any, None, T]
     _fut_waiter: Any
+    _interrupt: BaseException | None
     _ktask: lowlevel.Task | None
     _ktask_parked: bool
     _log_destroy_pending: bool
@@ -244,12 +248,7 @@ class Task(Future[T]):
 
     def get_context(self) -> contextvars.Context:
         """The `contextvars.Context` the coroutine runs in."""
-        context = self._context
-        if context is None:
-            # Not started yet, and about to adopt the copy its kernel task
-            # made when it was created: fix the context now instead.
-            context = self._context = contextvars.copy_context()
-        return context
+        return self._context
 
     def get_name(self) -> str:
         """The task's name: ``Task-N`` unless one was given."""
@@ -283,6 +282,9 @@ class Task(Future[T]):
         self._must_cancel = True
         self._cancel_message = msg
         self._slow = True
+        if self._ktask is not None and not self._ktask_parked:
+            # Perhaps waiting in tether-native code: interrupt that wait.
+            self._interrupt_native_wait()
         return True
 
     def cancelling(self) -> int:
@@ -346,6 +348,38 @@ class Task(Future[T]):
         self._resume_error = error
         self._slow = True
 
+    def _interrupt_native_wait(self) -> None:
+        """Deliver a pending `cancel()` to a task whose kernel task waits in
+        tether-native code (`tether.sleep`, a `tether.Event`, a channel,
+        `tether.to_thread.run_sync(..., abandon_on_cancel=True)`...), as
+        asyncio interrupts whatever a task awaits: the wait is aborted with
+        `lowlevel.abort_wait` and raises `CancelledError` where it waits.
+
+        A wait that cannot be abandoned (a thread that is not abandoned, a
+        trio-style nursery's exit waiting for its children) keeps the
+        request pending: it is delivered at the task's next asyncio-level
+        await, or by interrupting its next tether-native wait. If the task
+        is the one running, it is not waiting yet: try again once it is."""
+        ktask = self._ktask
+        loop = self._tloop
+        if ktask is None or self._ktask_parked or loop._frozen or loop._nursery is None:
+            # Detached, waiting for a future (cancelling the future delivers
+            # it), or the segment is ending.
+            return
+        if current_task_of(loop) is self:
+            token = loop._token
+            if token is not None:
+                token.run_sync_soon(_retry_interrupt, self)
+            return
+        raiser = _Interrupt()
+        if lowlevel.abort_wait(ktask, raiser):
+            # The kernel task resumes with the kernel's Cancelled from the
+            # wait; the carrier swaps in this error (see `_Carrier._step`).
+            self._interrupt = self._make_cancelled_error()  # type: ignore[attr-defined]
+            self._must_cancel = False
+        else:
+            raiser.armed = False
+
     def _park(self, awaited: object) -> AbortFn:
         """Called through the kernel task's ``foreign_yield_handler``: the
         coroutine awaits `awaited` (normally a future of this loop). Mirrors what asyncio's
@@ -403,7 +437,34 @@ class Task(Future[T]):
         return lowlevel.Abort.SUCCEEDED
 
 
+class _Interrupt:
+    """The ``raise_exc`` that `Task._interrupt_native_wait` gives
+    `lowlevel.abort_wait`. While armed it raises the kernel's `Cancelled`,
+    so the wait's abort function sees an ordinary cancellation (a nursery's
+    exit ignores it; a thread keeps it for ``from_thread.check_cancelled``);
+    the carrier turns the wait's outcome into asyncio's `CancelledError`. If
+    the wait could not be abandoned it is disarmed: a thread that calls
+    ``check_cancelled`` later is not cancelled by it."""
+
+    __slots__ = ("armed",)
+
+    def __init__(self) -> None:
+        self.armed = True
+
+    def __call__(self) -> None:
+        if self.armed:
+            raise Cancelled._create()
+
+
+def _retry_interrupt(task: Task[Any]) -> None:
+    # From the kernel's entry queue: between two batches, so the task that
+    # cancelled itself is parked now if its step ended in a native wait.
+    if task._must_cancel and not task.done():
+        task._interrupt_native_wait()
+
+
 _EMPTY_CONTEXT = contextvars.Context()
+_copy_context = contextvars.copy_context
 _future_init = Future.__init__
 _new_task = Task.__new__
 
@@ -426,12 +487,11 @@ def _init_task(
     # Numbered now (the order of creation), formatted when first asked for.
     task._number = _task_numbers()
     task._name = None if name is None else str(name)
-    # None: adopt the context its kernel task copies when it is spawned, which
-    # is the creator's context at this moment, as asyncio copies it.
-    task._context = context
+    task._context = _copy_context() if context is None else context
     task._num_cancels_requested = 0
     task._must_cancel = False
     task._fut_waiter = None
+    task._interrupt = None
     task._carrier = None
     task._ktask = None
     task._ktask_parked = False
@@ -459,6 +519,8 @@ def new_task(
 def _park(ktask: lowlevel.Task, awaited: object) -> AbortFn:
     """The ``foreign_yield_handler`` of every carrier kernel task."""
     carrier: _Carrier = ktask.coro  # type: ignore[assignment]
+    # Whatever the outcome, the coroutine waits at an asyncio-level await.
+    carrier._aio_point = True
     return carrier._task._park(awaited)
 
 
@@ -466,13 +528,19 @@ class _Carrier(Coroutine[Any, Any, None]):
     """The coroutine of the kernel task that carries an aio task through one
     segment. See the module docstring."""
 
-    __slots__ = ("_fresh", "_loop", "_task")
+    __slots__ = ("_aio_point", "_fresh", "_loop", "_task")
 
     def __init__(self, task: Task[Any]) -> None:
         self._task = task
         self._loop = task._tloop
         #: The first step is still to come (it loads the task's resume value).
         self._fresh = True
+        #: The coroutine is suspended at an asyncio-level await (a bare
+        #: yield, a future) or has not started: a pending `cancel()` is
+        #: thrown in at the next step. False while it waits in tether-native
+        #: code, which gets what woke it up (a value sent by a channel, a lock
+        #: handed over) rather than losing it to a cancellation.
+        self._aio_point = True
         task._carrier = self
 
     def __repr__(self) -> str:
@@ -514,7 +582,10 @@ class _Carrier(Coroutine[Any, Any, None]):
             # A bare yield: give up one iteration. The task re-enters the run
             # queue, so callbacks queued from now on run after it.
             loop._open_batch = None
+            self._aio_point = True
             return _CHECKPOINT
+        # A future (`_park` sets the flag back) or a tether-native trap.
+        self._aio_point = False
         return yielded
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
@@ -524,20 +595,9 @@ class _Carrier(Coroutine[Any, Any, None]):
     def _step(self, value: Any, error: BaseException | None) -> Any:
         task = self._task
         loop = self._loop
-        context = None
         if self._fresh:
             self._fresh = False
-            ktask = lowlevel.current_task()
-            task._ktask = ktask
-            ktask.foreign_yield_handler = _park
-            context = task._context
             value, error = task._resume_value, task._resume_error
-            if context is None:
-                # The context the kernel copied at spawn, when the task was
-                # created: the task's own from now on (kept across segments).
-                task._context = ktask.context
-            else:
-                ktask.context = context
             task._resume_value = task._resume_error = None
         if loop._frozen:
             if value is _DETACH:
@@ -558,34 +618,48 @@ class _Carrier(Coroutine[Any, Any, None]):
             # Otherwise a tether-native wait was cancelled by the end of the
             # segment: the task cannot leave the kernel in the middle of
             # tether code, so it unwinds with the kernel's Cancelled.
-        if task._must_cancel:
+        interrupt = task._interrupt
+        if interrupt is not None:
+            # `cancel()` aborted the tether-native wait: it raises asyncio's
+            # CancelledError instead of the kernel's Cancelled.
+            task._interrupt = None
+            if not loop._frozen and type(value) is outcome.Error:
+                value = outcome.Error(interrupt)
+                # A cancel() since then is answered by this error too, as
+                # asyncio's step answers it with the awaited future's.
+                task._must_cancel = False
+            del interrupt
+        if task._must_cancel and self._aio_point:
             if not isinstance(error, CancelledError):
                 error = task._make_cancelled_error()  # type: ignore[attr-defined]
             task._must_cancel = False
-        task._slow = False
+        # Still pending (resumed from a tether-native wait): stay slow.
+        task._slow = task._must_cancel
         task._parked = False
         task._fut_waiter = None
         enter_task(loop, task)
         try:
-            if context is not None:
-                # This step still runs in the kernel's copy: switch now.
-                if error is None:
-                    yielded = context.run(task._coro.send, value)
-                else:
-                    yielded = context.run(task._coro.throw, error)
-            elif error is None:
+            if error is None:
                 yielded = task._coro.send(value)
             else:
                 yielded = task._coro.throw(error)
         except BaseException as exc:
             leave_task(loop, task)
-            del error, context
+            del error
             del task  # see send()
             self._finish(exc)
         leave_task(loop, task)
         if yielded is None:
             loop._open_batch = None
+            self._aio_point = True
             return _CHECKPOINT
+        self._aio_point = False
+        if task._must_cancel:
+            # A cancellation is pending and this may be a tether-native wait:
+            # interrupt it once the kernel has parked the task.
+            token = loop._token
+            if token is not None:
+                token.run_sync_soon(_retry_interrupt, task)
         return yielded
 
     def _detach(self) -> Any:
