@@ -142,11 +142,29 @@ def _no_public_constructor(cls: type) -> NoReturn:
     )
 
 
-class _ClosableHandle:
-    """What both channel ends share: `aclose` and a synchronous ``with``
+class _ChannelEnd:
+    """What both channel ends share: their state, a guard against direct
+    construction, `statistics`, and `aclose` plus a synchronous ``with``
     block, both built on the end's own `close`."""
 
-    __slots__ = ()
+    __slots__ = ("_closed", "_state")
+
+    _state: _ChannelState[Any]
+    _closed: bool
+
+    def __init__(self) -> None:
+        _no_public_constructor(type(self))
+
+    def __repr__(self) -> str:
+        closed = ", closed" if self._closed else ""
+        return (
+            f"<tether.{type(self).__name__} at {id(self):#x}{closed}, "
+            f"state at {id(self._state):#x}>"
+        )
+
+    def statistics(self) -> MemoryChannelStatistics:
+        """Numbers about the channel; see `MemoryChannelStatistics`."""
+        return self._state.statistics()
 
     def close(self) -> None:
         raise NotImplementedError
@@ -170,20 +188,14 @@ class _ClosableHandle:
 
 
 @final
-class MemorySendChannel(_ClosableHandle, SendChannel[SendType]):
+class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
     """The sending end of a memory channel; see `open_memory_channel`.
 
     Usable as ``async with`` or plain ``with`` block, which closes it on
     exit.
     """
 
-    __slots__ = ("_closed", "_state")
-
-    _state: _ChannelState[Any]
-    _closed: bool
-
-    def __init__(self) -> None:
-        _no_public_constructor(type(self))
+    __slots__ = ()
 
     @classmethod
     def _create(cls, state: _ChannelState[Any]) -> MemorySendChannel[Any]:
@@ -192,14 +204,6 @@ class MemorySendChannel(_ClosableHandle, SendChannel[SendType]):
         self._closed = False
         state.open_send_channels += 1
         return self
-
-    def __repr__(self) -> str:
-        closed = ", closed" if self._closed else ""
-        return f"<tether.MemorySendChannel at {id(self):#x}{closed}, state at {id(self._state):#x}>"
-
-    def statistics(self) -> MemoryChannelStatistics:
-        """Numbers about the channel; see `MemoryChannelStatistics`."""
-        return self._state.statistics()
 
     def send_nowait(self, value: SendType) -> None:
         """Send `value` if that can be done without blocking: hand it to a
@@ -312,7 +316,7 @@ class MemorySendChannel(_ClosableHandle, SendChannel[SendType]):
 
 
 @final
-class MemoryReceiveChannel(_ClosableHandle, ReceiveChannel[ReceiveType]):
+class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
     """The receiving end of a memory channel; see `open_memory_channel`.
 
     ``async for value in channel:`` receives until every send handle is
@@ -320,13 +324,7 @@ class MemoryReceiveChannel(_ClosableHandle, ReceiveChannel[ReceiveType]):
     ``with`` block, which closes it on exit.
     """
 
-    __slots__ = ("_closed", "_state")
-
-    _state: _ChannelState[Any]
-    _closed: bool
-
-    def __init__(self) -> None:
-        _no_public_constructor(type(self))
+    __slots__ = ()
 
     @classmethod
     def _create(cls, state: _ChannelState[Any]) -> MemoryReceiveChannel[Any]:
@@ -335,16 +333,6 @@ class MemoryReceiveChannel(_ClosableHandle, ReceiveChannel[ReceiveType]):
         self._closed = False
         state.open_receive_channels += 1
         return self
-
-    def __repr__(self) -> str:
-        closed = ", closed" if self._closed else ""
-        return (
-            f"<tether.MemoryReceiveChannel at {id(self):#x}{closed}, state at {id(self._state):#x}>"
-        )
-
-    def statistics(self) -> MemoryChannelStatistics:
-        """Numbers about the channel; see `MemoryChannelStatistics`."""
-        return self._state.statistics()
 
     def receive_nowait(self) -> ReceiveType:
         """Take the next value if there is one (from the buffer, or from a
