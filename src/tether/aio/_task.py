@@ -498,7 +498,9 @@ def _init_task(
     task._parked = False
     task._woken_early = False
     task._log_destroy_pending = True
-    task._slow = True
+    # A new task starts with nothing to resume it with (None), so its first
+    # step can take the carrier's fast path.
+    task._slow = False
     task._resume_value = None
     task._resume_error = None
     task._wakeup = None
@@ -533,7 +535,9 @@ class _Carrier(Coroutine[Any, Any, None]):
     def __init__(self, task: Task[Any]) -> None:
         self._task = task
         self._loop = task._tloop
-        #: The first step is still to come (it loads the task's resume value).
+        #: No step has run yet. The first step loads the task's resume value
+        #: if it is slow; a task whose resume value is None (a new one) may
+        #: take the fast path instead.
         self._fresh = True
         #: The coroutine is suspended at an asyncio-level await (a bare
         #: yield, a future) or has not started: a pending `cancel()` is
@@ -578,6 +582,9 @@ class _Carrier(Coroutine[Any, Any, None]):
             del task
             self._finish(exc)
         leave_task(loop, task)
+        # (The first step may be this fast one: a new task's resume value is
+        # None. Later slow steps must not load it again.)
+        self._fresh = False
         if yielded is None:
             # A bare yield: give up one iteration. The task re-enters the run
             # queue, so callbacks queued from now on run after it.
