@@ -434,14 +434,14 @@ class Runner:
                         if status is not None and status.effectively_cancelled:
                             msg = task.context.run(task.coro.throw, Cancelled._create())
                         else:
-                            msg = task.context.run(task._coro_send, None)
+                            msg = task.context.run(task.coro.send, None)
                     elif next_send is _THROW:
                         error = task._pending_throw
                         task._pending_throw = None
                         assert error is not None
                         msg = task.context.run(task.coro.throw, error)
                     else:
-                        msg = task.context.run(task._coro_send, next_send)
+                        msg = task.context.run(task.coro.send, next_send)
                 except StopIteration as stop:
                     self.task_exited(task, outcome.Value(stop.value))
                 except BaseException as exc:
