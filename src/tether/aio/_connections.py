@@ -742,32 +742,33 @@ async def sendfile(
 # -- pipes and subprocesses ---------------------------------------------------
 
 
-async def connect_read_pipe(
-    loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
-) -> tuple[asyncio.ReadTransport, asyncio.BaseProtocol]:
+async def _connect_pipe(
+    loop: TetherEventLoop,
+    protocol_factory: ProtocolFactory,
+    pipe: Any,
+    transport_class: type[ReadPipeTransport] | type[WritePipeTransport],
+) -> tuple[Any, asyncio.BaseProtocol]:
     protocol = protocol_factory()
     waiter = loop.create_future()
-    transport = ReadPipeTransport(loop, pipe, protocol, waiter)
+    transport = transport_class(loop, pipe, protocol, waiter)
     try:
         await waiter
     except BaseException:
         transport.close()
         raise
     return transport, protocol
+
+
+async def connect_read_pipe(
+    loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
+) -> tuple[asyncio.ReadTransport, asyncio.BaseProtocol]:
+    return await _connect_pipe(loop, protocol_factory, pipe, ReadPipeTransport)
 
 
 async def connect_write_pipe(
     loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
 ) -> tuple[asyncio.WriteTransport, asyncio.BaseProtocol]:
-    protocol = protocol_factory()
-    waiter = loop.create_future()
-    transport = WritePipeTransport(loop, pipe, protocol, waiter)
-    try:
-        await waiter
-    except BaseException:
-        transport.close()
-        raise
-    return transport, protocol
+    return await _connect_pipe(loop, protocol_factory, pipe, WritePipeTransport)
 
 
 async def make_subprocess_transport(
