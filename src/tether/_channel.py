@@ -69,6 +69,9 @@ ReceiveType = TypeVar("ReceiveType", covariant=True)
 # unwrapping, so one object serves every wake-up.
 _SENT: outcome.Value[None] = outcome.Value(None)
 
+#: What `MemoryReceiveChannel._take` returns when there is no value yet.
+_NOTHING: Any = object()
+
 
 @dataclass(frozen=True)
 class MemoryChannelStatistics:
@@ -214,6 +217,13 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
           BrokenResourceError: if every receive handle is closed.
           ClosedResourceError: if this handle is closed.
         """
+        if not self._put(value):
+            raise WouldBlock
+
+    def _put(self, value: SendType) -> bool:
+        """Hand `value` to the oldest waiting receiver or put it in the
+        buffer; return whether it went. Shared by `send_nowait` and
+        `send`."""
         if self._closed:
             raise ClosedResourceError("this send channel is closed")
         state = self._state
@@ -223,14 +233,14 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
         if receivers:
             task, _ = receivers.popitem(last=False)
             reschedule(task, outcome.Value(value))
-            return
+            return True
         buffer = state.buffer
         if len(buffer) < state.max_buffer_size:
             buffer.append(value)
             if len(buffer) > state.peak_buffer_used:
                 state.peak_buffer_used = len(buffer)
-            return
-        raise WouldBlock
+            return True
+        return False
 
     async def send(self, value: SendType) -> None:
         """Send `value`, waiting while the buffer is full and no receiver is
@@ -250,26 +260,11 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
         # to wait joins the queue before any other task runs, which is what
         # makes the queue FIFO), then a schedule point if it did not wait.
         await checkpoint_if_cancelled()
-        if self._closed:
-            raise ClosedResourceError("this send channel is closed")
-        state = self._state
-        if not state.open_receive_channels:
-            raise BrokenResourceError("every receive channel is closed")
-        receivers = state.waiting_receivers
-        if receivers:
-            task, _ = receivers.popitem(last=False)
-            reschedule(task, outcome.Value(value))
-            await cancel_shielded_checkpoint()
-            return
-        buffer = state.buffer
-        if len(buffer) < state.max_buffer_size:
-            buffer.append(value)
-            if len(buffer) > state.peak_buffer_used:
-                state.peak_buffer_used = len(buffer)
+        if self._put(value):
             await cancel_shielded_checkpoint()
             return
         task = current_task()
-        senders = state.waiting_senders
+        senders = self._state.waiting_senders
         senders[task] = value
         task.custom_sleep_data = self
 
@@ -344,6 +339,19 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
             empty.
           ClosedResourceError: if this handle is closed.
         """
+        value = self._take()
+        if value is not _NOTHING:
+            result: ReceiveType = value
+            return result
+        if not self._state.open_send_channels:
+            raise EndOfChannel
+        raise WouldBlock
+
+    def _take(self) -> Any:
+        """The next value, from the buffer or from the oldest waiting sender,
+        or `_NOTHING` if there is none yet. Shared by every way to receive;
+        a plain method, so no frame of it stays alive while a receiver
+        waits."""
         if self._closed:
             raise ClosedResourceError("this receive channel is closed")
         state = self._state
@@ -356,11 +364,8 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
             reschedule(task, _SENT)
             buffer.append(value)
         if buffer:
-            result: ReceiveType = buffer.popleft()
-            return result
-        if not state.open_send_channels:
-            raise EndOfChannel
-        raise WouldBlock
+            return buffer.popleft()
+        return _NOTHING
 
     async def receive(self) -> ReceiveType:
         """Receive the next value, waiting until there is one.
@@ -376,21 +381,12 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
         """
         # trio's order, as in `MemorySendChannel.send`.
         await checkpoint_if_cancelled()
-        # Inlined `receive_nowait`, minus the exception for WouldBlock.
-        if self._closed:
-            raise ClosedResourceError("this receive channel is closed")
-        state = self._state
-        buffer = state.buffer
-        senders = state.waiting_senders
-        if senders:
-            task, value = senders.popitem(last=False)
-            reschedule(task, _SENT)
-            buffer.append(value)
-        if buffer:
-            result: ReceiveType = buffer.popleft()
+        value = self._take()
+        if value is not _NOTHING:
             await cancel_shielded_checkpoint()
+            result: ReceiveType = value
             return result
-        if not state.open_send_channels:
+        if not self._state.open_send_channels:
             raise EndOfChannel
         return await self._wait_for_value()  # type: ignore[no-any-return]
 
@@ -399,20 +395,12 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
         # out rather than wrapping `receive`: one coroutine frame fewer per
         # value in ``async for``.
         await checkpoint_if_cancelled()
-        if self._closed:
-            raise ClosedResourceError("this receive channel is closed")
-        state = self._state
-        buffer = state.buffer
-        senders = state.waiting_senders
-        if senders:
-            task, value = senders.popitem(last=False)
-            reschedule(task, _SENT)
-            buffer.append(value)
-        if buffer:
-            result: ReceiveType = buffer.popleft()
+        value = self._take()
+        if value is not _NOTHING:
             await cancel_shielded_checkpoint()
+            result: ReceiveType = value
             return result
-        if not state.open_send_channels:
+        if not self._state.open_send_channels:
             raise StopAsyncIteration
         try:
             return await self._wait_for_value()  # type: ignore[no-any-return]
