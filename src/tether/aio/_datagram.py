@@ -17,12 +17,16 @@ import os
 import socket
 import stat
 import warnings
-from asyncio import transports, trsock
+from asyncio import transports
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._sockets import ensure_resolved
-from ._transports import LOG_THRESHOLD_FOR_CONNLOST_WRITES, set_result_unless_cancelled
+from ._transports import (
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    add_socket_extra,
+    set_result_unless_cancelled,
+)
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -54,16 +58,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(extra, loop)
-        self._extra["socket"] = trsock.TransportSocket(sock)
-        try:
-            self._extra["sockname"] = sock.getsockname()
-        except OSError:
-            self._extra["sockname"] = None
-        if "peername" not in self._extra:
-            try:
-                self._extra["peername"] = sock.getpeername()
-            except OSError:
-                self._extra["peername"] = None
+        add_socket_extra(self._extra, sock)
         self._loop: TetherEventLoop = loop
         self._sock = sock
         self._sock_fd = sock.fileno()

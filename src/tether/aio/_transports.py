@@ -70,6 +70,22 @@ def set_result_unless_cancelled(future: Any, result: Any) -> None:
         future.set_result(result)
 
 
+def add_socket_extra(extra: dict[str, Any], sock: socket.socket) -> None:
+    """Fill a socket transport's ``get_extra_info`` entries as asyncio does:
+    ``socket``, ``sockname`` and (unless given already) ``peername``, None
+    where the socket cannot tell."""
+    extra["socket"] = trsock.TransportSocket(sock)
+    try:
+        extra["sockname"] = sock.getsockname()
+    except OSError:
+        extra["sockname"] = None
+    if "peername" not in extra:
+        try:
+            extra["peername"] = sock.getpeername()
+        except OSError:
+            extra["peername"] = None
+
+
 class SocketTransport(transports._FlowControlMixin, transports.Transport):
     """A stream-socket transport (TCP or Unix). Created by the loop's
     ``create_connection``, ``create_server`` and friends."""
@@ -101,16 +117,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         server: Any = None,
     ) -> None:
         super().__init__(extra, loop)
-        self._extra["socket"] = trsock.TransportSocket(sock)
-        try:
-            self._extra["sockname"] = sock.getsockname()
-        except OSError:
-            self._extra["sockname"] = None
-        if "peername" not in self._extra:
-            try:
-                self._extra["peername"] = sock.getpeername()
-            except OSError:
-                self._extra["peername"] = None
+        add_socket_extra(self._extra, sock)
         self._loop: TetherEventLoop = loop
         self._sock = sock
         self._sock_fd = sock.fileno()
