@@ -111,6 +111,25 @@ TRIO = Library(
 )
 ASYNCIO = Library("asyncio", module="asyncio")
 FLOOR = Library("floor", module=None, label="floor")
+TETHER = Library(
+    "tether", module="tether", install_hint="pip install -e '.[bench]'  (from the repository root)"
+)
+
+
+def run_trio_style(mod: Any, main: Any) -> Any:
+    """Run ``main`` under ``mod.run`` (tether or trio) and return what it
+    returned. The result travels through a list rather than ``run``'s return
+    value, so that a kernel whose ``run`` does not return values still
+    works."""
+    box: list[Any] = []
+
+    async def wrapper() -> None:
+        box.append(await main())
+
+    mod.run(wrapper)
+    if not box:
+        raise RuntimeError(f"{mod.__name__}.run returned before the benchmark finished")
+    return box[0]
 
 
 class MissingName(LookupError):

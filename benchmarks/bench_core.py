@@ -24,11 +24,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _harness import ASYNCIO, FLOOR, TRIO, Library, Suite, resolve
-
-TETHER = Library(
-    "tether", module="tether", install_hint="pip install -e '.[bench]'  (from the repository root)"
-)
+from _harness import ASYNCIO, FLOOR, TETHER, TRIO, Suite, resolve, run_trio_style
 
 suite = Suite(
     "core",
@@ -39,23 +35,6 @@ suite = Suite(
 )
 
 TRIO_STYLE = ("tether", "trio")
-
-
-def _run_trio_style(mod: Any, main: Any) -> Any:
-    """Run ``main`` under ``mod.run`` and return what it stored.
-
-    The result travels through a list rather than ``run``'s return value so
-    that a kernel whose ``run`` does not return the value yet still works.
-    """
-    box: list[Any] = []
-
-    async def wrapper() -> None:
-        box.append(await main())
-
-    mod.run(wrapper)
-    if not box:
-        raise RuntimeError(f"{mod.__name__}.run returned before the benchmark finished")
-    return box[0]
 
 
 def _check_finished(finished: int, expected: int) -> None:
@@ -94,7 +73,7 @@ def spawn_trio_style(mod: Any, tasks: int) -> float:
                 start_soon(noop)
         return perf_counter() - t0
 
-    return _run_trio_style(mod, main)
+    return run_trio_style(mod, main)
 
 
 @suite.impl(spawn, "asyncio")
@@ -150,7 +129,7 @@ def checkpoints_trio_style(mod: Any, tasks: int, each: int) -> float:
             t0 = perf_counter()
         return perf_counter() - t0
 
-    elapsed = _run_trio_style(mod, main)
+    elapsed = run_trio_style(mod, main)
     _check_finished(finished[0], tasks)
     return elapsed
 
@@ -255,7 +234,7 @@ def pingpong_trio_style(mod: Any, rounds: int) -> float:
     async def main() -> float:
         return await _ping_pong(mod.Event, rounds, both)
 
-    return _run_trio_style(mod, main)
+    return run_trio_style(mod, main)
 
 
 @suite.impl(pingpong, "asyncio")
@@ -300,7 +279,7 @@ def timeouts_trio_style(mod: Any, n: int) -> float:
                 await checkpoint()
         return perf_counter() - t0
 
-    return _run_trio_style(mod, main)
+    return run_trio_style(mod, main)
 
 
 @suite.impl(timeouts, "asyncio")
@@ -371,7 +350,7 @@ def memory_trio_style(mod: Any, tasks: int) -> float:
             tracemalloc.stop()
         return float(after - before)
 
-    return _run_trio_style(mod, main)
+    return run_trio_style(mod, main)
 
 
 @suite.impl(memory, "asyncio")

@@ -25,11 +25,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _harness import ASYNCIO, TRIO, Library, Suite, resolve
-
-TETHER = Library(
-    "tether", module="tether", install_hint="pip install -e '.[bench]'  (from the repository root)"
-)
+from _harness import ASYNCIO, TETHER, TRIO, Suite, resolve, run_trio_style
 
 suite = Suite(
     "io",
@@ -38,18 +34,6 @@ suite = Suite(
     subject="tether",
     baselines=["trio", "asyncio"],
 )
-
-
-def _run_trio_style(mod: Any, main: Any) -> Any:
-    box: list[Any] = []
-
-    async def wrapper() -> None:
-        box.append(await main())
-
-    mod.run(wrapper)
-    if not box:
-        raise RuntimeError(f"{mod.__name__}.run returned before the benchmark finished")
-    return box[0]
 
 
 def _check(done: int, expected: int, what: str) -> None:
@@ -110,7 +94,7 @@ def pingpong_trio_style(mod: Any, rounds: int) -> float:
         return perf_counter() - t0
 
     try:
-        elapsed = _run_trio_style(mod, main)
+        elapsed = run_trio_style(mod, main)
     finally:
         a.close()
         b.close()
@@ -185,7 +169,7 @@ def to_thread_trio_style(mod: Any, calls: int) -> float:
             done += await run_sync(_noop)
         return perf_counter() - t0, done
 
-    elapsed, done = _run_trio_style(mod, main)
+    elapsed, done = run_trio_style(mod, main)
     _check(done, calls, "calls")
     return float(elapsed)
 
@@ -244,7 +228,7 @@ def to_thread_parallel_trio_style(mod: Any, tasks: int, calls: int) -> float:
                 nursery.start_soon(caller)
         return perf_counter() - t0
 
-    elapsed = _run_trio_style(mod, main)
+    elapsed = run_trio_style(mod, main)
     _check(done[0], tasks * calls, "calls")
     return float(elapsed)
 

@@ -28,11 +28,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _harness import ASYNCIO, TRIO, Library, Suite, resolve
-
-TETHER = Library(
-    "tether", module="tether", install_hint="pip install -e '.[bench]'  (from the repository root)"
-)
+from _harness import ASYNCIO, TETHER, TRIO, Suite, resolve, run_trio_style
 
 suite = Suite(
     "sync",
@@ -41,20 +37,6 @@ suite = Suite(
     subject="tether",
     baselines=["trio", "asyncio"],
 )
-
-
-def _run_trio_style(mod: Any, main: Any) -> Any:
-    """Run ``main`` under ``mod.run`` and return what it returned (through a
-    list, so that a kernel whose ``run`` does not return values still works)."""
-    box: list[Any] = []
-
-    async def wrapper() -> None:
-        box.append(await main())
-
-    mod.run(wrapper)
-    if not box:
-        raise RuntimeError(f"{mod.__name__}.run returned before the benchmark finished")
-    return box[0]
 
 
 def _check(what: str, got: int, expected: int) -> None:
@@ -106,7 +88,7 @@ def channel_trio_style(mod: Any, items: int, buffer: int) -> float:
             nursery.start_soon(consumer)
         return perf_counter() - t0
 
-    elapsed = _run_trio_style(mod, main)
+    elapsed = run_trio_style(mod, main)
     _check("items received", received[0], items)
     return float(elapsed)
 
@@ -178,7 +160,7 @@ def switches_trio_style(mod: Any, items: int) -> float:
             nursery.start_soon(worker)
         return perf_counter() - t0
 
-    elapsed = _run_trio_style(mod, main)
+    elapsed = run_trio_style(mod, main)
     _check("tasks finished", finished[0], 2)
     return float(elapsed)
 
@@ -284,7 +266,7 @@ def lock_trio_style(mod: Any, rounds: int) -> float:
     async def main() -> float:
         return await _ping_pong(mod.Lock(), checkpoint, rounds, both)
 
-    return float(_run_trio_style(mod, main))
+    return float(run_trio_style(mod, main))
 
 
 @suite.impl(lock, "asyncio")
