@@ -182,3 +182,46 @@ def test_repark_requires_parking_lot():
         return "ok"
 
     assert tether.run(main) == "ok"
+
+
+def test_subclass_of_parking_lot_parks_unparks_and_breaks_like_the_base():
+    # The step loop's fast path checks the exact type; subclasses go through
+    # the kernel's other route and must behave the same.
+    class CountingLot(lowlevel.ParkingLot):
+        __slots__ = ("parks",)
+
+        def __init__(self):
+            super().__init__()
+            self.parks = 0
+
+        def park(self):
+            self.parks += 1
+            return super().park()
+
+    async def main():
+        lot = CountingLot()
+        woken = []
+
+        async def waiter(name):
+            await lot.park()
+            woken.append(name)
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter, "a")
+            nursery.start_soon(waiter, "b")
+            await wait_all_tasks_blocked()
+            assert len(lot) == 2 and lot.parks == 2
+            lot.unpark()
+            await wait_all_tasks_blocked()
+            assert woken == ["a"] and len(lot) == 1
+            lot.unpark_all()
+        assert woken == ["a", "b"]
+
+    async def broken():
+        lot = CountingLot()
+        lot.break_lot()
+        with pytest.raises(tether.BrokenResourceError):
+            await lot.park()
+
+    tether.run(main)
+    tether.run(broken)

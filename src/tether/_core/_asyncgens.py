@@ -12,7 +12,7 @@ Telling ours from foreign ones in `finalizer` needs care: the interpreter
 clears weak references to a generator just *before* calling the finalizer.
 So the weakref callback moves a dying generator's id into `_dying`, which the
 finalizer reads right after (within the same deallocation), and the run loop
-empties it between steps.
+empties it once per turn.
 """
 
 from __future__ import annotations
@@ -67,9 +67,6 @@ class AsyncGenerators:
     def _on_death(self, key: int, _ref: object) -> None:
         if self._ours.pop(key, None) is not None:
             self._dying.add(key)
-
-    def clear_dying(self) -> None:
-        self._dying.clear()
 
     def _finalizer(self, agen: AGen) -> None:
         key = id(agen)

@@ -459,19 +459,7 @@ class Runner:
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
                     elif type(msg) is ParkingLot:
-                        if msg._broken_by is None:
-                            msg._parked[task] = None
-                            task.custom_sleep_data = msg
-                            task._abort_func = PARKED_IN_LOT
-                            if self.ki_pending and task is self.main_task:
-                                self._deliver_pending_ki()
-                            status = task._cancel_status
-                            if status is not None and status.effectively_cancelled:
-                                task._attempt_delivery_of_any_pending_cancel()
-                        else:
-                            task._pending_throw = broken_lot_error(msg)
-                            task._next_send = _THROW
-                            runq.append(task)
+                        self._park(task, msg)
                     elif type(msg) is WaitTaskRescheduled:
                         task._abort_func = msg.abort_func
                         if self.ki_pending and task is self.main_task:
@@ -559,19 +547,28 @@ class Runner:
         if self.system_nursery is not None:
             self.system_nursery.cancel_scope.cancel()
 
+    def _park(self, task: Task, lot: ParkingLot) -> None:
+        """The task yielded `lot` (``await lot.park()``): queue it there,
+        or throw `BrokenResourceError` into it if the lot is broken."""
+        if lot._broken_by is not None:
+            task._pending_throw = broken_lot_error(lot)
+            task._next_send = _THROW
+            self.runq.append(task)
+            return
+        lot._parked[task] = None
+        task.custom_sleep_data = lot
+        task._abort_func = PARKED_IN_LOT
+        if self.ki_pending and task is self.main_task:
+            self._deliver_pending_ki()
+        status = task._cancel_status
+        if status is not None and status.effectively_cancelled:
+            task._attempt_delivery_of_any_pending_cancel()
+
     def _foreign_yield(self, task: Task, msg: object) -> None:
         if isinstance(msg, ParkingLot):
-            # A subclass of ParkingLot: the step loop's fast path only checks
-            # the exact type.
-            if msg._broken_by is not None:
-                task._pending_throw = broken_lot_error(msg)
-                task._next_send = _THROW
-                self.runq.append(task)
-                return
-            msg._parked[task] = None
-            task.custom_sleep_data = msg
-            task._abort_func = PARKED_IN_LOT
-            task._attempt_delivery_of_any_pending_cancel()
+            # A subclass of ParkingLot: the step loop only checks the exact
+            # type.
+            self._park(task, msg)
             return
         handler = task.foreign_yield_handler
         if handler is not None:
