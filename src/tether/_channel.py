@@ -69,6 +69,24 @@ ReceiveType = TypeVar("ReceiveType", covariant=True)
 # unwrapping, so one object serves every wake-up.
 _SENT: outcome.Value[None] = outcome.Value(None)
 
+
+def _wait_in(queue: OrderedDict[Task, Any], entry: Any, handle: object) -> Any:
+    """Queue the current task in `queue` (a channel's waiting senders, with
+    the value offered, or its waiting receivers) and return the awaitable
+    that parks it until the other side reschedules it. A cancelled task
+    leaves the queue. ``custom_sleep_data`` names the handle it waits on, so
+    closing that handle can find it."""
+    task = current_task()
+    queue[task] = entry
+    task.custom_sleep_data = handle
+
+    def abort(_: Callable[[], Any]) -> Abort:
+        del queue[task]
+        return Abort.SUCCEEDED
+
+    return wait_task_rescheduled(abort)
+
+
 #: What `MemoryReceiveChannel._take` returns when there is no value yet.
 _NOTHING: Any = object()
 
@@ -263,16 +281,7 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
         if self._put(value):
             await cancel_shielded_checkpoint()
             return
-        task = current_task()
-        senders = self._state.waiting_senders
-        senders[task] = value
-        task.custom_sleep_data = self
-
-        def abort(_: Callable[[], Any]) -> Abort:
-            del senders[task]
-            return Abort.SUCCEEDED
-
-        await wait_task_rescheduled(abort)
+        await _wait_in(self._state.waiting_senders, value, self)
 
     def clone(self) -> MemorySendChannel[SendType]:
         """Another send handle on the same channel. The receiving side sees
@@ -409,16 +418,7 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
 
     def _wait_for_value(self) -> Any:
         """Park until a sender hands over a value (or an error)."""
-        task = current_task()
-        receivers = self._state.waiting_receivers
-        receivers[task] = None
-        task.custom_sleep_data = self
-
-        def abort(_: Callable[[], Any]) -> Abort:
-            del receivers[task]
-            return Abort.SUCCEEDED
-
-        return wait_task_rescheduled(abort)
+        return _wait_in(self._state.waiting_receivers, None, self)
 
     def clone(self) -> MemoryReceiveChannel[ReceiveType]:
         """Another receive handle on the same channel. Each value goes to
