@@ -26,6 +26,7 @@ from ._parking_lot import (
 )
 from ._run import (
     RunStatistics,
+    SteppingState,
     abort_wait,
     add_instrument,
     checkpoint_if_cancelled,
@@ -33,6 +34,7 @@ from ._run import (
     current_effective_deadline,
     current_root_task,
     current_statistics,
+    current_stepping_state,
     current_tether_token,
     current_time,
     in_tether_run,
@@ -42,10 +44,11 @@ from ._run import (
     run,
     spawn_coroutine,
     spawn_system_task,
+    spawn_task,
     wait_all_tasks_blocked,
 )
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
-from ._task import Task
+from ._task import TASK_SLOTS, Task
 from ._traps import (
     Abort,
     cancel_shielded_checkpoint,
@@ -108,7 +111,9 @@ __all__ = [
     "RunStatistics",
     "RunVar",
     "RunVarToken",
+    "SteppingState",
     "SystemClock",
+    "TASK_SLOTS",
     "Task",
     "TaskStatus",
     "TetherInternalError",
@@ -124,6 +129,7 @@ __all__ = [
     "current_effective_deadline",
     "current_root_task",
     "current_statistics",
+    "current_stepping_state",
     "current_task",
     "current_tether_token",
     "current_time",
@@ -141,6 +147,7 @@ __all__ = [
     "reschedule",
     "run",
     "spawn_coroutine",
+    "spawn_task",
     "spawn_system_task",
     "wait_all_tasks_blocked",
     "wait_readable",

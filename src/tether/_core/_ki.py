@@ -68,7 +68,7 @@ def ki_protected(frame: FrameType | None) -> bool:
     """Whether a KeyboardInterrupt arriving in `frame` must be deferred."""
     runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
     task = runner.current_task if runner is not None else None
-    root_frame = getattr(task.coro, "cr_frame", None) if task is not None else None
+    root_frame = task._root_frame() if task is not None else None
     while frame is not None:
         mark = _CODE_MARKS.get(frame.f_code)
         if mark is not None:

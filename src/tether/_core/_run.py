@@ -37,7 +37,7 @@ import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import outcome
 from sortedcontainers import SortedDict
@@ -54,7 +54,7 @@ from ._ki import ki_protected
 from ._nursery import Nursery, open_nursery
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
-from ._task import PARKED_IN_LOT, Task
+from ._task import PARKED_IN_LOT, CoroutineTask, Task, init_task_fields
 from ._traps import (
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
@@ -236,22 +236,41 @@ class Runner:
     ) -> Task:
         """The part of spawning shared by every way in: make the task, put it
         in its nursery and schedule its first step."""
-        task = Task(coro, name, context, self, nursery)
+        task = CoroutineTask(coro, name, context, self, nursery)
         task._system = system_task
+        self._start(task, nursery)
+        return task
+
+    def spawn_task(
+        self, task: Task, coro: Any, context: contextvars.Context, nursery: Nursery
+    ) -> None:
+        """Start a face's own task object (see `lowlevel.spawn_task`; this
+        is the unchecked fast path, also offered to faces through
+        `current_stepping_state`)."""
+        if nursery._closed:
+            raise RuntimeError("Nursery is closed to new arrivals")
+        init_task_fields(task, coro, context, self, nursery)
+        self._start(task, nursery)
+
+    def _start(self, task: Task, nursery: Nursery | None) -> None:
         self.tasks_living += 1
         self.tasks_spawned += 1
         task._spawn_index = self.tasks_spawned
         if nursery is not None:
             nursery._children.add(task)
-            task._activate_cancel_status(nursery._cancel_status)
-        if self.instruments and "task_spawned" in self.instruments:
-            self.instruments.call("task_spawned", task)
-        # A fresh coroutine must first be sent None.
-        task._next_send = None
+            # (`_activate_cancel_status`, inlined: a new task has no status
+            # to leave and no wait to abort.)
+            status = nursery._cancel_status
+            status.tasks.add(task)
+            task._cancel_status = status
+        instruments = self.instruments
+        if instruments and "task_spawned" in instruments:
+            instruments.call("task_spawned", task)
+        # A fresh coroutine must first be sent None (init_task_fields set
+        # ``_next_send``).
         self.runq.append(task)
-        if self.instruments and "task_scheduled" in self.instruments:
-            self.instruments.call("task_scheduled", task)
-        return task
+        if instruments and "task_scheduled" in instruments:
+            instruments.call("task_scheduled", task)
 
     def reschedule(self, task: Task, next_send: outcome.Outcome[Any] = _VALUE_NONE) -> None:
         if task._abort_func is None:
@@ -300,7 +319,9 @@ class Runner:
         task._activate_cancel_status(None)
         self.tasks_living -= 1
         if task is self.main_task:
-            self.main_task_outcome = result
+            # (A fresh outcome: run() unwraps it, and the shared one must
+            # never be unwrapped.)
+            self.main_task_outcome = outcome.Value(None) if result is _VALUE_NONE else result
             result = _VALUE_NONE
         if task is self.init_task:
             self.init_task_outcome = result
@@ -443,7 +464,10 @@ class Runner:
                     else:
                         msg = task.context.run(task.coro.send, next_send)
                 except StopIteration as stop:
-                    self.task_exited(task, outcome.Value(stop.value))
+                    value = stop.value
+                    # Most tasks return None: share one outcome for them.
+                    self.task_exited(task, _VALUE_NONE if value is None else outcome.Value(value))
+                    del value
                 except BaseException as exc:
                     # Drop this frame from the traceback: it is the kernel's,
                     # not the task's.
@@ -856,6 +880,71 @@ def spawn_coroutine(
     if not isinstance(context, contextvars.Context):
         raise TypeError(f"context must be a contextvars.Context, got {context!r}")
     return runner.spawn_coroutine(coro, name, context, nursery)
+
+
+def spawn_task(
+    nursery: Nursery,
+    task: Task,
+    coro: Any,
+    *,
+    context: contextvars.Context,
+) -> None:
+    """Start `task`, an object of a face's own task class, as a task in
+    `nursery` that steps `coro` (an object with a coroutine's ``send``,
+    ``throw`` and ``close``) in `context` (used as is). Not a checkpoint.
+
+    For faces built on the kernel whose task objects are kernel tasks
+    themselves (`tether.aio.Task` is an `asyncio.Future` and a kernel task
+    at once). The class derives from `Task`, lists `TASK_SLOTS` in its
+    ``__slots__`` and provides a ``name``. The kernel (re)sets every field
+    in `TASK_SLOTS` here, so a task object may be started again once its
+    previous start has exited (in the same run or a later one).
+
+    Raises:
+      RuntimeError: if the nursery is closed, or `task` is running.
+      TypeError: if `task` is not a `Task` or `context` not a
+        `contextvars.Context`.
+    """
+    runner = _runner()
+    if not isinstance(task, Task):
+        raise TypeError(f"spawn_task() expected a tether.lowlevel.Task, got {task!r}")
+    if getattr(task, "_cancel_status", None) is not None:
+        raise RuntimeError(f"{task!r} is already running")
+    if type(context) is not contextvars.Context:
+        raise TypeError(f"context must be a contextvars.Context, got {context!r}")
+    runner.spawn_task(task, coro, context, nursery)
+
+
+class SteppingState(Protocol):
+    """What `current_stepping_state` returns: the run itself, seen through
+    what a face's hot paths need."""
+
+    @property
+    def current_task(self) -> Task | None:
+        """The task being stepped right now; None between steps."""
+
+    def spawn_task(
+        self, task: Task, coro: Any, context: contextvars.Context, nursery: Nursery
+    ) -> None:
+        """`spawn_task` without its argument checks (the nursery must belong
+        to this run; a closed nursery still raises `RuntimeError`)."""
+
+
+def current_stepping_state() -> SteppingState:
+    """An object of the current run whose ``current_task`` attribute is the
+    task the kernel is stepping at the moment it is read (None between
+    steps). Not a checkpoint.
+
+    For a face's stepper (see `spawn_task`): one stepper object can serve
+    all of a face's tasks, reading this attribute to learn which task a
+    ``send`` is for, at the cost of one attribute lookup instead of a call
+    to `current_task`. Its ``spawn_task`` method is `spawn_task` without
+    the argument checks, for a face that creates many tasks. Valid for the
+    current run only.
+
+    Raises `RuntimeError` outside a run.
+    """
+    return _runner()
 
 
 def abort_wait(task: Task, raise_exc: Callable[[], Any]) -> bool:

@@ -35,77 +35,63 @@ def PARKED_IN_LOT(_: Callable[[], Any]) -> Abort:
     raise AssertionError("marker, never called")
 
 
+#: The kernel's fields of a task. A face built on the kernel that defines
+#: its own task class (a subclass of `Task`, see `lowlevel.spawn_task`)
+#: lists these in its ``__slots__``; the kernel sets them when the task
+#: starts.
+TASK_SLOTS: tuple[str, ...] = (
+    "_abort_func",
+    "_cancel_status",
+    "_child_nurseries",
+    "_eventual_parent_nursery",
+    "_foreign_wait",
+    "_lots_to_break",
+    "_next_send",
+    "_parent_nursery",
+    "_pending_throw",
+    "_runner",
+    "_spawn_index",
+    "_system",
+    "context",
+    "coro",
+    "custom_sleep_data",
+    "foreign_yield_handler",
+)
+
+
 class Task:
-    """A running tether task. Created by the kernel only (`Nursery.start_soon`,
-    `Nursery.start`, `tether.lowlevel.spawn_system_task`)."""
+    """A running tether task. Created by the kernel (`Nursery.start_soon`,
+    `Nursery.start`, `tether.lowlevel.spawn_system_task`), or by a face built
+    on the kernel from its own subclass (`tether.lowlevel.spawn_task`).
 
-    __slots__ = (
-        "__weakref__",
-        "_abort_func",
-        "_cancel_status",
-        "_child_nurseries",
-        "_eventual_parent_nursery",
-        "_foreign_wait",
-        "_lots_to_break",
-        "_next_send",
-        "_parent_nursery",
-        "_pending_throw",
-        "_runner",
-        "_spawn_index",
-        "_system",
-        "context",
-        "coro",
-        "custom_sleep_data",
-        "foreign_yield_handler",
-        "name",
-    )
+    This class holds the behaviour and declares the fields; the fields
+    themselves live in the concrete classes' ``__slots__`` (`TASK_SLOTS`),
+    so that a face's task class can also derive from a class with a layout
+    of its own (`tether.aio.Task` is an `asyncio.Future`)."""
 
-    def __init__(
-        self,
-        coro: Coroutine[Any, Any, Any],
-        name: str,
-        context: contextvars.Context,
-        runner: Runner,
-        parent_nursery: Nursery | None,
-    ) -> None:
-        self.coro = coro
-        self.name = name
-        self.context = context
-        self._runner = runner
-        #: Position in the run's spawn order; gives seeded schedules a
-        #: deterministic starting order.
-        self._spawn_index = 0
-        #: System tasks (the root task, spawn_system_task) are protected from
-        #: KeyboardInterrupt; see _ki.py.
-        self._system = False
-        self._parent_nursery = parent_nursery
-        self._eventual_parent_nursery: Nursery | None = None
-        # Created on first use: most tasks never open a nursery.
-        self._child_nurseries: list[Nursery] | tuple[()] = ()
-        self._cancel_status: CancelStatus | None = None
-        self._abort_func: AbortFn | None = None
-        self._next_send: Any = None
-        self._pending_throw: BaseException | None = None
-        #: Parking lots to break if this task exits while holding them (the
-        #: lock it owns): see `add_parking_lot_breaker`.
-        self._lots_to_break: list[Any] | None = None
-        # (No cached ``coro.send`` bound method: it would save an attribute
-        # lookup per step, ~20 ns, but is one more GC-tracked object per
-        # task, and with 100k tasks alive the collector's work costs more:
-        # spawn+join measured 6.8 -> 5.1 us per task without it.)
-        #: Free for the code that parks this task (ParkingLot, I/O waits) to
-        #: record what it is waiting on; the kernel never reads it.
-        self.custom_sleep_data: Any = None
-        #: Hook for faces built on the kernel (the asyncio face): called as
-        #: ``handler(task, obj)`` when this task yields an object that is not
-        #: a tether trap (an asyncio future, a bare ``yield``). It returns an
-        #: abort function, and the task is then parked exactly as in
-        #: `wait_task_rescheduled`; whoever completes the wait calls
-        #: `reschedule(task, outcome)`, and the kernel sends the outcome's
-        #: value into the task (or throws its error) at the point where it
-        #: yielded, since a foreign awaitable does not unwrap outcomes.
-        self.foreign_yield_handler: Callable[[Task, object], AbortFn] | None = None
-        self._foreign_wait = False
+    if not TYPE_CHECKING:
+        # (Hidden from type checkers, which would otherwise reject every
+        # assignment to the fields declared below.)
+        __slots__ = ()
+
+    # The kernel's fields (see `init_task_fields` for what each one means).
+    coro: Any
+    name: str
+    context: contextvars.Context
+    custom_sleep_data: Any
+    foreign_yield_handler: Callable[[Task, object], AbortFn] | None
+    _abort_func: AbortFn | None
+    _cancel_status: CancelStatus | None
+    _child_nurseries: list[Nursery] | tuple[()]
+    _eventual_parent_nursery: Nursery | None
+    _foreign_wait: bool
+    _lots_to_break: list[Any] | None
+    _next_send: Any
+    _parent_nursery: Nursery | None
+    _pending_throw: BaseException | None
+    _runner: Runner
+    _spawn_index: int
+    _system: bool
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} at {id(self):#x}>"
@@ -136,6 +122,12 @@ class Task:
                 return
             yield frame, frame.f_lineno
             coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+    def _root_frame(self) -> FrameType | None:
+        """The frame of the task's own coroutine (where its code starts), for
+        KeyboardInterrupt protection; a face whose `coro` is a stepper
+        overrides this."""
+        return getattr(self.coro, "cr_frame", None)
 
     # -- cancellation plumbing -------------------------------------------------
 
@@ -183,3 +175,68 @@ class Task:
         if status is None or not status.effectively_cancelled:
             return
         self._attempt_abort(_raise_cancel)
+
+
+class CoroutineTask(Task):
+    """The kernel's own tasks: a coroutine and the kernel's fields."""
+
+    __slots__ = (*TASK_SLOTS, "name", "__weakref__")
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        name: str,
+        context: contextvars.Context,
+        runner: Runner,
+        parent_nursery: Nursery | None,
+    ) -> None:
+        self.name = name
+        init_task_fields(self, coro, context, runner, parent_nursery)
+
+
+def init_task_fields(
+    task: Any,
+    coro: Any,
+    context: contextvars.Context,
+    runner: Runner,
+    parent_nursery: Nursery | None,
+) -> None:
+    """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new start."""
+    #: What the kernel steps: ``coro.send``/``coro.throw``, in `context`.
+    task.coro = coro
+    task.context = context
+    task._runner = runner
+    #: Position in the run's spawn order; gives seeded schedules a
+    #: deterministic starting order.
+    task._spawn_index = 0
+    #: System tasks (the root task, spawn_system_task) are protected from
+    #: KeyboardInterrupt; see _ki.py.
+    task._system = False
+    task._parent_nursery = parent_nursery
+    task._eventual_parent_nursery = None
+    # Created on first use: most tasks never open a nursery.
+    task._child_nurseries = ()
+    task._cancel_status = None
+    task._abort_func = None
+    task._next_send = None
+    task._pending_throw = None
+    #: Parking lots to break if this task exits while holding them (the
+    #: lock it owns): see `add_parking_lot_breaker`.
+    task._lots_to_break = None
+    # (No cached ``coro.send`` bound method: it would save an attribute
+    # lookup per step, ~20 ns, but is one more GC-tracked object per
+    # task, and with 100k tasks alive the collector's work costs more:
+    # spawn+join measured 6.8 -> 5.1 us per task without it.)
+    #: Free for the code that parks this task (ParkingLot, I/O waits) to
+    #: record what it is waiting on; the kernel never reads it.
+    task.custom_sleep_data = None
+    #: Hook for faces built on the kernel (the asyncio face): called as
+    #: ``handler(task, obj)`` when this task yields an object that is not
+    #: a tether trap (an asyncio future, a bare ``yield``). It returns an
+    #: abort function, and the task is then parked exactly as in
+    #: `wait_task_rescheduled`; whoever completes the wait calls
+    #: `reschedule(task, outcome)`, and the kernel sends the outcome's
+    #: value into the task (or throws its error) at the point where it
+    #: yielded, since a foreign awaitable does not unwrap outcomes.
+    task.foreign_yield_handler = None
+    task._foreign_wait = False

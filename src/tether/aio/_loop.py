@@ -64,16 +64,16 @@ from . import _connections, _datagram, _sockets
 from ._selector import _READ, _WRITE, Selector, fileobj_to_fd
 from ._signals import SignalHandlers
 from ._stdlib import get_running_loop_or_none, set_running_loop
-from ._task import Task, _Carrier, _park, _Wakeup, new_task
+from ._task import Task, _Stepper, _Wakeup, new_task
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 logger = logging.getLogger("asyncio")
 
-_spawn_coroutine = lowlevel.spawn_coroutine
+_park: Any = Task._park
 
-_HandleOrTask = events.Handle | Task[Any]
+_HandleOrTask = events.Handle | Task[Any] | tuple[Any, Any]
 
 
 def _debug_from_environment() -> bool:
@@ -129,6 +129,10 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         self._lock = threading.Lock()
         self._token: lowlevel.TetherToken | None = None
         self._nursery: tether.Nursery | None = None
+        #: What the kernel steps for every task during a segment.
+        self._stepper: _Stepper | None = None
+        #: The segment's kernel (`lowlevel.current_stepping_state`).
+        self._kernel: lowlevel.SteppingState | None = None
         self._main_ktask: lowlevel.Task | None = None
         self._main_parked = False
         self._open_batch: list[Any] | None = None
@@ -321,6 +325,8 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         try:
             async with tether.open_nursery() as nursery:
                 self._nursery = nursery
+                self._stepper = _Stepper(self)
+                self._kernel = lowlevel.current_stepping_state()
                 self._main_ktask = lowlevel.current_task()
                 self._frozen = False
                 with self._lock:
@@ -359,6 +365,8 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
             with self._lock:
                 self._token = None
             self._nursery = None
+            self._stepper = None
+            self._kernel = None
             self._main_ktask = None
             self._open_batch = None
             self._idle_runners.clear()
@@ -376,10 +384,9 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         `CancelledError` when the loop runs again."""
         queued = {item for item in self._pending if isinstance(item, Task)}
         for task in self._live_tasks:
-            carrier = task._carrier
-            was_running = carrier is not None and not carrier._fresh
-            task._carrier = None
-            task._ktask = None
+            was_running = task._attached and not task._fresh
+            task._attached = False
+            task._fresh = False
             task._ktask_parked = False
             task._slow = True
             if task._parked or task in queued:
@@ -403,7 +410,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         for task in list(self._live_tasks):
             if task._ktask_parked:
                 task._ktask_parked = False
-                lowlevel.reschedule(task._ktask, detach)  # type: ignore[arg-type]
+                lowlevel.reschedule(task, detach)
         if self._main_parked:
             self._main_parked = False
             lowlevel.reschedule(self._main_ktask)  # type: ignore[arg-type]
@@ -422,15 +429,6 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
 
     # -- tasks -----------------------------------------------------------------
 
-    def _task_created(self, task: Task[Any]) -> None:
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        self._live_tasks[task] = None
-        if self._nursery is not None and not self._frozen:
-            self._attach(task)
-        else:
-            self._pending.append(task)
-
     def _make_ready(self, task: Task[Any]) -> None:
         if self._nursery is not None and not self._frozen:
             self._attach(task)
@@ -441,12 +439,12 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         # The new kernel task enters the run queue: callbacks queued from now
         # on must run after it.
         self._open_batch = None
-        assert self._nursery is not None
-        ktask = _spawn_coroutine(
-            self._nursery, _Carrier(task), name="tether.aio.Task", context=task._context
-        )
-        ktask.foreign_yield_handler = _park
-        task._ktask = ktask
+        assert self._nursery is not None and self._kernel is not None
+        self._kernel.spawn_task(task, self._stepper, task.context, self._nursery)
+        task.foreign_yield_handler = _park
+        task._attached = True
+        task._fresh = True
+        task._aio_point = True
 
     def create_task(  # type: ignore[override]
         self,
@@ -500,10 +498,18 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
             # now (it joins the run queue where asyncio would queue this).
             callback.fire()  # type: ignore[attr-defined]
             return self._fired_handle
-        if kind is LoopCallback:
+        if kind is LoopCallback and len(args) == 1:
             # One of the loop's own done callbacks: queued in order, like a
-            # Handle, but without making one.
-            self._enqueue((callback, args))
+            # Handle, but without making one. In a batch it takes two
+            # entries, itself and its argument, so that queueing it keeps
+            # no new object alive (with 100k tasks finishing in one batch,
+            # kept tuples would make the garbage collector walk them all).
+            batch = self._open_batch
+            if batch is not None and not self._frozen:
+                batch.append(callback)
+                batch.append(args[0])  # type: ignore[misc]
+            else:
+                self._enqueue((callback, args[0]))  # type: ignore[misc]
             return self._fired_handle
         if self._closed:
             raise RuntimeError("Event loop is closed")
@@ -522,9 +528,12 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
             return
         batch = self._open_batch
         if batch is not None:
-            batch.append(handle)
+            if type(handle) is tuple:
+                batch.extend(handle)
+            else:
+                batch.append(handle)
             return
-        self._open_batch = batch = [handle]
+        self._open_batch = batch = list(handle) if type(handle) is tuple else [handle]
         if self._idle_runners:
             lowlevel.reschedule(self._idle_runners.pop(), outcome.Value(batch))
         else:
@@ -536,7 +545,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
             if self._open_batch is batch:
                 self._open_batch = None
             if self._frozen:
-                self._pending.extend(batch)
+                self._requeue(batch, 0)
             else:
                 self._run_handles(batch)
             del batch
@@ -548,21 +557,36 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         self._idle_runners.clear()
         return lowlevel.Abort.SUCCEEDED
 
+    def _requeue(self, handles: list[Any], start: int) -> None:
+        """Put ``handles[start:]``, a batch's entries, back in the pending
+        queue (a LoopCallback and its argument as one pair)."""
+        items = iter(handles[start:])
+        for handle in items:
+            if type(handle) is LoopCallback:
+                self._pending.append((handle, next(items)))
+            else:
+                self._pending.append(handle)
+
     def _run_handles(self, handles: list[Any]) -> None:
-        for index, handle in enumerate(handles):
-            if type(handle) is tuple:
-                # A LoopCallback: the loop's own done callbacks, run without
-                # a Handle.
-                callback, args = handle
+        index = 0
+        count = len(handles)
+        while index < count:
+            handle = handles[index]
+            index += 1
+            if type(handle) is LoopCallback:
+                # The loop's own done callbacks, run without a Handle; the
+                # next entry is the argument.
+                arg = handles[index]
+                index += 1
                 try:
-                    callback.function(*args)
+                    handle.function(arg)
                 except (SystemExit, KeyboardInterrupt) as exc:
                     self._segment_failed(exc)
-                    self._pending.extend(handles[index + 1 :])
+                    self._requeue(handles, index)
                     return
                 except BaseException as exc:
                     self.call_exception_handler(
-                        {"message": f"Exception in callback {callback!r}", "exception": exc}
+                        {"message": f"Exception in callback {handle!r}", "exception": exc}
                     )
                 continue
             if handle._cancelled:
@@ -574,7 +598,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                 # KeyboardInterrupt or SystemExit (Handle._run reports the
                 # rest): stop, and keep the callbacks not run yet.
                 self._segment_failed(exc)
-                self._pending.extend(handles[index + 1 :])
+                self._requeue(handles, index)
                 return
             finally:
                 self._current_handle = None

@@ -1,10 +1,12 @@
-"""aio tasks: asyncio's `Task`, carried by kernel tasks.
+"""aio tasks: asyncio's `Task`, and a kernel task at the same time.
 
 An aio `Task` is an `asyncio.Future` (the C implementation, so stdlib and
-third-party helpers treat it as one) that runs a coroutine. The kernel never
-steps the aio task directly: during each run of the loop (a *segment*, see
-`_loop.py`) its coroutine is driven by one kernel task, spawned in the
-segment's root nursery, whose coroutine is a `_Carrier`. The carrier
+third-party helpers treat it as one) that runs a coroutine, and it is also a
+kernel task (a `tether.lowlevel.Task`): during each run of the loop (a
+*segment*, see `_loop.py`) it is started with `lowlevel.spawn_task` in the
+segment's root nursery. The kernel steps it through the loop's `_Stepper`,
+one object shared by all of the loop's tasks, which learns from
+`lowlevel.current_stepping_state` which task a step is for. The stepper
 
 - makes the task asyncio's current task around each step, so that the
   standard library's `asyncio.current_task()` (and everything built on it,
@@ -12,8 +14,8 @@ segment's root nursery, whose coroutine is a `_Carrier`. The carrier
 - turns a bare ``yield`` (asyncio's "let one loop iteration pass", which is
   what `sleep(0)` does) into a kernel checkpoint;
 - passes futures the coroutine awaits on to the kernel, which calls the
-  kernel task's ``foreign_yield_handler`` (`Task._park`): the kernel task is
-  parked until the future is done;
+  task's ``foreign_yield_handler`` (`Task._park`): the task is parked in the
+  kernel until the future is done;
 - delivers asyncio's edge-triggered cancellation: `Task.cancel()` cancels the
   future the task waits for, aborts its tether-native wait, or throws
   `CancelledError` in at the next step;
@@ -21,20 +23,20 @@ segment's root nursery, whose coroutine is a `_Carrier`. The carrier
   then ends normally: an asyncio task's error belongs to whoever awaits the
   task (or to the loop's exception handler), not to the nursery.
 
-Between segments a task is *detached*: no kernel task carries it, and it is
-either waiting for its future (`_parked`) or queued in the loop's pending
+Between segments a task is *detached* (not running in the kernel), and it
+is either waiting for its future (`_parked`) or queued in the loop's pending
 queue with the value to resume it with (`_resume_*`).
 
 Invariants:
-- ``_carrier`` is the carrier of the current segment, or None while
-  detached; ``_ktask`` is the kernel task running it (both set together when
-  the task is attached, by `lowlevel.spawn_coroutine`).
-- ``_context`` is the task's `contextvars.Context` (the creator's, copied at
-  creation as in asyncio, unless one was given); its kernel task steps the
-  coroutine in it.
+- ``_attached``: the task is running in the current segment's kernel (it was
+  started there and has not exited). ``_fresh``: attached, and no step has
+  run yet in this segment.
+- ``context`` (a kernel field) is the task's `contextvars.Context` (the
+  creator's, copied at creation as in asyncio, unless one was given); the
+  kernel steps the coroutine in it.
 - ``_parked``: the task waits for ``_fut_waiter`` with ``_wakeup`` among its
-  done callbacks. ``_ktask_parked``: additionally its kernel task is parked
-  in the kernel (so waking it is a `reschedule`).
+  done callbacks. ``_ktask_parked``: additionally it is parked in the kernel
+  (so waking it is a `reschedule`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ import sys
 import traceback
 import types
 from asyncio import CancelledError
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from types import FrameType, GenericAlias
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -91,6 +93,10 @@ def _grab_checkpoint_trap() -> object:
 _CHECKPOINT = _grab_checkpoint_trap()
 _VALUE_NONE: outcome.Value[None] = outcome.Value(None)
 
+#: How a task's kernel run ends. Raising a class (not an instance) spares an
+#: allocation; the kernel ignores the value.
+_STOP = StopIteration
+
 
 def _message_of(exc: BaseException) -> Any:
     return exc.args[0] if exc.args else None
@@ -127,13 +133,13 @@ class _Wakeup:
         if task._ktask_parked and loop._nursery is not None:
             task._ktask_parked = False
             loop._open_batch = None
-            lowlevel.reschedule(task._ktask, _VALUE_NONE)  # type: ignore[arg-type]
+            lowlevel.reschedule(task, _VALUE_NONE)
         else:
             task._set_resume(None, None)
             loop._make_ready(task)
 
 
-class Task(Future[T]):
+class Task(Future[T], lowlevel.Task):
     """A coroutine running concurrently, as `asyncio.Task`.
 
     Create tasks with `create_task` (or `loop.create_task`). The task starts
@@ -154,12 +160,13 @@ class Task(Future[T]):
     """
 
     __slots__ = (
-        "_carrier",
-        "_context",
+        *lowlevel.TASK_SLOTS,
+        "_aio_point",
+        "_attached",
         "_coro",
+        "_fresh",
         "_fut_waiter",
         "_interrupt",
-        "_ktask",
         "_ktask_parked",
         "_log_destroy_pending",
         "_must_cancel",
@@ -176,12 +183,20 @@ class Task(Future[T]):
     )
 
     # Set by _init_task (declared here for type checkers).
-    _carrier: _Carrier | None
-    _context: contextvars.Context
+    #: The coroutine is suspended at an asyncio-level await (a bare yield,
+    #: a future) or has not started: a pending `cancel()` is thrown in at
+    #: the next step. False while it waits in tether-native code, which gets
+    #: what woke it up (a value sent by a channel, a lock handed over) rather
+    #: than losing it to a cancellation.
+    _aio_point: bool
+    _attached: bool
     _coro: Coroutine[Any, Any, T] | Generator[Any, None, T]
+    #: No step has run yet in this segment. The first step loads the task's
+    #: resume value if it is slow; a task whose resume value is None (a new
+    #: one) may take the fast path instead.
+    _fresh: bool
     _fut_waiter: Any
     _interrupt: BaseException | None
-    _ktask: lowlevel.Task | None
     _ktask_parked: bool
     _log_destroy_pending: bool
     _must_cancel: bool
@@ -248,7 +263,30 @@ class Task(Future[T]):
 
     def get_context(self) -> contextvars.Context:
         """The `contextvars.Context` the coroutine runs in."""
-        return self._context
+        return self.context
+
+    @property
+    def name(self) -> str:
+        """The task's name, for the kernel's tools (`get_name`)."""
+        return self.get_name()
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.set_name(value)
+
+    def iter_await_frames(self) -> Iterator[tuple[FrameType, int]]:
+        """Yield ``(frame, lineno)`` for each frame of the coroutine's await
+        chain, outermost first (for the kernel's debugging tools)."""
+        coro: Any = self._coro
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is None:
+                return
+            yield frame, frame.f_lineno
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+    def _root_frame(self) -> FrameType | None:
+        return getattr(self._coro, "cr_frame", None) or getattr(self._coro, "gi_frame", None)
 
     def get_name(self) -> str:
         """The task's name: ``Task-N`` unless one was given."""
@@ -282,7 +320,7 @@ class Task(Future[T]):
         self._must_cancel = True
         self._cancel_message = msg
         self._slow = True
-        if self._ktask is not None and not self._ktask_parked:
+        if self._attached and not self._ktask_parked:
             # Perhaps waiting in tether-native code: interrupt that wait.
             self._interrupt_native_wait()
         return True
@@ -360,9 +398,8 @@ class Task(Future[T]):
         request pending: it is delivered at the task's next asyncio-level
         await, or by interrupting its next tether-native wait. If the task
         is the one running, it is not waiting yet: try again once it is."""
-        ktask = self._ktask
         loop = self._tloop
-        if ktask is None or self._ktask_parked or loop._frozen or loop._nursery is None:
+        if not self._attached or self._ktask_parked or loop._frozen or loop._nursery is None:
             # Detached, waiting for a future (cancelling the future delivers
             # it), or the segment is ending.
             return
@@ -372,19 +409,22 @@ class Task(Future[T]):
                 token.run_sync_soon(_retry_interrupt, self)
             return
         raiser = _Interrupt()
-        if lowlevel.abort_wait(ktask, raiser):
+        if lowlevel.abort_wait(self, raiser):
             # The kernel task resumes with the kernel's Cancelled from the
-            # wait; the carrier swaps in this error (see `_Carrier._step`).
+            # wait; the carrier swaps in this error (see `_Stepper._step`).
             self._interrupt = self._make_cancelled_error()  # type: ignore[attr-defined]
             self._must_cancel = False
         else:
             raiser.armed = False
 
     def _park(self, awaited: object) -> AbortFn:
-        """Called through the kernel task's ``foreign_yield_handler``: the
-        coroutine awaits `awaited` (normally a future of this loop). Mirrors what asyncio's
-        task step does with a yielded object; an error raised here is thrown
-        into the coroutine at its next step."""
+        """The task's ``foreign_yield_handler`` (called by the kernel as
+        ``Task._park(task, awaited)``): the coroutine awaits `awaited`
+        (normally a future of this loop). Mirrors what asyncio's task step
+        does with a yielded object; an error raised here is thrown into the
+        coroutine at its next step."""
+        # Whatever the outcome, the coroutine waits at an asyncio-level await.
+        self._aio_point = True
         blocking = getattr(awaited, "_asyncio_future_blocking", None)
         if blocking is None:
             if inspect.isgenerator(awaited):
@@ -487,13 +527,12 @@ def _init_task(
     # Numbered now (the order of creation), formatted when first asked for.
     task._number = _task_numbers()
     task._name = None if name is None else str(name)
-    task._context = _copy_context() if context is None else context
+    task.context = _copy_context() if context is None else context
     task._num_cancels_requested = 0
     task._must_cancel = False
     task._fut_waiter = None
     task._interrupt = None
-    task._carrier = None
-    task._ktask = None
+    task._aio_point = True
     task._ktask_parked = False
     task._parked = False
     task._woken_early = False
@@ -505,7 +544,25 @@ def _init_task(
     task._resume_error = None
     task._wakeup = None
     register_task(task)
-    loop._task_created(task)
+    if loop._closed:
+        raise RuntimeError("Event loop is closed")
+    loop._live_tasks[task] = None
+    nursery = loop._nursery
+    if nursery is not None and not loop._frozen:
+        # Started now (`loop._attach`, inlined: this is the hot path of
+        # create_task).
+        loop._open_batch = None
+        loop._kernel.spawn_task(task, loop._stepper, task.context, nursery)  # type: ignore[union-attr]
+        task.foreign_yield_handler = _park
+        task._attached = True
+        task._fresh = True
+    else:
+        task._attached = False
+        task._fresh = False
+        loop._pending.append(task)
+
+
+_park: Any = Task._park
 
 
 def new_task(
@@ -518,57 +575,34 @@ def new_task(
     return task
 
 
-def _park(ktask: lowlevel.Task, awaited: object) -> AbortFn:
-    """The ``foreign_yield_handler`` of every carrier kernel task."""
-    carrier: _Carrier = ktask.coro  # type: ignore[assignment]
-    # Whatever the outcome, the coroutine waits at an asyncio-level await.
-    carrier._aio_point = True
-    return carrier._task._park(awaited)
+class _Stepper:
+    """What the kernel steps for every task of one loop during one segment
+    (the ``coro`` of each task; see the module docstring). Not a coroutine:
+    the kernel calls its ``send`` and ``throw``, and they step the coroutine
+    of the task the kernel is stepping."""
 
+    __slots__ = ("_loop", "_state")
 
-class _Carrier(Coroutine[Any, Any, None]):
-    """The coroutine of the kernel task that carries an aio task through one
-    segment. See the module docstring."""
-
-    __slots__ = ("_aio_point", "_fresh", "_loop", "_task")
-
-    def __init__(self, task: Task[Any]) -> None:
-        self._task = task
-        self._loop = task._tloop
-        #: No step has run yet. The first step loads the task's resume value
-        #: if it is slow; a task whose resume value is None (a new one) may
-        #: take the fast path instead.
-        self._fresh = True
-        #: The coroutine is suspended at an asyncio-level await (a bare
-        #: yield, a future) or has not started: a pending `cancel()` is
-        #: thrown in at the next step. False while it waits in tether-native
-        #: code, which gets what woke it up (a value sent by a channel, a lock
-        #: handed over) rather than losing it to a cancellation.
-        self._aio_point = True
-        task._carrier = self
+    def __init__(self, loop: TetherEventLoop) -> None:
+        self._loop = loop
+        self._state = lowlevel.current_stepping_state()
 
     def __repr__(self) -> str:
-        return f"<carrier of {self._task!r}>"
-
-    # Let the kernel's task-tree tools walk into the aio coroutine.
-    @property
-    def cr_frame(self) -> FrameType | None:
-        return getattr(self._task._coro, "cr_frame", None)
-
-    @property
-    def cr_await(self) -> Any:
-        return getattr(self._task._coro, "cr_await", None)
-
-    def __await__(self) -> Generator[Any, None, None]:
-        raise TypeError("a task carrier is driven by the kernel, not awaited")
+        return f"<tether.aio task stepper of {self._loop!r}>"
 
     def close(self) -> None:
+        # The kernel closes the coroutines of tasks it cannot wake after a
+        # crash; an aio task's coroutine stays with the task.
         pass
 
     def send(self, value: Any) -> Any:
-        task = self._task
+        task: Task[Any] = self._state.current_task  # type: ignore[assignment]
         loop = self._loop
         if task._slow or loop._frozen:
+            # (The frames of a step can outlive it, as the f_back of the
+            # coroutine's frame in an error's traceback: the task stored
+            # in them would keep itself alive. So the slow path reads it
+            # again, and the error paths drop it before `_finish`.)
             del task
             return self._step(value, None)
         task._fut_waiter = None
@@ -577,22 +611,20 @@ class _Carrier(Coroutine[Any, Any, None]):
             yielded = task._coro.send(value)
         except BaseException as exc:
             leave_task(loop, task)
-            # This frame can outlive the step (it is the f_back of the
-            # coroutine's frame in the error's traceback): hold no task.
             del task
-            self._finish(exc)
+            _finish(self._state.current_task, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
         # (The first step may be this fast one: a new task's resume value is
         # None. Later slow steps must not load it again.)
-        self._fresh = False
+        task._fresh = False
         if yielded is None:
             # A bare yield: give up one iteration. The task re-enters the run
             # queue, so callbacks queued from now on run after it.
             loop._open_batch = None
-            self._aio_point = True
+            task._aio_point = True
             return _CHECKPOINT
         # A future (`_park` sets the flag back) or a tether-native trap.
-        self._aio_point = False
+        task._aio_point = False
         return yielded
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
@@ -600,28 +632,28 @@ class _Carrier(Coroutine[Any, Any, None]):
         return self._step(None, error)
 
     def _step(self, value: Any, error: BaseException | None) -> Any:
-        task = self._task
+        task: Task[Any] = self._state.current_task  # type: ignore[assignment]
         loop = self._loop
-        if self._fresh:
-            self._fresh = False
+        if task._fresh:
+            task._fresh = False
             value, error = task._resume_value, task._resume_error
             task._resume_value = task._resume_error = None
         if loop._frozen:
             if value is _DETACH:
-                return self._detach()
+                return _detach(task)
             if error is not None and isinstance(error, Cancelled):
                 # The segment's nursery was cancelled while the task waited
                 # for a future (it keeps waiting) or at a bare-yield checkpoint
                 # (it resumes normally next time).
                 if task._parked:
-                    return self._detach()
+                    return _detach(task)
                 task._set_resume(None, None)
                 loop._pending.append(task)
-                return self._detach()
+                return _detach(task)
             if not (type(value) is outcome.Error and isinstance(value.error, Cancelled)):
                 task._set_resume(value, error)
                 loop._pending.append(task)
-                return self._detach()
+                return _detach(task)
             # Otherwise a tether-native wait was cancelled by the end of the
             # segment: the task cannot leave the kernel in the middle of
             # tether code, so it unwinds with the kernel's Cancelled.
@@ -636,7 +668,7 @@ class _Carrier(Coroutine[Any, Any, None]):
                 # asyncio's step answers it with the awaited future's.
                 task._must_cancel = False
             del interrupt
-        if task._must_cancel and self._aio_point:
+        if task._must_cancel and task._aio_point:
             if not isinstance(error, CancelledError):
                 error = task._make_cancelled_error()  # type: ignore[attr-defined]
             task._must_cancel = False
@@ -652,15 +684,14 @@ class _Carrier(Coroutine[Any, Any, None]):
                 yielded = task._coro.throw(error)
         except BaseException as exc:
             leave_task(loop, task)
-            del error
-            del task  # see send()
-            self._finish(exc)
+            del error, task  # see send()
+            _finish(self._state.current_task, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
         if yielded is None:
             loop._open_batch = None
-            self._aio_point = True
+            task._aio_point = True
             return _CHECKPOINT
-        self._aio_point = False
+        task._aio_point = False
         if task._must_cancel:
             # A cancellation is pending and this may be a tether-native wait:
             # interrupt it once the kernel has parked the task.
@@ -669,62 +700,59 @@ class _Carrier(Coroutine[Any, Any, None]):
                 token.run_sync_soon(_retry_interrupt, task)
         return yielded
 
-    def _detach(self) -> Any:
-        task = self._task
-        ktask = task._ktask
-        if ktask is not None:
-            ktask.foreign_yield_handler = None
-        task._carrier = None
-        task._ktask = None
-        task._ktask_parked = False
-        task._slow = True
-        raise StopIteration
 
-    def _finish(self, exc: BaseException) -> Any:
-        task = self._task
-        loop = self._loop
-        self._task = None  # type: ignore[assignment]
-        task._carrier = None
-        ktask = task._ktask
-        if ktask is not None:
-            ktask.foreign_yield_handler = None
-            task._ktask = None
-        # The task keeps no reference to itself once done (asyncio's tasks
-        # are collected, and report unretrieved errors, as soon as they are
-        # dropped).
-        task._wakeup = None
-        loop._live_tasks.pop(task, None)
-        if type(exc) is StopIteration:
-            if task._must_cancel:
-                task._must_cancel = False
-                Future.cancel(task, msg=task._cancel_message)
-            else:
-                Future.set_result(task, exc.value)
-            # Ends the kernel task (which ignores the value).
-            raise exc
-        tb = exc.__traceback__
-        if tb is not None and tb.tb_frame.f_code in _CARRIER_CODES:
-            # Drop the carrier's own frame: it is not the task's code (and
-            # it references the task).
-            exc.__traceback__ = tb.tb_next
-        del tb
-        if isinstance(exc, StopIteration):
-            Future.set_result(task, exc.value)
-        elif isinstance(exc, CancelledError):
-            Future.cancel(task, msg=_message_of(exc))
-        elif isinstance(exc, Cancelled):
-            # A trio-style scope around this task's code was cancelled and the
-            # kernel's Cancelled reached the top of the task.
-            Future.cancel(task)
-        elif isinstance(exc, KeyboardInterrupt | SystemExit):
-            Future.set_exception(task, exc)
-            loop._segment_failed(exc)
+def _detach(task: Task[Any]) -> Any:
+    """End the task's kernel run for this segment; it stays pending."""
+    task.foreign_yield_handler = None
+    task._attached = False
+    task._fresh = False
+    task._ktask_parked = False
+    task._slow = True
+    raise StopIteration
+
+
+def _finish(task: Task[Any], exc: BaseException) -> Any:
+    """The coroutine ended with `exc` (StopIteration for a return): record
+    the outcome on the task, then end its kernel run normally."""
+    loop = task._tloop
+    task.foreign_yield_handler = None
+    task._attached = False
+    # The task keeps no reference to itself once done (asyncio's tasks
+    # are collected, and report unretrieved errors, as soon as they are
+    # dropped).
+    task._wakeup = None
+    loop._live_tasks.pop(task, None)
+    if type(exc) is StopIteration:
+        if task._must_cancel:
+            task._must_cancel = False
+            Future.cancel(task, msg=task._cancel_message)
         else:
-            Future.set_exception(task, exc)
-        raise StopIteration
+            Future.set_result(task, exc.value)
+        # Ends the kernel task (which ignores the value).
+        raise _STOP
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_frame.f_code in _STEPPER_CODES:
+        # Drop the stepper's own frame: it is not the task's code (and
+        # it references the task).
+        exc.__traceback__ = tb.tb_next
+    del tb
+    if isinstance(exc, StopIteration):
+        Future.set_result(task, exc.value)
+    elif isinstance(exc, CancelledError):
+        Future.cancel(task, msg=_message_of(exc))
+    elif isinstance(exc, Cancelled):
+        # A trio-style scope around this task's code was cancelled and the
+        # kernel's Cancelled reached the top of the task.
+        Future.cancel(task)
+    elif isinstance(exc, KeyboardInterrupt | SystemExit):
+        Future.set_exception(task, exc)
+        loop._segment_failed(exc)
+    else:
+        Future.set_exception(task, exc)
+    raise _STOP
 
 
-_CARRIER_CODES = frozenset({_Carrier.send.__code__, _Carrier._step.__code__})
+_STEPPER_CODES = frozenset({_Stepper.send.__code__, _Stepper._step.__code__})
 
 
 def _format_coroutine(coro: object) -> str:
