@@ -22,6 +22,8 @@ from ._exceptions import Cancelled, TetherInternalError
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._traps import Abort, cancel_shielded_checkpoint, wait_task_rescheduled
 
+_VALUE = outcome.Value
+
 if TYPE_CHECKING:
     from ._task import Task
 
@@ -227,10 +229,12 @@ class Nursery:
                 GLOBAL_RUN_CONTEXT.runner.reschedule(self._parent_task)
 
     def _child_finished(self, task: Task, result: outcome.Outcome[Any]) -> None:
-        self._children.remove(task)
-        if isinstance(result, outcome.Error):
-            self._add_exc(result.error)
-        self._check_nursery_closed()
+        children = self._children
+        children.remove(task)
+        if type(result) is not _VALUE:
+            self._add_exc(result.error)  # type: ignore[attr-defined]
+        if not children:
+            self._check_nursery_closed()
 
     async def _nested_child_finished(
         self, nested_child_exc: BaseException | None

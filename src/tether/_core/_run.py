@@ -316,7 +316,10 @@ class Runner:
             task._lots_to_break = None
             for lot in lots:
                 lot.break_lot(task)
-        task._activate_cancel_status(None)
+        if status is not None:
+            # (`_activate_cancel_status(None)`, inlined.)
+            task._cancel_status = None
+            status.tasks.discard(task)
         self.tasks_living -= 1
         if task is self.main_task:
             # (A fresh outcome: run() unwraps it, and the shared one must

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import types
 from asyncio import CancelledError
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 from ._futures import Future, isfuture
-from ._loop import LoopCallback
+from ._loop import LoopCallback, TetherEventLoop
+from ._task import add_first_callback, new_task
 
 _NO_CONTEXT = contextvars.Context()
+_CoroutineType = types.CoroutineType
 
 T = TypeVar("T")
 
@@ -131,15 +134,27 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
     for arg in coros_or_futures:
         child = by_arg.get(arg)
         if child is None:
-            child = _as_future(arg, loop)
-            if loop is None:
-                loop = child.get_loop()
-            if child is not arg:
-                # A task made here: its errors are reported by the gather.
+            if type(arg) is _CoroutineType and type(loop) is TetherEventLoop:
+                # The common case, without the general checks: a coroutine,
+                # wrapped in a new task that has no callbacks yet.
+                assert loop is not None
+                if loop._task_factory is None:
+                    child = new_task(arg, loop, None, None)
+                    add_first_callback(child, done_callback)
+                else:
+                    child = loop.create_task(arg)
+                    child.add_done_callback(done_callback, context=_NO_CONTEXT)
                 child._log_destroy_pending = False  # type: ignore[attr-defined]
+            else:
+                child = _as_future(arg, loop)
+                if loop is None:
+                    loop = child.get_loop()
+                if child is not arg:
+                    # A task made here: its errors are reported by the gather.
+                    child._log_destroy_pending = False  # type: ignore[attr-defined]
+                child.add_done_callback(done_callback, context=_NO_CONTEXT)
             count += 1
             by_arg[arg] = child
-            child.add_done_callback(done_callback, context=_NO_CONTEXT)
         children.append(child)
     gathering = _GatheringFuture(children, loop=loop)
     outer_ref.append(gathering)

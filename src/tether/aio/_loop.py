@@ -500,16 +500,8 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
             return self._fired_handle
         if kind is LoopCallback and len(args) == 1:
             # One of the loop's own done callbacks: queued in order, like a
-            # Handle, but without making one. In a batch it takes two
-            # entries, itself and its argument, so that queueing it keeps
-            # no new object alive (with 100k tasks finishing in one batch,
-            # kept tuples would make the garbage collector walk them all).
-            batch = self._open_batch
-            if batch is not None and not self._frozen:
-                batch.append(callback)
-                batch.append(args[0])  # type: ignore[misc]
-            else:
-                self._enqueue((callback, args[0]))  # type: ignore[misc]
+            # Handle, but without making one.
+            self._enqueue_callback(callback, args[0])  # type: ignore[arg-type, misc]
             return self._fired_handle
         if self._closed:
             raise RuntimeError("Event loop is closed")
@@ -521,6 +513,19 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
             del handle._source_traceback[-1]
         self._enqueue(handle)
         return handle  # type: ignore[no-any-return]
+
+    def _enqueue_callback(self, callback: LoopCallback, arg: Any) -> None:
+        """Queue ``callback.function(arg)`` like a callback from call_soon.
+        In a batch it takes two entries, itself and its argument, so that
+        queueing it keeps no new object alive (with 100k tasks finishing in
+        one batch, kept tuples would make the garbage collector walk them
+        all)."""
+        batch = self._open_batch
+        if batch is not None and not self._frozen:
+            batch.append(callback)
+            batch.append(arg)
+        else:
+            self._enqueue((callback, arg))
 
     def _enqueue(self, handle: Any) -> None:
         if self._nursery is None or self._frozen:

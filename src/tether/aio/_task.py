@@ -164,6 +164,7 @@ class Task(Future[T], lowlevel.Task):
         "_aio_point",
         "_attached",
         "_coro",
+        "_done_hook",
         "_fresh",
         "_fut_waiter",
         "_interrupt",
@@ -191,6 +192,10 @@ class Task(Future[T], lowlevel.Task):
     _aio_point: bool
     _attached: bool
     _coro: Coroutine[Any, Any, T] | Generator[Any, None, T]
+    #: A `LoopCallback` of tether.aio's own (a TaskGroup's, a gather's) that
+    #: runs as this task's first done callback, queued by `_finish` without
+    #: a trip through the future's callback list (see `add_first_callback`).
+    _done_hook: Any
     #: No step has run yet in this segment. The first step loads the task's
     #: resume value if it is slow; a task whose resume value is None (a new
     #: one) may take the fast path instead.
@@ -532,6 +537,7 @@ def _init_task(
     task._must_cancel = False
     task._fut_waiter = None
     task._interrupt = None
+    task._done_hook = None
     task._aio_point = True
     task._ktask_parked = False
     task._parked = False
@@ -563,6 +569,13 @@ def _init_task(
 
 
 _park: Any = Task._park
+
+
+def add_first_callback(task: Task[Any], callback: Any) -> None:
+    """Add `callback`, a `LoopCallback`, as the first done callback of
+    `task`, a new `Task` that has none yet (just made by `new_task`). Same
+    effect as ``task.add_done_callback(callback)``, cheaper to run."""
+    task._done_hook = callback
 
 
 def new_task(
@@ -722,6 +735,12 @@ def _finish(task: Task[Any], exc: BaseException) -> Any:
     # dropped).
     task._wakeup = None
     loop._live_tasks.pop(task, None)
+    hook = task._done_hook
+    if hook is not None:
+        # The first done callback, queued where the future would queue it.
+        task._done_hook = None
+        loop._enqueue_callback(hook, task)
+    del hook
     if type(exc) is StopIteration:
         if task._must_cancel:
             task._must_cancel = False

@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 import tether
 
 from .._core import Cancelled
-from ._loop import LoopCallback
+from ._loop import LoopCallback, TetherEventLoop
 from ._stdlib import current_task, get_running_loop
+from ._task import add_first_callback, new_task
 
 _NO_CONTEXT = contextvars.Context()
 
@@ -164,10 +165,16 @@ class TaskGroup:
             if _PY313:
                 coro.close()
             raise RuntimeError(f"TaskGroup {self!r} is shutting down")
+        loop = self._loop
+        if type(loop) is TetherEventLoop and loop._task_factory is None:
+            task = new_task(coro, loop, name, context)
+            self._tasks.add(task)
+            add_first_callback(task, self._done_callback)
+            return task
         if context is None:
-            task = self._loop.create_task(coro)
+            task = loop.create_task(coro)
         else:
-            task = self._loop.create_task(coro, context=context)
+            task = loop.create_task(coro, context=context)
         if name is not None:
             task.set_name(name)
         if task.done():
