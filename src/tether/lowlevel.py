@@ -6,6 +6,8 @@ event sources. Most programs never need it.
 """
 
 from ._core import (
+    CHECKPOINT,
+    TASK_EXIT,
     TASK_SLOTS,
     Abort,
     IOStatistics,
@@ -48,6 +50,8 @@ from ._core import (
 from ._core import Instrument as Instrument
 
 __all__ = [
+    "CHECKPOINT",
+    "TASK_EXIT",
     "Abort",
     "IOStatistics",
     "Instrument",

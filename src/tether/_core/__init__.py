@@ -50,6 +50,8 @@ from ._run import (
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._task import TASK_SLOTS, Task
 from ._traps import (
+    CHECKPOINT,
+    TASK_EXIT,
     Abort,
     cancel_shielded_checkpoint,
     checkpoint,
@@ -91,6 +93,8 @@ def notify_closing(fd: object) -> None:
 
 
 __all__ = [
+    "CHECKPOINT",
+    "TASK_EXIT",
     "GLOBAL_RUN_CONTEXT",
     "TASK_STATUS_IGNORED",
     "Abort",

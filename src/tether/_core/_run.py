@@ -58,6 +58,7 @@ from ._task import PARKED_IN_LOT, CoroutineTask, Task, init_task_fields
 from ._traps import (
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
+    TASK_EXIT,
     Abort,
     WaitTaskRescheduled,
     wait_task_rescheduled,
@@ -592,6 +593,10 @@ class Runner:
             task._attempt_delivery_of_any_pending_cancel()
 
     def _foreign_yield(self, task: Task, msg: object) -> None:
+        if msg is TASK_EXIT:
+            # A face's stepper ended its task (see TASK_EXIT).
+            self.task_exited(task, _VALUE_NONE)
+            return
         if isinstance(msg, ParkingLot):
             # A subclass of ParkingLot: the step loop only checks the exact
             # type.

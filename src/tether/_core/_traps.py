@@ -38,6 +38,11 @@ class Trap:
 CHECKPOINT: Final = Trap("checkpoint")
 #: Schedule point only.
 CANCEL_SHIELDED_CHECKPOINT: Final = Trap("cancel_shielded_checkpoint")
+#: Returned (not yielded) by a face's stepper (see `lowlevel.spawn_task`)
+#: from ``send``/``throw``: the task is finished, as if the stepper had
+#: raised ``StopIteration`` (a return with None), without the cost of
+#: raising it. The kernel never steps the task again.
+TASK_EXIT: Final = Trap("task_exit")
 
 
 class Abort(enum.Enum):

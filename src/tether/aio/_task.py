@@ -81,21 +81,12 @@ _CoroutineType = types.CoroutineType
 _DETACH: Any = object()
 
 
-def _grab_checkpoint_trap() -> object:
-    # The kernel's checkpoint trap is what `lowlevel.checkpoint()` yields; the
-    # carrier yields it on the coroutine's behalf for a bare ``yield``.
-    gen = lowlevel.checkpoint()
-    trap = gen.send(None)
-    gen.close()
-    return trap
-
-
-_CHECKPOINT = _grab_checkpoint_trap()
+#: What the stepper gives the kernel for the coroutine's bare ``yield``.
+_CHECKPOINT = lowlevel.CHECKPOINT
+#: What the stepper gives the kernel when the task's kernel run ends.
+_TASK_EXIT = lowlevel.TASK_EXIT
 _VALUE_NONE: outcome.Value[None] = outcome.Value(None)
 
-#: How a task's kernel run ends. Raising a class (not an instance) spares an
-#: allocation; the kernel ignores the value.
-_STOP = StopIteration
 
 
 def _message_of(exc: BaseException) -> Any:
@@ -625,7 +616,7 @@ class _Stepper:
         except BaseException as exc:
             leave_task(loop, task)
             del task
-            _finish(self._state.current_task, exc)  # type: ignore[arg-type]
+            return _finish(self._state.current_task, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
         # (The first step may be this fast one: a new task's resume value is
         # None. Later slow steps must not load it again.)
@@ -698,7 +689,7 @@ class _Stepper:
         except BaseException as exc:
             leave_task(loop, task)
             del error, task  # see send()
-            _finish(self._state.current_task, exc)  # type: ignore[arg-type]
+            return _finish(self._state.current_task, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
         if yielded is None:
             loop._open_batch = None
@@ -721,12 +712,12 @@ def _detach(task: Task[Any]) -> Any:
     task._fresh = False
     task._ktask_parked = False
     task._slow = True
-    raise StopIteration
+    return _TASK_EXIT
 
 
 def _finish(task: Task[Any], exc: BaseException) -> Any:
     """The coroutine ended with `exc` (StopIteration for a return): record
-    the outcome on the task, then end its kernel run normally."""
+    the outcome on the task, and return what ends its kernel run normally."""
     loop = task._tloop
     task.foreign_yield_handler = None
     task._attached = False
@@ -747,8 +738,8 @@ def _finish(task: Task[Any], exc: BaseException) -> Any:
             Future.cancel(task, msg=task._cancel_message)
         else:
             Future.set_result(task, exc.value)
-        # Ends the kernel task (which ignores the value).
-        raise _STOP
+        # Ends the kernel task.
+        return _TASK_EXIT
     tb = exc.__traceback__
     if tb is not None and tb.tb_frame.f_code in _STEPPER_CODES:
         # Drop the stepper's own frame: it is not the task's code (and
@@ -768,7 +759,7 @@ def _finish(task: Task[Any], exc: BaseException) -> Any:
         loop._segment_failed(exc)
     else:
         Future.set_exception(task, exc)
-    raise _STOP
+    return _TASK_EXIT
 
 
 _STEPPER_CODES = frozenset({_Stepper.send.__code__, _Stepper._step.__code__})
