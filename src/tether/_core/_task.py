@@ -38,7 +38,8 @@ def PARKED_IN_LOT(_: Callable[[], Any]) -> Abort:
 #: The kernel's fields of a task. A face built on the kernel that defines
 #: its own task class (a subclass of `Task`, see `lowlevel.spawn_task`)
 #: lists these in its ``__slots__``; the kernel sets them when the task
-#: starts.
+#: starts. (``name`` and ``foreign_yield_handler`` are not among them: the
+#: face's class provides them, as fields or as class attributes.)
 TASK_SLOTS: tuple[str, ...] = (
     "_abort_func",
     "_cancel_status",
@@ -55,7 +56,6 @@ TASK_SLOTS: tuple[str, ...] = (
     "context",
     "coro",
     "custom_sleep_data",
-    "foreign_yield_handler",
 )
 
 
@@ -180,7 +180,7 @@ class Task:
 class CoroutineTask(Task):
     """The kernel's own tasks: a coroutine and the kernel's fields."""
 
-    __slots__ = (*TASK_SLOTS, "name", "__weakref__")
+    __slots__ = (*TASK_SLOTS, "foreign_yield_handler", "name", "__weakref__")
 
     def __init__(
         self,
@@ -191,6 +191,15 @@ class CoroutineTask(Task):
         parent_nursery: Nursery | None,
     ) -> None:
         self.name = name
+        #: Hook for faces built on the kernel (the asyncio face): called as
+        #: ``handler(task, obj)`` when this task yields an object that is
+        #: not a tether trap (an asyncio future, a bare ``yield``). It
+        #: returns an abort function, and the task is then parked exactly as
+        #: in `wait_task_rescheduled`; whoever completes the wait calls
+        #: `reschedule(task, outcome)`, and the kernel sends the outcome's
+        #: value into the task (or throws its error) at the point where it
+        #: yielded, since a foreign awaitable does not unwrap outcomes.
+        self.foreign_yield_handler = None
         init_task_fields(self, coro, context, runner, parent_nursery)
 
 
@@ -230,13 +239,4 @@ def init_task_fields(
     #: Free for the code that parks this task (ParkingLot, I/O waits) to
     #: record what it is waiting on; the kernel never reads it.
     task.custom_sleep_data = None
-    #: Hook for faces built on the kernel (the asyncio face): called as
-    #: ``handler(task, obj)`` when this task yields an object that is not
-    #: a tether trap (an asyncio future, a bare ``yield``). It returns an
-    #: abort function, and the task is then parked exactly as in
-    #: `wait_task_rescheduled`; whoever completes the wait calls
-    #: `reschedule(task, outcome)`, and the kernel sends the outcome's
-    #: value into the task (or throws its error) at the point where it
-    #: yielded, since a foreign awaitable does not unwrap outcomes.
-    task.foreign_yield_handler = None
     task._foreign_wait = False

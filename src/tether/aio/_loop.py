@@ -71,7 +71,6 @@ Ts = TypeVarTuple("Ts")
 
 logger = logging.getLogger("asyncio")
 
-_park: Any = Task._park
 
 _HandleOrTask = events.Handle | Task[Any] | tuple[Any, Any]
 
@@ -441,7 +440,6 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         self._open_batch = None
         assert self._nursery is not None and self._kernel is not None
         self._kernel.spawn_task(task, self._stepper, task.context, self._nursery)
-        task.foreign_yield_handler = _park
         task._attached = True
         task._fresh = True
         task._aio_point = True

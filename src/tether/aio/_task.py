@@ -88,7 +88,6 @@ _TASK_EXIT = lowlevel.TASK_EXIT
 _VALUE_NONE: outcome.Value[None] = outcome.Value(None)
 
 
-
 def _message_of(exc: BaseException) -> Any:
     return exc.args[0] if exc.args else None
 
@@ -164,10 +163,8 @@ class Task(Future[T], lowlevel.Task):
         "_must_cancel",
         "_name",
         "_num_cancels_requested",
-        "_number",
         "_parked",
-        "_resume_error",
-        "_resume_value",
+        "_resume",
         "_slow",
         "_tloop",
         "_wakeup",
@@ -196,12 +193,14 @@ class Task(Future[T], lowlevel.Task):
     _ktask_parked: bool
     _log_destroy_pending: bool
     _must_cancel: bool
-    _name: str | None
+    #: The name, or the task's number (its place in creation order) until
+    #: a name is given or asked for.
+    _name: str | int
     _num_cancels_requested: int
-    _number: int
     _parked: bool
-    _resume_error: BaseException | None
-    _resume_value: Any
+    #: What to resume a detached task with when it is attached again:
+    #: ``(value, error)``, or None for ``(None, None)``.
+    _resume: tuple[Any, BaseException | None] | None
     _slow: bool
     _tloop: TetherEventLoop
     _wakeup: _Wakeup | None
@@ -287,8 +286,8 @@ class Task(Future[T], lowlevel.Task):
     def get_name(self) -> str:
         """The task's name: ``Task-N`` unless one was given."""
         name = self._name
-        if name is None:
-            name = self._name = f"Task-{self._number}"
+        if isinstance(name, int):
+            name = self._name = f"Task-{name}"
         return name
 
     def set_name(self, value: object) -> None:
@@ -378,8 +377,7 @@ class Task(Future[T], lowlevel.Task):
     # -- the loop's side -------------------------------------------------------
 
     def _set_resume(self, value: Any, error: BaseException | None) -> None:
-        self._resume_value = value
-        self._resume_error = error
+        self._resume = None if value is None and error is None else (value, error)
         self._slow = True
 
     def _interrupt_native_wait(self) -> None:
@@ -521,8 +519,7 @@ def _init_task(
     task._tloop = loop
     task._coro = coro
     # Numbered now (the order of creation), formatted when first asked for.
-    task._number = _task_numbers()
-    task._name = None if name is None else str(name)
+    task._name = _task_numbers() if name is None else str(name)
     task.context = _copy_context() if context is None else context
     task._num_cancels_requested = 0
     task._must_cancel = False
@@ -537,8 +534,7 @@ def _init_task(
     # A new task starts with nothing to resume it with (None), so its first
     # step can take the carrier's fast path.
     task._slow = False
-    task._resume_value = None
-    task._resume_error = None
+    task._resume = None
     task._wakeup = None
     register_task(task)
     if loop._closed:
@@ -550,7 +546,6 @@ def _init_task(
         # create_task).
         loop._open_batch = None
         loop._kernel.spawn_task(task, loop._stepper, task.context, nursery)  # type: ignore[union-attr]
-        task.foreign_yield_handler = _park
         task._attached = True
         task._fresh = True
     else:
@@ -559,7 +554,8 @@ def _init_task(
         loop._pending.append(task)
 
 
-_park: Any = Task._park
+#: The kernel calls ``task.foreign_yield_handler(task, awaited)``.
+Task.foreign_yield_handler = staticmethod(Task._park)  # type: ignore[assignment]
 
 
 def add_first_callback(task: Task[Any], callback: Any) -> None:
@@ -640,8 +636,13 @@ class _Stepper:
         loop = self._loop
         if task._fresh:
             task._fresh = False
-            value, error = task._resume_value, task._resume_error
-            task._resume_value = task._resume_error = None
+            resume = task._resume
+            if resume is not None:
+                task._resume = None
+                value, error = resume
+            else:
+                value = error = None
+            del resume
         if loop._frozen:
             if value is _DETACH:
                 return _detach(task)
@@ -707,7 +708,6 @@ class _Stepper:
 
 def _detach(task: Task[Any]) -> Any:
     """End the task's kernel run for this segment; it stays pending."""
-    task.foreign_yield_handler = None
     task._attached = False
     task._fresh = False
     task._ktask_parked = False
@@ -719,7 +719,6 @@ def _finish(task: Task[Any], exc: BaseException) -> Any:
     """The coroutine ended with `exc` (StopIteration for a return): record
     the outcome on the task, and return what ends its kernel run normally."""
     loop = task._tloop
-    task.foreign_yield_handler = None
     task._attached = False
     # The task keeps no reference to itself once done (asyncio's tasks
     # are collected, and report unretrieved errors, as soon as they are
