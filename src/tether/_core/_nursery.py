@@ -22,8 +22,6 @@ from ._exceptions import Cancelled, TetherInternalError
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._traps import Abort, cancel_shielded_checkpoint, wait_task_rescheduled
 
-_VALUE = outcome.Value
-
 if TYPE_CHECKING:
     from ._task import Task
 
@@ -227,14 +225,6 @@ class Nursery:
             if self._parent_waiting_in_aexit:
                 self._parent_waiting_in_aexit = False
                 GLOBAL_RUN_CONTEXT.runner.reschedule(self._parent_task)
-
-    def _child_finished(self, task: Task, result: outcome.Outcome[Any]) -> None:
-        children = self._children
-        children.remove(task)
-        if type(result) is not _VALUE:
-            self._add_exc(result.error)  # type: ignore[attr-defined]
-        if not children:
-            self._check_nursery_closed()
 
     async def _nested_child_finished(
         self, nested_child_exc: BaseException | None

@@ -329,8 +329,16 @@ class Runner:
             result = _VALUE_NONE
         if task is self.init_task:
             self.init_task_outcome = result
-        elif task._parent_nursery is not None:
-            task._parent_nursery._child_finished(task, result)
+        else:
+            nursery = task._parent_nursery
+            if nursery is not None:
+                # (`nursery._child_finished(task, result)`, inlined.)
+                children = nursery._children
+                children.remove(task)
+                if type(result) is not outcome.Value:
+                    nursery._add_exc(result.error)  # type: ignore[attr-defined]
+                if not children:
+                    nursery._check_nursery_closed()
         if self.instruments and "task_exited" in self.instruments:
             self.instruments.call("task_exited", task)
 
@@ -500,6 +508,9 @@ class Runner:
                         runq.append(task)
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
+                    elif msg is TASK_EXIT:
+                        # A face's stepper ended its task (see TASK_EXIT).
+                        self.task_exited(task, _VALUE_NONE)
                     else:
                         self._foreign_yield(task, msg)
                 if instruments and "after_task_step" in instruments:
@@ -593,10 +604,6 @@ class Runner:
             task._attempt_delivery_of_any_pending_cancel()
 
     def _foreign_yield(self, task: Task, msg: object) -> None:
-        if msg is TASK_EXIT:
-            # A face's stepper ended its task (see TASK_EXIT).
-            self.task_exited(task, _VALUE_NONE)
-            return
         if isinstance(msg, ParkingLot):
             # A subclass of ParkingLot: the step loop only checks the exact
             # type.

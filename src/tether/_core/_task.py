@@ -105,7 +105,7 @@ class Task:
     def eventual_parent_nursery(self) -> Nursery | None:
         """For a task started with `Nursery.start` that has not called
         ``task_status.started()`` yet: the nursery it will move into."""
-        return self._eventual_parent_nursery
+        return getattr(self, "_eventual_parent_nursery", None)
 
     @property
     def child_nurseries(self) -> list[Nursery]:
@@ -210,7 +210,11 @@ def init_task_fields(
     runner: Runner,
     parent_nursery: Nursery | None,
 ) -> None:
-    """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new start."""
+    """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new start.
+
+    ``_pending_throw`` and ``_eventual_parent_nursery`` stay unset until
+    used (each is written before it is read): an unset field costs the
+    garbage collector nothing when it traverses the task."""
     #: What the kernel steps: ``coro.send``/``coro.throw``, in `context`.
     task.coro = coro
     task.context = context
@@ -222,13 +226,11 @@ def init_task_fields(
     #: KeyboardInterrupt; see _ki.py.
     task._system = False
     task._parent_nursery = parent_nursery
-    task._eventual_parent_nursery = None
     # Created on first use: most tasks never open a nursery.
     task._child_nurseries = ()
     task._cancel_status = None
     task._abort_func = None
     task._next_send = None
-    task._pending_throw = None
     #: Parking lots to break if this task exits while holding them (the
     #: lock it owns): see `add_parking_lot_breaker`.
     task._lots_to_break = None

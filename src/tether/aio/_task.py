@@ -171,7 +171,12 @@ class Task(Future[T], lowlevel.Task):
         "_woken_early",
     )
 
-    # Set by _init_task (declared here for type checkers).
+    # Set by _init_task (declared here for type checkers), except for
+    # ``_log_destroy_pending`` (only written, by stdlib helpers and ours),
+    # ``_woken_early`` (written before it is read), ``_resume`` and
+    # ``_wakeup`` (read with a default): fields left unset cost the garbage
+    # collector nothing, and every pending task is traversed several times
+    # while many are alive.
     #: The coroutine is suspended at an asyncio-level await (a bare yield,
     #: a future) or has not started: a pending `cancel()` is thrown in at
     #: the next step. False while it waits in tether-native code, which gets
@@ -438,7 +443,7 @@ class Task(Future[T], lowlevel.Task):
             raise RuntimeError(f"Task cannot await on itself: {self!r}")
         future._asyncio_future_blocking = False
         self._woken_early = False
-        wakeup = self._wakeup
+        wakeup = getattr(self, "_wakeup", None)
         if wakeup is None:
             wakeup = self._wakeup = _Wakeup(self)
         future.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
@@ -529,13 +534,9 @@ def _init_task(
     task._aio_point = True
     task._ktask_parked = False
     task._parked = False
-    task._woken_early = False
-    task._log_destroy_pending = True
     # A new task starts with nothing to resume it with (None), so its first
     # step can take the carrier's fast path.
     task._slow = False
-    task._resume = None
-    task._wakeup = None
     register_task(task)
     if loop._closed:
         raise RuntimeError("Event loop is closed")
@@ -636,7 +637,7 @@ class _Stepper:
         loop = self._loop
         if task._fresh:
             task._fresh = False
-            resume = task._resume
+            resume = getattr(task, "_resume", None)
             if resume is not None:
                 task._resume = None
                 value, error = resume
@@ -727,9 +728,16 @@ def _finish(task: Task[Any], exc: BaseException) -> Any:
     loop._live_tasks.pop(task, None)
     hook = task._done_hook
     if hook is not None:
-        # The first done callback, queued where the future would queue it.
+        # The first done callback, queued where the future would queue it
+        # (`loop._enqueue_callback`, inlined).
         task._done_hook = None
-        loop._enqueue_callback(hook, task)
+        batch = loop._open_batch
+        if batch is not None and not loop._frozen:
+            batch.append(hook)
+            batch.append(task)
+        else:
+            loop._enqueue((hook, task))
+        del batch
     del hook
     if type(exc) is StopIteration:
         if task._must_cancel:
