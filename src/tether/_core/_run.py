@@ -54,7 +54,7 @@ from ._ki import ki_protected
 from ._nursery import Nursery, open_nursery
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
-from ._task import PARKED_IN_LOT, CoroutineTask, Task, init_task_fields
+from ._task import PARKED_IN_LOT, CoroutineTask, Task
 from ._traps import (
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
@@ -71,6 +71,7 @@ T = TypeVar("T")
 _MAX_TIMEOUT = 86400.0
 
 _VALUE_NONE = outcome.Value(None)
+_new_coroutine_task = CoroutineTask.__new__
 
 
 class _CheckpointResume:
@@ -237,26 +238,57 @@ class Runner:
     ) -> Task:
         """The part of spawning shared by every way in: make the task, put it
         in its nursery and schedule its first step."""
-        task = CoroutineTask(coro, name, context, self, nursery)
+        task = _new_coroutine_task(CoroutineTask)
+        task.name = name
+        #: See `CoroutineTask.foreign_yield_handler`.
+        task.foreign_yield_handler = None
+        self.spawn_task(task, coro, context, nursery)
         task._system = system_task
-        self._start(task, nursery)
         return task
 
     def spawn_task(
-        self, task: Task, coro: Any, context: contextvars.Context, nursery: Nursery
+        self, task: Task, coro: Any, context: contextvars.Context, nursery: Nursery | None
     ) -> None:
-        """Start a face's own task object (see `lowlevel.spawn_task`; this
-        is the unchecked fast path, also offered to faces through
-        `current_stepping_state`)."""
-        if nursery._closed:
-            raise RuntimeError("Nursery is closed to new arrivals")
-        init_task_fields(task, coro, context, self, nursery)
-        self._start(task, nursery)
+        """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new
+        start, put it in `nursery` and schedule its first step.
 
-    def _start(self, task: Task, nursery: Nursery | None) -> None:
+        For every task: the kernel's own (`spawn_coroutine`) and a face's
+        (`lowlevel.spawn_task`; this is the unchecked fast path, also
+        offered to faces through `current_stepping_state`). All in one
+        function, since it runs once per task spawned.
+        """
+        if nursery is not None and nursery._closed:
+            raise RuntimeError("Nursery is closed to new arrivals")
+        #: What the kernel steps: ``coro.send``/``coro.throw``, in `context`.
+        task.coro = coro
+        task.context = context
+        task._runner = self
+        #: System tasks (the root task, spawn_system_task) are protected from
+        #: KeyboardInterrupt; see _ki.py.
+        task._system = False
+        task._parent_nursery = nursery
+        # Created on first use: most tasks never open a nursery.
+        task._child_nurseries = ()
+        task._abort_func = None
+        #: A fresh coroutine must first be sent None.
+        task._next_send = None
+        #: Parking lots to break if this task exits while holding them (the
+        #: lock it owns): see `add_parking_lot_breaker`.
+        task._lots_to_break = None
+        #: Free for the code that parks this task (ParkingLot, I/O waits) to
+        #: record what it is waiting on; the kernel never reads it.
+        task.custom_sleep_data = None
+        task._foreign_wait = False
+        # ``_pending_throw`` and ``_eventual_parent_nursery`` stay unset until
+        # used (each is written before it is read): an unset field costs the
+        # garbage collector nothing when it traverses the task. (Nor is there
+        # a cached ``coro.send`` bound method: one more GC-tracked object per
+        # task costs more, with many tasks alive, than the attribute lookup
+        # it saves per step.)
         self.tasks_living += 1
-        self.tasks_spawned += 1
-        task._spawn_index = self.tasks_spawned
+        #: Position in the run's spawn order; gives seeded schedules a
+        #: deterministic starting order.
+        task._spawn_index = self.tasks_spawned = self.tasks_spawned + 1
         if nursery is not None:
             nursery._children.add(task)
             # (`_activate_cancel_status`, inlined: a new task has no status
@@ -264,11 +296,11 @@ class Runner:
             status = nursery._cancel_status
             status.tasks.add(task)
             task._cancel_status = status
+        else:
+            task._cancel_status = None
         instruments = self.instruments
         if instruments and "task_spawned" in instruments:
             instruments.call("task_spawned", task)
-        # A fresh coroutine must first be sent None (init_task_fields set
-        # ``_next_send``).
         self.runq.append(task)
         if instruments and "task_scheduled" in instruments:
             instruments.call("task_scheduled", task)

@@ -9,7 +9,7 @@ applies to it, what to send it on its next step, and (while it is parked in
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +74,7 @@ class Task:
         # assignment to the fields declared below.)
         __slots__ = ()
 
-    # The kernel's fields (see `init_task_fields` for what each one means).
+    # The kernel's fields (see `Runner.spawn_task` for what each one means).
     coro: Any
     name: str
     context: contextvars.Context
@@ -178,67 +178,17 @@ class Task:
 
 
 class CoroutineTask(Task):
-    """The kernel's own tasks: a coroutine and the kernel's fields."""
+    """The kernel's own tasks: a coroutine and the kernel's fields. Made by
+    the kernel only (`Runner.spawn_coroutine`), which sets every field."""
 
     __slots__ = (*TASK_SLOTS, "foreign_yield_handler", "name", "__weakref__")
 
-    def __init__(
-        self,
-        coro: Coroutine[Any, Any, Any],
-        name: str,
-        context: contextvars.Context,
-        runner: Runner,
-        parent_nursery: Nursery | None,
-    ) -> None:
-        self.name = name
-        #: Hook for faces built on the kernel (the asyncio face): called as
-        #: ``handler(task, obj)`` when this task yields an object that is
-        #: not a tether trap (an asyncio future, a bare ``yield``). It
-        #: returns an abort function, and the task is then parked exactly as
-        #: in `wait_task_rescheduled`; whoever completes the wait calls
-        #: `reschedule(task, outcome)`, and the kernel sends the outcome's
-        #: value into the task (or throws its error) at the point where it
-        #: yielded, since a foreign awaitable does not unwrap outcomes.
-        self.foreign_yield_handler = None
-        init_task_fields(self, coro, context, runner, parent_nursery)
-
-
-def init_task_fields(
-    task: Any,
-    coro: Any,
-    context: contextvars.Context,
-    runner: Runner,
-    parent_nursery: Nursery | None,
-) -> None:
-    """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new start.
-
-    ``_pending_throw`` and ``_eventual_parent_nursery`` stay unset until
-    used (each is written before it is read): an unset field costs the
-    garbage collector nothing when it traverses the task."""
-    #: What the kernel steps: ``coro.send``/``coro.throw``, in `context`.
-    task.coro = coro
-    task.context = context
-    task._runner = runner
-    #: Position in the run's spawn order; gives seeded schedules a
-    #: deterministic starting order.
-    task._spawn_index = 0
-    #: System tasks (the root task, spawn_system_task) are protected from
-    #: KeyboardInterrupt; see _ki.py.
-    task._system = False
-    task._parent_nursery = parent_nursery
-    # Created on first use: most tasks never open a nursery.
-    task._child_nurseries = ()
-    task._cancel_status = None
-    task._abort_func = None
-    task._next_send = None
-    #: Parking lots to break if this task exits while holding them (the
-    #: lock it owns): see `add_parking_lot_breaker`.
-    task._lots_to_break = None
-    # (No cached ``coro.send`` bound method: it would save an attribute
-    # lookup per step, ~20 ns, but is one more GC-tracked object per
-    # task, and with 100k tasks alive the collector's work costs more:
-    # spawn+join measured 6.8 -> 5.1 us per task without it.)
-    #: Free for the code that parks this task (ParkingLot, I/O waits) to
-    #: record what it is waiting on; the kernel never reads it.
-    task.custom_sleep_data = None
-    task._foreign_wait = False
+    #: Hook for faces built on the kernel (the asyncio face): called as
+    #: ``handler(task, obj)`` when this task yields an object that is not a
+    #: tether trap (an asyncio future, a bare ``yield``). It returns an abort
+    #: function, and the task is then parked exactly as in
+    #: `wait_task_rescheduled`; whoever completes the wait calls
+    #: `reschedule(task, outcome)`, and the kernel sends the outcome's value
+    #: into the task (or throws its error) at the point where it yielded,
+    #: since a foreign awaitable does not unwrap outcomes.
+    foreign_yield_handler: Callable[[Task, object], AbortFn] | None

@@ -171,7 +171,7 @@ class Task(Future[T], lowlevel.Task):
         "_woken_early",
     )
 
-    # Set by _init_task (declared here for type checkers), except for
+    # Set by new_task (declared here for type checkers), except for
     # ``_log_destroy_pending`` (only written, by stdlib helpers and ours),
     # ``_woken_early`` (written before it is read), ``_resume`` and
     # ``_wakeup`` (read with a default): fields left unset cost the garbage
@@ -230,7 +230,7 @@ class Task(Future[T], lowlevel.Task):
                     "create_task() inside tether.aio.run(), or pass loop="
                 )
             loop = running
-        _init_task(self, coro, loop, name, context)
+        new_task(coro, loop, name, context, self)
 
     __class_getitem__: Any = classmethod(GenericAlias)
 
@@ -505,16 +505,22 @@ def _retry_interrupt(task: Task[Any]) -> None:
 _EMPTY_CONTEXT = contextvars.Context()
 _copy_context = contextvars.copy_context
 _future_init = Future.__init__
+_set_result = Future.set_result
 _new_task = Task.__new__
 
 
-def _init_task(
-    task: Task[Any],
+def new_task(
     coro: Any,
     loop: TetherEventLoop,
     name: object,
     context: contextvars.Context | None,
-) -> None:
+    task: Task[Any] | None = None,
+) -> Task[Any]:
+    """Make and start a `Task` (or initialize `task`, from `Task.__init__`):
+    ``Task(coro, loop=loop, ...)`` without the cost of calling a class, for
+    the loop's `create_task`, `TaskGroup` and `gather`."""
+    if task is None:
+        task = _new_task(Task)
     _future_init(task, loop=loop)
     if type(coro) is not _CoroutineType and not (
         inspect.iscoroutine(coro) or isinstance(coro, Coroutine)
@@ -553,6 +559,7 @@ def _init_task(
         task._attached = False
         task._fresh = False
         loop._pending.append(task)
+    return task
 
 
 #: The kernel calls ``task.foreign_yield_handler(task, awaited)``.
@@ -564,16 +571,6 @@ def add_first_callback(task: Task[Any], callback: Any) -> None:
     `task`, a new `Task` that has none yet (just made by `new_task`). Same
     effect as ``task.add_done_callback(callback)``, cheaper to run."""
     task._done_hook = callback
-
-
-def new_task(
-    coro: Any, loop: TetherEventLoop, name: object, context: contextvars.Context | None
-) -> Task[Any]:
-    """``Task(coro, loop=loop, ...)`` without the cost of calling a class
-    (the loop's `create_task`)."""
-    task: Task[Any] = _new_task(Task)
-    _init_task(task, coro, loop, name, context)
-    return task
 
 
 class _Stepper:
@@ -610,10 +607,14 @@ class _Stepper:
         enter_task(loop, task)
         try:
             yielded = task._coro.send(value)
+        except StopIteration as stop:
+            # The coroutine returned (nothing refers to `stop` afterwards).
+            leave_task(loop, task)
+            return _finish(task, loop, stop.value, None)
         except BaseException as exc:
             leave_task(loop, task)
             del task
-            return _finish(self._state.current_task, exc)  # type: ignore[arg-type]
+            return _finish(self._state.current_task, loop, None, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
         # (The first step may be this fast one: a new task's resume value is
         # None. Later slow steps must not load it again.)
@@ -691,7 +692,7 @@ class _Stepper:
         except BaseException as exc:
             leave_task(loop, task)
             del error, task  # see send()
-            return _finish(self._state.current_task, exc)  # type: ignore[arg-type]
+            return _finish(self._state.current_task, loop, None, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
         if yielded is None:
             loop._open_batch = None
@@ -716,10 +717,12 @@ def _detach(task: Task[Any]) -> Any:
     return _TASK_EXIT
 
 
-def _finish(task: Task[Any], exc: BaseException) -> Any:
-    """The coroutine ended with `exc` (StopIteration for a return): record
-    the outcome on the task, and return what ends its kernel run normally."""
-    loop = task._tloop
+def _finish(
+    task: Task[Any], loop: TetherEventLoop, value: Any, exc: BaseException | None
+) -> Any:
+    """The coroutine returned `value` (`exc` is None) or raised `exc`
+    (StopIteration is a return too): record the outcome on the task, and
+    return what ends its kernel run normally."""
     task._attached = False
     # The task keeps no reference to itself once done (asyncio's tasks
     # are collected, and report unretrieved errors, as soon as they are
@@ -739,12 +742,12 @@ def _finish(task: Task[Any], exc: BaseException) -> Any:
             loop._enqueue((hook, task))
         del batch
     del hook
-    if type(exc) is StopIteration:
+    if exc is None:
         if task._must_cancel:
             task._must_cancel = False
             Future.cancel(task, msg=task._cancel_message)
         else:
-            Future.set_result(task, exc.value)
+            _set_result(task, value)
         # Ends the kernel task.
         return _TASK_EXIT
     tb = exc.__traceback__
