@@ -36,6 +36,93 @@ def test_gather_empty_and_duplicates():
     assert run_virtual(main()) == ["dup", "dup", "t", "t"]
 
 
+def test_gather_mixes_tasks_it_makes_with_futures_finishing_first_or_last():
+    # Children that gather wraps in tasks are counted as they finish; given
+    # futures are counted by their callbacks. Either may finish last.
+    async def main():
+        loop = aio.get_running_loop()
+        early, late = loop.create_future(), loop.create_future()
+        loop.call_later(0.5, early.set_result, "early")
+        loop.call_later(5, late.set_result, "late")
+        first = await aio.gather(value_after(1, "x"), late, early, value_after(2, "y"))
+        done = loop.create_future()
+        done.set_result("done")
+        second = await aio.gather(done, value_after(1, "z"))
+        return first, second, loop.time()
+
+    first, second, now = run_virtual(main())
+    assert first == ["x", "late", "early", "y"]
+    assert second == ["done", "z"]
+    assert now == pytest.approx(6)
+
+
+def test_gather_raises_when_a_middle_child_fails_not_when_the_last_finishes():
+    async def main():
+        loop = aio.get_running_loop()
+        with pytest.raises(ValueError, match="boom"):
+            await aio.gather(
+                value_after(5, "a"), fail_after(1, ValueError("boom")), value_after(6, "c")
+            )
+        return loop.time()
+
+    assert run_virtual(main()) == pytest.approx(1)
+
+
+def test_gather_raises_cancelled_when_a_middle_child_is_cancelled():
+    async def cancels_itself_then_returns():
+        await aio.sleep(2)
+        aio.current_task().cancel()
+        return "ignored"  # the task is marked cancelled all the same
+
+    async def main():
+        loop = aio.get_running_loop()
+        victim = aio.ensure_future(value_after(10, "victim"))
+        loop.call_later(2, victim.cancel)
+        with pytest.raises(aio.CancelledError):
+            await aio.gather(value_after(5, "a"), victim, value_after(6, "c"))
+        assert loop.time() == pytest.approx(2)
+        with pytest.raises(aio.CancelledError):
+            await aio.gather(
+                value_after(5, "a"), cancels_itself_then_returns(), value_after(6, "c")
+            )
+        return loop.time()
+
+    assert run_virtual(main()) == pytest.approx(4)
+
+
+def test_gather_completes_once_when_the_failing_child_is_not_the_last():
+    completions = []
+
+    async def main():
+        gathering = aio.gather(
+            value_after(1, "a"),
+            fail_after(2, ValueError("b")),
+            value_after(3, "c"),
+            return_exceptions=True,
+        )
+        gathering.add_done_callback(completions.append)
+        results = await gathering
+        await aio.sleep(1)
+        return results
+
+    results = run_virtual(main())
+    assert results[0] == "a" and results[2] == "c"
+    assert isinstance(results[1], ValueError)
+    assert len(completions) == 1
+
+
+def test_gather_of_many_children_returns_every_result():
+    async def echo(i):
+        for _ in range(i % 3):
+            await aio.sleep(0)
+        return i
+
+    async def main():
+        return await aio.gather(*(echo(i) for i in range(500)))
+
+    assert run_virtual(main()) == list(range(500))
+
+
 def test_gather_first_exception_propagates_others_keep_running():
     log = []
 

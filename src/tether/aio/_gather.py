@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from ._futures import Future, isfuture
 from ._loop import LoopCallback, TetherEventLoop
-from ._task import add_first_callback, new_task
+from ._task import CountingHook, add_first_callback, new_task
 
 _NO_CONTEXT = contextvars.Context()
 _CoroutineType = types.CoroutineType
@@ -94,12 +94,16 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
     by_arg: dict[Any, Future[Any]] = {}
     loop: Any = None
     count = 0
-    finished = 0
     outer_ref: list[_GatheringFuture] = []
 
+    def on_future_done(child: Future[Any]) -> None:
+        # The callback of a child that is not a task made here.
+        hook.count_one(child)
+        on_child_done(child)
+
     def on_child_done(child: Future[Any]) -> None:
-        nonlocal finished
-        finished += 1
+        # (For a task made here, the hook has counted it, and this runs only
+        # if it raised, was cancelled or is the last child to finish.)
         gathering = outer_ref[0] if outer_ref else None
         if gathering is None or gathering.done():
             if not child.cancelled():
@@ -114,7 +118,7 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
             if exc is not None:
                 gathering.set_exception(exc)
                 return
-        if finished == count:
+        if child is hook.last:
             results: list[Any] = []
             for each in children:
                 if each.cancelled():
@@ -126,11 +130,12 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
                         res = each.result()
                     results.append(res)
             if gathering._cancel_requested:
-                gathering.set_exception(child._make_cancelled_error())  # type: ignore[attr-defined]
+                gathering.set_exception(child._make_cancelled_error())
             else:
                 gathering.set_result(results)
 
-    done_callback = LoopCallback(on_child_done)
+    hook = CountingHook(LoopCallback(on_child_done))
+    done_callback = LoopCallback(on_future_done)
     for arg in coros_or_futures:
         child = by_arg.get(arg)
         if child is None:
@@ -140,7 +145,7 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
                 assert loop is not None
                 if loop._task_factory is None:
                     child = new_task(arg, loop, None, None)
-                    add_first_callback(child, done_callback)
+                    add_first_callback(child, hook)
                 else:
                     child = loop.create_task(arg)
                     child.add_done_callback(done_callback, context=_NO_CONTEXT)
@@ -156,6 +161,7 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
             count += 1
             by_arg[arg] = child
         children.append(child)
+    hook.count = count
     gathering = _GatheringFuture(children, loop=loop)
     outer_ref.append(gathering)
     return gathering

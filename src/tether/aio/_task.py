@@ -567,10 +567,36 @@ Task.foreign_yield_handler = staticmethod(Task._park)  # type: ignore[assignment
 
 
 def add_first_callback(task: Task[Any], callback: Any) -> None:
-    """Add `callback`, a `LoopCallback`, as the first done callback of
-    `task`, a new `Task` that has none yet (just made by `new_task`). Same
-    effect as ``task.add_done_callback(callback)``, cheaper to run."""
+    """Add `callback`, a `LoopCallback` or a `CountingHook`, as the first
+    done callback of `task`, a new `Task` that has none yet (just made by
+    `new_task`). Same effect as ``task.add_done_callback(callback)`` (for a
+    CountingHook, its ``callback``), cheaper to run."""
     task._done_hook = callback
+
+
+class CountingHook:
+    """The done callback of a group of futures (a `gather`'s children) whose
+    callback has work to do only for a member that raised or was cancelled,
+    and for the last member to finish; for the others it would only count
+    them.
+
+    Members added with `add_first_callback` are counted by the task's
+    finish, which queues ``callback`` only for those; other members count
+    themselves with `count_one` in their callback. ``last`` is the member
+    that finished last, once all ``count`` of them have."""
+
+    __slots__ = ("callback", "count", "finished", "last")
+
+    def __init__(self, callback: Any) -> None:
+        self.callback = callback
+        self.count = 0
+        self.finished = 0
+        self.last: Any = None
+
+    def count_one(self, member: Any) -> None:
+        self.finished += 1
+        if self.finished == self.count:
+            self.last = member
 
 
 class _Stepper:
@@ -717,9 +743,7 @@ def _detach(task: Task[Any]) -> Any:
     return _TASK_EXIT
 
 
-def _finish(
-    task: Task[Any], loop: TetherEventLoop, value: Any, exc: BaseException | None
-) -> Any:
+def _finish(task: Task[Any], loop: TetherEventLoop, value: Any, exc: BaseException | None) -> Any:
     """The coroutine returned `value` (`exc` is None) or raised `exc`
     (StopIteration is a return too): record the outcome on the task, and
     return what ends its kernel run normally."""
@@ -730,6 +754,16 @@ def _finish(
     task._wakeup = None
     loop._live_tasks.pop(task, None)
     hook = task._done_hook
+    if hook is not None and type(hook) is CountingHook:
+        hook.finished += 1
+        if hook.finished == hook.count:
+            hook.last = task
+            hook = hook.callback
+        elif exc is None and not task._must_cancel:
+            # Returned, and not the last of its group: no callback.
+            task._done_hook = hook = None
+        else:
+            hook = hook.callback
     if hook is not None:
         # The first done callback, queued where the future would queue it
         # (`loop._enqueue_callback`, inlined).
