@@ -72,6 +72,7 @@ Ts = TypeVarTuple("Ts")
 logger = logging.getLogger("asyncio")
 
 
+_stdlib_all_tasks = asyncio.all_tasks
 _HandleOrTask = events.Handle | Task[Any] | tuple[Any, Any]
 
 
@@ -118,8 +119,6 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         self._executor_shutdown_called = False
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
-        #: aio tasks that are not done, in creation order.
-        self._live_tasks: dict[Task[Any], None] = {}
         #: Things to run when the loop next runs, in order: callbacks, and
         #: tasks (to attach to a carrier).
         self._pending: deque[_HandleOrTask] = deque()
@@ -382,8 +381,11 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         waiting for a future keeps waiting; any other is resumed with
         `CancelledError` when the loop runs again."""
         queued = {item for item in self._pending if isinstance(item, Task)}
-        for task in self._live_tasks:
-            was_running = task._attached and not task._fresh
+        # In the order they were started in the kernel run that just ended.
+        attached = [task for task in self._aio_tasks() if task._attached]
+        attached.sort(key=_spawn_order)
+        for task in attached:
+            was_running = not task._fresh
             task._attached = False
             task._fresh = False
             task._ktask_parked = False
@@ -394,6 +396,13 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                 task._set_resume(None, CancelledError("the event loop stopped abnormally"))
             # (A task attached but never stepped still has its first resume.)
             self._pending.append(task)
+
+    def _aio_tasks(self) -> list[Task[Any]]:
+        """This loop's `Task` objects that are not done (from the standard
+        library's registry of tasks, which holds them weakly, as asyncio
+        does)."""
+        tasks: set[Any] = _stdlib_all_tasks(self)
+        return [task for task in tasks if type(task) is Task]
 
     def _abort_main_wait(self, raise_cancel: Callable[[], Any]) -> lowlevel.Abort:
         self._main_parked = False
@@ -406,7 +415,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
             return
         self._frozen = True
         detach = outcome.Value(_task_detach_marker())
-        for task in list(self._live_tasks):
+        for task in self._aio_tasks():
             if task._ktask_parked:
                 task._ktask_parked = False
                 lowlevel.reschedule(task, detach)
@@ -1220,6 +1229,10 @@ class LoopCallback:
 
     def __repr__(self) -> str:
         return f"<LoopCallback {self.function!r}>"
+
+
+def _spawn_order(task: Task[Any]) -> int:
+    return task._spawn_index
 
 
 def _task_detach_marker() -> Any:

@@ -546,7 +546,6 @@ def new_task(
     register_task(task)
     if loop._closed:
         raise RuntimeError("Event loop is closed")
-    loop._live_tasks[task] = None
     nursery = loop._nursery
     if nursery is not None and not loop._frozen:
         # Started now (`loop._attach`, inlined: this is the hot path of
@@ -752,7 +751,6 @@ def _finish(task: Task[Any], loop: TetherEventLoop, value: Any, exc: BaseExcepti
     # are collected, and report unretrieved errors, as soon as they are
     # dropped).
     task._wakeup = None
-    loop._live_tasks.pop(task, None)
     hook = task._done_hook
     if hook is not None and type(hook) is CountingHook:
         hook.finished += 1
@@ -841,15 +839,13 @@ def current_task(loop: Any = None) -> Task[Any] | None:
 def all_tasks(loop: Any = None) -> set[Task[Any]]:
     """The set of tasks of the loop (default: the running loop) that are not
     done yet. Not a checkpoint."""
-    from ._loop import TetherEventLoop
     from ._stdlib import get_running_loop
 
     if loop is None:
         loop = get_running_loop()
-    if isinstance(loop, TetherEventLoop):
-        return set(loop._live_tasks)
     from asyncio import all_tasks as stdlib_all_tasks
 
+    # Every task of a tether loop is in the standard library's registry too.
     return stdlib_all_tasks(loop)  # type: ignore[return-value]
 
 
