@@ -409,3 +409,25 @@ def test_run_hosted_errors():
             coro.close()
 
     run_virtual(inside_aio())
+
+
+def test_an_aio_task_is_its_own_kernel_task_in_every_run_of_the_loop():
+    seen = []
+
+    async def child(gate):
+        seen.append(tether.lowlevel.current_task())
+        await gate
+        seen.append(tether.lowlevel.current_task())
+
+    loop = aio.new_event_loop()
+    try:
+        gate = loop.create_future()
+        task = loop.create_task(child(gate))
+        loop.run_until_complete(aio.sleep(0))
+        # A second run of the loop: the same task object is started again.
+        loop.call_soon(gate.set_result, None)
+        loop.run_until_complete(task)
+    finally:
+        loop.close()
+    assert seen == [task, task]
+    assert isinstance(task, tether.lowlevel.Task) and isinstance(task, asyncio.Future)

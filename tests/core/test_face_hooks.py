@@ -71,6 +71,134 @@ def test_spawn_coroutine_rejects_bad_arguments():
         tether.run(main)
 
 
+class FaceTask(lowlevel.Task):
+    """A face's own task class: the kernel's fields plus its own."""
+
+    __slots__ = (*lowlevel.TASK_SLOTS, "__weakref__", "log", "name", "inner")
+
+    foreign_yield_handler = None
+
+    def __init__(self, name, inner):
+        self.name = name
+        self.inner = inner
+        self.log = []
+
+
+class Stepper:
+    """One stepper for every FaceTask of a run: steps the inner coroutine of
+    the task the kernel is stepping, and ends the task with TASK_EXIT."""
+
+    def __init__(self):
+        self.state = lowlevel.current_stepping_state()
+
+    def send(self, value):
+        task = self.state.current_task
+        task.log.append(("send", value))
+        try:
+            return task.inner.send(value)
+        except StopIteration as stop:
+            task.log.append(("returned", stop.value))
+            return lowlevel.TASK_EXIT
+
+    def throw(self, exc):
+        task = self.state.current_task
+        task.log.append(("throw", type(exc).__name__))
+        try:
+            return task.inner.throw(exc)
+        except StopIteration:
+            return lowlevel.TASK_EXIT
+
+    def close(self):
+        pass
+
+
+def test_spawn_task_starts_a_face_task_object_stepped_by_its_stepper():
+    async def inner(result):
+        await lowlevel.checkpoint()
+        assert lowlevel.current_task().name == "face"
+        return result
+
+    async def main():
+        stepper = Stepper()
+        context = contextvars.copy_context()
+        task = FaceTask("face", inner("first"))
+        async with tether.open_nursery() as nursery:
+            lowlevel.spawn_task(nursery, task, stepper, context=context)
+            assert task in nursery.child_tasks
+            assert task.context is context and task.coro is stepper
+            assert task.parent_nursery is nursery
+            assert task.eventual_parent_nursery is None
+            with pytest.raises(RuntimeError, match="already running"):
+                lowlevel.spawn_task(nursery, task, stepper, context=context)
+        assert task not in nursery.child_tasks
+        # Started again once it has exited, with fresh kernel fields.
+        task.inner = inner("second")
+        async with tether.open_nursery() as nursery:
+            lowlevel.spawn_task(nursery, task, stepper, context=context)
+        return task.log
+
+    assert tether.run(main) == [
+        ("send", None),
+        ("send", None),
+        ("returned", "first"),
+        ("send", None),
+        ("send", None),
+        ("returned", "second"),
+    ]
+
+
+def test_a_face_task_is_cancelled_and_its_error_reaches_the_nursery():
+    async def inner():
+        await tether.sleep(100)
+
+    async def fails():
+        await lowlevel.checkpoint()
+        raise ValueError("from the face task")
+
+    async def main():
+        stepper = Stepper()
+        cancelled = FaceTask("cancelled", inner())
+        with tether.move_on_after(1):
+            async with tether.open_nursery() as nursery:
+                lowlevel.spawn_task(nursery, cancelled, stepper, context=contextvars.copy_context())
+        # The sleep's wait was aborted: its outcome reached the coroutine.
+        kind, value = cancelled.log[-1]
+        assert kind == "send" and isinstance(value.error, tether.Cancelled)
+        with pytest.raises(ExceptionGroup) as info:
+            async with tether.open_nursery() as nursery:
+                lowlevel.spawn_task(
+                    nursery, FaceTask("fails", fails()), stepper, context=contextvars.copy_context()
+                )
+        assert str(info.value.exceptions[0]) == "from the face task"
+
+    tether.run(main, clock=tether.testing.MockClock(autojump_threshold=0))
+
+
+def test_spawn_task_rejects_bad_arguments():
+    async def main():
+        async with tether.open_nursery() as nursery:
+            with pytest.raises(TypeError, match=r"lowlevel\.Task"):
+                lowlevel.spawn_task(nursery, object(), Stepper(), context=contextvars.Context())
+            with pytest.raises(TypeError, match=r"contextvars\.Context"):
+                lowlevel.spawn_task(nursery, FaceTask("x", None), Stepper(), context=None)
+        with pytest.raises(RuntimeError, match="closed"):
+            lowlevel.spawn_task(
+                nursery, FaceTask("x", None), Stepper(), context=contextvars.Context()
+            )
+
+    tether.run(main)
+    with pytest.raises(RuntimeError, match=r"inside tether\.run"):
+        lowlevel.current_stepping_state()
+
+
+def test_stepping_state_names_the_task_being_stepped():
+    async def main():
+        state = lowlevel.current_stepping_state()
+        assert state.current_task is lowlevel.current_task()
+
+    tether.run(main)
+
+
 @pytest.mark.parametrize("kind", ["sleep", "event", "parking lot", "wait_task_rescheduled"])
 def test_abort_wait_interrupts_any_kernel_wait_with_the_given_exception(kind):
     async def waiter(log):
