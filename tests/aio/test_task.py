@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import io
+import types
+import weakref
 
 import pytest
 
+import tether
 from tether import aio
 
 from .conftest import run_virtual
@@ -489,3 +493,77 @@ def test_cancel_after_the_awaited_future_is_done_but_before_the_task_runs(librar
     else:
         run_virtual(main())
     assert log == [("cancelled", ("late",)), "after", 1]
+
+
+def test_yielding_a_kernel_only_trap_is_a_bad_yield():
+    @types.coroutine
+    def yield_it(value):
+        return (yield value)
+
+    async def main():
+        with pytest.raises(RuntimeError, match="bad yield"):
+            await yield_it(tether.lowlevel.TASK_EXIT)
+        return "went on"
+
+    assert run_virtual(main()) == "went on"
+
+
+@pytest.mark.parametrize("wait", ["aio sleep", "tether sleep", "cancelled tether sleep"])
+def test_a_failed_task_is_freed_and_reported_without_the_cycle_collector(wait):
+    reports = []
+
+    async def fails():
+        if wait == "aio sleep":
+            await aio.sleep(0)
+        elif wait == "tether sleep":
+            await tether.sleep(0.01)
+        else:
+            try:
+                await tether.sleep(10)
+            except aio.CancelledError:
+                pass
+        raise ValueError("boom")
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: reports.append(context["message"]))
+        task = aio.create_task(fails())
+        if wait == "cancelled tether sleep":
+            await aio.sleep(0)
+            task.cancel()
+        await aio.wait([task])  # (does not retrieve its exception)
+        ref = weakref.ref(task)
+        del task
+        for _ in range(3):
+            await aio.sleep(0)
+        return ref() is None
+
+    gc.disable()
+    try:
+        freed = run_virtual(main())
+    finally:
+        gc.enable()
+    assert freed
+    assert reports == ["Task exception was never retrieved"]
+
+
+def test_a_finished_gather_is_freed_without_the_cycle_collector():
+    async def ok(i):
+        await aio.sleep(0)
+        return i
+
+    async def main():
+        gathering = aio.gather(ok(1), ok(2), ok(3))
+        assert await gathering == [1, 2, 3]
+        refs = [weakref.ref(gathering), *(weakref.ref(child) for child in gathering._children)]
+        del gathering
+        for _ in range(3):
+            await aio.sleep(0)
+        return [ref() is None for ref in refs]
+
+    gc.disable()
+    try:
+        freed = run_virtual(main())
+    finally:
+        gc.enable()
+    assert freed == [True, True, True, True]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import select
 import socket
+import types
 
 import pytest
 
@@ -308,3 +309,36 @@ def test_kept_registration_survives_fd_number_reuse():
             d.close()
 
     tether.run(main)
+
+
+def test_a_coroutine_that_yields_task_exit_gets_a_type_error():
+    @types.coroutine
+    def yield_it(value):
+        return (yield value)
+
+    async def main():
+        with pytest.raises(TypeError, match="only a face's stepper"):
+            await yield_it(lowlevel.TASK_EXIT)
+        return "still running"
+
+    assert tether.run(main) == "still running"
+
+
+def test_face_task_code_is_not_ki_protected_unless_marked():
+    seen = {}
+
+    async def user_code():
+        seen["face task"] = lowlevel.currently_ki_protected()
+
+    async def plain():
+        seen["plain task"] = lowlevel.currently_ki_protected()
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            lowlevel.spawn_task(
+                nursery, FaceTask("face", user_code()), Stepper(), context=contextvars.Context()
+            )
+            nursery.start_soon(plain)
+
+    tether.run(main)
+    assert seen == {"face task": False, "plain task": False}

@@ -43,6 +43,17 @@ _PROTECTED_PREFIXES = (
 )
 
 
+#: The code of the kernel's step loop, which calls into the task being
+#: stepped (registered by _run.py). Walking up from where a signal arrived
+#: to this frame through unmarked, unprotected frames means they were all
+#: the task's own: its coroutine, or a face's stepper (see spawn_task).
+_STEP_LOOP_CODES: set[CodeType] = set()
+
+
+def register_step_loop(fn: Callable[..., Any]) -> None:
+    _STEP_LOOP_CODES.add(fn.__code__)
+
+
 def _mark(fn: F, protected: bool) -> F:
     code = getattr(fn, "__code__", None)
     if code is None:
@@ -69,11 +80,15 @@ def ki_protected(frame: FrameType | None) -> bool:
     runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
     task = runner.current_task if runner is not None else None
     root_frame = task._root_frame() if task is not None else None
+    start = frame
     while frame is not None:
-        mark = _CODE_MARKS.get(frame.f_code)
+        code = frame.f_code
+        mark = _CODE_MARKS.get(code)
         if mark is not None:
             return mark
-        if frame is root_frame:
+        if frame is root_frame or (
+            task is not None and code in _STEP_LOOP_CODES and frame is not start
+        ):
             assert task is not None
             return bool(task._system)
         module = frame.f_globals.get("__name__", "")

@@ -50,7 +50,7 @@ from ._entry_queue import EntryQueue, TetherToken
 from ._exceptions import Cancelled, TetherInternalError
 from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
-from ._ki import ki_protected
+from ._ki import ki_protected, register_step_loop
 from ._nursery import Nursery, open_nursery
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
@@ -242,12 +242,16 @@ class Runner:
         task.name = name
         #: See `CoroutineTask.foreign_yield_handler`.
         task.foreign_yield_handler = None
-        self.spawn_task(task, coro, context, nursery)
-        task._system = system_task
+        self.spawn_task(nursery, task, coro, context, system_task)
         return task
 
     def spawn_task(
-        self, task: Task, coro: Any, context: contextvars.Context, nursery: Nursery | None
+        self,
+        nursery: Nursery | None,
+        task: Task,
+        coro: Any,
+        context: contextvars.Context,
+        system_task: bool = False,
     ) -> None:
         """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new
         start, put it in `nursery` and schedule its first step.
@@ -265,7 +269,7 @@ class Runner:
         task._runner = self
         #: System tasks (the root task, spawn_system_task) are protected from
         #: KeyboardInterrupt; see _ki.py.
-        task._system = False
+        task._system = system_task
         task._parent_nursery = nursery
         # Created on first use: most tasks never open a nursery.
         task._child_nurseries = ()
@@ -353,6 +357,10 @@ class Runner:
             # (`_activate_cancel_status(None)`, inlined.)
             task._cancel_status = None
             status.tasks.discard(task)
+        # Drop what the last step was sent (an outcome whose error's
+        # traceback can reference the task): a face's task object outlives
+        # its kernel run.
+        task._next_send = None
         self.tasks_living -= 1
         if task is self.main_task:
             # (A fresh outcome: run() unwraps it, and the shared one must
@@ -540,7 +548,7 @@ class Runner:
                         runq.append(task)
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
-                    elif msg is TASK_EXIT:
+                    elif msg is TASK_EXIT and type(task) is not CoroutineTask:
                         # A face's stepper ended its task (see TASK_EXIT).
                         self.task_exited(task, _VALUE_NONE)
                     else:
@@ -640,6 +648,15 @@ class Runner:
             # A subclass of ParkingLot: the step loop only checks the exact
             # type.
             self._park(task, msg)
+            return
+        if msg is TASK_EXIT:
+            # (Only a face's stepper may end its task this way.)
+            task._pending_throw = TypeError(
+                f"{task!r} yielded tether.lowlevel.TASK_EXIT, which only a face's "
+                "stepper returns (see tether.lowlevel.spawn_task)"
+            )
+            task._next_send = _THROW
+            self.runq.append(task)
             return
         handler = task.foreign_yield_handler
         if handler is not None:
@@ -858,6 +875,9 @@ def _install_ki_handler(
     return previous
 
 
+register_step_loop(Runner._run_loop)
+
+
 def _runner() -> Runner:
     try:
         return GLOBAL_RUN_CONTEXT.runner
@@ -943,9 +963,18 @@ def spawn_task(
     For faces built on the kernel whose task objects are kernel tasks
     themselves (`tether.aio.Task` is an `asyncio.Future` and a kernel task
     at once). The class derives from `Task`, lists `TASK_SLOTS` in its
-    ``__slots__`` and provides a ``name``. The kernel (re)sets every field
-    in `TASK_SLOTS` here, so a task object may be started again once its
+    ``__slots__`` and provides ``name`` and ``foreign_yield_handler``
+    (fields or class attributes). The kernel sets the fields it reads
+    before writing here, so a task object may be started again once its
     previous start has exited (in the same run or a later one).
+
+    The stepper's ``send(value)`` and ``throw(exc)`` step the task's code
+    and return what it yields; they end the task by returning `TASK_EXIT`
+    or by raising (``StopIteration`` is a return). One stepper may serve
+    many tasks (see `current_stepping_state`). The task's code, stepper
+    included, can be interrupted by Ctrl-C like any task's code; mark
+    stepper methods with `enable_ki_protection` to defer it there. For the
+    task tree and hang reports, override ``iter_await_frames``.
 
     Raises:
       RuntimeError: if the nursery is closed, or `task` is running.
@@ -955,11 +984,11 @@ def spawn_task(
     runner = _runner()
     if not isinstance(task, Task):
         raise TypeError(f"spawn_task() expected a tether.lowlevel.Task, got {task!r}")
-    if getattr(task, "_cancel_status", None) is not None:
+    if getattr(task, "_cancel_status", None) is not None and task._runner is runner:
         raise RuntimeError(f"{task!r} is already running")
     if type(context) is not contextvars.Context:
         raise TypeError(f"context must be a contextvars.Context, got {context!r}")
-    runner.spawn_task(task, coro, context, nursery)
+    runner.spawn_task(nursery, task, coro, context)
 
 
 class SteppingState(Protocol):
@@ -971,7 +1000,7 @@ class SteppingState(Protocol):
         """The task being stepped right now; None between steps."""
 
     def spawn_task(
-        self, task: Task, coro: Any, context: contextvars.Context, nursery: Nursery
+        self, nursery: Nursery, task: Task, coro: Any, context: contextvars.Context
     ) -> None:
         """`spawn_task` without its argument checks (the nursery must belong
         to this run; a closed nursery still raises `RuntimeError`)."""

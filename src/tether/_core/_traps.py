@@ -114,7 +114,12 @@ def wait_task_rescheduled(abort_func: AbortFn) -> Generator[Any, Any, Any]:
     # between wakeups (outcome objects refuse a second unwrap()).
     if type(next_send) is outcome.Value:
         return next_send.value
-    return next_send.unwrap()
+    try:
+        return next_send.unwrap()
+    finally:
+        # The error's traceback holds this frame: drop the outcome (and
+        # the error) from it, or they form a reference cycle.
+        del next_send
 
 
 class _HasIsSet(Protocol):
@@ -131,7 +136,10 @@ def park_unless_set(lot: object, flag: _HasIsSet) -> Generator[Any, Any, None]:
         return
     next_send: outcome.Outcome[Any] = yield lot
     if type(next_send) is not outcome.Value:
-        next_send.unwrap()
+        try:
+            next_send.unwrap()
+        finally:
+            del next_send
 
 
 @types.coroutine
@@ -142,4 +150,7 @@ def park_in(lot: object) -> Generator[Any, Any, None]:
     100k tasks wait on one event."""
     next_send: outcome.Outcome[Any] = yield lot
     if type(next_send) is not outcome.Value:
-        next_send.unwrap()
+        try:
+            next_send.unwrap()
+        finally:
+            del next_send

@@ -104,6 +104,10 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
     def on_child_done(child: Future[Any]) -> None:
         # (For a task made here, the hook has counted it, and this runs only
         # if it raised, was cancelled or is the last child to finish.)
+        if hook.finished == hook.count:
+            # Every child is counted: no more callbacks will be queued, so
+            # break the cycle on_child_done -> hook -> LoopCallback.
+            hook.callback = None
         gathering = outer_ref[0] if outer_ref else None
         if gathering is None or gathering.done():
             if not child.cancelled():
@@ -136,6 +140,12 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
 
     hook = CountingHook(LoopCallback(on_child_done))
     done_callback = LoopCallback(on_future_done)
+    fast: list[Any] = []
+    mixed = False
+    if type(coros_or_futures[0]) is _CoroutineType:
+        from ._events import get_event_loop
+
+        loop = get_event_loop()
     for arg in coros_or_futures:
         child = by_arg.get(arg)
         if child is None:
@@ -146,11 +156,14 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
                 if loop._task_factory is None:
                     child = new_task(arg, loop, None, None)
                     add_first_callback(child, hook)
+                    fast.append(child)
                 else:
+                    mixed = True
                     child = loop.create_task(arg)
                     child.add_done_callback(done_callback, context=_NO_CONTEXT)
                 child._log_destroy_pending = False  # type: ignore[attr-defined]
             else:
+                mixed = True
                 child = _as_future(arg, loop)
                 if loop is None:
                     loop = child.get_loop()
@@ -162,6 +175,12 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
             by_arg[arg] = child
         children.append(child)
     hook.count = count
+    if mixed:
+        # Other children are counted when their callbacks run: count the
+        # tasks made here the same way, or the last count may come before
+        # an earlier child's callback (see CountingHook).
+        for child in fast:
+            child._done_hook = done_callback
     gathering = _GatheringFuture(children, loop=loop)
     outer_ref.append(gathering)
     return gathering

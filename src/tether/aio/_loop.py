@@ -402,7 +402,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         library's registry of tasks, which holds them weakly, as asyncio
         does)."""
         tasks: set[Any] = _stdlib_all_tasks(self)
-        return [task for task in tasks if type(task) is Task]
+        return [task for task in tasks if isinstance(task, Task)]
 
     def _abort_main_wait(self, raise_cancel: Callable[[], Any]) -> lowlevel.Abort:
         self._main_parked = False
@@ -448,7 +448,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         # on must run after it.
         self._open_batch = None
         assert self._nursery is not None and self._kernel is not None
-        self._kernel.spawn_task(task, self._stepper, task.context, self._nursery)
+        self._kernel.spawn_task(self._nursery, task, self._stepper, task.context)
         task._attached = True
         task._fresh = True
         task._aio_point = True
@@ -560,6 +560,10 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                 self._requeue(batch, 0)
             else:
                 self._run_handles(batch)
+            # Empty it: while this runner is idle the kernel still holds the
+            # list (the value it last sent), and with it every future and
+            # task the batch's callbacks were given.
+            batch.clear()
             del batch
             self._idle_runners.append(ktask)
             batch = await lowlevel.wait_task_rescheduled(self._abort_idle_runners)

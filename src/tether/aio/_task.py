@@ -551,12 +551,17 @@ def new_task(
         # Started now (`loop._attach`, inlined: this is the hot path of
         # create_task).
         loop._open_batch = None
-        loop._kernel.spawn_task(task, loop._stepper, task.context, nursery)  # type: ignore[union-attr]
+        loop._kernel.spawn_task(nursery, task, loop._stepper, task.context)  # type: ignore[union-attr]
         task._attached = True
         task._fresh = True
     else:
         task._attached = False
         task._fresh = False
+        # Not started yet: the kernel's public fields read as for a task
+        # that is not waiting (the kernel sets them all when it starts).
+        task._parent_nursery = task._cancel_status = task._abort_func = None
+        task._child_nurseries = ()
+        task.custom_sleep_data = None
         loop._pending.append(task)
     return task
 
@@ -598,6 +603,11 @@ class CountingHook:
             self.last = member
 
 
+# The stepper's own code keeps the task's state consistent: a Ctrl-C there
+# is deferred (the task's coroutine itself is not protected).
+_protected = lowlevel.enable_ki_protection
+
+
 class _Stepper:
     """What the kernel steps for every task of one loop during one segment
     (the ``coro`` of each task; see the module docstring). Not a coroutine:
@@ -618,6 +628,7 @@ class _Stepper:
         # crash; an aio task's coroutine stays with the task.
         pass
 
+    @_protected
     def send(self, value: Any) -> Any:
         task: Task[Any] = self._state.current_task  # type: ignore[assignment]
         loop = self._loop
@@ -652,12 +663,16 @@ class _Stepper:
             return _CHECKPOINT
         # A future (`_park` sets the flag back) or a tether-native trap.
         task._aio_point = False
+        if yielded is _TASK_EXIT:
+            return _BadYield(yielded)
         return yielded
 
+    @_protected
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         error = typ if isinstance(typ, BaseException) else typ(val)
         return self._step(None, error)
 
+    @_protected
     def _step(self, value: Any, error: BaseException | None) -> Any:
         task: Task[Any] = self._state.current_task  # type: ignore[assignment]
         loop = self._loop
@@ -714,6 +729,11 @@ class _Stepper:
                 yielded = task._coro.send(value)
             else:
                 yielded = task._coro.throw(error)
+        except StopIteration as stop:
+            # The coroutine returned: `_finish` applies a pending cancel().
+            leave_task(loop, task)
+            del error, task  # see send()
+            return _finish(self._state.current_task, loop, stop.value, None)  # type: ignore[arg-type]
         except BaseException as exc:
             leave_task(loop, task)
             del error, task  # see send()
@@ -724,6 +744,8 @@ class _Stepper:
             task._aio_point = True
             return _CHECKPOINT
         task._aio_point = False
+        if yielded is _TASK_EXIT:
+            return _BadYield(yielded)
         if task._must_cancel:
             # A cancellation is pending and this may be a tether-native wait:
             # interrupt it once the kernel has parked the task.
@@ -733,6 +755,21 @@ class _Stepper:
         return yielded
 
 
+class _BadYield:
+    """Stands for a kernel object the coroutine yielded that only a stepper
+    may give the kernel (`lowlevel.TASK_EXIT`): it reaches `Task._park`,
+    which rejects it, so the coroutine gets asyncio's "bad yield" error."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+@_protected
 def _detach(task: Task[Any]) -> Any:
     """End the task's kernel run for this segment; it stays pending."""
     task._attached = False
@@ -742,10 +779,13 @@ def _detach(task: Task[Any]) -> Any:
     return _TASK_EXIT
 
 
+@_protected
 def _finish(task: Task[Any], loop: TetherEventLoop, value: Any, exc: BaseException | None) -> Any:
     """The coroutine returned `value` (`exc` is None) or raised `exc`
     (StopIteration is a return too): record the outcome on the task, and
     return what ends its kernel run normally."""
+    if exc is not None and isinstance(exc, StopIteration):
+        value, exc = exc.value, None
     task._attached = False
     # The task keeps no reference to itself once done (asyncio's tasks
     # are collected, and report unretrieved errors, as soon as they are
@@ -788,9 +828,7 @@ def _finish(task: Task[Any], loop: TetherEventLoop, value: Any, exc: BaseExcepti
         # it references the task).
         exc.__traceback__ = tb.tb_next
     del tb
-    if isinstance(exc, StopIteration):
-        Future.set_result(task, exc.value)
-    elif isinstance(exc, CancelledError):
+    if isinstance(exc, CancelledError):
         Future.cancel(task, msg=_message_of(exc))
     elif isinstance(exc, Cancelled):
         # A trio-style scope around this task's code was cancelled and the
