@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from ._futures import Future, isfuture
 from ._loop import LoopCallback, TetherEventLoop
-from ._task import CountingHook, add_first_callback, new_task
+from ._task import CountingHook, new_task
 
 _NO_CONTEXT = contextvars.Context()
 _CoroutineType = types.CoroutineType
@@ -140,33 +140,31 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
 
     hook = CountingHook(LoopCallback(on_child_done))
     done_callback = LoopCallback(on_future_done)
-    fast: list[Any] = []
+    made: list[Any] = []
     mixed = False
     if type(coros_or_futures[0]) is _CoroutineType:
         from ._events import get_event_loop
 
         loop = get_event_loop()
+    # Whether coroutines can be wrapped the fast way: new tether.aio Tasks.
+    plain = type(loop) is TetherEventLoop and loop._task_factory is None
     for arg in coros_or_futures:
         child = by_arg.get(arg)
         if child is None:
-            if type(arg) is _CoroutineType and type(loop) is TetherEventLoop:
-                # The common case, without the general checks: a coroutine,
-                # wrapped in a new task that has no callbacks yet.
-                assert loop is not None
-                if loop._task_factory is None:
-                    child = new_task(arg, loop, None, None)
-                    add_first_callback(child, hook)
-                    fast.append(child)
-                else:
-                    mixed = True
-                    child = loop.create_task(arg)
-                    child.add_done_callback(done_callback, context=_NO_CONTEXT)
-                child._log_destroy_pending = False  # type: ignore[attr-defined]
+            if plain and type(arg) is _CoroutineType:
+                # The common case, without the general checks. The new task
+                # has no callbacks yet: the hook is its first one (see
+                # `Task._done_hook`). (Its ``_log_destroy_pending`` is not
+                # set: nothing reads it on a tether.aio Task.)
+                child = new_task(arg, loop, None, None)
+                child._done_hook = hook
+                made.append(child)
             else:
                 mixed = True
                 child = _as_future(arg, loop)
                 if loop is None:
                     loop = child.get_loop()
+                    plain = type(loop) is TetherEventLoop and loop._task_factory is None
                 if child is not arg:
                     # A task made here: its errors are reported by the gather.
                     child._log_destroy_pending = False  # type: ignore[attr-defined]
@@ -179,7 +177,7 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
         # Other children are counted when their callbacks run: count the
         # tasks made here the same way, or the last count may come before
         # an earlier child's callback (see CountingHook).
-        for child in fast:
+        for child in made:
             child._done_hook = done_callback
     gathering = _GatheringFuture(children, loop=loop)
     outer_ref.append(gathering)

@@ -187,7 +187,9 @@ class Task(Future[T], lowlevel.Task):
     _coro: Coroutine[Any, Any, T] | Generator[Any, None, T]
     #: A `LoopCallback` of tether.aio's own (a TaskGroup's, a gather's) that
     #: runs as this task's first done callback, queued by `_finish` without
-    #: a trip through the future's callback list (see `add_first_callback`).
+    #: a trip through the future's callback list. Set only on a new task
+    #: that has no callbacks yet (so that it comes first, as if added with
+    #: ``add_done_callback``): a `LoopCallback`, or a `CountingHook`.
     _done_hook: Any
     #: No step has run yet in this segment. The first step loads the task's
     #: resume value if it is slow; a task whose resume value is None (a new
@@ -570,24 +572,19 @@ def new_task(
 Task.foreign_yield_handler = staticmethod(Task._park)  # type: ignore[assignment]
 
 
-def add_first_callback(task: Task[Any], callback: Any) -> None:
-    """Add `callback`, a `LoopCallback` or a `CountingHook`, as the first
-    done callback of `task`, a new `Task` that has none yet (just made by
-    `new_task`). Same effect as ``task.add_done_callback(callback)`` (for a
-    CountingHook, its ``callback``), cheaper to run."""
-    task._done_hook = callback
-
-
 class CountingHook:
     """The done callback of a group of futures (a `gather`'s children) whose
     callback has work to do only for a member that raised or was cancelled,
     and for the last member to finish; for the others it would only count
     them.
 
-    Members added with `add_first_callback` are counted by the task's
-    finish, which queues ``callback`` only for those; other members count
-    themselves with `count_one` in their callback. ``last`` is the member
-    that finished last, once all ``count`` of them have."""
+    A member that is a new task with the hook as its ``_done_hook`` is
+    counted by the task's finish, which queues ``callback`` only in those
+    cases. Every member of a group must be counted the same way: a group
+    with other futures among its members gives every member a callback that
+    calls `count_one`, or the last count could come before the callback of
+    a member that finished earlier had run. ``last`` is the member that
+    finished last, once all ``count`` of them have."""
 
     __slots__ = ("callback", "count", "finished", "last")
 

@@ -26,7 +26,7 @@ import tether
 from .._core import Cancelled
 from ._loop import LoopCallback, TetherEventLoop
 from ._stdlib import current_task, get_running_loop
-from ._task import add_first_callback, new_task
+from ._task import new_task
 
 _NO_CONTEXT = contextvars.Context()
 
@@ -169,7 +169,8 @@ class TaskGroup:
         if type(loop) is TetherEventLoop and loop._task_factory is None:
             task = new_task(coro, loop, name, context)
             self._tasks.add(task)
-            add_first_callback(task, self._done_callback)
+            # Its first done callback (see `Task._done_hook`).
+            task._done_hook = self._done_callback
             return task
         if context is None:
             task = loop.create_task(coro)
