@@ -166,7 +166,14 @@ class Task:
                 )
                 return
         if success is Abort.SUCCEEDED:
-            self._runner.reschedule(self, outcome.capture(raise_cancel))
+            result = outcome.capture(raise_cancel)
+            if type(result) is outcome.Error:
+                # Its traceback holds the frames that raised it here (this one
+                # included, and so this task): the task could never be freed
+                # by reference counting while the error is kept. It gets a
+                # traceback of its own when it is raised in the task.
+                result.error.__traceback__ = None
+            self._runner.reschedule(self, result)
 
     def _attempt_delivery_of_any_pending_cancel(self) -> None:
         if self._abort_func is None:
