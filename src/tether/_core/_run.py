@@ -303,11 +303,14 @@ class Runner:
         else:
             task._cancel_status = None
         instruments = self.instruments
-        if instruments and "task_spawned" in instruments:
-            instruments.call("task_spawned", task)
-        self.runq.append(task)
-        if instruments and "task_scheduled" in instruments:
-            instruments.call("task_scheduled", task)
+        if instruments:
+            if "task_spawned" in instruments:
+                instruments.call("task_spawned", task)
+            self.runq.append(task)
+            if "task_scheduled" in instruments:
+                instruments.call("task_scheduled", task)
+        else:
+            self.runq.append(task)
 
     def reschedule(self, task: Task, next_send: outcome.Outcome[Any] = _VALUE_NONE) -> None:
         if task._abort_func is None:

@@ -461,9 +461,10 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Future[T]:
         """Schedule `coro` as a task of this loop; see `tether.aio.create_task`."""
-        self._check_closed()
         if self._task_factory is None:
+            # (new_task raises the closed loop's RuntimeError itself.)
             return new_task(coro, self, name, context)
+        self._check_closed()
         if context is None:
             task = self._task_factory(self, coro)
         else:
