@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from ._futures import Future, isfuture
 from ._loop import LoopCallback, TetherEventLoop
-from ._task import CountingHook, new_task
+from ._task import CountingHook, Task, new_task
 
 _NO_CONTEXT = contextvars.Context()
 _CoroutineType = types.CoroutineType
@@ -67,6 +67,14 @@ def _as_future(arg: Any, loop: Any) -> Future[Any]:
     from ._task import ensure_future
 
     return ensure_future(arg, loop=loop)
+
+
+def _result_or_error(child: Future[Any]) -> Any:
+    if child.cancelled():
+        message = child._cancel_message  # type: ignore[attr-defined]
+        return CancelledError("" if message is None else message)
+    error = child.exception()
+    return child.result() if error is None else error
 
 
 def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -> Future[list[Any]]:
@@ -123,16 +131,13 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
                 gathering.set_exception(exc)
                 return
         if child is hook.last:
-            results: list[Any] = []
-            for each in children:
-                if each.cancelled():
-                    message = each._cancel_message  # type: ignore[attr-defined]
-                    results.append(CancelledError("" if message is None else message))
-                else:
-                    res: Any = each.exception()
-                    if res is None:
-                        res = each.result()
-                    results.append(res)
+            if return_exceptions:
+                results = [_result_or_error(each) for each in children]
+            else:
+                # Every child succeeded: a failed or cancelled one's callback
+                # ran before this one (callbacks run in the order the children
+                # finished) and completed the gathering.
+                results = [each.result() for each in children]
             if gathering._cancel_requested:
                 gathering.set_exception(child._make_cancelled_error())
             else:
@@ -140,7 +145,6 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
 
     hook = CountingHook(LoopCallback(on_child_done))
     done_callback = LoopCallback(on_future_done)
-    made: list[Any] = []
     mixed = False
     if type(coros_or_futures[0]) is _CoroutineType:
         from ._events import get_event_loop
@@ -158,7 +162,6 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
                 # set: nothing reads it on a tether.aio Task.)
                 child = new_task(arg, loop, None, None)
                 child._done_hook = hook
-                made.append(child)
             else:
                 mixed = True
                 child = _as_future(arg, loop)
@@ -177,8 +180,9 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
         # Other children are counted when their callbacks run: count the
         # tasks made here the same way, or the last count may come before
         # an earlier child's callback (see CountingHook).
-        for child in made:
-            child._done_hook = done_callback
+        for child in children:
+            if type(child) is Task and child._done_hook is hook:
+                child._done_hook = done_callback
     gathering = _GatheringFuture(children, loop=loop)
     outer_ref.append(gathering)
     return gathering
