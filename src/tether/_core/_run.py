@@ -977,7 +977,8 @@ def spawn_task(
     many tasks (see `current_stepping_state`). The task's code, stepper
     included, can be interrupted by Ctrl-C like any task's code; mark
     stepper methods with `enable_ki_protection` to defer it there. For the
-    task tree and hang reports, override ``iter_await_frames``.
+    task tree, hang reports and that protection, the class overrides
+    ``_code_coroutine()`` to return the coroutine that runs the task's code.
 
     Raises:
       RuntimeError: if the nursery is closed, or `task` is running.

@@ -115,7 +115,7 @@ class Task:
     def iter_await_frames(self) -> Iterator[tuple[FrameType, int]]:
         """Yield ``(frame, lineno)`` for each frame of this task's await
         chain, outermost first: where the task is, for debugging."""
-        coro: Any = self.coro
+        coro: Any = self._code_coroutine()
         while coro is not None:
             frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
             if frame is None:
@@ -123,11 +123,17 @@ class Task:
             yield frame, frame.f_lineno
             coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
 
+    def _code_coroutine(self) -> Any:
+        """The coroutine that runs the task's own code: `coro`, unless a
+        face steps it through a stepper (then the face's class overrides
+        this; see `lowlevel.spawn_task`)."""
+        return self.coro
+
     def _root_frame(self) -> FrameType | None:
-        """The frame of the task's own coroutine (where its code starts), for
-        KeyboardInterrupt protection; a face whose `coro` is a stepper
-        overrides this."""
-        return getattr(self.coro, "cr_frame", None)
+        """The frame where the task's own code starts (KeyboardInterrupt
+        protection stops there)."""
+        coro = self._code_coroutine()
+        return getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
 
     # -- cancellation plumbing -------------------------------------------------
 

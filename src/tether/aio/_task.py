@@ -49,7 +49,7 @@ import sys
 import traceback
 import types
 from asyncio import CancelledError
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import FrameType, GenericAlias
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -276,19 +276,9 @@ class Task(Future[T], lowlevel.Task):
     def name(self, value: str) -> None:
         self.set_name(value)
 
-    def iter_await_frames(self) -> Iterator[tuple[FrameType, int]]:
-        """Yield ``(frame, lineno)`` for each frame of the coroutine's await
-        chain, outermost first (for the kernel's debugging tools)."""
-        coro: Any = self._coro
-        while coro is not None:
-            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-            if frame is None:
-                return
-            yield frame, frame.f_lineno
-            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-
-    def _root_frame(self) -> FrameType | None:
-        return getattr(self._coro, "cr_frame", None) or getattr(self._coro, "gi_frame", None)
+    def _code_coroutine(self) -> Any:
+        # (The kernel steps the loop's stepper; the task's code is here.)
+        return self._coro
 
     def get_name(self) -> str:
         """The task's name: ``Task-N`` unless one was given."""
