@@ -120,7 +120,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
         #: Things to run when the loop next runs, in order: callbacks, and
-        #: tasks (to attach to a carrier).
+        #: tasks (to start in the kernel).
         self._pending: deque[_HandleOrTask] = deque()
         #: Callbacks from other threads; guarded by `_lock`.
         self._threadsafe: deque[events.Handle] = deque()
@@ -388,7 +388,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
             was_running = not task._fresh
             task._attached = False
             task._fresh = False
-            task._ktask_parked = False
+            task._kernel_parked = False
             task._slow = True
             if task._parked or task in queued:
                 continue
@@ -416,8 +416,8 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         self._frozen = True
         detach = outcome.Value(_task_detach_marker())
         for task in self._aio_tasks():
-            if task._ktask_parked:
-                task._ktask_parked = False
+            if task._kernel_parked:
+                task._kernel_parked = False
                 lowlevel.reschedule(task, detach)
         if self._main_parked:
             self._main_parked = False

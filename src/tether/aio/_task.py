@@ -35,7 +35,7 @@ Invariants:
   creator's, copied at creation as in asyncio, unless one was given); the
   kernel steps the coroutine in it.
 - ``_parked``: the task waits for ``_fut_waiter`` with ``_wakeup`` among its
-  done callbacks. ``_ktask_parked``: additionally it is parked in the kernel
+  done callbacks. ``_kernel_parked``: additionally it is parked in the kernel
   (so waking it is a `reschedule`).
 """
 
@@ -120,8 +120,8 @@ class _Wakeup:
             return
         task._parked = False
         loop = task._tloop
-        if task._ktask_parked and loop._nursery is not None:
-            task._ktask_parked = False
+        if task._kernel_parked and loop._nursery is not None:
+            task._kernel_parked = False
             loop._open_batch = None
             lowlevel.reschedule(task, _VALUE_NONE)
         else:
@@ -158,7 +158,7 @@ class Task(Future[T], lowlevel.Task):
         "_fresh",
         "_fut_waiter",
         "_interrupt",
-        "_ktask_parked",
+        "_kernel_parked",
         "_log_destroy_pending",
         "_must_cancel",
         "_name",
@@ -197,7 +197,7 @@ class Task(Future[T], lowlevel.Task):
     _fresh: bool
     _fut_waiter: Any
     _interrupt: BaseException | None
-    _ktask_parked: bool
+    _kernel_parked: bool
     _log_destroy_pending: bool
     _must_cancel: bool
     #: The name, or the task's number (its place in creation order) until
@@ -312,7 +312,7 @@ class Task(Future[T], lowlevel.Task):
         self._must_cancel = True
         self._cancel_message = msg
         self._slow = True
-        if self._attached and not self._ktask_parked:
+        if self._attached and not self._kernel_parked:
             # Perhaps waiting in tether-native code: interrupt that wait.
             self._interrupt_native_wait()
         return True
@@ -390,7 +390,7 @@ class Task(Future[T], lowlevel.Task):
         await, or by interrupting its next tether-native wait. If the task
         is the one running, it is not waiting yet: try again once it is."""
         loop = self._tloop
-        if not self._attached or self._ktask_parked or loop._frozen or loop._nursery is None:
+        if not self._attached or self._kernel_parked or loop._frozen or loop._nursery is None:
             # Detached, waiting for a future (cancelling the future delivers
             # it), or the segment is ending.
             return
@@ -402,7 +402,7 @@ class Task(Future[T], lowlevel.Task):
         raiser = _Interrupt()
         if lowlevel.abort_wait(self, raiser):
             # The kernel task resumes with the kernel's Cancelled from the
-            # wait; the carrier swaps in this error (see `_Stepper._step`).
+            # wait; the stepper swaps in this error (see `_Stepper._step`).
             self._interrupt = self._make_cancelled_error()  # type: ignore[attr-defined]
             self._must_cancel = False
         else:
@@ -446,7 +446,7 @@ class Task(Future[T], lowlevel.Task):
             # asyncio task's wakeup would.
             raise future._make_cancelled_error()
         self._parked = True
-        self._ktask_parked = True
+        self._kernel_parked = True
         if self._woken_early:
             # A future-like object that was already done when awaited: its
             # callback ran before we were parked. Wake up next iteration.
@@ -458,7 +458,7 @@ class Task(Future[T], lowlevel.Task):
         # The kernel cancels the wait: a trio-style scope around the task was
         # cancelled, or the segment is ending (then the task stays waiting
         # for its future, detached).
-        self._ktask_parked = False
+        self._kernel_parked = False
         if not self._tloop._frozen:
             self._parked = False
             future = self._fut_waiter
@@ -473,7 +473,7 @@ class _Interrupt:
     `lowlevel.abort_wait`. While armed it raises the kernel's `Cancelled`,
     so the wait's abort function sees an ordinary cancellation (a nursery's
     exit ignores it; a thread keeps it for ``from_thread.check_cancelled``);
-    the carrier turns the wait's outcome into asyncio's `CancelledError`. If
+    the stepper turns the wait's outcome into asyncio's `CancelledError`. If
     the wait could not be abandoned it is disarmed: a thread that calls
     ``check_cancelled`` later is not cancelled by it."""
 
@@ -530,10 +530,10 @@ def new_task(
     task._interrupt = None
     task._done_hook = None
     task._aio_point = True
-    task._ktask_parked = False
+    task._kernel_parked = False
     task._parked = False
     # A new task starts with nothing to resume it with (None), so its first
-    # step can take the carrier's fast path.
+    # step can take the stepper's fast path.
     task._slow = False
     register_task(task)
     if loop._closed:
@@ -761,7 +761,7 @@ def _detach(task: Task[Any]) -> Any:
     """End the task's kernel run for this segment; it stays pending."""
     task._attached = False
     task._fresh = False
-    task._ktask_parked = False
+    task._kernel_parked = False
     task._slow = True
     return _TASK_EXIT
 

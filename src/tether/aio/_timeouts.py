@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 @types.coroutine
 def _yield_once() -> Generator[None, None, None]:
-    # A bare yield: the task's carrier turns it into a kernel checkpoint.
+    # A bare yield: the task's stepper turns it into a kernel checkpoint.
     yield
 
 
