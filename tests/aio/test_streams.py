@@ -382,3 +382,41 @@ def test_datagram_endpoints():
         return reply
 
     assert aio.run(main()) == b"DATAGRAM"
+
+
+def test_a_protocol_error_is_reported_and_closes_the_transport_but_a_reset_is_not():
+    reports = []
+    lost = []
+
+    class Failing(asyncio.Protocol):
+        def data_received(self, data):
+            raise ValueError(f"cannot take {data!r}")
+
+        def connection_lost(self, exc):
+            lost.append(exc)
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: reports.append(context))
+        left, right = socket.socketpair()
+        transport, protocol = await loop.connect_accepted_socket(Failing, left)
+        right.sendall(b"x")
+        while not lost:
+            await aio.sleep(0.001)
+        # A connection reset by the peer is expected: not reported.
+        left2, right2 = socket.socketpair()
+        transport2, _ = await loop.connect_accepted_socket(asyncio.Protocol, left2)
+        transport2._fatal_error(ConnectionResetError("reset"), "Fatal read error")
+        await aio.sleep(0.01)
+        right.close()
+        right2.close()
+        return transport, protocol
+
+    transport, protocol = aio.run(main())
+    assert len(reports) == 1
+    (context,) = reports
+    assert context["message"] == "Fatal error: protocol.data_received() call failed."
+    assert isinstance(context["exception"], ValueError)
+    assert context["transport"] is transport and context["protocol"] is protocol
+    assert len(lost) == 1 and isinstance(lost[0], ValueError)
+    assert transport.is_closing()

@@ -25,6 +25,7 @@ from ._sockets import ensure_resolved
 from ._transports import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
     add_socket_extra,
+    report_fatal_error,
     set_result_unless_cancelled,
 )
 
@@ -194,15 +195,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         self._force_close(None)
 
     def _fatal_error(self, exc: BaseException, message: str) -> None:
-        if not isinstance(exc, OSError):
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        report_fatal_error(self, exc, message, expected=isinstance(exc, OSError))
         self._force_close(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:

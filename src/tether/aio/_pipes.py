@@ -19,7 +19,11 @@ import warnings
 from asyncio import transports
 from typing import TYPE_CHECKING, Any
 
-from ._transports import LOG_THRESHOLD_FOR_CONNLOST_WRITES, set_result_unless_cancelled
+from ._transports import (
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    report_fatal_error,
+    set_result_unless_cancelled,
+)
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -127,18 +131,9 @@ class ReadPipeTransport(transports.ReadTransport):
     def _fatal_error(
         self, exc: BaseException, message: str = "Fatal error on pipe transport"
     ) -> None:
-        if isinstance(exc, OSError) and exc.errno == 5:  # EIO: the child's pty closed
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        # (EIO: the child's pty closed.)
+        expected = isinstance(exc, OSError) and exc.errno == 5
+        report_fatal_error(self, exc, message, expected=expected)
         self._close(exc)
 
     def _close(self, exc: BaseException | None) -> None:
@@ -315,18 +310,7 @@ class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport
     def _fatal_error(
         self, exc: BaseException, message: str = "Fatal error on pipe transport"
     ) -> None:
-        if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        report_fatal_error(self, exc, message, expected=isinstance(exc, OSError))
         self._close(exc)
 
     def _close(self, exc: BaseException | None = None) -> None:

@@ -65,6 +65,26 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def report_fatal_error(transport: Any, exc: BaseException, message: str, *, expected: bool) -> None:
+    """Report the error that ends `transport`, as asyncio's transports do:
+    an expected one (an OSError, such as a connection reset by the peer) is
+    only logged, in debug mode; any other goes to the loop's exception
+    handler."""
+    loop = transport._loop
+    if expected:
+        if loop.get_debug():
+            logger.debug("%r: %s", transport, message, exc_info=True)
+    else:
+        loop.call_exception_handler(
+            {
+                "message": message,
+                "exception": exc,
+                "transport": transport,
+                "protocol": transport._protocol,
+            }
+        )
+
+
 def set_result_unless_cancelled(future: Any, result: Any) -> None:
     if not future.cancelled():
         future.set_result(result)
@@ -392,18 +412,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         self._force_close(None)
 
     def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
-        if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        report_fatal_error(self, exc, message, expected=isinstance(exc, OSError))
         self._force_close(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:
