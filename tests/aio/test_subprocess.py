@@ -173,6 +173,39 @@ def test_read_and_write_pipes():
     assert aio.run(main()) == b"through a pipe"
 
 
+def test_pipe_transports_state_protocol_and_unclosed_warning():
+    lost = []
+
+    class Recording(asyncio.Protocol):
+        def connection_lost(self, exc):
+            lost.append(exc)
+
+    async def main():
+        loop = aio.get_running_loop()
+        read_fd, write_fd = os.pipe()
+        reader, first = await loop.connect_read_pipe(Recording, os.fdopen(read_fd, "rb", 0))
+        writer, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(write_fd, "wb", 0))
+        assert "open" in repr(reader) and "open" in repr(writer)
+        assert reader.get_protocol() is first
+        second = Recording()
+        reader.set_protocol(second)
+        assert reader.get_protocol() is second and not reader.is_closing()
+        reader.close()
+        assert reader.is_closing() and "closing" in repr(reader)
+        await aio.sleep(0)
+        assert "closed" in repr(reader) and lost == [None]
+        # The finalizer of a transport that was not closed warns and closes
+        # its pipe (called directly: the loop's reader registration keeps the
+        # transport alive, as in asyncio).
+        with pytest.warns(ResourceWarning, match="unclosed transport"):
+            writer.__del__()
+        writer.abort()
+        await aio.sleep(0)
+        assert "closed" in repr(writer)
+
+    aio.run(main())
+
+
 def test_pipe_transport_rejects_regular_files(tmp_path):
     path = tmp_path / "regular"
     path.write_bytes(b"")

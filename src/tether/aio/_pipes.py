@@ -31,7 +31,42 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asyncio")
 
 
-class ReadPipeTransport(transports.ReadTransport):
+class _PipeEnd:
+    """What the read and the write end of a pipe transport share."""
+
+    _pipe: Any
+    _fileno: Any
+    _protocol: Any
+    _closing: bool
+
+    def _state(self) -> str:
+        return "closed" if self._pipe is None else ("closing" if self._closing else "open")
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._pipe is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._pipe.close()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[no-any-return]
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            if self._pipe is not None:
+                self._pipe.close()
+            self._pipe = None
+            self._protocol = None
+
+
+class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
     """Reads from a pipe (or socket, or character device) into a protocol."""
 
     max_size = 256 * 1024
@@ -70,13 +105,7 @@ class ReadPipeTransport(transports.ReadTransport):
             loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def __repr__(self) -> str:
-        state = "closed" if self._pipe is None else ("closing" if self._closing else "open")
-        return f"<{type(self).__name__} fd={self._fileno} {state}>"
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._pipe.close()
+        return f"<{type(self).__name__} fd={self._fileno} {self._state()}>"
 
     def _start_reading(self) -> None:
         if self.is_reading():
@@ -115,15 +144,6 @@ class ReadPipeTransport(transports.ReadTransport):
         self._paused = False
         self._loop.add_reader(self._fileno, self._read_ready)
 
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = protocol
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._protocol  # type: ignore[no-any-return]
-
-    def is_closing(self) -> bool:
-        return self._closing
-
     def close(self) -> None:
         if not self._closing:
             self._close(None)
@@ -141,17 +161,8 @@ class ReadPipeTransport(transports.ReadTransport):
         self._loop.remove_reader(self._fileno)
         self._loop.call_soon(self._call_connection_lost, exc)
 
-    def _call_connection_lost(self, exc: BaseException | None) -> None:
-        try:
-            self._protocol.connection_lost(exc)
-        finally:
-            if self._pipe is not None:
-                self._pipe.close()
-            self._pipe = None
-            self._protocol = None
 
-
-class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport):
+class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.WriteTransport):
     """Writes to a pipe (or socket, or character device), with asyncio's
     write flow control."""
 
@@ -201,13 +212,9 @@ class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport
             loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def __repr__(self) -> str:
-        state = "closed" if self._pipe is None else ("closing" if self._closing else "open")
-        return f"<{type(self).__name__} fd={self._fileno} {state} bufsize={len(self._buffer)}>"
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._pipe.close()
+        return (
+            f"<{type(self).__name__} fd={self._fileno} {self._state()} bufsize={len(self._buffer)}>"
+        )
 
     def get_write_buffer_size(self) -> int:
         return len(self._buffer)
@@ -291,15 +298,6 @@ class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport
             self._loop.remove_reader(self._fileno)
             self._loop.call_soon(self._call_connection_lost, None)
 
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = protocol
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._protocol  # type: ignore[no-any-return]
-
-    def is_closing(self) -> bool:
-        return self._closing
-
     def close(self) -> None:
         if self._pipe is not None and not self._closing:
             self.write_eof()
@@ -320,12 +318,3 @@ class WritePipeTransport(transports._FlowControlMixin, transports.WriteTransport
         self._buffer.clear()
         self._loop.remove_reader(self._fileno)
         self._loop.call_soon(self._call_connection_lost, exc)
-
-    def _call_connection_lost(self, exc: BaseException | None) -> None:
-        try:
-            self._protocol.connection_lost(exc)
-        finally:
-            if self._pipe is not None:
-                self._pipe.close()
-            self._pipe = None
-            self._protocol = None
