@@ -420,3 +420,31 @@ def test_a_protocol_error_is_reported_and_closes_the_transport_but_a_reset_is_no
     assert context["transport"] is transport and context["protocol"] is protocol
     assert len(lost) == 1 and isinstance(lost[0], ValueError)
     assert transport.is_closing()
+
+
+def test_unix_datagram_endpoint_replaces_a_stale_socket_file(tmp_path):
+    path = str(tmp_path / "dgram.sock")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    stale.bind(path)
+    stale.close()  # the socket file stays behind
+
+    received = []
+
+    class Receiver(asyncio.DatagramProtocol):
+        def datagram_received(self, data, addr):
+            received.append(data)
+
+    async def main():
+        loop = aio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            Receiver, local_addr=path, family=socket.AF_UNIX
+        )
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sender.sendto(b"ping", path)
+        sender.close()
+        while not received:
+            await aio.sleep(0.001)
+        transport.close()
+
+    aio.run(main())
+    assert received == [b"ping"]

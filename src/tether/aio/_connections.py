@@ -18,14 +18,18 @@ import itertools
 import logging
 import os
 import socket
-import stat
 import sys
 from asyncio import sslproto
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._pipes import ReadPipeTransport, WritePipeTransport
-from ._sockets import check_socket, ensure_resolved
+from ._sockets import (
+    check_socket,
+    ensure_resolved,
+    remove_stale_unix_socket,
+    send_file_in_chunks,
+)
 from ._subprocess import SubprocessTransport, watch_child
 from ._transports import SocketTransport
 
@@ -450,14 +454,7 @@ async def create_unix_server(
             raise ValueError("path and sock can not be specified at the same time")
         path = os.fspath(path)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if path[0] not in (0, "\x00"):
-            try:
-                if stat.S_ISSOCK(os.stat(path).st_mode):
-                    os.remove(path)
-            except FileNotFoundError:
-                pass
-            except OSError as err:
-                logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
+        remove_stale_unix_socket(path)
         try:
             listener.bind(path)
         except OSError as exc:
@@ -709,34 +706,19 @@ async def sendfile(
         )
     if "b" not in getattr(file, "mode", "b"):
         raise ValueError("file should be opened in binary mode")
-    if offset:
-        file.seek(offset)
-    blocksize = min(count, 16384) if count else 16384
-    buf = bytearray(blocksize)
-    total_sent = 0
-    try:
-        while True:
-            if count:
-                blocksize = min(count - total_sent, blocksize)
-                if blocksize <= 0:
-                    return total_sent
-            view = memoryview(buf)[:blocksize]
-            read = await loop.run_in_executor(None, file.readinto, view)
-            if not read:
-                return total_sent
-            transport.write(bytes(view[:read]))
-            total_sent += read
-            if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
-                if transport.is_closing():
-                    raise ConnectionError("Connection closed by peer")
-                waiter = transport._make_empty_waiter()
-                try:
-                    await waiter
-                finally:
-                    transport._reset_empty_waiter()
-    finally:
-        if total_sent:
-            file.seek(offset + total_sent)
+
+    async def send(data: memoryview) -> None:
+        transport.write(bytes(data))
+        if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
+            if transport.is_closing():
+                raise ConnectionError("Connection closed by peer")
+            waiter = transport._make_empty_waiter()
+            try:
+                await waiter
+            finally:
+                transport._reset_empty_waiter()
+
+    return await send_file_in_chunks(loop, file, offset, count, 16384, send)
 
 
 # -- pipes and subprocesses ---------------------------------------------------

@@ -10,10 +10,16 @@ addresses that are already numeric.
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
+import stat
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ._selector import _READ, _WRITE
+
+logger = logging.getLogger("asyncio")
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -198,13 +204,31 @@ async def sock_sendfile(
         raise SendfileNotAvailableError(
             f"syscall sendfile is not available for socket {sock!r} and file {file!r} combination"
         )
+
+    async def send(data: memoryview) -> None:
+        await sock_sendall(loop, sock, data)
+
+    return await send_file_in_chunks(
+        loop, file, offset, count, _SENDFILE_FALLBACK_READBUFFER_SIZE, send
+    )
+
+
+async def send_file_in_chunks(
+    loop: TetherEventLoop,
+    file: Any,
+    offset: int,
+    count: int | None,
+    chunk_size: int,
+    send: Callable[[memoryview], Awaitable[None]],
+) -> int:
+    """asyncio's sendfile fallback: read `file` from `offset` (up to `count`
+    bytes, all if None) in chunks, in the default executor, and pass each to
+    ``await send(chunk)`` (the chunk's buffer is reused afterwards). Leaves
+    the file's position after the last byte sent, and returns how many were
+    sent. Cancellable between chunks."""
     if offset:
         file.seek(offset)
-    blocksize = (
-        min(count, _SENDFILE_FALLBACK_READBUFFER_SIZE)
-        if count
-        else _SENDFILE_FALLBACK_READBUFFER_SIZE
-    )
+    blocksize = min(count, chunk_size) if count else chunk_size
     buf = bytearray(blocksize)
     total_sent = 0
     try:
@@ -217,12 +241,27 @@ async def sock_sendfile(
             read = await loop.run_in_executor(None, file.readinto, view)
             if not read:
                 break
-            await sock_sendall(loop, sock, view[:read])
+            await send(view[:read])
             total_sent += read
         return total_sent
     finally:
         if total_sent > 0 and hasattr(file, "seek"):
             file.seek(offset + total_sent)
+
+
+def remove_stale_unix_socket(path: Any) -> None:
+    """Before binding a UNIX socket to `path` (not in the abstract
+    namespace), remove a socket file left there, as asyncio does; anything
+    else at `path` is left for ``bind`` to refuse."""
+    if path[0] in (0, "\x00"):
+        return
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
 
 
 # -- name resolution ----------------------------------------------------------
