@@ -4,11 +4,16 @@
 `SendChannel`, `ReceiveChannel` and `Channel` describe objects that move
 values between tasks; `tether.open_memory_channel` returns implementations
 of them, and code written against these classes works with any other (a
-channel over a socket, a test double). They follow trio's ``trio.abc``.
+channel over a socket, a test double). `SendStream`, `ReceiveStream`,
+`Stream`, `HalfCloseableStream` and `Listener` do the same for byte streams
+(sockets, TLS, pipes, in-memory test streams), and `HostnameResolver` and
+`SocketFactory` let tests replace name resolution and socket creation. They
+follow trio's ``trio.abc``.
 """
 
 from __future__ import annotations
 
+import socket
 from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Generic, Self, TypeVar
@@ -19,9 +24,16 @@ __all__ = [
     "AsyncResource",
     "Channel",
     "Clock",
+    "HalfCloseableStream",
+    "HostnameResolver",
     "Instrument",
+    "Listener",
     "ReceiveChannel",
+    "ReceiveStream",
     "SendChannel",
+    "SendStream",
+    "SocketFactory",
+    "Stream",
 ]
 
 T = TypeVar("T")
@@ -117,3 +129,171 @@ class Channel(SendChannel[T], ReceiveChannel[T]):
     """Both ends of a two-way channel in one object."""
 
     __slots__ = ()
+
+
+class SendStream(AsyncResource):
+    """The sending end of a byte stream (a socket, a pipe, a TLS
+    connection, an in-memory test stream).
+
+    Only one task may send at a time: a second concurrent `send_all` (or
+    `wait_send_all_might_not_block`) raises `BusyResourceError`.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send all of `data`, blocking until the stream has taken it.
+
+        A checkpoint. If it is cancelled, some of the data may have been
+        sent and the stream is left in an unknown state: the only safe
+        thing to do with it afterwards is to close it.
+
+        Raises:
+          BusyResourceError: if another task is already sending on it.
+          BrokenResourceError: if the peer went away (the stream is broken).
+          ClosedResourceError: if this end was closed (also when it is closed
+            by another task while this call is blocked).
+        """
+
+    @abstractmethod
+    async def wait_send_all_might_not_block(self) -> None:
+        """Block until a call to `send_all` might not block (a hint: it may
+        still block, and this may return early). A checkpoint.
+
+        Raises the same errors as `send_all`.
+        """
+
+
+class ReceiveStream(AsyncResource):
+    """The receiving end of a byte stream.
+
+    ``async for chunk in stream:`` receives chunks until the end of the
+    stream. Only one task may receive at a time: a second concurrent
+    `receive_some` raises `BusyResourceError`.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        """Wait for data to arrive and return some of it: at least one byte
+        and at most `max_bytes` (if given), or ``b""`` at the end of the
+        stream (after which every call returns ``b""``).
+
+        A checkpoint. If it is cancelled, no data was lost: whatever had
+        arrived stays for the next call.
+
+        Raises:
+          ValueError: if `max_bytes` is less than 1.
+          BusyResourceError: if another task is already receiving on it.
+          BrokenResourceError: if the stream broke (a connection reset).
+          ClosedResourceError: if this end was closed (also when it is closed
+            by another task while this call is blocked).
+        """
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes | bytearray:
+        data = await self.receive_some()
+        if not data:
+            raise StopAsyncIteration
+        return data
+
+
+class Stream(SendStream, ReceiveStream):
+    """A two-way byte stream: both a `SendStream` and a `ReceiveStream`."""
+
+    __slots__ = ()
+
+
+class HalfCloseableStream(Stream):
+    """A `Stream` whose sending side can be closed on its own, leaving the
+    receiving side open (TCP's ``shutdown(SHUT_WR)``)."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    async def send_eof(self) -> None:
+        """Tell the peer that nothing more will be sent: its `receive_some`
+        returns ``b""`` once it has read everything sent before. Receiving
+        still works. Idempotent. A checkpoint.
+
+        Raises:
+          BusyResourceError: if another task is sending on it.
+          BrokenResourceError: if the stream broke.
+          ClosedResourceError: if the stream was closed.
+        """
+
+
+class Listener(AsyncResource, Generic[T]):
+    """Accepts incoming connections, each as a resource of type ``T``
+    (usually a `Stream`)."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    async def accept(self) -> T:
+        """Wait for an incoming connection and return it. A checkpoint.
+
+        Raises:
+          BusyResourceError: if another task is already accepting on it.
+          ClosedResourceError: if the listener was closed (also when it is
+            closed by another task while this call is blocked).
+          OSError: on an error of the underlying transport that is not
+            transient (a listener retries the transient ones itself).
+        """
+
+
+class HostnameResolver(ABC):
+    """Resolves names for `tether.socket.getaddrinfo` and `getnameinfo`,
+    once installed with `tether.socket.set_custom_hostname_resolver` (for
+    tests, or a resolver other than the system's)."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    async def getaddrinfo(
+        self,
+        host: bytes | None,
+        port: bytes | str | int | None,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[
+        tuple[
+            socket.AddressFamily,
+            socket.SocketKind,
+            int,
+            str,
+            tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes],
+        ]
+    ]:
+        """Like `socket.getaddrinfo`. `host` arrives already encoded as
+        IDNA ASCII bytes (or None), and numeric hosts never reach it."""
+
+    @abstractmethod
+    async def getnameinfo(
+        self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int
+    ) -> tuple[str, str]:
+        """Like `socket.getnameinfo`."""
+
+
+class SocketFactory(ABC):
+    """Creates the sockets that `tether.socket.socket` returns, once
+    installed with `tether.socket.set_custom_socket_factory` (for tests
+    that fake the network)."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def socket(
+        self,
+        family: socket.AddressFamily | int = socket.AF_INET,
+        type: socket.SocketKind | int = socket.SOCK_STREAM,
+        proto: int = 0,
+    ) -> object:
+        """Return a new socket object (a `tether.socket.SocketType`) for
+        these arguments. Not a checkpoint."""
