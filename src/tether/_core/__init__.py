@@ -59,6 +59,7 @@ from ._traps import (
     park_unless_set,
     wait_task_rescheduled,
 )
+from ._unbounded_queue import UnboundedQueue, UnboundedQueueStatistics
 
 
 async def wait_readable(fd: object) -> None:
@@ -123,6 +124,8 @@ __all__ = [
     "TaskStatus",
     "TetherInternalError",
     "TetherToken",
+    "UnboundedQueue",
+    "UnboundedQueueStatistics",
     "WouldBlock",
     "abort_wait",
     "add_instrument",
