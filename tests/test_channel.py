@@ -18,7 +18,7 @@ def test_open_memory_channel_checks_its_argument():
     for bad in [1.5, "1", None]:
         with pytest.raises(TypeError):
             tether.open_memory_channel(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^max_buffer_size must be >= 0$"):
         tether.open_memory_channel(-1)
     send, receive = tether.open_memory_channel(math.inf)
     assert send.statistics().max_buffer_size == math.inf

@@ -310,11 +310,11 @@ def test_lock_timeout_while_waiting():
 def test_semaphore_constructor_checks():
     with pytest.raises(TypeError):
         tether.Semaphore(1.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^initial value must be >= 0$"):
         tether.Semaphore(-1)
     with pytest.raises(TypeError):
         tether.Semaphore(1, max_value=2.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^max_values must be >= initial_value$"):
         tether.Semaphore(3, max_value=2)
     sem = tether.Semaphore(2, max_value=5)
     assert sem.value == 2
@@ -335,7 +335,7 @@ def test_semaphore_counts():
         sem.release()
         sem.release()
         assert sem.value == 2
-        with pytest.raises(ValueError, match="too many"):
+        with pytest.raises(ValueError, match=r"^semaphore released too many times$"):
             sem.release()
         assert sem.value == 2
         async with sem:
@@ -585,7 +585,7 @@ def test_capacity_limiter_constructor_and_total_tokens():
         tether.CapacityLimiter(1.5)
     with pytest.raises(TypeError):
         tether.CapacityLimiter("2")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^total_tokens must be >= 0$"):
         tether.CapacityLimiter(-1)
     limiter = tether.CapacityLimiter(math.inf)
     assert limiter.total_tokens == math.inf
@@ -595,7 +595,7 @@ def test_capacity_limiter_constructor_and_total_tokens():
     assert limiter.available_tokens == 2
     with pytest.raises(TypeError):
         limiter.total_tokens = 2.5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^total_tokens must be >= 0$"):
         limiter.total_tokens = -3
     assert limiter.total_tokens == 2
     assert "0/2" in repr(limiter)

@@ -6,13 +6,14 @@ to see while the thread is still running.
 """
 
 import contextvars
+import functools
 import threading
 import time
 
 import pytest
 
 import tether
-from tether import _threads, from_thread, lowlevel, to_thread
+from tether import from_thread, lowlevel, testing, to_thread
 from tether.testing import MockClock, wait_all_tasks_blocked
 
 pytestmark = pytest.mark.timeout(20)
@@ -74,6 +75,25 @@ def test_run_sync_returns_result_from_another_thread():
     assert tether.run(main) == "ok"
 
 
+def test_default_thread_name_without_a_function_name_says_none():
+    async def main():
+        name = await to_thread.run_sync(functools.partial(lambda: threading.current_thread().name))
+        assert name == f"None from {lowlevel.current_task().name}"
+        # thread_name=None also means the default.
+        name = await to_thread.run_sync(lambda: threading.current_thread().name, thread_name=None)
+        assert name == f"<lambda> from {lowlevel.current_task().name}"
+
+    tether.run(main)
+
+
+def test_the_worker_gets_its_own_name_back_after_a_named_call():
+    async def main():
+        worker = await to_thread.run_sync(threading.current_thread, thread_name="named call")
+        assert worker.name.startswith("Tether thread ")
+
+    tether.run(main)
+
+
 def test_run_sync_propagates_exceptions():
     class Boom(Exception):
         pass
@@ -101,7 +121,7 @@ def test_run_sync_rejects_async_function():
         pass  # pragma: no cover
 
     async def main():
-        with pytest.raises(TypeError, match="synchronous"):
+        with pytest.raises(TypeError, match=r"expected a sync function.*appears to be async"):
             await to_thread.run_sync(not_sync)
 
     tether.run(main)
@@ -125,6 +145,26 @@ def test_run_sync_copies_the_task_context():
 
     tether.run(main)
     assert var.get() == "unset"
+
+
+def test_sniffio_finds_no_async_library_in_a_worker_thread():
+    sniffio = pytest.importorskip("sniffio")
+
+    async def main():
+        # Whatever the task's context says about the running library, the
+        # worker thread is not in async context.
+        sniffio.current_async_library_cvar.set("some library")
+
+        def job():
+            with pytest.raises(sniffio.AsyncLibraryNotFoundError):
+                sniffio.current_async_library()
+            return "checked"
+
+        assert await to_thread.run_sync(job) == "checked"
+        # The task's own context is untouched.
+        assert sniffio.current_async_library_cvar.get() == "some library"
+
+    tether.run(main)
 
 
 def test_other_tasks_run_while_a_thread_blocks():
@@ -178,42 +218,6 @@ def test_concurrent_batches_reuse_workers():
         assert threading.active_count() == threads_after_first
 
     tether.run(main)
-
-
-def test_worker_threads_are_daemons_and_retire_when_idle(monkeypatch):
-    monkeypatch.setattr(_threads, "IDLE_TIMEOUT", 0.05)
-
-    async def main():
-        return await to_thread.run_sync(threading.current_thread)
-
-    worker = tether.run(main)
-    assert worker.daemon
-    worker.join(GATE_TIMEOUT)
-    assert not worker.is_alive()
-
-
-def test_start_thread_soon_delivers_and_reports_deliver_errors(capfd):
-    results = []
-    first_delivered = threading.Event()
-    second_delivered = threading.Event()
-
-    def bad_deliver(result):
-        results.append(result.unwrap())
-        first_delivered.set()
-        raise RuntimeError("deliver failed")
-
-    def good_deliver(result):
-        results.append(result.unwrap())
-        second_delivered.set()
-
-    _threads.start_thread_soon(threading.get_ident, bad_deliver)
-    assert first_delivered.wait(GATE_TIMEOUT)
-    # The worker went idle before delivering, so it is the most recently idle
-    # one and takes this job, once it has reported the first deliver's error.
-    _threads.start_thread_soon(threading.get_ident, good_deliver)
-    assert second_delivered.wait(GATE_TIMEOUT)
-    assert results[0] == results[1]
-    assert "deliver failed" in capfd.readouterr().err
 
 
 # ---------------------------------------------------------------- limiter
@@ -576,8 +580,26 @@ def test_from_thread_type_errors():
 
         errors = await to_thread.run_sync(job)
         assert len(errors) == 2
+        assert "appears to be synchronous" in errors[0]
         assert "from_thread.run_sync" in errors[0]
+        assert "expected a synchronous function" in errors[1]
         assert "from_thread.run " in errors[1]
+
+    tether.run(main)
+
+
+def test_from_thread_run_accepts_a_primitive_wait_method():
+    # Event.wait returns a generator-based awaitable rather than a coroutine;
+    # from_thread.run takes any async callable a task could await.
+    async def main():
+        event = tether.Event()
+
+        def job():
+            from_thread.run_sync(event.set)
+            from_thread.run(event.wait)
+            return "waited"
+
+        assert await to_thread.run_sync(job) == "waited"
 
     tether.run(main)
 
@@ -629,7 +651,7 @@ def test_from_thread_in_a_foreign_thread_needs_a_token():
                 results["no token"] = str(exc)
             try:
                 from_thread.run(add, 1, 2, tether_token="not a token")
-            except TypeError as exc:
+            except RuntimeError as exc:
                 results["bad token"] = str(exc)
             results["run"] = from_thread.run(add, 1, 2, tether_token=token)
             results["run_sync"] = from_thread.run_sync(threading.get_ident, tether_token=token)
@@ -697,3 +719,69 @@ def test_many_workers_calling_back_concurrently():
         return counter[0]
 
     assert tether.run(main) == 8 * 200
+
+
+# ---------------------------------------------------------------- testing helpers
+
+
+def test_active_thread_count_and_wait_all_threads_completed():
+    gates = [Gate(), Gate()]
+    finished = []
+
+    async def use_thread(gate):
+        await to_thread.run_sync(gate.wait)
+        finished.append(gate)
+
+    async def main():
+        assert testing.active_thread_count() == 0
+        await testing.wait_all_threads_completed()  # nothing to wait for
+        waited = []
+
+        async def waiter():
+            await testing.wait_all_threads_completed()
+            waited.append(testing.active_thread_count())
+
+        async with tether.open_nursery() as nursery:
+            for gate in gates:
+                nursery.start_soon(use_thread, gate)
+            await to_thread.run_sync(lambda: all(g.entered.wait(GATE_TIMEOUT) for g in gates))
+            assert testing.active_thread_count() == 2
+            nursery.start_soon(waiter)
+            gates[0].open()
+            await wait_until(lambda: len(finished) == 1)
+            assert testing.active_thread_count() == 1
+            await wait_all_tasks_blocked()
+            assert waited == []
+            gates[1].open()
+        assert waited == [0]
+        assert testing.active_thread_count() == 0
+
+    tether.run(main)
+
+
+def test_wait_all_threads_completed_is_a_checkpoint():
+    async def main():
+        with tether.CancelScope() as scope:
+            scope.cancel()
+            await testing.wait_all_threads_completed()
+        assert scope.cancelled_caught
+
+    tether.run(main)
+
+
+def test_an_abandoned_call_stops_counting_as_active():
+    gate = Gate()
+
+    async def main():
+        with tether.CancelScope() as scope:
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(
+                    functools.partial(to_thread.run_sync, gate.wait, abandon_on_cancel=True)
+                )
+                await to_thread.run_sync(gate.entered.wait, GATE_TIMEOUT)
+                assert testing.active_thread_count() == 1
+                scope.cancel()
+        assert testing.active_thread_count() == 0
+        gate.open()
+
+    tether.run(main)

@@ -30,6 +30,7 @@ from ._core import (
     open_nursery,
     run,
 )
+from ._safe_channel import as_safe_channel
 from ._signals import open_signal_receiver
 from ._sync import (
     CapacityLimiter,
@@ -84,6 +85,7 @@ __all__ = [
     "TooSlowError",
     "WouldBlock",
     "abc",
+    "as_safe_channel",
     "current_effective_deadline",
     "current_time",
     "fail_after",

@@ -486,7 +486,8 @@ class open_memory_channel(tuple["MemorySendChannel[T]", "MemoryReceiveChannel[T]
         if max_buffer_size != math.inf and not isinstance(max_buffer_size, int):
             raise TypeError(f"max_buffer_size must be an int or math.inf, got {max_buffer_size!r}")
         if max_buffer_size < 0:
-            raise ValueError(f"max_buffer_size must be >= 0, got {max_buffer_size!r}")
+            # trio's wording, which code may match on.
+            raise ValueError("max_buffer_size must be >= 0")
         state: _ChannelState[T] = _ChannelState(max_buffer_size)
         return MemorySendChannel._create(state), MemoryReceiveChannel._create(state)
 

@@ -76,7 +76,8 @@ class Event:
 
     There is no ``clear()``: an event that can be reset invites races where a
     waiter misses a set-then-clear. Create a new `Event` instead. An Event has
-    no truth value (``if event:`` raises `TypeError`); call `is_set()`.
+    no truth value (``if event:`` raises `NotImplementedError`, as in trio);
+    call `is_set()`.
     """
 
     __slots__ = ("__weakref__", "_flag", "_lot")
@@ -90,7 +91,7 @@ class Event:
         return f"<tether.Event at {id(self):#x}, {state}>"
 
     def __bool__(self) -> NoReturn:
-        raise TypeError("an Event has no truth value; use event.is_set()")
+        raise NotImplementedError("an Event has no truth value; use event.is_set()")
 
     def is_set(self) -> bool:
         """Whether the event has been set."""
@@ -427,14 +428,14 @@ class Semaphore(_ReleaseOnExit):
         if not isinstance(initial_value, int):
             raise TypeError(f"initial_value must be an int, got {initial_value!r}")
         if initial_value < 0:
-            raise ValueError(f"initial_value must be >= 0, got {initial_value!r}")
+            # trio's wording, which code may match on.
+            raise ValueError("initial value must be >= 0")
         if max_value is not None:
             if not isinstance(max_value, int):
                 raise TypeError(f"max_value must be None or an int, got {max_value!r}")
             if max_value < initial_value:
-                raise ValueError(
-                    f"max_value ({max_value!r}) must be >= initial_value ({initial_value!r})"
-                )
+                # trio's wording (sic), which code may match on.
+                raise ValueError("max_values must be >= initial_value")
         self._lot = ParkingLot()
         self._value = initial_value
         self._max_value = max_value
@@ -490,7 +491,8 @@ class Semaphore(_ReleaseOnExit):
             # While tasks wait the value is zero: give the unit to one.
             self._lot.unpark()
         elif self._max_value is not None and self._value >= self._max_value:
-            raise ValueError(f"semaphore released too many times (max_value={self._max_value})")
+            # trio's wording, which code may match on.
+            raise ValueError("semaphore released too many times")
         else:
             self._value += 1
 
@@ -564,7 +566,8 @@ class CapacityLimiter(_ReleaseOnExit):
         if not isinstance(new_total_tokens, int) and new_total_tokens != math.inf:
             raise TypeError(f"total_tokens must be an int or math.inf, got {new_total_tokens!r}")
         if new_total_tokens < 0:
-            raise ValueError(f"total_tokens must be >= 0, got {new_total_tokens!r}")
+            # trio's wording, which code may match on.
+            raise ValueError("total_tokens must be >= 0")
         self._total_tokens = new_total_tokens
         self._wake_waiters()
 

@@ -2,9 +2,9 @@
 
 `to_thread.run_sync` hands a synchronous call to a worker thread and parks
 the calling task until the result comes back through
-`TetherToken.run_sync_soon`. Worker threads come from a cache: a thread that
-finished a job waits up to `IDLE_TIMEOUT` seconds for the next one before it
-exits, so a program making many short calls starts few threads.
+`TetherToken.run_sync_soon`. Worker threads come from the process-wide
+cache behind `tether.lowlevel.start_thread_soon` (`_core/_thread_cache.py`),
+so a program making many short calls starts few threads.
 
 While a worker runs a job for a task, the thread knows that task (a
 thread-local `_ThreadLink`). `from_thread.run` / `from_thread.run_sync` use
@@ -17,7 +17,9 @@ token, the work runs in a new system task instead.
 Invariants: the limiter is only touched from the run's thread; a waiting
 task is rescheduled either with a `_FromThreadCall` (the thread is blocked
 waiting for its reply, so no result can arrive meanwhile) or, once, with the
-job's outcome.
+job's outcome. `_ActiveThreads.count` is the number of `to_thread.run_sync`
+calls of the run that are waiting for their thread (what
+`tether.testing.active_thread_count` reports).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import itertools
 import queue
 import sys
 import threading
-import traceback
+import types
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -48,126 +50,16 @@ from ._core import (
     in_tether_run,
     reschedule,
     spawn_system_task,
+    start_thread_soon,
     wait_task_rescheduled,
 )
-from ._sync import CapacityLimiter
+from ._sync import CapacityLimiter, Event
 
 T = TypeVar("T")
-
-#: Seconds an idle worker thread waits for a new job before it exits.
-IDLE_TIMEOUT = 10.0
 
 #: Tokens in the default limiter: at most this many `to_thread.run_sync`
 #: calls run at once unless a `limiter` is passed.
 DEFAULT_LIMIT = 40
-
-
-# ---------------------------------------------------------------------------
-# The worker-thread cache
-
-
-class _WorkerThread:
-    __slots__ = ("_cache", "_default_name", "_job", "_thread", "_wake")
-
-    def __init__(self, cache: _ThreadCache) -> None:
-        self._cache = cache
-        self._job: tuple[Callable[[], Any], Callable[[outcome.Outcome[Any]], object], str] | None
-        self._job = None
-        # Held while the worker has nothing to do; released to hand it a job.
-        self._wake = threading.Lock()
-        self._wake.acquire()
-        self._default_name = f"tether worker {next(_worker_numbers)}"
-        self._thread = threading.Thread(target=self._work, name=self._default_name, daemon=True)
-        self._thread.start()
-
-    def _work(self) -> None:
-        while True:
-            if self._wake.acquire(timeout=IDLE_TIMEOUT):
-                self._run_job()
-            elif self._cache.retire(self):
-                return
-            # Otherwise a caller took this worker from the idle set just as
-            # the timeout expired: its job is on the way, wait for it.
-
-    def _run_job(self) -> None:
-        job = self._job
-        assert job is not None
-        self._job = None
-        fn, deliver, name = job
-        del job
-        thread = self._thread
-        thread.name = name
-        result = outcome.capture(fn)
-        thread.name = self._default_name
-        del fn
-        # Become idle *before* delivering: whoever receives the result may
-        # immediately start another job, which should reuse this thread.
-        self._cache.idle(self)
-        try:
-            deliver(result)
-        except BaseException as exc:
-            # Nobody to report to; deliver functions are not supposed to fail.
-            print("tether: exception while delivering a worker thread's result", file=sys.stderr)
-            traceback.print_exception(exc)
-
-
-_worker_numbers = itertools.count()
-
-
-class _ThreadCache:
-    __slots__ = ("_idle", "_lock")
-
-    def __init__(self) -> None:
-        # Insertion-ordered; the most recently idle worker is reused first,
-        # so that surplus workers stay idle long enough to retire.
-        self._idle: dict[_WorkerThread, None] = {}
-        self._lock = threading.Lock()
-
-    def idle(self, worker: _WorkerThread) -> None:
-        with self._lock:
-            self._idle[worker] = None
-
-    def retire(self, worker: _WorkerThread) -> bool:
-        """Called by a worker whose idle wait timed out: True if it may exit
-        (it was still idle, and now nobody can hand it a job)."""
-        with self._lock:
-            if worker in self._idle:
-                del self._idle[worker]
-                return True
-            return False
-
-    def start_thread_soon(
-        self,
-        fn: Callable[[], T],
-        deliver: Callable[[outcome.Outcome[T]], object],
-        name: str | None = None,
-    ) -> None:
-        with self._lock:
-            worker = self._idle.popitem()[0] if self._idle else None
-        if worker is None:
-            worker = _WorkerThread(self)
-        worker._job = (fn, deliver, name if name is not None else worker._default_name)
-        worker._wake.release()
-
-
-_THREAD_CACHE = _ThreadCache()
-
-
-def start_thread_soon(
-    fn: Callable[[], T],
-    deliver: Callable[[outcome.Outcome[T]], object],
-    name: str | None = None,
-) -> None:
-    """Run ``deliver(outcome.capture(fn))`` in a worker thread, soon.
-
-    A low-level building block with no tether run involved: safe to call
-    from any thread. Worker threads are daemon threads and are reused
-    (idle ones wait `IDLE_TIMEOUT` seconds for more work), so `fn` and
-    `deliver` must leave thread-local state as they found it. `deliver`
-    runs in the worker thread and must not block; if it raises, the error is
-    printed to stderr. `name` is the thread's name while `fn` runs.
-    """
-    _THREAD_CACHE.start_thread_soon(fn, deliver, name)
 
 
 # ---------------------------------------------------------------------------
@@ -193,6 +85,40 @@ def current_default_thread_limiter() -> CapacityLimiter:
         limiter = CapacityLimiter(DEFAULT_LIMIT)
         _default_limiter.set(limiter)
         return limiter
+
+
+class _ActiveThreads:
+    """How many `to_thread.run_sync` calls of one run wait for their thread,
+    and an event set each time that number drops to zero."""
+
+    __slots__ = ("all_done", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.all_done = Event()
+
+    def started(self) -> None:
+        self.count += 1
+
+    def finished(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.all_done.set()
+            # A fresh event for the next time threads run.
+            self.all_done = Event()
+
+
+_active_threads: RunVar[_ActiveThreads] = RunVar("tether.to_thread active threads")
+
+
+def active_threads() -> _ActiveThreads:
+    """The current run's `_ActiveThreads` (created on first use)."""
+    try:
+        return _active_threads.get()
+    except LookupError:
+        active = _ActiveThreads()
+        _active_threads.set(active)
+        return active
 
 
 class _ThreadPlaceholder:
@@ -248,8 +174,15 @@ async def to_thread_run_sync(
     Args:
       sync_fn: a synchronous callable (use `functools.partial` for keyword
         arguments).
-      thread_name: the thread's name while it runs the call; default
-        ``"<function name> from <task name>"``.
+      thread_name: the thread's name while it runs the call, as
+        `threading.Thread.name` and, where the platform supports it
+        (``pthread_setname_np``), as the OS-level name that ``ps -T`` or a
+        debugger shows (truncated to the OS limit, 15 bytes on Linux, with
+        non-ASCII characters replaced by ``?``). Default:
+        ``"<sync_fn.__name__> from <calling task's name>"`` (``None`` stands
+        in for a callable without ``__name__``, such as a
+        `functools.partial`). Afterwards the thread gets its own name back,
+        ``"Tether thread N"``.
       abandon_on_cancel: what cancellation does once the thread is running;
         see below.
       limiter: an object with ``acquire_on_behalf_of`` and
@@ -272,8 +205,13 @@ async def to_thread_run_sync(
       discarded. Only for side-effect-free work. If the run ends before such
       a thread, its limiter token is never returned.
 
+    The call's `contextvars` changes stay in the thread: the calling task's
+    context is not modified. Inside the thread, `sniffio` reports no async
+    library (the thread is not running tether), even if the calling task's
+    context said otherwise.
+
     Raises:
-      Exception: whatever ``sync_fn(*args)`` raises.
+      Exception: whatever ``sync_fn(*args)`` raises, unchanged.
       TypeError: if ``sync_fn`` is an async function.
     """
     await checkpoint_if_cancelled()
@@ -285,7 +223,7 @@ async def to_thread_run_sync(
     if thread_name is None:
         thread_name = f"{getattr(sync_fn, '__name__', None)} from {task.name}"
     placeholder = _ThreadPlaceholder(f"tether.to_thread.run_sync-{next(_job_numbers)}")
-    context = contextvars.copy_context()
+    context = _thread_context()
 
     def job_in_thread() -> T:
         _worker_local.link = link
@@ -322,20 +260,40 @@ async def to_thread_run_sync(
         return Abort.FAILED
 
     await token_source.acquire_on_behalf_of(placeholder)
+    active = active_threads()
+    active.started()
     try:
-        start_thread_soon(job_in_thread, deliver, thread_name)
-    except BaseException:
-        token_source.release_on_behalf_of(placeholder)
-        raise
+        try:
+            start_thread_soon(job_in_thread, deliver, thread_name)
+        except BaseException:
+            token_source.release_on_behalf_of(placeholder)
+            raise
 
-    while True:
-        message = await wait_task_rescheduled(abort)
-        if isinstance(message, _FromThreadCall):
-            await message.run_in_host_task()
-            del message
-            continue
-        final: outcome.Outcome[T] = message
-        return final.unwrap()
+        while True:
+            message = await wait_task_rescheduled(abort)
+            if isinstance(message, _FromThreadCall):
+                await message.run_in_host_task()
+                del message
+                continue
+            final: outcome.Outcome[T] = message
+            return final.unwrap()
+    finally:
+        active.finished()
+
+
+def _thread_context() -> contextvars.Context:
+    """A copy of the current context for a worker thread to run in."""
+    context = contextvars.copy_context()
+    # sniffio (if anyone uses it) must not report tether in a worker thread:
+    # the thread is not in async context. Its thread-local answer is per
+    # thread already, but a library name kept in sniffio's context variable
+    # would follow the copied context into the thread; clear it there. A
+    # dict lookup when sniffio was never imported, and no dependency on it.
+    sniffio = sys.modules.get("sniffio")
+    library_var = getattr(sniffio, "current_async_library_cvar", None)
+    if library_var is not None:
+        context.run(library_var.set, None)
+    return context
 
 
 def _call_sync_in_thread(sync_fn: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -343,11 +301,23 @@ def _call_sync_in_thread(sync_fn: Callable[..., T], args: tuple[Any, ...]) -> T:
     if inspect.iscoroutine(result):
         result.close()
         raise TypeError(
-            f"tether.to_thread.run_sync expected a synchronous function, but "
-            f"{getattr(sync_fn, '__qualname__', sync_fn)!r} returned a coroutine; "
-            "to run async code from a thread use tether.from_thread.run"
+            f"tether.to_thread.run_sync expected a sync function, but "
+            f"{getattr(sync_fn, '__qualname__', sync_fn)!r} appears to be asynchronous "
+            "(it returned a coroutine); to run async code from a thread use "
+            "tether.from_thread.run"
         )
     return result
+
+
+def _is_awaitable_call_result(value: object) -> bool:
+    """Whether an async function's call gave something `await` accepts that
+    tether can run: a coroutine, or a generator-based coroutine (a
+    `types.coroutine` generator, as some tether primitives return)."""
+    if isinstance(value, types.CoroutineType):
+        return True
+    return isinstance(value, types.GeneratorType) and bool(
+        value.gi_code.co_flags & inspect.CO_ITERABLE_COROUTINE
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -373,11 +343,12 @@ class _FromThreadCall:
     @disable_ki_protection
     async def _call_async(self) -> Any:
         coro = self.fn(*self.args)
-        if not inspect.iscoroutine(coro):
+        if not _is_awaitable_call_result(coro):
             raise TypeError(
                 f"tether.from_thread.run expected an async function, but "
-                f"{getattr(self.fn, '__qualname__', self.fn)!r} returned {coro!r}; "
-                "use tether.from_thread.run_sync for synchronous functions"
+                f"{getattr(self.fn, '__qualname__', self.fn)!r} appears to be synchronous "
+                f"(it returned {coro!r}); use tether.from_thread.run_sync for "
+                "synchronous functions"
             )
         return await coro
 
@@ -452,7 +423,12 @@ class _FromThreadCall:
         elif isinstance(tether_token, TetherToken):
             token = tether_token
         else:
-            raise TypeError(f"tether_token must be a TetherToken, got {tether_token!r}")
+            # A RuntimeError, as trio raises for a bad trio_token.
+            raise RuntimeError(
+                f"tether.from_thread.{what}() needs tether_token to be a "
+                f"tether.lowlevel.TetherToken, got {tether_token!r}; get one with "
+                "tether.lowlevel.current_tether_token() inside the run"
+            )
 
         if tether_token is not None or link is None or link.abandon_on_cancel:
             token.run_sync_soon(self.start_in_system_task)
@@ -487,9 +463,9 @@ def from_thread_run(
     Raises:
       RunFinishedError: the run has finished, or is shutting down.
       RuntimeError: called from a thread running tether.run (await `afn`
-        there instead), or with no token from a thread tether did not start.
-      TypeError: `afn` is not an async function, or the token is not a
-        `TetherToken`.
+        there instead), with no token from a thread tether did not start,
+        or with a ``tether_token`` that is not a `TetherToken`.
+      TypeError: `afn` is not an async function.
     """
     return _FromThreadCall(afn, args, True).send(tether_token)  # type: ignore[no-any-return]
 
@@ -508,10 +484,9 @@ def from_thread_run_sync(
     Raises:
       RunFinishedError: the run has finished.
       RuntimeError: called from a thread running tether.run (call `fn`
-        directly there), or with no token from a thread tether did not
-        start.
-      TypeError: `fn` is an async function, or the token is not a
-        `TetherToken`.
+        directly there), with no token from a thread tether did not start,
+        or with a ``tether_token`` that is not a `TetherToken`.
+      TypeError: `fn` is an async function.
     """
     return _FromThreadCall(fn, args, False).send(tether_token)  # type: ignore[no-any-return]
 

@@ -3,6 +3,7 @@
 import contextvars
 import math
 import threading
+import weakref
 
 import outcome
 import pytest
@@ -512,3 +513,12 @@ def test_accepted_run_sync_soon_call_runs_before_run_returns():
 
     assert tether.run(main) == "main returned first"
     assert calls == ["late"]
+
+
+def test_tether_token_is_weak_referenceable():
+    async def main():
+        token = lowlevel.current_tether_token()
+        ref = weakref.ref(token)
+        assert ref() is token
+
+    tether.run(main)

@@ -49,6 +49,7 @@ from ._run import (
 )
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._task import TASK_SLOTS, Task
+from ._thread_cache import start_thread_soon
 from ._traps import (
     CHECKPOINT,
     TASK_EXIT,
@@ -58,6 +59,7 @@ from ._traps import (
     park_unless_set,
     wait_task_rescheduled,
 )
+from ._unbounded_queue import UnboundedQueue, UnboundedQueueStatistics
 
 
 async def wait_readable(fd: object) -> None:
@@ -122,6 +124,8 @@ __all__ = [
     "TaskStatus",
     "TetherInternalError",
     "TetherToken",
+    "UnboundedQueue",
+    "UnboundedQueueStatistics",
     "WouldBlock",
     "abort_wait",
     "add_instrument",
@@ -153,6 +157,7 @@ __all__ = [
     "spawn_coroutine",
     "spawn_task",
     "spawn_system_task",
+    "start_thread_soon",
     "wait_all_tasks_blocked",
     "wait_readable",
     "wait_task_rescheduled",

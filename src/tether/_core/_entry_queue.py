@@ -66,10 +66,11 @@ class TetherToken:
     """A handle to a running `tether.run`, usable from any thread.
 
     Get it with `tether.lowlevel.current_tether_token()` inside the run and
-    hand it to other threads. It is hashable, and equal only to itself.
+    hand it to other threads. It is hashable, equal only to itself, and
+    weak-referenceable (so a registry keyed by run can let it go).
     """
 
-    __slots__ = ("_runner",)
+    __slots__ = ("__weakref__", "_runner")
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner

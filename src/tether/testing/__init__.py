@@ -3,6 +3,8 @@
 - `MockClock`: virtual time; ``MockClock(autojump_threshold=0)`` makes
   timeouts instant and deterministic.
 - `wait_all_tasks_blocked`: let everything settle, then check.
+- `wait_all_threads_completed`, `active_thread_count`: wait for, or count,
+  `to_thread.run_sync` calls still waiting for their worker thread.
 - `Sequencer`: force tasks through a chosen order.
 - `assert_checkpoints`, `assert_no_checkpoints`: check where code can be
   cancelled.
@@ -23,6 +25,7 @@ from ._schedules import Schedule, schedules
 from ._sequencer import Sequencer
 from ._task_tree import format_task_tree
 from ._tether_test import tether_test
+from ._threads import active_thread_count, wait_all_threads_completed
 from ._watchdog import HangError
 
 __all__ = [
@@ -30,10 +33,12 @@ __all__ = [
     "MockClock",
     "Schedule",
     "Sequencer",
+    "active_thread_count",
     "assert_checkpoints",
     "assert_no_checkpoints",
     "format_task_tree",
     "schedules",
     "tether_test",
     "wait_all_tasks_blocked",
+    "wait_all_threads_completed",
 ]
