@@ -48,11 +48,13 @@ from ._core import (
     wait_writable,
 )
 from ._core import Instrument as Instrument
+from ._unix_pipes import FdStream
 
 __all__ = [
     "CHECKPOINT",
     "TASK_EXIT",
     "Abort",
+    "FdStream",
     "IOStatistics",
     "Instrument",
     "ParkingLot",
