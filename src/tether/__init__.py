@@ -30,6 +30,8 @@ from ._core import (
     open_nursery,
     run,
 )
+from ._file_io import open_file, wrap_file
+from ._path import Path, PosixPath, WindowsPath
 from ._signals import open_signal_receiver
 from ._sync import (
     CapacityLimiter,
@@ -76,12 +78,15 @@ __all__ = [
     "MemoryReceiveChannel",
     "MemorySendChannel",
     "Nursery",
+    "Path",
+    "PosixPath",
     "RunFinishedError",
     "Semaphore",
     "StrictFIFOLock",
     "TaskStatus",
     "TetherInternalError",
     "TooSlowError",
+    "WindowsPath",
     "WouldBlock",
     "abc",
     "current_effective_deadline",
@@ -94,10 +99,12 @@ __all__ = [
     "move_on_at",
     "open_memory_channel",
     "open_nursery",
+    "open_file",
     "open_signal_receiver",
     "run",
     "sleep",
     "sleep_forever",
     "sleep_until",
     "to_thread",
+    "wrap_file",
 ]
