@@ -30,6 +30,7 @@ from ._core import (
     open_nursery,
     run,
 )
+from ._highlevel_generic import StapledStream, aclose_forcefully
 from ._signals import open_signal_receiver
 from ._sync import (
     CapacityLimiter,
@@ -78,12 +79,14 @@ __all__ = [
     "Nursery",
     "RunFinishedError",
     "Semaphore",
+    "StapledStream",
     "StrictFIFOLock",
     "TaskStatus",
     "TetherInternalError",
     "TooSlowError",
     "WouldBlock",
     "abc",
+    "aclose_forcefully",
     "current_effective_deadline",
     "current_time",
     "fail_after",
