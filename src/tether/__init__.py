@@ -32,6 +32,7 @@ from ._core import (
 )
 from ._file_io import open_file, wrap_file
 from ._path import Path, PosixPath, WindowsPath
+from ._highlevel_generic import StapledStream, aclose_forcefully
 from ._signals import open_signal_receiver
 from ._sync import (
     CapacityLimiter,
@@ -82,6 +83,7 @@ __all__ = [
     "PosixPath",
     "RunFinishedError",
     "Semaphore",
+    "StapledStream",
     "StrictFIFOLock",
     "TaskStatus",
     "TetherInternalError",
@@ -89,6 +91,7 @@ __all__ = [
     "WindowsPath",
     "WouldBlock",
     "abc",
+    "aclose_forcefully",
     "current_effective_deadline",
     "current_time",
     "fail_after",
