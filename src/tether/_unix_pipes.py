@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import errno
 import os
-from types import TracebackType
 
 # The kernel's public names, not `tether.lowlevel`: lowlevel re-exports
 # FdStream, so importing it from here would be an import cycle.
+from ._conflict_detector import ConflictDetector
 from ._core import (
     BrokenResourceError,
-    BusyResourceError,
     ClosedResourceError,
     checkpoint,
     in_tether_run,
@@ -43,32 +42,6 @@ __all__ = ["FdStream"]
 #: Bytes asked for by ``receive_some()`` without ``max_bytes``: the default
 #: capacity of a Linux pipe, so one call usually empties a full pipe.
 DEFAULT_RECEIVE_SIZE = 65536
-
-
-class _OneTaskAtATime:
-    """Guards one direction of a stream: a second task entering while the
-    first is inside gets `BusyResourceError` (with a message naming what it
-    tried), because two tasks reading or writing one pipe would interleave
-    bytes unpredictably."""
-
-    __slots__ = ("_busy", "_message")
-
-    def __init__(self, message: str) -> None:
-        self._message = message
-        self._busy = False
-
-    def __enter__(self) -> None:
-        if self._busy:
-            raise BusyResourceError(self._message)
-        self._busy = True
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._busy = False
 
 
 class _OwnedFd:
@@ -146,8 +119,8 @@ class FdStream(Stream):
 
     def __init__(self, fd: int) -> None:
         self._owned = _OwnedFd(fd)
-        self._send_guard = _OneTaskAtATime("another task is using this stream for send")
-        self._receive_guard = _OneTaskAtATime("another task is using this stream for receive")
+        self._send_guard = ConflictDetector("another task is using this stream for send")
+        self._receive_guard = ConflictDetector("another task is using this stream for receive")
 
     def __repr__(self) -> str:
         return f"<tether.lowlevel.FdStream fd={self._owned.fd}>"
