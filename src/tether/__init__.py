@@ -31,9 +31,11 @@ from ._core import (
     run,
 )
 from ._file_io import open_file, wrap_file
-from ._path import Path, PosixPath, WindowsPath
 from ._highlevel_generic import StapledStream, aclose_forcefully
+from ._path import Path, PosixPath, WindowsPath
 from ._signals import open_signal_receiver
+from ._subprocess import Process
+from ._subprocess_run import run_process
 from ._sync import (
     CapacityLimiter,
     CapacityLimiterStatistics,
@@ -81,6 +83,7 @@ __all__ = [
     "Nursery",
     "Path",
     "PosixPath",
+    "Process",
     "RunFinishedError",
     "Semaphore",
     "StapledStream",
@@ -105,6 +108,7 @@ __all__ = [
     "open_file",
     "open_signal_receiver",
     "run",
+    "run_process",
     "sleep",
     "sleep_forever",
     "sleep_until",

@@ -48,6 +48,7 @@ from ._core import (
     wait_writable,
 )
 from ._core import Instrument as Instrument
+from ._subprocess import open_process
 from ._unix_pipes import FdStream
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "in_tether_run",
     "in_tether_task",
     "notify_closing",
+    "open_process",
     "remove_instrument",
     "remove_parking_lot_breaker",
     "reschedule",
