@@ -330,5 +330,6 @@ async def open_process(
         # The text options were refused above, so this is a bytes Popen
         # (the type checker cannot tell from **options).
         popen = cast("subprocess.Popen[bytes]", spawned)
+        process = Process._create(popen, our_stdin, our_stdout, our_stderr)
         close_ours_on_failure.pop_all()
-    return Process._create(popen, our_stdin, our_stdout, our_stderr)
+    return process

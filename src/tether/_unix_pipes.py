@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import final
+
+from ._conflict_detector import ConflictDetector
 
 # The kernel's public names, not `tether.lowlevel`: lowlevel re-exports
 # FdStream, so importing it from here would be an import cycle.
-from ._conflict_detector import ConflictDetector
 from ._core import (
     BrokenResourceError,
     ClosedResourceError,
@@ -92,6 +94,7 @@ class _OwnedFd:
         self.close_quietly()
 
 
+@final
 class FdStream(Stream):
     """A `tether.abc.Stream` over a file descriptor that supports
     non-blocking I/O: a pipe, a FIFO, a terminal (not a regular file on
