@@ -1,6 +1,7 @@
 """tether.run_process, tether.lowlevel.open_process and tether.Process, with
 real child processes (small Python programs)."""
 
+import gc
 import os
 import signal
 import subprocess
@@ -362,6 +363,7 @@ async def test_a_shell_string_runs_with_shell_true():
 
 
 async def test_a_failed_spawn_leaks_no_descriptor(tmp_path):
+    gc.collect()  # so that no earlier test's garbage closes an fd meanwhile
     before = open_fds()
     with pytest.raises(FileNotFoundError):
         await open_process(
