@@ -30,8 +30,13 @@ from ._core import (
     open_nursery,
     run,
 )
+from ._file_io import open_file, wrap_file
+from ._highlevel_generic import StapledStream, aclose_forcefully
+from ._path import Path, PosixPath, WindowsPath
 from ._safe_channel import as_safe_channel
 from ._signals import open_signal_receiver
+from ._subprocess import Process
+from ._subprocess_run import run_process
 from ._sync import (
     CapacityLimiter,
     CapacityLimiterStatistics,
@@ -77,15 +82,21 @@ __all__ = [
     "MemoryReceiveChannel",
     "MemorySendChannel",
     "Nursery",
+    "Path",
+    "PosixPath",
+    "Process",
     "RunFinishedError",
     "Semaphore",
+    "StapledStream",
     "StrictFIFOLock",
     "TaskStatus",
     "TetherInternalError",
     "TooSlowError",
+    "WindowsPath",
     "WouldBlock",
     "abc",
     "as_safe_channel",
+    "aclose_forcefully",
     "current_effective_deadline",
     "current_time",
     "fail_after",
@@ -96,10 +107,13 @@ __all__ = [
     "move_on_at",
     "open_memory_channel",
     "open_nursery",
+    "open_file",
     "open_signal_receiver",
     "run",
+    "run_process",
     "sleep",
     "sleep_forever",
     "sleep_until",
     "to_thread",
+    "wrap_file",
 ]

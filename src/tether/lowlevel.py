@@ -51,11 +51,14 @@ from ._core import (
     wait_writable,
 )
 from ._core import Instrument as Instrument
+from ._subprocess import open_process
+from ._unix_pipes import FdStream
 
 __all__ = [
     "CHECKPOINT",
     "TASK_EXIT",
     "Abort",
+    "FdStream",
     "IOStatistics",
     "Instrument",
     "ParkingLot",
@@ -87,6 +90,7 @@ __all__ = [
     "in_tether_run",
     "in_tether_task",
     "notify_closing",
+    "open_process",
     "remove_instrument",
     "remove_parking_lot_breaker",
     "reschedule",
