@@ -126,6 +126,10 @@ def _looks_like_other_framework(value: object) -> bool:
     return module.split(".")[0] in {"asyncio", "twisted", "tornado", "concurrent", "gevent"}
 
 
+async def _await_generator_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
 def coroutine_or_error(
     async_fn: Callable[..., Awaitable[T]], *args: object
 ) -> Coroutine[Any, Any, T]:
@@ -158,6 +162,10 @@ def coroutine_or_error(
             f"tether expected an async function, but {async_fn!r} is an async "
             "generator function; iterate it inside an async function instead"
         )
+    if inspect.isgenerator(coro) and coro.gi_code.co_flags & inspect.CO_ITERABLE_COROUTINE:
+        # A `types.coroutine` generator (`lowlevel.checkpoint`,
+        # `ParkingLot.park`, ...): awaitable, so it runs as a task too.
+        return _await_generator_coroutine(coro)
     raise TypeError(
         f"tether expected an async function, but {_task_name(async_fn)!r} returned "
         f"{coro!r}; is it a synchronous function?"
