@@ -251,6 +251,41 @@ def test_task_attributes():
     assert after_wake == [None]
 
 
+def test_iter_await_frames_follows_coroutines_and_async_generators():
+    async def innermost(event):
+        event.set()
+        await tether.sleep_forever()
+
+    async def numbers(event):
+        yield 1
+        await innermost(event)
+        yield 2
+
+    async def consumer(event):
+        async for _ in numbers(event):
+            pass
+
+    async def athrower(event):
+        agen = numbers(event)
+        await agen.asend(None)
+        await agen.asend(None)
+
+    async def main():
+        for top in (consumer, athrower):
+            async with tether.open_nursery() as nursery:
+                event = tether.Event()
+                nursery.start_soon(top, event)
+                await event.wait()
+                (task,) = nursery.child_tasks
+                names = [frame.f_code.co_name for frame, _ in task.iter_await_frames()]
+                assert names[:3] == [top.__name__, "numbers", "innermost"]
+                nursery.cancel_scope.cancel()
+            # A finished task has no frames left.
+            assert list(task.iter_await_frames()) == []
+
+    tether.run(main)
+
+
 # ---- system tasks
 
 
