@@ -36,7 +36,6 @@ import threading
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Protocol, TypeVar
 
 import outcome
@@ -50,7 +49,7 @@ from ._entry_queue import EntryQueue, TetherToken
 from ._exceptions import Cancelled, TetherInternalError
 from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
-from ._ki import ki_protected, register_step_loop
+from ._ki import install_sigint_handler, register_step_loop
 from ._nursery import Nursery, open_nursery
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
@@ -577,9 +576,10 @@ class Runner:
 
     def deliver_ki(self) -> None:
         """Entry-queue callback queued by the SIGINT handler when the signal
-        arrived in protected code."""
-        self.ki_pending = True
-        self._deliver_pending_ki()
+        arrived in protected code (the handler has set `ki_pending`; the
+        loop may have delivered it since)."""
+        if self.ki_pending:
+            self._deliver_pending_ki()
 
     def _raise_ki(self) -> Any:
         self.ki_pending = False
@@ -746,7 +746,8 @@ def run(
 
     KeyboardInterrupt: when run in the main thread with Python's default
     SIGINT handler in place, tether installs its own for the duration of the
-    run (and restores the previous one after). A Ctrl-C reaches the main task,
+    run (and puts the default back after, unless code in the run replaced
+    tether's with a handler of its own). A Ctrl-C reaches the main task,
     nurseries unwind in order running ``finally`` blocks, and `run` raises a
     plain `KeyboardInterrupt` (with the exception group it travelled in, if
     any, as its ``__context__``).
@@ -772,7 +773,9 @@ def run(
     runner = Runner(clock, instruments, schedule_seed)
     GLOBAL_RUN_CONTEXT.runner = runner
     runner.asyncgens.install_hooks()
-    previous_sigint = _install_ki_handler(runner, restrict_keyboard_interrupt_to_checkpoints)
+    uninstall_sigint_handler = install_sigint_handler(
+        runner, restrict_keyboard_interrupt_to_checkpoints
+    )
     previous_wakeup_fd = _install_wakeup_fd(runner)
     try:
         clock.start_clock()
@@ -798,8 +801,7 @@ def run(
         if previous_wakeup_fd is not None:
             signal.set_wakeup_fd(previous_wakeup_fd)
         runner.asyncgens.uninstall_hooks()
-        if previous_sigint is not None:
-            signal.signal(signal.SIGINT, previous_sigint)
+        uninstall_sigint_handler()
         runner.io_manager.close()
         del GLOBAL_RUN_CONTEXT.runner
     init_outcome = runner.init_task_outcome
@@ -857,32 +859,6 @@ def _install_wakeup_fd(runner: Runner) -> int | None:
         # Someone else (another event loop) owns it; leave theirs in place.
         signal.set_wakeup_fd(previous)
         return None
-    return previous
-
-
-def _install_ki_handler(
-    runner: Runner, restrict_to_checkpoints: bool
-) -> Callable[[int, Any], Any] | int | None:
-    """Install tether's SIGINT handler if this is the main thread and Python's
-    default handler is in place (a handler the user installed is left
-    alone). Returns the handler to restore, or None."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
-        return None
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        runner.sigint_received = True
-        if restrict_to_checkpoints or ki_protected(frame):
-            # Only atomic operations here: this can interrupt the kernel
-            # anywhere, including the entry queue's own methods.
-            runner.entry_queue.queue.append((runner.deliver_ki, ()))
-            runner.io_manager.wakeup_threadsafe()
-        else:
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
     return previous
 
 
