@@ -439,7 +439,6 @@ class Runner:
         deadline_scopes = self.deadlines._scopes
         entry_deque = self.entry_queue.queue
         entry_idempotent = self.entry_queue.idempotent_queue
-        dying_asyncgens = self.asyncgens._dying
         crash_errors = self.crash_errors
         instruments = self.instruments
         entry_queue = self.entry_queue
@@ -482,8 +481,6 @@ class Runner:
                         sync_fn(*args)
                     except BaseException as exc:
                         self.crash(exc, f"run_sync_soon callback {sync_fn!r} raised")
-            if dying_asyncgens:
-                dying_asyncgens.clear()
 
             # Nothing happened for the whole timeout: wake idle waiters or
             # jump a mock clock forward.
