@@ -126,6 +126,8 @@ def _looks_like_other_framework(value: object) -> bool:
 
 
 async def _await_generator_coroutine(awaitable: Awaitable[T]) -> T:
+    # The coroutine a task needs (the kernel and tracing read ``cr_*``),
+    # around a generator-based one.
     return await awaitable
 
 
