@@ -837,7 +837,7 @@ def test_lock_whose_owner_exits_without_releasing_breaks_for_waiters():
             nursery.start_soon(owner, lock)
             await wait_all_tasks_blocked()
             nursery.start_soon(waiter, lock, errors)
-        assert len(errors) == 1 and "owner exited without releasing" in errors[0]
+        assert len(errors) == 1 and "Owner of this lock exited without releasing" in errors[0]
         # Later attempts fail at once too, instead of blocking.
         with pytest.raises(tether.BrokenResourceError):
             await lock.acquire()
@@ -884,7 +884,7 @@ def test_parking_lot_break_lot_and_breaker_registration():
 
         other = lowlevel.ParkingLot()
         me = lowlevel.current_task()
-        with pytest.raises(ValueError, match="not registered"):
+        with pytest.raises(RuntimeError, match="not registered"):
             lowlevel.remove_parking_lot_breaker(me, other)
         lowlevel.add_parking_lot_breaker(me, other)
         lowlevel.remove_parking_lot_breaker(me, other)

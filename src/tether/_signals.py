@@ -193,5 +193,8 @@ def open_signal_receiver(*signals: signal.Signals | int) -> _SignalReceiverManag
       ValueError: a number that is not a signal that can be caught.
     """
     if not signals:
-        raise TypeError("open_signal_receiver() needs at least one signal to listen for")
+        raise TypeError(
+            "No signals were provided: open_signal_receiver() needs at least one "
+            "signal to listen for, as in open_signal_receiver(signal.SIGTERM)"
+        )
     return _SignalReceiverManager(tuple(int(s) for s in signals))

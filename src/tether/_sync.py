@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import NoReturn, final
 
 from ._core import (
+    BrokenResourceError,
     CancelScope,
     ParkingLot,
     ParkingLotStatistics,
@@ -204,6 +205,7 @@ class _LockImpl(_ReleaseOnExit):
 
         Raises:
           RuntimeError: if the calling task already holds the lock.
+          BrokenResourceError: if the owner exits without releasing the lock.
         """
         await checkpoint_if_cancelled()
         task = current_task()
@@ -218,7 +220,12 @@ class _LockImpl(_ReleaseOnExit):
         # `release` makes the woken task the owner before it runs again. If
         # the owner exits without releasing, the kernel breaks the lot and
         # this raises BrokenResourceError instead of waiting forever.
-        await self._lot.park()
+        try:
+            await self._lot.park()
+        except BrokenResourceError:
+            raise BrokenResourceError(
+                f"Owner of this lock exited without releasing: {self._owner!r}"
+            ) from None
 
     def release(self) -> None:
         """Release the lock, handing it to the longest-waiting task if any.

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
+import weakref
 
 import pytest
 
 import tether
 from tether import lowlevel
 from tether.testing import MockClock
+
+
+def run_mock(async_fn):
+    return tether.run(async_fn, clock=MockClock(autojump_threshold=0))
 
 
 def ctrl_c() -> None:
@@ -41,11 +47,13 @@ def test_ctrl_c_in_user_code_raises_there_and_unwinds():
         finally:
             log.append("main finally")
 
-    with pytest.raises(KeyboardInterrupt) as info:
+    # It travelled through the nursery, so it comes in the nursery's group,
+    # as any exception would (trio's semantics).
+    with pytest.raises(BaseExceptionGroup) as info:
         tether.run(main)
     assert log == ["child finally", "main finally"]
-    # It travelled through the nursery: the group is kept as context.
-    assert isinstance(info.value.__context__, BaseExceptionGroup)
+    assert info.group_contains(KeyboardInterrupt)
+    assert info.value.split(KeyboardInterrupt)[1] is None
 
 
 def test_ctrl_c_in_protected_code_is_deferred_to_next_checkpoint():
@@ -244,9 +252,182 @@ def test_ctrl_c_at_many_points_unwinds_cleanly(where, step):
             exited.append("main")
 
     instruments = [_InterruptAtStep(step)] if where == "kernel" else []
-    with pytest.raises(KeyboardInterrupt):
+    # Raised in a worker or in main's nursery block, it reaches `run` in
+    # nursery groups, with nothing else in them.
+    with pytest.raises(BaseExceptionGroup) as info:
         tether.run(main, clock=MockClock(autojump_threshold=0), instruments=instruments)
+    assert info.value.split(KeyboardInterrupt)[1] is None
     # Every task that started also ran its finally block; main last.
     assert sorted(entered) == sorted(exited)
     assert exited[-1] == "main"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ---- what counts as protected
+
+
+def test_code_outside_any_run_counts_as_protected():
+    # There is no task whose code could be interrupted: only the kernel, or
+    # plain Python (where tether's handler is not installed anyway).
+    assert lowlevel.currently_ki_protected()
+
+
+def test_a_del_method_is_protected_and_so_is_what_it_calls():
+    # The garbage collector runs __del__ wherever it happens to trigger,
+    # kernel code included.
+    seen = {}
+
+    def helper():
+        return lowlevel.currently_ki_protected()
+
+    class Resource:
+        def __del__(self):
+            seen["__del__"] = lowlevel.currently_ki_protected()
+            seen["called from __del__"] = helper()
+
+    async def main():
+        seen["task"] = lowlevel.currently_ki_protected()
+        Resource()  # dropped at once: __del__ runs inside this user task
+        seen["task afterwards"] = helper()
+
+    tether.run(main)
+    assert seen == {
+        "task": False,
+        "__del__": True,
+        "called from __del__": True,
+        "task afterwards": False,
+    }
+
+
+def test_marks_hold_for_methods_generators_and_async_generators():
+    seen = {}
+
+    class Thing:
+        @lowlevel.enable_ki_protection
+        def method(self):
+            return lowlevel.currently_ki_protected()
+
+        @lowlevel.enable_ki_protection
+        async def async_method(self):
+            await lowlevel.checkpoint()
+            return lowlevel.currently_ki_protected()
+
+        @lowlevel.enable_ki_protection
+        @staticmethod
+        def static():
+            return lowlevel.currently_ki_protected()
+
+        @lowlevel.enable_ki_protection
+        def generator(self):
+            yield lowlevel.currently_ki_protected()
+
+        @lowlevel.enable_ki_protection
+        async def async_generator(self):
+            await lowlevel.checkpoint()
+            yield lowlevel.currently_ki_protected()
+
+    async def main():
+        thing = Thing()
+        seen["method"] = thing.method()
+        seen["async method"] = await thing.async_method()
+        seen["staticmethod"] = Thing.static()
+        seen["generator"] = next(thing.generator())
+        async for value in thing.async_generator():
+            seen["async generator"] = value
+            # The loop body is the caller's code, not the generator's.
+            seen["async for body"] = lowlevel.currently_ki_protected()
+
+    tether.run(main)
+    assert seen == {
+        "method": True,
+        "async method": True,
+        "staticmethod": True,
+        "generator": True,
+        "async generator": True,
+        "async for body": False,
+    }
+
+
+def test_marks_belong_to_one_code_object_not_to_equal_ones():
+    # Compiling the same source twice gives code objects that compare
+    # equal but are distinct functions; marking one must not mark the other.
+    source = "def probe():\n    return currently_ki_protected()\n"
+    namespaces = []
+    for _ in range(2):
+        namespace = {"currently_ki_protected": lowlevel.currently_ki_protected}
+        exec(compile(source, "<probe>", "exec"), namespace)
+        namespaces.append(namespace)
+    marked, unmarked = (ns["probe"] for ns in namespaces)
+    assert marked.__code__ == unmarked.__code__ and marked.__code__ is not unmarked.__code__
+    lowlevel.enable_ki_protection(marked)
+
+    async def main():
+        return marked(), unmarked()
+
+    assert tether.run(main) == (True, False)
+
+
+def test_a_mark_does_not_keep_the_code_alive():
+    namespace = {}
+    exec(compile("def temporary():\n    pass\n", "<temporary>", "exec"), namespace)
+    lowlevel.disable_ki_protection(namespace["temporary"])
+    code_ref = weakref.ref(namespace["temporary"].__code__)
+    namespace.clear()
+    gc.collect()
+    assert code_ref() is None
+
+
+def test_marking_something_that_is_not_a_function_is_a_clear_type_error():
+    class Callable:
+        def __call__(self):
+            pass
+
+    with pytest.raises(TypeError, match="decorate the method it calls"):
+        lowlevel.enable_ki_protection(Callable())
+
+
+# ---- the handler and the end of the run
+
+
+def test_a_handler_installed_during_the_run_is_left_in_place():
+    def mine(signum, frame):
+        pass
+
+    async def main():
+        signal.signal(signal.SIGINT, mine)
+
+    try:
+        tether.run(main)
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_ctrl_c_while_the_run_is_finishing_is_still_raised():
+    # The callback keeps requeueing itself until the run refuses it (the
+    # run has finished its loop), then Ctrl-C arrives in protected code.
+    async def main():
+        token = lowlevel.current_tether_token()
+
+        def requeue():
+            try:
+                token.run_sync_soon(requeue)
+            except tether.RunFinishedError:
+                ctrl_c()
+
+        token.run_sync_soon(requeue)
+
+    with pytest.raises(KeyboardInterrupt):
+        tether.run(main)
+
+
+def test_a_deferred_ctrl_c_is_delivered_once():
+    async def main():
+        ctrl_c_protected()
+        with pytest.raises(KeyboardInterrupt):
+            await lowlevel.checkpoint()
+        await tether.sleep(1)
+        await lowlevel.checkpoint()
+        return "no second KeyboardInterrupt"
+
+    assert run_mock(main) == "no second KeyboardInterrupt"

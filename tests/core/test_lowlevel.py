@@ -155,6 +155,41 @@ def test_abort_fn_not_called_when_not_cancelled():
 # ---- tasks
 
 
+def test_lowlevel_awaitables_that_are_not_async_def_can_be_started_as_tasks():
+    # checkpoint and wait_task_rescheduled are generator-based coroutines
+    # (for speed); like trio's async def ones, they can be given to
+    # start_soon directly.
+    async def main():
+        aborted = []
+
+        def abort(raise_cancel):
+            aborted.append(True)
+            return lowlevel.Abort.SUCCEEDED
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(lowlevel.checkpoint)
+            nursery.start_soon(lowlevel.wait_task_rescheduled, abort)
+            await wait_all_tasks_blocked()
+            (parked,) = [t for t in nursery.child_tasks]
+            assert "wait_task_rescheduled" in parked.name
+            nursery.cancel_scope.cancel()
+        assert aborted == [True]
+
+    tether.run(main)
+
+
+def test_a_plain_generator_is_still_refused_as_a_task():
+    def not_a_coroutine():
+        yield
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            with pytest.raises(TypeError, match="is it a synchronous function"):
+                nursery.start_soon(not_a_coroutine)
+
+    tether.run(main)
+
+
 def test_current_task_and_root_task():
     async def child(box):
         box.append(lowlevel.current_task())
@@ -215,6 +250,41 @@ def test_task_attributes():
 
     assert tether.run(main) == "ok"
     assert after_wake == [None]
+
+
+def test_iter_await_frames_follows_coroutines_and_async_generators():
+    async def innermost(event):
+        event.set()
+        await tether.sleep_forever()
+
+    async def numbers(event):
+        yield 1
+        await innermost(event)
+        yield 2
+
+    async def consumer(event):
+        async for _ in numbers(event):
+            pass
+
+    async def athrower(event):
+        agen = numbers(event)
+        await agen.asend(None)
+        await agen.asend(None)
+
+    async def main():
+        for top in (consumer, athrower):
+            async with tether.open_nursery() as nursery:
+                event = tether.Event()
+                nursery.start_soon(top, event)
+                await event.wait()
+                (task,) = nursery.child_tasks
+                names = [frame.f_code.co_name for frame, _ in task.iter_await_frames()]
+                assert names[:3] == [top.__name__, "numbers", "innermost"]
+                nursery.cancel_scope.cancel()
+            # A finished task has no frames left.
+            assert list(task.iter_await_frames()) == []
+
+    tether.run(main)
 
 
 # ---- system tasks

@@ -225,3 +225,125 @@ def test_subclass_of_parking_lot_parks_unparks_and_breaks_like_the_base():
 
     tether.run(main)
     tether.run(broken)
+
+
+def test_non_integer_count_is_refused_with_trio_wording():
+    async def main():
+        lot = lowlevel.ParkingLot()
+        with pytest.raises(ValueError, match=r"^Cannot pop a non-integer number of tasks\.$"):
+            lot.unpark(count=1.5)
+        with pytest.raises(ValueError, match="non-integer"):
+            lot.repark(lowlevel.ParkingLot(), count=0.5)
+
+    tether.run(main)
+
+
+async def _park_and_report(lot, errors):
+    try:
+        await lot.park()
+    except tether.BrokenResourceError as exc:
+        errors.append(str(exc))
+
+
+def test_breaking_wakes_parked_tasks_naming_the_breaker_and_refuses_later_parks():
+    async def main():
+        lot = lowlevel.ParkingLot()
+        me = lowlevel.current_task()
+        errors = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(_park_and_report, lot, errors)
+            await wait_all_tasks_blocked()
+            lot.break_lot()
+        assert len(errors) == 1 and errors[0].startswith(f"Parking lot broken by {me!r}")
+        assert "break_lot()" in errors[0]
+        # A second break only records its cause.
+        lot.break_lot()
+        assert lot.broken_by == [me, me]
+        with pytest.raises(tether.BrokenResourceError) as info:
+            await lot.park()
+        assert str(info.value) == f"Attempted to park in parking lot broken by {[me, me]}"
+
+    tether.run(main)
+
+
+def test_a_lot_breaker_that_exits_breaks_the_lot_for_its_waiters():
+    async def breaker(lot, task_status=tether.TASK_STATUS_IGNORED):
+        lowlevel.add_parking_lot_breaker(lowlevel.current_task(), lot)
+        task_status.started(lowlevel.current_task())
+        await tether.sleep(1)
+
+    async def main():
+        lot = lowlevel.ParkingLot()
+        errors = []
+        async with tether.open_nursery() as nursery:
+            breaker_task = await nursery.start(breaker, lot)
+            nursery.start_soon(_park_and_report, lot, errors)
+        assert lot.broken_by == [breaker_task]
+        assert len(errors) == 1 and errors[0].startswith(f"Parking lot broken by {breaker_task!r}")
+
+    run_mock(main)
+
+
+def test_parking_lot_park_can_be_started_as_a_task():
+    # `park` is not an `async def`, but like trio's it can be given to
+    # start_soon: the task waits in the lot.
+    async def main():
+        lot = lowlevel.ParkingLot()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(lot.park)
+            await wait_all_tasks_blocked()
+            assert len(lot) == 1
+            lot.break_lot()
+
+    with pytest.raises(ExceptionGroup) as info:
+        tether.run(main)
+    assert info.group_contains(tether.BrokenResourceError, match="^Parking lot broken by")
+
+
+def test_breaker_registration_is_counted_and_checked():
+    async def sleeper(task_status=tether.TASK_STATUS_IGNORED):
+        task_status.started(lowlevel.current_task())
+        await tether.sleep_forever()
+
+    async def main():
+        lot = lowlevel.ParkingLot()
+        me = lowlevel.current_task()
+        with pytest.raises(RuntimeError, match="not registered"):
+            lowlevel.remove_parking_lot_breaker(me, lot)
+        # Two registrations need two removals.
+        lowlevel.add_parking_lot_breaker(me, lot)
+        lowlevel.add_parking_lot_breaker(me, lot)
+        lowlevel.remove_parking_lot_breaker(me, lot)
+        lowlevel.remove_parking_lot_breaker(me, lot)
+        with pytest.raises(RuntimeError, match="not registered"):
+            lowlevel.remove_parking_lot_breaker(me, lot)
+
+        async with tether.open_nursery() as nursery:
+            child = await nursery.start(sleeper)
+            nursery.cancel_scope.cancel()
+        # An exited task could never break the lot: refusing it beats a
+        # registration that silently never fires.
+        with pytest.raises(tether.BrokenResourceError, match="already exited"):
+            lowlevel.add_parking_lot_breaker(child, lot)
+        assert lot.broken_by == []
+        # Breaking by hand in the name of an exited task is allowed.
+        lot.break_lot(child)
+        assert lot.broken_by == [child]
+
+    tether.run(main)
+
+
+def test_repark_into_a_broken_lot_wakes_the_moved_tasks_with_the_error():
+    async def main():
+        source = lowlevel.ParkingLot()
+        broken = lowlevel.ParkingLot()
+        broken.break_lot()
+        errors = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(_park_and_report, source, errors)
+            await wait_all_tasks_blocked()
+            source.repark_all(broken)
+        assert len(errors) == 1 and errors[0].startswith("Parking lot broken by")
+        assert len(broken) == 0
+
+    tether.run(main)

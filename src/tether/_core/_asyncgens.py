@@ -1,50 +1,113 @@
-"""Finalizing async generators inside the run that created them.
+"""Finalizing async generators inside the run that iterated them.
 
 Python calls the thread's async-generator hooks when an async generator is
-first iterated (`firstiter`) and when one is garbage collected unfinished
-(`finalizer`). While a run is active we track the generators first iterated
-in its tasks; one collected unfinished gets its ``aclose()`` run in a system
-task, and those still alive when the main task finishes are closed before
-`tether.run` returns. Generators iterated outside our tasks are left to the
-hooks that were installed before the run.
+first iterated (``firstiter``) and when one is garbage collected unfinished
+(``finalizer``; the hook is recorded on the generator at its first
+iteration, so it is ours exactly for the generators first iterated while the
+run's hooks were installed). While a run is active:
 
-Telling ours from foreign ones in `finalizer` needs care: the interpreter
-clears weak references to a generator just *before* calling the finalizer.
-So the weakref callback moves a dying generator's id into `_dying`, which the
-finalizer reads right after (within the same deallocation), and the run loop
-empties it once per turn.
+- A generator first iterated in one of the run's tasks is *ours*: it goes in
+  `alive` (weakly, so garbage collection works). If it is collected
+  unfinished, a system task runs its ``aclose()`` (with a `ResourceWarning`:
+  ``async with aclosing(...)`` would have closed it where it was used). When
+  the main task and the system tasks are done, the run's root task closes
+  every one still alive, one at a time (closing one may iterate another, so
+  they cannot be closed concurrently), before `tether.run` returns.
+- Any other one (first iterated outside a task, say in an abort function or
+  by a host loop) is *foreign*: its id is remembered, and both hooks are
+  passed on to the hooks that were installed before the run. With no
+  finalizer there, it is closed the way Python closes a generator without
+  hooks: one step of ``aclose()``, and an error if it wanted to await.
+
+Closing one of ours runs in a cancelled, shielded scope, as trio does: its
+cleanup can run synchronous code and `cancel_shielded_checkpoint`, and any
+``await`` of a checkpoint raises `Cancelled`. Nothing a generator does while
+being finalized can crash the run: an error escaping its ``aclose()`` is
+logged to the ``tether.async_generator_errors`` logger, and the run goes on
+and returns the main task's result.
+
+Invariant: from the moment `finalize_remaining` starts, `alive` is a strong
+set, so no generator of ours can be collected (and need a system task) after
+the system nursery has closed. A generator collected in the one-turn window
+just before that lands in `_trailing` and is closed with the others.
 """
 
 from __future__ import annotations
 
-import functools
+import logging
 import sys
 import warnings
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 
+from ._cancel import CancelScope
+from ._exceptions import RunFinishedError
+from ._ki import disable_ki_protection
 from ._run_context import GLOBAL_RUN_CONTEXT
+from ._traps import Abort, wait_task_rescheduled
 
 if TYPE_CHECKING:
     from ._run import Runner
 
 AGen = AsyncGenerator[Any, Any]
 
+#: Where errors escaping a finalized generator's ``aclose()`` are reported.
+ASYNCGEN_LOGGER = logging.getLogger("tether.async_generator_errors")
 
-def _name_of(agen: AGen) -> str:
-    qualname = getattr(agen, "__qualname__", repr(agen))
-    return f"{getattr(agen, '__module__', '?')}.{qualname}"
+
+def describe_asyncgen(agen: AGen) -> str:
+    """``module.qualname`` of the async generator function `agen` came from."""
+    frame = getattr(agen, "ag_frame", None)
+    module = frame.f_globals.get("__name__", "?") if frame is not None else "?"
+    qualname = getattr(agen, "__qualname__", None) or repr(agen)
+    return f"{module}.{qualname}"
+
+
+@disable_ki_protection
+def _call_unprotected(fn: Callable[..., Any], *args: Any) -> Any:
+    # Someone else's hook is their code, not tether's: Ctrl-C may interrupt it.
+    return fn(*args)
+
+
+def close_without_a_loop(agen: AGen) -> None:
+    """Close `agen` as Python does for an async generator without hooks: throw
+    `GeneratorExit` in and let it run until it stops. Errors (including one
+    for a generator that wants to await during its cleanup) are raised for
+    the interpreter to report as unraisable, since this runs from the
+    garbage collector."""
+    closer = agen.aclose()
+    try:
+        # A generator that yields again raises RuntimeError ("ignored
+        # GeneratorExit") here, which propagates.
+        _call_unprotected(closer.send, None)
+    except StopIteration:
+        return
+    closer.close()
+    raise RuntimeError(
+        f"async generator {describe_asyncgen(agen)!r} was first iterated outside a tether "
+        "task and awaited something during finalization, which needs an event loop; "
+        "close it where it is used with 'async with contextlib.aclosing(...)', or "
+        "install an async generator finalizer hook that can run it"
+    )
 
 
 class AsyncGenerators:
-    __slots__ = ("_dying", "_ours", "_prev_hooks", "alive", "runner")
+    """The async generators of one run, and the hooks that track them."""
+
+    __slots__ = ("_foreign", "_prev_hooks", "_trailing", "alive", "runner")
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
-        self.alive: weakref.WeakSet[AGen] = weakref.WeakSet()
-        self._ours: dict[int, weakref.ref[AGen]] = {}
-        self._dying: set[int] = set()
+        #: Ours, not finished (as far as we know). Weak during the run;
+        #: strong once the end-of-run finalization starts.
+        self.alive: weakref.WeakSet[AGen] | set[AGen] = weakref.WeakSet()
+        #: ids of foreign generators that have not been finalized yet. (An id
+        #: is safe to keep: the finalizer runs before the id can be reused,
+        #: and removes it.)
+        self._foreign: set[int] = set()
+        #: Ours, collected while the system nursery was closing.
+        self._trailing: set[AGen] = set()
         self._prev_hooks: Any = None
 
     def install_hooks(self) -> None:
@@ -55,80 +118,102 @@ class AsyncGenerators:
         if self._prev_hooks is not None:
             sys.set_asyncgen_hooks(*self._prev_hooks)
 
+    # -- the hooks ---------------------------------------------------------
+
     def _firstiter(self, agen: AGen) -> None:
         runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
         if runner is self.runner and runner.current_task is not None:
             self.alive.add(agen)
-            key = id(agen)
-            self._ours[key] = weakref.ref(agen, functools.partial(self._on_death, key))
-        elif self._prev_hooks is not None and self._prev_hooks.firstiter is not None:
-            self._prev_hooks.firstiter(agen)
-
-    def _on_death(self, key: int, _ref: object) -> None:
-        if self._ours.pop(key, None) is not None:
-            self._dying.add(key)
+            return
+        self._foreign.add(id(agen))
+        previous = self._prev_hooks.firstiter
+        if previous is not None:
+            _call_unprotected(previous, agen)
 
     def _finalizer(self, agen: AGen) -> None:
         key = id(agen)
-        if key in self._dying:
-            self._dying.discard(key)
-        elif self._prev_hooks is not None and self._prev_hooks.finalizer is not None:
-            self._prev_hooks.finalizer(agen)
+        if key in self._foreign:
+            self._foreign.discard(key)
+            previous = self._prev_hooks.finalizer
+            if previous is not None:
+                _call_unprotected(previous, agen)
+            else:
+                close_without_a_loop(agen)
             return
-        else:
-            # Not one of ours and nobody else to ask: close it as Python would.
-            self._close_synchronously(agen)
-            return
+        name = describe_asyncgen(agen)
         try:
-            self.runner.entry_queue.run_sync_soon(self._spawn_finalizer, agen)
-        except Exception:
-            # The run is over; do what we can without an event loop.
-            self._close_synchronously(agen)
+            self.runner.entry_queue.run_sync_soon(self._spawn_finalizer, agen, name)
+        except RunFinishedError:
+            # Only a generator whose end-of-run close did not finish it can
+            # get here: nothing is left to run an async cleanup.
+            close_without_a_loop(agen)
+            return
+        # Last: with an "error" warnings filter this raises, and the
+        # interpreter reports it as unraisable (the close is queued anyway).
+        warnings.warn(
+            f"Async generator {name!r} was garbage collected before it had been "
+            "exhausted. Surround its use in 'async with aclosing(...):' to close it "
+            "as soon as you are done with it.",
+            ResourceWarning,
+            stacklevel=2,
+            source=agen,
+        )
 
-    def _spawn_finalizer(self, agen: AGen) -> None:
+    # -- closing ours ------------------------------------------------------
+
+    def _spawn_finalizer(self, agen: AGen, name: str) -> None:
+        """Entry-queue callback: close a collected generator of ours in a
+        system task (or with the rest, if system tasks can no longer
+        start)."""
+        nursery = self.runner.system_nursery
+        if nursery is None or nursery._closed:
+            self._trailing.add(agen)
+            return
         self.runner.spawn_impl(
-            self._aclose,
-            (agen,),
-            self.runner.system_nursery,
-            f"close {_name_of(agen)}",
+            self._finalize_one,
+            (agen, name),
+            nursery,
+            f"close abandoned async generator {name}",
             system_task=True,
         )
 
     @staticmethod
-    async def _aclose(agen: AGen) -> None:
-        from ._cancel import CancelScope
-
-        # Finalization must run to completion even while the run shuts down.
-        with CancelScope(shield=True):
-            await agen.aclose()
-
-    @staticmethod
-    def _close_synchronously(agen: AGen) -> None:
-        closer = agen.aclose()
+    async def _finalize_one(agen: AGen, name: str) -> None:
         try:
-            closer.send(None)
-        except StopIteration:
-            return
+            # Shielded and cancelled: the close runs to its end whatever
+            # happens around it, and cannot block on anything.
+            with CancelScope(shield=True) as scope:
+                scope.cancel()
+                await agen.aclose()
         except BaseException:
-            pass
-        closer.close()
-        warnings.warn(
-            f"async generator {_name_of(agen)!r} needed to await something while "
-            "being finalized after its tether run had finished; its cleanup was cut short",
-            ResourceWarning,
-            stacklevel=1,
-        )
+            ASYNCGEN_LOGGER.exception(
+                "Exception ignored during finalization of async generator %r: close it "
+                "where it is used with 'async with contextlib.aclosing(...)' to get "
+                "such errors where they happen",
+                name,
+            )
 
     async def finalize_remaining(self) -> None:
-        """Close every generator of ours that is still alive. Called by the
-        run's root task once the main task and system tasks are done."""
-        from ._nursery import open_nursery
-
+        """Close every generator of ours that is still alive, one at a time,
+        including ones first iterated while doing so. Called by the run's
+        root task once the main task and the system tasks are done."""
+        runner = self.runner
+        self.alive = set(self.alive)
+        # Callbacks queued by the finalizer just before (generators collected
+        # while the system nursery was closing) run before this task wakes
+        # up, and leave their generator in `_trailing`.
+        init_task = runner.current_task
+        assert init_task is not None
+        runner.entry_queue.run_sync_soon(runner.reschedule, init_task)
+        await wait_task_rescheduled(_cannot_abort)
+        self.alive.update(self._trailing)
+        self._trailing.clear()
         while self.alive:
-            batch = list(self.alive)
-            self.alive.clear()
+            batch = self.alive
+            self.alive = set()
             for agen in batch:
-                self._ours.pop(id(agen), None)
-            async with open_nursery() as nursery:
-                for agen in batch:
-                    nursery.start_soon(self._aclose, agen, name=f"close {_name_of(agen)}")
+                await self._finalize_one(agen, describe_asyncgen(agen))
+
+
+def _cannot_abort(_: Callable[[], Any]) -> Abort:
+    return Abort.FAILED

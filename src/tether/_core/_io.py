@@ -12,7 +12,6 @@ would race for the same bytes.
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 import selectors
@@ -38,25 +37,38 @@ class _HasFileno(Protocol):
 FdLike = int | _HasFileno
 
 
+def _fileno(obj: FdLike) -> int:
+    """The number `obj` stands for (an int, or what its ``fileno()``
+    returns), with a clear error for anything else. May be negative."""
+    if isinstance(obj, int):
+        return obj
+    fileno = getattr(obj, "fileno", None)
+    if fileno is None:
+        raise TypeError(f"expected a file descriptor (int) or an object with fileno(), got {obj!r}")
+    fd = fileno()
+    if not isinstance(fd, int):
+        raise ValueError(f"invalid file descriptor {fd!r} (from {obj!r})")
+    return fd
+
+
 def fd_of(obj: FdLike) -> int:
     """The file descriptor number of `obj` (an int or anything with
     ``fileno()``), with a clear error for anything else."""
-    if isinstance(obj, int):
-        fd = obj
-    else:
-        fileno = getattr(obj, "fileno", None)
-        if fileno is None:
-            raise TypeError(
-                f"expected a file descriptor (int) or an object with fileno(), got {obj!r}"
-            )
-        fd = fileno()
-    if not isinstance(fd, int) or fd < 0:
+    fd = _fileno(obj)
+    if fd < 0:
         raise ValueError(f"invalid file descriptor {fd!r} (from {obj!r}): is it closed?")
     return fd
 
 
 @dataclass(frozen=True)
 class IOStatistics:
+    """What ``current_statistics().io_statistics`` reports: how many tasks
+    wait in `wait_readable` and `wait_writable`, and the poller in use.
+
+    Only tasks are counted. (trio's figures include one reader more: its
+    run_sync_soon task, which waits on the run's wakeup socket. tether has
+    no such task; the loop watches that socket itself.)"""
+
     tasks_waiting_read: int
     tasks_waiting_write: int
     backend: str
@@ -152,6 +164,9 @@ class IOManager:
             self._update(fd, waiters)
 
     def _update(self, fd: int, waiters: _Waiters) -> None:
+        """Make the poller watch `fd` for what its waiters want now. Called
+        when a wait starts, and when one ends (woken or cancelled) while the
+        other direction still waits."""
         mask = (_READ if waiters.read_task is not None else 0) | (
             _WRITE if waiters.write_task is not None else 0
         )
@@ -160,8 +175,38 @@ class IOManager:
                 self._forget(fd)
             del self._waiters[fd]
             return
-        self._register(fd, mask, waiters.registered)
+        try:
+            self._register(fd, mask, waiters.registered)
+        except OSError as exc:
+            self._fail_waiters(fd, waiters, exc)
+            return
         waiters.registered = True
+
+    def _fail_waiters(self, fd: int, waiters: _Waiters, error: OSError) -> None:
+        """The poller refused `fd` (it was closed without `notify_closing`,
+        or is a kind of file it cannot watch): nobody can wait on it. Each
+        waiter gets the OS error: raised here if it is the task calling (a
+        wait that is starting), delivered as the outcome of its wait
+        otherwise. This can run where raising would crash the run (in an
+        abort function, or while the loop processes events), so it raises
+        only into a waiter."""
+        if self._waiters.get(fd) is waiters:
+            del self._waiters[fd]
+        self._unregister(fd)
+        runner = GLOBAL_RUN_CONTEXT.runner
+        calling = runner.current_task
+        raise_here = False
+        for task in (waiters.read_task, waiters.write_task):
+            if task is None:
+                continue
+            if task is calling:
+                raise_here = True
+            else:
+                # One error object per task (each gets its own traceback).
+                runner.reschedule(task, outcome.Error(OSError(error.errno, error.strerror)))
+        waiters.read_task = waiters.write_task = None
+        if raise_here:
+            raise error
 
     def _own_fds(self) -> tuple[int, ...]:
         return (self._wakeup_fd, self._wakeup_send.fileno())
@@ -187,9 +232,16 @@ class IOManager:
         try:
             self._update(fd, waiters)
         except BaseException:
-            setattr(waiters, which, None)
-            if waiters.read_task is None and waiters.write_task is None:
-                self._waiters.pop(fd, None)
+            # (An OS error has already cleared every waiter; see
+            # `_fail_waiters`.)
+            if getattr(waiters, which) is task:
+                setattr(waiters, which, None)
+            if (
+                waiters.read_task is None
+                and waiters.write_task is None
+                and self._waiters.get(fd) is waiters
+            ):
+                del self._waiters[fd]
             raise
 
         def abort(_: Callable[[], Any]) -> Abort:
@@ -207,7 +259,11 @@ class IOManager:
         await self._wait(obj, "write_task")
 
     def notify_closing(self, obj: FdLike) -> None:
-        fd = fd_of(obj)
+        fd = _fileno(obj)
+        if fd < 0:
+            # Already closed (a socket object's fileno() is -1 then), or never
+            # a file: nothing can be waiting on it, nothing to unregister.
+            return
         waiters = self._waiters.pop(fd, None)
         if waiters is None:
             # Nobody waits, but a registration may be kept for the next wait:
@@ -271,10 +327,8 @@ class EpollIOManager(IOManager):
                     self._epoll.register(fd, flags)
                 except FileExistsError:
                     self._epoll.modify(fd, flags)
-        except OSError as exc:
+        except OSError:
             self._kept.discard(fd)
-            if exc.errno == errno.EBADF:
-                raise ClosedResourceError(f"file descriptor {fd} is closed") from exc
             raise
         self._kept.add(fd)
 
@@ -338,10 +392,6 @@ class SelectorIOManager(IOManager):
                 self._selector.register(fd, events)
         except KeyError:
             self._selector.modify(fd, events)
-        except OSError as exc:
-            if exc.errno == errno.EBADF:
-                raise ClosedResourceError(f"file descriptor {fd} is closed") from exc
-            raise
 
     def _unregister(self, fd: int) -> None:
         try:

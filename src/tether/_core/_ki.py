@@ -8,28 +8,77 @@ interrupted frames:
 
 - in user code: raise `KeyboardInterrupt` right there, as Python would, so a
   runaway loop can still be interrupted;
-- in protected code (tether's own modules, functions marked with
-  `enable_ki_protection`, system tasks): note that an interrupt is pending and
-  let the run loop deliver it to the main task at its next checkpoint (or
-  wake it from whatever it is blocked in), so nurseries unwind in order.
+- in protected code: note that an interrupt is pending and let the run loop
+  deliver it to the main task at its next checkpoint (or wake it from
+  whatever it is blocked in), so nurseries unwind in order.
 
-A decision is made by the innermost frame that has an opinion: an explicit
-mark on its code object, then its module, then the boundary of the running
-task (system tasks are protected, others not).
+Protection follows the code that runs, not the call that started it: walking
+out from the interrupted frame, the innermost frame with an opinion decides.
+In order, a frame has one if
+
+1. its code object was marked with `enable_ki_protection` or
+   `disable_ki_protection` (marks are kept per code object, by identity, so
+   they hold for every call of a function: sync, async, generators, async
+   generators, methods);
+2. it is a ``__del__`` method: the garbage collector runs it at arbitrary
+   points, kernel code included, so it counts as protected;
+3. it is where the running task's own code starts (or the step loop that
+   called into it): system tasks are protected, other tasks not;
+4. it belongs to one of tether's protected modules (the kernel and the
+   primitives; faces and testing tools run user callbacks, so they are not
+   listed).
+
+Code outside every task (the run loop itself, `run_sync_soon` callbacks,
+code outside any run) is protected.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+import weakref
 from collections.abc import Callable
 from types import CodeType, FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._run_context import GLOBAL_RUN_CONTEXT
 
+if TYPE_CHECKING:
+    from ._run import Runner
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-_CODE_MARKS: dict[CodeType, bool] = {}
+
+class _CodeMarks:
+    """Protection marks of code objects, looked up by identity. (Code objects
+    compare equal by value, so two functions with identical code would share
+    a dict entry.) A mark does not keep its code object alive."""
+
+    __slots__ = ("_marks",)
+
+    def __init__(self) -> None:
+        self._marks: dict[int, tuple[weakref.ref[CodeType], bool]] = {}
+
+    def set(self, code: CodeType, protected: bool) -> None:
+        key = id(code)
+        marks = self._marks
+
+        def forget(ref: weakref.ref[CodeType]) -> None:
+            entry = marks.get(key)
+            if entry is not None and entry[0] is ref:
+                del marks[key]
+
+        marks[key] = (weakref.ref(code, forget), protected)
+
+    def get(self, code: CodeType) -> bool | None:
+        entry = self._marks.get(id(code))
+        if entry is None or entry[0]() is not code:
+            return None
+        return entry[1]
+
+
+_CODE_MARKS = _CodeMarks()
 
 # Modules of tether whose code must not be interrupted half-way. The testing
 # tools and the faces run user callbacks, so they are not listed.
@@ -55,23 +104,33 @@ def register_step_loop(fn: Callable[..., Any]) -> None:
 
 
 def _mark(fn: F, protected: bool) -> F:
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        raise TypeError(f"expected a Python function, got {fn!r}")
-    _CODE_MARKS[code] = protected
+    # A staticmethod or classmethod object (decorated before it was turned
+    # into one) carries its function in __func__.
+    target = getattr(fn, "__func__", fn)
+    code = getattr(target, "__code__", None)
+    if not isinstance(code, CodeType):
+        decorator = "enable_ki_protection" if protected else "disable_ki_protection"
+        raise TypeError(
+            f"{decorator} expects a Python function (sync, async, generator or async "
+            f"generator; a method or staticmethod is fine), got {fn!r}; for a callable "
+            "object, decorate the method it calls"
+        )
+    _CODE_MARKS.set(code, protected)
     return fn
 
 
 def enable_ki_protection(fn: F) -> F:
     """Decorator: a `KeyboardInterrupt` arriving while `fn` runs (a sync,
-    async or generator function) is delayed until the next checkpoint outside
-    it, instead of being raised in the middle of it."""
+    async, generator or async generator function, or a method) is delayed
+    until the next checkpoint outside it, instead of being raised in the
+    middle of it. Applies to every call of `fn`, and to what it calls unless
+    that is marked otherwise. Returns `fn` itself."""
     return _mark(fn, True)
 
 
 def disable_ki_protection(fn: F) -> F:
     """Decorator: `fn` can be interrupted by `KeyboardInterrupt` at any point,
-    even when called from protected code."""
+    even when called from protected code. Returns `fn` itself."""
     return _mark(fn, False)
 
 
@@ -86,6 +145,8 @@ def ki_protected(frame: FrameType | None) -> bool:
         mark = _CODE_MARKS.get(code)
         if mark is not None:
             return mark
+        if code.co_name == "__del__":
+            return True
         if frame is root_frame or (
             task is not None and code in _STEP_LOOP_CODES and frame is not start
         ):
@@ -95,9 +156,47 @@ def ki_protected(frame: FrameType | None) -> bool:
         if module.startswith(_PROTECTED_PREFIXES):
             return True
         frame = frame.f_back
-    return False
+    # Outside every task: the run loop itself, or no run at all.
+    return True
 
 
 def currently_ki_protected() -> bool:
-    """Whether a KeyboardInterrupt arriving now would be deferred."""
+    """Whether a KeyboardInterrupt arriving now would be deferred (see
+    `enable_ki_protection`). Not a checkpoint; works outside a run too."""
     return ki_protected(sys._getframe(1))
+
+
+def install_sigint_handler(runner: Runner, restrict_to_checkpoints: bool) -> Callable[[], None]:
+    """Install the run's SIGINT handler if this is the main thread and
+    Python's default handler is in place (a handler someone else installed
+    is left alone). Returns the function that puts the default handler back
+    at the end of the run; it does nothing if the handler was not installed,
+    or if someone replaced it during the run (theirs stays)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _nothing_to_uninstall
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return _nothing_to_uninstall
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if restrict_to_checkpoints or ki_protected(frame):
+            # Only atomic operations here: this can interrupt the kernel
+            # anywhere, including the entry queue's own methods. The flag
+            # alone makes `run` raise KeyboardInterrupt at its end, should
+            # the loop never get to the callback (the run is ending).
+            runner.ki_pending = True
+            runner.entry_queue.queue.append((runner.deliver_ki, ()))
+            runner.io_manager.wakeup_threadsafe()
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+
+    def uninstall() -> None:
+        if signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return uninstall
+
+
+def _nothing_to_uninstall() -> None:
+    pass

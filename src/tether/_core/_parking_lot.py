@@ -26,16 +26,40 @@ _VALUE_NONE = outcome.Value(None)
 
 
 def broken_lot_error(lot: ParkingLot) -> BrokenResourceError:
-    causes = ", ".join(repr(task) for task in lot._broken_by or ())
+    """The error for a task that tries to park in a broken lot. (trio's
+    wording, which code ported from trio may match on.)"""
+    return BrokenResourceError(f"Attempted to park in parking lot broken by {lot._broken_by}")
+
+
+def _broken_while_parked_error(breaker: Task) -> BrokenResourceError:
     return BrokenResourceError(
-        f"parking lot broken by {causes}: for a lock, its owner exited without releasing it"
+        f"Parking lot broken by {breaker!r} (a lock's owner exited without releasing "
+        "it, another task registered with add_parking_lot_breaker exited, or "
+        "ParkingLot.break_lot() was called)"
     )
 
 
+def _has_exited(task: Task) -> bool:
+    """Whether `task`'s code has finished (its coroutine has no frame left).
+    A task whose code object cannot be inspected counts as alive."""
+    coro = task._code_coroutine()
+    frame = getattr(coro, "cr_frame", getattr(coro, "gi_frame", False))
+    return frame is None
+
+
 def add_parking_lot_breaker(task: Task, lot: ParkingLot) -> None:
-    """Have the kernel break `lot` (see `ParkingLot.break_lot`) if `task`
-    exits before `remove_parking_lot_breaker` is called. Locks register
-    their owner this way."""
+    """Have the kernel break `lot` (see `ParkingLot.break_lot`) when `task`
+    exits, unless `remove_parking_lot_breaker` is called first. A task can
+    be registered for one lot several times (each registration is removed
+    separately). Locks register their owner this way, so that the waiters of
+    a lock whose owner died do not wait forever. Not a checkpoint.
+
+    Raises:
+      BrokenResourceError: if `task` has already exited (it could never
+        break the lot).
+    """
+    if task._runner.current_task is not task and _has_exited(task):
+        raise BrokenResourceError("Attempted to add already exited task as lot breaker.")
     lots = task._lots_to_break
     if lots is None:
         task._lots_to_break = [lot]
@@ -44,10 +68,17 @@ def add_parking_lot_breaker(task: Task, lot: ParkingLot) -> None:
 
 
 def remove_parking_lot_breaker(task: Task, lot: ParkingLot) -> None:
-    """Undo `add_parking_lot_breaker`; `ValueError` if it was not added."""
+    """Undo one `add_parking_lot_breaker(task, lot)`. Not a checkpoint.
+
+    Raises:
+      RuntimeError: if `task` is not registered as a breaker of `lot`.
+    """
     lots = task._lots_to_break
     if lots is None or lot not in lots:
-        raise ValueError(f"{task!r} is not registered to break {lot!r}")
+        raise RuntimeError(
+            "Attempted to remove task as breaker for a lot it is not registered for: "
+            f"{task!r} is not registered to break {lot!r}"
+        )
     lots.remove(lot)
 
 
@@ -74,20 +105,25 @@ class ParkingLot:
 
     def break_lot(self, task: Task | None = None) -> None:
         """Break the lot, naming `task` (default: the current task) as the
-        cause: every parked task wakes with `BrokenResourceError`, and so does
-        every later `park`. The kernel calls this for lots registered with
-        `add_parking_lot_breaker` when their task exits, so that the waiters
-        of a lock whose owner died do not wait forever. Not a checkpoint."""
+        cause, which is added to `broken_by`: every parked task wakes with
+        `BrokenResourceError` naming it, and every later `park` raises
+        `BrokenResourceError` at once. Breaking a broken lot again only adds
+        `task` to `broken_by`. The kernel calls this for lots registered
+        with `add_parking_lot_breaker` when their task exits. Not a
+        checkpoint."""
         if task is None:
             task = current_task()
         if self._broken_by is None:
             self._broken_by = []
         self._broken_by.append(task)
+        self._wake_broken(task)
+
+    def _wake_broken(self, breaker: Task) -> None:
         runner = GLOBAL_RUN_CONTEXT.runner
         parked = self._parked
         while parked:
             waiter, _ = parked.popitem(last=False)
-            runner.reschedule(waiter, outcome.Error(broken_lot_error(self)))
+            runner.reschedule(waiter, outcome.Error(_broken_while_parked_error(breaker)))
 
     def __len__(self) -> int:
         return len(self._parked)
@@ -108,7 +144,8 @@ class ParkingLot:
     def _pop_several(self, count: int | float) -> Iterator[Task]:
         if isinstance(count, float):
             if not math.isinf(count):
-                raise ValueError(f"count must be an int or math.inf, got {count!r}")
+                # (trio's wording, which code ported from trio may match on.)
+                raise ValueError("Cannot pop a non-integer number of tasks.")
             count = len(self._parked)
         elif not isinstance(count, int):
             raise TypeError(f"count must be an int or math.inf, got {count!r}")
@@ -133,12 +170,15 @@ class ParkingLot:
 
     def repark(self, new_lot: ParkingLot, *, count: int | float = 1) -> None:
         """Move up to `count` parked tasks, oldest first, to the end of
-        `new_lot` without waking them."""
+        `new_lot` without waking them. Into a broken lot, they wake with
+        `BrokenResourceError` instead, as if they had parked there."""
         if not isinstance(new_lot, ParkingLot):
             raise TypeError(f"new_lot must be a ParkingLot, got {new_lot!r}")
         for task in self._pop_several(count):
             new_lot._parked[task] = None
             task.custom_sleep_data = new_lot
+        if new_lot._broken_by:
+            new_lot._wake_broken(new_lot._broken_by[0])
 
     def repark_all(self, new_lot: ParkingLot) -> None:
         """Move every parked task to `new_lot`."""

@@ -36,7 +36,6 @@ import threading
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Protocol, TypeVar
 
 import outcome
@@ -50,7 +49,7 @@ from ._entry_queue import EntryQueue, TetherToken
 from ._exceptions import Cancelled, TetherInternalError
 from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
-from ._ki import ki_protected, register_step_loop
+from ._ki import install_sigint_handler, register_step_loop
 from ._nursery import Nursery, open_nursery
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
@@ -126,6 +125,12 @@ def _looks_like_other_framework(value: object) -> bool:
     return module.split(".")[0] in {"asyncio", "twisted", "tornado", "concurrent", "gevent"}
 
 
+async def _await_generator_coroutine(awaitable: Awaitable[T]) -> T:
+    # The coroutine a task needs (the kernel and tracing read ``cr_*``),
+    # around a generator-based one.
+    return await awaitable
+
+
 def coroutine_or_error(
     async_fn: Callable[..., Awaitable[T]], *args: object
 ) -> Coroutine[Any, Any, T]:
@@ -158,6 +163,10 @@ def coroutine_or_error(
             f"tether expected an async function, but {async_fn!r} is an async "
             "generator function; iterate it inside an async function instead"
         )
+    if inspect.isgenerator(coro) and coro.gi_code.co_flags & inspect.CO_ITERABLE_COROUTINE:
+        # A `types.coroutine` generator (`lowlevel.checkpoint`,
+        # `ParkingLot.park`, ...): awaitable, so it runs as a task too.
+        return _await_generator_coroutine(coro)
     raise TypeError(
         f"tether expected an async function, but {_task_name(async_fn)!r} returned "
         f"{coro!r}; is it a synchronous function?"
@@ -198,8 +207,6 @@ class Runner:
         #: A KeyboardInterrupt arrived in protected code and waits to be
         #: delivered to the main task.
         self.ki_pending = False
-        #: Whether a real SIGINT reached this run's handler.
-        self.sigint_received = False
         #: Errors that crash the run (see `crash`).
         self.crash_errors: list[BaseException] = []
 
@@ -434,7 +441,6 @@ class Runner:
         deadline_scopes = self.deadlines._scopes
         entry_deque = self.entry_queue.queue
         entry_idempotent = self.entry_queue.idempotent_queue
-        dying_asyncgens = self.asyncgens._dying
         crash_errors = self.crash_errors
         instruments = self.instruments
         entry_queue = self.entry_queue
@@ -477,8 +483,6 @@ class Runner:
                         sync_fn(*args)
                     except BaseException as exc:
                         self.crash(exc, f"run_sync_soon callback {sync_fn!r} raised")
-            if dying_asyncgens:
-                dying_asyncgens.clear()
 
             # Nothing happened for the whole timeout: wake idle waiters or
             # jump a mock clock forward.
@@ -569,9 +573,10 @@ class Runner:
 
     def deliver_ki(self) -> None:
         """Entry-queue callback queued by the SIGINT handler when the signal
-        arrived in protected code."""
-        self.ki_pending = True
-        self._deliver_pending_ki()
+        arrived in protected code (the handler has set `ki_pending`; the
+        loop may have delivered it since)."""
+        if self.ki_pending:
+            self._deliver_pending_ki()
 
     def _raise_ki(self) -> Any:
         self.ki_pending = False
@@ -738,10 +743,13 @@ def run(
 
     KeyboardInterrupt: when run in the main thread with Python's default
     SIGINT handler in place, tether installs its own for the duration of the
-    run (and restores the previous one after). A Ctrl-C reaches the main task,
-    nurseries unwind in order running ``finally`` blocks, and `run` raises a
-    plain `KeyboardInterrupt` (with the exception group it travelled in, if
-    any, as its ``__context__``).
+    run (and puts the default back after, unless code in the run replaced
+    tether's with a handler of its own). A Ctrl-C reaches the main task,
+    nurseries unwind in order running ``finally`` blocks, and `run` raises
+    the `KeyboardInterrupt` as any other exception from the main task, as
+    trio does: in the exception group of each nursery it went through
+    (catch it with ``except* KeyboardInterrupt``, which also catches a bare
+    one).
 
     Raises:
       RuntimeError: when called inside a running tether run in this thread
@@ -764,7 +772,9 @@ def run(
     runner = Runner(clock, instruments, schedule_seed)
     GLOBAL_RUN_CONTEXT.runner = runner
     runner.asyncgens.install_hooks()
-    previous_sigint = _install_ki_handler(runner, restrict_keyboard_interrupt_to_checkpoints)
+    uninstall_sigint_handler = install_sigint_handler(
+        runner, restrict_keyboard_interrupt_to_checkpoints
+    )
     previous_wakeup_fd = _install_wakeup_fd(runner)
     try:
         clock.start_clock()
@@ -790,8 +800,7 @@ def run(
         if previous_wakeup_fd is not None:
             signal.set_wakeup_fd(previous_wakeup_fd)
         runner.asyncgens.uninstall_hooks()
-        if previous_sigint is not None:
-            signal.signal(signal.SIGINT, previous_sigint)
+        uninstall_sigint_handler()
         runner.io_manager.close()
         del GLOBAL_RUN_CONTEXT.runner
     init_outcome = runner.init_task_outcome
@@ -806,8 +815,6 @@ def run(
         ) from cause
     main_outcome = runner.main_task_outcome
     assert main_outcome is not None
-    if runner.sigint_received and isinstance(main_outcome, outcome.Error):
-        _raise_keyboard_interrupt_plainly(main_outcome.error)
     if runner.ki_pending:
         # Ctrl-C arrived after the main task had finished.
         ki = KeyboardInterrupt()
@@ -816,23 +823,6 @@ def run(
         raise ki
     result: T = main_outcome.unwrap()
     return result
-
-
-def _raise_keyboard_interrupt_plainly(error: BaseException) -> None:
-    """A Ctrl-C that unwound through nurseries arrives wrapped in exception
-    groups; raise a plain `KeyboardInterrupt` so that ``except
-    KeyboardInterrupt`` around `run` (and Python's own exit handling) works,
-    keeping the group as its context. Only for a real SIGINT: a
-    KeyboardInterrupt that user code raised itself propagates unchanged, as
-    any other error does."""
-    if not isinstance(error, BaseExceptionGroup):
-        return
-    matched, _ = error.split(KeyboardInterrupt)
-    if matched is None:
-        return
-    ki = KeyboardInterrupt()
-    ki.__context__ = error
-    raise ki
 
 
 def _install_wakeup_fd(runner: Runner) -> int | None:
@@ -849,32 +839,6 @@ def _install_wakeup_fd(runner: Runner) -> int | None:
         # Someone else (another event loop) owns it; leave theirs in place.
         signal.set_wakeup_fd(previous)
         return None
-    return previous
-
-
-def _install_ki_handler(
-    runner: Runner, restrict_to_checkpoints: bool
-) -> Callable[[int, Any], Any] | int | None:
-    """Install tether's SIGINT handler if this is the main thread and Python's
-    default handler is in place (a handler the user installed is left
-    alone). Returns the handler to restore, or None."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
-        return None
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        runner.sigint_received = True
-        if restrict_to_checkpoints or ki_protected(frame):
-            # Only atomic operations here: this can interrupt the kernel
-            # anywhere, including the entry queue's own methods.
-            runner.entry_queue.queue.append((runner.deliver_ki, ()))
-            runner.io_manager.wakeup_threadsafe()
-        else:
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
     return previous
 
 

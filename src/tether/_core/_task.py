@@ -9,8 +9,9 @@ applies to it, what to send it on its next step, and (while it is parked in
 from __future__ import annotations
 
 import contextvars
+import gc
 from collections.abc import Callable, Iterator
-from types import FrameType
+from types import AsyncGeneratorType, CoroutineType, FrameType, GeneratorType
 from typing import TYPE_CHECKING, Any
 
 import outcome
@@ -22,6 +23,27 @@ if TYPE_CHECKING:
     from ._cancel import CancelStatus
     from ._nursery import Nursery
     from ._run import Runner
+
+
+#: The classes of what an async generator's ``asend``/``athrow``/``aclose``
+#: return. Named, not taken from an instance: making one would call the
+#: thread's async generator hooks at import time.
+_ASYNC_GENERATOR_STEPS = frozenset({"async_generator_asend", "async_generator_athrow"})
+
+
+def _frame_and_awaited(awaitable: Any) -> tuple[FrameType | None, Any]:
+    """The frame running `awaitable` (None once it finished, or if it is not
+    a coroutine, generator or async generator) and what it awaits now."""
+    if isinstance(awaitable, CoroutineType):
+        return awaitable.cr_frame, awaitable.cr_await
+    if isinstance(awaitable, GeneratorType):
+        return awaitable.gi_frame, awaitable.gi_yieldfrom
+    if isinstance(awaitable, AsyncGeneratorType):
+        return awaitable.ag_frame, awaitable.ag_await
+    # Duck-typed coroutine-likes (Cython, a face's own objects).
+    frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+    awaited = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+    return frame, awaited
 
 
 def _raise_cancel() -> Any:
@@ -114,14 +136,26 @@ class Task:
 
     def iter_await_frames(self) -> Iterator[tuple[FrameType, int]]:
         """Yield ``(frame, lineno)`` for each frame of this task's await
-        chain, outermost first: where the task is, for debugging."""
-        coro: Any = self._code_coroutine()
-        while coro is not None:
-            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        chain, outermost first: where the task is, for debugging (feed it to
+        `traceback.StackSummary.extract` for a stack trace). Follows
+        coroutines, generator-based coroutines and async generators being
+        iterated (``async for``, ``asend``, ``athrow``, ``aclose``). Empty
+        for a task that has finished."""
+        awaitable: Any = self._code_coroutine()
+        while awaitable is not None:
+            if type(awaitable).__name__ in _ASYNC_GENERATOR_STEPS:
+                # What ``async for`` / ``asend()`` awaits holds the async
+                # generator, but exposes no attribute to reach it (CPython
+                # gh-76991): find it among the objects it refers to.
+                awaitable = next(
+                    (ref for ref in gc.get_referents(awaitable) if type(ref) is AsyncGeneratorType),
+                    None,
+                )
+                continue
+            frame, awaitable = _frame_and_awaited(awaitable)
             if frame is None:
                 return
             yield frame, frame.f_lineno
-            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
 
     def _code_coroutine(self) -> Any:
         """The coroutine that runs the task's own code: `coro`, unless a
