@@ -178,6 +178,7 @@ def install_sigint_handler(runner: Runner, restrict_to_checkpoints: bool) -> Cal
         return _nothing_to_uninstall
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        runner.sigint_received = True
         if restrict_to_checkpoints or ki_protected(frame):
             # Only atomic operations here: this can interrupt the kernel
             # anywhere, including the entry queue's own methods. The flag

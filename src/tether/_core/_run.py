@@ -207,6 +207,8 @@ class Runner:
         #: A KeyboardInterrupt arrived in protected code and waits to be
         #: delivered to the main task.
         self.ki_pending = False
+        #: Whether a real SIGINT reached this run's handler.
+        self.sigint_received = False
         #: Errors that crash the run (see `crash`).
         self.crash_errors: list[BaseException] = []
 
@@ -745,11 +747,9 @@ def run(
     SIGINT handler in place, tether installs its own for the duration of the
     run (and puts the default back after, unless code in the run replaced
     tether's with a handler of its own). A Ctrl-C reaches the main task,
-    nurseries unwind in order running ``finally`` blocks, and `run` raises
-    the `KeyboardInterrupt` as any other exception from the main task, as
-    trio does: in the exception group of each nursery it went through
-    (catch it with ``except* KeyboardInterrupt``, which also catches a bare
-    one).
+    nurseries unwind in order running ``finally`` blocks, and `run` raises a
+    plain `KeyboardInterrupt` (with the exception group it travelled in, if
+    any, as its ``__context__``).
 
     Raises:
       RuntimeError: when called inside a running tether run in this thread
@@ -815,6 +815,8 @@ def run(
         ) from cause
     main_outcome = runner.main_task_outcome
     assert main_outcome is not None
+    if runner.sigint_received and isinstance(main_outcome, outcome.Error):
+        _raise_keyboard_interrupt_plainly(main_outcome.error)
     if runner.ki_pending:
         # Ctrl-C arrived after the main task had finished.
         ki = KeyboardInterrupt()
@@ -823,6 +825,23 @@ def run(
         raise ki
     result: T = main_outcome.unwrap()
     return result
+
+
+def _raise_keyboard_interrupt_plainly(error: BaseException) -> None:
+    """A Ctrl-C that unwound through nurseries arrives wrapped in exception
+    groups; raise a plain `KeyboardInterrupt` so that ``except
+    KeyboardInterrupt`` around `run` (and Python's own exit handling) works,
+    keeping the group as its context. Only for a real SIGINT: a
+    KeyboardInterrupt that user code raised itself propagates unchanged, as
+    any other error does."""
+    if not isinstance(error, BaseExceptionGroup):
+        return
+    matched, _ = error.split(KeyboardInterrupt)
+    if matched is None:
+        return
+    ki = KeyboardInterrupt()
+    ki.__context__ = error
+    raise ki
 
 
 def _install_wakeup_fd(runner: Runner) -> int | None:
