@@ -32,6 +32,7 @@ from ._core import (
 )
 from ._highlevel_generic import StapledStream, aclose_forcefully
 from ._signals import open_signal_receiver
+from ._ssl import NeedHandshakeError, SSLListener, SSLStream
 from ._sync import (
     CapacityLimiter,
     CapacityLimiterStatistics,
@@ -76,8 +77,11 @@ __all__ = [
     "MemoryChannelStatistics",
     "MemoryReceiveChannel",
     "MemorySendChannel",
+    "NeedHandshakeError",
     "Nursery",
     "RunFinishedError",
+    "SSLListener",
+    "SSLStream",
     "Semaphore",
     "StapledStream",
     "StrictFIFOLock",
