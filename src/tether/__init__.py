@@ -5,7 +5,7 @@ The trio-style face: nurseries, cancel scopes, timeouts and primitives. See
 and `tether.aio` for running asyncio-style code.
 """
 
-from . import abc, from_thread, lowlevel, to_thread
+from . import abc, from_thread, lowlevel, socket, to_thread
 from ._channel import (
     MemoryChannelStatistics,
     MemoryReceiveChannel,
@@ -99,5 +99,6 @@ __all__ = [
     "sleep",
     "sleep_forever",
     "sleep_until",
+    "socket",
     "to_thread",
 ]
