@@ -1,8 +1,9 @@
 """tether: structured concurrency for Python.
 
-The trio-style face: nurseries, cancel scopes, timeouts and primitives. See
-`tether.lowlevel` for kernel-level tools, `tether.testing` for test helpers,
-and `tether.aio` for running asyncio-style code.
+The trio-style face: nurseries, cancel scopes, timeouts, primitives, and
+networking (`tether.socket`, `SocketStream`). See `tether.lowlevel` for kernel-level tools,
+`tether.testing` for test helpers, and `tether.aio` for running
+asyncio-style code.
 """
 
 from . import abc, from_thread, lowlevel, socket, to_thread
@@ -30,6 +31,7 @@ from ._core import (
     open_nursery,
     run,
 )
+from ._highlevel_socket import SocketListener, SocketStream
 from ._signals import open_signal_receiver
 from ._sync import (
     CapacityLimiter,
@@ -78,6 +80,8 @@ __all__ = [
     "Nursery",
     "RunFinishedError",
     "Semaphore",
+    "SocketListener",
+    "SocketStream",
     "StrictFIFOLock",
     "TaskStatus",
     "TetherInternalError",
