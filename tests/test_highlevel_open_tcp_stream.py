@@ -141,7 +141,8 @@ async def test_when_all_fail_every_error_is_reported(autojump_clock):
     network = FakeNetwork(
         {"10.0.0.1": (0.1, "refused"), "10.0.0.2": (3, "refused"), "fd00::3": (0.2, "refused")}
     ).install()
-    with pytest.raises(OSError, match=r"^all attempts to connect to service\.test:443 failed$") as info:
+    expected = r"^all attempts to connect to service\.test:443 failed$"
+    with pytest.raises(OSError, match=expected) as info:
         await tether.open_tcp_stream("service.test", PORT)
     group = info.value.__cause__
     assert isinstance(group, ExceptionGroup)

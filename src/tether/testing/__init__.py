@@ -8,6 +8,8 @@
   cancelled.
 - `Schedule`, `schedules()`: explore task interleavings with hypothesis;
   a failing interleaving shrinks and replays from its seed.
+- `open_stream_to_socket_listener`: connect a test client to a listener on
+  a port the kernel chose.
 - `tether_test`: run an async test function without the pytest plugin.
 - The pytest plugin (installed with tether): ``@pytest.mark.tether`` async
   tests, async fixtures, the ``nursery``, ``autojump_clock`` and
@@ -19,6 +21,7 @@ For exception groups, use pytest's own ``pytest.RaisesGroup``.
 from .._core import wait_all_tasks_blocked
 from ._checkpoints import assert_checkpoints, assert_no_checkpoints
 from ._mock_clock import MockClock
+from ._network import open_stream_to_socket_listener
 from ._schedules import Schedule, schedules
 from ._sequencer import Sequencer
 from ._task_tree import format_task_tree
@@ -33,6 +36,7 @@ __all__ = [
     "assert_checkpoints",
     "assert_no_checkpoints",
     "format_task_tree",
+    "open_stream_to_socket_listener",
     "schedules",
     "tether_test",
     "wait_all_tasks_blocked",
