@@ -1,9 +1,10 @@
 """tether: structured concurrency for Python.
 
 The trio-style face: nurseries, cancel scopes, timeouts, primitives, and
-networking (`tether.socket`, `SocketStream`, `open_tcp_stream`). See
-`tether.lowlevel` for kernel-level tools, `tether.testing` for test helpers,
-and `tether.aio` for running asyncio-style code.
+networking (`tether.socket`, `SocketStream`, `open_tcp_stream`,
+`serve_tcp`). See `tether.lowlevel` for kernel-level tools,
+`tether.testing` for test helpers, and `tether.aio` for running
+asyncio-style code.
 """
 
 from . import abc, from_thread, lowlevel, socket, to_thread
@@ -31,7 +32,9 @@ from ._core import (
     open_nursery,
     run,
 )
+from ._highlevel_open_tcp_listeners import open_tcp_listeners, serve_tcp
 from ._highlevel_open_tcp_stream import open_tcp_stream
+from ._highlevel_serve_listeners import serve_listeners
 from ._highlevel_socket import SocketListener, SocketStream
 from ._signals import open_signal_receiver
 from ._sync import (
@@ -100,8 +103,11 @@ __all__ = [
     "open_memory_channel",
     "open_nursery",
     "open_signal_receiver",
+    "open_tcp_listeners",
     "open_tcp_stream",
     "run",
+    "serve_listeners",
+    "serve_tcp",
     "sleep",
     "sleep_forever",
     "sleep_until",
