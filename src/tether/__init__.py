@@ -34,6 +34,7 @@ from ._core import (
 )
 from ._highlevel_open_tcp_listeners import open_tcp_listeners, serve_tcp
 from ._highlevel_open_tcp_stream import open_tcp_stream
+from ._highlevel_open_unix_stream import open_unix_socket
 from ._highlevel_serve_listeners import serve_listeners
 from ._highlevel_socket import SocketListener, SocketStream
 from ._signals import open_signal_receiver
@@ -105,6 +106,7 @@ __all__ = [
     "open_signal_receiver",
     "open_tcp_listeners",
     "open_tcp_stream",
+    "open_unix_socket",
     "run",
     "serve_listeners",
     "serve_tcp",
