@@ -1,11 +1,13 @@
 """tether: structured concurrency for Python.
 
-The trio-style face: nurseries, cancel scopes, timeouts and primitives. See
-`tether.lowlevel` for kernel-level tools, `tether.testing` for test helpers,
-and `tether.aio` for running asyncio-style code.
+The trio-style face: nurseries, cancel scopes, timeouts, primitives, and
+networking (`tether.socket`, `SocketStream`, `open_tcp_stream`,
+`serve_tcp`). See `tether.lowlevel` for kernel-level tools,
+`tether.testing` for test helpers, and `tether.aio` for running
+asyncio-style code.
 """
 
-from . import abc, from_thread, lowlevel, to_thread
+from . import abc, from_thread, lowlevel, socket, to_thread
 from ._channel import (
     MemoryChannelStatistics,
     MemoryReceiveChannel,
@@ -31,6 +33,11 @@ from ._core import (
     run,
 )
 from ._highlevel_generic import StapledStream, aclose_forcefully
+from ._highlevel_open_tcp_listeners import open_tcp_listeners, serve_tcp
+from ._highlevel_open_tcp_stream import open_tcp_stream
+from ._highlevel_open_unix_stream import open_unix_socket
+from ._highlevel_serve_listeners import serve_listeners
+from ._highlevel_socket import SocketListener, SocketStream
 from ._signals import open_signal_receiver
 from ._ssl import NeedHandshakeError, SSLListener, SSLStream
 from ._sync import (
@@ -83,6 +90,8 @@ __all__ = [
     "SSLListener",
     "SSLStream",
     "Semaphore",
+    "SocketListener",
+    "SocketStream",
     "StapledStream",
     "StrictFIFOLock",
     "TaskStatus",
@@ -102,9 +111,15 @@ __all__ = [
     "open_memory_channel",
     "open_nursery",
     "open_signal_receiver",
+    "open_tcp_listeners",
+    "open_tcp_stream",
+    "open_unix_socket",
     "run",
+    "serve_listeners",
+    "serve_tcp",
     "sleep",
     "sleep_forever",
     "sleep_until",
+    "socket",
     "to_thread",
 ]
