@@ -40,6 +40,11 @@ from ._highlevel_serve_listeners import serve_listeners
 from ._highlevel_socket import SocketListener, SocketStream
 from ._signals import open_signal_receiver
 from ._ssl import NeedHandshakeError, SSLListener, SSLStream
+from ._ssl_helpers import (
+    open_ssl_over_tcp_listeners,
+    open_ssl_over_tcp_stream,
+    serve_ssl_over_tcp,
+)
 from ._sync import (
     CapacityLimiter,
     CapacityLimiterStatistics,
@@ -111,11 +116,14 @@ __all__ = [
     "open_memory_channel",
     "open_nursery",
     "open_signal_receiver",
+    "open_ssl_over_tcp_listeners",
+    "open_ssl_over_tcp_stream",
     "open_tcp_listeners",
     "open_tcp_stream",
     "open_unix_socket",
     "run",
     "serve_listeners",
+    "serve_ssl_over_tcp",
     "serve_tcp",
     "sleep",
     "sleep_forever",
