@@ -474,3 +474,20 @@ async def test_large_transfer_in_both_directions(client_context, server_context)
         nursery.start_soon(send_and_check, client, server)
         nursery.start_soon(send_and_check, server, client)
     await wait_all_tasks_blocked()
+
+
+async def test_closing_during_a_handshake_leaves_the_stream_closed_not_broken(
+    client_context, server_context
+):
+    client, _server = tls_pair(client_context, server_context)
+
+    async def handshake_cut_short():
+        with pytest.raises(tether.ClosedResourceError):
+            await client.do_handshake()  # the server never answers
+
+    async with tether.open_nursery() as nursery:
+        nursery.start_soon(handshake_cut_short)
+        await wait_all_tasks_blocked()
+        await tether.aclose_forcefully(client)
+    with pytest.raises(tether.ClosedResourceError):
+        await client.send_all(b"x")

@@ -140,7 +140,7 @@ class SSLStream(Stream, Generic[StreamT]):
         verification off has to be done on the context, explicitly.
       server_hostname: the name of the server (clients): sent for SNI and
         checked against the certificate. Required when the context checks
-        host names (the default).
+        host names (the default): leaving it out is a `ValueError` here.
       server_side: True for the server end of the connection.
       https_compatible: True to interoperate with HTTPS peers, which commonly
         close the connection without a TLS ``close_notify``: then `aclose`
@@ -214,8 +214,6 @@ class SSLStream(Stream, Generic[StreamT]):
         self._state = _State.OK
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
-        # Raises ValueError if the context checks host names and none was
-        # given, which is the error a user needs to see.
         self._ssl_object = ssl_context.wrap_bio(
             self._incoming,
             self._outgoing,
@@ -269,6 +267,12 @@ class SSLStream(Stream, Generic[StreamT]):
 
     # The engine.
 
+    def _break(self) -> None:
+        # A stream closed meanwhile (by another task) stays closed: being
+        # told "closed" is the more useful of the two errors.
+        if self._state is _State.OK:
+            self._state = _State.BROKEN
+
     def _raise_unless_usable(self) -> None:
         if self._state is _State.BROKEN:
             raise BrokenResourceError("this SSLStream is broken (an earlier error or cancellation)")
@@ -294,7 +298,7 @@ class SSLStream(Stream, Generic[StreamT]):
             except ssl.SSLWantReadError:
                 want_read = True
             except (ssl.SSLError, ssl.CertificateError) as error:
-                self._state = _State.BROKEN
+                self._break()
                 # OpenSSL usually queued an alert telling the peer why;
                 # `aclose` ships it (here it could block the error).
                 self._alert = self._outgoing.read()
@@ -328,7 +332,7 @@ class SSLStream(Stream, Generic[StreamT]):
                 except BaseException:
                     # Some of the records may be lost: the peer cannot
                     # decrypt what follows.
-                    self._state = _State.BROKEN
+                    self._break()
                     raise
             elif want_read:
                 count_before = self._receive_count
@@ -364,7 +368,7 @@ class SSLStream(Stream, Generic[StreamT]):
         try:
             await self._drive(self._ssl_object.do_handshake, is_handshake=True)
         except BaseException:
-            self._state = _State.BROKEN
+            self._break()
             raise
         else:
             self._handshake_complete = True
@@ -513,7 +517,7 @@ class SSLStream(Stream, Generic[StreamT]):
             try:
                 await self._drive(self._ssl_object.unwrap)
             except BaseException:
-                self._state = _State.BROKEN
+                self._break()
                 raise
             self._state = _State.CLOSED
             return self.transport_stream, self._incoming.read()
