@@ -1,11 +1,13 @@
 """tether: structured concurrency for Python.
 
-The trio-style face: nurseries, cancel scopes, timeouts and primitives. See
-`tether.lowlevel` for kernel-level tools, `tether.testing` for test helpers,
-and `tether.aio` for running asyncio-style code.
+The trio-style face: nurseries, cancel scopes, timeouts, primitives, and
+networking (`tether.socket`, `SocketStream`, `open_tcp_stream`,
+`serve_tcp`). See `tether.lowlevel` for kernel-level tools,
+`tether.testing` for test helpers, and `tether.aio` for running
+asyncio-style code.
 """
 
-from . import abc, from_thread, lowlevel, to_thread
+from . import abc, from_thread, lowlevel, socket, to_thread
 from ._channel import (
     MemoryChannelStatistics,
     MemoryReceiveChannel,
@@ -32,9 +34,20 @@ from ._core import (
 )
 from ._file_io import open_file, wrap_file
 from ._highlevel_generic import StapledStream, aclose_forcefully
+from ._highlevel_open_tcp_listeners import open_tcp_listeners, serve_tcp
+from ._highlevel_open_tcp_stream import open_tcp_stream
+from ._highlevel_open_unix_stream import open_unix_socket
+from ._highlevel_serve_listeners import serve_listeners
+from ._highlevel_socket import SocketListener, SocketStream
 from ._path import Path, PosixPath, WindowsPath
 from ._safe_channel import as_safe_channel
 from ._signals import open_signal_receiver
+from ._ssl import NeedHandshakeError, SSLListener, SSLStream
+from ._ssl_helpers import (
+    open_ssl_over_tcp_listeners,
+    open_ssl_over_tcp_stream,
+    serve_ssl_over_tcp,
+)
 from ._subprocess import Process
 from ._subprocess_run import run_process
 from ._sync import (
@@ -81,12 +94,17 @@ __all__ = [
     "MemoryChannelStatistics",
     "MemoryReceiveChannel",
     "MemorySendChannel",
+    "NeedHandshakeError",
     "Nursery",
     "Path",
     "PosixPath",
     "Process",
     "RunFinishedError",
+    "SSLListener",
+    "SSLStream",
     "Semaphore",
+    "SocketListener",
+    "SocketStream",
     "StapledStream",
     "StrictFIFOLock",
     "TaskStatus",
@@ -109,11 +127,20 @@ __all__ = [
     "open_nursery",
     "open_file",
     "open_signal_receiver",
+    "open_ssl_over_tcp_listeners",
+    "open_ssl_over_tcp_stream",
+    "open_tcp_listeners",
+    "open_tcp_stream",
+    "open_unix_socket",
     "run",
     "run_process",
+    "serve_listeners",
+    "serve_ssl_over_tcp",
+    "serve_tcp",
     "sleep",
     "sleep_forever",
     "sleep_until",
+    "socket",
     "to_thread",
     "wrap_file",
 ]

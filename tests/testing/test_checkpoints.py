@@ -65,6 +65,14 @@ async def test_any_yield_fails_assert_no_checkpoints(trap):
             await trap()
 
 
+async def test_a_cancellation_check_alone_fails_assert_no_checkpoints():
+    # It yields nothing when not cancelled, but the block could be
+    # cancelled there: half a checkpoint is not "no checkpoint".
+    with pytest.raises(AssertionError, match="checked for cancellation 1 time"):
+        with assert_no_checkpoints():
+            await lowlevel.checkpoint_if_cancelled()
+
+
 async def test_assert_no_checkpoints_checks_even_when_the_block_raises():
     with pytest.raises(AssertionError, match="yielded") as excinfo:
         with assert_no_checkpoints():
@@ -124,11 +132,11 @@ async def test_a_cancel_check_then_a_shielded_schedule_point_is_a_checkpoint():
 
 
 async def test_a_cancel_check_alone_is_not_a_checkpoint():
+    # Half a checkpoint satisfies neither assertion (the other half of this
+    # is test_a_cancellation_check_alone_fails_assert_no_checkpoints).
     with pytest.raises(AssertionError, match="never yielded"):
         with assert_checkpoints():
             await lowlevel.checkpoint_if_cancelled()
-    with assert_no_checkpoints():
-        await lowlevel.checkpoint_if_cancelled()
 
 
 async def test_other_tasks_cancel_checks_do_not_count():

@@ -10,6 +10,8 @@
   cancelled.
 - `Schedule`, `schedules()`: explore task interleavings with hypothesis;
   a failing interleaving shrinks and replays from its seed.
+- `open_stream_to_socket_listener`: connect a test client to a listener on
+  a port the kernel chose.
 - `tether_test`: run an async test function without the pytest plugin.
 - In-memory streams: `memory_stream_pair` and `memory_stream_one_way_pair`
   (unlimited buffering, with hooks to stall or trickle data),
@@ -42,6 +44,7 @@ from ._memory_streams import (
     memory_stream_pump,
 )
 from ._mock_clock import MockClock
+from ._network import open_stream_to_socket_listener
 from ._schedules import Schedule, schedules
 from ._sequencer import Sequencer
 from ._task_tree import format_task_tree
@@ -68,6 +71,7 @@ __all__ = [
     "memory_stream_one_way_pair",
     "memory_stream_pair",
     "memory_stream_pump",
+    "open_stream_to_socket_listener",
     "schedules",
     "tether_test",
     "wait_all_tasks_blocked",

@@ -142,13 +142,14 @@ def assert_checkpoints() -> Iterator[None]:
 
 @contextmanager
 def assert_no_checkpoints() -> Iterator[None]:
-    """Assert that the block never yields to the scheduler, so no other task
-    can run in the middle of it and it cannot be cancelled.
+    """Assert that the block contains no checkpoint, not even half of one:
+    it never yields to the scheduler (so no other task can run in the middle
+    of it) and never checks for cancellation (so it cannot be cancelled).
 
     Fails with `AssertionError` when the block exits, even by an exception,
-    if it yielded. (A ``checkpoint_if_cancelled()`` that finds no
-    cancellation does not yield, so it is allowed.) Use it inside a tether
-    task.
+    if it yielded or called ``checkpoint_if_cancelled()`` (which checks for
+    cancellation even when it finds none; as in trio, either half of a
+    checkpoint fails this assertion). Use it inside a tether task.
     """
     __tracebackhide__ = True
     with _counting() as counter:
@@ -159,4 +160,9 @@ def assert_no_checkpoints() -> Iterator[None]:
                 raise AssertionError(
                     f"assert_no_checkpoints() block yielded to the scheduler "
                     f"{counter.schedule_points} time(s)"
+                )
+            if counter.cancel_points:
+                raise AssertionError(
+                    f"assert_no_checkpoints() block checked for cancellation "
+                    f"{counter.cancel_points} time(s)"
                 )
