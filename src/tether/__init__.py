@@ -32,12 +32,14 @@ from ._core import (
     open_nursery,
     run,
 )
+from ._highlevel_generic import StapledStream, aclose_forcefully
 from ._highlevel_open_tcp_listeners import open_tcp_listeners, serve_tcp
 from ._highlevel_open_tcp_stream import open_tcp_stream
 from ._highlevel_open_unix_stream import open_unix_socket
 from ._highlevel_serve_listeners import serve_listeners
 from ._highlevel_socket import SocketListener, SocketStream
 from ._signals import open_signal_receiver
+from ._ssl import NeedHandshakeError, SSLListener, SSLStream
 from ._sync import (
     CapacityLimiter,
     CapacityLimiterStatistics,
@@ -82,17 +84,22 @@ __all__ = [
     "MemoryChannelStatistics",
     "MemoryReceiveChannel",
     "MemorySendChannel",
+    "NeedHandshakeError",
     "Nursery",
     "RunFinishedError",
+    "SSLListener",
+    "SSLStream",
     "Semaphore",
     "SocketListener",
     "SocketStream",
+    "StapledStream",
     "StrictFIFOLock",
     "TaskStatus",
     "TetherInternalError",
     "TooSlowError",
     "WouldBlock",
     "abc",
+    "aclose_forcefully",
     "current_effective_deadline",
     "current_time",
     "fail_after",

@@ -11,6 +11,14 @@
 - `open_stream_to_socket_listener`: connect a test client to a listener on
   a port the kernel chose.
 - `tether_test`: run an async test function without the pytest plugin.
+- In-memory streams: `memory_stream_pair` and `memory_stream_one_way_pair`
+  (unlimited buffering, with hooks to stall or trickle data),
+  `lockstep_stream_pair` and `lockstep_stream_one_way_pair` (no buffering),
+  built from `MemorySendStream`, `MemoryReceiveStream` and
+  `memory_stream_pump`.
+- `check_one_way_stream`, `check_two_way_stream`,
+  `check_half_closeable_stream`: conformance checks for stream
+  implementations.
 - The pytest plugin (installed with tether): ``@pytest.mark.tether`` async
   tests, async fixtures, the ``nursery``, ``autojump_clock`` and
   ``mock_clock`` fixtures, and `HangError` reports with the task tree.
@@ -19,7 +27,20 @@ For exception groups, use pytest's own ``pytest.RaisesGroup``.
 """
 
 from .._core import wait_all_tasks_blocked
+from ._check_streams import (
+    check_half_closeable_stream,
+    check_one_way_stream,
+    check_two_way_stream,
+)
 from ._checkpoints import assert_checkpoints, assert_no_checkpoints
+from ._lockstep_streams import lockstep_stream_one_way_pair, lockstep_stream_pair
+from ._memory_streams import (
+    MemoryReceiveStream,
+    MemorySendStream,
+    memory_stream_one_way_pair,
+    memory_stream_pair,
+    memory_stream_pump,
+)
 from ._mock_clock import MockClock
 from ._network import open_stream_to_socket_listener
 from ._schedules import Schedule, schedules
@@ -30,12 +51,22 @@ from ._watchdog import HangError
 
 __all__ = [
     "HangError",
+    "MemoryReceiveStream",
+    "MemorySendStream",
     "MockClock",
     "Schedule",
     "Sequencer",
     "assert_checkpoints",
     "assert_no_checkpoints",
+    "check_half_closeable_stream",
+    "check_one_way_stream",
+    "check_two_way_stream",
     "format_task_tree",
+    "lockstep_stream_one_way_pair",
+    "lockstep_stream_pair",
+    "memory_stream_one_way_pair",
+    "memory_stream_pair",
+    "memory_stream_pump",
     "open_stream_to_socket_listener",
     "schedules",
     "tether_test",

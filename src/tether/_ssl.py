@@ -1,0 +1,634 @@
+"""TLS over any tether stream: `SSLStream`, `SSLListener`,
+`NeedHandshakeError`.
+
+How it works. The standard library's `ssl.SSLObject` is a TLS state
+machine with no I/O of its own: it reads the peer's bytes from one
+`ssl.MemoryBIO` (``_incoming``) and writes bytes for the peer to another
+(``_outgoing``). Each of its operations (``do_handshake``, ``read``,
+``write``, ``unwrap``) either completes, or raises ``SSLWantReadError``
+meaning "I need more bytes from the peer, call me again with the same
+arguments". In both cases it may have left bytes in ``_outgoing``. So every
+operation is driven by one loop, `SSLStream._drive`: call it, ship what it
+wrote to the transport, and if it wanted to read, feed it what the
+transport receives, until it completes. The TLS logic never touches a
+socket, which is why it can be tested over in-memory streams.
+
+Invariants:
+
+* Outgoing bytes are shipped in the order the TLS object produced them. A
+  send task and a receive task may both need to ship bytes (a receive can
+  produce a reply; a handshake started by either produces both), so
+  shipping happens under a strict-FIFO lock, joined as soon as the bytes
+  are taken out of ``_outgoing``.
+* At most one task calls the transport's ``receive_some``. A task that
+  waited for another's receive does not receive again itself: it retries its
+  operation first, since the bytes it needed may have just arrived
+  (``_receive_count`` tells it whether a receive happened meanwhile).
+* Once bytes taken from ``_outgoing`` may not all have reached the
+  transport (a send failed or was cancelled), the peer can never decode
+  the rest of the connection: the stream is *broken* and every later
+  operation raises `BrokenResourceError`. The same holds for a handshake
+  that failed or was cancelled, and for any TLS protocol error.
+* The handshake runs once, in whichever task first needs it; others wait for
+  it. ``read``/``write`` never start it implicitly (OpenSSL would, but then
+  Python's hostname check would be skipped).
+"""
+
+from __future__ import annotations
+
+import enum
+import operator
+import ssl
+from collections.abc import Callable
+from typing import Any, Final, Generic, TypeVar, final
+
+from ._conflict_detector import ConflictDetector
+from ._core import (
+    BrokenResourceError,
+    BusyResourceError,
+    ClosedResourceError,
+    cancel_shielded_checkpoint,
+    checkpoint,
+    checkpoint_if_cancelled,
+)
+from ._highlevel_generic import aclose_forcefully
+from ._sync import Event, Lock, StrictFIFOLock
+from .abc import Listener, Stream
+
+__all__ = ["NeedHandshakeError", "SSLListener", "SSLStream"]
+
+T = TypeVar("T")
+StreamT = TypeVar("StreamT", bound=Stream)
+
+# What `receive_some()` without max_bytes asks of the TLS object at first
+# (the largest TLS record's payload); it grows to the largest chunk the
+# transport has delivered.
+STARTING_RECEIVE_SIZE: Final = 16384
+
+
+class NeedHandshakeError(Exception):
+    """Raised when asking an `SSLStream` about its connection (the peer's
+    certificate, the chosen protocol, the cipher, ...) before the TLS
+    handshake has completed, when there is nothing meaningful to answer.
+    Call `SSLStream.do_handshake` first."""
+
+
+class _State(enum.Enum):
+    OK = "ok"
+    BROKEN = "broken"
+    CLOSED = "closed"
+
+
+def _is_unexpected_eof(error: BaseException | None) -> bool:
+    """Whether a TLS error means the transport ended without the peer's
+    close_notify (a truncated connection)."""
+    if isinstance(error, ssl.SSLEOFError):
+        return True
+    # OpenSSL 3 reports it as a generic SSL error with this reason.
+    return isinstance(error, ssl.SSLError) and "UNEXPECTED_EOF_WHILE_READING" in str(error)
+
+
+# Methods and properties of the SSLObject that SSLStream offers as its own.
+_FORWARDED: Final = frozenset(
+    {
+        "cipher",
+        "compression",
+        "context",
+        "get_channel_binding",
+        "getpeercert",
+        "pending",
+        "selected_alpn_protocol",
+        "selected_npn_protocol",
+        "server_hostname",
+        "server_side",
+        "session",
+        "session_reused",
+        "shared_ciphers",
+        "version",
+    }
+)
+# Those of them that only mean something once the handshake is done.
+_NEED_HANDSHAKE: Final = frozenset(
+    {
+        "cipher",
+        "compression",
+        "get_channel_binding",
+        "getpeercert",
+        "selected_alpn_protocol",
+        "selected_npn_protocol",
+        "session_reused",
+        "shared_ciphers",
+        "version",
+    }
+)
+
+
+@final
+class SSLStream(Stream, Generic[StreamT]):
+    """Encrypted communication with TLS over another stream.
+
+    ``SSLStream(transport_stream, ssl_context, *, server_hostname=None,
+    server_side=False, https_compatible=False)`` wraps any `tether.abc.Stream`
+    (a TCP `SocketStream`, a pipe, an in-memory test stream): `send_all`
+    encrypts and sends on it, `receive_some` receives from it and decrypts.
+
+    Args:
+      transport_stream: the stream that carries the encrypted bytes.
+      ssl_context: the `ssl.SSLContext` with the settings and certificates.
+        For a client, ``ssl.create_default_context()`` verifies the server's
+        certificate and name against the system's trusted CAs; turning
+        verification off has to be done on the context, explicitly.
+      server_hostname: the name of the server (clients): sent for SNI and
+        checked against the certificate. Required when the context checks
+        host names (the default).
+      server_side: True for the server end of the connection.
+      https_compatible: True to interoperate with HTTPS peers, which commonly
+        close the connection without a TLS ``close_notify``: then `aclose`
+        does not send one, and a connection that ends without one reads as
+        an ordinary end of stream instead of `BrokenResourceError`. Only for
+        protocols that detect truncation themselves, as HTTP does. (The
+        standard library's `ssl.SSLSocket` behaves this way by default.)
+
+    The handshake happens on the first `send_all`, `receive_some`,
+    `unwrap` or `aclose`, or when `do_handshake` is called. Once it is
+    done, the `ssl.SSLObject` methods and attributes describing the
+    connection are available on the stream itself: `getpeercert`,
+    `selected_alpn_protocol`, `cipher`, `version`, `shared_ciphers`,
+    `compression`, `get_channel_binding`, `session_reused`,
+    `selected_npn_protocol`; before it they raise `NeedHandshakeError`.
+    ``context``, ``server_side``, ``server_hostname``, ``session`` and
+    ``pending`` are available at any time.
+
+    One task may send while another receives; two tasks sending (or two
+    receiving) at once get `BusyResourceError`.
+
+    Cancellation: every method is a checkpoint. Cancelling a handshake, or a
+    `send_all` while it is sending, leaves the stream *broken* (the peer
+    can no longer decode it): later calls raise `BrokenResourceError`, and
+    the only thing left to do is `aclose`. A `receive_some` cancelled after
+    the handshake loses no data. Renegotiation (TLS 1.2 and older) is handled
+    as the `ssl` module allows, but nothing here starts one.
+
+    Errors: a TLS failure (a certificate that does not verify, a protocol
+    error, a connection that ends without ``close_notify`` when not
+    https_compatible) raises `BrokenResourceError` whose ``__cause__`` is
+    the `ssl.SSLError`; so does any later use of the stream. Errors of the
+    transport propagate as they are (and break the stream if they happen
+    while sending).
+
+    Attributes:
+      transport_stream: the underlying stream.
+    """
+
+    # transport_stream and the private fields are real attributes;
+    # __getattr__ only runs for names not found (the forwarded ones).
+    transport_stream: StreamT
+
+    def __init__(
+        self,
+        transport_stream: StreamT,
+        ssl_context: ssl.SSLContext,
+        *,
+        server_hostname: str | bytes | None = None,
+        server_side: bool = False,
+        https_compatible: bool = False,
+    ) -> None:
+        if not isinstance(transport_stream, Stream):
+            raise TypeError(
+                f"SSLStream needs a tether.abc.Stream to carry its data, got {transport_stream!r}"
+            )
+        if not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError(
+                f"ssl_context must be an ssl.SSLContext (for example from "
+                f"ssl.create_default_context()), got {ssl_context!r}"
+            )
+        if server_hostname is None and not server_side and ssl_context.check_hostname:
+            raise ValueError(
+                "this ssl_context checks the server's host name (check_hostname is "
+                "True), so SSLStream needs server_hostname= (the name to verify)"
+            )
+        if isinstance(server_hostname, bytes):
+            server_hostname = server_hostname.decode("ascii")
+        self.transport_stream = transport_stream
+        self._https_compatible = https_compatible
+        self._state = _State.OK
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        # Raises ValueError if the context checks host names and none was
+        # given, which is the error a user needs to see.
+        self._ssl_object = ssl_context.wrap_bio(
+            self._incoming,
+            self._outgoing,
+            server_side=server_side,
+            server_hostname=server_hostname,
+        )
+        # Server side, TLS 1.3: bytes the handshake's last step produced
+        # (session tickets), held back until this side next sends. OpenSSL
+        # emits them unasked the moment the handshake completes; shipping
+        # them then would make the handshake wait for a peer that may only
+        # be sending (on an unbuffered transport, a deadlock).
+        self._held_back = b""
+        # The alert OpenSSL queued for the peer when a TLS error broke the
+        # stream, for `aclose` to ship.
+        self._alert = b""
+        self._handshake_started = False
+        self._handshake_complete = False
+        self._handshake_finished = Event()  # set on success and on failure
+        self._ship_lock = StrictFIFOLock()
+        self._transport_receive_lock = Lock()
+        self._receive_count = 0
+        self._receive_size = STARTING_RECEIVE_SIZE
+        self._send_guard = ConflictDetector("another task is already sending on this SSLStream")
+        self._receive_guard = ConflictDetector(
+            "another task is already receiving on this SSLStream"
+        )
+
+    def __repr__(self) -> str:
+        return f"<tether.SSLStream {self._state.value} over {self.transport_stream!r}>"
+
+    # Attributes of the SSLObject.
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _FORWARDED:
+            if name in _NEED_HANDSHAKE and not self._handshake_complete:
+                raise NeedHandshakeError(
+                    f"SSLStream.{name} is only meaningful after the TLS handshake: "
+                    f"await stream.do_handshake() first"
+                )
+            return getattr(self._ssl_object, name)
+        raise AttributeError(f"'SSLStream' object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _FORWARDED:
+            setattr(self._ssl_object, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *_FORWARDED})
+
+    # The engine.
+
+    def _raise_unless_usable(self) -> None:
+        if self._state is _State.BROKEN:
+            raise BrokenResourceError("this SSLStream is broken (an earlier error or cancellation)")
+        if self._state is _State.CLOSED:
+            raise ClosedResourceError("this SSLStream was closed")
+
+    async def _drive(
+        self,
+        operation: Callable[..., T],
+        *args: object,
+        ignore_want_read: bool = False,
+        is_handshake: bool = False,
+    ) -> T | None:
+        """Run one SSLObject operation to completion, moving bytes between
+        it and the transport. A checkpoint either way."""
+        await checkpoint_if_cancelled()
+        yielded = False
+        while True:
+            want_read = False
+            result = None
+            try:
+                result = operation(*args)
+            except ssl.SSLWantReadError:
+                want_read = True
+            except (ssl.SSLError, ssl.CertificateError) as error:
+                self._state = _State.BROKEN
+                # OpenSSL usually queued an alert telling the peer why;
+                # `aclose` ships it (here it could block the error).
+                self._alert = self._outgoing.read()
+                raise BrokenResourceError(f"TLS error: {error}") from error
+            # Once the operation completed (or its wish to read is to be
+            # ignored), only its output remains to ship.
+            finished = not want_read or ignore_want_read
+            if ignore_want_read:
+                want_read = False
+            to_ship = self._outgoing.read()
+            if (
+                is_handshake
+                and finished
+                and self._ssl_object.server_side
+                and self._ssl_object.version() == "TLSv1.3"
+            ):
+                self._held_back, to_ship = to_ship, b""
+
+            # Do one thing that may block, then look again: while this task
+            # waits, another may have moved the connection along. Shipping
+            # comes first because our bytes must queue for the transport in
+            # the order the TLS object produced them.
+            if to_ship:
+                try:
+                    async with self._ship_lock:
+                        yielded = True
+                        if self._held_back:
+                            to_ship = self._held_back + to_ship
+                            self._held_back = b""
+                        await self.transport_stream.send_all(to_ship)
+                except BaseException:
+                    # Some of the records may be lost: the peer cannot
+                    # decrypt what follows.
+                    self._state = _State.BROKEN
+                    raise
+            elif want_read:
+                count_before = self._receive_count
+                async with self._transport_receive_lock:
+                    yielded = True
+                    if count_before == self._receive_count:
+                        await self._receive_from_transport()
+            if finished:
+                break
+        if not yielded:
+            await cancel_shielded_checkpoint()
+        return result
+
+    async def _receive_from_transport(self) -> None:
+        data = await self.transport_stream.receive_some()
+        if data:
+            self._receive_size = max(self._receive_size, len(data))
+            self._incoming.write(data)
+        else:
+            self._incoming.write_eof()
+        self._receive_count += 1
+
+    async def _ensure_handshake(self) -> None:
+        """Run the handshake if nobody started it, or wait for the task that
+        did. Raises `BrokenResourceError` if it failed (here or there)."""
+        if self._handshake_complete:
+            return
+        if self._handshake_started:
+            await self._handshake_finished.wait()
+            self._raise_unless_usable()
+            return
+        self._handshake_started = True
+        try:
+            await self._drive(self._ssl_object.do_handshake, is_handshake=True)
+        except BaseException:
+            self._state = _State.BROKEN
+            raise
+        else:
+            self._handshake_complete = True
+        finally:
+            self._handshake_finished.set()
+
+    # The stream methods.
+
+    async def do_handshake(self) -> None:
+        """Perform the TLS handshake now, if it has not happened yet.
+
+        There is no need to call it: the first operation that needs the
+        handshake performs it. Call it to look at the connection (the peer's
+        certificate, the negotiated ALPN protocol) before exchanging data.
+        If another task is performing the handshake, this waits for it.
+
+        A checkpoint, also when the handshake is already done. If it is
+        cancelled during the handshake, the stream is broken.
+
+        Raises:
+          BrokenResourceError: if the handshake failed (here or in another
+            task), for example because the certificate does not verify; the
+            `ssl.SSLError` is its ``__cause__``.
+          ClosedResourceError: if the stream was closed.
+        """
+        self._raise_unless_usable()
+        if self._handshake_complete:
+            await checkpoint()
+        else:
+            await self._ensure_handshake()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        """Receive and decrypt some data: at least one byte and at most
+        `max_bytes` (if given), or ``b""`` once the peer has closed the TLS
+        connection cleanly (with https_compatible, also when the transport
+        simply ended).
+
+        A checkpoint. If cancelled during the handshake, the stream is
+        broken; if cancelled after it, no data is lost.
+
+        Raises:
+          ValueError: if `max_bytes` is less than 1.
+          BusyResourceError: if another task is receiving on this stream.
+          BrokenResourceError: on a TLS error or a broken stream, or if the
+            transport ended without the peer's ``close_notify`` (unless
+            https_compatible).
+          ClosedResourceError: if the stream was closed.
+        """
+        with self._receive_guard:
+            self._raise_unless_usable()
+            if max_bytes is not None:
+                max_bytes = operator.index(max_bytes)
+                if max_bytes < 1:
+                    raise ValueError(
+                        f"max_bytes must be at least 1 (or None for any amount), got {max_bytes}"
+                    )
+            try:
+                await self._ensure_handshake()
+            except BrokenResourceError as error:
+                # An HTTPS peer may connect and leave without a word.
+                # (OpenSSL reports that as an EOF or as a failed system call.)
+                cause = error.__cause__
+                if self._https_compatible and (
+                    isinstance(cause, ssl.SSLSyscallError) or _is_unexpected_eof(cause)
+                ):
+                    await checkpoint()
+                    return b""
+                raise
+            if max_bytes is None:
+                max_bytes = max(self._receive_size, self._incoming.pending)
+            try:
+                data = await self._drive(self._ssl_object.read, max_bytes)
+            except BrokenResourceError as error:
+                if self._https_compatible and _is_unexpected_eof(error.__cause__):
+                    await checkpoint()
+                    return b""
+                raise
+            assert data is not None
+            return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Encrypt `data` and send it all on the transport.
+
+        A checkpoint. If it is cancelled during the handshake or while
+        sending, the stream is broken (part of the data may have been sent
+        and the peer cannot decode the rest).
+
+        Raises:
+          BusyResourceError: if another task is sending on this stream.
+          BrokenResourceError: on a TLS error or a broken stream.
+          ClosedResourceError: if the stream was closed.
+        """
+        with self._send_guard:
+            self._raise_unless_usable()
+            await self._ensure_handshake()
+            if not data:
+                await checkpoint()
+                return
+            view = memoryview(data)
+            while view:
+                # With memory BIOs a write takes everything, but nothing in
+                # the ssl module's contract promises it.
+                written = await self._drive(self._ssl_object.write, view)
+                assert written is not None
+                view = view[written:]
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """Wait until the transport could take data (see
+        `tether.abc.SendStream.wait_send_all_might_not_block`). A
+        checkpoint.
+
+        Raises `BusyResourceError` if another task is sending on this
+        stream, and what `send_all` raises for a broken or closed stream.
+        """
+        with self._send_guard:
+            self._raise_unless_usable()
+            # Under the shipping lock: a receiving task may be shipping on the
+            # transport, and two send-side calls on it would collide. That
+            # ship finishing is what we would be waiting for anyway.
+            async with self._ship_lock:
+                await self.transport_stream.wait_send_all_might_not_block()
+
+    async def unwrap(self) -> tuple[StreamT, bytes | bytearray]:
+        """End TLS on the connection without closing the transport, to go
+        on talking in clear over it (rarely needed: some protocols
+        downgrade this way).
+
+        Sends ``close_notify`` and waits for the peer's. Returns
+        ``(transport_stream, trailing_bytes)``: `trailing_bytes` are bytes
+        already received from the transport after the peer's
+        ``close_notify``; treat them as the start of what the transport
+        says next. The `SSLStream` is closed afterwards (but not the
+        transport, which now belongs to the caller).
+
+        A checkpoint. If cancelled, the stream is broken.
+
+        Raises:
+          BusyResourceError: if another task is sending or receiving.
+          BrokenResourceError: on a TLS error, a broken stream, or a
+            transport that ends first.
+          ClosedResourceError: if the stream was closed.
+        """
+        with self._receive_guard, self._send_guard:
+            self._raise_unless_usable()
+            await self._ensure_handshake()
+            try:
+                await self._drive(self._ssl_object.unwrap)
+            except BaseException:
+                self._state = _State.BROKEN
+                raise
+            self._state = _State.CLOSED
+            return self.transport_stream, self._incoming.read()
+
+    async def aclose(self) -> None:
+        """Close the TLS connection and the transport. Idempotent.
+
+        Unless https_compatible, it first completes the handshake if needed
+        and sends ``close_notify`` (without waiting for the peer's, which a
+        peer busy sending might never send); then it closes the transport.
+        With https_compatible it just closes the transport. On a stream
+        broken by a TLS error it first ships the alert OpenSSL prepared for
+        the peer (saying why: an unknown CA, a bad record, ...) if the
+        transport is not tied up by a blocked send.
+
+        A checkpoint. If it is cancelled (or anything fails), the transport
+        is closed forcefully and the error propagates; the stream is closed
+        either way. Tasks blocked on the stream wake with an error from the
+        closed transport.
+        """
+        if self._state is _State.CLOSED:
+            await checkpoint()
+            return
+        if self._state is _State.BROKEN:
+            self._state = _State.CLOSED
+            try:
+                await self._ship_alert()
+            except BaseException:
+                await aclose_forcefully(self.transport_stream)
+                raise
+            await self.transport_stream.aclose()
+            return
+        if self._https_compatible:
+            self._state = _State.CLOSED
+            await self.transport_stream.aclose()
+            return
+        try:
+            await self._ensure_handshake()
+            try:
+                # One step of SSL_shutdown: queue our close_notify and ship
+                # it, without waiting for an answer (ignore_want_read).
+                await self._drive(self._ssl_object.unwrap, ignore_want_read=True)
+            except (BrokenResourceError, BusyResourceError):
+                # The peer may have closed first (nothing left to say), or
+                # the transport is tied up by a blocked task: no graceful
+                # close is possible, the transport is closed all the same.
+                pass
+        except BaseException:
+            self._state = _State.CLOSED
+            await aclose_forcefully(self.transport_stream)
+            raise
+        self._state = _State.CLOSED
+        await self.transport_stream.aclose()
+
+    async def _ship_alert(self) -> None:
+        """Best effort: tell the peer why the connection failed (a
+        certificate it rejected, ...), unless the transport is tied up by a
+        blocked send."""
+        # Held-back records go first: the alert is numbered after them.
+        to_ship = self._held_back + self._alert
+        self._held_back = self._alert = b""
+        if not to_ship or self._ship_lock.locked():
+            return
+        try:
+            async with self._ship_lock:
+                await self.transport_stream.send_all(to_ship)
+        except (BrokenResourceError, BusyResourceError, ClosedResourceError):
+            pass  # the peer is gone, or the transport is busy: nothing to tell
+
+
+@final
+class SSLListener(Listener[SSLStream[StreamT]], Generic[StreamT]):
+    """A `tether.abc.Listener` of TLS connections: it accepts connections
+    from another listener and wraps each in a server-side `SSLStream`.
+
+    ``SSLListener(transport_listener, ssl_context, *, https_compatible=False)``;
+    `https_compatible` is passed to every `SSLStream`. `accept` does not
+    perform the handshake (the stream does it when first used), so a slow
+    client cannot hold up the accept loop.
+
+    Attributes:
+      transport_listener: the underlying listener.
+    """
+
+    def __init__(
+        self,
+        transport_listener: Listener[StreamT],
+        ssl_context: ssl.SSLContext,
+        *,
+        https_compatible: bool = False,
+    ) -> None:
+        if not isinstance(transport_listener, Listener):
+            raise TypeError(f"SSLListener needs a tether.abc.Listener, got {transport_listener!r}")
+        if not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError(f"ssl_context must be an ssl.SSLContext, got {ssl_context!r}")
+        self.transport_listener = transport_listener
+        self._ssl_context = ssl_context
+        self._https_compatible = https_compatible
+
+    def __repr__(self) -> str:
+        return f"<tether.SSLListener over {self.transport_listener!r}>"
+
+    async def accept(self) -> SSLStream[StreamT]:
+        """Accept the next connection from the transport listener and wrap
+        it in a server-side `SSLStream`. A checkpoint; cancellation and
+        errors are those of the transport listener's ``accept``."""
+        transport_stream = await self.transport_listener.accept()
+        return SSLStream(
+            transport_stream,
+            self._ssl_context,
+            server_side=True,
+            https_compatible=self._https_compatible,
+        )
+
+    async def aclose(self) -> None:
+        """Close the transport listener (streams already accepted stay
+        open). Idempotent; closes even when cancelled."""
+        await self.transport_listener.aclose()
