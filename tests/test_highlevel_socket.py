@@ -7,7 +7,7 @@ import pytest
 
 import tether
 from tether import socket as tsocket
-from tether.testing import assert_checkpoints, wait_all_tasks_blocked
+from tether.testing import assert_checkpoints, check_half_closeable_stream, wait_all_tasks_blocked
 
 pytestmark = [pytest.mark.tether, pytest.mark.timeout(20)]
 
@@ -282,3 +282,38 @@ async def test_accept_skips_errors_of_one_connection_but_reports_resource_exhaus
     with assert_checkpoints(), pytest.raises(OSError, match="out of file descriptors"):
         await listener.accept()
     assert (await listener.accept()).socket is good
+
+
+# ---------------------------------------------------------------- conformance
+
+
+async def _fill(stream):
+    """Send until the kernel buffers are full (send_all blocks)."""
+    async with tether.open_nursery() as nursery:
+
+        async def stop_when_blocked():
+            await wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(stop_when_blocked)
+        while True:
+            await stream.send_all(b"x" * 65536)
+
+
+@pytest.mark.parametrize("kind", ["socketpair", "tcp"])
+async def test_socket_streams_pass_the_stream_conformance_checks(kind):
+    listener = await tcp_listener()
+
+    async def make_pair():
+        if kind == "socketpair":
+            return stream_pair()
+        return await tcp_stream_pair(listener)
+
+    async def make_clogged_pair():
+        left, right = await make_pair()
+        await _fill(left)
+        await _fill(right)
+        return left, right
+
+    async with listener:
+        await check_half_closeable_stream(make_pair, make_clogged_pair)

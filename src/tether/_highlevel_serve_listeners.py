@@ -18,7 +18,8 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
-from ._core import TASK_STATUS_IGNORED, CancelScope, Nursery, TaskStatus, open_nursery
+from ._core import TASK_STATUS_IGNORED, Nursery, TaskStatus, open_nursery
+from ._highlevel_generic import aclose_forcefully
 from ._timeouts import sleep
 from .abc import AsyncResource, Listener
 
@@ -35,19 +36,11 @@ StreamT = TypeVar("StreamT", bound=AsyncResource)
 ListenerT = TypeVar("ListenerT", bound=Listener[Any])
 
 
-async def _close_forcefully(resource: AsyncResource) -> None:
-    # Closing under a cancelled scope skips any graceful goodbye (a TLS
-    # close_notify, say) but still releases the resource.
-    with CancelScope() as scope:
-        scope.cancel()
-        await resource.aclose()
-
-
 async def _run_handler(handler: Callable[[StreamT], Awaitable[object]], stream: StreamT) -> None:
     try:
         await handler(stream)
     finally:
-        await _close_forcefully(stream)
+        await aclose_forcefully(stream)
 
 
 async def _accept_forever(
@@ -87,8 +80,8 @@ async def serve_listeners(
     Runs until cancelled (it never returns). With ``await
     nursery.start(serve_listeners, handler, listeners)`` it reports
     `listeners` once it is accepting. `serve_listeners` owns the listeners
-    and closes them when it ends. Each stream is closed (with
-    `aclose` under a cancelled scope) when its handler finishes, whether the
+    and closes them when it ends. Each stream is closed with
+    `tether.aclose_forcefully` when its handler finishes, whether the
     handler closed it or not.
 
     Handlers run in `handler_nursery` if given (any object with

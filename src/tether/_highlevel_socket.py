@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import overload
 
-from ._core import BrokenResourceError, BusyResourceError, ClosedResourceError
+from ._conflict_detector import ConflictDetector
+from ._core import BrokenResourceError, ClosedResourceError
 from ._socket import SocketType
 from .abc import HalfCloseableStream, Listener
 from .lowlevel import checkpoint
@@ -70,25 +71,6 @@ _SKIPPED_ACCEPT_ERRNOS = frozenset(
 )
 
 
-class _OneAtATime:
-    """``with guard:`` raises `BusyResourceError` if another task is
-    already inside. Costs a flag, so it sits on every send and receive."""
-
-    __slots__ = ("_busy", "_message")
-
-    def __init__(self, message: str) -> None:
-        self._busy = False
-        self._message = message
-
-    def __enter__(self) -> None:
-        if self._busy:
-            raise BusyResourceError(self._message)
-        self._busy = True
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._busy = False
-
-
 @contextmanager
 def _as_stream_errors() -> Iterator[None]:
     try:
@@ -131,8 +113,10 @@ class SocketStream(HalfCloseableStream):
         if socket.type != _stdlib_socket.SOCK_STREAM:
             raise ValueError("SocketStream requires a SOCK_STREAM socket")
         self.socket = socket
-        self._send_guard = _OneAtATime("another task is already sending on this SocketStream")
-        self._receive_guard = _OneAtATime("another task is already receiving on this SocketStream")
+        self._send_guard = ConflictDetector("another task is already sending on this SocketStream")
+        self._receive_guard = ConflictDetector(
+            "another task is already receiving on this SocketStream"
+        )
         # Unix sockets have no TCP options.
         with suppress(OSError):
             self.setsockopt(_stdlib_socket.IPPROTO_TCP, _stdlib_socket.TCP_NODELAY, True)
@@ -294,7 +278,9 @@ class SocketListener(Listener[SocketStream]):
             if not listening:
                 raise ValueError("SocketListener requires a listening socket")
         self.socket = socket
-        self._accept_guard = _OneAtATime("another task is already accepting on this SocketListener")
+        self._accept_guard = ConflictDetector(
+            "another task is already accepting on this SocketListener"
+        )
 
     async def accept(self) -> SocketStream:
         """Wait for an incoming connection and return it as a
