@@ -673,3 +673,32 @@ def test_sleep_inf_sleeps_forever():
         return cs.cancelled_caught, tether.current_time()
 
     assert run_mock(main) == (True, 1000.0)
+
+
+def test_cancelled_checkpoint_raises_one_schedule_round_later():
+    # A checkpoint that finds its scope cancelled first lets the task be
+    # rescheduled; Cancelled arrives at its next step. So a task stepped
+    # after it in the same batch still takes that step before the
+    # cancelled task unwinds (trio's order).
+    log = []
+
+    async def victim(cs):
+        with cs:
+            await lowlevel.checkpoint()
+        log.append("victim unwound")
+
+    async def bystander():
+        await lowlevel.checkpoint()
+        log.append("bystander step 2")
+        await lowlevel.checkpoint()
+        log.append("bystander step 3")
+
+    async def main():
+        cs = tether.CancelScope()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(victim, cs)
+            nursery.start_soon(bystander)
+            cs.cancel()
+
+    tether.run(main)
+    assert log.index("bystander step 2") < log.index("victim unwound")

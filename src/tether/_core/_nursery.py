@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 import outcome
 
 from ._cancel import CancelScope, CancelStatus
+from ._cancel_reason import CancelReason
 from ._exceptions import Cancelled, TetherInternalError
+from ._misnesting import log_lost_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._traps import Abort, cancel_shielded_checkpoint, wait_task_rescheduled
 
@@ -195,7 +197,9 @@ class Nursery:
         self._cancel_status: CancelStatus = status
         self.cancel_scope = cancel_scope
         self._children: set[Task] = set()
-        self._pending_excs: list[BaseException] = []
+        #: Errors from the children and the block, for the block's exit;
+        #: None once the block has exited.
+        self._pending_excs: list[BaseException] | None = []
         self._nested_child_running = True
         self._parent_waiting_in_aexit = False
         self._pending_starts = 0
@@ -215,9 +219,28 @@ class Nursery:
         """The task that opened this nursery."""
         return self._parent_task
 
-    def _add_exc(self, exc: BaseException) -> None:
+    def _add_exc(self, exc: BaseException, reason: CancelReason | None) -> None:
+        assert self._pending_excs is not None
         self._pending_excs.append(exc)
-        self.cancel_scope.cancel()
+        self.cancel_scope._cancel(reason)
+
+    def _child_failed(self, task: Task, error: BaseException) -> None:
+        """A child task exited with `error`: keep it for the block's exit,
+        and cancel the other children (unless that was done already)."""
+        if self._pending_excs is None:
+            # The block already exited while children still ran: only a
+            # nursery abandoned by misnesting (see `_misnesting.py`) gets
+            # here. Nobody is left to raise the error to.
+            log_lost_error(task, error)
+            return
+        reason = None
+        if not self.cancel_scope._cancel_called:
+            reason = CancelReason(
+                "nursery",
+                source_task=repr(task),
+                reason=f"child task raised exception {error!r}",
+            )
+        self._add_exc(error, reason)
 
     def _check_nursery_closed(self) -> None:
         if not (self._nested_child_running or self._children or self._pending_starts):
@@ -230,7 +253,15 @@ class Nursery:
         self, nested_child_exc: BaseException | None
     ) -> BaseException | None:
         if nested_child_exc is not None:
-            self._add_exc(nested_child_exc)
+            self._add_exc(
+                nested_child_exc,
+                CancelReason(
+                    "nursery",
+                    source_task=repr(self._parent_task),
+                    reason="Code block inside nursery contextmanager raised exception "
+                    f"{nested_child_exc!r}",
+                ),
+            )
         self._nested_child_running = False
         self._check_nursery_closed()
 
@@ -241,7 +272,12 @@ class Nursery:
             def aborted(raise_cancel: Callable[[], Any]) -> Abort:
                 exc = outcome.capture(raise_cancel).error
                 if not isinstance(exc, Cancelled):
-                    self._add_exc(exc)
+                    # A KeyboardInterrupt: it is raised from the block, and
+                    # the children are cancelled.
+                    self._add_exc(
+                        exc,
+                        CancelReason("KeyboardInterrupt", source_task=repr(self._parent_task)),
+                    )
                 del exc
                 return Abort.FAILED
 
@@ -251,15 +287,23 @@ class Nursery:
             try:
                 await cancel_shielded_checkpoint()
             except BaseException as exc:
-                self._add_exc(exc)
+                # (No children left to cancel: no reason needed.)
+                self._add_exc(exc, None)
 
         popped = self._parent_task._child_nurseries.pop()  # type: ignore[union-attr]
-        assert popped is self
-        if self._pending_excs:
+        if popped is not self:
+            # An inner nursery of this task is still open; the task's exit
+            # reports that ("Nursery stack corrupted", see _misnesting.py).
+            raise AssertionError("Nursery misnesting detected!")
+        excs = self._pending_excs
+        # (None from now on: no reference cycle through the errors' frames,
+        # and a late error is known to be late; see `_child_failed`.)
+        self._pending_excs = None
+        if excs:
             try:
-                return BaseExceptionGroup("Exceptions from tether nursery", self._pending_excs)
+                return BaseExceptionGroup("Exceptions from tether nursery", excs)
             finally:
-                del self._pending_excs
+                del excs
         return None
 
     def start_soon(

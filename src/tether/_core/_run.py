@@ -44,13 +44,15 @@ from sortedcontainers import SortedDict
 
 from ._asyncgens import AsyncGenerators
 from ._cancel import CancelScope
+from ._cancel_reason import CancelReason
 from ._clock import Clock, SystemClock
 from ._deadlines import Deadlines
 from ._entry_queue import EntryQueue, TetherToken
-from ._exceptions import Cancelled, TetherInternalError
+from ._exceptions import TetherInternalError
 from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
 from ._ki import ki_protected, register_step_loop
+from ._misnesting import misnested_task_exit
 from ._nursery import Nursery, open_nursery
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
@@ -94,6 +96,22 @@ class _ThrowOnResume:
 
 
 _THROW: Any = _ThrowOnResume()
+
+
+def _take_pending_throw(task: Task) -> BaseException:
+    error = task._pending_throw
+    task._pending_throw = None
+    assert error is not None
+    return error
+
+
+def _abort_at_once(_: Callable[[], Any]) -> Abort:
+    return Abort.SUCCEEDED
+
+
+#: What a task "yields" when it resumes from a checkpoint in a cancelled
+#: scope: a wait that the cancellation aborts at once.
+_CANCEL_AT_NEXT_STEP: Any = WaitTaskRescheduled(_abort_at_once)
 
 
 @dataclass(frozen=True)
@@ -338,19 +356,10 @@ class Runner:
 
     def task_exited(self, task: Task, result: outcome.Outcome[Any]) -> None:
         status = task._cancel_status
-        if status is not None and status.abandoned_by_misnesting and status.parent is None:
-            from ._cancel import MISNESTING_ADVICE
-
-            result = outcome.Error(
-                RuntimeError(
-                    f"Cancel scope stack corrupted: the cancel scope surrounding {task!r} "
-                    f"was closed before the task exited\n{MISNESTING_ADVICE}"
-                )
-            )
-        if task._child_nurseries:
-            result = outcome.Error(
-                TetherInternalError(f"{task!r} exited with nurseries still open")
-            )
+        if task._child_nurseries or (
+            status is not None and status.abandoned_by_misnesting and status.parent is None
+        ):
+            result = misnested_task_exit(task, result)
         lots = task._lots_to_break
         if lots:
             task._lots_to_break = None
@@ -379,7 +388,7 @@ class Runner:
                 children = nursery._children
                 children.remove(task)
                 if type(result) is not outcome.Value:
-                    nursery._add_exc(result.error)  # type: ignore[attr-defined]
+                    nursery._child_failed(task, result.error)  # type: ignore[attr-defined]
                 if not children:
                     nursery._check_nursery_closed()
         if self.instruments and "task_exited" in self.instruments:
@@ -398,7 +407,13 @@ class Runner:
                         self.main_task_outcome = outcome.Error(exc)
             finally:
                 # The main task is done: system tasks are cancelled.
-                system_nursery.cancel_scope.cancel()
+                system_nursery.cancel_scope._cancel(
+                    CancelReason(
+                        "shutdown",
+                        source_task=repr(self.init_task),
+                        reason="main task done, shutting down system tasks",
+                    )
+                )
         with CancelScope(shield=True):
             await self.asyncgens.finalize_remaining()
 
@@ -508,14 +523,18 @@ class Runner:
                     if next_send is _RESUME_CHECKPOINT:
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
-                            msg = task.context.run(task.coro.throw, Cancelled._create())
+                            # As in trio: the task is rescheduled with
+                            # Cancelled, thrown in at its next step, so the
+                            # rest of this batch runs first. (A foreign wait,
+                            # so that the error is thrown in where it yielded.)
+                            task._foreign_wait = True
+                            msg = _CANCEL_AT_NEXT_STEP
                         else:
                             msg = task.context.run(task.coro.send, None)
                     elif next_send is _THROW:
-                        error = task._pending_throw
-                        task._pending_throw = None
-                        assert error is not None
-                        msg = task.context.run(task.coro.throw, error)
+                        # (No local holds the error: its traceback will hold
+                        # the task's frames, which must die with the task.)
+                        msg = task.context.run(task.coro.throw, _take_pending_throw(task))
                     else:
                         msg = task.context.run(task.coro.send, next_send)
                 except StopIteration as stop:
