@@ -463,9 +463,9 @@ def test_deadline_argument_validation():
         tether.CancelScope(deadline=1, relative_deadline=1)
     with pytest.raises(ValueError, match="non-negative"):
         tether.CancelScope(relative_deadline=-1)
-    with pytest.raises(ValueError, match="^deadline must not be NaN"):
+    with pytest.raises(ValueError, match=r"^deadline must not be NaN"):
         tether.CancelScope(deadline=math.nan)
-    with pytest.raises(ValueError, match="^relative deadline must not be NaN"):
+    with pytest.raises(ValueError, match=r"^relative deadline must not be NaN"):
         tether.CancelScope(relative_deadline=math.nan)
     with pytest.raises(TypeError, match="deadline must be a number, got '5'"):
         tether.CancelScope(deadline="5")
