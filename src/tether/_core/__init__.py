@@ -10,6 +10,7 @@ from ._exceptions import (
     ClosedResourceError,
     EndOfChannel,
     RunFinishedError,
+    TetherDeprecationWarning,
     TetherInternalError,
     WouldBlock,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "TASK_SLOTS",
     "Task",
     "TaskStatus",
+    "TetherDeprecationWarning",
     "TetherInternalError",
     "TetherToken",
     "WouldBlock",

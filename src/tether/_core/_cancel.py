@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from ._cancel_reason import DEADLINE, CancelReason
 from ._exceptions import Cancelled
+from ._loose_groups import collapse_loose_groups
 from ._misnesting import MISNESTING_ADVICE
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 
@@ -346,9 +347,11 @@ class CancelScope:
                 exc = None
             elif isinstance(exc, BaseExceptionGroup):
                 matched, rest = exc.split(Cancelled)
+                exc = rest
                 if matched is not None:
                     self.cancelled_caught = True
-                exc = rest
+                    if rest is not None:
+                        exc = collapse_loose_groups(rest)
         status.close()
         self._cancel_status = None
         self._update_registered_deadline()

@@ -13,6 +13,16 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 
+class TetherDeprecationWarning(FutureWarning):
+    """Warned when code uses tether functionality that is deprecated (as trio
+    deprecates it), such as ``strict_exception_groups=False``.
+
+    A `FutureWarning` rather than a `DeprecationWarning`, as in trio, so that
+    it is shown by default: the code that triggers it is usually the
+    application's own.
+    """
+
+
 class TetherInternalError(Exception):
     """Raised by `tether.run` when tether's own machinery failed.
 

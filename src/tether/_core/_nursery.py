@@ -20,6 +20,7 @@ import outcome
 from ._cancel import CancelScope, CancelStatus
 from ._cancel_reason import CancelReason
 from ._exceptions import Cancelled, TetherInternalError
+from ._loose_groups import LOOSE_GROUP_NOTE, warn_loose
 from ._misnesting import log_lost_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._traps import Abort, cancel_shielded_checkpoint, wait_task_rescheduled
@@ -108,15 +109,26 @@ class _TaskStatus(TaskStatus[StatusT]):
         old._check_nursery_closed()
 
 
+#: The public names of `Nursery`, which an unentered `NurseryManager`
+#: explains rather than lacks (see `NurseryManager.__getattr__`).
+_NURSERY_API = frozenset({"start_soon", "start", "cancel_scope", "child_tasks", "parent_task"})
+
+
 class NurseryManager:
     """What `open_nursery` returns: use it with ``async with``."""
 
-    __slots__ = ("_nursery", "_scope")
+    __slots__ = ("_nursery", "_scope", "_strict_exception_groups")
+
+    def __init__(self, strict_exception_groups: bool | None) -> None:
+        self._strict_exception_groups = strict_exception_groups
 
     async def __aenter__(self) -> Nursery:
+        strict = self._strict_exception_groups
+        if strict is None:
+            strict = GLOBAL_RUN_CONTEXT.runner.strict_exception_groups
         self._scope = CancelScope()
         self._scope.__enter__()
-        self._nursery = Nursery(current_task(), self._scope)
+        self._nursery = Nursery(current_task(), self._scope, strict)
         return self._nursery
 
     async def __aexit__(
@@ -142,14 +154,33 @@ class NurseryManager:
                 value.__context__ = saved_context
             del combined_error_from_nursery, value, new_exc
 
-    def __enter__(self) -> NoReturn:
-        raise RuntimeError("use 'async with open_nursery()', not 'with open_nursery()'")
+    # Hidden from type checkers, so that they flag a plain 'with'.
+    if not TYPE_CHECKING:
 
-    def __exit__(self, *args: object) -> NoReturn:  # pragma: no cover
-        raise AssertionError("unreachable: __enter__ always raises")
+        def __enter__(self) -> NoReturn:
+            raise RuntimeError(
+                "use 'async with open_nursery(...)', not 'with open_nursery(...)': "
+                "a nursery's exit waits for its tasks"
+            )
+
+        def __exit__(self, *args: object) -> NoReturn:  # pragma: no cover
+            raise AssertionError("unreachable: __enter__ always raises")
+
+        def __getattr__(self, name: str) -> NoReturn:
+            if name in _NURSERY_API:
+                raise AttributeError(
+                    f"'{type(self).__name__}' object has no attribute {name!r}: "
+                    "open_nursery() returns a context manager, not a nursery. Write "
+                    f"'async with open_nursery() as nursery:' and use nursery.{name}",
+                    name=name,
+                    obj=self,
+                )
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute {name!r}", name=name, obj=self
+            )
 
 
-def open_nursery() -> NurseryManager:
+def open_nursery(strict_exception_groups: bool | None = None) -> NurseryManager:
     """Open a nursery, the scope within which tasks can be spawned.
 
     ``async with open_nursery() as nursery:`` returns a `Nursery`. The block
@@ -162,8 +193,16 @@ def open_nursery() -> NurseryManager:
     children; if the surrounding scope is cancelled meanwhile, the children
     are cancelled too and the exit still waits for them to finish. When the
     block had nothing to wait for, exiting is a schedule point only.
+
+    Args:
+      strict_exception_groups: None (the default) takes the value given to
+        `tether.run` (True unless changed). False is deprecated (it warns
+        with `TetherDeprecationWarning`, as trio does): a single error is
+        then raised bare instead of in a group.
     """
-    return NurseryManager()
+    if strict_exception_groups is not None and not strict_exception_groups:
+        warn_loose("open_nursery(strict_exception_groups=False)")
+    return NurseryManager(strict_exception_groups)
 
 
 class Nursery:
@@ -175,6 +214,7 @@ class Nursery:
     """
 
     __slots__ = (
+        "__weakref__",
         "_cancel_status",
         "_children",
         "_closed",
@@ -183,11 +223,15 @@ class Nursery:
         "_parent_waiting_in_aexit",
         "_pending_excs",
         "_pending_starts",
+        "_strict_exception_groups",
         "cancel_scope",
     )
 
-    def __init__(self, parent_task: Task, cancel_scope: CancelScope) -> None:
+    def __init__(
+        self, parent_task: Task, cancel_scope: CancelScope, strict_exception_groups: bool
+    ) -> None:
         self._parent_task = parent_task
+        self._strict_exception_groups = strict_exception_groups
         if parent_task._child_nurseries:
             parent_task._child_nurseries.append(self)
         else:
@@ -301,7 +345,13 @@ class Nursery:
         self._pending_excs = None
         if excs:
             try:
-                return BaseExceptionGroup("Exceptions from tether nursery", excs)
+                if self._strict_exception_groups:
+                    return BaseExceptionGroup("Exceptions from tether nursery", excs)
+                if len(excs) == 1:
+                    return excs[0]
+                group = BaseExceptionGroup("Exceptions from tether nursery", excs)
+                group.add_note(LOOSE_GROUP_NOTE)
+                return group
             finally:
                 del excs
         return None
@@ -350,7 +400,9 @@ class Nursery:
         try:
             self._pending_starts += 1
             try:
-                async with open_nursery() as old_nursery:
+                # (Strict whatever the run says: its one error is unwrapped
+                # below.)
+                async with NurseryManager(True) as old_nursery:
                     task_status: _TaskStatus[Any] = _TaskStatus(old_nursery, self)
 
                     def thunk(*thunk_args: object) -> Awaitable[Any]:

@@ -52,8 +52,9 @@ from ._exceptions import TetherInternalError
 from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
 from ._ki import ki_protected, register_step_loop
+from ._loose_groups import warn_loose
 from ._misnesting import misnested_task_exit
-from ._nursery import Nursery, open_nursery
+from ._nursery import Nursery, NurseryManager
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._task import PARKED_IN_LOT, CoroutineTask, Task
@@ -190,8 +191,11 @@ class Runner:
         clock: Clock,
         instruments: Sequence[Instrument],
         schedule_seed: int | None,
+        strict_exception_groups: bool = True,
     ) -> None:
         self.clock = clock
+        #: What `open_nursery()` uses when not told.
+        self.strict_exception_groups = strict_exception_groups
         self.instruments = Instruments(instruments)
         self.io_manager = make_io_manager()
         self.runq: list[Task] = []
@@ -397,10 +401,11 @@ class Runner:
     # -- the root task ---------------------------------------------------------
 
     async def init(self, async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
-        async with open_nursery() as system_nursery:
+        # (The run's own nurseries are strict whatever the user chose.)
+        async with NurseryManager(True) as system_nursery:
             self.system_nursery = system_nursery
             try:
-                async with open_nursery() as main_task_nursery:
+                async with NurseryManager(True) as main_task_nursery:
                     try:
                         self.main_task = self.spawn_impl(async_fn, args, main_task_nursery, None)
                     except BaseException as exc:
@@ -734,6 +739,7 @@ def run(
     instruments: Sequence[Instrument] = (),
     schedule_seed: int | None = None,
     restrict_keyboard_interrupt_to_checkpoints: bool = False,
+    strict_exception_groups: bool = True,
 ) -> T:
     """Run ``async_fn(*args)`` as the main task of a new tether run.
 
@@ -754,6 +760,10 @@ def run(
         raised at once when it arrives while user code runs (so that a busy
         loop can be interrupted), and deferred to a checkpoint only when it
         arrives inside tether's own code.
+      strict_exception_groups: what `open_nursery` does when not told:
+        raise even a single error in an `ExceptionGroup` (True, the
+        default). False is deprecated (it warns with
+        `TetherDeprecationWarning`, as trio does).
 
     KeyboardInterrupt: when run in the main thread with Python's default
     SIGINT handler in place, tether installs its own for the duration of the
@@ -778,9 +788,11 @@ def run(
             f"tether.run() expected an async function, but got a coroutine object {async_fn!r}. "
             "Write 'tether.run(fn, arg)' instead of 'tether.run(fn(arg))'"
         )
+    if not strict_exception_groups:
+        warn_loose("tether.run(..., strict_exception_groups=False)")
     if clock is None:
         clock = SystemClock()
-    runner = Runner(clock, instruments, schedule_seed)
+    runner = Runner(clock, instruments, schedule_seed, strict_exception_groups)
     GLOBAL_RUN_CONTEXT.runner = runner
     runner.asyncgens.install_hooks()
     previous_sigint = _install_ki_handler(runner, restrict_keyboard_interrupt_to_checkpoints)
