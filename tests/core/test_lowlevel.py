@@ -258,8 +258,94 @@ def test_system_task_error_is_internal_error():
         lowlevel.spawn_system_task(bad_system_task)
         await tether.sleep_forever()
 
-    with pytest.raises(tether.TetherInternalError):
+    with pytest.raises(tether.TetherInternalError) as info:
         run_mock(main)
+    # The error, as the run's nurseries raised it: the system nursery's
+    # group inside the run's outermost one.
+    assert pytest.RaisesGroup(pytest.RaisesGroup(Boom)).matches(info.value.__cause__)
+
+
+def test_system_task_keyboard_interrupt_is_internal_error_too():
+    async def raises_ki():
+        raise KeyboardInterrupt
+
+    async def main():
+        lowlevel.spawn_system_task(raises_ki)
+        await tether.sleep_forever()
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        run_mock(main)
+    assert pytest.RaisesGroup(pytest.RaisesGroup(KeyboardInterrupt)).matches(
+        info.value.__cause__
+    )
+
+
+def test_system_task_error_alongside_cancelled_keeps_only_the_error():
+    async def fails_when_cancelled():
+        try:
+            await tether.sleep_forever()
+        except tether.Cancelled:
+            raise ValueError from None
+
+    async def system_task():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(fails_when_cancelled)
+            nursery.start_soon(tether.sleep_forever)
+
+    async def main():
+        lowlevel.spawn_system_task(system_task)
+        await wait_all_tasks_blocked()
+        # Returning shuts the system tasks down.
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        run_mock(main)
+    assert pytest.RaisesGroup(pytest.RaisesGroup(pytest.RaisesGroup(ValueError))).matches(
+        info.value.__cause__
+    )
+
+
+def test_failing_run_sync_soon_callback_crashes_the_run_in_order():
+    log = []
+
+    async def main():
+        token = lowlevel.current_tether_token()
+        token.run_sync_soon(lambda: {}["missing"])
+        token.run_sync_soon(lambda: log.append("next callback ran"))
+        try:
+            await tether.sleep_forever()
+        except tether.Cancelled as exc:
+            log.append(exc.source)
+            raise
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        run_mock(main)
+    assert pytest.RaisesGroup(pytest.RaisesGroup(KeyError)).matches(info.value.__cause__)
+    assert log == ["next callback ran", "shutdown"]
+
+
+def test_callback_failing_after_system_nursery_closed_still_crashes_the_run():
+    # An async generator's finalizer runs after the system nursery closed;
+    # a callback it queues that fails lands in the run's outermost nursery.
+    log = []
+
+    async def agen():
+        token = lowlevel.current_tether_token()
+        try:
+            yield 1
+        finally:
+            token.run_sync_soon(lambda: {}["missing"])
+            token.run_sync_soon(lambda: log.append("later callback ran"))
+
+    kept = []
+
+    async def main():
+        kept.append(agen())
+        await kept[-1].asend(None)
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        run_mock(main)
+    assert pytest.RaisesGroup(KeyError).matches(info.value.__cause__)
+    assert log == ["later callback ran"]
 
 
 sysvar = contextvars.ContextVar("sysvar", default="default")

@@ -214,6 +214,9 @@ class Runner:
         self.init_task_outcome: outcome.Outcome[Any] | None = None
         self.main_task: Task | None = None
         self.main_task_outcome: outcome.Outcome[Any] | None = None
+        #: The root task's nurseries, outermost first: `run_nursery` holds
+        #: `system_nursery` (system tasks), which holds the main task's.
+        self.run_nursery: Nursery | None = None
         self.system_nursery: Nursery | None = None
         #: The task being stepped right now; None between steps.
         self.current_task: Task | None = None
@@ -222,8 +225,11 @@ class Runner:
         self.ki_pending = False
         #: Whether a real SIGINT reached this run's handler.
         self.sigint_received = False
-        #: Errors that crash the run (see `crash`).
+        #: Errors that crashed the run (see `crash`).
         self.crash_errors: list[BaseException] = []
+        #: Those of them that came after the run's nurseries had closed:
+        #: `run` raises them itself.
+        self.late_crash_errors: list[BaseException] = []
 
     # -- spawning and scheduling ---------------------------------------------
 
@@ -401,26 +407,34 @@ class Runner:
     # -- the root task ---------------------------------------------------------
 
     async def init(self, async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
-        # (The run's own nurseries are strict whatever the user chose.)
-        async with NurseryManager(True) as system_nursery:
-            self.system_nursery = system_nursery
-            try:
-                async with NurseryManager(True) as main_task_nursery:
-                    try:
-                        self.main_task = self.spawn_impl(async_fn, args, main_task_nursery, None)
-                    except BaseException as exc:
-                        self.main_task_outcome = outcome.Error(exc)
-            finally:
-                # The main task is done: system tasks are cancelled.
-                system_nursery.cancel_scope._cancel(
-                    CancelReason(
-                        "shutdown",
-                        source_task=repr(self.init_task),
-                        reason="main task done, shutting down system tasks",
+        # The run's own nurseries are strict whatever the user chose: an
+        # error that crashes the run (see `crash`) leaves the root task in
+        # the same shape of group every time.
+        async with NurseryManager(True) as run_nursery:
+            self.run_nursery = run_nursery
+            async with NurseryManager(True) as system_nursery:
+                self.system_nursery = system_nursery
+                try:
+                    async with NurseryManager(True) as main_task_nursery:
+                        try:
+                            self.main_task = self.spawn_impl(
+                                async_fn, args, main_task_nursery, None
+                            )
+                        except BaseException as exc:
+                            self.main_task_outcome = outcome.Error(exc)
+                finally:
+                    # The main task is done: system tasks are cancelled.
+                    system_nursery.cancel_scope._cancel(
+                        CancelReason(
+                            "shutdown",
+                            source_task=repr(self.init_task),
+                            reason="main task done, shutting down system tasks",
+                        )
                     )
-                )
-        with CancelScope(shield=True):
-            await self.asyncgens.finalize_remaining()
+            # (Still inside `run_nursery`, where a crash after the system
+            # nursery closed is raised.)
+            with CancelScope(shield=True):
+                await self.asyncgens.finalize_remaining()
 
     # -- the loop --------------------------------------------------------------
 
@@ -645,13 +659,23 @@ class Runner:
         )
 
     def crash(self, error: BaseException, what: str) -> None:
-        """Record an error that nobody can catch (a failing run_sync_soon
-        callback) and shut the run down in order: every task is cancelled
-        and unwinds, then `run` raises `TetherInternalError`."""
+        """Shut the run down in order because of an error that nobody can
+        catch (a failing run_sync_soon callback or abort function): it is
+        raised in the system nursery, as if a system task had raised it, so
+        every task is cancelled and unwinds; then `run` raises
+        `TetherInternalError` with it (in the root task's groups) as the
+        cause. After the system nursery has closed, the run's outermost
+        nursery takes it; after that, `run` raises it directly."""
         error.add_note(what)
         self.crash_errors.append(error)
-        if self.system_nursery is not None:
-            self.system_nursery.cancel_scope.cancel()
+        for nursery in (self.system_nursery, self.run_nursery):
+            if nursery is not None and nursery._pending_excs is not None:
+                nursery._add_exc(
+                    error,
+                    CancelReason("shutdown", reason=f"the run crashed: {what}: {error!r}"),
+                )
+                return
+        self.late_crash_errors.append(error)
 
     def _park(self, task: Task, lot: ParkingLot) -> None:
         """The task yielded `lot` (``await lot.park()``): queue it there,
@@ -817,7 +841,7 @@ def run(
                 sync_fn(*cb_args)
             except BaseException as exc:
                 exc.add_note(f"run_sync_soon callback {sync_fn!r} raised at the end of the run")
-                runner.crash_errors.append(exc)
+                runner.late_crash_errors.append(exc)
         if previous_wakeup_fd is not None:
             signal.set_wakeup_fd(previous_wakeup_fd)
         runner.asyncgens.uninstall_hooks()
@@ -827,13 +851,17 @@ def run(
         del GLOBAL_RUN_CONTEXT.runner
     init_outcome = runner.init_task_outcome
     if isinstance(init_outcome, outcome.Error):
-        raise TetherInternalError("tether's root task failed") from init_outcome.error
-    if runner.crash_errors:
-        cause = runner.crash_errors[0]
-        if len(runner.crash_errors) > 1:
-            cause = BaseExceptionGroup("errors that crashed the run", runner.crash_errors)
         raise TetherInternalError(
-            "the run was crashed by an error outside any task; all tasks were cancelled"
+            "the run crashed: an error escaped a system task, a run_sync_soon callback "
+            "or tether itself (the cause); all tasks were cancelled"
+        ) from init_outcome.error
+    late = runner.late_crash_errors
+    if late:
+        cause: BaseException = late[0]
+        if len(late) > 1:
+            cause = BaseExceptionGroup("errors that crashed the run", late)
+        raise TetherInternalError(
+            "the run was crashed by an error outside any task at its end"
         ) from cause
     main_outcome = runner.main_task_outcome
     assert main_outcome is not None
