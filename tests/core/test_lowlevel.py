@@ -275,9 +275,7 @@ def test_system_task_keyboard_interrupt_is_internal_error_too():
 
     with pytest.raises(tether.TetherInternalError) as info:
         run_mock(main)
-    assert pytest.RaisesGroup(pytest.RaisesGroup(KeyboardInterrupt)).matches(
-        info.value.__cause__
-    )
+    assert pytest.RaisesGroup(pytest.RaisesGroup(KeyboardInterrupt)).matches(info.value.__cause__)
 
 
 def test_system_task_error_alongside_cancelled_keeps_only_the_error():
