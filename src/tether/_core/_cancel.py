@@ -151,6 +151,8 @@ def _check_deadline(value: float, name: str) -> float:
     """`value` as a float, or the error for a deadline that is not a number
     or is NaN (messages as trio words them: ``relative deadline must not
     be NaN``)."""
+    if type(value) is int:
+        return float(value)
     if type(value) is not float:
         if not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a number, got {value!r}")
@@ -210,8 +212,11 @@ class CancelScope:
         relative_deadline: float = math.inf,
         shield: bool = False,
     ) -> None:
-        deadline = _check_deadline(deadline, "deadline")
-        relative_deadline = _check_deadline(relative_deadline, "relative_deadline")
+        # (Checked inline for the usual float: scopes are made often.)
+        if type(deadline) is not float or deadline != deadline:
+            deadline = _check_deadline(deadline, "deadline")
+        if type(relative_deadline) is not float or relative_deadline != relative_deadline:
+            relative_deadline = _check_deadline(relative_deadline, "relative_deadline")
         if relative_deadline < 0:
             raise ValueError("timeout must be non-negative")
         if deadline != math.inf and relative_deadline != math.inf:
