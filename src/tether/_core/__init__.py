@@ -49,6 +49,7 @@ from ._run import (
     wait_all_tasks_blocked,
 )
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
+from ._sniffio import forget_async_library
 from ._task import TASK_SLOTS, Task
 from ._traps import (
     CHECKPOINT,
@@ -143,6 +144,7 @@ __all__ = [
     "disable_ki_protection",
     "enable_ki_protection",
     "fd_of",
+    "forget_async_library",
     "in_tether_run",
     "in_tether_task",
     "notify_closing",

@@ -25,8 +25,6 @@ need.
 from __future__ import annotations
 
 import contextvars
-import functools
-import inspect
 import math
 import operator
 import random
@@ -58,6 +56,7 @@ from ._nursery import Nursery, NurseryManager
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._task import PARKED_IN_LOT, CoroutineTask, Task
+from ._task_coroutine import coroutine_or_error, task_name
 from ._traps import (
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
@@ -129,60 +128,6 @@ class RunStatistics:
 _spawn_index = operator.attrgetter("_spawn_index")
 
 
-def _task_name(async_fn: object) -> str:
-    fn = async_fn
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    module = getattr(fn, "__module__", None)
-    qualname = getattr(fn, "__qualname__", None)
-    if qualname is None:
-        return repr(async_fn)
-    return f"{module}.{qualname}" if module else qualname
-
-
-def _looks_like_other_framework(value: object) -> bool:
-    module = type(value).__module__ or ""
-    return module.split(".")[0] in {"asyncio", "twisted", "tornado", "concurrent", "gevent"}
-
-
-def coroutine_or_error(
-    async_fn: Callable[..., Awaitable[T]], *args: object
-) -> Coroutine[Any, Any, T]:
-    """Call ``async_fn(*args)`` and check that it gave a coroutine, with an
-    error that says what went wrong when it did not."""
-    if isinstance(async_fn, Coroutine):
-        async_fn.close()
-        raise TypeError(
-            "tether expected an async function, but got a coroutine object "
-            f"{async_fn!r}. Probably you wrote 'start_soon(fn(arg))' or "
-            "'run(fn(arg))'; pass the function and its arguments separately: "
-            "'start_soon(fn, arg)'"
-        )
-    if _looks_like_other_framework(async_fn):
-        raise TypeError(
-            f"tether got {async_fn!r}, an object from another async framework; "
-            "tether runs async functions written for tether"
-        )
-    coro = async_fn(*args)
-    if isinstance(coro, Coroutine):
-        return coro
-    if _looks_like_other_framework(coro):
-        raise TypeError(
-            f"tether called {async_fn!r} and got {coro!r}; it looks like it was "
-            "written for asyncio or another framework, which tether cannot run "
-            "directly (tether.aio runs asyncio code)"
-        )
-    if inspect.isasyncgen(coro):
-        raise TypeError(
-            f"tether expected an async function, but {async_fn!r} is an async "
-            "generator function; iterate it inside an async function instead"
-        )
-    raise TypeError(
-        f"tether expected an async function, but {_task_name(async_fn)!r} returned "
-        f"{coro!r}; is it a synchronous function?"
-    )
-
-
 class Runner:
     """The state of one `tether.run` call. Lives in the thread running it."""
 
@@ -252,7 +197,7 @@ class Runner:
             name = async_fn
         if not isinstance(name, str):
             # Interned: 100k tasks of one function share one name string.
-            name = sys.intern(_task_name(name))
+            name = sys.intern(task_name(name))
         return self.spawn_coroutine(coro, name, context, nursery, system_task=system_task)
 
     def spawn_coroutine(
@@ -487,7 +432,7 @@ class Runner:
                 raise TetherInternalError(
                     "the run crashed and some tasks could not be woken to unwind"
                 ) from self.crash_errors[0]
-            if self.runq and not io_waiters:
+            if self.runq and not io_waiters and not (instruments and instruments.io_wait_hooked):
                 events: list[tuple[int, int]] = []
             else:
                 timeout, idle_primed = self._compute_timeout()
@@ -803,14 +748,15 @@ def run(
     """
     if getattr(GLOBAL_RUN_CONTEXT, "runner", None) is not None:
         raise RuntimeError(
-            "tether.run() called inside a running tether run in this thread; "
+            "tether.run() called from inside a running tether run in this thread; "
             "await the function directly or start it in a nursery instead"
         )
     if isinstance(async_fn, Coroutine):
         async_fn.close()
         raise TypeError(
-            f"tether.run() expected an async function, but got a coroutine object {async_fn!r}. "
-            "Write 'tether.run(fn, arg)' instead of 'tether.run(fn(arg))'"
+            "tether.run() was expecting an async function, but instead it got a coroutine "
+            f"object {async_fn!r}. Write 'tether.run(fn, arg)' instead of "
+            "'tether.run(fn(arg))'"
         )
     if not strict_exception_groups:
         warn_loose("tether.run(..., strict_exception_groups=False)")
@@ -1154,13 +1100,14 @@ def in_tether_task() -> bool:
 
 
 def add_instrument(instrument: Instrument) -> None:
-    """Install `instrument` in the current run."""
+    """Install `instrument` in the current run (nothing happens if it is
+    already installed). The hooks it implements are read now."""
     _runner().instruments.add_instrument(instrument)
 
 
 def remove_instrument(instrument: Instrument) -> None:
-    """Remove `instrument` from the current run; `KeyError` if it was not
-    installed."""
+    """Remove `instrument` from the current run; `KeyError` if it is not
+    installed (never added, or removed after one of its hooks raised)."""
     _runner().instruments.remove_instrument(instrument)
 
 
