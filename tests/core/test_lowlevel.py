@@ -3,6 +3,7 @@
 import contextvars
 import math
 import threading
+import types
 
 import outcome
 import pytest
@@ -440,8 +441,10 @@ def test_runvar_get_set_reset():
         with pytest.raises(LookupError):
             rv.get()
         token3 = rv_default.set("x")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="token is not for us"):
             rv.reset(token3)
+        with pytest.raises(TypeError):
+            rv.reset(None)
         rv_default.reset(token3)
         assert rv_default.get() == "dflt"
         return "ok"
@@ -596,3 +599,106 @@ def test_accepted_run_sync_soon_call_runs_before_run_returns():
 
     assert tether.run(main) == "main returned first"
     assert calls == ["late"]
+
+
+# -- detaching a task's coroutine ------------------------------------------------
+
+
+@types.coroutine
+def to_runner(value):
+    # A bare yield: what a foreign runner's coroutine would do.
+    return (yield value)
+
+
+def test_permanently_detached_coroutine_continues_outside_tether():
+    kept = {}
+
+    async def detaches(final):
+        await lowlevel.checkpoint()
+        kept["task"] = lowlevel.current_task()
+        kept["sent"] = await lowlevel.permanently_detach_coroutine_object(final)
+        await to_runner("handed over")
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(detaches, outcome.Value(None))
+        # The task is over for tether; its coroutine goes on when driven.
+        coro = kept["task"].coro
+        assert coro.send("first value") == "handed over"
+        assert kept["sent"] == "first value"
+        with pytest.raises(StopIteration):
+            coro.send(None)
+
+        # The task's result is the outcome given: here an error, which its
+        # nursery raises.
+        with pytest.RaisesGroup(KeyError):
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(detaches, outcome.Error(KeyError("detached")))
+        kept["task"].coro.close()
+
+    tether.run(main)
+
+
+def test_permanent_detach_refuses_with_a_nursery_open():
+    async def main():
+        async with tether.open_nursery():
+            with pytest.raises(RuntimeError, match="open nurser"):
+                await lowlevel.permanently_detach_coroutine_object(outcome.Value(None))
+
+    tether.run(main)
+
+
+def test_temporarily_detached_coroutine_is_reattached():
+    kept = {}
+    log = []
+
+    def abort_fn(raise_cancel):
+        log.append("abort called")
+        return lowlevel.Abort.FAILED
+
+    async def detaches():
+        task = kept["task"] = lowlevel.current_task()
+        log.append(await lowlevel.temporarily_detach_coroutine_object(abort_fn))
+        log.append(await to_runner("step 1"))
+        with pytest.raises(RuntimeError, match="does not match"):
+            await lowlevel.reattach_detached_coroutine_object(kept["other"], None)
+        await lowlevel.reattach_detached_coroutine_object(task, "back to tether")
+        log.append("under tether again")
+        with pytest.raises(tether.Cancelled):
+            await lowlevel.checkpoint()
+
+    async def other():
+        kept["other"] = lowlevel.current_task()
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(other)
+            nursery.start_soon(detaches)
+            await wait_all_tasks_blocked()
+            # Cancelling a detached task only calls its abort function.
+            nursery.cancel_scope.cancel()
+            coro = kept["task"].coro
+            assert coro.send("sent by the other runner") == "step 1"
+            assert coro.send("more") == "back to tether"
+
+    tether.run(main)
+    assert log == ["abort called", "sent by the other runner", "more", "under tether again"]
+
+
+def test_detached_abort_function_must_fail():
+    async def detaches():
+        await lowlevel.temporarily_detach_coroutine_object(lambda _: lowlevel.Abort.SUCCEEDED)
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(detaches)
+            await wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+
+    # The run crashes; the detached task can never be woken to unwind, so
+    # the run ends with the abort function's error as the cause.
+    with pytest.raises(tether.TetherInternalError, match="could not be woken") as info:
+        tether.run(main)
+    assert pytest.RaisesExc(RuntimeError, match="must return Abort.FAILED").matches(
+        info.value.__cause__
+    )

@@ -2,6 +2,11 @@
 
 from ._cancel import CancelScope
 from ._clock import Clock, SystemClock
+from ._detach import (
+    permanently_detach_coroutine_object,
+    reattach_detached_coroutine_object,
+    temporarily_detach_coroutine_object,
+)
 from ._entry_queue import TetherToken
 from ._exceptions import (
     BrokenResourceError,
@@ -55,6 +60,7 @@ from ._traps import (
     CHECKPOINT,
     TASK_EXIT,
     Abort,
+    RaiseCancelT,
     cancel_shielded_checkpoint,
     checkpoint,
     park_unless_set,
@@ -113,6 +119,7 @@ __all__ = [
     "NurseryManager",
     "ParkingLot",
     "ParkingLotStatistics",
+    "RaiseCancelT",
     "RunFinishedError",
     "RunStatistics",
     "RunVar",
@@ -150,6 +157,8 @@ __all__ = [
     "notify_closing",
     "open_nursery",
     "park_unless_set",
+    "permanently_detach_coroutine_object",
+    "reattach_detached_coroutine_object",
     "remove_instrument",
     "remove_parking_lot_breaker",
     "reschedule",
@@ -157,6 +166,7 @@ __all__ = [
     "spawn_coroutine",
     "spawn_task",
     "spawn_system_task",
+    "temporarily_detach_coroutine_object",
     "wait_all_tasks_blocked",
     "wait_readable",
     "wait_task_rescheduled",

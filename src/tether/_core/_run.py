@@ -62,6 +62,7 @@ from ._traps import (
     CHECKPOINT,
     TASK_EXIT,
     Abort,
+    PermanentlyDetach,
     WaitTaskRescheduled,
     wait_task_rescheduled,
 )
@@ -640,6 +641,10 @@ class Runner:
             task._attempt_delivery_of_any_pending_cancel()
 
     def _foreign_yield(self, task: Task, msg: object) -> None:
+        if type(msg) is PermanentlyDetach:
+            # The coroutine is someone else's now; the task ends here.
+            self.task_exited(task, msg.final_outcome)
+            return
         if isinstance(msg, ParkingLot):
             # A subclass of ParkingLot: the step loop only checks the exact
             # type.
