@@ -1,6 +1,7 @@
 """tether.lowlevel: traps, tasks, system tasks, RunVar, statistics, tokens."""
 
 import contextvars
+import dataclasses
 import math
 import threading
 import types
@@ -479,6 +480,15 @@ def test_current_statistics():
 
     async def main():
         base = lowlevel.current_statistics()
+        # The root task and this one.
+        assert base.tasks_living == 2
+        assert [f.name for f in dataclasses.fields(base)] == [
+            "tasks_living",
+            "tasks_runnable",
+            "seconds_to_next_deadline",
+            "io_statistics",
+            "run_sync_soon_queue_size",
+        ]
         assert base.tasks_runnable >= 0
         assert base.seconds_to_next_deadline == math.inf
         assert base.run_sync_soon_queue_size == 0

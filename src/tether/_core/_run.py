@@ -117,13 +117,26 @@ _CANCEL_AT_NEXT_STEP: Any = WaitTaskRescheduled(_abort_at_once)
 
 @dataclass(frozen=True)
 class RunStatistics:
-    """What `current_statistics` reports about the current run."""
+    """What `current_statistics` reports about the current run (trio's
+    fields, in trio's order).
+
+    Attributes:
+      tasks_living: tasks started and not yet finished, the run's own root
+        task included (tether runs `run_sync_soon` callbacks in the loop
+        itself, not in a task as trio does, so a run has one task fewer).
+      tasks_runnable: tasks queued to take a step in the next batch.
+      seconds_to_next_deadline: time until the nearest cancel-scope deadline
+        (``inf`` for none; negative if it passed and is not processed yet).
+      io_statistics: the I/O backend's numbers (``backend`` names it).
+      run_sync_soon_queue_size: callbacks queued with
+        `TetherToken.run_sync_soon` and not run yet.
+    """
 
     tasks_living: int
     tasks_runnable: int
     seconds_to_next_deadline: float
-    run_sync_soon_queue_size: int
     io_statistics: IOStatistics
+    run_sync_soon_queue_size: int
 
 
 _spawn_index = operator.attrgetter("_spawn_index")
