@@ -7,7 +7,7 @@ import pytest
 
 import tether
 from tether import lowlevel
-from tether._core import forget_async_library
+from tether._core import forget_async_library, mark_tether_context
 
 sniffio = pytest.importorskip("sniffio")
 
@@ -70,3 +70,9 @@ def test_forget_async_library_clears_a_copied_context():
         return context.run(sniffio.current_async_library_cvar.get)
 
     assert tether.run(main) is None
+
+
+def test_mark_tether_context_marks_a_context():
+    context = contextvars.Context()
+    mark_tether_context(context)
+    assert context.run(sniffio.current_async_library) == "tether"

@@ -54,7 +54,7 @@ from ._run import (
     wait_all_tasks_blocked,
 )
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
-from ._sniffio import forget_async_library
+from ._sniffio import forget_async_library, mark_tether_context
 from ._task import TASK_SLOTS, Task
 from ._traps import (
     CHECKPOINT,
@@ -154,6 +154,7 @@ __all__ = [
     "forget_async_library",
     "in_tether_run",
     "in_tether_task",
+    "mark_tether_context",
     "notify_closing",
     "open_nursery",
     "park_unless_set",

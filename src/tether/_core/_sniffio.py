@@ -18,7 +18,9 @@ does not use it pays one dictionary lookup per task spawned.
 
 A worker thread that runs code in a copy of a task's context is not inside
 the run: `forget_async_library` clears the variable in such a copy (trio's
-worker threads report no library).
+worker threads report no library). Code that the run's thread runs for a
+worker thread outside any task (``from_thread.run_sync``) is inside the run:
+`mark_tether_context` sets the variable in the context it runs in.
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ def call_as_tether_task(fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
     finally:
         thread_local.name = previous
+
+
+def mark_tether_context(context: contextvars.Context) -> None:
+    """Make sniffio report tether in `context` (a context in which code will
+    run in the run's thread outside any native task, such as a function a
+    worker thread asks the run to call). Does nothing if sniffio is not
+    imported."""
+    sniffio = _modules.get("sniffio")
+    if sniffio is not None:
+        context.run(sniffio.current_async_library_cvar.set, LIBRARY_NAME)
 
 
 def forget_async_library(context: contextvars.Context) -> None:
