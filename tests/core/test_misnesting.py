@@ -147,3 +147,29 @@ def test_run_after_misnesting_is_clean():
         return "ok"
 
     assert tether.run(fine) == "ok"
+
+
+def test_errors_of_an_abandoned_nursery_are_logged_at_the_end_of_the_run(caplog):
+    async def fails_when_cancelled():
+        try:
+            await tether.sleep_forever()
+        finally:
+            raise KeyError("from an abandoned task")
+
+    async def leaves_nursery_open():
+        nursery = await tether.open_nursery().__aenter__()
+        nursery.start_soon(fails_when_cancelled)
+        nursery.start_soon(tether.sleep_forever)
+        await wait_all_tasks_blocked()
+
+    async def main():
+        with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="Nursery stack corrupted")):
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(leaves_nursery_open)
+
+    with caplog.at_level(logging.ERROR, logger="tether"):
+        tether.run(main)
+    # Only the real error: not the Cancelled of the task that just stopped.
+    (record,) = caplog.records
+    assert isinstance(record.exc_info[1], KeyError)
+    assert "could not be raised anywhere" in record.getMessage()

@@ -16,9 +16,12 @@ that says what went wrong and leaves the rest in a state that unwinds:
   while a nursery it opened is still open: the task's result becomes
   ``RuntimeError("... stack corrupted: ...")`` (with its own error, if it had
   one, as the context). Each nursery left open is cancelled and closed to
-  new tasks; its remaining children unwind on their own. Their errors can no
-  longer reach anyone (the block that would raise them is gone), so they are
-  logged on the ``"tether"`` logger rather than dropped silently.
+  new tasks; its remaining children unwind on their own. Their errors reach
+  the nursery's block if some code still exits it (an ``AsyncExitStack``
+  closed by another task); errors that never reach anyone are logged on the
+  ``"tether"`` logger rather than dropped silently: at once if the block
+  already exited, at the end of the run otherwise (`report_lost_errors`).
+  The `Cancelled` that the abandonment itself caused are not logged.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 import outcome
 
 from ._cancel_reason import CancelReason
+from ._exceptions import Cancelled
 
 if TYPE_CHECKING:
+    from ._nursery import Nursery
     from ._task import Task
 
 MISNESTING_ADVICE = """
@@ -44,14 +49,27 @@ LOGGER = logging.getLogger("tether")
 
 
 def log_lost_error(task: Task, error: BaseException) -> None:
-    """Report the error of a task whose nursery was abandoned by
-    misnesting (nobody can catch it any more)."""
+    """Report an error from a nursery abandoned by misnesting that nobody
+    can catch any more (`task`: the one that raised it, or the nursery's)."""
     LOGGER.error(
-        "%r raised an error after its nursery was abandoned by misnested "
-        "scopes; it cannot be raised anywhere",
+        "an error from %r could not be raised anywhere: its nursery was abandoned "
+        "by misnested scopes",
         task,
         exc_info=error,
     )
+
+
+def report_lost_errors(nurseries: list[Nursery]) -> None:
+    """At the end of a run: log the errors that children of these abandoned
+    nurseries raised, if no code exited the nursery's block to raise them."""
+    for nursery in nurseries:
+        errors = nursery._pending_excs
+        if not errors:
+            continue
+        nursery._pending_excs = None
+        for error in errors:
+            if not isinstance(error, Cancelled):
+                log_lost_error(nursery.parent_task, error)
 
 
 def misnested_task_exit(task: Task, result: outcome.Outcome[Any]) -> outcome.Error:
@@ -59,6 +77,7 @@ def misnested_task_exit(task: Task, result: outcome.Outcome[Any]) -> outcome.Err
     open, or inside a scope that another task closed: abandon the
     nurseries and return the error that reports it."""
     nurseries = task._child_nurseries
+    task._runner.abandoned_nurseries.extend(nurseries)
     for nursery in nurseries:
         nursery.cancel_scope._cancel(
             CancelReason(

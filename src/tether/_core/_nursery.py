@@ -274,8 +274,10 @@ class Nursery:
         if self._pending_excs is None:
             # The block already exited while children still ran: only a
             # nursery abandoned by misnesting (see `_misnesting.py`) gets
-            # here. Nobody is left to raise the error to.
-            log_lost_error(task, error)
+            # here. Nobody is left to raise the error to. (The Cancelled of
+            # the abandonment itself is expected.)
+            if not isinstance(error, Cancelled):
+                log_lost_error(task, error)
             return
         reason = None
         if not self.cancel_scope._cancel_called:
@@ -334,10 +336,13 @@ class Nursery:
                 # (No children left to cancel: no reason needed.)
                 self._add_exc(exc, None)
 
-        popped = self._parent_task._child_nurseries.pop()  # type: ignore[union-attr]
+        nurseries = self._parent_task._child_nurseries
+        popped = nurseries.pop()  # type: ignore[union-attr]
         if popped is not self:
-            # An inner nursery of this task is still open; the task's exit
-            # reports that ("Nursery stack corrupted", see _misnesting.py).
+            # An inner nursery of this task is still open. Both stay on the
+            # task's list: its exit reports the misnesting and abandons them
+            # ("Nursery stack corrupted", see _misnesting.py).
+            nurseries.append(popped)  # type: ignore[union-attr]
             raise AssertionError("Nursery misnesting detected!")
         excs = self._pending_excs
         # (None from now on: no reference cycle through the errors' frames,

@@ -51,7 +51,7 @@ from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
 from ._ki import ki_protected, register_step_loop
 from ._loose_groups import warn_loose
-from ._misnesting import misnested_task_exit
+from ._misnesting import misnested_task_exit, report_lost_errors
 from ._nursery import Nursery, NurseryManager
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
@@ -189,6 +189,8 @@ class Runner:
         #: Those of them that came after the run's nurseries had closed:
         #: `run` raises them itself.
         self.late_crash_errors: list[BaseException] = []
+        #: Nurseries left open by a task that exited (see _misnesting.py).
+        self.abandoned_nurseries: list[Nursery] = []
 
     # -- spawning and scheduling ---------------------------------------------
 
@@ -793,6 +795,8 @@ def run(
             runner.init, (async_fn, args), None, "<init>", system_task=True
         )
         runner._run_loop()
+        if runner.abandoned_nurseries:
+            report_lost_errors(runner.abandoned_nurseries)
         if runner.instruments and "after_run" in runner.instruments:
             runner.instruments.call("after_run")
     finally:
