@@ -299,15 +299,15 @@ class Nursery:
         self, nested_child_exc: BaseException | None
     ) -> BaseException | None:
         if nested_child_exc is not None:
-            self._add_exc(
-                nested_child_exc,
-                CancelReason(
+            reason = None
+            if not self.cancel_scope._cancel_called:
+                reason = CancelReason(
                     "nursery",
                     source_task=repr(self._parent_task),
                     reason="Code block inside nursery contextmanager raised exception "
                     f"{nested_child_exc!r}",
-                ),
-            )
+                )
+            self._add_exc(nested_child_exc, reason)
         self._nested_child_running = False
         self._check_nursery_closed()
 
