@@ -746,13 +746,24 @@ def test_unentered_manager_explains_itself():
             pass  # pragma: no cover
 
 
-def test_nursery_can_be_weakly_referenced():
+def test_cancelled_nursery_is_freed_without_the_garbage_collector():
+    import gc
     import weakref
 
     async def main():
         async with tether.open_nursery() as nursery:
-            ref = weakref.ref(nursery)
+            nursery.start_soon(tether.sleep_forever)
+            nursery.cancel_scope.cancel()
+        ref = weakref.ref(nursery)
+        del nursery
+        await lowlevel.checkpoint()
         return ref
 
-    ref = tether.run(main)
-    assert ref() is None
+    gc.collect()
+    gc.disable()
+    try:
+        ref = tether.run(main)
+        # Freed by reference counting alone: no cycle kept it.
+        assert ref() is None
+    finally:
+        gc.enable()
