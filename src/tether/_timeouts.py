@@ -6,7 +6,7 @@ All built on `CancelScope`: `move_on_*` give up silently, `fail_*` raise
 
 from __future__ import annotations
 
-import math
+import numbers
 from types import TracebackType
 
 from ._core import (
@@ -23,28 +23,44 @@ class TooSlowError(Exception):
 
 
 def _check_deadline(deadline: float) -> None:
-    if math.isnan(deadline):
+    if type(deadline) is not float and type(deadline) is not int:
+        if not isinstance(deadline, numbers.Real):
+            raise TypeError(f"deadline must be a number, got {deadline!r}")
+    if deadline != deadline:
         raise ValueError("deadline must not be NaN")
 
 
 def _check_seconds(seconds: float) -> None:
-    if math.isnan(seconds):
-        raise ValueError("timeout must not be NaN")
+    # (The messages name the argument as trio's do. The usual int or float
+    # is checked without the slower numbers.Real test.)
+    if type(seconds) is not float and type(seconds) is not int:
+        if not isinstance(seconds, numbers.Real):
+            raise TypeError(f"`seconds` must be a number, got {seconds!r}")
+    if seconds != seconds:
+        raise ValueError("`seconds` must not be NaN")
     if seconds < 0:
-        raise ValueError(f"timeout must be non-negative, got {seconds!r}")
+        raise ValueError("`seconds` must be non-negative")
 
 
 def move_on_at(deadline: float, *, shield: bool = False) -> CancelScope:
     """A `CancelScope` that cancels itself at the absolute time `deadline`
     (see `current_time`). Use as ``with move_on_at(d) as scope:``; afterwards
     ``scope.cancelled_caught`` tells whether the deadline cut the block short.
+    Entering and exiting are not checkpoints.
+
+    Raises `ValueError` for a NaN deadline, `TypeError` if it is not a number.
     """
     _check_deadline(deadline)
     return CancelScope(deadline=deadline, shield=shield)
 
 
 def move_on_after(seconds: float, *, shield: bool = False) -> CancelScope:
-    """A `CancelScope` that cancels itself `seconds` after it is entered."""
+    """A `CancelScope` that cancels itself `seconds` after it is entered.
+    Entering and exiting are not checkpoints.
+
+    Raises `ValueError` if `seconds` is negative or NaN, `TypeError` if it is
+    not a number.
+    """
     _check_seconds(seconds)
     return CancelScope(relative_deadline=seconds, shield=shield)
 

@@ -142,3 +142,20 @@ def test_event_loop_policy_makes_stdlib_run_use_tether():
         assert asyncio.run(main()) is aio.TetherEventLoop
     finally:
         asyncio.set_event_loop_policy(previous)
+
+
+def test_sniffio_reports_asyncio_in_tasks_hosted_by_a_tether_run():
+    sniffio = pytest.importorskip("sniffio")
+    import tether
+
+    async def aio_main():
+        inner = asyncio.get_running_loop().create_task(report())
+        return [sniffio.current_async_library(), await inner]
+
+    async def report():
+        return sniffio.current_async_library()
+
+    async def main():
+        return sniffio.current_async_library(), await aio.run_hosted(aio_main())
+
+    assert tether.run(main) == ("tether", ["asyncio", "asyncio"])

@@ -459,14 +459,78 @@ def test_relative_deadline_settable_while_entered():
 
 
 def test_deadline_argument_validation():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="both a deadline and a relative deadline"):
         tether.CancelScope(deadline=1, relative_deadline=1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="non-negative"):
         tether.CancelScope(relative_deadline=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^deadline must not be NaN"):
         tether.CancelScope(deadline=math.nan)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^relative deadline must not be NaN"):
         tether.CancelScope(relative_deadline=math.nan)
+    with pytest.raises(TypeError, match="deadline must be a number, got '5'"):
+        tether.CancelScope(deadline="5")
+    with pytest.raises(TypeError, match="relative_deadline must be a number"):
+        tether.CancelScope(relative_deadline=None)
+    with pytest.raises(TypeError, match="shield must be a bool"):
+        tether.CancelScope(shield=1)
+
+
+def test_deadline_setters_validate():
+    scope = tether.CancelScope()
+    with pytest.raises(ValueError, match="deadline must not be NaN"):
+        scope.deadline = math.nan
+    with pytest.raises(TypeError, match="deadline must be a number"):
+        scope.deadline = "soon"
+    with pytest.raises(ValueError, match="relative deadline must be non-negative"):
+        scope.relative_deadline = -3
+    with pytest.raises(TypeError, match="shield must be a bool"):
+        scope.shield = "yes"
+    scope.relative_deadline = 5
+    assert scope.relative_deadline == 5
+    # A relative scope has no absolute deadline until it is entered, and an
+    # absolute one no relative deadline.
+    with pytest.raises(RuntimeError, match="relative cancel scope does not have an absolute"):
+        scope.deadline  # noqa: B018
+    with pytest.raises(RuntimeError, match="relative_deadline instead"):
+        scope.deadline = 7
+    absolute = tether.CancelScope(deadline=5)
+    with pytest.raises(RuntimeError, match="non-relative cancel scope does not have a relative"):
+        absolute.relative_deadline  # noqa: B018
+
+
+def test_cancel_scope_cannot_be_subclassed():
+    with pytest.raises(TypeError, match="cannot be subclassed"):
+        type("MyScope", (tether.CancelScope,), {})
+
+
+def test_cancel_scope_repr_shows_state_and_time_left():
+    async def main():
+        scope = tether.CancelScope()
+        reprs = [repr(scope)]
+        with scope:
+            reprs.append(repr(scope))
+            scope.deadline = tether.current_time() - 1
+            reprs.append(repr(scope))
+            scope.deadline = tether.current_time() + 10
+            reprs.append(repr(scope))
+            # Outside the run's thread the time left is unknown.
+            reprs.append(await tether.to_thread.run_sync(repr, scope))
+            scope.cancel()
+            reprs.append(repr(scope))
+        reprs.append(repr(scope))
+        return reprs
+
+    # (A clock that does not jump while the thread runs.)
+    reprs = tether.run(main, clock=MockClock())
+    assert all(r.startswith("<tether.CancelScope at 0x") for r in reprs)
+    unbound, active, past, future, elsewhere, cancelled, exited = reprs
+    assert unbound.endswith(", unbound>")
+    assert active.endswith(", active>")
+    assert past.endswith(", active, deadline is 1.00 seconds ago>")
+    assert future.endswith(", active, deadline is 10.00 seconds from now>")
+    assert elsewhere.endswith(", active>")
+    assert cancelled.endswith(", active, cancelled>")
+    assert exited.endswith(", exited, cancelled>")
 
 
 def test_cancel_called_reflects_expired_deadline():
@@ -673,3 +737,32 @@ def test_sleep_inf_sleeps_forever():
         return cs.cancelled_caught, tether.current_time()
 
     assert run_mock(main) == (True, 1000.0)
+
+
+def test_cancelled_checkpoint_raises_one_schedule_round_later():
+    # A checkpoint that finds its scope cancelled first lets the task be
+    # rescheduled; Cancelled arrives at its next step. So a task stepped
+    # after it in the same batch still takes that step before the
+    # cancelled task unwinds (trio's order).
+    log = []
+
+    async def victim(cs):
+        with cs:
+            await lowlevel.checkpoint()
+        log.append("victim unwound")
+
+    async def bystander():
+        await lowlevel.checkpoint()
+        log.append("bystander step 2")
+        await lowlevel.checkpoint()
+        log.append("bystander step 3")
+
+    async def main():
+        cs = tether.CancelScope()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(victim, cs)
+            nursery.start_soon(bystander)
+            cs.cancel()
+
+    tether.run(main)
+    assert log.index("bystander step 2") < log.index("victim unwound")

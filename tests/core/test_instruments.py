@@ -286,3 +286,51 @@ def test_task_spawned_reports_child_with_parent_running():
 def test_hook_names_exist_on_base_class():
     for hook in HOOKS:
         assert hasattr(lowlevel.Instrument, hook), hook
+
+
+def test_io_wait_hooks_see_every_turn_even_when_nothing_waits():
+    # With an I/O-wait hook installed, the loop polls for I/O (timeout 0)
+    # on turns where tasks are runnable, instead of skipping the poll.
+    class IOWaits(lowlevel.Instrument):
+        def __init__(self):
+            self.timeouts = []
+
+        def before_io_wait(self, timeout):
+            self.timeouts.append(timeout)
+
+    hook = IOWaits()
+
+    async def main():
+        for _ in range(3):
+            await lowlevel.checkpoint()
+
+    tether.run(main, instruments=[hook])
+    assert len(hook.timeouts) >= 3
+    assert set(hook.timeouts) == {0.0}
+
+
+def test_hooks_are_read_when_installed():
+    class Empty(lowlevel.Instrument):
+        pass
+
+    empty = Empty()
+    steps = []
+
+    async def main():
+        me = lowlevel.current_task()
+        # Installed with no hooks; a hook added to the object later is not
+        # called until the instrument is installed again.
+        empty.before_task_step = steps.append
+        await lowlevel.checkpoint()
+        assert steps == []
+        lowlevel.remove_instrument(empty)
+        lowlevel.add_instrument(empty)
+        lowlevel.add_instrument(empty)  # already installed: no second copy
+        await lowlevel.checkpoint()
+        await lowlevel.checkpoint()
+        lowlevel.remove_instrument(empty)
+        await lowlevel.checkpoint()
+        return me
+
+    me = tether.run(main, instruments=[empty])
+    assert steps == [me, me]

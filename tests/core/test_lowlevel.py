@@ -1,8 +1,10 @@
 """tether.lowlevel: traps, tasks, system tasks, RunVar, statistics, tokens."""
 
 import contextvars
+import dataclasses
 import math
 import threading
+import types
 import weakref
 
 import outcome
@@ -329,8 +331,92 @@ def test_system_task_error_is_internal_error():
         lowlevel.spawn_system_task(bad_system_task)
         await tether.sleep_forever()
 
-    with pytest.raises(tether.TetherInternalError):
+    with pytest.raises(tether.TetherInternalError) as info:
         run_mock(main)
+    # The error, as the run's nurseries raised it: the system nursery's
+    # group inside the run's outermost one.
+    assert pytest.RaisesGroup(pytest.RaisesGroup(Boom)).matches(info.value.__cause__)
+
+
+def test_system_task_keyboard_interrupt_is_internal_error_too():
+    async def raises_ki():
+        raise KeyboardInterrupt
+
+    async def main():
+        lowlevel.spawn_system_task(raises_ki)
+        await tether.sleep_forever()
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        run_mock(main)
+    assert pytest.RaisesGroup(pytest.RaisesGroup(KeyboardInterrupt)).matches(info.value.__cause__)
+
+
+def test_system_task_error_alongside_cancelled_keeps_only_the_error():
+    async def fails_when_cancelled():
+        try:
+            await tether.sleep_forever()
+        except tether.Cancelled:
+            raise ValueError from None
+
+    async def system_task():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(fails_when_cancelled)
+            nursery.start_soon(tether.sleep_forever)
+
+    async def main():
+        lowlevel.spawn_system_task(system_task)
+        await wait_all_tasks_blocked()
+        # Returning shuts the system tasks down.
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        run_mock(main)
+    assert pytest.RaisesGroup(pytest.RaisesGroup(pytest.RaisesGroup(ValueError))).matches(
+        info.value.__cause__
+    )
+
+
+def test_failing_run_sync_soon_callback_crashes_the_run_in_order():
+    log = []
+
+    async def main():
+        token = lowlevel.current_tether_token()
+        token.run_sync_soon(lambda: {}["missing"])
+        token.run_sync_soon(lambda: log.append("next callback ran"))
+        try:
+            await tether.sleep_forever()
+        except tether.Cancelled as exc:
+            log.append(exc.source)
+            raise
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        run_mock(main)
+    assert pytest.RaisesGroup(pytest.RaisesGroup(KeyError)).matches(info.value.__cause__)
+    assert log == ["next callback ran", "shutdown"]
+
+
+def test_callback_failing_after_system_nursery_closed_still_crashes_the_run():
+    # An async generator's finalizer runs after the system nursery closed;
+    # a callback it queues that fails lands in the run's outermost nursery.
+    log = []
+
+    async def agen():
+        token = lowlevel.current_tether_token()
+        try:
+            yield 1
+        finally:
+            token.run_sync_soon(lambda: {}["missing"])
+            token.run_sync_soon(lambda: log.append("later callback ran"))
+
+    kept = []
+
+    async def main():
+        kept.append(agen())
+        await kept[-1].asend(None)
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        run_mock(main)
+    assert pytest.RaisesGroup(KeyError).matches(info.value.__cause__)
+    assert log == ["later callback ran"]
 
 
 sysvar = contextvars.ContextVar("sysvar", default="default")
@@ -427,8 +513,10 @@ def test_runvar_get_set_reset():
         with pytest.raises(LookupError):
             rv.get()
         token3 = rv_default.set("x")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="token is not for us"):
             rv.reset(token3)
+        with pytest.raises(TypeError):
+            rv.reset(None)
         rv_default.reset(token3)
         assert rv_default.get() == "dflt"
         return "ok"
@@ -463,6 +551,15 @@ def test_current_statistics():
 
     async def main():
         base = lowlevel.current_statistics()
+        # The root task and this one.
+        assert base.tasks_living == 2
+        assert [f.name for f in dataclasses.fields(base)] == [
+            "tasks_living",
+            "tasks_runnable",
+            "seconds_to_next_deadline",
+            "io_statistics",
+            "run_sync_soon_queue_size",
+        ]
         assert base.tasks_runnable >= 0
         assert base.seconds_to_next_deadline == math.inf
         assert base.run_sync_soon_queue_size == 0
@@ -592,3 +689,106 @@ def test_tether_token_is_weak_referenceable():
         assert ref() is token
 
     tether.run(main)
+
+
+# -- detaching a task's coroutine ------------------------------------------------
+
+
+@types.coroutine
+def to_runner(value):
+    # A bare yield: what a foreign runner's coroutine would do.
+    return (yield value)
+
+
+def test_permanently_detached_coroutine_continues_outside_tether():
+    kept = {}
+
+    async def detaches(final):
+        await lowlevel.checkpoint()
+        kept["task"] = lowlevel.current_task()
+        kept["sent"] = await lowlevel.permanently_detach_coroutine_object(final)
+        await to_runner("handed over")
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(detaches, outcome.Value(None))
+        # The task is over for tether; its coroutine goes on when driven.
+        coro = kept["task"].coro
+        assert coro.send("first value") == "handed over"
+        assert kept["sent"] == "first value"
+        with pytest.raises(StopIteration):
+            coro.send(None)
+
+        # The task's result is the outcome given: here an error, which its
+        # nursery raises.
+        with pytest.RaisesGroup(KeyError):
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(detaches, outcome.Error(KeyError("detached")))
+        kept["task"].coro.close()
+
+    tether.run(main)
+
+
+def test_permanent_detach_refuses_with_a_nursery_open():
+    async def main():
+        async with tether.open_nursery():
+            with pytest.raises(RuntimeError, match="open nurser"):
+                await lowlevel.permanently_detach_coroutine_object(outcome.Value(None))
+
+    tether.run(main)
+
+
+def test_temporarily_detached_coroutine_is_reattached():
+    kept = {}
+    log = []
+
+    def abort_fn(raise_cancel):
+        log.append("abort called")
+        return lowlevel.Abort.FAILED
+
+    async def detaches():
+        task = kept["task"] = lowlevel.current_task()
+        log.append(await lowlevel.temporarily_detach_coroutine_object(abort_fn))
+        log.append(await to_runner("step 1"))
+        with pytest.raises(RuntimeError, match="does not match"):
+            await lowlevel.reattach_detached_coroutine_object(kept["other"], None)
+        await lowlevel.reattach_detached_coroutine_object(task, "back to tether")
+        log.append("under tether again")
+        with pytest.raises(tether.Cancelled):
+            await lowlevel.checkpoint()
+
+    async def other():
+        kept["other"] = lowlevel.current_task()
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(other)
+            nursery.start_soon(detaches)
+            await wait_all_tasks_blocked()
+            # Cancelling a detached task only calls its abort function.
+            nursery.cancel_scope.cancel()
+            coro = kept["task"].coro
+            assert coro.send("sent by the other runner") == "step 1"
+            assert coro.send("more") == "back to tether"
+
+    tether.run(main)
+    assert log == ["abort called", "sent by the other runner", "more", "under tether again"]
+
+
+def test_detached_abort_function_must_fail():
+    async def detaches():
+        await lowlevel.temporarily_detach_coroutine_object(lambda _: lowlevel.Abort.SUCCEEDED)
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(detaches)
+            await wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+
+    # The run crashes; the detached task can never be woken to unwind, so
+    # the run ends with the abort function's error as the cause.
+    with pytest.raises(tether.TetherInternalError, match="could not be woken") as info:
+        tether.run(main)
+    assert pytest.RaisesExc(RuntimeError, match="must return Abort.FAILED").matches(
+        info.value.__cause__
+    )

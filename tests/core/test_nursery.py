@@ -658,3 +658,112 @@ def test_start_soon_returns_none_and_runs_later():
 
     tether.run(main)
     assert log == ["after start_soon", "child"]
+
+
+# -- strict_exception_groups=False (deprecated, as in trio) ---------------------
+
+
+def test_loose_nursery_raises_single_error_bare_and_warns():
+    async def main():
+        with pytest.warns(tether.TetherDeprecationWarning, match="strict_exception_groups=False"):
+            manager = tether.open_nursery(strict_exception_groups=False)
+        with pytest.raises(Boom):
+            async with manager as nursery:
+                nursery.start_soon(raise_after, 1, Boom())
+        # Two errors still come as a group.
+        with pytest.warns(tether.TetherDeprecationWarning):
+            manager = tether.open_nursery(strict_exception_groups=False)
+        with pytest.RaisesGroup(Boom, KeyError):
+            async with manager as nursery:
+                nursery.start_soon(raise_after_shielded, 1, Boom())
+                nursery.start_soon(raise_after_shielded, 1, KeyError())
+
+    run_mock(main)
+
+
+def test_run_sets_default_strictness_for_its_nurseries():
+    async def main():
+        # Inherits the run's choice, without a warning of its own.
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(raise_after, 1, Boom())
+
+    with pytest.warns(tether.TetherDeprecationWarning) as record:
+        with pytest.raises(Boom):
+            run_mock(main, strict_exception_groups=False)
+    assert len(record) == 1
+
+    # An explicit strict nursery overrides the run.
+    async def strict_main():
+        async with tether.open_nursery(strict_exception_groups=True) as nursery:
+            nursery.start_soon(raise_after, 1, Boom())
+
+    with pytest.warns(tether.TetherDeprecationWarning):
+        with pytest.RaisesGroup(Boom):
+            run_mock(strict_main, strict_exception_groups=False)
+
+
+@pytest.mark.filterwarnings("ignore::tether.TetherDeprecationWarning")
+def test_loose_group_collapses_once_cancelled_is_stripped():
+    # The inner loose nursery's group holds one real error and a Cancelled;
+    # the outer scope, which caused the Cancelled, keeps only the error.
+    async def boom():
+        raise Boom
+
+    async def main():
+        with pytest.RaisesGroup(Boom, Boom):
+            async with tether.open_nursery() as outer:
+                outer.start_soon(boom)
+                async with tether.open_nursery(strict_exception_groups=False) as inner:
+                    inner.start_soon(tether.sleep_forever)
+                    inner.start_soon(boom)
+                    outer.cancel_scope.cancel()
+
+    run_mock(main)
+
+
+@pytest.mark.filterwarnings("ignore::tether.TetherDeprecationWarning")
+def test_start_unwraps_early_error_even_in_loose_run():
+    async def fails_early(task_status=tether.TASK_STATUS_IGNORED):
+        raise Boom
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            await nursery.start(fails_early)
+
+    with pytest.raises(Boom):
+        run_mock(main, strict_exception_groups=False)
+
+
+def test_unentered_manager_explains_itself():
+    manager = tether.open_nursery()
+    with pytest.raises(AttributeError, match="async with open_nursery") as info:
+        manager.start_soon(tether.sleep, 0)
+    assert info.value.name == "start_soon"
+    with pytest.raises(AttributeError, match=r"no attribute 'nonsense'$"):
+        manager.nonsense  # noqa: B018
+    with pytest.raises(RuntimeError, match=r"use 'async with open_nursery\(...\)'"):
+        with manager:  # type: ignore[attr-defined]
+            pass  # pragma: no cover
+
+
+def test_cancelled_nursery_is_freed_without_the_garbage_collector():
+    import gc
+    import weakref
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(tether.sleep_forever)
+            nursery.cancel_scope.cancel()
+        ref = weakref.ref(nursery)
+        del nursery
+        await lowlevel.checkpoint()
+        return ref
+
+    gc.collect()
+    gc.disable()
+    try:
+        ref = tether.run(main)
+        # Freed by reference counting alone: no cycle kept it.
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -84,6 +84,53 @@ def test_nested_run_is_runtime_error():
 
     assert tether.run(main) == "ok"
     assert len(seen) == 1
+    assert "from inside a running tether run" in str(seen[0])
+
+
+def test_spawn_accepts_generator_based_coroutine_functions():
+    # lowlevel.checkpoint is a @types.coroutine generator function: it can
+    # be run as a task like any async function.
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(lowlevel.checkpoint)
+            nursery.start_soon(lowlevel.cancel_shielded_checkpoint)
+        return "ok"
+
+    assert tether.run(main) == "ok"
+
+
+def test_spawn_errors_say_what_was_passed():
+    async def agen():
+        yield  # pragma: no cover
+
+    async def fn():
+        pass  # pragma: no cover
+
+    def sync():
+        return 1
+
+    class FutureLike:
+        # What asyncio's futures are recognised by.
+        _asyncio_future_blocking = False
+
+    def returns_future():
+        return FutureLike()
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            with pytest.raises(TypeError, match="expected an async function but got an async gen"):
+                nursery.start_soon(agen)
+            with pytest.raises(TypeError, match=r"expecting an async function.*coroutine object"):
+                nursery.start_soon(fn())
+            with pytest.raises(TypeError, match="is it a synchronous function"):
+                nursery.start_soon(sync)
+            with pytest.raises(TypeError, match="written for asyncio"):
+                nursery.start_soon(returns_future)
+            # A TypeError raised by the function itself is left alone.
+            with pytest.raises(TypeError, match="takes 0 positional arguments"):
+                nursery.start_soon(fn, 1)
+
+    tether.run(main)
 
 
 def test_consecutive_runs_are_independent():

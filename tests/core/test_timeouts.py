@@ -202,6 +202,17 @@ def test_timeout_argument_validation():
         with pytest.raises(ValueError):
             with tether.move_on_at(math.nan):
                 pass  # pragma: no cover
+        # The messages name the argument.
+        with pytest.raises(ValueError, match=r"^`seconds` must be non-negative$"):
+            await tether.sleep(-1)
+        with pytest.raises(ValueError, match=r"^`seconds` must not be NaN$"):
+            tether.fail_after(math.nan)
+        with pytest.raises(ValueError, match=r"^deadline must not be NaN$"):
+            await tether.sleep_until(math.nan)
+        with pytest.raises(TypeError, match="`seconds` must be a number"):
+            tether.move_on_after("3")
+        with pytest.raises(TypeError, match="deadline must be a number"):
+            tether.fail_at(None)
         return "ok"
 
     assert run_mock(main) == "ok"

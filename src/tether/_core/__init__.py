@@ -2,6 +2,11 @@
 
 from ._cancel import CancelScope
 from ._clock import Clock, SystemClock
+from ._detach import (
+    permanently_detach_coroutine_object,
+    reattach_detached_coroutine_object,
+    temporarily_detach_coroutine_object,
+)
 from ._entry_queue import TetherToken
 from ._exceptions import (
     BrokenResourceError,
@@ -10,6 +15,7 @@ from ._exceptions import (
     ClosedResourceError,
     EndOfChannel,
     RunFinishedError,
+    TetherDeprecationWarning,
     TetherInternalError,
     WouldBlock,
 )
@@ -48,12 +54,14 @@ from ._run import (
     wait_all_tasks_blocked,
 )
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
+from ._sniffio import forget_async_library, mark_tether_context
 from ._task import TASK_SLOTS, Task
 from ._thread_cache import start_thread_soon
 from ._traps import (
     CHECKPOINT,
     TASK_EXIT,
     Abort,
+    RaiseCancelT,
     cancel_shielded_checkpoint,
     checkpoint,
     park_unless_set,
@@ -117,6 +125,7 @@ __all__ = [
     "NurseryManager",
     "ParkingLot",
     "ParkingLotStatistics",
+    "RaiseCancelT",
     "RunFinishedError",
     "RunStatistics",
     "RunVar",
@@ -126,6 +135,7 @@ __all__ = [
     "TASK_SLOTS",
     "Task",
     "TaskStatus",
+    "TetherDeprecationWarning",
     "TetherInternalError",
     "TetherToken",
     "UnboundedQueue",
@@ -149,11 +159,15 @@ __all__ = [
     "disable_ki_protection",
     "enable_ki_protection",
     "fd_of",
+    "forget_async_library",
     "in_tether_run",
     "in_tether_task",
+    "mark_tether_context",
     "notify_closing",
     "open_nursery",
     "park_unless_set",
+    "permanently_detach_coroutine_object",
+    "reattach_detached_coroutine_object",
     "remove_instrument",
     "remove_parking_lot_breaker",
     "reschedule",
@@ -162,6 +176,7 @@ __all__ = [
     "spawn_task",
     "spawn_system_task",
     "start_thread_soon",
+    "temporarily_detach_coroutine_object",
     "wait_all_tasks_blocked",
     "wait_readable",
     "wait_task_rescheduled",

@@ -16,24 +16,21 @@ checkpoint only has to read one boolean.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
+from ._cancel_reason import DEADLINE, CancelReason
 from ._exceptions import Cancelled
+from ._loose_groups import collapse_loose_groups
+from ._misnesting import MISNESTING_ADVICE
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 
 if TYPE_CHECKING:
     from typing import Self
 
     from ._task import Task
-
-MISNESTING_ADVICE = """
-Cancel scopes (and nurseries, which contain one) must be exited in the reverse
-order they were entered, by the task that entered them. Check for a 'with'
-block that is entered and exited in different tasks, or a generator that
-yields from inside a 'with CancelScope()' / 'async with open_nursery()' block.
-"""
 
 
 class CancelStatus:
@@ -54,9 +51,13 @@ class CancelStatus:
         self.abandoned_by_misnesting = False
         # A fresh status has no tasks or children yet, so its state can be
         # computed directly instead of through recalculate().
-        self.effectively_cancelled: bool = scope._cancel_called or (
+        self.effectively_cancelled: bool = scope._cancel_called
+        if not self.effectively_cancelled and (
             parent is not None and not scope._shield and parent.effectively_cancelled
-        )
+        ):
+            self.effectively_cancelled = True
+            if scope._cancel_reason is None:
+                scope._cancel_reason = parent._scope._cancel_reason
         if parent is not None:
             self._parent = parent
             parent._children.add(self)
@@ -99,10 +100,14 @@ class CancelStatus:
         todo = [self]
         while todo:
             current = todo.pop()
-            new_state = (
-                current._scope._cancel_called or current.parent_cancellation_is_visible_to_us
-            )
+            inherited = current.parent_cancellation_is_visible_to_us
+            new_state = current._scope._cancel_called or inherited
             if new_state != current.effectively_cancelled:
+                if inherited and current._scope._cancel_reason is None:
+                    # Cancelled from outside: its Cancelled says why the
+                    # outer scope was cancelled.
+                    assert current._parent is not None
+                    current._scope._cancel_reason = current._parent._scope._cancel_reason
                 current.effectively_cancelled = new_state
                 if new_state:
                     for task in list(current.tasks):
@@ -142,6 +147,21 @@ class CancelStatus:
                 child.recalculate()
 
 
+def _check_deadline(value: float, name: str) -> float:
+    """`value` as a float, or the error for a deadline that is not a number
+    or is NaN (messages as trio words them: ``relative deadline must not
+    be NaN``)."""
+    if type(value) is int:
+        return float(value)
+    if type(value) is not float:
+        if not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+        value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name.replace('_', ' ')} must not be NaN")
+    return value
+
+
 class CancelScope:
     """A cancellation boundary around a block of code.
 
@@ -155,7 +175,9 @@ class CancelScope:
 
     ``shield=True`` protects the block from cancellation of *outer* scopes
     (its own `cancel()` and deadline still work). A scope can be entered only
-    once.
+    once. The class cannot be subclassed (wrap a scope instead).
+
+    Entering and exiting are not checkpoints.
 
     Args:
       deadline: absolute time (by `current_time`) at which the scope cancels
@@ -163,10 +185,16 @@ class CancelScope:
       relative_deadline: seconds after entering at which it cancels itself;
         cannot be combined with ``deadline``.
       shield: whether to block cancellation from outer scopes.
+
+    Raises:
+      ValueError: for a NaN deadline, a negative or NaN relative deadline,
+        or both kinds of deadline at once.
+      TypeError: if a deadline is not a number or `shield` not a bool.
     """
 
     __slots__ = (
         "_cancel_called",
+        "_cancel_reason",
         "_cancel_status",
         "_deadline",
         "_deadline_key",
@@ -184,38 +212,53 @@ class CancelScope:
         relative_deadline: float = math.inf,
         shield: bool = False,
     ) -> None:
-        if math.isnan(deadline):
-            raise ValueError("deadline must not be NaN")
-        if math.isnan(relative_deadline):
-            raise ValueError("relative_deadline must not be NaN")
+        # (Checked inline for the usual float: scopes are made often.)
+        if type(deadline) is not float or deadline != deadline:
+            deadline = _check_deadline(deadline, "deadline")
+        if type(relative_deadline) is not float or relative_deadline != relative_deadline:
+            relative_deadline = _check_deadline(relative_deadline, "relative_deadline")
         if relative_deadline < 0:
-            raise ValueError(f"relative_deadline must be non-negative, got {relative_deadline!r}")
+            raise ValueError("timeout must be non-negative")
         if deadline != math.inf and relative_deadline != math.inf:
-            raise ValueError("Cannot specify both a deadline and a relative_deadline")
+            raise ValueError("Cannot specify both a deadline and a relative deadline")
         if not isinstance(shield, bool):
             raise TypeError(f"shield must be a bool, got {shield!r}")
-        self._deadline = float(deadline)
-        self._relative_deadline = float(relative_deadline)
+        self._deadline = deadline
+        self._relative_deadline = relative_deadline
         self._shield = shield
         self._cancel_status: CancelStatus | None = None
         self._has_been_entered = False
         self._registered_deadline = math.inf
         self._deadline_key: tuple[float, int] | None = None
         self._cancel_called = False
+        self._cancel_reason: CancelReason | None = None
         self.cancelled_caught = False
+
+    def __init_subclass__(cls, **kwargs: object) -> NoReturn:
+        raise TypeError(
+            "tether.CancelScope cannot be subclassed; to add behaviour, wrap a "
+            "CancelScope in a class or context manager of your own"
+        )
 
     def __repr__(self) -> str:
         if self._cancel_status is not None:
-            state = ", active"
+            binding = "active"
         elif self._has_been_entered:
-            state = ", exited"
+            binding = "exited"
         else:
-            state = ", unbound"
+            binding = "unbound"
+        state = ""
         if self._cancel_called:
-            state += ", cancelled"
+            state = ", cancelled"
         elif self._deadline != math.inf:
-            state += f", deadline={self._deadline:.3f}"
-        return f"<tether.CancelScope at {id(self):#x}{state}>"
+            # The time left needs the run's clock: outside the run's thread
+            # the deadline is left out.
+            runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
+            if runner is not None:
+                left = self._deadline - runner.clock.current_time()
+                when = "from now" if left >= 0 else "ago"
+                state = f", deadline is {abs(left):.2f} seconds {when}"
+        return f"<tether.CancelScope at {id(self):#x}, {binding}{state}>"
 
     # -- entering and leaving ------------------------------------------------
 
@@ -233,6 +276,8 @@ class CancelScope:
             self._relative_deadline = math.inf
         if self._deadline != math.inf and runner.clock.current_time() >= self._deadline:
             self._cancel_called = True
+            if self._cancel_reason is None:
+                self._cancel_reason = DEADLINE
         self._cancel_status = CancelStatus(self, task._cancel_status)
         task._activate_cancel_status(self._cancel_status)
         self._update_registered_deadline()
@@ -286,8 +331,8 @@ class CancelScope:
                 inner_scope = inner._scope if inner is not None else None
                 new_exc = RuntimeError(
                     f"Cancel scope stack corrupted: attempted to exit {self!r} in "
-                    f"{task!r} while its inner scope {inner_scope!r} is still open\n"
-                    f"{MISNESTING_ADVICE}"
+                    f"{task!r}, which is still within its child {inner_scope!r}: exit "
+                    f"that one first\n{MISNESTING_ADVICE}"
                 )
                 new_exc.__context__ = exc
                 exc = new_exc
@@ -298,15 +343,20 @@ class CancelScope:
             exc is not None
             and status.effectively_cancelled
             and not status.parent_cancellation_is_visible_to_us
-        ):
+        ) or (task._cancel_status is not status and status.abandoned_by_misnesting):
+            # (The second case: an abandoned scope, left cancelled by the
+            # misnesting that an outer scope reported; its Cancelled stop
+            # here.)
             if isinstance(exc, Cancelled):
                 self.cancelled_caught = True
                 exc = None
             elif isinstance(exc, BaseExceptionGroup):
                 matched, rest = exc.split(Cancelled)
+                exc = rest
                 if matched is not None:
                     self.cancelled_caught = True
-                exc = rest
+                    if rest is not None:
+                        exc = collapse_loose_groups(rest)
         status.close()
         self._cancel_status = None
         self._update_registered_deadline()
@@ -331,11 +381,31 @@ class CancelScope:
 
     # -- public state --------------------------------------------------------
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str | None = None) -> None:
         """Cancel this scope now. Idempotent; safe to call before entering
-        (the scope is then cancelled on entry) or after exiting (no effect)."""
+        (the scope is then cancelled on entry) or after exiting (no effect).
+        Not a checkpoint: the code inside raises `Cancelled` at its next
+        checkpoint (a task blocked inside is woken at once).
+
+        Args:
+          reason: text for the `Cancelled` raised inside (its ``reason``
+            and message), with the calling task; a scope keeps the reason
+            of its first cancellation.
+        """
         if self._cancel_called:
             return
+        try:
+            task: str | None = repr(current_task())
+        except RuntimeError:
+            task = None
+        self._cancel(CancelReason("explicit", source_task=task, reason=reason))
+
+    def _cancel(self, reason: CancelReason | None) -> None:
+        """`cancel` for the kernel's own causes, which say why."""
+        if self._cancel_called:
+            return
+        if self._cancel_reason is None:
+            self._cancel_reason = reason
         self._cancel_called = True
         if self._cancel_status is not None:
             self._update_registered_deadline()
@@ -351,7 +421,7 @@ class CancelScope:
         ):
             runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
             if runner is not None and runner.clock.current_time() >= self._deadline:
-                self.cancel()
+                self._cancel(DEADLINE)
         return self._cancel_called
 
     @property
@@ -360,21 +430,20 @@ class CancelScope:
         ``inf`` for none. Read-write, also while the scope is active."""
         if self._relative_deadline != math.inf:
             raise RuntimeError(
-                "unentered relative cancel scope does not know its absolute deadline; "
-                "read relative_deadline instead"
+                "Unentered relative cancel scope does not have an absolute deadline "
+                "(it counts from entering); read or set relative_deadline instead"
             )
         return self._deadline
 
     @deadline.setter
     def deadline(self, new_deadline: float) -> None:
-        if math.isnan(new_deadline):
-            raise ValueError("deadline must not be NaN")
+        new_deadline = _check_deadline(new_deadline, "deadline")
         if self._relative_deadline != math.inf:
             raise RuntimeError(
-                "cannot set an absolute deadline on an unentered scope that has a "
-                "relative_deadline; set relative_deadline instead"
+                "Unentered relative cancel scope does not have an absolute deadline "
+                "(it counts from entering); set relative_deadline instead"
             )
-        self._deadline = float(new_deadline)
+        self._deadline = new_deadline
         if self._cancel_status is not None:
             self._update_registered_deadline()
 
@@ -386,30 +455,26 @@ class CancelScope:
             return self._deadline - GLOBAL_RUN_CONTEXT.runner.clock.current_time()
         if self._deadline != math.inf:
             raise RuntimeError(
-                "unentered cancel scope with an absolute deadline has no relative deadline"
+                "Unentered non-relative cancel scope does not have a relative deadline"
             )
         return self._relative_deadline
 
     @relative_deadline.setter
     def relative_deadline(self, new_relative_deadline: float) -> None:
-        if math.isnan(new_relative_deadline):
-            raise ValueError("relative_deadline must not be NaN")
+        new_relative_deadline = _check_deadline(new_relative_deadline, "relative_deadline")
         if new_relative_deadline < 0:
-            raise ValueError(
-                f"relative_deadline must be non-negative, got {new_relative_deadline!r}"
-            )
+            raise ValueError("relative deadline must be non-negative")
         if self._has_been_entered:
             now = GLOBAL_RUN_CONTEXT.runner.clock.current_time()
-            self._deadline = now + float(new_relative_deadline)
+            self._deadline = now + new_relative_deadline
             if self._cancel_status is not None:
                 self._update_registered_deadline()
         elif self._deadline != math.inf:
             raise RuntimeError(
-                "cannot set relative_deadline on an unentered scope with an absolute "
-                "deadline; set deadline instead"
+                "Unentered non-relative cancel scope does not have a relative deadline"
             )
         else:
-            self._relative_deadline = float(new_relative_deadline)
+            self._relative_deadline = new_relative_deadline
 
     @property
     def is_relative(self) -> bool | None:

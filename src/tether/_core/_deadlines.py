@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from sortedcontainers import SortedDict
 
+from ._cancel_reason import DEADLINE
+
 if TYPE_CHECKING:
     from ._cancel import CancelScope
 
@@ -59,6 +61,6 @@ class Deadlines:
             # try to remove it a second time.
             scope._registered_deadline = math.inf
             scope._deadline_key = None
-            scope.cancel()
+            scope._cancel(DEADLINE)
             did_something = True
         return did_something

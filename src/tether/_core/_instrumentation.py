@@ -2,7 +2,9 @@
 
 `Instruments` maps each hook name to the instruments that implement it, and
 holds no key for a hook nobody implements, so the run loop's check for
-"anyone listening?" is one truthiness test of this dict.
+"anyone listening?" is one truthiness test of this dict. Which hooks an
+instrument implements is read when it is installed (as in trio: replacing a
+method afterwards takes effect only when it is removed and added again).
 """
 
 from __future__ import annotations
@@ -60,33 +62,53 @@ HOOK_NAMES = tuple(
 
 
 class Instruments(dict[str, dict[Instrument, None]]):
-    __slots__ = ()
+    __slots__ = ("installed", "io_wait_hooked")
 
     def __init__(self, incoming: Any) -> None:
         super().__init__()
+        #: Every installed instrument, hooks or not (ordered, like a set).
+        self.installed: dict[Instrument, None] = {}
+        #: Whether an I/O-wait hook is installed: the loop then polls for I/O
+        #: (without waiting) on every turn, even when tasks are runnable, so
+        #: that the hooks see each turn.
+        self.io_wait_hooked = False
         for instrument in incoming:
             self.add_instrument(instrument)
 
     def add_instrument(self, instrument: Instrument) -> None:
-        for name in HOOK_NAMES:
-            impl = getattr(instrument, name, None)
-            if impl is None:
-                continue
-            if isinstance(impl, types.MethodType) and impl.__func__ is getattr(Instrument, name):
-                continue
-            self.setdefault(name, {})[instrument] = None
+        if instrument in self.installed:
+            return
+        self.installed[instrument] = None
+        try:
+            for name in HOOK_NAMES:
+                impl = getattr(instrument, name, None)
+                if impl is None:
+                    continue
+                if isinstance(impl, types.MethodType) and impl.__func__ is getattr(
+                    Instrument, name
+                ):
+                    continue
+                self.setdefault(name, {})[instrument] = None
+        except BaseException:
+            # (A property that raises, say: not installed at all.)
+            self.remove_instrument(instrument)
+            raise
+        self._update_io_wait_hooked()
 
     def remove_instrument(self, instrument: Instrument) -> None:
-        found = False
+        if instrument not in self.installed:
+            raise KeyError(f"instrument {instrument!r} is not installed")
+        del self.installed[instrument]
         for name in list(self):
             hooks = self[name]
             if instrument in hooks:
-                found = True
                 del hooks[instrument]
                 if not hooks:
                     del self[name]
-        if not found:
-            raise KeyError(f"instrument {instrument!r} is not installed")
+        self._update_io_wait_hooked()
+
+    def _update_io_wait_hooked(self) -> None:
+        self.io_wait_hooked = "before_io_wait" in self or "after_io_wait" in self
 
     def call(self, hookname: str, *args: Any) -> None:
         for instrument in list(self.get(hookname, ())):

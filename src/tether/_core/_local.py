@@ -65,7 +65,8 @@ class RunVar(Generic[T]):
         if not isinstance(token, RunVarToken):
             raise TypeError(f"expected a RunVarToken, got {token!r}")
         if token._var is not self:
-            raise ValueError("token was created by a different RunVar")
+            # (trio's words; the token came from another RunVar's set().)
+            raise ValueError("token is not for us")
         if token._redeemed:
             raise ValueError("token has already been used")
         values = self._values()

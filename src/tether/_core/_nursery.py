@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 import outcome
 
 from ._cancel import CancelScope, CancelStatus
+from ._cancel_reason import CancelReason
 from ._exceptions import Cancelled, TetherInternalError
+from ._loose_groups import LOOSE_GROUP_NOTE, warn_loose
+from ._misnesting import log_lost_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._traps import Abort, cancel_shielded_checkpoint, wait_task_rescheduled
 
@@ -106,15 +109,26 @@ class _TaskStatus(TaskStatus[StatusT]):
         old._check_nursery_closed()
 
 
+#: The public names of `Nursery`, which an unentered `NurseryManager`
+#: explains rather than lacks (see `NurseryManager.__getattr__`).
+_NURSERY_API = frozenset({"start_soon", "start", "cancel_scope", "child_tasks", "parent_task"})
+
+
 class NurseryManager:
     """What `open_nursery` returns: use it with ``async with``."""
 
-    __slots__ = ("_nursery", "_scope")
+    __slots__ = ("_nursery", "_scope", "_strict_exception_groups")
+
+    def __init__(self, strict_exception_groups: bool | None) -> None:
+        self._strict_exception_groups = strict_exception_groups
 
     async def __aenter__(self) -> Nursery:
+        strict = self._strict_exception_groups
+        if strict is None:
+            strict = GLOBAL_RUN_CONTEXT.runner.strict_exception_groups
         self._scope = CancelScope()
         self._scope.__enter__()
-        self._nursery = Nursery(current_task(), self._scope)
+        self._nursery = Nursery(current_task(), self._scope, strict)
         return self._nursery
 
     async def __aexit__(
@@ -140,14 +154,33 @@ class NurseryManager:
                 value.__context__ = saved_context
             del combined_error_from_nursery, value, new_exc
 
-    def __enter__(self) -> NoReturn:
-        raise RuntimeError("use 'async with open_nursery()', not 'with open_nursery()'")
+    # Hidden from type checkers, so that they flag a plain 'with'.
+    if not TYPE_CHECKING:
 
-    def __exit__(self, *args: object) -> NoReturn:  # pragma: no cover
-        raise AssertionError("unreachable: __enter__ always raises")
+        def __enter__(self) -> NoReturn:
+            raise RuntimeError(
+                "use 'async with open_nursery(...)', not 'with open_nursery(...)': "
+                "a nursery's exit waits for its tasks"
+            )
+
+        def __exit__(self, *args: object) -> NoReturn:  # pragma: no cover
+            raise AssertionError("unreachable: __enter__ always raises")
+
+        def __getattr__(self, name: str) -> NoReturn:
+            if name in _NURSERY_API:
+                raise AttributeError(
+                    f"'{type(self).__name__}' object has no attribute {name!r}: "
+                    "open_nursery() returns a context manager, not a nursery. Write "
+                    f"'async with open_nursery() as nursery:' and use nursery.{name}",
+                    name=name,
+                    obj=self,
+                )
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute {name!r}", name=name, obj=self
+            )
 
 
-def open_nursery() -> NurseryManager:
+def open_nursery(strict_exception_groups: bool | None = None) -> NurseryManager:
     """Open a nursery, the scope within which tasks can be spawned.
 
     ``async with open_nursery() as nursery:`` returns a `Nursery`. The block
@@ -160,8 +193,16 @@ def open_nursery() -> NurseryManager:
     children; if the surrounding scope is cancelled meanwhile, the children
     are cancelled too and the exit still waits for them to finish. When the
     block had nothing to wait for, exiting is a schedule point only.
+
+    Args:
+      strict_exception_groups: None (the default) takes the value given to
+        `tether.run` (True unless changed). False is deprecated (it warns
+        with `TetherDeprecationWarning`, as trio does): a single error is
+        then raised bare instead of in a group.
     """
-    return NurseryManager()
+    if strict_exception_groups is not None and not strict_exception_groups:
+        warn_loose("open_nursery(strict_exception_groups=False)")
+    return NurseryManager(strict_exception_groups)
 
 
 class Nursery:
@@ -173,6 +214,7 @@ class Nursery:
     """
 
     __slots__ = (
+        "__weakref__",
         "_cancel_status",
         "_children",
         "_closed",
@@ -181,11 +223,15 @@ class Nursery:
         "_parent_waiting_in_aexit",
         "_pending_excs",
         "_pending_starts",
+        "_strict_exception_groups",
         "cancel_scope",
     )
 
-    def __init__(self, parent_task: Task, cancel_scope: CancelScope) -> None:
+    def __init__(
+        self, parent_task: Task, cancel_scope: CancelScope, strict_exception_groups: bool
+    ) -> None:
         self._parent_task = parent_task
+        self._strict_exception_groups = strict_exception_groups
         if parent_task._child_nurseries:
             parent_task._child_nurseries.append(self)
         else:
@@ -195,7 +241,9 @@ class Nursery:
         self._cancel_status: CancelStatus = status
         self.cancel_scope = cancel_scope
         self._children: set[Task] = set()
-        self._pending_excs: list[BaseException] = []
+        #: Errors from the children and the block, for the block's exit;
+        #: None once the block has exited.
+        self._pending_excs: list[BaseException] | None = []
         self._nested_child_running = True
         self._parent_waiting_in_aexit = False
         self._pending_starts = 0
@@ -215,9 +263,30 @@ class Nursery:
         """The task that opened this nursery."""
         return self._parent_task
 
-    def _add_exc(self, exc: BaseException) -> None:
+    def _add_exc(self, exc: BaseException, reason: CancelReason | None) -> None:
+        assert self._pending_excs is not None
         self._pending_excs.append(exc)
-        self.cancel_scope.cancel()
+        self.cancel_scope._cancel(reason)
+
+    def _child_failed(self, task: Task, error: BaseException) -> None:
+        """A child task exited with `error`: keep it for the block's exit,
+        and cancel the other children (unless that was done already)."""
+        if self._pending_excs is None:
+            # The block already exited while children still ran: only a
+            # nursery abandoned by misnesting (see `_misnesting.py`) gets
+            # here. Nobody is left to raise the error to. (The Cancelled of
+            # the abandonment itself is expected.)
+            if not isinstance(error, Cancelled):
+                log_lost_error(task, error)
+            return
+        reason = None
+        if not self.cancel_scope._cancel_called:
+            reason = CancelReason(
+                "nursery",
+                source_task=repr(task),
+                reason=f"child task raised exception {error!r}",
+            )
+        self._add_exc(error, reason)
 
     def _check_nursery_closed(self) -> None:
         if not (self._nested_child_running or self._children or self._pending_starts):
@@ -230,7 +299,15 @@ class Nursery:
         self, nested_child_exc: BaseException | None
     ) -> BaseException | None:
         if nested_child_exc is not None:
-            self._add_exc(nested_child_exc)
+            reason = None
+            if not self.cancel_scope._cancel_called:
+                reason = CancelReason(
+                    "nursery",
+                    source_task=repr(self._parent_task),
+                    reason="Code block inside nursery contextmanager raised exception "
+                    f"{nested_child_exc!r}",
+                )
+            self._add_exc(nested_child_exc, reason)
         self._nested_child_running = False
         self._check_nursery_closed()
 
@@ -241,7 +318,12 @@ class Nursery:
             def aborted(raise_cancel: Callable[[], Any]) -> Abort:
                 exc = outcome.capture(raise_cancel).error
                 if not isinstance(exc, Cancelled):
-                    self._add_exc(exc)
+                    # A KeyboardInterrupt: it is raised from the block, and
+                    # the children are cancelled.
+                    self._add_exc(
+                        exc,
+                        CancelReason("KeyboardInterrupt", source_task=repr(self._parent_task)),
+                    )
                 del exc
                 return Abort.FAILED
 
@@ -251,15 +333,32 @@ class Nursery:
             try:
                 await cancel_shielded_checkpoint()
             except BaseException as exc:
-                self._add_exc(exc)
+                # (No children left to cancel: no reason needed.)
+                self._add_exc(exc, None)
 
-        popped = self._parent_task._child_nurseries.pop()  # type: ignore[union-attr]
-        assert popped is self
-        if self._pending_excs:
+        nurseries = self._parent_task._child_nurseries
+        popped = nurseries.pop()  # type: ignore[union-attr]
+        if popped is not self:
+            # An inner nursery of this task is still open. Both stay on the
+            # task's list: its exit reports the misnesting and abandons them
+            # ("Nursery stack corrupted", see _misnesting.py).
+            nurseries.append(popped)  # type: ignore[union-attr]
+            raise AssertionError("Nursery misnesting detected!")
+        excs = self._pending_excs
+        # (None from now on: no reference cycle through the errors' frames,
+        # and a late error is known to be late; see `_child_failed`.)
+        self._pending_excs = None
+        if excs:
             try:
-                return BaseExceptionGroup("Exceptions from tether nursery", self._pending_excs)
+                if self._strict_exception_groups:
+                    return BaseExceptionGroup("Exceptions from tether nursery", excs)
+                if len(excs) == 1:
+                    return excs[0]
+                group = BaseExceptionGroup("Exceptions from tether nursery", excs)
+                group.add_note(LOOSE_GROUP_NOTE)
+                return group
             finally:
-                del self._pending_excs
+                del excs
         return None
 
     def start_soon(
@@ -306,7 +405,9 @@ class Nursery:
         try:
             self._pending_starts += 1
             try:
-                async with open_nursery() as old_nursery:
+                # (Strict whatever the run says: its one error is unwrapped
+                # below.)
+                async with NurseryManager(True) as old_nursery:
                     task_status: _TaskStatus[Any] = _TaskStatus(old_nursery, self)
 
                     def thunk(*thunk_args: object) -> Awaitable[Any]:

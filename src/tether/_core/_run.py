@@ -25,8 +25,6 @@ need.
 from __future__ import annotations
 
 import contextvars
-import functools
-import inspect
 import math
 import operator
 import random
@@ -43,22 +41,27 @@ from sortedcontainers import SortedDict
 
 from ._asyncgens import AsyncGenerators
 from ._cancel import CancelScope
+from ._cancel_reason import CancelReason
 from ._clock import Clock, SystemClock
 from ._deadlines import Deadlines
 from ._entry_queue import EntryQueue, TetherToken
-from ._exceptions import Cancelled, TetherInternalError
+from ._exceptions import TetherInternalError
 from ._instrumentation import Instrument, Instruments
 from ._io import IOStatistics, make_io_manager
 from ._ki import install_sigint_handler, register_step_loop
-from ._nursery import Nursery, open_nursery
+from ._loose_groups import warn_loose
+from ._misnesting import misnested_task_exit, report_lost_errors
+from ._nursery import Nursery, NurseryManager
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._task import PARKED_IN_LOT, CoroutineTask, Task
+from ._task_coroutine import coroutine_or_error, task_name
 from ._traps import (
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
     TASK_EXIT,
     Abort,
+    PermanentlyDetach,
     WaitTaskRescheduled,
     wait_task_rescheduled,
 )
@@ -95,82 +98,47 @@ class _ThrowOnResume:
 _THROW: Any = _ThrowOnResume()
 
 
+def _take_pending_throw(task: Task) -> BaseException:
+    error = task._pending_throw
+    task._pending_throw = None
+    assert error is not None
+    return error
+
+
+def _abort_at_once(_: Callable[[], Any]) -> Abort:
+    return Abort.SUCCEEDED
+
+
+#: What a task "yields" when it resumes from a checkpoint in a cancelled
+#: scope: a wait that the cancellation aborts at once.
+_CANCEL_AT_NEXT_STEP: Any = WaitTaskRescheduled(_abort_at_once)
+
+
 @dataclass(frozen=True)
 class RunStatistics:
-    """What `current_statistics` reports about the current run."""
+    """What `current_statistics` reports about the current run (trio's
+    fields, in trio's order).
+
+    Attributes:
+      tasks_living: tasks started and not yet finished, the run's own root
+        task included (tether runs `run_sync_soon` callbacks in the loop
+        itself, not in a task as trio does, so a run has one task fewer).
+      tasks_runnable: tasks queued to take a step in the next batch.
+      seconds_to_next_deadline: time until the nearest cancel-scope deadline
+        (``inf`` for none; negative if it passed and is not processed yet).
+      io_statistics: the I/O backend's numbers (``backend`` names it).
+      run_sync_soon_queue_size: callbacks queued with
+        `TetherToken.run_sync_soon` and not run yet.
+    """
 
     tasks_living: int
     tasks_runnable: int
     seconds_to_next_deadline: float
-    run_sync_soon_queue_size: int
     io_statistics: IOStatistics
+    run_sync_soon_queue_size: int
 
 
 _spawn_index = operator.attrgetter("_spawn_index")
-
-
-def _task_name(async_fn: object) -> str:
-    fn = async_fn
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    module = getattr(fn, "__module__", None)
-    qualname = getattr(fn, "__qualname__", None)
-    if qualname is None:
-        return repr(async_fn)
-    return f"{module}.{qualname}" if module else qualname
-
-
-def _looks_like_other_framework(value: object) -> bool:
-    module = type(value).__module__ or ""
-    return module.split(".")[0] in {"asyncio", "twisted", "tornado", "concurrent", "gevent"}
-
-
-async def _await_generator_coroutine(awaitable: Awaitable[T]) -> T:
-    # The coroutine a task needs (the kernel and tracing read ``cr_*``),
-    # around a generator-based one.
-    return await awaitable
-
-
-def coroutine_or_error(
-    async_fn: Callable[..., Awaitable[T]], *args: object
-) -> Coroutine[Any, Any, T]:
-    """Call ``async_fn(*args)`` and check that it gave a coroutine, with an
-    error that says what went wrong when it did not."""
-    if isinstance(async_fn, Coroutine):
-        async_fn.close()
-        raise TypeError(
-            "tether expected an async function, but got a coroutine object "
-            f"{async_fn!r}. Probably you wrote 'start_soon(fn(arg))' or "
-            "'run(fn(arg))'; pass the function and its arguments separately: "
-            "'start_soon(fn, arg)'"
-        )
-    if _looks_like_other_framework(async_fn):
-        raise TypeError(
-            f"tether got {async_fn!r}, an object from another async framework; "
-            "tether runs async functions written for tether"
-        )
-    coro = async_fn(*args)
-    if isinstance(coro, Coroutine):
-        return coro
-    if _looks_like_other_framework(coro):
-        raise TypeError(
-            f"tether called {async_fn!r} and got {coro!r}; it looks like it was "
-            "written for asyncio or another framework, which tether cannot run "
-            "directly (tether.aio runs asyncio code)"
-        )
-    if inspect.isasyncgen(coro):
-        raise TypeError(
-            f"tether expected an async function, but {async_fn!r} is an async "
-            "generator function; iterate it inside an async function instead"
-        )
-    if inspect.isgenerator(coro) and coro.gi_code.co_flags & inspect.CO_ITERABLE_COROUTINE:
-        # A `types.coroutine` generator (`lowlevel.checkpoint`,
-        # `ParkingLot.park`, ...): awaitable, so it runs as a task too.
-        return _await_generator_coroutine(coro)
-    raise TypeError(
-        f"tether expected an async function, but {_task_name(async_fn)!r} returned "
-        f"{coro!r}; is it a synchronous function?"
-    )
 
 
 class Runner:
@@ -181,8 +149,11 @@ class Runner:
         clock: Clock,
         instruments: Sequence[Instrument],
         schedule_seed: int | None,
+        strict_exception_groups: bool = True,
     ) -> None:
         self.clock = clock
+        #: What `open_nursery()` uses when not told.
+        self.strict_exception_groups = strict_exception_groups
         self.instruments = Instruments(instruments)
         self.io_manager = make_io_manager()
         self.runq: list[Task] = []
@@ -201,6 +172,9 @@ class Runner:
         self.init_task_outcome: outcome.Outcome[Any] | None = None
         self.main_task: Task | None = None
         self.main_task_outcome: outcome.Outcome[Any] | None = None
+        #: The root task's nurseries, outermost first: `run_nursery` holds
+        #: `system_nursery` (system tasks), which holds the main task's.
+        self.run_nursery: Nursery | None = None
         self.system_nursery: Nursery | None = None
         #: The task being stepped right now; None between steps.
         self.current_task: Task | None = None
@@ -209,8 +183,13 @@ class Runner:
         self.ki_pending = False
         #: Whether a real SIGINT reached this run's handler.
         self.sigint_received = False
-        #: Errors that crash the run (see `crash`).
+        #: Errors that crashed the run (see `crash`).
         self.crash_errors: list[BaseException] = []
+        #: Those of them that came after the run's nurseries had closed:
+        #: `run` raises them itself.
+        self.late_crash_errors: list[BaseException] = []
+        #: Nurseries left open by a task that exited (see _misnesting.py).
+        self.abandoned_nurseries: list[Nursery] = []
 
     # -- spawning and scheduling ---------------------------------------------
 
@@ -233,7 +212,7 @@ class Runner:
             name = async_fn
         if not isinstance(name, str):
             # Interned: 100k tasks of one function share one name string.
-            name = sys.intern(_task_name(name))
+            name = sys.intern(task_name(name))
         return self.spawn_coroutine(coro, name, context, nursery, system_task=system_task)
 
     def spawn_coroutine(
@@ -347,19 +326,10 @@ class Runner:
 
     def task_exited(self, task: Task, result: outcome.Outcome[Any]) -> None:
         status = task._cancel_status
-        if status is not None and status.abandoned_by_misnesting and status.parent is None:
-            from ._cancel import MISNESTING_ADVICE
-
-            result = outcome.Error(
-                RuntimeError(
-                    f"Cancel scope stack corrupted: the cancel scope surrounding {task!r} "
-                    f"was closed before the task exited\n{MISNESTING_ADVICE}"
-                )
-            )
-        if task._child_nurseries:
-            result = outcome.Error(
-                TetherInternalError(f"{task!r} exited with nurseries still open")
-            )
+        if task._child_nurseries or (
+            status is not None and status.abandoned_by_misnesting and status.parent is None
+        ):
+            result = misnested_task_exit(task, result)
         lots = task._lots_to_break
         if lots:
             task._lots_to_break = None
@@ -388,7 +358,7 @@ class Runner:
                 children = nursery._children
                 children.remove(task)
                 if type(result) is not outcome.Value:
-                    nursery._add_exc(result.error)  # type: ignore[attr-defined]
+                    nursery._child_failed(task, result.error)  # type: ignore[attr-defined]
                 if not children:
                     nursery._check_nursery_closed()
         if self.instruments and "task_exited" in self.instruments:
@@ -397,19 +367,34 @@ class Runner:
     # -- the root task ---------------------------------------------------------
 
     async def init(self, async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
-        async with open_nursery() as system_nursery:
-            self.system_nursery = system_nursery
-            try:
-                async with open_nursery() as main_task_nursery:
-                    try:
-                        self.main_task = self.spawn_impl(async_fn, args, main_task_nursery, None)
-                    except BaseException as exc:
-                        self.main_task_outcome = outcome.Error(exc)
-            finally:
-                # The main task is done: system tasks are cancelled.
-                system_nursery.cancel_scope.cancel()
-        with CancelScope(shield=True):
-            await self.asyncgens.finalize_remaining()
+        # The run's own nurseries are strict whatever the user chose: an
+        # error that crashes the run (see `crash`) leaves the root task in
+        # the same shape of group every time.
+        async with NurseryManager(True) as run_nursery:
+            self.run_nursery = run_nursery
+            async with NurseryManager(True) as system_nursery:
+                self.system_nursery = system_nursery
+                try:
+                    async with NurseryManager(True) as main_task_nursery:
+                        try:
+                            self.main_task = self.spawn_impl(
+                                async_fn, args, main_task_nursery, None
+                            )
+                        except BaseException as exc:
+                            self.main_task_outcome = outcome.Error(exc)
+                finally:
+                    # The main task is done: system tasks are cancelled.
+                    system_nursery.cancel_scope._cancel(
+                        CancelReason(
+                            "shutdown",
+                            source_task=repr(self.init_task),
+                            reason="main task done, shutting down system tasks",
+                        )
+                    )
+            # (Still inside `run_nursery`, where a crash after the system
+            # nursery closed is raised.)
+            with CancelScope(shield=True):
+                await self.asyncgens.finalize_remaining()
 
     # -- the loop --------------------------------------------------------------
 
@@ -461,7 +446,7 @@ class Runner:
                 raise TetherInternalError(
                     "the run crashed and some tasks could not be woken to unwind"
                 ) from self.crash_errors[0]
-            if self.runq and not io_waiters:
+            if self.runq and not io_waiters and not (instruments and instruments.io_wait_hooked):
                 events: list[tuple[int, int]] = []
             else:
                 timeout, idle_primed = self._compute_timeout()
@@ -514,14 +499,18 @@ class Runner:
                     if next_send is _RESUME_CHECKPOINT:
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
-                            msg = task.context.run(task.coro.throw, Cancelled._create())
+                            # As in trio: the task is rescheduled with
+                            # Cancelled, thrown in at its next step, so the
+                            # rest of this batch runs first. (A foreign wait,
+                            # so that the error is thrown in where it yielded.)
+                            task._foreign_wait = True
+                            msg = _CANCEL_AT_NEXT_STEP
                         else:
                             msg = task.context.run(task.coro.send, None)
                     elif next_send is _THROW:
-                        error = task._pending_throw
-                        task._pending_throw = None
-                        assert error is not None
-                        msg = task.context.run(task.coro.throw, error)
+                        # (No local holds the error: its traceback will hold
+                        # the task's frames, which must die with the task.)
+                        msg = task.context.run(task.coro.throw, _take_pending_throw(task))
                     else:
                         msg = task.context.run(task.coro.send, next_send)
                 except StopIteration as stop:
@@ -628,13 +617,23 @@ class Runner:
         )
 
     def crash(self, error: BaseException, what: str) -> None:
-        """Record an error that nobody can catch (a failing run_sync_soon
-        callback) and shut the run down in order: every task is cancelled
-        and unwinds, then `run` raises `TetherInternalError`."""
+        """Shut the run down in order because of an error that nobody can
+        catch (a failing run_sync_soon callback or abort function): it is
+        raised in the system nursery, as if a system task had raised it, so
+        every task is cancelled and unwinds; then `run` raises
+        `TetherInternalError` with it (in the root task's groups) as the
+        cause. After the system nursery has closed, the run's outermost
+        nursery takes it; after that, `run` raises it directly."""
         error.add_note(what)
         self.crash_errors.append(error)
-        if self.system_nursery is not None:
-            self.system_nursery.cancel_scope.cancel()
+        for nursery in (self.system_nursery, self.run_nursery):
+            if nursery is not None and nursery._pending_excs is not None:
+                nursery._add_exc(
+                    error,
+                    CancelReason("shutdown", reason=f"the run crashed: {what}: {error!r}"),
+                )
+                return
+        self.late_crash_errors.append(error)
 
     def _park(self, task: Task, lot: ParkingLot) -> None:
         """The task yielded `lot` (``await lot.park()``): queue it there,
@@ -654,6 +653,10 @@ class Runner:
             task._attempt_delivery_of_any_pending_cancel()
 
     def _foreign_yield(self, task: Task, msg: object) -> None:
+        if type(msg) is PermanentlyDetach:
+            # The coroutine is someone else's now; the task ends here.
+            self.task_exited(task, msg.final_outcome)
+            return
         if isinstance(msg, ParkingLot):
             # A subclass of ParkingLot: the step loop only checks the exact
             # type.
@@ -722,6 +725,7 @@ def run(
     instruments: Sequence[Instrument] = (),
     schedule_seed: int | None = None,
     restrict_keyboard_interrupt_to_checkpoints: bool = False,
+    strict_exception_groups: bool = True,
 ) -> T:
     """Run ``async_fn(*args)`` as the main task of a new tether run.
 
@@ -742,6 +746,10 @@ def run(
         raised at once when it arrives while user code runs (so that a busy
         loop can be interrupted), and deferred to a checkpoint only when it
         arrives inside tether's own code.
+      strict_exception_groups: what `open_nursery` does when not told:
+        raise even a single error in an `ExceptionGroup` (True, the
+        default). False is deprecated (it warns with
+        `TetherDeprecationWarning`, as trio does).
 
     KeyboardInterrupt: when run in the main thread with Python's default
     SIGINT handler in place, tether installs its own for the duration of the
@@ -758,18 +766,21 @@ def run(
     """
     if getattr(GLOBAL_RUN_CONTEXT, "runner", None) is not None:
         raise RuntimeError(
-            "tether.run() called inside a running tether run in this thread; "
+            "tether.run() called from inside a running tether run in this thread; "
             "await the function directly or start it in a nursery instead"
         )
     if isinstance(async_fn, Coroutine):
         async_fn.close()
         raise TypeError(
-            f"tether.run() expected an async function, but got a coroutine object {async_fn!r}. "
-            "Write 'tether.run(fn, arg)' instead of 'tether.run(fn(arg))'"
+            "tether.run() was expecting an async function, but instead it got a coroutine "
+            f"object {async_fn!r}. Write 'tether.run(fn, arg)' instead of "
+            "'tether.run(fn(arg))'"
         )
+    if not strict_exception_groups:
+        warn_loose("tether.run(..., strict_exception_groups=False)")
     if clock is None:
         clock = SystemClock()
-    runner = Runner(clock, instruments, schedule_seed)
+    runner = Runner(clock, instruments, schedule_seed, strict_exception_groups)
     GLOBAL_RUN_CONTEXT.runner = runner
     runner.asyncgens.install_hooks()
     uninstall_sigint_handler = install_sigint_handler(
@@ -784,6 +795,8 @@ def run(
             runner.init, (async_fn, args), None, "<init>", system_task=True
         )
         runner._run_loop()
+        if runner.abandoned_nurseries:
+            report_lost_errors(runner.abandoned_nurseries)
         if runner.instruments and "after_run" in runner.instruments:
             runner.instruments.call("after_run")
     finally:
@@ -796,7 +809,7 @@ def run(
                 sync_fn(*cb_args)
             except BaseException as exc:
                 exc.add_note(f"run_sync_soon callback {sync_fn!r} raised at the end of the run")
-                runner.crash_errors.append(exc)
+                runner.late_crash_errors.append(exc)
         if previous_wakeup_fd is not None:
             signal.set_wakeup_fd(previous_wakeup_fd)
         runner.asyncgens.uninstall_hooks()
@@ -805,13 +818,17 @@ def run(
         del GLOBAL_RUN_CONTEXT.runner
     init_outcome = runner.init_task_outcome
     if isinstance(init_outcome, outcome.Error):
-        raise TetherInternalError("tether's root task failed") from init_outcome.error
-    if runner.crash_errors:
-        cause = runner.crash_errors[0]
-        if len(runner.crash_errors) > 1:
-            cause = BaseExceptionGroup("errors that crashed the run", runner.crash_errors)
         raise TetherInternalError(
-            "the run was crashed by an error outside any task; all tasks were cancelled"
+            "the run crashed: an error escaped a system task, a run_sync_soon callback "
+            "or tether itself (the cause); all tasks were cancelled"
+        ) from init_outcome.error
+    late = runner.late_crash_errors
+    if late:
+        cause: BaseException = late[0]
+        if len(late) > 1:
+            cause = BaseExceptionGroup("errors that crashed the run", late)
+        raise TetherInternalError(
+            "the run was crashed by an error outside any task at its end"
         ) from cause
     main_outcome = runner.main_task_outcome
     assert main_outcome is not None
@@ -1078,13 +1095,14 @@ def in_tether_task() -> bool:
 
 
 def add_instrument(instrument: Instrument) -> None:
-    """Install `instrument` in the current run."""
+    """Install `instrument` in the current run (nothing happens if it is
+    already installed). The hooks it implements are read now."""
     _runner().instruments.add_instrument(instrument)
 
 
 def remove_instrument(instrument: Instrument) -> None:
-    """Remove `instrument` from the current run; `KeyError` if it was not
-    installed."""
+    """Remove `instrument` from the current run; `KeyError` if it is not
+    installed (never added, or removed after one of its hooks raised)."""
     _runner().instruments.remove_instrument(instrument)
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import outcome
 
-from ._exceptions import Cancelled, TetherInternalError
+from ._cancel_reason import cancelled_for
+from ._exceptions import TetherInternalError
 from ._traps import Abort, AbortFn
 
 if TYPE_CHECKING:
@@ -44,10 +45,6 @@ def _frame_and_awaited(awaitable: Any) -> tuple[FrameType | None, Any]:
     frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
     awaited = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
     return frame, awaited
-
-
-def _raise_cancel() -> Any:
-    raise Cancelled._create()
 
 
 def PARKED_IN_LOT(_: Callable[[], Any]) -> Abort:
@@ -221,7 +218,14 @@ class Task:
         status = self._cancel_status
         if status is None or not status.effectively_cancelled:
             return
-        self._attempt_abort(_raise_cancel)
+        # The reason as it is now: the abort function may call raise_cancel
+        # later (after the scope tree changed).
+        reason = status._scope._cancel_reason
+
+        def raise_cancel() -> Any:
+            raise cancelled_for(reason)
+
+        self._attempt_abort(raise_cancel)
 
 
 class CoroutineTask(Task):

@@ -154,3 +154,22 @@ def park_in(lot: object) -> Generator[Any, Any, None]:
             next_send.unwrap()
         finally:
             del next_send
+
+
+class PermanentlyDetach:
+    """Trap: the task ends now, with `final_outcome` as its result, and the
+    kernel lets go of its coroutine (see `permanently_detach_coroutine_object`)."""
+
+    __slots__ = ("final_outcome",)
+
+    def __init__(self, final_outcome: outcome.Outcome[Any]) -> None:
+        self.final_outcome = final_outcome
+
+
+@types.coroutine
+def yield_to_runner(value: object) -> Generator[Any, Any, Any]:
+    """``await yield_to_runner(value)``: yield `value` to whatever is stepping
+    this coroutine (the kernel, or a foreign runner while the task is
+    detached) and return exactly what it sends back, unwrapped by nothing.
+    The building block of detaching and reattaching a task's coroutine."""
+    return (yield value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import enum
 import signal
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from types import FrameType, TracebackType
@@ -237,7 +238,14 @@ async def run_hosted(main: Coroutine[Any, Any, T], *, debug: bool | None = None)
     if debug is not None:
         loop.set_debug(debug)
     try:
-        task = loop.create_task(main)
+        # The asyncio code runs in a copy of the caller's context, in which
+        # sniffio reports tether (a trio-style task's); asyncio code must see
+        # "asyncio" instead (its libraries pick their asyncio backend by it).
+        context = contextvars.copy_context()
+        sniffio = sys.modules.get("sniffio")
+        if sniffio is not None:
+            context.run(sniffio.current_async_library_cvar.set, None)
+        task = loop.create_task(main, context=context)
         finished = tether.Event()
 
         async def drive() -> None:

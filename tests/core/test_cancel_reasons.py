@@ -1,0 +1,191 @@
+"""Why code was cancelled: `Cancelled` names its source, reason and task."""
+
+import math
+import pickle
+
+import pytest
+
+import tether
+from tether import lowlevel
+from tether.testing import MockClock, wait_all_tasks_blocked
+
+
+def run_mock(async_fn, *args, **kwargs):
+    return tether.run(async_fn, *args, clock=MockClock(autojump_threshold=0), **kwargs)
+
+
+async def cancelled_at_checkpoint():
+    try:
+        await lowlevel.checkpoint()
+    except tether.Cancelled as exc:
+        return exc
+    raise AssertionError("the checkpoint was not cancelled")
+
+
+def test_explicit_cancel_names_reason_and_task():
+    async def main():
+        with tether.CancelScope() as cs:
+            cs.cancel(reason="user pressed stop")
+            exc = await cancelled_at_checkpoint()
+        return exc, repr(lowlevel.current_task())
+
+    exc, me = tether.run(main)
+    assert exc.source == "explicit"
+    assert exc.reason == "user pressed stop"
+    assert exc.source_task == me
+    assert str(exc) == f"cancelled due to explicit with reason 'user pressed stop' from task {me}"
+
+
+def test_cancel_without_reason_still_names_task():
+    async def main():
+        with tether.CancelScope() as cs:
+            cs.cancel()
+            exc = await cancelled_at_checkpoint()
+        return exc, repr(lowlevel.current_task())
+
+    exc, me = tether.run(main)
+    assert exc.reason is None
+    assert str(exc) == f"cancelled due to explicit from task {me}"
+
+
+def test_deadline_reason_from_expiry_entry_and_setter():
+    async def main():
+        excs = []
+        with tether.move_on_after(1):
+            try:
+                await tether.sleep_forever()
+            except tether.Cancelled as exc:
+                excs.append(exc)
+                raise
+        with tether.CancelScope(deadline=-math.inf):
+            excs.append(await cancelled_at_checkpoint())
+        with tether.CancelScope() as cs:
+            cs.deadline = -math.inf
+            excs.append(await cancelled_at_checkpoint())
+        return excs
+
+    for exc in run_mock(main):
+        assert str(exc) == "cancelled due to deadline"
+        assert exc.source_task is None
+
+
+def test_first_reason_is_kept():
+    async def main():
+        with tether.CancelScope() as cs:
+            cs.deadline = -math.inf
+            first = await cancelled_at_checkpoint()
+            cs.cancel(reason="too late to matter")
+            second = await cancelled_at_checkpoint()
+        return first, second
+
+    first, second = tether.run(main)
+    assert first.source == second.source == "deadline"
+    assert second.reason is None
+
+
+def test_inner_scope_inherits_outer_reason():
+    async def main():
+        with tether.CancelScope() as outer:
+            with tether.CancelScope():
+                outer.cancel(reason="outer said so")
+                return await cancelled_at_checkpoint()
+
+    exc = tether.run(main)
+    assert exc.source == "explicit"
+    assert exc.reason == "outer said so"
+
+
+def test_child_error_cancels_siblings_with_nursery_reason():
+    seen = []
+
+    async def sibling():
+        try:
+            await tether.sleep_forever()
+        except tether.Cancelled as exc:
+            seen.append(exc)
+            raise
+
+    async def failing(task_status=tether.TASK_STATUS_IGNORED):
+        task_status.started(repr(lowlevel.current_task()))
+        await wait_all_tasks_blocked()
+        raise ValueError("boom")
+
+    async def main():
+        with pytest.RaisesGroup(ValueError):
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(sibling)
+                seen.append(await nursery.start(failing))
+
+    tether.run(main)
+    failing_task, exc = seen
+    assert exc.source == "nursery"
+    assert exc.source_task == failing_task
+    assert exc.reason == "child task raised exception ValueError('boom')"
+
+
+def test_nursery_body_error_reason_names_parent():
+    seen = []
+
+    async def child():
+        try:
+            await tether.sleep_forever()
+        except tether.Cancelled as exc:
+            seen.append(exc)
+            raise
+
+    async def main():
+        with pytest.RaisesGroup(KeyError):
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(child)
+                await wait_all_tasks_blocked()
+                raise KeyError(7)
+        return repr(lowlevel.current_task())
+
+    me = tether.run(main)
+    (exc,) = seen
+    assert str(exc) == (
+        "cancelled due to nursery with reason 'Code block inside nursery "
+        f"contextmanager raised exception KeyError(7)' from task {me}"
+    )
+
+
+def test_system_tasks_are_cancelled_with_shutdown_reason():
+    seen = []
+
+    async def system_task():
+        try:
+            await tether.sleep_forever()
+        except tether.Cancelled as exc:
+            seen.append(exc)
+
+    async def main():
+        lowlevel.spawn_system_task(system_task)
+        await wait_all_tasks_blocked()
+
+    tether.run(main)
+    (exc,) = seen
+    assert exc.source == "shutdown"
+
+
+def test_cancelled_cannot_be_subclassed_or_constructed():
+    with pytest.raises(TypeError, match="cannot be subclassed"):
+        type("MyCancelled", (tether.Cancelled,), {})
+    with pytest.raises(TypeError, match="no public constructor"):
+        tether.Cancelled()
+
+
+def test_cancelled_survives_pickling():
+    async def main():
+        with tether.CancelScope() as cs:
+            cs.cancel(reason="pickled")
+            return await cancelled_at_checkpoint()
+
+    exc = tether.run(main)
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is tether.Cancelled
+    assert (copy.source, copy.source_task, copy.reason) == (
+        exc.source,
+        exc.source_task,
+        exc.reason,
+    )
+    assert str(copy) == str(exc)
