@@ -281,14 +281,6 @@ def test_several_receivers_share_the_values_in_order():
     run_mock(main)
 
 
-KERNEL_GENERATOR_EXIT = pytest.mark.xfail(
-    strict=True,
-    reason="the kernel's nursery exits without waiting when GeneratorExit passes "
-    "through it (tether/_core/_nursery.py); fixed on the kernel side",
-)
-
-
-@KERNEL_GENERATOR_EXIT
 def test_a_generator_suspended_in_a_nursery_closes_cleanly():
     events = []
 
@@ -314,7 +306,6 @@ def test_a_generator_suspended_in_a_nursery_closes_cleanly():
     assert events == ["child cancelled"]
 
 
-@KERNEL_GENERATOR_EXIT
 def test_an_error_beside_the_generator_exit_is_kept():
     async def fail_when_cancelled():
         try:
@@ -336,7 +327,6 @@ def test_an_error_beside_the_generator_exit_is_kept():
     run_mock(main)
 
 
-@KERNEL_GENERATOR_EXIT
 def test_a_generator_exit_raised_by_the_generator_itself_is_reported():
     async def raise_generator_exit():
         try:

@@ -167,6 +167,25 @@ def test_sniffio_finds_no_async_library_in_a_worker_thread():
     tether.run(main)
 
 
+def test_sniffio_says_tether_for_calls_a_worker_thread_sends_back():
+    sniffio = pytest.importorskip("sniffio")
+
+    async def main():
+        assert sniffio.current_async_library() == "tether"
+
+        def job():
+            in_thread = sniffio.thread_local.name, sniffio.current_async_library_cvar.get()
+            # Sent back to the run's thread: inside the run again.
+            back_in_run = tether.from_thread.run_sync(sniffio.current_async_library)
+            return in_thread, back_in_run
+
+        in_thread, back_in_run = await to_thread.run_sync(job)
+        assert in_thread == (None, None)
+        assert back_in_run == "tether"
+
+    tether.run(main)
+
+
 def test_other_tasks_run_while_a_thread_blocks():
     async def main():
         gate = Gate()

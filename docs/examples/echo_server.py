@@ -199,7 +199,16 @@ def main() -> None:
         print("\n".join(replies))
     else:
         try:
-            tether.run(serve, args.port, args.idle_timeout)
+            # Ctrl-C then always arrives in the main task at a checkpoint,
+            # which cancels every connection in order (each says goodbye);
+            # by default it may also be raised in whatever handler happens
+            # to be running Python code at that instant.
+            tether.run(
+                serve,
+                args.port,
+                args.idle_timeout,
+                restrict_keyboard_interrupt_to_checkpoints=True,
+            )
         except KeyboardInterrupt:
             pass
 

@@ -28,7 +28,6 @@ import contextvars
 import inspect
 import itertools
 import queue
-import sys
 import threading
 import types
 from collections.abc import Awaitable, Callable
@@ -47,7 +46,9 @@ from ._core import (
     current_task,
     current_tether_token,
     disable_ki_protection,
+    forget_async_library,
     in_tether_run,
+    mark_tether_context,
     reschedule,
     spawn_system_task,
     start_thread_soon,
@@ -282,17 +283,11 @@ async def to_thread_run_sync(
 
 
 def _thread_context() -> contextvars.Context:
-    """A copy of the current context for a worker thread to run in."""
+    """A copy of the current context for a worker thread to run in. sniffio
+    (if anyone uses it) reports no library there: the thread is not in async
+    context, and the task's library name would otherwise follow the copy."""
     context = contextvars.copy_context()
-    # sniffio (if anyone uses it) must not report tether in a worker thread:
-    # the thread is not in async context. Its thread-local answer is per
-    # thread already, but a library name kept in sniffio's context variable
-    # would follow the copied context into the thread; clear it there. A
-    # dict lookup when sniffio was never imported, and no dependency on it.
-    sniffio = sys.modules.get("sniffio")
-    library_var = getattr(sniffio, "current_async_library_cvar", None)
-    if library_var is not None:
-        context.run(library_var.set, None)
+    forget_async_library(context)
     return context
 
 
@@ -334,8 +329,10 @@ class _FromThreadCall:
         self.fn = fn
         self.args = args
         self.is_async = is_async
-        # The thread's context, so contextvars it set are visible to the call.
+        # The thread's context, so contextvars it set are visible to the
+        # call; the call runs in the run's thread, so sniffio says tether.
         self.context = contextvars.copy_context()
+        mark_tether_context(self.context)
         self.reply: queue.SimpleQueue[outcome.Outcome[Any]] = queue.SimpleQueue()
 
     # -- in the run's thread -------------------------------------------------

@@ -137,9 +137,11 @@ class NurseryManager:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        if isinstance(exc, GeneratorExit):
+        if isinstance(exc, GeneratorExit) and GLOBAL_RUN_CONTEXT.runner.closing_tasks:
             # The task's coroutine is being closed (the run was abandoned
-            # after a crash): it cannot wait for anything any more.
+            # after a crash): it cannot wait for anything any more. Any other
+            # GeneratorExit (an async generator closed while suspended in
+            # this block) waits for the children like every other error.
             return False
         new_exc = await self._nursery._nested_child_finished(exc)
         combined_error_from_nursery = self._scope._close(new_exc)

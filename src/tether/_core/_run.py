@@ -185,6 +185,9 @@ class Runner:
         self.sigint_received = False
         #: Errors that crashed the run (see `crash`).
         self.crash_errors: list[BaseException] = []
+        #: Set while `_close_remaining_tasks` closes the coroutines of tasks
+        #: that can no longer be woken: their nurseries cannot wait then.
+        self.closing_tasks = False
         #: Those of them that came after the run's nurseries had closed:
         #: `run` raises them itself.
         self.late_crash_errors: list[BaseException] = []
@@ -598,6 +601,7 @@ class Runner:
             order.append(task)
             for nursery in task._child_nurseries:
                 todo.extend(nursery._children)
+        self.closing_tasks = True
         for task in reversed(order):
             self.current_task = task
             try:
