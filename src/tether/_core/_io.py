@@ -57,6 +57,11 @@ def fd_of(obj: FdLike) -> int:
 
 @dataclass(frozen=True)
 class IOStatistics:
+    """The ``io_statistics`` of `current_statistics`: how many tasks wait in
+    `wait_readable` (``tasks_waiting_read``) and `wait_writable`
+    (``tasks_waiting_write``), and which readiness mechanism the run uses
+    (``backend``: ``"epoll"``, or the name of the `selectors` class)."""
+
     tasks_waiting_read: int
     tasks_waiting_write: int
     backend: str
