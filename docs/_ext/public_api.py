@@ -112,6 +112,12 @@ def _entry(module: types.ModuleType, name: str) -> Entry:
     if not _is_tether(defined_in):
         return Entry(module.__name__, name, DATA, f"{defined_in}.{defined_as}", None)
     doc = _attribute_docs(defined_in).get(defined_as)
+    if doc is None and defined_as not in _static_names(defined_in):
+        # Not assigned by any statement (e.g. copied in a loop with
+        # globals()): a re-export if a module imported there has it.
+        origin = _dynamic_origin(defined_in, defined_as, obj)
+        if origin is not None:
+            return Entry(module.__name__, name, DATA, origin, None)
     return Entry(module.__name__, name, DATA, None, doc)
 
 
@@ -169,6 +175,43 @@ def _find_definition(module_name: str, name: str) -> tuple[str, str]:
             return module_name, name  # assigned here (or not at all: no doc found)
         module_name, name = imported
     return module_name, name
+
+
+@cache
+def _static_names(module_name: str) -> frozenset[str]:
+    """Names that a statement of the module assigns or imports."""
+    tree = _syntax_tree(module_name)
+    if tree is None:
+        return frozenset()
+    names: set[str] = set()
+    for node in _top_level(tree):
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            names.update(_assigned_names(node))
+    return frozenset(names)
+
+
+def _dynamic_origin(module_name: str, name: str, value: object) -> str | None:
+    """For a name a module sets dynamically: ``M.name`` if a non-tether
+    module ``M`` that it imports has an attribute ``name`` equal to
+    ``value`` (``import socket as _socket`` and a loop copying constants)."""
+    tree = _syntax_tree(module_name)
+    if tree is None:
+        return None
+    for node in _top_level(tree):
+        if not isinstance(node, ast.Import):
+            continue
+        for alias in node.names:
+            if _is_tether(alias.name):
+                continue
+            try:
+                source = importlib.import_module(alias.name)
+            except ImportError:
+                continue
+            if hasattr(source, name) and getattr(source, name) == value:
+                return f"{alias.name}.{name}"
+    return None
 
 
 def _imported_from(tree: ast.Module, module_name: str, name: str) -> tuple[str, str] | None:
@@ -271,6 +314,12 @@ def _attribute_docs(module_name: str) -> dict[str, str]:
             if doc:
                 docs[name] = doc
     return docs
+
+
+def clear_caches() -> None:
+    """Forget the source files read so far (for tests that make modules)."""
+    for cached in (_syntax_tree, _source_lines, _attribute_docs, _static_names):
+        cached.cache_clear()
 
 
 def undocumented_members(cls: type) -> list[str]:

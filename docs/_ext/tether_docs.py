@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
 from typing import Any, ClassVar
@@ -88,7 +89,7 @@ class ModuleReference(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         module_name = self.arguments[0]
-        homes = _home_modules(self.env)
+        homes = _home_modules()
         lines = [f".. automodule:: {module_name}", ""]
         try:
             module_entries = public_api.entries(module_name)
@@ -167,19 +168,18 @@ def _object(entry: public_api.Entry) -> object:
     return getattr(importlib.import_module(entry.module), entry.name)
 
 
-def _home_modules(env: Any) -> dict[int, str]:
+@functools.cache
+def _home_modules() -> dict[int, str]:
     """For each class and function that several public modules export
     (``Instrument`` is in ``tether.abc`` and ``tether.lowlevel``), the one
     module whose page indexes it: the first in sorted order. Keyed by the
-    object's id, computed once per build."""
-    homes: dict[int, str] | None = getattr(env, "_tether_home_modules", None)
-    if homes is None:
-        homes = {}
-        for module in public_api.public_modules():
-            for entry in public_api.entries(module):
-                if entry.kind in (public_api.CLASS, public_api.EXCEPTION, public_api.FUNCTION):
-                    homes.setdefault(id(_object(entry)), module)
-        env._tether_home_modules = homes
+    object's id, so cached per process (never stored in Sphinx's pickled
+    environment, where the ids of a previous build would be stale)."""
+    homes: dict[int, str] = {}
+    for module in public_api.public_modules():
+        for entry in public_api.entries(module):
+            if entry.kind in (public_api.CLASS, public_api.EXCEPTION, public_api.FUNCTION):
+                homes.setdefault(id(_object(entry)), module)
     return homes
 
 

@@ -94,13 +94,34 @@ def fake_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
         )
     )
     (package / "socket.py").write_text(
-        '"""Sockets."""\n\ndef connect():\n    pass\n\n__all__ = ["connect"]\n'
+        textwrap.dedent(
+            '''
+            """Sockets."""
+            import socket as _stdlib_socket
+
+            # Constants copied in a loop, as trio.socket does.
+            for _name in ("AF_INET", "SOCK_STREAM"):
+                globals()[_name] = getattr(_stdlib_socket, _name)
+
+            def connect():
+                pass
+
+            __all__ = ["AF_INET", "SOCK_STREAM", "connect"]
+            '''
+        )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(public_api, "ROOT_PACKAGE", "fakepkg")
     yield "fakepkg"
     for name in [name for name in sys.modules if name.startswith("fakepkg")]:
         del sys.modules[name]
+    public_api.clear_caches()  # they are keyed by module name
+
+
+def test_constants_copied_from_the_standard_library_are_reexports(fake_package: str) -> None:
+    entries = {entry.name: entry for entry in public_api.entries("fakepkg.socket")}
+    assert entries["AF_INET"].origin == "socket.AF_INET"
+    assert entries["connect"].origin is None
 
 
 def test_a_missing_docstring_is_reported_by_name(fake_package: str) -> None:
