@@ -5,6 +5,17 @@ download is slow and gets cancelled when the deadline passes, one fails and
 its error is reported, and the program prints what happened to each.
 
 Run it: python docs/examples/crawl_with_deadline.py
+
+It prints:
+
+    deadline hit: True
+      fast: done after 0.1s
+      slow: cancelled
+    error reported: ConnectionError('broken: connection reset')
+      sibling: cancelled
+    finished in 0.60s (not 10s: cancelled work stopped at once)
+
+(tests/docs/test_examples.py checks that it does.)
 """
 
 import tether

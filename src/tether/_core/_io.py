@@ -62,8 +62,10 @@ def fd_of(obj: FdLike) -> int:
 
 @dataclass(frozen=True)
 class IOStatistics:
-    """What ``current_statistics().io_statistics`` reports: how many tasks
-    wait in `wait_readable` and `wait_writable`, and the poller in use.
+    """The ``io_statistics`` of `current_statistics`: how many tasks wait in
+    `wait_readable` (``tasks_waiting_read``) and `wait_writable`
+    (``tasks_waiting_write``), and which readiness mechanism the run uses
+    (``backend``: ``"epoll"``, or the name of the `selectors` class).
 
     Only tasks are counted. (trio's figures include one reader more: its
     run_sync_soon task, which waits on the run's wakeup socket. tether has

@@ -12,6 +12,9 @@ _NO_DEFAULT: Any = object()
 
 
 class RunVarToken(Generic[T]):
+    """What `RunVar.set` returns: pass it to `RunVar.reset` to put back the
+    value the variable had before (``previous_value``). Usable once."""
+
     __slots__ = ("_redeemed", "_var", "previous_value")
 
     def __init__(self, var: RunVar[T], previous_value: Any) -> None:

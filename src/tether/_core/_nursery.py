@@ -46,6 +46,9 @@ class TaskStatus(Generic[StatusT]):
     __slots__ = ()
 
     def started(self, value: StatusT | None = None) -> None:
+        """Tell the `Nursery.start` call that started this function that it
+        is ready: `start` returns `value`, and the task carries on as a child
+        of the nursery. Call it once; not a checkpoint."""
         raise NotImplementedError
 
 

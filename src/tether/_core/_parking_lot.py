@@ -84,6 +84,9 @@ def remove_parking_lot_breaker(task: Task, lot: ParkingLot) -> None:
 
 @dataclass(frozen=True)
 class ParkingLotStatistics:
+    """What `ParkingLot.statistics` reports: ``tasks_waiting``, how many
+    tasks are parked in the lot."""
+
     tasks_waiting: int
 
 

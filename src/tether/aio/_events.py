@@ -36,6 +36,8 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
     has no ``loop_factory``)."""
 
     def new_event_loop(self) -> Any:
+        """A new `TetherEventLoop` (what `asyncio.new_event_loop` and
+        `asyncio.run` get under this policy)."""
         return new_event_loop()
 
 

@@ -481,6 +481,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         self._task_factory = factory
 
     def get_task_factory(self) -> Callable[..., Any] | None:
+        """The factory set by `set_task_factory`, or None for the default."""
         return self._task_factory
 
     def create_future(self) -> asyncio.Future[Any]:

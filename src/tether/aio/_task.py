@@ -292,9 +292,13 @@ class Task(Future[T], lowlevel.Task):
         self._name = str(value)
 
     def set_result(self, result: Any) -> None:
+        """Always raises `RuntimeError`, as for an `asyncio.Task`: a task's
+        result is what its coroutine returns."""
         raise RuntimeError("Task does not support set_result operation")
 
     def set_exception(self, exception: Any) -> None:
+        """Always raises `RuntimeError`, as for an `asyncio.Task`: a task's
+        exception is what its coroutine raises."""
         raise RuntimeError("Task does not support set_exception operation")
 
     def cancel(self, msg: Any = None) -> bool:

@@ -18,8 +18,14 @@ from ._stdlib import get_running_loop
 
 T = TypeVar("T")
 
+#: ``wait(..., return_when=FIRST_COMPLETED)``: return when any awaitable
+#: finishes or is cancelled.
 FIRST_COMPLETED = concurrent.futures.FIRST_COMPLETED
+#: ``wait(..., return_when=FIRST_EXCEPTION)``: return when any awaitable
+#: raises, or when all have finished.
 FIRST_EXCEPTION = concurrent.futures.FIRST_EXCEPTION
+#: ``wait(..., return_when=ALL_COMPLETED)`` (the default): return when all
+#: awaitables have finished.
 ALL_COMPLETED = concurrent.futures.ALL_COMPLETED
 
 
