@@ -7,7 +7,7 @@ networking (`tether.socket`, `SocketStream`, `open_tcp_stream`,
 asyncio-style code.
 """
 
-from . import abc, from_thread, lowlevel, socket, to_thread
+from . import _ipython, abc, from_thread, lowlevel, socket, to_thread
 from ._channel import (
     MemoryChannelStatistics,
     MemoryReceiveChannel,
@@ -75,6 +75,11 @@ from ._timeouts import (
 )
 
 __version__ = "0.1.0.dev0"
+
+# ``%autoawait tether`` in IPython and Jupyter (see _ipython.py); a no-op
+# outside IPython.
+_ipython.register_if_running()
+load_ipython_extension = _ipython.load_ipython_extension
 
 __all__ = [
     "TASK_STATUS_IGNORED",
