@@ -48,6 +48,7 @@ from ._run import (
     wait_all_tasks_blocked,
 )
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
+from ._scheduler import Scheduler, SeededScheduler, enclosing_deadline_scope
 from ._task import TASK_SLOTS, Task
 from ._traps import (
     CHECKPOINT,
@@ -115,6 +116,8 @@ __all__ = [
     "RunStatistics",
     "RunVar",
     "RunVarToken",
+    "Scheduler",
+    "SeededScheduler",
     "SteppingState",
     "SystemClock",
     "TASK_SLOTS",
@@ -140,6 +143,7 @@ __all__ = [
     "currently_ki_protected",
     "disable_ki_protection",
     "enable_ki_protection",
+    "enclosing_deadline_scope",
     "fd_of",
     "in_tether_run",
     "in_tether_task",
