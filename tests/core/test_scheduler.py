@@ -75,7 +75,7 @@ def test_bad_scheduler_arguments():
 
     with pytest.raises(ValueError, match="not both"):
         tether.run(main, schedule_seed=1, scheduler=lowlevel.Scheduler())
-    with pytest.raises(TypeError, match="must be a tether.lowlevel.Scheduler"):
+    with pytest.raises(TypeError, match=r"must be a tether\.lowlevel\.Scheduler"):
         tether.run(main, scheduler=object())
 
 

@@ -608,37 +608,114 @@ def test_a_race_found_by_hypothesis_is_reported_with_its_schedule(pytester):
     result = run(pytester, RACY_TEST)
     result.assert_outcomes(failed=1)
     output = result.stdout.str()
-    match = re.search(r"this run used Schedule\(seed=(\d+)\)", output)
+    match = re.search(r'this run used Schedule\.replay\("([^"]*)"\)', output)
     assert match, output
-    seed = int(match.group(1))
+    decisions = match.group(1)
+    assert decisions == "1:1"  # deposit_slowly before deposit, and nothing else
     # hypothesis says "Falsifying example:" in older releases and "Failing
-    # test case:" in newer ones; either way it shows the shrunk schedule.
+    # test case:" in newer ones.
     result.stdout.re_match_lines(
         [
-            rf".*Replay it with @hypothesis\.example\(schedule=Schedule\(seed={seed}\)\).*",
+            r".*Replay it with @hypothesis\.example\(schedule=Schedule\.replay\(\"1:1\"\)\).*",
+            r".*How the run went: .* 1 scheduling decision \(1 not the default order, "
+            r"marked \*\).*",
+            r".*\* .*deposit_slowly +start -> test_a_race.*\.py:\d+ in deposit_slowly: "
+            r"await tether\.lowlevel\.checkpoint\(\)",
+            r".*\^ decision 1: deposit_slowly ran before deposit, which the default order runs "
+            r"first",
             r".*(Falsifying example|Failing test case): test_no_lost_deposit\(.*",
-            rf".*schedule=Schedule\(seed={seed}\),.*",
         ]
     )
-    # The printed seed replays the failure outside pytest.
+    # The printed schedule replays the failure outside pytest.
     (path,) = pytester.path.glob("test_*.py")
     spec = importlib.util.spec_from_file_location("racy", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with pytest.raises(AssertionError):
-        Schedule(seed=seed).run(module.program)
+        Schedule.replay(decisions).run(module.program)
     # So does the @example the note suggests, under pytest.
     replay = RACY_TEST.replace(
         "@hypothesis.settings(max_examples=50, derandomize=True, database=None)",
         "@hypothesis.settings(phases=[hypothesis.Phase.explicit])\n"
-        f"    @hypothesis.example(schedule=Schedule(seed={seed}))",
+        f'    @hypothesis.example(schedule=Schedule.replay("{decisions}"))',
     ).replace(
         "from tether.testing import schedules", "from tether.testing import Schedule, schedules"
     )
     pytester.makepyfile(test_replay=textwrap.dedent(replay))
     result = pytester.runpytest("-p", "no:cacheprovider", "test_replay.py")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"*this run used Schedule(seed={seed})*"])
+    result.stdout.fnmatch_lines([f'*this run used Schedule.replay("{decisions}")*'])
+
+
+def test_a_schedule_and_a_clock_fixture_compose(pytester):
+    # hypothesis shares the fixture's clock among examples: each example's
+    # run starts it from 0 again, so every example (and its replay) has the
+    # same times.
+    result = run(
+        pytester,
+        """
+        import hypothesis
+        import pytest
+        import tether
+        from tether.testing import schedules
+
+        starts = []
+
+        @pytest.mark.tether
+        @hypothesis.settings(
+            max_examples=10,
+            database=None,
+            suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+        )
+        @hypothesis.given(schedule=schedules())
+        async def test_sleeps(autojump_clock, schedule):
+            assert tether.lowlevel.current_clock() is autojump_clock
+            starts.append(tether.current_time())
+            await tether.sleep(100)
+
+        def test_every_example_started_at_zero():
+            assert starts == [0] * 10
+        """,
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_a_deadlock_under_a_schedule_fails_at_once(pytester):
+    # The grace period (and the hang timeout) would take minutes: the test
+    # fails as soon as the kernel sees that nothing can wake a task.
+    result = run(
+        pytester,
+        """
+        import pytest
+        import tether
+        from tether.testing import Schedule
+
+        async def wait_then_set(wait_for, then_set):
+            await wait_for.wait()
+            then_set.set()
+
+        @pytest.mark.tether
+        @pytest.mark.parametrize("schedule", [Schedule(), Schedule(seed=1)])
+        async def test_deadlock(schedule):
+            first, second = tether.Event(), tether.Event()
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(wait_then_set, first, second, name="A")
+                nursery.start_soon(wait_then_set, second, first, name="B")
+        """,
+        "--tether-deadlock-grace=600",
+        ini="tether_hang_timeout = 0",
+    )
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_deadlock?schedule0? deadlocked: every task is blocked and nothing can wake "
+            "one*under a schedule this is reported at once*",
+            "*task 'A'*",
+            "*in wait_then_set: await wait_for.wait()*",
+            "*this run used Schedule.replay(*",
+            "*How the run went*",
+        ]
+    )
 
 
 def test_async_fixtures_run_once_per_hypothesis_example(pytester):

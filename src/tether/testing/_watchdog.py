@@ -74,6 +74,19 @@ class HangError(Exception):
         self.task_tree = task_tree
 
 
+def hang_error(what: str, reason: str, detail: str, root: Task | None = None) -> HangError:
+    """A `HangError` for `what` (the test), with the tree of the tasks under
+    `root` (default: the current run's root task). Call it in the run's
+    thread, between task steps."""
+    tree = format_task_tree(root)
+    if reason == "deadlock":
+        headline = f"tether: {what} deadlocked: {detail}."
+    else:
+        headline = f"tether: {what} hung: {detail}."
+    message = f"{headline}\nThe tasks, and where each one was blocked:\n{tree}"
+    return HangError(message, reason, tree)
+
+
 class HangWatchdog:
     """Watches one run. `start` it inside the run, `stop` it after the run
     has returned; then `error` tells whether it saw a hang."""
@@ -163,17 +176,17 @@ class HangWatchdog:
         the loop's thread, between task steps (a `run_sync_soon` callback)."""
         if self.error is not None:
             return
-        tree = format_task_tree(self._root)
-        if reason == "deadlock":
-            headline = f"tether: {self.what} deadlocked: {detail}."
-        else:
-            headline = f"tether: {self.what} hung: {detail}."
-        message = f"{headline}\nThe tasks, and where each one was blocked:\n{tree}"
-        self.error = HangError(message, reason, tree)
+        self.error = hang_error(self.what, reason, detail, self._root)
         with self._condition:
             self._reported_at = time.monotonic()
             self._condition.notify_all()
         self._cancel()
+
+    def report_deadlock(self, detail: str) -> HangError:
+        """`report` a deadlock that a schedule noticed; return the error."""
+        self.report("deadlock", detail)
+        assert self.error is not None
+        return self.error
 
     # -- in the watchdog thread ------------------------------------------------
 
