@@ -867,6 +867,45 @@ def test_stuck_in_synchronous_code_is_written_to_stderr(pytester):
     )
 
 
+def test_a_task_blocking_the_loop_is_named_even_with_a_short_test_timeout(pytester):
+    # pytest-timeout fails the test 0.1 s after tether's hang timeout: the
+    # watchdog notices the loop is stuck inside a task's step and names the
+    # task, with its stack, before that. Its own process: pytest-timeout's
+    # alarm signal would clobber ours.
+    pytester.makeini("[pytest]\ntimeout = 1\n")
+    pytester.makepyfile(
+        textwrap.dedent(
+            """
+            import time
+            import pytest
+
+            @pytest.mark.tether
+            async def test_sleeps():
+                time.sleep(5)
+
+            @pytest.mark.tether
+            async def test_spins():
+                end = time.monotonic() + 5
+                while time.monotonic() < end:
+                    pass
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    for test, line in [("test_sleeps", "time.sleep(5)"), ("test_spins", "while time.monotonic()")]:
+        result.stdout.fnmatch_lines(
+            [
+                f"*_ {test} _*",
+                f"tether: *::{test} is stuck in synchronous code: task 'test *::{test}' has "
+                "not yielded to the run loop since before the hang timeout (0.9 s).*",
+                f'*File "*", line *, in {test}',
+                f"*{line}*",
+                "*After it was cancelled, the test also raised: Timeout*",
+            ]
+        )
+
+
 @pytest.mark.parametrize(
     ("ini", "marker", "expected"),
     [
