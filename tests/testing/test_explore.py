@@ -7,11 +7,13 @@ leave room for hypothesis's generation changing between versions.
 `benchmarks/explore_depth.py` measures the same over many random seeds.
 """
 
+import asyncio
 import functools
 
 import pytest
 
 import tether
+from tether import aio
 from tether.testing import HangError, MockClock, Schedule
 
 from . import components
@@ -167,3 +169,60 @@ def test_a_cancellation_lands_where_the_replay_says():
     assert Schedule.replay("cancel@1").run(main) == ([0], True, 0)
     assert Schedule.replay("cancel@3").run(main) == ([0, 1, 2], True, 0)
     assert Schedule.replay("cancel@9").run(main) == ([0, 1, 2, 3, 4], False, 0)
+
+
+# -- asyncio-style code ----------------------------------------------------------------
+
+
+async def aio_reader_and_writer():
+    """asyncio code whose reader assumes the writer, created first, has run."""
+    shared = {}
+
+    async def writer():
+        await asyncio.sleep(0)
+        shared["config"] = "loaded"
+
+    async def reader():
+        await asyncio.sleep(0)
+        assert "config" in shared, "the reader ran before the writer"
+
+    await asyncio.gather(writer(), reader())
+
+
+async def aio_task_and_callback():
+    """asyncio code that assumes a ready task runs before a callback queued
+    after it."""
+    loop = asyncio.get_running_loop()
+    events = []
+
+    async def step():
+        await asyncio.sleep(0)
+        events.append("task")
+
+    task = asyncio.create_task(step())
+    await asyncio.sleep(0)
+    loop.call_soon(events.append, "callback")
+    await task
+    assert events == ["task", "callback"], events
+
+
+@pytest.mark.parametrize(
+    ("program", "culprit"),
+    [
+        (aio_reader_and_writer, "(reader) ran before Task-"),
+        (aio_task_and_callback, "tether.aio callbacks([<Handle list.append('callback')>]) ran"),
+    ],
+    ids=["tasks", "task and callback"],
+)
+def test_asyncio_style_code_is_explored(program, culprit):
+    async def hosted():
+        await aio.run_hosted(program())
+
+    aio.run(program())  # hidden from the asyncio order
+    assert failure_of(hosted, Schedule()) is None
+    exploration = explore(hosted, max_examples=BOUND)
+    assert exploration.first_failure is not None and exploration.first_failure <= BOUND
+    assert has_leaf(exploration.error, AssertionError)
+    assert len(exploration.replay_text.split()) == 1
+    assert culprit in exploration.notes
+    assert has_leaf(failure_of(hosted, exploration.reported), AssertionError)

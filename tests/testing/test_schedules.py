@@ -274,7 +274,7 @@ def test_a_deadlock_under_a_schedule_is_reported_at_once_with_the_task_tree():
     assert "in wait_then_set: await wait_for.wait()" in error.task_tree
     notes = "\n".join(error.__notes__)
     assert 'this run used Schedule.replay("")' in notes
-    assert "A  " in notes and "(still there)" in notes
+    assert "A (wait_then_set)  start -> " in notes and "(still there)" in notes
 
 
 def test_a_deadlock_that_cancellation_cannot_end_still_ends_the_run():

@@ -55,6 +55,7 @@ class Explorer(Scheduler):
         cancel_at: frozenset[int] = frozenset(),
         story: Story | None = None,
         on_deadlock: Callable[[str], HangError],
+        abort_run: Callable[[], None],
     ) -> None:
         self._decisions = decisions
         self._policy = decisions.policy
@@ -62,6 +63,10 @@ class Explorer(Scheduler):
         self._cancel_at = cancel_at
         self.story = story
         self._on_deadlock = on_deadlock
+        self._abort_run = abort_run
+        #: What the decision source raised, if it did (hypothesis stopping
+        #: the example): the run is then cancelled and this re-raised after.
+        self.aborted: BaseException | None = None
         #: Decisions made so far.
         self.decisions = 0
         #: Steps so far.
@@ -116,8 +121,7 @@ class Explorer(Scheduler):
         order: list[Task] = []
         while len(candidates) > 1:
             self.decisions += 1
-            proposal = self._policy.propose(candidates, self.decisions)
-            value = self._decisions.choose(self.decisions, proposal, len(candidates))
+            value = self._choose(candidates)
             if value:
                 self.deviations[self.decisions] = value
                 deviations[candidates[value]] = (self.decisions, candidates[0])
@@ -125,9 +129,26 @@ class Explorer(Scheduler):
         order.append(candidates[0])
         return order
 
+    def _choose(self, candidates: list[Task]) -> int:
+        if self.aborted is not None:
+            return 0
+        proposal = self._policy.propose(candidates, self.decisions)
+        try:
+            return self._decisions.choose(self.decisions, proposal, len(candidates))
+        except BaseException as exc:
+            # hypothesis ends an example this way (it has no more data for
+            # it, say). Raising it through the kernel would leave the tasks'
+            # cleanup half done; cancel the run instead, so that they unwind
+            # the way they would on any cancellation, then re-raise it.
+            self.aborted = exc
+            self._abort_run()
+            return 0
+
     def all_tasks_blocked(self) -> None:
         if current_default_thread_limiter().borrowed_tokens:
             return  # a worker thread will report back
+        if self.aborted is not None:
+            raise self.aborted  # the run is being abandoned anyway
         if self.deadlock is None:
             if self.story is not None:
                 self.deadlock_story = self.format_story("")

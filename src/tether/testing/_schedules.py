@@ -32,7 +32,7 @@ import functools
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from .._core import CancelScope, Clock, Instrument, SystemClock, run
 from ._decisions import Decisions, DrawnDecisions, PolicyDecisions
@@ -296,6 +296,7 @@ class Schedule:
             cancel_at=frozenset(self._cancel_at),
             story=Story() if _tells_story() else None,
             on_deadlock=on_deadlock if on_deadlock is not None else cancel_on_deadlock,
+            abort_run=cancel_main.cancel,
         )
         self._last = explorer
 
@@ -313,20 +314,36 @@ class Schedule:
 
         try:
             result = run(main, clock=clock, instruments=instruments, scheduler=explorer)
-            if explorer.deadlock is not None and on_deadlock is None:
-                raise explorer.deadlock
-            if explorer.mismatch is not None:
-                raise ValueError(self._mismatch_text(explorer))
         except BaseException as exc:
-            deadlock = explorer.deadlock
-            if on_deadlock is None and deadlock is not None and exc is not deadlock:
-                # The deadlock is the story; what the cancelled tasks raised
-                # comes with it.
-                self._annotate(deadlock, explorer, argument)
-                raise deadlock from exc
-            self._annotate(exc, explorer, argument)
-            raise
+            if explorer.aborted is not None:
+                # (What the cancelled run raised does not matter.)
+                raise explorer.aborted from None
+            self._raise_failure(exc, explorer, argument, on_deadlock)
+        if explorer.aborted is not None:
+            raise explorer.aborted
+        if explorer.deadlock is not None and on_deadlock is None:
+            self._raise_failure(explorer.deadlock, explorer, argument, on_deadlock)
+        if explorer.mismatch is not None:
+            self._raise_failure(
+                ValueError(self._mismatch_text(explorer)), explorer, argument, on_deadlock
+            )
         return result  # type: ignore[no-any-return]
+
+    def _raise_failure(
+        self,
+        exc: BaseException,
+        explorer: Explorer,
+        argument: str | None,
+        on_deadlock: Callable[[str], HangError] | None,
+    ) -> NoReturn:
+        deadlock = explorer.deadlock
+        if on_deadlock is None and deadlock is not None and exc is not deadlock:
+            # The deadlock is the story; what the cancelled tasks raised
+            # comes with it.
+            self._annotate(deadlock, explorer, argument)
+            raise deadlock from exc
+        self._annotate(exc, explorer, argument)
+        raise exc
 
     # -- reporting -----------------------------------------------------------------
 

@@ -17,12 +17,22 @@ the steps around those decisions and the last steps before the end.
 from __future__ import annotations
 
 import linecache
+import os
 import reprlib
+import sysconfig
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .._core import CancelScope, Task
 from ._task_tree import is_internal, short_path
+
+_STDLIB = tuple(os.path.join(sysconfig.get_paths()[name], "") for name in ("stdlib", "platstdlib"))
+
+# Arguments shown in task names: short, but long enough for a callback's
+# Handle ("<Handle list.append('callback')>").
+_REPR = reprlib.Repr()
+_REPR.maxother = 60
+_REPR.maxstring = 40
 
 #: A story longer than this many visible steps is shortened.
 MAX_STEPS_SHOWN = 40
@@ -49,12 +59,17 @@ class Location:
 
 
 def where(task: Task) -> Location | None:
-    """The innermost frame of `task`'s await chain outside tether's own
-    code; None if there is none (the task is all tether, or has exited)."""
+    """The innermost frame of `task`'s await chain in the program's own code:
+    outside tether and, if there is such a frame, outside the standard
+    library (``asyncio.sleep`` is called from somewhere). None if the task
+    is all tether, or has exited."""
     found = None
     for frame, lineno in task.iter_await_frames():
         code = frame.f_code
-        if not is_internal(code.co_filename):
+        filename = code.co_filename
+        if is_internal(filename):
+            continue
+        if found is None or not filename.startswith(_STDLIB):
             found = (code, lineno)
     if found is None:
         return None
@@ -121,18 +136,17 @@ class Story:
         `decisions` is the number of decisions the run made."""
         names = self._names()
         following = self._yield_locations()
+        # Steps of tether's own tasks (all in tether when they start and
+        # when they yield) are left out, unless the schedule acted on them.
         visible = [
             (step, following[index])
             for index, step in enumerate(self.steps)
             if not (step.internal and following[index][1])
+            or step.decision is not None
+            or step.cancelled is not None
         ]
         hidden = len(self.steps) - len(visible)
         marked = sum(1 for step, _ in visible if step.decision is not None)
-        marked += sum(
-            1
-            for index, step in enumerate(self.steps)
-            if step.decision is not None and (step.internal and following[index][1])
-        )
         lines = [headline] if headline else []
         summary = (
             f"How the run went: {_plural(len(self.steps), 'step')}, "
@@ -196,7 +210,7 @@ class Story:
         """A name for each task: its function's name, with its arguments
         if other tasks run the same function, and a number (in order of
         starting) if that is still ambiguous."""
-        base = {task: _short_name(task.name) for task in self._seen}
+        base = {task: _short_name(task) for task in self._seen}
         names = {}
         for task, arguments in self._seen.items():
             name = base[task]
@@ -248,19 +262,25 @@ def _arguments(task: Task) -> str | None:
     code = frame.f_code
     names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
     values = [
-        reprlib.repr(frame.f_locals[name])
+        _REPR.repr(frame.f_locals[name])
         for name in names
         if name not in ("self", "cls") and name in frame.f_locals
     ]
     return f"({', '.join(values)})"
 
 
-def _short_name(name: str) -> str:
-    # "package.module.function.<locals>.worker" -> "worker"; names that
-    # are not dotted paths (given with name=...) are kept whole.
-    if " " in name or "." not in name:
-        return name
-    return name.rsplit(".", 1)[-1]
+def _short_name(task: Task) -> str:
+    """ "package.module.function.<locals>.worker" -> "worker"; a name given
+    with ``name=`` (or an asyncio task's "Task-3") is kept whole, followed by
+    the task's function when it does not say it."""
+    name = task.name
+    if " " not in name and "." in name:
+        return name.rsplit(".", 1)[-1]
+    coro = task._code_coroutine()
+    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+    if code is not None and code.co_name not in name and not is_internal(code.co_filename):
+        return f"{name} ({code.co_name})"
+    return name
 
 
 def _time(value: float) -> str:
