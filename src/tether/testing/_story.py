@@ -276,6 +276,9 @@ def _short_name(task: Task) -> str:
     name = task.name
     if " " not in name and "." in name:
         return name.rsplit(".", 1)[-1]
+    if "::" in name:
+        # The plugin's "test path/to/test_x.py::test_y[param]".
+        return name.rsplit("::", 1)[-1]
     coro = task._code_coroutine()
     code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
     if code is not None and code.co_name not in name and not is_internal(code.co_filename):
