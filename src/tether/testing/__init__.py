@@ -7,7 +7,8 @@
 - `assert_checkpoints`, `assert_no_checkpoints`: check where code can be
   cancelled.
 - `Schedule`, `schedules()`: explore task interleavings with hypothesis;
-  a failing interleaving shrinks and replays from its seed.
+  a failing interleaving shrinks to the fewest decisions against the default
+  order, is told step by step, and replays (``Schedule.replay("...")``).
 - `tether_test`: run an async test function without the pytest plugin.
 - The pytest plugin (installed with tether): ``@pytest.mark.tether`` async
   tests, async fixtures, the ``nursery``, ``autojump_clock`` and
