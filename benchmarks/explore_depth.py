@@ -203,7 +203,7 @@ def main() -> None:
         f"seeds (limit {options.limit}; '>' = not found within it, n = seeds that found "
         "nothing)"
     )
-    header = f"{'':<60}" + "".join(f"{'k=' + str(k):>16}" for k in ks) + f"{'time':>9}"
+    header = f"{'':<60}" + "".join(f"{'k=' + str(k):>20}" for k in ks) + f"{'time':>9}"
     print(header)
     for label, search in rows:
         cells = []
@@ -212,7 +212,7 @@ def main() -> None:
             found = [search(k, s) for s in seeds]
             cells.append(_cell(found, options.limit))
         elapsed = time.perf_counter() - started
-        print(f"{label:<60}" + "".join(f"{cell:>16}" for cell in cells) + f"{elapsed:>8.1f}s")
+        print(f"{label:<60}" + "".join(f"{cell:>20}" for cell in cells) + f"{elapsed:>8.1f}s")
         sys.stdout.flush()
 
 

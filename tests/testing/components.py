@@ -235,3 +235,19 @@ def needs_k_decisions(k):
 
     program.__name__ = f"needs_{k}_decisions"
     return program
+
+
+async def overtakes_once():
+    """Fails only when B overtakes A at their first step and falls behind
+    at the next: always-reverse misses it, other strategies find it."""
+    log = []
+
+    async def worker(name):
+        for _ in range(3):
+            log.append(name)
+            await lowlevel.checkpoint()
+
+    async with tether.open_nursery() as nursery:
+        nursery.start_soon(worker, "A")
+        nursery.start_soon(worker, "B")
+    assert log[:4] != ["B", "A", "A", "B"], "B overtook A once, then fell behind"

@@ -41,6 +41,17 @@ def test_a_bug_needing_k_decisions_is_found_within_a_handful_of_examples(k):
     assert has_leaf(replayed, AssertionError)
 
 
+def test_a_bug_that_reversing_every_batch_misses_is_found_too():
+    program = components.overtakes_once
+    # Hidden from the default order and from every batch reversed.
+    assert failure_of(program, Schedule()) is None
+    assert failure_of(program, Schedule.replay("1:1 2:1 3:1 4:1")) is None
+    exploration = explore(program, max_examples=2 * BOUND)
+    assert exploration.first_failure is not None
+    assert exploration.first_failure <= 2 * BOUND
+    assert exploration.replay_text == "1:1"
+
+
 # -- realistic components ----------------------------------------------------------
 
 COMPONENTS = [

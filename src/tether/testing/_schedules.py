@@ -83,6 +83,7 @@ _DRAWN_STRATEGIES = (
     "pct",
     "reverse",
     "preemptions",
+    "reverse",
 )
 
 _REPLAY_TOKEN = re.compile(r"(?:(\d+):(\d+)|cancel@(\d+))")
