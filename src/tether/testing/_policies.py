@@ -35,10 +35,11 @@ import random
 
 from .._core import Task
 
-#: Horizons (in steps or decisions) a policy spreads its random change
-#: points over; the right one depends on the program's length, so schedules
-#: draw one.
-HORIZONS = (16, 64, 256, 1024)
+#: Horizons (in decisions) a policy spreads its random change points over;
+#: the right one depends on the program's length, so schedules draw one.
+#: Small ones matter: many bugs need a deviation within the first few
+#: decisions. (PCT counts steps, about two per decision: it doubles them.)
+HORIZONS = (4, 16, 64, 256, 1024)
 
 
 class Policy:
@@ -80,8 +81,9 @@ class PriorityChangePoints(Policy):
     def __init__(self, seed: int, depth: int, horizon: int) -> None:
         self._random = random.Random(seed)
         self._depth = depth
+        steps = 2 * horizon
         #: Step number -> which change point it is (1 .. depth-1).
-        points = self._random.sample(range(1, horizon + 1), min(depth - 1, horizon))
+        points = self._random.sample(range(1, steps + 1), min(depth - 1, steps))
         self._change_points = {step: number for number, step in enumerate(sorted(points), 1)}
         self._priority: dict[Task, float] = {}
 
