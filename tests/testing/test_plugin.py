@@ -608,37 +608,114 @@ def test_a_race_found_by_hypothesis_is_reported_with_its_schedule(pytester):
     result = run(pytester, RACY_TEST)
     result.assert_outcomes(failed=1)
     output = result.stdout.str()
-    match = re.search(r"this run used Schedule\(seed=(\d+)\)", output)
+    match = re.search(r'this run used Schedule\.replay\("([^"]*)"\)', output)
     assert match, output
-    seed = int(match.group(1))
+    decisions = match.group(1)
+    assert decisions == "1:1"  # deposit_slowly before deposit, and nothing else
     # hypothesis says "Falsifying example:" in older releases and "Failing
-    # test case:" in newer ones; either way it shows the shrunk schedule.
+    # test case:" in newer ones.
     result.stdout.re_match_lines(
         [
-            rf".*Replay it with @hypothesis\.example\(schedule=Schedule\(seed={seed}\)\).*",
+            r".*Replay it with @hypothesis\.example\(schedule=Schedule\.replay\(\"1:1\"\)\).*",
+            r".*How the run went: .* 1 scheduling decision \(1 not the default order, "
+            r"marked \*\).*",
+            r".*\* .*deposit_slowly +start -> test_a_race.*\.py:\d+ in deposit_slowly: "
+            r"await tether\.lowlevel\.checkpoint\(\)",
+            r".*\^ decision 1: deposit_slowly ran before deposit, which the default order runs "
+            r"first",
             r".*(Falsifying example|Failing test case): test_no_lost_deposit\(.*",
-            rf".*schedule=Schedule\(seed={seed}\),.*",
         ]
     )
-    # The printed seed replays the failure outside pytest.
+    # The printed schedule replays the failure outside pytest.
     (path,) = pytester.path.glob("test_*.py")
     spec = importlib.util.spec_from_file_location("racy", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with pytest.raises(AssertionError):
-        Schedule(seed=seed).run(module.program)
+        Schedule.replay(decisions).run(module.program)
     # So does the @example the note suggests, under pytest.
     replay = RACY_TEST.replace(
         "@hypothesis.settings(max_examples=50, derandomize=True, database=None)",
         "@hypothesis.settings(phases=[hypothesis.Phase.explicit])\n"
-        f"    @hypothesis.example(schedule=Schedule(seed={seed}))",
+        f'    @hypothesis.example(schedule=Schedule.replay("{decisions}"))',
     ).replace(
         "from tether.testing import schedules", "from tether.testing import Schedule, schedules"
     )
     pytester.makepyfile(test_replay=textwrap.dedent(replay))
     result = pytester.runpytest("-p", "no:cacheprovider", "test_replay.py")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"*this run used Schedule(seed={seed})*"])
+    result.stdout.fnmatch_lines([f'*this run used Schedule.replay("{decisions}")*'])
+
+
+def test_a_schedule_and_a_clock_fixture_compose(pytester):
+    # hypothesis shares the fixture's clock among examples: each example's
+    # run starts it from 0 again, so every example (and its replay) has the
+    # same times.
+    result = run(
+        pytester,
+        """
+        import hypothesis
+        import pytest
+        import tether
+        from tether.testing import schedules
+
+        starts = []
+
+        @pytest.mark.tether
+        @hypothesis.settings(
+            max_examples=10,
+            database=None,
+            suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+        )
+        @hypothesis.given(schedule=schedules())
+        async def test_sleeps(autojump_clock, schedule):
+            assert tether.lowlevel.current_clock() is autojump_clock
+            starts.append(tether.current_time())
+            await tether.sleep(100)
+
+        def test_every_example_started_at_zero():
+            assert starts == [0] * 10
+        """,
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_a_deadlock_under_a_schedule_fails_at_once(pytester):
+    # The grace period (and the hang timeout) would take minutes: the test
+    # fails as soon as the kernel sees that nothing can wake a task.
+    result = run(
+        pytester,
+        """
+        import pytest
+        import tether
+        from tether.testing import Schedule
+
+        async def wait_then_set(wait_for, then_set):
+            await wait_for.wait()
+            then_set.set()
+
+        @pytest.mark.tether
+        @pytest.mark.parametrize("schedule", [Schedule(), Schedule(seed=1)])
+        async def test_deadlock(schedule):
+            first, second = tether.Event(), tether.Event()
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(wait_then_set, first, second, name="A")
+                nursery.start_soon(wait_then_set, second, first, name="B")
+        """,
+        "--tether-deadlock-grace=600",
+        ini="tether_hang_timeout = 0",
+    )
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_deadlock?schedule0? deadlocked: every task is blocked and nothing can wake "
+            "one*under a schedule this is reported at once*",
+            "*task 'A'*",
+            "*in wait_then_set: await wait_for.wait()*",
+            "*this run used Schedule.replay(*",
+            "*How the run went*",
+        ]
+    )
 
 
 def test_async_fixtures_run_once_per_hypothesis_example(pytester):
@@ -790,6 +867,45 @@ def test_stuck_in_synchronous_code_is_written_to_stderr(pytester):
     )
 
 
+def test_a_task_blocking_the_loop_is_named_even_with_a_short_test_timeout(pytester):
+    # pytest-timeout fails the test 0.2 s after tether's hang timeout: the
+    # watchdog notices the loop is stuck inside a task's step and names the
+    # task, with its stack, before that. Its own process: pytest-timeout's
+    # alarm signal would clobber ours.
+    pytester.makeini("[pytest]\ntimeout = 2\n")
+    pytester.makepyfile(
+        textwrap.dedent(
+            """
+            import time
+            import pytest
+
+            @pytest.mark.tether
+            async def test_sleeps():
+                time.sleep(5)
+
+            @pytest.mark.tether
+            async def test_spins():
+                end = time.monotonic() + 5
+                while time.monotonic() < end:
+                    pass
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    for test, line in [("test_sleeps", "time.sleep(5)"), ("test_spins", "while time.monotonic()")]:
+        result.stdout.fnmatch_lines(
+            [
+                f"*_ {test} _*",
+                f"tether: *::{test} is stuck in synchronous code: task 'test *::{test}' has "
+                "not yielded to the run loop since before the hang timeout (1.8 s).*",
+                f'*File "*", line *, in {test}',
+                f"*{line}*",
+                "*After it was cancelled, the test also raised: Timeout*",
+            ]
+        )
+
+
 @pytest.mark.parametrize(
     ("ini", "marker", "expected"),
     [
@@ -809,20 +925,23 @@ def test_the_hang_timeout_defaults_to_just_under_pytest_timeouts(pytester, ini, 
 
 
 def test_the_hang_report_comes_before_pytest_timeouts(pytester):
-    # Its own process: pytest-timeout's alarm signal would clobber ours.
-    result = run(
-        pytester,
-        """
-        import pytest
-        import tether
+    # Its own process: pytest-timeout's alarm signal would clobber ours. (A
+    # timeout of a few seconds: the report, and pytest's report of it, must
+    # be done in the 10% of it left before pytest-timeout, on a busy machine.)
+    pytester.makeini("[pytest]\ntimeout = 3\n")
+    pytester.makepyfile(
+        textwrap.dedent(
+            """
+            import pytest
+            import tether
 
-        @pytest.mark.tether
-        async def test_hangs():
-            await tether.sleep_forever()
-        """,
-        ini="timeout = 1",
+            @pytest.mark.tether
+            async def test_hangs():
+                await tether.sleep_forever()
+            """
+        )
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*test_hangs hung: still running after 0.9 s*"])
+    result.stdout.fnmatch_lines(["*test_hangs hung: still running after 2.7 s*"])
     assert "Timeout" not in result.stdout.str()

@@ -80,29 +80,39 @@ def test_the_bug_hides_from_the_default_schedule():
 
 def test_exploring_schedules_finds_the_bug():
     # The patient client starts first, so only the schedule can reveal it.
-    _, failing, error = explore_buggy_cache(max_examples=20, patience=st.just([5.0, 0.5]))
-    assert failing and failing[0] < 20
+    _, failing, error = explore_buggy_cache(max_examples=10, patience=st.just([5.0, 0.5]))
+    assert failing and failing[0] < 10
     assert error.subgroup(KeyError) is not None
+    # Shrunk to one decision: the impatient client (started second) runs
+    # first, and so does the fetch.
+    notes = "\n".join(error.__notes__)
+    assert 'this run used Schedule.replay("1:1")' in notes
+    assert (
+        "^ decision 1: client(1, 0.5) ran before client(0, 5.0), which the default order runs first"
+    ) in notes
 
 
 def test_the_full_property_finds_and_shrinks_the_bug():
     examples, failing, error = explore_buggy_cache(max_examples=100)
-    assert failing and failing[0] < 50
-    # Shrunk to the smallest story: one impatient client, one patient one.
-    schedule, patience = examples[-1]
-    assert sorted(patience) == [0.5, 5.0]
+    assert failing and failing[0] < 20
+    # Shrunk to the smallest story: one impatient client started first, one
+    # patient one, in the default order.
+    _, patience = examples[-1]
+    assert patience == [0.5, 5.0]
     notes = "\n".join(error.__notes__)
-    assert f"this run used {schedule!r}" in notes
+    decisions = re.search(r'this run used Schedule\.replay\("([^"]*)"\)', notes).group(1)
+    assert decisions == ""
     assert f"patience={patience!r}" in notes
-    # The printed seed replays the failure; the fixed cache passes it.
-    seed = int(re.search(r"this run used Schedule\(seed=(\d+)\)", notes).group(1))
+    # The printed schedule replays the failure; the fixed cache passes it.
     for _ in range(3):
         with pytest.raises(ExceptionGroup) as replayed:
-            Schedule(seed=seed).run(
+            Schedule.replay(decisions).run(
                 example.every_patient_client_gets_the_value, example.BuggyCache, patience
             )
         assert replayed.group_contains(KeyError)
-    Schedule(seed=seed).run(example.every_patient_client_gets_the_value, example.Cache, patience)
+    Schedule.replay(decisions).run(
+        example.every_patient_client_gets_the_value, example.Cache, patience
+    )
 
 
 def test_the_example_script_runs():

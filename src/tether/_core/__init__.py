@@ -54,6 +54,7 @@ from ._run import (
     wait_all_tasks_blocked,
 )
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
+from ._scheduler import Scheduler, SeededScheduler, enclosing_deadline_scope
 from ._sniffio import forget_async_library, mark_tether_context
 from ._task import TASK_SLOTS, Task
 from ._thread_cache import start_thread_soon
@@ -130,6 +131,8 @@ __all__ = [
     "RunStatistics",
     "RunVar",
     "RunVarToken",
+    "Scheduler",
+    "SeededScheduler",
     "SteppingState",
     "SystemClock",
     "TASK_SLOTS",
@@ -158,6 +161,7 @@ __all__ = [
     "currently_ki_protected",
     "disable_ki_protection",
     "enable_ki_protection",
+    "enclosing_deadline_scope",
     "fd_of",
     "forget_async_library",
     "in_tether_run",

@@ -14,7 +14,8 @@ done. Each turn of the loop:
 Tasks made runnable during a batch run in the next one, so a task that keeps
 checkpointing cannot starve the others. With a `schedule_seed`, each batch is
 shuffled by a `random.Random` seeded with it: a deterministic exploration of
-interleavings that a test can replay.
+interleavings that a test can replay; any `Scheduler` (``scheduler=``) can
+decide the order instead (see _scheduler.py).
 
 Stepping a task sends it a value (or throws into it) inside the task's own
 `contextvars.Context`, and dispatches on the trap it yields next. That
@@ -27,7 +28,6 @@ from __future__ import annotations
 import contextvars
 import math
 import operator
-import random
 import signal
 import sys
 import threading
@@ -54,6 +54,7 @@ from ._misnesting import misnested_task_exit, report_lost_errors
 from ._nursery import Nursery, NurseryManager
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
+from ._scheduler import Scheduler, SeededScheduler
 from ._task import PARKED_IN_LOT, CoroutineTask, Task
 from ._task_coroutine import coroutine_or_error, task_name
 from ._traps import (
@@ -148,7 +149,7 @@ class Runner:
         self,
         clock: Clock,
         instruments: Sequence[Instrument],
-        schedule_seed: int | None,
+        scheduler: Scheduler | None,
         strict_exception_groups: bool = True,
     ) -> None:
         self.clock = clock
@@ -165,7 +166,8 @@ class Runner:
         self.run_vars: dict[Any, Any] = {}
         self.waiting_for_idle: SortedDict = SortedDict()
         self._idle_sequence = 0
-        self.shuffler = random.Random(schedule_seed) if schedule_seed is not None else None
+        #: Decides the order of each batch, and hears when the run is stuck.
+        self.scheduler = scheduler
         self.asyncgens = AsyncGenerators(self)
         self.system_context = contextvars.copy_context()
         self.init_task: Task | None = None
@@ -452,6 +454,8 @@ class Runner:
             if self.runq and not io_waiters and not (instruments and instruments.io_wait_hooked):
                 events: list[tuple[int, int]] = []
             else:
+                if self.scheduler is not None and self._stuck():
+                    self._call_scheduler(self.scheduler.all_tasks_blocked)
                 timeout, idle_primed = self._compute_timeout()
                 if instruments and "before_io_wait" in instruments:
                     instruments.call("before_io_wait", timeout)
@@ -487,12 +491,12 @@ class Runner:
             if not batch:
                 continue
             self.runq = runq = []
-            if self.shuffler is not None:
+            if self.scheduler is not None:
                 # Wakeups can arrive in an order that depends on set iteration
                 # (by object address), so put the batch in spawn order first:
-                # the same seed then gives the same schedule in every run.
+                # the same decisions then give the same schedule in every run.
                 batch.sort(key=_spawn_index)
-                self.shuffler.shuffle(batch)
+                self._call_scheduler(self.scheduler.schedule_batch, batch)
             for task in batch:
                 self.current_task = task
                 if instruments and "before_task_step" in instruments:
@@ -620,6 +624,16 @@ class Runner:
             and not self.entry_queue.idempotent_queue
         )
 
+    def _call_scheduler(self, hook: Callable[..., None], *args: Any) -> None:
+        """Call a hook of the run's scheduler. If it raises, the run ends
+        with that exception: the tasks' coroutines are closed here, in the
+        run, where their ``finally`` blocks can still run."""
+        try:
+            hook(*args)
+        except BaseException:
+            self._close_remaining_tasks()
+            raise
+
     def crash(self, error: BaseException, what: str) -> None:
         """Shut the run down in order because of an error that nobody can
         catch (a failing run_sync_soon callback or abort function): it is
@@ -730,6 +744,7 @@ def run(
     schedule_seed: int | None = None,
     restrict_keyboard_interrupt_to_checkpoints: bool = False,
     strict_exception_groups: bool = True,
+    scheduler: Scheduler | None = None,
 ) -> T:
     """Run ``async_fn(*args)`` as the main task of a new tether run.
 
@@ -744,7 +759,8 @@ def run(
       instruments: `tether.lowlevel.Instrument` objects to install.
       schedule_seed: if given, the order in which runnable tasks are stepped
         is shuffled from this seed, deterministically: the same seed replays
-        the same interleaving. For exploring races in tests.
+        the same interleaving. For exploring races in tests. (Shorthand for
+        ``scheduler=lowlevel.SeededScheduler(seed)``.)
       restrict_keyboard_interrupt_to_checkpoints: if true, Ctrl-C is always
         delivered to the main task at its next checkpoint; by default it is
         raised at once when it arrives while user code runs (so that a busy
@@ -754,6 +770,10 @@ def run(
         raise even a single error in an `ExceptionGroup` (True, the
         default). False is deprecated (it warns with
         `TetherDeprecationWarning`, as trio does).
+      scheduler: a `tether.lowlevel.Scheduler` that decides the order in
+        which each batch of runnable tasks is stepped, and is told when
+        every task is blocked with nothing to wake one (for testing tools
+        such as `tether.testing.Schedule`).
 
     KeyboardInterrupt: when run in the main thread with Python's default
     SIGINT handler in place, tether installs its own for the duration of the
@@ -766,7 +786,9 @@ def run(
     Raises:
       RuntimeError: when called inside a running tether run in this thread
         (``await`` the function instead, or start a task).
-      TypeError: when given a coroutine object instead of a function.
+      TypeError: when given a coroutine object instead of a function, or a
+        `scheduler` that is not a `tether.lowlevel.Scheduler`.
+      ValueError: when given both `schedule_seed` and `scheduler`.
     """
     if getattr(GLOBAL_RUN_CONTEXT, "runner", None) is not None:
         raise RuntimeError(
@@ -784,7 +806,16 @@ def run(
         warn_loose("tether.run(..., strict_exception_groups=False)")
     if clock is None:
         clock = SystemClock()
-    runner = Runner(clock, instruments, schedule_seed, strict_exception_groups)
+    if schedule_seed is not None:
+        if scheduler is not None:
+            raise ValueError(
+                "pass schedule_seed or scheduler, not both "
+                "(schedule_seed=N is scheduler=lowlevel.SeededScheduler(N))"
+            )
+        scheduler = SeededScheduler(schedule_seed)
+    elif scheduler is not None and not isinstance(scheduler, Scheduler):
+        raise TypeError(f"scheduler must be a tether.lowlevel.Scheduler, got {scheduler!r}")
+    runner = Runner(clock, instruments, scheduler, strict_exception_groups)
     GLOBAL_RUN_CONTEXT.runner = runner
     runner.asyncgens.install_hooks()
     uninstall_sigint_handler = install_sigint_handler(

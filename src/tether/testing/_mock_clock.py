@@ -84,6 +84,12 @@ class MockClock(Clock):
             raise ValueError(f"time can't go backwards: jump({seconds!r})")
         self._virtual_base += seconds
 
+    def _reset(self) -> None:
+        # Back to virtual time 0, keeping rate and threshold: a `Schedule`
+        # does this before each run, so that every replay has the same times.
+        self._real_base = self._real_clock()
+        self._virtual_base = 0.0
+
     def _autojump(self) -> None:
         # Called by the run loop when every task has been blocked for
         # autojump_threshold real seconds.

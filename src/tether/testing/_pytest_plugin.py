@@ -247,9 +247,13 @@ def _run_test(
     options = RunOptions.from_arguments(kwargs, others, test=item.nodeid)
     watchdog = HangWatchdog(
         hang_timeout=_hang_timeout(item),
-        deadlock_grace=_deadlock_grace(item.config),
+        # Under a schedule the kernel reports a deadlock as it happens (see
+        # _explorer.py): no grace period to wait out.
+        deadlock_grace=_deadlock_grace(item.config) if options.schedule is None else None,
         what=item.nodeid,
     )
+    if options.schedule is not None:
+        options.on_deadlock = watchdog.report_deadlock
     fixtures = [value for value in others if isinstance(value, InRunFixture)]
     test_run = TestRun(fn, args, kwargs, name=item.nodeid, fixtures=fixtures, watchdog=watchdog)
     try:

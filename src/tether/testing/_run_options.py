@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from .._core import Clock, Instrument, run
 from ._schedules import Schedule
+from ._watchdog import HangError
 
 # pytest hides this module's frames in failure reports.
 __tracebackhide__ = True
@@ -28,6 +29,9 @@ class RunOptions:
     schedule: Schedule | None = None
     #: The name of the argument that held the schedule, for the replay note.
     schedule_argument: str | None = None
+    #: Reports a deadlock a schedule noticed and returns the error (the
+    #: plugin's watchdog); by default the schedule raises it after the run.
+    on_deadlock: Callable[[str], HangError] | None = None
 
     @classmethod
     def from_arguments(
@@ -67,10 +71,15 @@ class RunOptions:
 
     def run(self, async_fn: Callable[..., Awaitable[T]], *args: object) -> T:
         """`tether.run` with these settings. Under a schedule, a fresh
-        autojump `MockClock` unless the test brought a clock, and any
-        exception gets the schedule's replay note."""
+        autojump `MockClock` unless the test brought one (which then starts
+        from 0), and any exception gets the schedule's notes."""
         if self.schedule is None:
             return run(async_fn, *args, clock=self.clock, instruments=self.instruments)
         return self.schedule._run(
-            async_fn, args, self.clock, self.instruments, argument=self.schedule_argument
+            async_fn,
+            args,
+            self.clock,
+            self.instruments,
+            argument=self.schedule_argument,
+            on_deadlock=self.on_deadlock,
         )

@@ -64,7 +64,7 @@ def _await_chain(task: Task) -> list[str]:
     previous_internal = False
     for frame, lineno in task.iter_await_frames():
         code = frame.f_code
-        internal = _is_internal(code.co_filename)
+        internal = is_internal(code.co_filename)
         if internal and previous_internal:
             hidden += 1
             continue
@@ -73,18 +73,21 @@ def _await_chain(task: Task) -> list[str]:
             hidden = 0
         previous_internal = internal
         source = linecache.getline(code.co_filename, lineno).strip()
-        where = f"{_short_path(code.co_filename)}:{lineno} in {code.co_name}"
+        where = f"{short_path(code.co_filename)}:{lineno} in {code.co_name}"
         lines.append(where + (f": {source}" if source else ""))
     if hidden:
         lines[-1] += f"  (+{hidden} frames in tether)"
     return lines
 
 
-def _is_internal(filename: str) -> bool:
+def is_internal(filename: str) -> bool:
+    """Whether `filename` is a module of the tether package itself."""
     return filename.startswith(_PACKAGE_DIR)
 
 
-def _short_path(filename: str) -> str:
+def short_path(filename: str) -> str:
+    """`filename` relative to tether's parent directory or the working
+    directory, when it is under one of them."""
     try:
         path = Path(filename).resolve()
     except (OSError, ValueError):

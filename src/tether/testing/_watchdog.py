@@ -1,6 +1,6 @@
 """Noticing that a test's run hangs, and saying where.
 
-Two detectors feed one report:
+Three detectors feed one report:
 
 * a **hang timeout**, in real time: a watchdog thread waits that long, then
   asks the run loop (through `TetherToken.run_sync_soon`) to draw the task
@@ -9,17 +9,22 @@ Two detectors feed one report:
   blocked, with no deadline that a clock jump could reach, no I/O wait and no
   pending callback and no `to_thread` job running, for ``deadlock_grace``
   real seconds, nothing inside the run can ever wake a task. An instrument
-  watches the loop for that state.
+  watches the loop for that state. (Under a `Schedule` the kernel reports
+  that state itself, with no grace: see `_explorer`.)
+* a task **blocking the loop** in synchronous code (``time.sleep``, a busy
+  loop): if the loop does not take the hang report within `SYNC_PROBE`
+  seconds while it is stepping a task, the watchdog names that task and
+  writes its stack to stderr at once, before a short test timeout can end
+  the test, and the report becomes the test's failure if the loop recovers.
 
 Only things the kernel cannot see (a thread the test started itself, a
-signal) could still wake a task in that state, which is why there is a grace
-period at all.
+signal) could still wake a task in the deadlock state, which is why there is
+a grace period at all.
 
 The report is drawn in the run loop's thread between task steps, where the
-task tree is consistent. If the loop never gets there (a task is stuck in
-synchronous code) or the tasks do not unwind after the cancellation, the
-watchdog thread writes what it can to stderr, where pytest shows it next to
-pytest-timeout's own report.
+task tree is consistent. If the loop never gets there or the tasks do not
+unwind after the cancellation, the watchdog thread writes what it can to
+stderr, where pytest shows it next to pytest-timeout's own report.
 """
 
 from __future__ import annotations
@@ -34,13 +39,16 @@ from collections.abc import Callable
 from .._core import (
     Instrument,
     RunFinishedError,
+    SteppingState,
     Task,
     TetherToken,
     add_instrument,
     current_clock,
     current_root_task,
     current_statistics,
+    current_stepping_state,
     current_tether_token,
+    run,
 )
 from ..to_thread import current_default_thread_limiter
 from ._mock_clock import MockClock
@@ -54,14 +62,25 @@ _ENDLESS_SLEEP = 3600.0
 #: writes the report to stderr as well.
 UNWIND_GRACE = 2.0
 
+#: At the hang timeout, how long the run loop gets to take the report before
+#: the watchdog decides that a task is blocking it in synchronous code (and
+#: says so at once: a short test timeout may be only a little later).
+SYNC_PROBE = 0.05
+
+# The kernel's step loop: frames above it on the loop thread's stack are the
+# stepped task's own.
+_STEP_LOOP_FILE = run.__code__.co_filename
+
 
 class HangError(Exception):
     """A tether test hung: it ran past its hang timeout, or deadlocked.
 
     Raised by the pytest plugin (``tether_hang_timeout``,
-    ``tether_deadlock_grace``). The message holds the task tree at the moment
-    the hang was noticed: every task, the nursery it lives in, and the await
-    frames where it was blocked.
+    ``tether_deadlock_grace``), and by a run under a `Schedule` that
+    deadlocks. The message holds the task tree at the moment the hang was
+    noticed: every task, the nursery it lives in, and the await frames where
+    it was blocked (or, for a task blocking the run loop in synchronous code,
+    that task's stack).
 
     Attributes:
       reason: ``"timeout"`` or ``"deadlock"``.
@@ -72,6 +91,19 @@ class HangError(Exception):
         super().__init__(message)
         self.reason = reason
         self.task_tree = task_tree
+
+
+def hang_error(what: str, reason: str, detail: str, root: Task | None = None) -> HangError:
+    """A `HangError` for `what` (the test), with the tree of the tasks under
+    `root` (default: the current run's root task). Call it in the run's
+    thread, between task steps."""
+    tree = format_task_tree(root)
+    if reason == "deadlock":
+        headline = f"tether: {what} deadlocked: {detail}."
+    else:
+        headline = f"tether: {what} hung: {detail}."
+    message = f"{headline}\nThe tasks, and where each one was blocked:\n{tree}"
+    return HangError(message, reason, tree)
 
 
 class HangWatchdog:
@@ -91,6 +123,7 @@ class HangWatchdog:
         self.error: HangError | None = None
         self._cancel: Callable[[], None] = lambda: None
         self._token: TetherToken | None = None
+        self._stepping: SteppingState | None = None
         self._root: Task | None = None
         self._loop_thread = threading.get_ident()
         self._detector: _DeadlockDetector | None = None
@@ -99,6 +132,9 @@ class HangWatchdog:
         self._condition = threading.Condition()
         self._finished = False
         self._reported_at: float | None = None
+        #: What the watchdog wrote about a task blocking the loop (and the
+        #: task tree then), if it did.
+        self._sync_report: tuple[str, str] | None = None
         #: When the run became idle (see `_DeadlockDetector`), and which idle
         #: period that is; None while it is not idle.
         self._idle_since: float | None = None
@@ -109,6 +145,7 @@ class HangWatchdog:
         thread) to stop the test when it hangs."""
         self._cancel = cancel
         self._token = current_tether_token()
+        self._stepping = current_stepping_state()
         self._root = current_root_task()
         self._loop_thread = threading.get_ident()
         clock = current_clock()
@@ -163,17 +200,25 @@ class HangWatchdog:
         the loop's thread, between task steps (a `run_sync_soon` callback)."""
         if self.error is not None:
             return
-        tree = format_task_tree(self._root)
-        if reason == "deadlock":
-            headline = f"tether: {self.what} deadlocked: {detail}."
-        else:
-            headline = f"tether: {self.what} hung: {detail}."
-        message = f"{headline}\nThe tasks, and where each one was blocked:\n{tree}"
-        self.error = HangError(message, reason, tree)
         with self._condition:
             self._reported_at = time.monotonic()
             self._condition.notify_all()
+            sync_report = self._sync_report
+        if sync_report is not None:
+            # A task blocked the loop until now: what the watchdog saw then
+            # is the report (the tree drawn now would show it unwound).
+            text, tree = sync_report
+            error = HangError(text, reason, tree)
+        else:
+            error = hang_error(self.what, reason, detail, self._root)
+        self.error = error
         self._cancel()
+
+    def report_deadlock(self, detail: str) -> HangError:
+        """`report` a deadlock that a schedule noticed; return the error."""
+        self.report("deadlock", detail)
+        assert self.error is not None
+        return self.error
 
     # -- in the watchdog thread ------------------------------------------------
 
@@ -216,8 +261,20 @@ class HangWatchdog:
                 except RunFinishedError:
                     return
         # A report is drawn or asked for: give the loop time to draw it and
-        # the tasks time to unwind.
+        # the tasks time to unwind. If it does not even take the report, a
+        # task is blocking it: say which, now.
         with self._condition:
+            if self._reported_at is None and asked_at is not None:
+                probe_end = time.monotonic() + SYNC_PROBE
+                while self._reported_at is None and not self._finished:
+                    left = probe_end - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._condition.wait(left)
+                if self._reported_at is None and not self._finished:
+                    self._sync_report = self._blocked_task_report()
+                    if self._sync_report is not None:
+                        print(self._sync_report[0], file=sys.stderr, flush=True)
             while not self._finished:
                 since = self._reported_at if self._reported_at is not None else asked_at
                 assert since is not None
@@ -225,9 +282,36 @@ class HangWatchdog:
                 if remaining <= 0:
                     break
                 self._condition.wait(remaining)
-            if self._finished:
+            if self._finished or (self._sync_report is not None and self.error is None):
                 return
         self._write_to_stderr()
+
+    def _blocked_task_report(self) -> tuple[str, str] | None:
+        """Called from the watchdog thread: if the loop is in the middle of
+        stepping a task, the report naming it, with its stack, and the task
+        tree."""
+        stepping = self._stepping
+        task = stepping.current_task if stepping is not None else None
+        frame = sys._current_frames().get(self._loop_thread)
+        if task is None or frame is None:
+            return None
+        stack = traceback.extract_stack(frame)
+        kernel = [i for i, entry in enumerate(stack) if entry.filename == _STEP_LOOP_FILE]
+        if kernel:
+            stack = traceback.StackSummary.from_list(stack[kernel[-1] + 1 :])
+        try:
+            tree = format_task_tree(self._root) if self._root is not None else "?"
+        except Exception as exc:  # the tree changed under us; it is a best effort
+            tree = f"(could not draw the task tree: {exc!r})"
+        text = (
+            f"tether: {self.what} is stuck in synchronous code: task {task.name!r} has not "
+            f"yielded to the run loop since before the hang timeout ({self.hang_timeout:g} s). "
+            "A blocking call (time.sleep, a lock, blocking I/O) or a busy loop in an async "
+            "function stops every task; await tether.sleep or tether.to_thread.run_sync "
+            f"instead. The task is at (most recent call last):\n{''.join(stack.format())}"
+            f"The tasks (drawn from another thread, may be inexact):\n{tree}"
+        )
+        return text, tree
 
     def _write_to_stderr(self) -> None:
         error = self.error
