@@ -22,7 +22,7 @@ Run it: python docs/examples/buggy_cache.py
 It prints:
 
     default schedule, buggy cache: passes
-    first failing schedule: Schedule(seed=1)
+    first failing schedule: Schedule(seed=0), whose decisions replay as Schedule.replay("1:1")
     replayed three times: [True, True, True]
     fixed cache survives 200 schedules: True
 
