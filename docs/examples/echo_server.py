@@ -16,6 +16,28 @@ Run it:
         serves until Ctrl-C
     python docs/examples/echo_server.py --connect 8007 hello world
         sends "hello" and "world" to a running server, prints the replies
+
+The first command, the demo, takes about a second. It prints:
+
+    server: listening
+    server: client #1 connected
+    carol: got "echo: I'll stay a while"
+    server: client #2 connected
+    server: client #3 connected
+    alice: got 'echo: hello'
+    alice: got 'echo: how are you?'
+    alice: got 'echo: bye'
+    server: client #2 left
+    server: client #3 idle, disconnected
+    bob: got 'idle for 0.5s, bye'
+    bob: then None (end of stream)
+    server: told client #1 about the shutdown
+    carol: got 'server shutting down'
+    server: stopped after 3 connections
+    demo: done
+
+(tests/docs/test_examples.py checks that it does, in virtual time; the
+order of the lines is the same in real time.)
 """
 
 from __future__ import annotations
@@ -108,11 +130,18 @@ async def serve(
         async with tether.open_nursery() as nursery:
             serve_tcp = functools.partial(tether.serve_tcp, host="127.0.0.1")
             listeners = await nursery.start(serve_tcp, server.handle, port)
-            bound_port = listeners[0].socket.getsockname()[1]
-            print(f"server: listening on 127.0.0.1:{bound_port}")
-            task_status.started(bound_port)
+            task_status.started(listeners[0].socket.getsockname()[1])
     finally:
         print(f"server: stopped after {server.served} connections")
+
+
+async def serve_until_interrupted(port: int, idle_timeout: float) -> None:
+    """The standalone server: says where it listens, serves until Ctrl-C."""
+    async with tether.open_nursery() as nursery:
+        bound_port = await nursery.start(serve, port, idle_timeout)
+        # Flushed, so that a program reading our output through a pipe
+        # learns the port at once (port 0 picks a free one).
+        print(f"server: listening on 127.0.0.1:{bound_port}", flush=True)
 
 
 # ---------------------------------------------------------------- client
@@ -154,14 +183,17 @@ async def lingering_client(port: int, connected: tether.Event) -> None:
         await lines.write_line("I'll stay a while")
         print(f"carol: got {await lines.read_line()!r}")
         connected.set()
-        # Keeps talking (so she is never idle) until the server goes away.
+        # Whenever the line has been quiet for 0.2 s she says something (so
+        # she is never idle for the server's 0.5 s), until the server says
+        # something other than an echo.
         while True:
-            with tether.move_on_after(0.2):
+            with tether.move_on_after(0.2) as quiet:
                 reply = await lines.read_line()
-                if reply != "echo: still here":
-                    print(f"carol: got {reply!r}")
-                    return
-            await lines.write_line("still here")
+            if quiet.cancelled_caught:
+                await lines.write_line("still here")
+            elif reply != "echo: still here":
+                print(f"carol: got {reply!r}")
+                return
 
 
 async def demo() -> None:
@@ -173,6 +205,7 @@ async def demo() -> None:
 
     async with tether.open_nursery() as nursery:
         port = await nursery.start(run_server)
+        print("server: listening")  # on 127.0.0.1, a port the system chose
         carol_connected = tether.Event()
         nursery.start_soon(lingering_client, port, carol_connected)
         await carol_connected.wait()
@@ -204,7 +237,7 @@ def main() -> None:
             # by default it may also be raised in whatever handler happens
             # to be running Python code at that instant.
             tether.run(
-                serve,
+                serve_until_interrupted,
                 args.port,
                 args.idle_timeout,
                 restrict_keyboard_interrupt_to_checkpoints=True,

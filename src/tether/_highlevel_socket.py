@@ -99,9 +99,9 @@ class SocketStream(HalfCloseableStream):
     closed (also for a task waiting at that moment), `BrokenResourceError`
     when the connection fails.
 
-    Raises (constructor):
-      TypeError: `socket` is not a tether socket.
-      ValueError: `socket` is not SOCK_STREAM.
+    Raises:
+      TypeError: (from the constructor) `socket` is not a tether socket.
+      ValueError: (from the constructor) `socket` is not SOCK_STREAM.
     """
 
     def __init__(self, socket: SocketType) -> None:
@@ -255,10 +255,10 @@ class SocketListener(Listener[SocketStream]):
     The listener owns the socket: `aclose` closes it. `socket` is the
     wrapped `tether.socket.SocketType`.
 
-    Raises (constructor):
-      TypeError: `socket` is not a tether socket.
-      ValueError: `socket` is not SOCK_STREAM, or not listening (checked
-        where the platform can tell).
+    Raises:
+      TypeError: (from the constructor) `socket` is not a tether socket.
+      ValueError: (from the constructor) `socket` is not SOCK_STREAM, or not
+        listening (checked where the platform can tell).
     """
 
     def __init__(self, socket: SocketType) -> None:

@@ -22,7 +22,9 @@ What a fenced block's info string asks for:
 
 Any other word after ``python`` is an error here, so a typo cannot make a
 block skip silently. The examples in ``docs/examples/*.py`` run too, and
-their output must match the "It prints:" section of their docstring.
+their output must match the "It prints:" section of their docstring. They
+run with the arguments of the first ``python docs/examples/NAME.py ...``
+command their docstring shows (none if it shows none).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import linecache
 import os
 import re
 import runpy
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -281,7 +284,10 @@ def doc_test_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list
 
 @pytest.mark.parametrize("script", EXAMPLE_SCRIPTS, ids=lambda p: p.name)
 def test_example_script(
-    script: Path, virtual_time: None, capsys: pytest.CaptureFixture[str]
+    script: Path,
+    virtual_time: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     docstring = ast.get_docstring(ast.parse(script.read_text())) or ""
     _, marker, after = docstring.partition("It prints:\n\n")
@@ -290,5 +296,26 @@ def test_example_script(
     printed = re.match(r"(?:(?: {4}.*)?\n)*", after + "\n")
     assert printed is not None
     expected = textwrap.dedent(printed.group()).strip("\n") + "\n"
+    monkeypatch.setattr(sys, "argv", [str(script), *documented_arguments(script, docstring)])
     runpy.run_path(str(script), run_name="__main__")
     assert capsys.readouterr().out == expected
+
+
+def documented_arguments(script: Path, docstring: str) -> list[str]:
+    """The arguments of the first command in ``docstring`` that runs
+    ``script`` (``python docs/examples/echo_server.py --demo``)."""
+    command = re.search(rf"python3? docs/examples/{re.escape(script.name)}(.*)", docstring)
+    return shlex.split(command.group(1)) if command else []
+
+
+def test_example_scripts_run_with_their_first_documented_command() -> None:
+    script = REPOSITORY / "docs" / "examples" / "server.py"
+    docstring = """Run it:
+
+        python docs/examples/server.py --demo --port 0
+            the demo
+        python docs/examples/server.py --connect 8000 'hello world'
+    """
+    assert documented_arguments(script, docstring) == ["--demo", "--port", "0"]
+    assert documented_arguments(script, "Run it: python docs/examples/server.py\n") == []
+    assert documented_arguments(script, "No command here.") == []

@@ -55,6 +55,13 @@ class Abort(enum.Enum):
     FAILED = 2
 
 
+#: The type of the ``raise_cancel`` argument the kernel passes to an abort
+#: function (see `wait_task_rescheduled`): a function of no arguments that
+#: raises the exception the interrupted task should get: `Cancelled`,
+#: `KeyboardInterrupt` for a Ctrl-C delivered to the main task, or the
+#: exception given to `abort_wait`. An abort function that returns
+#: `Abort.FAILED` may call it (catching what it raises) to hand that
+#: exception to the task later through `reschedule`.
 RaiseCancelT: TypeAlias = Callable[[], "Any"]
 AbortFn: TypeAlias = Callable[[RaiseCancelT], Abort]
 
