@@ -1,0 +1,43 @@
+"""Typed usage of the trio-style face, checked by check_types.py."""
+
+from __future__ import annotations
+
+from typing import reveal_type
+
+import tether
+from tether import from_thread, to_thread
+
+
+async def child(
+    x: int, *, task_status: tether.TaskStatus[str] = tether.TASK_STATUS_IGNORED
+) -> None:
+    task_status.started(f"child {x} ready")
+
+
+def blocking(a: int) -> float:
+    return a / 2
+
+
+async def answer() -> int:
+    return 42
+
+
+async def main() -> None:
+    async with tether.open_nursery() as nursery:
+        reveal_type(nursery)  # reveal: tether._core._nursery.Nursery
+        nursery.start_soon(child, 1)
+    send, receive = tether.open_memory_channel[int](0)
+    reveal_type(send)  # reveal: tether._channel.MemorySendChannel[int]
+    reveal_type(receive)  # reveal: tether._channel.MemoryReceiveChannel[int]
+    reveal_type(await to_thread.run_sync(blocking, 1))  # reveal: float
+    with tether.fail_after(1) as scope:
+        reveal_type(scope)  # reveal: tether._core._cancel.CancelScope
+    with tether.CancelScope(shield=True) as shielded:
+        reveal_type(shielded.cancelled_caught)  # reveal: bool
+    with tether.open_nursery():  # error: attr-defined
+        pass
+
+
+def in_a_thread() -> None:
+    reveal_type(from_thread.run(answer))  # reveal: int
+    reveal_type(from_thread.run_sync(blocking, 2))  # reveal: float
