@@ -436,3 +436,39 @@ def make_io_manager() -> IOManager:
     if hasattr(select, "epoll"):
         return EpollIOManager()
     return SelectorIOManager()
+
+
+async def wait_readable(fd: object) -> None:
+    """Block until `fd` (an int or an object with ``fileno()``) is readable.
+
+    Cancellable. Raises `BusyResourceError` if another task already waits to
+    read it, `ClosedResourceError` if `notify_closing` is called for it while
+    waiting, and the OS's `OSError` (EBADF) if it is not open: closed before
+    the wait, or closed without `notify_closing` while a task waited on it
+    in the other direction. `ValueError` for a negative fd (a closed socket
+    object's)."""
+    try:
+        runner = GLOBAL_RUN_CONTEXT.runner
+    except AttributeError:
+        raise RuntimeError("must be called from inside tether.run()") from None
+    await runner.io_manager.wait_readable(fd)  # type: ignore[arg-type]
+
+
+async def wait_writable(fd: object) -> None:
+    """Block until `fd` is writable; otherwise like `wait_readable`."""
+    try:
+        runner = GLOBAL_RUN_CONTEXT.runner
+    except AttributeError:
+        raise RuntimeError("must be called from inside tether.run()") from None
+    await runner.io_manager.wait_writable(fd)  # type: ignore[arg-type]
+
+
+def notify_closing(fd: object) -> None:
+    """Call before closing `fd`: every task waiting on it wakes with
+    `ClosedResourceError`. Not a checkpoint. A negative fd (a socket object
+    that is already closed) is ignored: nothing can be waiting on it."""
+    try:
+        runner = GLOBAL_RUN_CONTEXT.runner
+    except AttributeError:
+        raise RuntimeError("must be called from inside tether.run()") from None
+    runner.io_manager.notify_closing(fd)  # type: ignore[arg-type]

@@ -36,3 +36,12 @@ def current_task() -> Task:
             "must be called from inside a tether task (async code running under tether.run)"
         )
     return task
+
+
+def current_runner() -> Runner:
+    """The `Runner` of the run this thread is in. `RuntimeError` outside a
+    run."""
+    try:
+        return GLOBAL_RUN_CONTEXT.runner
+    except AttributeError:
+        raise RuntimeError("must be called from inside tether.run()") from None

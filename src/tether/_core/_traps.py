@@ -21,6 +21,8 @@ from typing import Any, Final, Protocol, TypeAlias
 
 import outcome
 
+from ._run_context import current_runner
+
 
 class Trap:
     """A singleton marker yielded to the kernel."""
@@ -173,3 +175,22 @@ def yield_to_runner(value: object) -> Generator[Any, Any, Any]:
     detached) and return exactly what it sends back, unwrapped by nothing.
     The building block of detaching and reattaching a task's coroutine."""
     return (yield value)
+
+
+@types.coroutine
+def checkpoint_if_cancelled() -> Generator[Any, Any, None]:
+    """``await checkpoint_if_cancelled()``: a checkpoint only if this task is
+    in a cancelled scope (then it raises `Cancelled`), or is the main task with
+    a Ctrl-C pending; otherwise it returns without letting other tasks run.
+
+    Generator-based, so the common case (not cancelled) costs a function call
+    and no coroutine frame."""
+    runner = current_runner()
+    task = runner.current_task
+    if task is None:
+        raise RuntimeError("must be called from inside a tether task")
+    status = task._cancel_status
+    if (status is not None and status.effectively_cancelled) or (
+        runner.ki_pending and task is runner.main_task
+    ):
+        yield CHECKPOINT

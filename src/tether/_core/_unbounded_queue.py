@@ -24,8 +24,7 @@ from typing import Generic, Self, TypeVar, final
 
 from ._exceptions import WouldBlock
 from ._parking_lot import ParkingLot
-from ._run import checkpoint_if_cancelled
-from ._traps import cancel_shielded_checkpoint
+from ._traps import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 T = TypeVar("T")
 
