@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import outcome
 
 from ._exceptions import BusyResourceError, ClosedResourceError
-from ._run_context import GLOBAL_RUN_CONTEXT, current_task
+from ._run_context import GLOBAL_RUN_CONTEXT, current_runner, current_task
 from ._traps import Abort, wait_task_rescheduled
 
 if TYPE_CHECKING:
@@ -447,28 +447,16 @@ async def wait_readable(fd: object) -> None:
     the wait, or closed without `notify_closing` while a task waited on it
     in the other direction. `ValueError` for a negative fd (a closed socket
     object's)."""
-    try:
-        runner = GLOBAL_RUN_CONTEXT.runner
-    except AttributeError:
-        raise RuntimeError("must be called from inside tether.run()") from None
-    await runner.io_manager.wait_readable(fd)  # type: ignore[arg-type]
+    await current_runner().io_manager.wait_readable(fd)  # type: ignore[arg-type]
 
 
 async def wait_writable(fd: object) -> None:
     """Block until `fd` is writable; otherwise like `wait_readable`."""
-    try:
-        runner = GLOBAL_RUN_CONTEXT.runner
-    except AttributeError:
-        raise RuntimeError("must be called from inside tether.run()") from None
-    await runner.io_manager.wait_writable(fd)  # type: ignore[arg-type]
+    await current_runner().io_manager.wait_writable(fd)  # type: ignore[arg-type]
 
 
 def notify_closing(fd: object) -> None:
     """Call before closing `fd`: every task waiting on it wakes with
     `ClosedResourceError`. Not a checkpoint. A negative fd (a socket object
     that is already closed) is ignored: nothing can be waiting on it."""
-    try:
-        runner = GLOBAL_RUN_CONTEXT.runner
-    except AttributeError:
-        raise RuntimeError("must be called from inside tether.run()") from None
-    runner.io_manager.notify_closing(fd)  # type: ignore[arg-type]
+    current_runner().io_manager.notify_closing(fd)  # type: ignore[arg-type]
