@@ -14,7 +14,7 @@ import contextvars
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from ._nursery import Nursery
+from ._nursery import Nursery, closed_nursery_error
 from ._run_context import current_runner
 from ._task import Task
 
@@ -41,7 +41,7 @@ def spawn_coroutine(
     """
     runner = current_runner()
     if nursery._closed:
-        raise RuntimeError("Nursery is closed to new arrivals")
+        raise closed_nursery_error()
     if not isinstance(coro, Coroutine):
         raise TypeError(f"spawn_coroutine() expected a coroutine object, got {coro!r}")
     if not isinstance(context, contextvars.Context):

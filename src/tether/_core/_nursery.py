@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 StatusT = TypeVar("StatusT")
 
 
+def closed_nursery_error() -> RuntimeError:
+    """The error for starting a task in a nursery that is closed (its block
+    has exited and every task in it has finished)."""
+    # (trio's wording, which code ported from trio may match on.)
+    return RuntimeError("Nursery is closed to new arrivals")
+
+
 class _NoStatusType:
     def __repr__(self) -> str:
         return "<no status>"
@@ -273,6 +280,17 @@ class Nursery:
         self._pending_excs.append(exc)
         self.cancel_scope._cancel(reason)
 
+    def _child_finished(self, task: Task, result: outcome.Outcome[Any]) -> None:
+        """`task`, a child of this nursery, exited with `result` (called by
+        the kernel's `Runner.task_exited`): forget it, keep its error, and
+        close the nursery if nothing runs in it any more."""
+        children = self._children
+        children.remove(task)
+        if type(result) is outcome.Error:
+            self._child_failed(task, result.error)
+        if not children:
+            self._check_nursery_closed()
+
     def _child_failed(self, task: Task, error: BaseException) -> None:
         """A child task exited with `error`: keep it for the block's exit,
         and cancel the other children (unless that was done already)."""
@@ -406,7 +424,7 @@ class Nursery:
         This is a checkpoint: it always waits for the new task to start.
         """
         if self._closed:
-            raise RuntimeError("Nursery is closed to new arrivals")
+            raise closed_nursery_error()
         try:
             self._pending_starts += 1
             try:

@@ -46,7 +46,7 @@ from ._instrumentation import Instrument, Instruments
 from ._io import make_io_manager
 from ._ki import register_step_loop
 from ._misnesting import misnested_task_exit
-from ._nursery import Nursery, NurseryManager
+from ._nursery import Nursery, NurseryManager, closed_nursery_error
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._task import PARKED_IN_LOT, CoroutineTask, Task
 from ._task_coroutine import coroutine_or_error, task_name
@@ -173,8 +173,13 @@ class Runner:
         system_task: bool = False,
         context: contextvars.Context | None = None,
     ) -> Task:
+        """Start a task running ``async_fn(*args)`` in `nursery` (None only
+        for the root task): the kernel's own way in, behind
+        `Nursery.start_soon`, `Nursery.start` and `spawn_system_task`."""
+        # Checked before the function is called: a refused task must not
+        # leave a coroutine behind that was never awaited.
         if nursery is not None and nursery._closed:
-            raise RuntimeError("Nursery is closed to new arrivals")
+            raise closed_nursery_error()
         if context is None:
             context = self.system_context.copy() if system_task else contextvars.copy_context()
         coro = context.run(coroutine_or_error, async_fn, *args)
@@ -194,33 +199,43 @@ class Runner:
         *,
         system_task: bool = False,
     ) -> Task:
-        """The part of spawning shared by every way in: make the task, put it
-        in its nursery and schedule its first step."""
+        """Start a kernel task (a `CoroutineTask`) that runs `coro`. The
+        caller has checked that `nursery` is open (`spawn_impl` does so
+        before it makes the coroutine)."""
         task = _new_coroutine_task(CoroutineTask)
         task.name = name
-        #: See `CoroutineTask.foreign_yield_handler`.
         task.foreign_yield_handler = None
-        self.spawn_task(nursery, task, coro, context, system_task)
+        self._start_task(nursery, task, coro, context, system_task)
         return task
 
     def spawn_task(
         self,
-        nursery: Nursery | None,
+        nursery: Nursery,
         task: Task,
         coro: Any,
         context: contextvars.Context,
         system_task: bool = False,
     ) -> None:
-        """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new
-        start, put it in `nursery` and schedule its first step.
+        """Start `task`, an object of a face's task class: `lowlevel.spawn_task`
+        after its argument checks, and the fast path that faces reach
+        through `current_stepping_state`. Refuses a closed nursery."""
+        if nursery._closed:
+            raise closed_nursery_error()
+        self._start_task(nursery, task, coro, context, system_task)
 
-        For every task: the kernel's own (`spawn_coroutine`) and a face's
-        (`lowlevel.spawn_task`; this is the unchecked fast path, also
-        offered to faces through `current_stepping_state`). All in one
-        function, since it runs once per task spawned.
+    def _start_task(
+        self,
+        nursery: Nursery | None,
+        task: Task,
+        coro: Any,
+        context: contextvars.Context,
+        system_task: bool,
+    ) -> None:
+        """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new
+        start, put it in `nursery` (open: the callers check) and schedule
+        its first step. Every way of spawning ends here, so this is written
+        for speed: it runs once per task spawned.
         """
-        if nursery is not None and nursery._closed:
-            raise RuntimeError("Nursery is closed to new arrivals")
         #: What the kernel steps: ``coro.send``/``coro.throw``, in `context`.
         task.coro = coro
         task.context = context
@@ -324,13 +339,7 @@ class Runner:
         else:
             nursery = task._parent_nursery
             if nursery is not None:
-                # (`nursery._child_finished(task, result)`, inlined.)
-                children = nursery._children
-                children.remove(task)
-                if type(result) is not outcome.Value:
-                    nursery._child_failed(task, result.error)  # type: ignore[attr-defined]
-                if not children:
-                    nursery._check_nursery_closed()
+                nursery._child_finished(task, result)
         if self.instruments and "task_exited" in self.instruments:
             self.instruments.call("task_exited", task)
 
