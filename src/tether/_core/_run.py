@@ -25,6 +25,7 @@ need.
 from __future__ import annotations
 
 import contextvars
+import enum
 import math
 import operator
 import random
@@ -65,6 +66,18 @@ _MAX_TIMEOUT = 86400.0
 
 _VALUE_NONE = outcome.Value(None)
 _new_coroutine_task = CoroutineTask.__new__
+
+
+class IdleAction(enum.Enum):
+    """What the loop does when its wait for I/O lasted the whole timeout
+    with nothing happening (no I/O, no deadline passed, no callback): the
+    run has been idle for that long."""
+
+    #: Wake the tasks in `wait_all_tasks_blocked` whose cushion has passed.
+    WAKE_IDLE_WAITERS = "wake idle waiters"
+    #: Call the clock's ``autojump()`` (see `Clock`): move virtual time to
+    #: the nearest deadline.
+    AUTOJUMP_CLOCK = "autojump clock"
 
 
 class _CheckpointResume:
@@ -377,7 +390,9 @@ class Runner:
 
     # -- the loop --------------------------------------------------------------
 
-    def _compute_timeout(self) -> tuple[float, str | None]:
+    def _compute_timeout(self) -> tuple[float, IdleAction | None]:
+        """How long the loop may wait for I/O, and what to do if that whole
+        time passes with nothing happening (None: nothing)."""
         if self.runq or self.entry_queue.queue or self.entry_queue.idempotent_queue:
             return 0.0, None
         deadline = self.deadlines.next_deadline()
@@ -388,14 +403,16 @@ class Runner:
         if self.waiting_for_idle:
             cushion = self.waiting_for_idle.keys()[0][0]
             if cushion < timeout:
-                return cushion, "idle"
+                return cushion, IdleAction.WAKE_IDLE_WAITERS
             return timeout, None
+        # An optional member of the clock protocol (see `Clock`), read with a
+        # default for a clock object that does not derive from `Clock`.
         threshold = getattr(self.clock, "autojump_threshold", math.inf)
         # Autojumping only helps when there is a deadline to jump to; with
         # none, every task waits on something else (I/O, another thread, or
         # a deadlock), so sleep instead of spinning.
         if threshold < timeout and deadline != math.inf:
-            return threshold, "autojump"
+            return threshold, IdleAction.AUTOJUMP_CLOCK
         return timeout, None
 
     def _run_loop(self) -> None:
@@ -416,7 +433,7 @@ class Runner:
             # 1. Wait for I/O (skipped when tasks are runnable and nothing could
             # become ready: cross-thread callbacks land in the entry queue,
             # which step 3 reads without a system call).
-            idle_primed: str | None = None
+            idle_action: IdleAction | None = None
             if crash_errors and self._stuck():
                 # After a crash every task was cancelled; if nothing can ever
                 # wake the rest (a primitive whose abort failed), stop here
@@ -428,7 +445,7 @@ class Runner:
             if self.runq and not io_waiters and not (instruments and instruments.io_wait_hooked):
                 events: list[tuple[int, int]] = []
             else:
-                timeout, idle_primed = self._compute_timeout()
+                timeout, idle_action = self._compute_timeout()
                 if instruments and "before_io_wait" in instruments:
                     instruments.call("before_io_wait", timeout)
                 events = io_manager.get_events(timeout)
@@ -439,11 +456,11 @@ class Runner:
 
             # 2. Deadlines.
             if deadline_scopes and deadlines.expire(clock.current_time()):
-                idle_primed = None
+                idle_action = None
 
             # 3. Callbacks from run_sync_soon.
             if entry_deque or entry_idempotent:
-                idle_primed = None
+                idle_action = None
                 for sync_fn, args in entry_queue.drain():
                     try:
                         sync_fn(*args)
@@ -452,11 +469,11 @@ class Runner:
 
             # Nothing happened for the whole timeout: wake idle waiters or
             # jump a mock clock forward.
-            if idle_primed is not None and not self.runq and not events:
-                if idle_primed == "idle":
+            if idle_action is not None and not self.runq and not events:
+                if idle_action is IdleAction.WAKE_IDLE_WAITERS:
                     self._wake_idle_waiters()
                 else:
-                    self.clock._autojump()  # type: ignore[attr-defined]
+                    self.clock.autojump()
 
             # 4. One step for each task that is runnable now.
             batch = self.runq
