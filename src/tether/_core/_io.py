@@ -85,8 +85,12 @@ class _Waiters:
         self.registered = False
 
 
-_READ = 1
-_WRITE = 2
+#: Bits of the readiness masks that the backends hand to `process_events`
+#: (``flags``) and take in `_register` (``mask``): what a waiting task
+#: wants, or what an fd is ready for. (Not the OS's own bits: each backend
+#: translates.)
+_READ_BIT = 1
+_WRITE_BIT = 2
 
 
 class IOManager:
@@ -157,10 +161,10 @@ class IOManager:
                 continue
             # Errors and hang-ups wake both directions: the task then sees the
             # error from its own read or write call.
-            if flags & ~_READ and waiters.write_task is not None:
+            if flags & ~_READ_BIT and waiters.write_task is not None:
                 runner.reschedule(waiters.write_task)
                 waiters.write_task = None
-            if flags & ~_WRITE and waiters.read_task is not None:
+            if flags & ~_WRITE_BIT and waiters.read_task is not None:
                 runner.reschedule(waiters.read_task)
                 waiters.read_task = None
             self._update(fd, waiters)
@@ -169,8 +173,8 @@ class IOManager:
         """Make the poller watch `fd` for what its waiters want now. Called
         when a wait starts, and when one ends (woken or cancelled) while the
         other direction still waits."""
-        mask = (_READ if waiters.read_task is not None else 0) | (
-            _WRITE if waiters.write_task is not None else 0
+        mask = (_READ_BIT if waiters.read_task is not None else 0) | (
+            _WRITE_BIT if waiters.write_task is not None else 0
         )
         if not mask:
             if waiters.registered:
@@ -312,9 +316,9 @@ class EpollIOManager(IOManager):
 
     def _register(self, fd: int, mask: int, already: bool) -> None:
         flags = select.EPOLLONESHOT
-        if mask & _READ:
+        if mask & _READ_BIT:
             flags |= select.EPOLLIN
-        if mask & _WRITE:
+        if mask & _WRITE_BIT:
             flags |= select.EPOLLOUT
         try:
             if already or fd in self._kept:
@@ -360,11 +364,11 @@ class EpollIOManager(IOManager):
         for fd, flags in events:
             mask = 0
             if flags & (select.EPOLLIN | select.EPOLLPRI):
-                mask |= _READ
+                mask |= _READ_BIT
             if flags & select.EPOLLOUT:
-                mask |= _WRITE
+                mask |= _WRITE_BIT
             if flags & (select.EPOLLERR | select.EPOLLHUP):
-                mask |= _READ | _WRITE
+                mask |= _READ_BIT | _WRITE_BIT
             converted.append((fd, mask))
         return converted
 
@@ -384,8 +388,8 @@ class SelectorIOManager(IOManager):
         super().close()
 
     def _register(self, fd: int, mask: int, already: bool) -> None:
-        events = (selectors.EVENT_READ if mask & _READ else 0) | (
-            selectors.EVENT_WRITE if mask & _WRITE else 0
+        events = (selectors.EVENT_READ if mask & _READ_BIT else 0) | (
+            selectors.EVENT_WRITE if mask & _WRITE_BIT else 0
         )
         try:
             if already:
@@ -420,8 +424,8 @@ class SelectorIOManager(IOManager):
         converted = []
         for key, events in ready:
             fd = key.fd
-            mask = (_READ if events & selectors.EVENT_READ else 0) | (
-                _WRITE if events & selectors.EVENT_WRITE else 0
+            mask = (_READ_BIT if events & selectors.EVENT_READ else 0) | (
+                _WRITE_BIT if events & selectors.EVENT_WRITE else 0
             )
             converted.append((fd, mask))
             waiters = self._waiters.get(fd)

@@ -49,9 +49,10 @@ from ._ki import register_step_loop
 from ._misnesting import misnested_task_exit
 from ._nursery import Nursery, NurseryManager, closed_nursery_error
 from ._parking_lot import ParkingLot, broken_lot_error
-from ._task import PARKED_IN_LOT, CoroutineTask, Task
+from ._task import CoroutineTask, Task
 from ._task_coroutine import coroutine_or_error, task_name
 from ._traps import (
+    ABORT_BY_LEAVING_LOT,
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
     TASK_EXIT,
@@ -529,7 +530,7 @@ class Runner:
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
                     elif type(msg) is ParkingLot:
-                        self._park(task, msg)
+                        self._queue_in_lot(task, msg)
                     elif type(msg) is WaitTaskRescheduled:
                         task._abort_func = msg.abort_func
                         if self.ki_pending and task is self.main_task:
@@ -632,7 +633,7 @@ class Runner:
                 return
         self.late_crash_errors.append(error)
 
-    def _park(self, task: Task, lot: ParkingLot) -> None:
+    def _queue_in_lot(self, task: Task, lot: ParkingLot) -> None:
         """The task yielded `lot` (``await lot.park()``): queue it there,
         or throw `BrokenResourceError` into it if the lot is broken."""
         if lot._broken_by is not None:
@@ -642,7 +643,7 @@ class Runner:
             return
         lot._parked[task] = None
         task.custom_sleep_data = lot
-        task._abort_func = PARKED_IN_LOT
+        task._abort_func = ABORT_BY_LEAVING_LOT
         if self.ki_pending and task is self.main_task:
             self._deliver_pending_ki()
         status = task._cancel_status
@@ -657,7 +658,7 @@ class Runner:
         if isinstance(msg, ParkingLot):
             # A subclass of ParkingLot: the step loop only checks the exact
             # type.
-            self._park(task, msg)
+            self._queue_in_lot(task, msg)
             return
         if msg is TASK_EXIT:
             # (Only a face's stepper may end its task this way.)

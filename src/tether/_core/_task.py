@@ -18,7 +18,7 @@ import outcome
 
 from ._cancel_reason import cancelled_for
 from ._exceptions import TetherInternalError
-from ._traps import Abort, AbortFn
+from ._traps import ABORT_BY_LEAVING_LOT, Abort, AbortFn
 
 if TYPE_CHECKING:
     from ._cancel import CancelStatus
@@ -45,13 +45,6 @@ def _frame_and_awaited(awaitable: Any) -> tuple[FrameType | None, Any]:
     frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
     awaited = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
     return frame, awaited
-
-
-def PARKED_IN_LOT(_: Callable[[], Any]) -> Abort:
-    """Abort marker for a task parked in a `ParkingLot` (whose queue is
-    ``task.custom_sleep_data``): the kernel removes it from that lot itself,
-    so parking needs no closure."""
-    raise AssertionError("marker, never called")
 
 
 #: The kernel's fields of a task. A face built on the kernel that defines
@@ -180,7 +173,7 @@ class Task:
     def _attempt_abort(self, raise_cancel: Callable[[], Any]) -> None:
         abort_func = self._abort_func
         assert abort_func is not None
-        if abort_func is PARKED_IN_LOT:
+        if abort_func is ABORT_BY_LEAVING_LOT:
             del self.custom_sleep_data._parked[self]
             success = Abort.SUCCEEDED
         else:

@@ -158,6 +158,25 @@ def park_in(lot: object) -> Generator[Any, Any, None]:
             del next_send
 
 
+class _LeaveLotAbort:
+    """The class of `ABORT_BY_LEAVING_LOT`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<tether abort marker: leave the parking lot>"
+
+    def __call__(self, raise_cancel: RaiseCancelT) -> Abort:
+        raise AssertionError("a marker the kernel recognises by identity, never called")
+
+
+#: The abort function of a task that `park_in` queued in a `ParkingLot`
+#: (the lot is the task's ``custom_sleep_data``): the kernel aborts the wait
+#: by taking the task out of that lot itself. One shared marker instead of
+#: a closure per parked task (which `wait_task_rescheduled` would need).
+ABORT_BY_LEAVING_LOT: Final = _LeaveLotAbort()
+
+
 class PermanentlyDetach:
     """Trap: the task ends now, with `final_outcome` as its result, and the
     kernel lets go of its coroutine (see `permanently_detach_coroutine_object`)."""
