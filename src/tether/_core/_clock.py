@@ -72,6 +72,9 @@ class SystemClock(Clock):
 
     __slots__ = ("offset",)
 
+    #: Added to `time.perf_counter`; random per clock.
+    offset: float
+
     def __init__(self) -> None:
         self.offset = random.uniform(*_SYSTEM_CLOCK_OFFSET_RANGE)
 

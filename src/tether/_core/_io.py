@@ -77,11 +77,21 @@ class IOStatistics:
 
 
 class _Waiters:
+    """The tasks waiting on one file descriptor."""
+
     __slots__ = ("read_task", "registered", "write_task")
 
+    #: The task in `wait_readable` / `wait_writable` on the fd; None for
+    #: none. (At most one each: a second one gets `BusyResourceError`.)
+    read_task: Task | None
+    write_task: Task | None
+    #: Whether the backend has been told about the fd since it last forgot
+    #: it (`IOManager._register` must then modify rather than add).
+    registered: bool
+
     def __init__(self) -> None:
-        self.read_task: Task | None = None
-        self.write_task: Task | None = None
+        self.read_task = None
+        self.write_task = None
         self.registered = False
 
 
@@ -96,10 +106,23 @@ _WRITE_BIT = 2
 class IOManager:
     """Common logic; subclasses supply the OS poller."""
 
+    #: The name `IOStatistics.backend` reports.
     backend = "abstract"
 
+    #: The waiters of every fd some task waits on. Invariant: an fd's entry
+    #: has at least one waiter (`_update` deletes an empty one); the run
+    #: loop tests this dict's truth to know whether to poll at all.
+    _waiters: dict[int, _Waiters]
+    #: The two ends of the wakeup socket pair: writing a byte to
+    #: `_wakeup_send` (`wakeup_threadsafe`, or the C-level signal handler
+    #: through `signal.set_wakeup_fd`) makes the poller return;
+    #: `_wakeup_fd` is the receiving end's number, always registered.
+    _wakeup_recv: socket.socket
+    _wakeup_send: socket.socket
+    _wakeup_fd: int
+
     def __init__(self) -> None:
-        self._waiters: dict[int, _Waiters] = {}
+        self._waiters = {}
         self._wakeup_recv, self._wakeup_send = socket.socketpair()
         self._wakeup_recv.setblocking(False)
         self._wakeup_send.setblocking(False)
@@ -295,17 +318,24 @@ class IOManager:
 
 
 class EpollIOManager(IOManager):
+    """Linux: `select.epoll`, every registration one-shot."""
+
     backend = "epoll"
+
+    #: The epoll object; the wakeup socket is registered in it for good.
+    _epoll: select.epoll
+    #: fds that stay in the epoll set between waits. A one-shot
+    #: registration disarms itself when it fires, so keeping it costs
+    #: nothing, and the next wait on the fd (the next read of a stream)
+    #: re-arms it with one `modify` instead of `register` + `unregister`.
+    #: Invariant: every fd registered in `_epoll` but the wakeup socket.
+    _kept: set[int]
 
     def __init__(self) -> None:
         super().__init__()
         self._epoll = select.epoll()
         self._epoll.register(self._wakeup_fd, select.EPOLLIN)
-        # fds that stay in the epoll set between waits. A one-shot
-        # registration disarms itself when it fires, so keeping it costs
-        # nothing, and the next wait on the fd (the next read of a stream)
-        # re-arms it with one `modify` instead of `register` + `unregister`.
-        self._kept: set[int] = set()
+        self._kept = set()
 
     def close(self) -> None:
         self._epoll.close()
@@ -376,6 +406,9 @@ class EpollIOManager(IOManager):
 class SelectorIOManager(IOManager):
     """Fallback for platforms without epoll (kqueue, poll or select via the
     standard `selectors` module)."""
+
+    #: The platform's best `selectors` class (its name is `backend`).
+    _selector: selectors.BaseSelector
 
     def __init__(self) -> None:
         super().__init__()

@@ -75,12 +75,21 @@ TASK_STATUS_IGNORED: TaskStatus[Any] = _TaskStatusIgnored()
 
 
 class _TaskStatus(TaskStatus[StatusT]):
+    """The ``task_status`` of one `Nursery.start` call."""
+
     __slots__ = ("_new_nursery", "_old_nursery", "_value")
+
+    #: The private nursery the task runs in until it calls `started`.
+    _old_nursery: Nursery
+    #: The nursery `start` was called on, which the task then moves into.
+    _new_nursery: Nursery
+    #: What the task passed to `started`; `_NO_STATUS` until it does.
+    _value: Any
 
     def __init__(self, old_nursery: Nursery, new_nursery: Nursery) -> None:
         self._old_nursery = old_nursery
         self._new_nursery = new_nursery
-        self._value: Any = _NO_STATUS
+        self._value = _NO_STATUS
 
     def __repr__(self) -> str:
         return f"<task status object at {id(self):#x}>"
@@ -128,6 +137,13 @@ class NurseryManager:
     """What `open_nursery` returns: use it with ``async with``."""
 
     __slots__ = ("_nursery", "_scope", "_strict_exception_groups")
+
+    #: As passed to `open_nursery`; None: the run's setting.
+    _strict_exception_groups: bool | None
+    #: The nursery's cancel scope, and the nursery: set by ``__aenter__``
+    #: (unset before, which `__getattr__` explains for the nursery's API).
+    _scope: CancelScope
+    _nursery: Nursery
 
     def __init__(self, strict_exception_groups: bool | None) -> None:
         self._strict_exception_groups = strict_exception_groups
@@ -239,6 +255,46 @@ class Nursery:
         "cancel_scope",
     )
 
+    #: The task that opened the nursery (it runs the block, the "nested
+    #: child"). Invariant: the nursery is in its ``_child_nurseries`` until
+    #: the block's exit has waited for the children.
+    _parent_task: Task
+
+    #: Whether the errors are raised in a group even when there is one.
+    _strict_exception_groups: bool
+
+    # (Public, documented in the class docstring.) The nursery's scope,
+    # entered by the parent task around the block and its children.
+    cancel_scope: CancelScope
+
+    #: The status of `cancel_scope`, under which every child starts.
+    _cancel_status: CancelStatus
+
+    #: The running children. Invariant: ``task in _children`` exactly when
+    #: ``task._parent_nursery is self`` and the task has not exited.
+    _children: set[Task]
+
+    #: Errors from the children and the block, for the block's exit to
+    #: raise; None once the block has exited (an error that comes later has
+    #: nobody to reach: see `_child_failed`).
+    _pending_excs: list[BaseException] | None
+
+    #: The block's own code is still running (its exit has not started).
+    _nested_child_running: bool
+
+    #: The parent task is blocked in the block's exit, waiting for the
+    #: children: the last one to finish reschedules it.
+    _parent_waiting_in_aexit: bool
+
+    #: `start` calls in progress on this nursery: their tasks will move in,
+    #: so the nursery must not close yet.
+    _pending_starts: int
+
+    #: No new task may start here. Invariant: set once nothing runs in the
+    #: nursery (no block, no children, no pending start), or when its
+    #: parent task exits without closing it (misnesting); never cleared.
+    _closed: bool
+
     def __init__(
         self, parent_task: Task, cancel_scope: CancelScope, strict_exception_groups: bool
     ) -> None:
@@ -250,12 +306,10 @@ class Nursery:
             parent_task._child_nurseries = [self]
         status = cancel_scope._cancel_status
         assert status is not None
-        self._cancel_status: CancelStatus = status
+        self._cancel_status = status
         self.cancel_scope = cancel_scope
-        self._children: set[Task] = set()
-        #: Errors from the children and the block, for the block's exit;
-        #: None once the block has exited.
-        self._pending_excs: list[BaseException] | None = []
+        self._children = set()
+        self._pending_excs = []
         self._nested_child_running = True
         self._parent_waiting_in_aexit = False
         self._pending_starts = 0

@@ -132,46 +132,80 @@ class Runner:
         schedule_seed: int | None,
         strict_exception_groups: bool = True,
     ) -> None:
+        #: Where "now" comes from, and how long a wait for a deadline lasts.
         self.clock = clock
         #: What `open_nursery()` uses when not told.
         self.strict_exception_groups = strict_exception_groups
+        #: The installed instruments, by hook; empty (false) when none is,
+        #: which is all the hot paths test.
         self.instruments = Instruments(instruments)
+        #: Waits for file descriptors; its wakeup socket also wakes the
+        #: loop from other threads and signal handlers.
         self.io_manager = make_io_manager()
+        #: The tasks to step in the next batch. Invariant: a task is in it at
+        #: most once, and only while it is not blocked (``_abort_func`` is
+        #: None). The loop swaps in a fresh list at the start of each batch.
         self.runq: list[Task] = []
+        #: Tasks started and not exited yet (the root task included).
         self.tasks_living = 0
+        #: Tasks started so far: the last task's ``_spawn_index``.
         self.tasks_spawned = 0
+        #: The deadlines of the entered cancel scopes.
         self.deadlines = Deadlines()
+        #: Callbacks from other threads and signal handlers
+        #: (`TetherToken.run_sync_soon`), run by the loop between batches.
         self.entry_queue = EntryQueue(self.io_manager.wakeup_threadsafe)
+        #: The run's `TetherToken` (one per run: tokens compare by identity).
         self.token = TetherToken(self)
+        #: The values of `RunVar` objects in this run.
         self.run_vars: dict[Any, Any] = {}
+        #: Tasks blocked in `wait_all_tasks_blocked`, keyed by ``(cushion,
+        #: sequence number)``: the smallest cushion decides how long the
+        #: loop may wait before it wakes them (see `IdleAction`).
         self.waiting_for_idle: SortedDict = SortedDict()
+        #: The last sequence number given out for `waiting_for_idle`.
         self._idle_sequence = 0
+        #: Shuffles each batch when the run has a `schedule_seed`; None
+        #: steps tasks in the order they became runnable.
         self.shuffler = random.Random(schedule_seed) if schedule_seed is not None else None
+        #: The async generators of the run and the hooks that track them.
         self.asyncgens = AsyncGenerators(self)
+        #: A copy of the context `run` was called in: system tasks start in
+        #: copies of it rather than of their spawner's.
         self.system_context = contextvars.copy_context()
+        #: The root task (``<init>``), which opens the run's nurseries, and
+        #: its outcome; the loop runs until that outcome is set.
         self.init_task: Task | None = None
         self.init_task_outcome: outcome.Outcome[Any] | None = None
+        #: The task running the function given to `run`, and its outcome
+        #: (what `run` returns or raises).
         self.main_task: Task | None = None
         self.main_task_outcome: outcome.Outcome[Any] | None = None
         #: The root task's nurseries, outermost first: `run_nursery` holds
         #: `system_nursery` (system tasks), which holds the main task's.
+        #: None until the root task opens them.
         self.run_nursery: Nursery | None = None
         self.system_nursery: Nursery | None = None
-        #: The task being stepped right now; None between steps.
+        #: The task being stepped right now; None between steps. (Read for
+        #: `current_task` through the thread's run context: a plain
+        #: attribute here is much cheaper to write per step than a
+        #: thread-local.)
         self.current_task: Task | None = None
         #: A KeyboardInterrupt arrived in protected code and waits to be
-        #: delivered to the main task.
+        #: delivered to the main task (at its next checkpoint or wait).
         self.ki_pending = False
         #: Whether a real SIGINT reached this run's handler.
         self.sigint_received = False
-        #: Errors that crashed the run (see `crash`).
+        #: Errors that crashed the run (see `crash`). Not empty: every task
+        #: has been cancelled, and the loop watches for a run that cannot
+        #: unwind.
         self.crash_errors: list[BaseException] = []
+        #: Those crash errors that came after the run's nurseries had
+        #: closed: `run` raises them itself.
+        self.late_crash_errors: list[BaseException] = []
         #: Set while `_close_remaining_tasks` closes the coroutines of tasks
         #: that can no longer be woken: their nurseries cannot wait then.
         self.closing_tasks = False
-        #: Those of them that came after the run's nurseries had closed:
-        #: `run` raises them itself.
-        self.late_crash_errors: list[BaseException] = []
         #: Nurseries left open by a task that exited (see _misnesting.py).
         self.abandoned_nurseries: list[Nursery] = []
 
@@ -250,35 +284,25 @@ class Runner:
         its first step. Every way of spawning ends here, so this is written
         for speed: it runs once per task spawned.
         """
-        #: What the kernel steps: ``coro.send``/``coro.throw``, in `context`.
+        # (What each field means, and its invariant: see `Task`.)
         task.coro = coro
         task.context = context
         task._runner = self
-        #: System tasks (the root task, spawn_system_task) are protected from
-        #: KeyboardInterrupt; see _ki.py.
         task._system = system_task
         task._parent_nursery = nursery
-        # Created on first use: most tasks never open a nursery.
         task._child_nurseries = ()
         task._abort_func = None
-        #: A fresh coroutine must first be sent None.
         task._next_send = None
-        #: Parking lots to break if this task exits while holding them (the
-        #: lock it owns): see `add_parking_lot_breaker`.
         task._lots_to_break = None
-        #: Free for the code that parks this task (ParkingLot, I/O waits) to
-        #: record what it is waiting on; the kernel never reads it.
         task.custom_sleep_data = None
         task._foreign_wait = False
-        # ``_pending_throw`` and ``_eventual_parent_nursery`` stay unset until
-        # used (each is written before it is read): an unset field costs the
-        # garbage collector nothing when it traverses the task. (Nor is there
-        # a cached ``coro.send`` bound method: one more GC-tracked object per
+        # ``_pending_throw`` and ``_eventual_parent_nursery`` stay unset (each
+        # is written before it is read): an unset slot costs the garbage
+        # collector nothing when it traverses the task. (Nor is there a
+        # cached ``coro.send`` bound method: one more GC-tracked object per
         # task costs more, with many tasks alive, than the attribute lookup
         # it saves per step.)
         self.tasks_living += 1
-        #: Position in the run's spawn order; gives seeded schedules a
-        #: deterministic starting order.
         task._spawn_index = self.tasks_spawned = self.tasks_spawned + 1
         if nursery is not None:
             nursery._children.add(task)

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 
 class RunContext(threading.local):
+    """The thread's pointer to its run."""
+
+    #: The `Runner` of the run in this thread; unset (an `AttributeError`
+    #: to read) when no run is active here. Set by `run` for its duration.
     runner: Runner
 
 

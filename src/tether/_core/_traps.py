@@ -29,6 +29,9 @@ class Trap:
 
     __slots__ = ("name",)
 
+    #: For ``repr``: which trap.
+    name: str
+
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -57,7 +60,10 @@ class Abort(enum.Enum):
     FAILED = 2
 
 
+#: The type of the ``raise_cancel`` argument of an abort function: calling
+#: it raises the exception that interrupts the wait (usually `Cancelled`).
 RaiseCancelT: TypeAlias = Callable[[], "Any"]
+#: The type of an abort function (see `wait_task_rescheduled`).
 AbortFn: TypeAlias = Callable[[RaiseCancelT], Abort]
 
 
@@ -65,6 +71,10 @@ class WaitTaskRescheduled:
     """Trap: park the task until someone calls `reschedule` on it."""
 
     __slots__ = ("abort_func",)
+
+    #: What the kernel calls if the task is cancelled while parked (see
+    #: `wait_task_rescheduled`); stored in the task's ``_abort_func``.
+    abort_func: AbortFn
 
     def __init__(self, abort_func: AbortFn) -> None:
         self.abort_func = abort_func
@@ -182,6 +192,9 @@ class PermanentlyDetach:
     kernel lets go of its coroutine (see `permanently_detach_coroutine_object`)."""
 
     __slots__ = ("final_outcome",)
+
+    #: The task's result, as its nursery sees it.
+    final_outcome: outcome.Outcome[Any]
 
     def __init__(self, final_outcome: outcome.Outcome[Any]) -> None:
         self.final_outcome = final_outcome
