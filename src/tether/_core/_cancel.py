@@ -360,21 +360,31 @@ class CancelScope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        remaining = self._close(exc)
-        if remaining is None:
+        # (Named for the line a traceback shows: ``raise
+        # error_leaving_cancel_scope``, read without the code around it.)
+        error_leaving_cancel_scope = self._close(exc)
+        if error_leaving_cancel_scope is None:
             return True
-        if remaining is exc:
+        if error_leaving_cancel_scope is exc:
             return False
         # A new exception (a misnesting error, or a group with the Cancelled
         # taken out): raise it but keep the context it already carries.
-        saved_context = remaining.__context__
+        # Raising it here, while `exc` is being handled, sets its
+        # ``__context__`` to `exc`, so the old value is put back after the
+        # ``raise``, in a ``finally`` around it. That is why this cannot be a
+        # helper function as in `Nursery.start`: the helper would have to
+        # do the raising, and its frame would then sit in the traceback of
+        # every error that leaves a cancel scope. (The same code stands in
+        # `NurseryManager.__aexit__`, for the same reason.)
+        saved_context = error_leaving_cancel_scope.__context__
         try:
-            raise remaining
+            raise error_leaving_cancel_scope
         finally:
             value = sys.exc_info()[1]
             if value is not None:
                 value.__context__ = saved_context
-            del remaining, value, exc
+            # (No reference cycle through this frame and the errors.)
+            del error_leaving_cancel_scope, value, exc
 
     def _close(self, exc: BaseException | None) -> BaseException | None:
         status = self._cancel_status

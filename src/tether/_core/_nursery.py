@@ -38,6 +38,20 @@ def closed_nursery_error() -> RuntimeError:
     return RuntimeError("Nursery is closed to new arrivals")
 
 
+def _raise_keeping_context(error: BaseException) -> NoReturn:
+    """Raise `error` with the ``__context__`` it has now. (Raised while
+    another exception is being handled, Python would make that one its
+    context.) This function's frame shows in the traceback: for rare
+    paths only (see `CancelScope.__exit__`)."""
+    saved_context = error.__context__
+    try:
+        raise error
+    finally:
+        error.__context__ = saved_context
+        # (No reference cycle through this frame and the error.)
+        del error, saved_context
+
+
 class _NoStatusType:
     def __repr__(self) -> str:
         return "<no status>"
@@ -170,17 +184,20 @@ class NurseryManager:
             # this block) waits for the children like every other error.
             return False
         new_exc = await self._nursery._nested_child_finished(exc)
-        combined_error_from_nursery = self._scope._close(new_exc)
-        if combined_error_from_nursery is None:
+        # (Named for the line a traceback shows.)
+        errors_from_nursery = self._scope._close(new_exc)
+        if errors_from_nursery is None:
             return True
-        saved_context = combined_error_from_nursery.__context__
+        # Raised keeping its own context, inline rather than through
+        # `_raise_keeping_context`: see `CancelScope.__exit__` for why.
+        saved_context = errors_from_nursery.__context__
         try:
-            raise combined_error_from_nursery
+            raise errors_from_nursery
         finally:
             value = sys.exc_info()[1]
             if value is not None:
                 value.__context__ = saved_context
-            del combined_error_from_nursery, value, new_exc
+            del errors_from_nursery, value, new_exc
 
     # Hidden from type checkers, so that they flag a plain 'with'.
     if not TYPE_CHECKING:
@@ -498,13 +515,7 @@ class Nursery:
                 if len(group.exceptions) == 1:
                     # The one task's own error, unwrapped so that start()
                     # raises what the task raised.
-                    error = group.exceptions[0]
-                    saved_context = error.__context__
-                    try:
-                        raise error
-                    finally:
-                        error.__context__ = saved_context
-                        del error, group
+                    _raise_keeping_context(group.exceptions[0])
                 raise TetherInternalError(
                     "start()'s private nursery held more than one task"
                 ) from group
