@@ -76,6 +76,15 @@ class IOStatistics:
     backend: str
 
 
+#: Bytes read from the wakeup socket per ``recv`` while draining it: each
+#: wakeup writes one byte, so one read usually takes them all.
+_WAKEUP_DRAIN_CHUNK = 4096
+
+#: Most ready fds one epoll wait reports; more stay ready for the next wait
+#: (which the loop makes at once, with a zero timeout, if tasks run).
+_MAX_EVENTS_PER_POLL = 1024
+
+
 class _Waiters:
     """The tasks waiting on one file descriptor."""
 
@@ -168,7 +177,7 @@ class IOManager:
 
     def _drain_wakeup(self) -> None:
         try:
-            while self._wakeup_recv.recv(4096):
+            while self._wakeup_recv.recv(_WAKEUP_DRAIN_CHUNK):
                 pass
         except BlockingIOError:
             pass
@@ -387,7 +396,7 @@ class EpollIOManager(IOManager):
             pass
 
     def get_events(self, timeout: float) -> list[tuple[int, int]]:
-        events = self._epoll.poll(timeout, 1024)
+        events = self._epoll.poll(timeout, _MAX_EVENTS_PER_POLL)
         if not events:
             return events
         converted = []
