@@ -40,7 +40,9 @@ from ._faces import (
     SteppingState,
     abort_wait,
     current_stepping_state,
+    init_unstarted_task,
     spawn_coroutine,
+    spawn_order,
     spawn_task,
 )
 from ._instrumentation import Instrument
@@ -127,6 +129,7 @@ __all__ = [
     "forget_async_library",
     "in_tether_run",
     "in_tether_task",
+    "init_unstarted_task",
     "mark_tether_context",
     "notify_closing",
     "open_nursery",
@@ -138,6 +141,7 @@ __all__ = [
     "reschedule",
     "run",
     "spawn_coroutine",
+    "spawn_order",
     "spawn_task",
     "spawn_system_task",
     "start_thread_soon",

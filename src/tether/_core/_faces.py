@@ -5,7 +5,11 @@ kernel's fields (`TASK_SLOTS`) in its ``__slots__``, and starts them with
 `spawn_task`; a face that gets coroutine objects uses `spawn_coroutine`.
 `current_stepping_state` gives a face's stepper the run itself, for its hot
 paths, and `abort_wait` interrupts a task's wait for edge-triggered
-cancellation. Everything here is exported by `tether.lowlevel`.
+cancellation. A face's task object that exists before it is started gets
+the values of a task that is not running from `init_unstarted_task`;
+`spawn_order` gives a face an order of its tasks that is the same in every
+run. Everything here is exported by `tether.lowlevel`: a face uses these
+rather than the kernel's private fields, which may change.
 """
 
 from __future__ import annotations
@@ -140,3 +144,58 @@ def abort_wait(task: Task, raise_exc: Callable[[], Any]) -> bool:
         return False
     task._attempt_abort(raise_exc)
     return task._abort_func is None
+
+
+def init_unstarted_task(task: Task) -> None:
+    """Give `task`, an object of a face's task class (see `spawn_task`)
+    that has not been started, the kernel's fields of a task that is not
+    running: no nursery (`Task.parent_nursery` None, `Task.child_nurseries`
+    empty), not waiting (``custom_sleep_data`` None, `abort_wait` returns
+    False), no breakers, and `spawn_order` 0. The kernel's functions that
+    read a task then work on it before it starts; `spawn_task` sets every
+    field when it does. Not a checkpoint; needs no run.
+
+    For faces whose task objects exist before the kernel runs them
+    (`tether.aio` creates a task whose loop is not running yet).
+
+    Raises:
+      TypeError: if `task` is not a `Task`.
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"init_unstarted_task() expected a tether.lowlevel.Task, got {task!r}")
+    task._parent_nursery = None
+    task._cancel_status = None
+    task._abort_func = None
+    task._child_nurseries = ()
+    task._lots_to_break = None
+    task.custom_sleep_data = None
+    task._spawn_index = 0
+
+
+def spawn_order(task: Task) -> int:
+    """Where `task` comes in the order its run started tasks: 1 for the
+    run's root task, then counting up (0 for a task that
+    `init_unstarted_task` prepared and that has not started yet). A task
+    object started again gets its new place. Not a checkpoint; needs no run
+    (it stays readable after the run has ended).
+
+    For a face that handles a set of its tasks in an order that must be
+    the same in every run of a program, as a seeded schedule requires
+    (iterating a set or sorting by ``id`` follows memory addresses):
+    `tether.aio` sorts the tasks it moves out of a finished run by it.
+
+    Raises:
+      TypeError: if `task` is not a `Task`.
+      RuntimeError: if it was never started nor prepared.
+    """
+    try:
+        return task._spawn_index
+    except AttributeError:
+        if not isinstance(task, Task):
+            raise TypeError(
+                f"spawn_order() expected a tether.lowlevel.Task, got {task!r}"
+            ) from None
+        raise RuntimeError(
+            f"{task!r} was never started: start it with spawn_task, or prepare it "
+            "with init_unstarted_task first"
+        ) from None
