@@ -1,8 +1,11 @@
-"""Low-level tools for building primitives on tether's kernel.
+"""Low-level tools for building on tether's kernel.
 
-This is the only door into the kernel for the rest of tether, and the place
-for users who write their own synchronization primitives or integrate other
-event sources. Most programs never need it.
+This is the one door into the kernel for code outside tether's core layers:
+the faces built on the kernel (`tether.aio`), the testing tools, and users
+who write their own synchronization primitives or integrate other event
+sources. (tether's own primitives and I/O layers sit right on the kernel
+and import its names from ``tether._core``, which re-exports the same
+objects.) Most programs never need it.
 """
 
 from ._core import (

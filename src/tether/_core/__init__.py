@@ -1,4 +1,14 @@
-"""tether's kernel. Other layers import from here, never from its modules."""
+"""tether's kernel: tasks, traps, cancel scopes, nurseries, deadlines, I/O
+waits and wakeups (docs/design.md has the map of its modules).
+
+This module only re-exports. Its names are the kernel's interface for the
+layers built right on it: the primitives (`tether._sync`, `tether._channel`,
+`tether._timeouts`), the I/O and thread layers, and the two public
+namespaces, `tether` and `tether.lowlevel`. They import from here, never
+from the kernel's own modules. Code further out (the faces such as
+`tether.aio`, the testing tools, users) is meant to come in through
+`tether.lowlevel` and the public API instead: the one door into the kernel.
+"""
 
 from ._cancel import CancelScope
 from ._clock import Clock, SystemClock
