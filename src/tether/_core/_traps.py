@@ -146,6 +146,8 @@ def park_unless_set(lot: object, flag: _HasIsSet) -> Generator[Any, Any, None]:
     if flag.is_set():
         yield CHECKPOINT
         return
+    # (`park_in`'s body, written out: ``yield from park_in(lot)`` would add
+    # a generator frame to every wait.)
     next_send: outcome.Outcome[Any] = yield lot
     if type(next_send) is not outcome.Value:
         try:
