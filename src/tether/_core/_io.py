@@ -8,6 +8,9 @@ this is `select.epoll` in one-shot mode; elsewhere a `selectors` fallback.
 Each fd has at most one reading and one writing task. A second task waiting
 the same way gets `BusyResourceError`, because two readers of one socket
 would race for the same bytes.
+
+The public functions at the end (`wait_readable`, `wait_writable`,
+`notify_closing`) find the calling thread's run and use its `IOManager`.
 """
 
 from __future__ import annotations

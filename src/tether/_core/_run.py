@@ -1,8 +1,8 @@
-"""The run loop.
+"""The `Runner`: the state of one run, spawning, and the run loop.
 
-`run()` creates a `Runner`, spawns the root task (which opens the system
-nursery and starts the main task in it) and loops until the root task is
-done. Each turn of the loop:
+`run()` (in _entry_point.py) creates a `Runner`, spawns the root task (which
+opens the system nursery and starts the main task in it) and calls
+`Runner._run_loop` until the root task is done. Each turn of the loop:
 
 1. waits for I/O, for at most the time until the nearest deadline (not at
    all if a task is runnable);

@@ -3,6 +3,8 @@ stepping).
 
 A thread-local, so that a second thread can run its own `tether.run` at the
 same time, and so that worker threads can ask whether they are inside a run.
+`current_runner` and `current_task` are the two lookups through it that
+raise `RuntimeError` outside a run (outside a task).
 """
 
 from __future__ import annotations

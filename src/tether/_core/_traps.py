@@ -1,9 +1,12 @@
 """Every yield from a task to the kernel lives in this module.
 
 A task talks to the kernel only by yielding one of the trap objects defined
-here; the run loop in `_run.py` dispatches on them. Everything that blocks
-(sleep, locks, channels, I/O, threads) is built from `wait_task_rescheduled`,
-usually through `ParkingLot`.
+here (or a `ParkingLot`, through `park_in`); the run loop in `_run.py`
+dispatches on them. Everything that blocks (sleep, locks, channels, I/O,
+threads) is built from `wait_task_rescheduled`, usually through
+`ParkingLot`. The traps are generator-based coroutines (``await trap()``),
+and the kernel's markers that are not yielded (`TASK_EXIT`,
+`ABORT_BY_LEAVING_LOT`) live here too.
 
 What the kernel sends back:
 - after `CHECKPOINT` / `CANCEL_SHIELDED_CHECKPOINT`: ``None`` (or it throws
