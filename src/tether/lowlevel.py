@@ -1,8 +1,11 @@
-"""Low-level tools for building primitives on tether's kernel.
+"""Low-level tools for building on tether's kernel.
 
-This is the only door into the kernel for the rest of tether, and the place
-for users who write their own synchronization primitives or integrate other
-event sources. Most programs never need it.
+This is the one door into the kernel for code outside tether's core layers:
+the faces built on the kernel (`tether.aio`), the testing tools, and users
+who write their own synchronization primitives or integrate other event
+sources. (tether's own primitives and I/O layers sit right on the kernel
+and import its names from ``tether._core``, which re-exports the same
+objects.) Most programs never need it.
 """
 
 from ._core import (
@@ -42,6 +45,7 @@ from ._core import (
     enclosing_deadline_scope,
     in_tether_run,
     in_tether_task,
+    init_unstarted_task,
     notify_closing,
     permanently_detach_coroutine_object,
     reattach_detached_coroutine_object,
@@ -49,6 +53,7 @@ from ._core import (
     remove_parking_lot_breaker,
     reschedule,
     spawn_coroutine,
+    spawn_order,
     spawn_system_task,
     spawn_task,
     start_thread_soon,
@@ -100,6 +105,7 @@ __all__ = [
     "enclosing_deadline_scope",
     "in_tether_run",
     "in_tether_task",
+    "init_unstarted_task",
     "notify_closing",
     "open_process",
     "permanently_detach_coroutine_object",
@@ -108,6 +114,7 @@ __all__ = [
     "remove_parking_lot_breaker",
     "reschedule",
     "spawn_coroutine",
+    "spawn_order",
     "spawn_task",
     "spawn_system_task",
     "start_thread_soon",

@@ -1,6 +1,7 @@
 """Kernel entry points for faces built on tether (tether.aio): spawning an
-existing coroutine, interrupting any wait, and I/O registrations kept
-between waits."""
+existing coroutine or a face's own task object, preparing a task before it
+starts, ordering tasks by spawn order, interrupting any wait, and I/O
+registrations kept between waits."""
 
 from __future__ import annotations
 
@@ -190,6 +191,71 @@ def test_spawn_task_rejects_bad_arguments():
     tether.run(main)
     with pytest.raises(RuntimeError, match=r"inside tether\.run"):
         lowlevel.current_stepping_state()
+
+
+def test_an_unstarted_face_task_reads_as_a_task_that_is_not_running():
+    async def inner():
+        await lowlevel.checkpoint()
+
+    task = FaceTask("not yet", inner())
+    lowlevel.init_unstarted_task(task)  # outside any run
+    assert task.parent_nursery is None
+    assert task.eventual_parent_nursery is None
+    assert task.child_nurseries == []
+    assert task.custom_sleep_data is None
+    assert lowlevel.spawn_order(task) == 0
+    with pytest.raises(RuntimeError, match="not registered"):
+        lowlevel.remove_parking_lot_breaker(task, lowlevel.ParkingLot())
+
+    async def main():
+        # Not waiting for anything: nothing to interrupt.
+        assert lowlevel.abort_wait(task, raise_interrupted) is False
+        async with tether.open_nursery() as nursery:
+            lowlevel.spawn_task(nursery, task, Stepper(), context=contextvars.copy_context())
+            assert task.parent_nursery is nursery
+            assert lowlevel.spawn_order(task) > 0
+
+    tether.run(main)
+    assert task.log[-1] == ("returned", None)
+
+
+def test_init_unstarted_task_rejects_what_is_not_a_task():
+    with pytest.raises(TypeError, match=r"lowlevel\.Task"):
+        lowlevel.init_unstarted_task(object())
+
+
+def test_spawn_order_follows_the_order_tasks_were_started_in():
+    async def inner():
+        await lowlevel.checkpoint()
+
+    face_task = FaceTask("face", inner())
+
+    async def main():
+        stepper = Stepper()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(tether.sleep, 0, name="first")
+            lowlevel.spawn_task(nursery, face_task, stepper, context=contextvars.copy_context())
+            nursery.start_soon(tether.sleep, 0, name="last")
+            tasks = sorted(nursery.child_tasks, key=lowlevel.spawn_order)
+            before_restart = lowlevel.spawn_order(face_task)
+        # Started again: it takes its new place at the end.
+        face_task.inner = inner()
+        async with tether.open_nursery() as nursery:
+            lowlevel.spawn_task(nursery, face_task, stepper, context=contextvars.copy_context())
+        assert lowlevel.spawn_order(face_task) > before_restart
+        return lowlevel.current_root_task(), tasks
+
+    root, tasks = tether.run(main)
+    assert [task.name for task in tasks] == ["first", "face", "last"]
+    # Readable after the run.
+    assert lowlevel.spawn_order(root) == 1
+
+
+def test_spawn_order_rejects_a_task_never_started_and_what_is_not_a_task():
+    with pytest.raises(RuntimeError, match="never started"):
+        lowlevel.spawn_order(FaceTask("never", None))
+    with pytest.raises(TypeError, match=r"lowlevel\.Task"):
+        lowlevel.spawn_order(object())
 
 
 def test_stepping_state_names_the_task_being_stepped():

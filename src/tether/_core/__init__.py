@@ -1,12 +1,39 @@
-"""tether's kernel. Other layers import from here, never from its modules."""
+"""tether's kernel: tasks, traps, cancel scopes, nurseries, deadlines, I/O
+waits and wakeups (docs/design.md has the map of its modules).
+
+This module only re-exports. Its names are the kernel's interface for the
+layers built right on it: the primitives (`tether._sync`, `tether._channel`,
+`tether._timeouts`), the I/O and thread layers, and the two public
+namespaces, `tether` and `tether.lowlevel`. They import from here, never
+from the kernel's own modules. Code further out (the faces such as
+`tether.aio`, the testing tools, users) is meant to come in through
+`tether.lowlevel` and the public API instead: the one door into the kernel.
+"""
 
 from ._cancel import CancelScope
 from ._clock import Clock, SystemClock
+from ._current_run import (
+    RunStatistics,
+    add_instrument,
+    current_clock,
+    current_effective_deadline,
+    current_root_task,
+    current_statistics,
+    current_tether_token,
+    current_time,
+    in_tether_run,
+    in_tether_task,
+    remove_instrument,
+    reschedule,
+    spawn_system_task,
+    wait_all_tasks_blocked,
+)
 from ._detach import (
     permanently_detach_coroutine_object,
     reattach_detached_coroutine_object,
     temporarily_detach_coroutine_object,
 )
+from ._entry_point import run
 from ._entry_queue import TetherToken
 from ._exceptions import (
     BrokenResourceError,
@@ -19,8 +46,17 @@ from ._exceptions import (
     TetherInternalError,
     WouldBlock,
 )
+from ._faces import (
+    SteppingState,
+    abort_wait,
+    current_stepping_state,
+    init_unstarted_task,
+    spawn_coroutine,
+    spawn_order,
+    spawn_task,
+)
 from ._instrumentation import Instrument
-from ._io import IOStatistics, fd_of
+from ._io import IOStatistics, fd_of, notify_closing, wait_readable, wait_writable
 from ._ki import currently_ki_protected, disable_ki_protection, enable_ki_protection
 from ._local import RunVar, RunVarToken
 from ._nursery import TASK_STATUS_IGNORED, Nursery, NurseryManager, TaskStatus, open_nursery
@@ -29,29 +65,6 @@ from ._parking_lot import (
     ParkingLotStatistics,
     add_parking_lot_breaker,
     remove_parking_lot_breaker,
-)
-from ._run import (
-    RunStatistics,
-    SteppingState,
-    abort_wait,
-    add_instrument,
-    checkpoint_if_cancelled,
-    current_clock,
-    current_effective_deadline,
-    current_root_task,
-    current_statistics,
-    current_stepping_state,
-    current_tether_token,
-    current_time,
-    in_tether_run,
-    in_tether_task,
-    remove_instrument,
-    reschedule,
-    run,
-    spawn_coroutine,
-    spawn_system_task,
-    spawn_task,
-    wait_all_tasks_blocked,
 )
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._scheduler import Scheduler, SeededScheduler, enclosing_deadline_scope
@@ -65,47 +78,11 @@ from ._traps import (
     RaiseCancelT,
     cancel_shielded_checkpoint,
     checkpoint,
+    checkpoint_if_cancelled,
     park_unless_set,
     wait_task_rescheduled,
 )
 from ._unbounded_queue import UnboundedQueue, UnboundedQueueStatistics
-
-
-async def wait_readable(fd: object) -> None:
-    """Block until `fd` (an int or an object with ``fileno()``) is readable.
-
-    Cancellable. Raises `BusyResourceError` if another task already waits to
-    read it, `ClosedResourceError` if `notify_closing` is called for it while
-    waiting, and the OS's `OSError` (EBADF) if it is not open: closed before
-    the wait, or closed without `notify_closing` while a task waited on it
-    in the other direction. `ValueError` for a negative fd (a closed socket
-    object's)."""
-    try:
-        runner = GLOBAL_RUN_CONTEXT.runner
-    except AttributeError:
-        raise RuntimeError("must be called from inside tether.run()") from None
-    await runner.io_manager.wait_readable(fd)  # type: ignore[arg-type]
-
-
-async def wait_writable(fd: object) -> None:
-    """Block until `fd` is writable; otherwise like `wait_readable`."""
-    try:
-        runner = GLOBAL_RUN_CONTEXT.runner
-    except AttributeError:
-        raise RuntimeError("must be called from inside tether.run()") from None
-    await runner.io_manager.wait_writable(fd)  # type: ignore[arg-type]
-
-
-def notify_closing(fd: object) -> None:
-    """Call before closing `fd`: every task waiting on it wakes with
-    `ClosedResourceError`. Not a checkpoint. A negative fd (a socket object
-    that is already closed) is ignored: nothing can be waiting on it."""
-    try:
-        runner = GLOBAL_RUN_CONTEXT.runner
-    except AttributeError:
-        raise RuntimeError("must be called from inside tether.run()") from None
-    runner.io_manager.notify_closing(fd)  # type: ignore[arg-type]
-
 
 __all__ = [
     "CHECKPOINT",
@@ -166,6 +143,7 @@ __all__ = [
     "forget_async_library",
     "in_tether_run",
     "in_tether_task",
+    "init_unstarted_task",
     "mark_tether_context",
     "notify_closing",
     "open_nursery",
@@ -177,6 +155,7 @@ __all__ = [
     "reschedule",
     "run",
     "spawn_coroutine",
+    "spawn_order",
     "spawn_task",
     "spawn_system_task",
     "start_thread_soon",

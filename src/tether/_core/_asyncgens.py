@@ -97,18 +97,28 @@ class AsyncGenerators:
 
     __slots__ = ("_foreign", "_prev_hooks", "_trailing", "alive", "runner")
 
+    #: The run whose generators these are.
+    runner: Runner
+    #: Ours, not finished (as far as we know). Weak during the run;
+    #: strong once the end-of-run finalization starts (the module's
+    #: invariant).
+    alive: weakref.WeakSet[AGen] | set[AGen]
+    #: ids of foreign generators that have not been finalized yet. (An id
+    #: is safe to keep: the finalizer runs before the id can be reused,
+    #: and removes it.)
+    _foreign: set[int]
+    #: Ours, collected while the system nursery was closing.
+    _trailing: set[AGen]
+    #: The thread's hooks from before the run (``sys.get_asyncgen_hooks()``),
+    #: put back at its end; None until installed.
+    _prev_hooks: Any
+
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
-        #: Ours, not finished (as far as we know). Weak during the run;
-        #: strong once the end-of-run finalization starts.
-        self.alive: weakref.WeakSet[AGen] | set[AGen] = weakref.WeakSet()
-        #: ids of foreign generators that have not been finalized yet. (An id
-        #: is safe to keep: the finalizer runs before the id can be reused,
-        #: and removes it.)
-        self._foreign: set[int] = set()
-        #: Ours, collected while the system nursery was closing.
-        self._trailing: set[AGen] = set()
-        self._prev_hooks: Any = None
+        self.alive = weakref.WeakSet()
+        self._foreign = set()
+        self._trailing = set()
+        self._prev_hooks = None
 
     def install_hooks(self) -> None:
         self._prev_hooks = sys.get_asyncgen_hooks()

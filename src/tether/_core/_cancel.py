@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 
 class CancelStatus:
+    """The cancellation state of one entered `CancelScope`, as a node of the
+    run's status tree (see the module docstring). Made when the scope is
+    entered, closed when it exits; the scope object itself only records
+    what the user asked for (deadline, shield, cancel)."""
+
     __slots__ = (
         "_children",
         "_parent",
@@ -43,15 +48,43 @@ class CancelStatus:
         "tasks",
     )
 
+    #: The scope this status belongs to (one status per entry of a scope).
+    _scope: CancelScope
+
+    #: The status this one nests in: the enclosing scope's in the same
+    #: task, or, for the outermost status of a child task's code, the
+    #: status of the nursery that spawned it. None for the root of a tree
+    #: and once closed. Invariant: ``self in _parent._children``.
+    _parent: CancelStatus | None
+
+    #: The statuses whose `_parent` is this one.
+    _children: set[CancelStatus]
+
+    #: The tasks whose innermost status this is. Invariant: ``task in
+    #: status.tasks`` exactly when ``task._cancel_status is status``.
+    tasks: set[Task]
+
+    #: Whether code under this status must raise `Cancelled` at a
+    #: checkpoint: the scope was cancelled, or the parent is effectively
+    #: cancelled and the scope does not shield. Invariant: always up to date
+    #: (whatever changes an input calls `recalculate`), so that a checkpoint
+    #: reads one boolean.
+    effectively_cancelled: bool
+
+    #: Part of a subtree that a misnested exit left behind (see
+    #: _misnesting.py): it stays cancelled, and its scope catches the
+    #: resulting `Cancelled` whoever exits it.
+    abandoned_by_misnesting: bool
+
     def __init__(self, scope: CancelScope, parent: CancelStatus | None) -> None:
         self._scope = scope
-        self._parent: CancelStatus | None = None
-        self._children: set[CancelStatus] = set()
-        self.tasks: set[Task] = set()
+        self._parent = None
+        self._children = set()
+        self.tasks = set()
         self.abandoned_by_misnesting = False
         # A fresh status has no tasks or children yet, so its state can be
         # computed directly instead of through recalculate().
-        self.effectively_cancelled: bool = scope._cancel_called
+        self.effectively_cancelled = scope._cancel_called
         if not self.effectively_cancelled and (
             parent is not None and not scope._shield and parent.effectively_cancelled
         ):
@@ -205,6 +238,44 @@ class CancelScope:
         "cancelled_caught",
     )
 
+    #: Absolute deadline on the run's clock; ``inf`` for none. Before
+    #: entering a relative scope: ``inf`` (see `_relative_deadline`).
+    _deadline: float
+
+    #: Seconds from entering to the deadline, for a scope made with
+    #: ``relative_deadline`` and not entered yet; ``inf`` otherwise.
+    #: Invariant: `_deadline` and this are never both finite.
+    _relative_deadline: float
+
+    #: Whether outer cancellation is kept out (the ``shield`` property).
+    _shield: bool
+
+    #: The status while the scope is entered; None before and after.
+    _cancel_status: CancelStatus | None
+
+    #: Entered once (a scope cannot be entered twice).
+    _has_been_entered: bool
+
+    #: The deadline the run's `Deadlines` holds for this scope; ``inf`` for
+    #: none. Invariant: equals `_deadline` while the scope is entered and
+    #: not cancelled, ``inf`` otherwise (`_update_registered_deadline`
+    #: restores it after each change).
+    _registered_deadline: float
+
+    #: The key of that registration (to remove it); None when there is none.
+    _deadline_key: tuple[float, int] | None
+
+    #: `cancel()` was called, or the deadline passed (the
+    #: ``cancel_called`` property). Never goes back to False.
+    _cancel_called: bool
+
+    #: Why the scope is cancelled: its first cause, or the reason of the
+    #: outer scope whose cancellation reached it; None while it is not.
+    _cancel_reason: CancelReason | None
+
+    #: Public: the scope caught a `Cancelled` on exit.
+    cancelled_caught: bool
+
     def __init__(
         self,
         *,
@@ -226,12 +297,12 @@ class CancelScope:
         self._deadline = deadline
         self._relative_deadline = relative_deadline
         self._shield = shield
-        self._cancel_status: CancelStatus | None = None
+        self._cancel_status = None
         self._has_been_entered = False
         self._registered_deadline = math.inf
-        self._deadline_key: tuple[float, int] | None = None
+        self._deadline_key = None
         self._cancel_called = False
-        self._cancel_reason: CancelReason | None = None
+        self._cancel_reason = None
         self.cancelled_caught = False
 
     def __init_subclass__(cls, **kwargs: object) -> NoReturn:
@@ -289,21 +360,31 @@ class CancelScope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        remaining = self._close(exc)
-        if remaining is None:
+        # (Named for the line a traceback shows: ``raise
+        # error_leaving_cancel_scope``, read without the code around it.)
+        error_leaving_cancel_scope = self._close(exc)
+        if error_leaving_cancel_scope is None:
             return True
-        if remaining is exc:
+        if error_leaving_cancel_scope is exc:
             return False
         # A new exception (a misnesting error, or a group with the Cancelled
         # taken out): raise it but keep the context it already carries.
-        saved_context = remaining.__context__
+        # Raising it here, while `exc` is being handled, sets its
+        # ``__context__`` to `exc`, so the old value is put back after the
+        # ``raise``, in a ``finally`` around it. That is why this cannot be a
+        # helper function as in `Nursery.start`: the helper would have to
+        # do the raising, and its frame would then sit in the traceback of
+        # every error that leaves a cancel scope. (The same code stands in
+        # `NurseryManager.__aexit__`, for the same reason.)
+        saved_context = error_leaving_cancel_scope.__context__
         try:
-            raise remaining
+            raise error_leaving_cancel_scope
         finally:
             value = sys.exc_info()[1]
             if value is not None:
                 value.__context__ = saved_context
-            del remaining, value, exc
+            # (No reference cycle through this frame and the errors.)
+            del error_leaving_cancel_scope, value, exc
 
     def _close(self, exc: BaseException | None) -> BaseException | None:
         status = self._cancel_status

@@ -40,8 +40,13 @@ class CancelReason:
 
     __slots__ = ("reason", "source", "source_task")
 
+    #: What kind of event it was (see `CancelSource`).
     source: CancelSource
+    #: The ``repr`` of the task that caused it, if known (a string, so that
+    #: a kept reason does not keep the task alive).
     source_task: str | None
+    #: The text given to ``cancel(reason=...)``, or tether's description of
+    #: the cause; None for none.
     reason: str | None
 
     def __init__(

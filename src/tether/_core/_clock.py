@@ -1,21 +1,55 @@
-"""Clocks: where the kernel gets "now" and how long it may sleep."""
+"""Clocks: where the kernel gets "now" and how long it may sleep.
+
+A clock has three required methods, and an optional hook for clocks that
+move their own time (virtual time in tests): `Clock.autojump_threshold` and
+`Clock.autojump`. The run loop reads the threshold only when it is about to
+wait, and calls ``autojump()`` only when the run was idle that long.
+"""
 
 from __future__ import annotations
 
 import abc
+import math
 import random
 import time
+
+#: The range of `SystemClock`'s random offset, in seconds: far from zero and
+#: from `time.perf_counter`'s own values, so mixing the clocks shows.
+_SYSTEM_CLOCK_OFFSET_RANGE = (10_000.0, 200_000.0)
 
 
 class Clock(abc.ABC):
     """The interface a clock passed to ``tether.run(clock=...)`` provides.
 
-    A clock may also have an ``autojump_threshold`` attribute (seconds): when
-    every task has been blocked that long in real time, the kernel calls the
-    clock's ``_autojump()`` method. `tether.testing.MockClock` uses this.
+    Subclasses implement `start_clock`, `current_time` and
+    `deadline_to_sleep_time`. A clock whose time moves by itself when the
+    run is idle (`tether.testing.MockClock` with its autojump) also sets
+    `autojump_threshold` and overrides `autojump`; for the others, the
+    defaults mean "never".
     """
 
     __slots__ = ()
+
+    #: Optional: real seconds the whole run must have been idle (every task
+    #: blocked, no I/O, no callback) before the run loop calls `autojump`,
+    #: and only when some cancel scope has a deadline. ``inf`` (the default)
+    #: never autojumps. May change while the run is going; the loop reads it
+    #: each time it is about to wait.
+    autojump_threshold: float = math.inf
+
+    def autojump(self) -> None:
+        """Optional: called by the run loop, in the run's thread, when the run
+        has been idle for `autojump_threshold` seconds of real time while a
+        deadline is pending. The clock should move its time forward to the
+        nearest deadline (``tether.lowlevel.current_statistics()
+        .seconds_to_next_deadline`` says how far), so that the timeout fires
+        at once. The default does nothing."""
+        # Compatibility: tether.testing.MockClock still names this hook
+        # ``_autojump``; this calls it until that method takes the public
+        # name, which will make this default dead code to delete.
+        legacy_hook = getattr(self, "_autojump", None)
+        if legacy_hook is not None:
+            legacy_hook()
 
     @abc.abstractmethod
     def start_clock(self) -> None:
@@ -38,8 +72,11 @@ class SystemClock(Clock):
 
     __slots__ = ("offset",)
 
+    #: Added to `time.perf_counter`; random per clock.
+    offset: float
+
     def __init__(self) -> None:
-        self.offset = random.uniform(10_000, 200_000)
+        self.offset = random.uniform(*_SYSTEM_CLOCK_OFFSET_RANGE)
 
     def start_clock(self) -> None:
         pass

@@ -21,10 +21,20 @@ if TYPE_CHECKING:
 
 
 class Deadlines:
+    """The run's registered deadlines."""
+
     __slots__ = ("_scopes", "_sequence")
 
+    #: ``(deadline, sequence number) -> scope``, sorted, nearest first.
+    #: Invariant: holds exactly the entered, uncancelled scopes with a
+    #: finite deadline (each scope keeps its key to remove itself). The run
+    #: loop tests its truth to skip expiring when there is nothing.
+    _scopes: SortedDict
+    #: Numbers for the keys, in registration order.
+    _sequence: itertools.count[int]
+
     def __init__(self) -> None:
-        self._scopes: SortedDict = SortedDict()
+        self._scopes = SortedDict()
         self._sequence = itertools.count()
 
     def __len__(self) -> int:

@@ -19,15 +19,32 @@ if TYPE_CHECKING:
 
 
 class EntryQueue:
+    """The run's queue of callbacks from outside it."""
+
     __slots__ = ("done", "idempotent_queue", "lock", "queue", "wakeup")
 
+    #: Callbacks in the order they came, as ``(sync_fn, args)``. Appended
+    #: to without the lock by the SIGINT handler (a deque's append is
+    #: atomic), so a reader takes items one at a time.
+    queue: deque[tuple[Callable[..., object], tuple[Any, ...]]]
+    #: Callbacks queued with ``idempotent=True``: a dict, so that an equal
+    #: call already waiting is not queued twice.
+    idempotent_queue: dict[tuple[Callable[..., object], tuple[Any, ...]], None]
+    #: Wakes the run loop (the I/O manager's `wakeup_threadsafe`).
+    wakeup: Callable[[], None]
+    #: The run has finished: new callbacks are refused with
+    #: `RunFinishedError`. Set once, under `lock`.
+    done: bool
+    #: Guards `done` against a race with the run finishing, and the dict
+    #: (dicts are not safe to mutate from several threads at once).
+    #: Reentrant: a signal handler may queue while this thread holds it.
+    lock: threading.RLock
+
     def __init__(self, wakeup: Callable[[], None]) -> None:
-        self.queue: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
-        self.idempotent_queue: dict[tuple[Callable[..., object], tuple[Any, ...]], None] = {}
+        self.queue = deque()
+        self.idempotent_queue = {}
         self.wakeup = wakeup
         self.done = False
-        # Guards `done` against a race with the run finishing, and the dict
-        # (dicts are not safe to mutate from several threads at once).
         self.lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -71,6 +88,10 @@ class TetherToken:
     """
 
     __slots__ = ("__weakref__", "_runner")
+
+    #: The run it is a handle to (kept after the run ends: its entry queue
+    #: then refuses callbacks).
+    _runner: Runner
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner

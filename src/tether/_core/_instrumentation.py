@@ -62,15 +62,22 @@ HOOK_NAMES = tuple(
 
 
 class Instruments(dict[str, dict[Instrument, None]]):
+    """The run's instruments: as a dict, hook name -> the instruments that
+    implement it (in installation order). Invariant: no key for a hook
+    that no instrument implements, so an empty dict means "none"."""
+
     __slots__ = ("installed", "io_wait_hooked")
+
+    #: Every installed instrument, hooks or not (ordered, like a set).
+    installed: dict[Instrument, None]
+    #: Whether an I/O-wait hook is installed: the loop then polls for I/O
+    #: (without waiting) on every turn, even when tasks are runnable, so
+    #: that the hooks see each turn.
+    io_wait_hooked: bool
 
     def __init__(self, incoming: Any) -> None:
         super().__init__()
-        #: Every installed instrument, hooks or not (ordered, like a set).
-        self.installed: dict[Instrument, None] = {}
-        #: Whether an I/O-wait hook is installed: the loop then polls for I/O
-        #: (without waiting) on every turn, even when tasks are runnable, so
-        #: that the hooks see each turn.
+        self.installed = {}
         self.io_wait_hooked = False
         for instrument in incoming:
             self.add_instrument(instrument)

@@ -8,6 +8,9 @@ this is `select.epoll` in one-shot mode; elsewhere a `selectors` fallback.
 Each fd has at most one reading and one writing task. A second task waiting
 the same way gets `BusyResourceError`, because two readers of one socket
 would race for the same bytes.
+
+The public functions at the end (`wait_readable`, `wait_writable`,
+`notify_closing`) find the calling thread's run and use its `IOManager`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import outcome
 
 from ._exceptions import BusyResourceError, ClosedResourceError
-from ._run_context import GLOBAL_RUN_CONTEXT, current_task
+from ._run_context import GLOBAL_RUN_CONTEXT, current_runner, current_task
 from ._traps import Abort, wait_task_rescheduled
 
 if TYPE_CHECKING:
@@ -76,26 +79,62 @@ class IOStatistics:
     backend: str
 
 
+#: Bytes read from the wakeup socket per ``recv`` while draining it: each
+#: wakeup writes one byte, so one read usually takes them all.
+_WAKEUP_DRAIN_CHUNK = 4096
+
+#: Most ready fds one epoll wait reports; more stay ready for the next wait
+#: (which the loop makes at once, with a zero timeout, if tasks run).
+_MAX_EVENTS_PER_POLL = 1024
+
+
 class _Waiters:
+    """The tasks waiting on one file descriptor."""
+
     __slots__ = ("read_task", "registered", "write_task")
 
+    #: The task in `wait_readable` / `wait_writable` on the fd; None for
+    #: none. (At most one each: a second one gets `BusyResourceError`.)
+    read_task: Task | None
+    write_task: Task | None
+    #: Whether the backend has been told about the fd since it last forgot
+    #: it (`IOManager._register` must then modify rather than add).
+    registered: bool
+
     def __init__(self) -> None:
-        self.read_task: Task | None = None
-        self.write_task: Task | None = None
+        self.read_task = None
+        self.write_task = None
         self.registered = False
 
 
-_READ = 1
-_WRITE = 2
+#: Bits of the readiness masks that the backends hand to `process_events`
+#: (``flags``) and take in `_register` (``mask``): what a waiting task
+#: wants, or what an fd is ready for. (Not the OS's own bits: each backend
+#: translates.)
+_READ_BIT = 1
+_WRITE_BIT = 2
 
 
 class IOManager:
     """Common logic; subclasses supply the OS poller."""
 
+    #: The name `IOStatistics.backend` reports.
     backend = "abstract"
 
+    #: The waiters of every fd some task waits on. Invariant: an fd's entry
+    #: has at least one waiter (`_update` deletes an empty one); the run
+    #: loop tests this dict's truth to know whether to poll at all.
+    _waiters: dict[int, _Waiters]
+    #: The two ends of the wakeup socket pair: writing a byte to
+    #: `_wakeup_send` (`wakeup_threadsafe`, or the C-level signal handler
+    #: through `signal.set_wakeup_fd`) makes the poller return;
+    #: `_wakeup_fd` is the receiving end's number, always registered.
+    _wakeup_recv: socket.socket
+    _wakeup_send: socket.socket
+    _wakeup_fd: int
+
     def __init__(self) -> None:
-        self._waiters: dict[int, _Waiters] = {}
+        self._waiters = {}
         self._wakeup_recv, self._wakeup_send = socket.socketpair()
         self._wakeup_recv.setblocking(False)
         self._wakeup_send.setblocking(False)
@@ -141,7 +180,7 @@ class IOManager:
 
     def _drain_wakeup(self) -> None:
         try:
-            while self._wakeup_recv.recv(4096):
+            while self._wakeup_recv.recv(_WAKEUP_DRAIN_CHUNK):
                 pass
         except BlockingIOError:
             pass
@@ -157,10 +196,10 @@ class IOManager:
                 continue
             # Errors and hang-ups wake both directions: the task then sees the
             # error from its own read or write call.
-            if flags & ~_READ and waiters.write_task is not None:
+            if flags & ~_READ_BIT and waiters.write_task is not None:
                 runner.reschedule(waiters.write_task)
                 waiters.write_task = None
-            if flags & ~_WRITE and waiters.read_task is not None:
+            if flags & ~_WRITE_BIT and waiters.read_task is not None:
                 runner.reschedule(waiters.read_task)
                 waiters.read_task = None
             self._update(fd, waiters)
@@ -169,8 +208,8 @@ class IOManager:
         """Make the poller watch `fd` for what its waiters want now. Called
         when a wait starts, and when one ends (woken or cancelled) while the
         other direction still waits."""
-        mask = (_READ if waiters.read_task is not None else 0) | (
-            _WRITE if waiters.write_task is not None else 0
+        mask = (_READ_BIT if waiters.read_task is not None else 0) | (
+            _WRITE_BIT if waiters.write_task is not None else 0
         )
         if not mask:
             if waiters.registered:
@@ -291,17 +330,24 @@ class IOManager:
 
 
 class EpollIOManager(IOManager):
+    """Linux: `select.epoll`, every registration one-shot."""
+
     backend = "epoll"
+
+    #: The epoll object; the wakeup socket is registered in it for good.
+    _epoll: select.epoll
+    #: fds that stay in the epoll set between waits. A one-shot
+    #: registration disarms itself when it fires, so keeping it costs
+    #: nothing, and the next wait on the fd (the next read of a stream)
+    #: re-arms it with one `modify` instead of `register` + `unregister`.
+    #: Invariant: every fd registered in `_epoll` but the wakeup socket.
+    _kept: set[int]
 
     def __init__(self) -> None:
         super().__init__()
         self._epoll = select.epoll()
         self._epoll.register(self._wakeup_fd, select.EPOLLIN)
-        # fds that stay in the epoll set between waits. A one-shot
-        # registration disarms itself when it fires, so keeping it costs
-        # nothing, and the next wait on the fd (the next read of a stream)
-        # re-arms it with one `modify` instead of `register` + `unregister`.
-        self._kept: set[int] = set()
+        self._kept = set()
 
     def close(self) -> None:
         self._epoll.close()
@@ -312,9 +358,9 @@ class EpollIOManager(IOManager):
 
     def _register(self, fd: int, mask: int, already: bool) -> None:
         flags = select.EPOLLONESHOT
-        if mask & _READ:
+        if mask & _READ_BIT:
             flags |= select.EPOLLIN
-        if mask & _WRITE:
+        if mask & _WRITE_BIT:
             flags |= select.EPOLLOUT
         try:
             if already or fd in self._kept:
@@ -353,18 +399,18 @@ class EpollIOManager(IOManager):
             pass
 
     def get_events(self, timeout: float) -> list[tuple[int, int]]:
-        events = self._epoll.poll(timeout, 1024)
+        events = self._epoll.poll(timeout, _MAX_EVENTS_PER_POLL)
         if not events:
             return events
         converted = []
         for fd, flags in events:
             mask = 0
             if flags & (select.EPOLLIN | select.EPOLLPRI):
-                mask |= _READ
+                mask |= _READ_BIT
             if flags & select.EPOLLOUT:
-                mask |= _WRITE
+                mask |= _WRITE_BIT
             if flags & (select.EPOLLERR | select.EPOLLHUP):
-                mask |= _READ | _WRITE
+                mask |= _READ_BIT | _WRITE_BIT
             converted.append((fd, mask))
         return converted
 
@@ -372,6 +418,9 @@ class EpollIOManager(IOManager):
 class SelectorIOManager(IOManager):
     """Fallback for platforms without epoll (kqueue, poll or select via the
     standard `selectors` module)."""
+
+    #: The platform's best `selectors` class (its name is `backend`).
+    _selector: selectors.BaseSelector
 
     def __init__(self) -> None:
         super().__init__()
@@ -384,8 +433,8 @@ class SelectorIOManager(IOManager):
         super().close()
 
     def _register(self, fd: int, mask: int, already: bool) -> None:
-        events = (selectors.EVENT_READ if mask & _READ else 0) | (
-            selectors.EVENT_WRITE if mask & _WRITE else 0
+        events = (selectors.EVENT_READ if mask & _READ_BIT else 0) | (
+            selectors.EVENT_WRITE if mask & _WRITE_BIT else 0
         )
         try:
             if already:
@@ -420,8 +469,8 @@ class SelectorIOManager(IOManager):
         converted = []
         for key, events in ready:
             fd = key.fd
-            mask = (_READ if events & selectors.EVENT_READ else 0) | (
-                _WRITE if events & selectors.EVENT_WRITE else 0
+            mask = (_READ_BIT if events & selectors.EVENT_READ else 0) | (
+                _WRITE_BIT if events & selectors.EVENT_WRITE else 0
             )
             converted.append((fd, mask))
             waiters = self._waiters.get(fd)
@@ -436,3 +485,27 @@ def make_io_manager() -> IOManager:
     if hasattr(select, "epoll"):
         return EpollIOManager()
     return SelectorIOManager()
+
+
+async def wait_readable(fd: object) -> None:
+    """Block until `fd` (an int or an object with ``fileno()``) is readable.
+
+    Cancellable. Raises `BusyResourceError` if another task already waits to
+    read it, `ClosedResourceError` if `notify_closing` is called for it while
+    waiting, and the OS's `OSError` (EBADF) if it is not open: closed before
+    the wait, or closed without `notify_closing` while a task waited on it
+    in the other direction. `ValueError` for a negative fd (a closed socket
+    object's)."""
+    await current_runner().io_manager.wait_readable(fd)  # type: ignore[arg-type]
+
+
+async def wait_writable(fd: object) -> None:
+    """Block until `fd` is writable; otherwise like `wait_readable`."""
+    await current_runner().io_manager.wait_writable(fd)  # type: ignore[arg-type]
+
+
+def notify_closing(fd: object) -> None:
+    """Call before closing `fd`: every task waiting on it wakes with
+    `ClosedResourceError`. Not a checkpoint. A negative fd (a socket object
+    that is already closed) is ignored: nothing can be waiting on it."""
+    current_runner().io_manager.notify_closing(fd)  # type: ignore[arg-type]

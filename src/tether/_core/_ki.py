@@ -57,8 +57,13 @@ class _CodeMarks:
 
     __slots__ = ("_marks",)
 
+    #: ``id(code) -> (weak reference to code, protected?)``. The weak
+    #: reference tells a live entry from one whose id was reused, and its
+    #: callback removes the entry when the code object dies.
+    _marks: dict[int, tuple[weakref.ref[CodeType], bool]]
+
     def __init__(self) -> None:
-        self._marks: dict[int, tuple[weakref.ref[CodeType], bool]] = {}
+        self._marks = {}
 
     def set(self, code: CodeType, protected: bool) -> None:
         key = id(code)

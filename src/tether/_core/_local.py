@@ -17,6 +17,13 @@ class RunVarToken(Generic[T]):
 
     __slots__ = ("_redeemed", "_var", "previous_value")
 
+    #: The variable it was made by.
+    _var: RunVar[T]
+    #: Public: the value before the `set` (a private marker for "none").
+    previous_value: Any
+    #: Used by `reset` already (a token works once).
+    _redeemed: bool
+
     def __init__(self, var: RunVar[T], previous_value: Any) -> None:
         self._var = var
         self.previous_value = previous_value
@@ -30,6 +37,11 @@ class RunVar(Generic[T]):
     `tether.run` (outside, `RuntimeError`)."""
 
     __slots__ = ("_default", "_name")
+
+    #: For error messages and ``repr``.
+    _name: str
+    #: The value before any `set` in a run; a private marker for none.
+    _default: T
 
     def __init__(self, name: str, default: T = _NO_DEFAULT) -> None:
         self._name = name

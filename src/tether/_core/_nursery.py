@@ -31,6 +31,27 @@ if TYPE_CHECKING:
 StatusT = TypeVar("StatusT")
 
 
+def closed_nursery_error() -> RuntimeError:
+    """The error for starting a task in a nursery that is closed (its block
+    has exited and every task in it has finished)."""
+    # (trio's wording, which code ported from trio may match on.)
+    return RuntimeError("Nursery is closed to new arrivals")
+
+
+def _raise_keeping_context(error: BaseException) -> NoReturn:
+    """Raise `error` with the ``__context__`` it has now. (Raised while
+    another exception is being handled, Python would make that one its
+    context.) This function's frame shows in the traceback: for rare
+    paths only (see `CancelScope.__exit__`)."""
+    saved_context = error.__context__
+    try:
+        raise error
+    finally:
+        error.__context__ = saved_context
+        # (No reference cycle through this frame and the error.)
+        del error, saved_context
+
+
 class _NoStatusType:
     def __repr__(self) -> str:
         return "<no status>"
@@ -68,12 +89,21 @@ TASK_STATUS_IGNORED: TaskStatus[Any] = _TaskStatusIgnored()
 
 
 class _TaskStatus(TaskStatus[StatusT]):
+    """The ``task_status`` of one `Nursery.start` call."""
+
     __slots__ = ("_new_nursery", "_old_nursery", "_value")
+
+    #: The private nursery the task runs in until it calls `started`.
+    _old_nursery: Nursery
+    #: The nursery `start` was called on, which the task then moves into.
+    _new_nursery: Nursery
+    #: What the task passed to `started`; `_NO_STATUS` until it does.
+    _value: Any
 
     def __init__(self, old_nursery: Nursery, new_nursery: Nursery) -> None:
         self._old_nursery = old_nursery
         self._new_nursery = new_nursery
-        self._value: Any = _NO_STATUS
+        self._value = _NO_STATUS
 
     def __repr__(self) -> str:
         return f"<task status object at {id(self):#x}>"
@@ -122,6 +152,13 @@ class NurseryManager:
 
     __slots__ = ("_nursery", "_scope", "_strict_exception_groups")
 
+    #: As passed to `open_nursery`; None: the run's setting.
+    _strict_exception_groups: bool | None
+    #: The nursery's cancel scope, and the nursery: set by ``__aenter__``
+    #: (unset before, which `__getattr__` explains for the nursery's API).
+    _scope: CancelScope
+    _nursery: Nursery
+
     def __init__(self, strict_exception_groups: bool | None) -> None:
         self._strict_exception_groups = strict_exception_groups
 
@@ -147,17 +184,20 @@ class NurseryManager:
             # this block) waits for the children like every other error.
             return False
         new_exc = await self._nursery._nested_child_finished(exc)
-        combined_error_from_nursery = self._scope._close(new_exc)
-        if combined_error_from_nursery is None:
+        # (Named for the line a traceback shows.)
+        errors_from_nursery = self._scope._close(new_exc)
+        if errors_from_nursery is None:
             return True
-        saved_context = combined_error_from_nursery.__context__
+        # Raised keeping its own context, inline rather than through
+        # `_raise_keeping_context`: see `CancelScope.__exit__` for why.
+        saved_context = errors_from_nursery.__context__
         try:
-            raise combined_error_from_nursery
+            raise errors_from_nursery
         finally:
             value = sys.exc_info()[1]
             if value is not None:
                 value.__context__ = saved_context
-            del combined_error_from_nursery, value, new_exc
+            del errors_from_nursery, value, new_exc
 
     # Hidden from type checkers, so that they flag a plain 'with'.
     if not TYPE_CHECKING:
@@ -232,6 +272,46 @@ class Nursery:
         "cancel_scope",
     )
 
+    #: The task that opened the nursery (it runs the block, the "nested
+    #: child"). Invariant: the nursery is in its ``_child_nurseries`` until
+    #: the block's exit has waited for the children.
+    _parent_task: Task
+
+    #: Whether the errors are raised in a group even when there is one.
+    _strict_exception_groups: bool
+
+    # (Public, documented in the class docstring.) The nursery's scope,
+    # entered by the parent task around the block and its children.
+    cancel_scope: CancelScope
+
+    #: The status of `cancel_scope`, under which every child starts.
+    _cancel_status: CancelStatus
+
+    #: The running children. Invariant: ``task in _children`` exactly when
+    #: ``task._parent_nursery is self`` and the task has not exited.
+    _children: set[Task]
+
+    #: Errors from the children and the block, for the block's exit to
+    #: raise; None once the block has exited (an error that comes later has
+    #: nobody to reach: see `_child_failed`).
+    _pending_excs: list[BaseException] | None
+
+    #: The block's own code is still running (its exit has not started).
+    _nested_child_running: bool
+
+    #: The parent task is blocked in the block's exit, waiting for the
+    #: children: the last one to finish reschedules it.
+    _parent_waiting_in_aexit: bool
+
+    #: `start` calls in progress on this nursery: their tasks will move in,
+    #: so the nursery must not close yet.
+    _pending_starts: int
+
+    #: No new task may start here. Invariant: set once nothing runs in the
+    #: nursery (no block, no children, no pending start), or when its
+    #: parent task exits without closing it (misnesting); never cleared.
+    _closed: bool
+
     def __init__(
         self, parent_task: Task, cancel_scope: CancelScope, strict_exception_groups: bool
     ) -> None:
@@ -243,12 +323,10 @@ class Nursery:
             parent_task._child_nurseries = [self]
         status = cancel_scope._cancel_status
         assert status is not None
-        self._cancel_status: CancelStatus = status
+        self._cancel_status = status
         self.cancel_scope = cancel_scope
-        self._children: set[Task] = set()
-        #: Errors from the children and the block, for the block's exit;
-        #: None once the block has exited.
-        self._pending_excs: list[BaseException] | None = []
+        self._children = set()
+        self._pending_excs = []
         self._nested_child_running = True
         self._parent_waiting_in_aexit = False
         self._pending_starts = 0
@@ -272,6 +350,17 @@ class Nursery:
         assert self._pending_excs is not None
         self._pending_excs.append(exc)
         self.cancel_scope._cancel(reason)
+
+    def _child_finished(self, task: Task, result: outcome.Outcome[Any]) -> None:
+        """`task`, a child of this nursery, exited with `result` (called by
+        the kernel's `Runner.task_exited`): forget it, keep its error, and
+        close the nursery if nothing runs in it any more."""
+        children = self._children
+        children.remove(task)
+        if type(result) is outcome.Error:
+            self._child_failed(task, result.error)
+        if not children:
+            self._check_nursery_closed()
 
     def _child_failed(self, task: Task, error: BaseException) -> None:
         """A child task exited with `error`: keep it for the block's exit,
@@ -406,7 +495,7 @@ class Nursery:
         This is a checkpoint: it always waits for the new task to start.
         """
         if self._closed:
-            raise RuntimeError("Nursery is closed to new arrivals")
+            raise closed_nursery_error()
         try:
             self._pending_starts += 1
             try:
@@ -426,13 +515,7 @@ class Nursery:
                 if len(group.exceptions) == 1:
                     # The one task's own error, unwrapped so that start()
                     # raises what the task raised.
-                    error = group.exceptions[0]
-                    saved_context = error.__context__
-                    try:
-                        raise error
-                    finally:
-                        error.__context__ = saved_context
-                        del error, group
+                    _raise_keeping_context(group.exceptions[0])
                 raise TetherInternalError(
                     "start()'s private nursery held more than one task"
                 ) from group

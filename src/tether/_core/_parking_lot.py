@@ -96,9 +96,19 @@ class ParkingLot:
 
     __slots__ = ("_broken_by", "_parked")
 
+    #: The parked tasks, oldest first (an ordered dict: removing a
+    #: cancelled task from the middle is O(1)). Invariant: a task is in it
+    #: exactly while it is blocked with ``_abort_func`` being
+    #: `ABORT_BY_LEAVING_LOT` and ``custom_sleep_data`` being this lot.
+    _parked: OrderedDict[Task, None]
+    #: The tasks that broke the lot, in order; None while it is not broken.
+    #: Invariant: a broken lot has no parked tasks (breaking wakes them all,
+    #: and a task that parks there is refused).
+    _broken_by: list[Task] | None
+
     def __init__(self) -> None:
-        self._parked: OrderedDict[Task, None] = OrderedDict()
-        self._broken_by: list[Task] | None = None
+        self._parked = OrderedDict()
+        self._broken_by = None
 
     @property
     def broken_by(self) -> list[Task]:

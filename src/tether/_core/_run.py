@@ -1,8 +1,8 @@
-"""The run loop.
+"""The `Runner`: the state of one run, spawning, and the run loop.
 
-`run()` creates a `Runner`, spawns the root task (which opens the system
-nursery and starts the main task in it) and loops until the root task is
-done. Each turn of the loop:
+`run()` (in _entry_point.py) creates a `Runner`, spawns the root task (which
+opens the system nursery and starts the main task in it) and calls
+`Runner._run_loop` until the root task is done. Each turn of the loop:
 
 1. waits for I/O, for at most the time until the nearest deadline (not at
    all if a task is runnable);
@@ -26,15 +26,12 @@ need.
 from __future__ import annotations
 
 import contextvars
+import enum
 import math
 import operator
-import signal
 import sys
-import threading
-import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 import outcome
 from sortedcontainers import SortedDict
@@ -42,32 +39,28 @@ from sortedcontainers import SortedDict
 from ._asyncgens import AsyncGenerators
 from ._cancel import CancelScope
 from ._cancel_reason import CancelReason
-from ._clock import Clock, SystemClock
+from ._clock import Clock
 from ._deadlines import Deadlines
 from ._entry_queue import EntryQueue, TetherToken
 from ._exceptions import TetherInternalError
 from ._instrumentation import Instrument, Instruments
-from ._io import IOStatistics, make_io_manager
-from ._ki import install_sigint_handler, register_step_loop
-from ._loose_groups import warn_loose
-from ._misnesting import misnested_task_exit, report_lost_errors
-from ._nursery import Nursery, NurseryManager
+from ._io import make_io_manager
+from ._ki import register_step_loop
+from ._misnesting import misnested_task_exit
+from ._nursery import Nursery, NurseryManager, closed_nursery_error
 from ._parking_lot import ParkingLot, broken_lot_error
-from ._run_context import GLOBAL_RUN_CONTEXT, current_task
-from ._scheduler import Scheduler, SeededScheduler
-from ._task import PARKED_IN_LOT, CoroutineTask, Task
+from ._scheduler import Scheduler
+from ._task import CoroutineTask, Task
 from ._task_coroutine import coroutine_or_error, task_name
 from ._traps import (
+    ABORT_BY_LEAVING_LOT,
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
     TASK_EXIT,
     Abort,
     PermanentlyDetach,
     WaitTaskRescheduled,
-    wait_task_rescheduled,
 )
-
-T = TypeVar("T")
 
 # The longest the loop sleeps in one wait, even with no deadline at all;
 # keeps timeouts inside what the OS pollers accept.
@@ -75,6 +68,18 @@ _MAX_TIMEOUT = 86400.0
 
 _VALUE_NONE = outcome.Value(None)
 _new_coroutine_task = CoroutineTask.__new__
+
+
+class IdleAction(enum.Enum):
+    """What the loop does when its wait for I/O lasted the whole timeout
+    with nothing happening (no I/O, no deadline passed, no callback): the
+    run has been idle for that long."""
+
+    #: Wake the tasks in `wait_all_tasks_blocked` whose cushion has passed.
+    WAKE_IDLE_WAITERS = "wake idle waiters"
+    #: Call the clock's ``autojump()`` (see `Clock`): move virtual time to
+    #: the nearest deadline.
+    AUTOJUMP_CLOCK = "autojump clock"
 
 
 class _CheckpointResume:
@@ -115,30 +120,6 @@ def _abort_at_once(_: Callable[[], Any]) -> Abort:
 _CANCEL_AT_NEXT_STEP: Any = WaitTaskRescheduled(_abort_at_once)
 
 
-@dataclass(frozen=True)
-class RunStatistics:
-    """What `current_statistics` reports about the current run (trio's
-    fields, in trio's order).
-
-    Attributes:
-      tasks_living: tasks started and not yet finished, the run's own root
-        task included (tether runs `run_sync_soon` callbacks in the loop
-        itself, not in a task as trio does, so a run has one task fewer).
-      tasks_runnable: tasks queued to take a step in the next batch.
-      seconds_to_next_deadline: time until the nearest cancel-scope deadline
-        (``inf`` for none; negative if it passed and is not processed yet).
-      io_statistics: the I/O backend's numbers (``backend`` names it).
-      run_sync_soon_queue_size: callbacks queued with
-        `TetherToken.run_sync_soon` and not run yet.
-    """
-
-    tasks_living: int
-    tasks_runnable: int
-    seconds_to_next_deadline: float
-    io_statistics: IOStatistics
-    run_sync_soon_queue_size: int
-
-
 _spawn_index = operator.attrgetter("_spawn_index")
 
 
@@ -152,47 +133,79 @@ class Runner:
         scheduler: Scheduler | None,
         strict_exception_groups: bool = True,
     ) -> None:
+        #: Where "now" comes from, and how long a wait for a deadline lasts.
         self.clock = clock
         #: What `open_nursery()` uses when not told.
         self.strict_exception_groups = strict_exception_groups
+        #: The installed instruments, by hook; empty (false) when none is,
+        #: which is all the hot paths test.
         self.instruments = Instruments(instruments)
+        #: Waits for file descriptors; its wakeup socket also wakes the
+        #: loop from other threads and signal handlers.
         self.io_manager = make_io_manager()
+        #: The tasks to step in the next batch. Invariant: a task is in it at
+        #: most once, and only while it is not blocked (``_abort_func`` is
+        #: None). The loop swaps in a fresh list at the start of each batch.
         self.runq: list[Task] = []
+        #: Tasks started and not exited yet (the root task included).
         self.tasks_living = 0
+        #: Tasks started so far: the last task's ``_spawn_index``.
         self.tasks_spawned = 0
+        #: The deadlines of the entered cancel scopes.
         self.deadlines = Deadlines()
+        #: Callbacks from other threads and signal handlers
+        #: (`TetherToken.run_sync_soon`), run by the loop between batches.
         self.entry_queue = EntryQueue(self.io_manager.wakeup_threadsafe)
+        #: The run's `TetherToken` (one per run: tokens compare by identity).
         self.token = TetherToken(self)
+        #: The values of `RunVar` objects in this run.
         self.run_vars: dict[Any, Any] = {}
+        #: Tasks blocked in `wait_all_tasks_blocked`, keyed by ``(cushion,
+        #: sequence number)``: the smallest cushion decides how long the
+        #: loop may wait before it wakes them (see `IdleAction`).
         self.waiting_for_idle: SortedDict = SortedDict()
+        #: The last sequence number given out for `waiting_for_idle`.
         self._idle_sequence = 0
         #: Decides the order of each batch, and hears when the run is stuck.
         self.scheduler = scheduler
+        #: The async generators of the run and the hooks that track them.
         self.asyncgens = AsyncGenerators(self)
+        #: A copy of the context `run` was called in: system tasks start in
+        #: copies of it rather than of their spawner's.
         self.system_context = contextvars.copy_context()
+        #: The root task (``<init>``), which opens the run's nurseries, and
+        #: its outcome; the loop runs until that outcome is set.
         self.init_task: Task | None = None
         self.init_task_outcome: outcome.Outcome[Any] | None = None
+        #: The task running the function given to `run`, and its outcome
+        #: (what `run` returns or raises).
         self.main_task: Task | None = None
         self.main_task_outcome: outcome.Outcome[Any] | None = None
         #: The root task's nurseries, outermost first: `run_nursery` holds
         #: `system_nursery` (system tasks), which holds the main task's.
+        #: None until the root task opens them.
         self.run_nursery: Nursery | None = None
         self.system_nursery: Nursery | None = None
-        #: The task being stepped right now; None between steps.
+        #: The task being stepped right now; None between steps. (Read for
+        #: `current_task` through the thread's run context: a plain
+        #: attribute here is much cheaper to write per step than a
+        #: thread-local.)
         self.current_task: Task | None = None
         #: A KeyboardInterrupt arrived in protected code and waits to be
-        #: delivered to the main task.
+        #: delivered to the main task (at its next checkpoint or wait).
         self.ki_pending = False
         #: Whether a real SIGINT reached this run's handler.
         self.sigint_received = False
-        #: Errors that crashed the run (see `crash`).
+        #: Errors that crashed the run (see `crash`). Not empty: every task
+        #: has been cancelled, and the loop watches for a run that cannot
+        #: unwind.
         self.crash_errors: list[BaseException] = []
+        #: Those crash errors that came after the run's nurseries had
+        #: closed: `run` raises them itself.
+        self.late_crash_errors: list[BaseException] = []
         #: Set while `_close_remaining_tasks` closes the coroutines of tasks
         #: that can no longer be woken: their nurseries cannot wait then.
         self.closing_tasks = False
-        #: Those of them that came after the run's nurseries had closed:
-        #: `run` raises them itself.
-        self.late_crash_errors: list[BaseException] = []
         #: Nurseries left open by a task that exited (see _misnesting.py).
         self.abandoned_nurseries: list[Nursery] = []
 
@@ -208,8 +221,13 @@ class Runner:
         system_task: bool = False,
         context: contextvars.Context | None = None,
     ) -> Task:
+        """Start a task running ``async_fn(*args)`` in `nursery` (None only
+        for the root task): the kernel's own way in, behind
+        `Nursery.start_soon`, `Nursery.start` and `spawn_system_task`."""
+        # Checked before the function is called: a refused task must not
+        # leave a coroutine behind that was never awaited.
         if nursery is not None and nursery._closed:
-            raise RuntimeError("Nursery is closed to new arrivals")
+            raise closed_nursery_error()
         if context is None:
             context = self.system_context.copy() if system_task else contextvars.copy_context()
         coro = context.run(coroutine_or_error, async_fn, *args)
@@ -229,62 +247,62 @@ class Runner:
         *,
         system_task: bool = False,
     ) -> Task:
-        """The part of spawning shared by every way in: make the task, put it
-        in its nursery and schedule its first step."""
+        """Start a kernel task (a `CoroutineTask`) that runs `coro`. The
+        caller has checked that `nursery` is open (`spawn_impl` does so
+        before it makes the coroutine)."""
         task = _new_coroutine_task(CoroutineTask)
         task.name = name
-        #: See `CoroutineTask.foreign_yield_handler`.
         task.foreign_yield_handler = None
-        self.spawn_task(nursery, task, coro, context, system_task)
+        self._start_task(nursery, task, coro, context, system_task)
         return task
 
     def spawn_task(
         self,
-        nursery: Nursery | None,
+        nursery: Nursery,
         task: Task,
         coro: Any,
         context: contextvars.Context,
         system_task: bool = False,
     ) -> None:
-        """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new
-        start, put it in `nursery` and schedule its first step.
+        """Start `task`, an object of a face's task class: `lowlevel.spawn_task`
+        after its argument checks, and the fast path that faces reach
+        through `current_stepping_state`. Refuses a closed nursery."""
+        if nursery._closed:
+            raise closed_nursery_error()
+        self._start_task(nursery, task, coro, context, system_task)
 
-        For every task: the kernel's own (`spawn_coroutine`) and a face's
-        (`lowlevel.spawn_task`; this is the unchecked fast path, also
-        offered to faces through `current_stepping_state`). All in one
-        function, since it runs once per task spawned.
+    def _start_task(
+        self,
+        nursery: Nursery | None,
+        task: Task,
+        coro: Any,
+        context: contextvars.Context,
+        system_task: bool,
+    ) -> None:
+        """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new
+        start, put it in `nursery` (open: the callers check) and schedule
+        its first step. Every way of spawning ends here, so this is written
+        for speed: it runs once per task spawned.
         """
-        if nursery is not None and nursery._closed:
-            raise RuntimeError("Nursery is closed to new arrivals")
-        #: What the kernel steps: ``coro.send``/``coro.throw``, in `context`.
+        # (What each field means, and its invariant: see `Task`.)
         task.coro = coro
         task.context = context
         task._runner = self
-        #: System tasks (the root task, spawn_system_task) are protected from
-        #: KeyboardInterrupt; see _ki.py.
         task._system = system_task
         task._parent_nursery = nursery
-        # Created on first use: most tasks never open a nursery.
         task._child_nurseries = ()
         task._abort_func = None
-        #: A fresh coroutine must first be sent None.
         task._next_send = None
-        #: Parking lots to break if this task exits while holding them (the
-        #: lock it owns): see `add_parking_lot_breaker`.
         task._lots_to_break = None
-        #: Free for the code that parks this task (ParkingLot, I/O waits) to
-        #: record what it is waiting on; the kernel never reads it.
         task.custom_sleep_data = None
         task._foreign_wait = False
-        # ``_pending_throw`` and ``_eventual_parent_nursery`` stay unset until
-        # used (each is written before it is read): an unset field costs the
-        # garbage collector nothing when it traverses the task. (Nor is there
-        # a cached ``coro.send`` bound method: one more GC-tracked object per
+        # ``_pending_throw`` and ``_eventual_parent_nursery`` stay unset (each
+        # is written before it is read): an unset slot costs the garbage
+        # collector nothing when it traverses the task. (Nor is there a
+        # cached ``coro.send`` bound method: one more GC-tracked object per
         # task costs more, with many tasks alive, than the attribute lookup
         # it saves per step.)
         self.tasks_living += 1
-        #: Position in the run's spawn order; gives seeded schedules a
-        #: deterministic starting order.
         task._spawn_index = self.tasks_spawned = self.tasks_spawned + 1
         if nursery is not None:
             nursery._children.add(task)
@@ -359,13 +377,7 @@ class Runner:
         else:
             nursery = task._parent_nursery
             if nursery is not None:
-                # (`nursery._child_finished(task, result)`, inlined.)
-                children = nursery._children
-                children.remove(task)
-                if type(result) is not outcome.Value:
-                    nursery._child_failed(task, result.error)  # type: ignore[attr-defined]
-                if not children:
-                    nursery._check_nursery_closed()
+                nursery._child_finished(task, result)
         if self.instruments and "task_exited" in self.instruments:
             self.instruments.call("task_exited", task)
 
@@ -403,7 +415,9 @@ class Runner:
 
     # -- the loop --------------------------------------------------------------
 
-    def _compute_timeout(self) -> tuple[float, str | None]:
+    def _compute_timeout(self) -> tuple[float, IdleAction | None]:
+        """How long the loop may wait for I/O, and what to do if that whole
+        time passes with nothing happening (None: nothing)."""
         if self.runq or self.entry_queue.queue or self.entry_queue.idempotent_queue:
             return 0.0, None
         deadline = self.deadlines.next_deadline()
@@ -414,14 +428,16 @@ class Runner:
         if self.waiting_for_idle:
             cushion = self.waiting_for_idle.keys()[0][0]
             if cushion < timeout:
-                return cushion, "idle"
+                return cushion, IdleAction.WAKE_IDLE_WAITERS
             return timeout, None
+        # An optional member of the clock protocol (see `Clock`), read with a
+        # default for a clock object that does not derive from `Clock`.
         threshold = getattr(self.clock, "autojump_threshold", math.inf)
         # Autojumping only helps when there is a deadline to jump to; with
         # none, every task waits on something else (I/O, another thread, or
         # a deadlock), so sleep instead of spinning.
         if threshold < timeout and deadline != math.inf:
-            return threshold, "autojump"
+            return threshold, IdleAction.AUTOJUMP_CLOCK
         return timeout, None
 
     def _run_loop(self) -> None:
@@ -442,7 +458,7 @@ class Runner:
             # 1. Wait for I/O (skipped when tasks are runnable and nothing could
             # become ready: cross-thread callbacks land in the entry queue,
             # which step 3 reads without a system call).
-            idle_primed: str | None = None
+            idle_action: IdleAction | None = None
             if crash_errors and self._stuck():
                 # After a crash every task was cancelled; if nothing can ever
                 # wake the rest (a primitive whose abort failed), stop here
@@ -456,7 +472,7 @@ class Runner:
             else:
                 if self.scheduler is not None and self._stuck():
                     self._call_scheduler(self.scheduler.all_tasks_blocked)
-                timeout, idle_primed = self._compute_timeout()
+                timeout, idle_action = self._compute_timeout()
                 if instruments and "before_io_wait" in instruments:
                     instruments.call("before_io_wait", timeout)
                 events = io_manager.get_events(timeout)
@@ -467,11 +483,11 @@ class Runner:
 
             # 2. Deadlines.
             if deadline_scopes and deadlines.expire(clock.current_time()):
-                idle_primed = None
+                idle_action = None
 
             # 3. Callbacks from run_sync_soon.
             if entry_deque or entry_idempotent:
-                idle_primed = None
+                idle_action = None
                 for sync_fn, args in entry_queue.drain():
                     try:
                         sync_fn(*args)
@@ -480,11 +496,11 @@ class Runner:
 
             # Nothing happened for the whole timeout: wake idle waiters or
             # jump a mock clock forward.
-            if idle_primed is not None and not self.runq and not events:
-                if idle_primed == "idle":
+            if idle_action is not None and not self.runq and not events:
+                if idle_action is IdleAction.WAKE_IDLE_WAITERS:
                     self._wake_idle_waiters()
                 else:
-                    self.clock._autojump()  # type: ignore[attr-defined]
+                    self.clock.autojump()
 
             # 4. One step for each task that is runnable now.
             batch = self.runq
@@ -540,7 +556,7 @@ class Runner:
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
                     elif type(msg) is ParkingLot:
-                        self._park(task, msg)
+                        self._queue_in_lot(task, msg)
                     elif type(msg) is WaitTaskRescheduled:
                         task._abort_func = msg.abort_func
                         if self.ki_pending and task is self.main_task:
@@ -653,7 +669,7 @@ class Runner:
                 return
         self.late_crash_errors.append(error)
 
-    def _park(self, task: Task, lot: ParkingLot) -> None:
+    def _queue_in_lot(self, task: Task, lot: ParkingLot) -> None:
         """The task yielded `lot` (``await lot.park()``): queue it there,
         or throw `BrokenResourceError` into it if the lot is broken."""
         if lot._broken_by is not None:
@@ -663,7 +679,7 @@ class Runner:
             return
         lot._parked[task] = None
         task.custom_sleep_data = lot
-        task._abort_func = PARKED_IN_LOT
+        task._abort_func = ABORT_BY_LEAVING_LOT
         if self.ki_pending and task is self.main_task:
             self._deliver_pending_ki()
         status = task._cancel_status
@@ -678,7 +694,7 @@ class Runner:
         if isinstance(msg, ParkingLot):
             # A subclass of ParkingLot: the step loop only checks the exact
             # type.
-            self._park(task, msg)
+            self._queue_in_lot(task, msg)
             return
         if msg is TASK_EXIT:
             # (Only a face's stepper may end its task this way.)
@@ -732,447 +748,4 @@ class Runner:
         return key
 
 
-# ---------------------------------------------------------------------------
-# Public entry point and introspection
-
-
-def run(
-    async_fn: Callable[..., Awaitable[T]],
-    *args: object,
-    clock: Clock | None = None,
-    instruments: Sequence[Instrument] = (),
-    schedule_seed: int | None = None,
-    restrict_keyboard_interrupt_to_checkpoints: bool = False,
-    strict_exception_groups: bool = True,
-    scheduler: Scheduler | None = None,
-) -> T:
-    """Run ``async_fn(*args)`` as the main task of a new tether run.
-
-    Returns when the main task and every task under it have finished, with
-    the main task's return value, or raises its exception. Errors in the
-    kernel itself (and in system tasks or run_sync_soon callbacks) raise
-    `TetherInternalError`.
-
-    Args:
-      clock: the clock to use; default `time.perf_counter`-based.
-        `tether.testing.MockClock` gives virtual time for tests.
-      instruments: `tether.lowlevel.Instrument` objects to install.
-      schedule_seed: if given, the order in which runnable tasks are stepped
-        is shuffled from this seed, deterministically: the same seed replays
-        the same interleaving. For exploring races in tests. (Shorthand for
-        ``scheduler=lowlevel.SeededScheduler(seed)``.)
-      restrict_keyboard_interrupt_to_checkpoints: if true, Ctrl-C is always
-        delivered to the main task at its next checkpoint; by default it is
-        raised at once when it arrives while user code runs (so that a busy
-        loop can be interrupted), and deferred to a checkpoint only when it
-        arrives inside tether's own code.
-      strict_exception_groups: what `open_nursery` does when not told:
-        raise even a single error in an `ExceptionGroup` (True, the
-        default). False is deprecated (it warns with
-        `TetherDeprecationWarning`, as trio does).
-      scheduler: a `tether.lowlevel.Scheduler` that decides the order in
-        which each batch of runnable tasks is stepped, and is told when
-        every task is blocked with nothing to wake one (for testing tools
-        such as `tether.testing.Schedule`).
-
-    KeyboardInterrupt: when run in the main thread with Python's default
-    SIGINT handler in place, tether installs its own for the duration of the
-    run (and puts the default back after, unless code in the run replaced
-    tether's with a handler of its own). A Ctrl-C reaches the main task,
-    nurseries unwind in order running ``finally`` blocks, and `run` raises a
-    plain `KeyboardInterrupt` (with the exception group it travelled in, if
-    any, as its ``__context__``).
-
-    Raises:
-      RuntimeError: when called inside a running tether run in this thread
-        (``await`` the function instead, or start a task).
-      TypeError: when given a coroutine object instead of a function, or a
-        `scheduler` that is not a `tether.lowlevel.Scheduler`.
-      ValueError: when given both `schedule_seed` and `scheduler`.
-    """
-    if getattr(GLOBAL_RUN_CONTEXT, "runner", None) is not None:
-        raise RuntimeError(
-            "tether.run() called from inside a running tether run in this thread; "
-            "await the function directly or start it in a nursery instead"
-        )
-    if isinstance(async_fn, Coroutine):
-        async_fn.close()
-        raise TypeError(
-            "tether.run() was expecting an async function, but instead it got a coroutine "
-            f"object {async_fn!r}. Write 'tether.run(fn, arg)' instead of "
-            "'tether.run(fn(arg))'"
-        )
-    if not strict_exception_groups:
-        warn_loose("tether.run(..., strict_exception_groups=False)")
-    if clock is None:
-        clock = SystemClock()
-    if schedule_seed is not None:
-        if scheduler is not None:
-            raise ValueError(
-                "pass schedule_seed or scheduler, not both "
-                "(schedule_seed=N is scheduler=lowlevel.SeededScheduler(N))"
-            )
-        scheduler = SeededScheduler(schedule_seed)
-    elif scheduler is not None and not isinstance(scheduler, Scheduler):
-        raise TypeError(f"scheduler must be a tether.lowlevel.Scheduler, got {scheduler!r}")
-    runner = Runner(clock, instruments, scheduler, strict_exception_groups)
-    GLOBAL_RUN_CONTEXT.runner = runner
-    runner.asyncgens.install_hooks()
-    uninstall_sigint_handler = install_sigint_handler(
-        runner, restrict_keyboard_interrupt_to_checkpoints
-    )
-    previous_wakeup_fd = _install_wakeup_fd(runner)
-    try:
-        clock.start_clock()
-        if runner.instruments and "before_run" in runner.instruments:
-            runner.instruments.call("before_run")
-        runner.init_task = runner.spawn_impl(
-            runner.init, (async_fn, args), None, "<init>", system_task=True
-        )
-        runner._run_loop()
-        if runner.abandoned_nurseries:
-            report_lost_errors(runner.abandoned_nurseries)
-        if runner.instruments and "after_run" in runner.instruments:
-            runner.instruments.call("after_run")
-    finally:
-        with runner.entry_queue.lock:
-            runner.entry_queue.done = True
-        # Callbacks accepted before `done` was set still run: a thread that
-        # was told its call was accepted must not be left waiting.
-        for sync_fn, cb_args in runner.entry_queue.drain():
-            try:
-                sync_fn(*cb_args)
-            except BaseException as exc:
-                exc.add_note(f"run_sync_soon callback {sync_fn!r} raised at the end of the run")
-                runner.late_crash_errors.append(exc)
-        if previous_wakeup_fd is not None:
-            signal.set_wakeup_fd(previous_wakeup_fd)
-        runner.asyncgens.uninstall_hooks()
-        uninstall_sigint_handler()
-        runner.io_manager.close()
-        del GLOBAL_RUN_CONTEXT.runner
-    init_outcome = runner.init_task_outcome
-    if isinstance(init_outcome, outcome.Error):
-        raise TetherInternalError(
-            "the run crashed: an error escaped a system task, a run_sync_soon callback "
-            "or tether itself (the cause); all tasks were cancelled"
-        ) from init_outcome.error
-    late = runner.late_crash_errors
-    if late:
-        cause: BaseException = late[0]
-        if len(late) > 1:
-            cause = BaseExceptionGroup("errors that crashed the run", late)
-        raise TetherInternalError(
-            "the run was crashed by an error outside any task at its end"
-        ) from cause
-    main_outcome = runner.main_task_outcome
-    assert main_outcome is not None
-    if runner.sigint_received and isinstance(main_outcome, outcome.Error):
-        _raise_keyboard_interrupt_plainly(main_outcome.error)
-    if runner.ki_pending:
-        # Ctrl-C arrived after the main task had finished.
-        ki = KeyboardInterrupt()
-        if isinstance(main_outcome, outcome.Error):
-            ki.__context__ = main_outcome.error
-        raise ki
-    result: T = main_outcome.unwrap()
-    return result
-
-
-def _raise_keyboard_interrupt_plainly(error: BaseException) -> None:
-    """A Ctrl-C that unwound through nurseries arrives wrapped in exception
-    groups; raise a plain `KeyboardInterrupt` so that ``except
-    KeyboardInterrupt`` around `run` (and Python's own exit handling) works,
-    keeping the group as its context. Only for a real SIGINT: a
-    KeyboardInterrupt that user code raised itself propagates unchanged, as
-    any other error does."""
-    if not isinstance(error, BaseExceptionGroup):
-        return
-    matched, _ = error.split(KeyboardInterrupt)
-    if matched is None:
-        return
-    ki = KeyboardInterrupt()
-    ki.__context__ = error
-    raise ki
-
-
-def _install_wakeup_fd(runner: Runner) -> int | None:
-    """Have the C-level signal handler write to the run's wakeup socket, so a
-    signal wakes the loop even when the OS delivered it to another thread
-    (Python handlers only run once the main thread wakes up). Only in the
-    main thread, and only if nobody else set a wakeup fd. Returns the value
-    to restore, or None."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    fd = runner.io_manager.wakeup_send_fileno()
-    previous = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
-    if previous != -1:
-        # Someone else (another event loop) owns it; leave theirs in place.
-        signal.set_wakeup_fd(previous)
-        return None
-    return previous
-
-
 register_step_loop(Runner._run_loop)
-
-
-def _runner() -> Runner:
-    try:
-        return GLOBAL_RUN_CONTEXT.runner
-    except AttributeError:
-        raise RuntimeError("must be called from inside tether.run()") from None
-
-
-def current_root_task() -> Task | None:
-    """The run's root task, which every other task descends from."""
-    return _runner().init_task
-
-
-def current_time() -> float:
-    """The current time on the run's clock, in seconds. Not a checkpoint."""
-    return _runner().clock.current_time()
-
-
-def current_clock() -> Clock:
-    """The clock the current run uses."""
-    return _runner().clock
-
-
-def current_effective_deadline() -> float:
-    """The deadline that applies to the calling code: the earliest deadline of
-    the enclosing cancel scopes (stopping at a shield); ``-inf`` if it is
-    already cancelled, ``inf`` if there is none. Not a checkpoint."""
-    status = current_task()._cancel_status
-    if status is None:
-        return math.inf
-    return status.effective_deadline()
-
-
-def reschedule(task: Task, next_send: outcome.Outcome[Any] = _VALUE_NONE) -> None:
-    """Wake `task`, which is blocked in `wait_task_rescheduled`, with
-    `next_send` (an `outcome.Value` or `outcome.Error`) as the result of its
-    wait. Raises `RuntimeError` if the task is not blocked."""
-    if not isinstance(next_send, outcome.Value | outcome.Error):
-        raise TypeError(f"next_send must be an outcome.Value or outcome.Error, got {next_send!r}")
-    _runner().reschedule(task, next_send)
-
-
-def spawn_coroutine(
-    nursery: Nursery,
-    coro: Coroutine[Any, Any, Any],
-    *,
-    name: str,
-    context: contextvars.Context,
-) -> Task:
-    """Start a task in `nursery` that runs the existing coroutine object
-    `coro`, stepped in `context` itself (not a copy), named `name`; return
-    the new `Task`. Not a checkpoint.
-
-    For faces built on the kernel (`tether.aio`'s ``create_task`` gets a
-    coroutine object and a context of its own). Everyday code uses
-    `Nursery.start_soon`, which also checks its argument and copies the
-    caller's context.
-
-    Raises:
-      RuntimeError: if the nursery is closed.
-      TypeError: if `coro` is not a coroutine object.
-    """
-    runner = _runner()
-    if nursery._closed:
-        raise RuntimeError("Nursery is closed to new arrivals")
-    if not isinstance(coro, Coroutine):
-        raise TypeError(f"spawn_coroutine() expected a coroutine object, got {coro!r}")
-    if not isinstance(context, contextvars.Context):
-        raise TypeError(f"context must be a contextvars.Context, got {context!r}")
-    return runner.spawn_coroutine(coro, name, context, nursery)
-
-
-def spawn_task(
-    nursery: Nursery,
-    task: Task,
-    coro: Any,
-    *,
-    context: contextvars.Context,
-) -> None:
-    """Start `task`, an object of a face's own task class, as a task in
-    `nursery` that steps `coro` (an object with a coroutine's ``send``,
-    ``throw`` and ``close``) in `context` (used as is). Not a checkpoint.
-
-    For faces built on the kernel whose task objects are kernel tasks
-    themselves (`tether.aio.Task` is an `asyncio.Future` and a kernel task
-    at once). The class derives from `Task`, lists `TASK_SLOTS` in its
-    ``__slots__`` and provides ``name`` and ``foreign_yield_handler``
-    (fields or class attributes). The kernel sets the fields it reads
-    before writing here, so a task object may be started again once its
-    previous start has exited (in the same run or a later one).
-
-    The stepper's ``send(value)`` and ``throw(exc)`` step the task's code
-    and return what it yields; they end the task by returning `TASK_EXIT`
-    or by raising (``StopIteration`` is a return). One stepper may serve
-    many tasks (see `current_stepping_state`). The task's code, stepper
-    included, can be interrupted by Ctrl-C like any task's code; mark
-    stepper methods with `enable_ki_protection` to defer it there. For the
-    task tree, hang reports and that protection, the class overrides
-    ``_code_coroutine()`` to return the coroutine that runs the task's code.
-
-    Raises:
-      RuntimeError: if the nursery is closed, or `task` is running.
-      TypeError: if `task` is not a `Task` or `context` not a
-        `contextvars.Context`.
-    """
-    runner = _runner()
-    if not isinstance(task, Task):
-        raise TypeError(f"spawn_task() expected a tether.lowlevel.Task, got {task!r}")
-    if getattr(task, "_cancel_status", None) is not None and task._runner is runner:
-        raise RuntimeError(f"{task!r} is already running")
-    if type(context) is not contextvars.Context:
-        raise TypeError(f"context must be a contextvars.Context, got {context!r}")
-    runner.spawn_task(nursery, task, coro, context)
-
-
-class SteppingState(Protocol):
-    """What `current_stepping_state` returns: the run itself, seen through
-    what a face's hot paths need."""
-
-    @property
-    def current_task(self) -> Task | None:
-        """The task being stepped right now; None between steps."""
-
-    def spawn_task(
-        self, nursery: Nursery, task: Task, coro: Any, context: contextvars.Context
-    ) -> None:
-        """`spawn_task` without its argument checks (the nursery must belong
-        to this run; a closed nursery still raises `RuntimeError`)."""
-
-
-def current_stepping_state() -> SteppingState:
-    """An object of the current run whose ``current_task`` attribute is the
-    task the kernel is stepping at the moment it is read (None between
-    steps). Not a checkpoint.
-
-    For a face's stepper (see `spawn_task`): one stepper object can serve
-    all of a face's tasks, reading this attribute to learn which task a
-    ``send`` is for, at the cost of one attribute lookup instead of a call
-    to `current_task`. Its ``spawn_task`` method is `spawn_task` without
-    the argument checks, for a face that creates many tasks. Valid for the
-    current run only.
-
-    Raises `RuntimeError` outside a run.
-    """
-    return _runner()
-
-
-def abort_wait(task: Task, raise_exc: Callable[[], Any]) -> bool:
-    """Interrupt `task` if it is parked in any kernel wait, with the exception
-    that ``raise_exc()`` raises, as a cancellation would: the wait's abort
-    function is called with `raise_exc`; if it agrees (`Abort.SUCCEEDED`) the
-    task is rescheduled to raise that exception where it waits. Returns
-    whether the task was interrupted (False if it was not parked, or its wait
-    cannot be abandoned).
-
-    For faces with edge-triggered cancellation (asyncio's ``Task.cancel()``
-    must interrupt whatever the task awaits, tether-native waits included).
-    """
-    _runner()
-    if task._abort_func is None:
-        return False
-    task._attempt_abort(raise_exc)
-    return task._abort_func is None
-
-
-def spawn_system_task(
-    async_fn: Callable[..., Awaitable[Any]],
-    *args: object,
-    name: object = None,
-    context: contextvars.Context | None = None,
-) -> Task:
-    """Start a task in the run's system nursery, outside the main task's tree.
-
-    System tasks are cancelled when the main task finishes, and must then
-    exit promptly. An exception escaping a system task crashes the whole run
-    with `TetherInternalError`: catch what you expect inside the task. By
-    default it runs in a copy of the context the run started with.
-    """
-    runner = _runner()
-    if runner.system_nursery is None:
-        raise RuntimeError("the system nursery is not open yet")
-    return runner.spawn_impl(
-        async_fn, args, runner.system_nursery, name, system_task=True, context=context
-    )
-
-
-def current_statistics() -> RunStatistics:
-    """Numbers about the current run, for debugging and monitoring."""
-    runner = _runner()
-    return RunStatistics(
-        tasks_living=runner.tasks_living,
-        tasks_runnable=len(runner.runq),
-        seconds_to_next_deadline=runner.deadlines.next_deadline() - runner.clock.current_time(),
-        run_sync_soon_queue_size=len(runner.entry_queue),
-        io_statistics=runner.io_manager.statistics(),
-    )
-
-
-def current_tether_token() -> TetherToken:
-    """The `TetherToken` of the current run, for use from other threads."""
-    return _runner().token
-
-
-def in_tether_run() -> bool:
-    """Whether this thread is inside a `tether.run` (in a task or not)."""
-    return getattr(GLOBAL_RUN_CONTEXT, "runner", None) is not None
-
-
-def in_tether_task() -> bool:
-    """Whether this code runs inside a tether task."""
-    runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
-    return runner is not None and runner.current_task is not None
-
-
-def add_instrument(instrument: Instrument) -> None:
-    """Install `instrument` in the current run (nothing happens if it is
-    already installed). The hooks it implements are read now."""
-    _runner().instruments.add_instrument(instrument)
-
-
-def remove_instrument(instrument: Instrument) -> None:
-    """Remove `instrument` from the current run; `KeyError` if it is not
-    installed (never added, or removed after one of its hooks raised)."""
-    _runner().instruments.remove_instrument(instrument)
-
-
-async def wait_all_tasks_blocked(cushion: float = 0.0) -> None:
-    """Block until every other task of the run is blocked (waiting on
-    something other than a checkpoint), and has been for `cushion` seconds
-    of real time. Mostly for tests: "let everything settle, then check".
-    Cancellable."""
-    runner = _runner()
-    if cushion < 0 or math.isnan(cushion):
-        raise ValueError(f"cushion must be a non-negative number, got {cushion!r}")
-    task = current_task()
-    key = runner.add_idle_waiter(cushion, task)
-
-    def abort(_: Callable[[], Any]) -> Abort:
-        del runner.waiting_for_idle[key]
-        return Abort.SUCCEEDED
-
-    await wait_task_rescheduled(abort)
-
-
-@types.coroutine
-def checkpoint_if_cancelled() -> Generator[Any, Any, None]:
-    """``await checkpoint_if_cancelled()``: a checkpoint only if this task is
-    in a cancelled scope (then it raises `Cancelled`), or is the main task with
-    a Ctrl-C pending; otherwise it returns without letting other tasks run.
-
-    Generator-based, so the common case (not cancelled) costs a function call
-    and no coroutine frame."""
-    runner = _runner()
-    task = runner.current_task
-    if task is None:
-        raise RuntimeError("must be called from inside a tether task")
-    status = task._cancel_status
-    if (status is not None and status.effectively_cancelled) or (
-        runner.ki_pending and task is runner.main_task
-    ):
-        yield CHECKPOINT

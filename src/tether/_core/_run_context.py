@@ -3,6 +3,8 @@ stepping).
 
 A thread-local, so that a second thread can run its own `tether.run` at the
 same time, and so that worker threads can ask whether they are inside a run.
+`current_runner` and `current_task` are the two lookups through it that
+raise `RuntimeError` outside a run (outside a task).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ if TYPE_CHECKING:
 
 
 class RunContext(threading.local):
+    """The thread's pointer to its run."""
+
+    #: The `Runner` of the run in this thread; unset (an `AttributeError`
+    #: to read) when no run is active here. Set by `run` for its duration.
     runner: Runner
 
 
@@ -36,3 +42,12 @@ def current_task() -> Task:
             "must be called from inside a tether task (async code running under tether.run)"
         )
     return task
+
+
+def current_runner() -> Runner:
+    """The `Runner` of the run this thread is in. `RuntimeError` outside a
+    run."""
+    try:
+        return GLOBAL_RUN_CONTEXT.runner
+    except AttributeError:
+        raise RuntimeError("must be called from inside tether.run()") from None

@@ -18,7 +18,7 @@ import outcome
 
 from ._cancel_reason import cancelled_for
 from ._exceptions import TetherInternalError
-from ._traps import Abort, AbortFn
+from ._traps import ABORT_BY_LEAVING_LOT, Abort, AbortFn
 
 if TYPE_CHECKING:
     from ._cancel import CancelStatus
@@ -45,13 +45,6 @@ def _frame_and_awaited(awaitable: Any) -> tuple[FrameType | None, Any]:
     frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
     awaited = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
     return frame, awaited
-
-
-def PARKED_IN_LOT(_: Callable[[], Any]) -> Abort:
-    """Abort marker for a task parked in a `ParkingLot` (whose queue is
-    ``task.custom_sleep_data``): the kernel removes it from that lot itself,
-    so parking needs no closure."""
-    raise AssertionError("marker, never called")
 
 
 #: The kernel's fields of a task. A face built on the kernel that defines
@@ -93,23 +86,113 @@ class Task:
         # assignment to the fields declared below.)
         __slots__ = ()
 
-    # The kernel's fields (see `Runner.spawn_task` for what each one means).
+    # -- the kernel's fields --------------------------------------------------
+    # Declared here, stored in the concrete class's slots. `Runner._start_task`
+    # sets every one of them (but the two noted as unset) each time the task
+    # starts; `lowlevel.init_unstarted_task` gives a face's task that is not
+    # started yet the values of one that is not running.
+
+    #: What the kernel steps: each step is ``coro.send(value)`` or
+    #: ``coro.throw(error)``, run in `context`. The task's coroutine for the
+    #: kernel's own tasks; for a face's task, the face's stepper (which may
+    #: serve many tasks; see `lowlevel.spawn_task`).
     coro: Any
+
+    #: For ``repr`` and debugging. The kernel's tasks: the function's
+    #: qualified name, interned (many tasks of one function share it). A
+    #: face's class provides it (not in `TASK_SLOTS`).
     name: str
+
+    #: The `contextvars.Context` every step runs in. The kernel's tasks: a
+    #: copy of the spawner's (the run's initial one for system tasks). A
+    #: face's task: the face's own, used as is.
     context: contextvars.Context
+
+    #: Free for the code that blocks the task to record what it waits on;
+    #: None when it is not blocked (`reschedule` resets it). Invariant: while
+    #: `_abort_func` is `ABORT_BY_LEAVING_LOT`, this is the `ParkingLot`
+    #: whose queue holds the task (`ParkingLot.repark` keeps it so). Other
+    #: waits may store anything; the kernel never reads it then.
     custom_sleep_data: Any
+
+    #: Hook for faces built on the kernel (the asyncio face): called as
+    #: ``handler(task, obj)`` when the task yields an object that is not a
+    #: tether trap (an asyncio future, a bare ``yield``). It returns an
+    #: abort function, and the task is then blocked exactly as in
+    #: `wait_task_rescheduled`; whoever completes the wait calls
+    #: `reschedule(task, outcome)`, and the kernel sends the outcome's value
+    #: into the task (or throws its error) at the point where it yielded,
+    #: since a foreign awaitable does not unwrap outcomes. None: such a yield
+    #: is a `TypeError` in the task. A face's class provides it (not in
+    #: `TASK_SLOTS`), usually as a class attribute.
     foreign_yield_handler: Callable[[Task, object], AbortFn] | None
+
+    #: How to abort the task's current wait if it is cancelled; None when it
+    #: is not blocked. Invariant: not None exactly while the task is blocked
+    #: (in `wait_task_rescheduled`, a `ParkingLot`, or at a foreign yield)
+    #: and so is in no run queue; `reschedule` sets it back to None, and
+    #: refuses a task whose field is already None.
     _abort_func: AbortFn | None
+
+    #: The status of the innermost cancel scope around the code the task
+    #: runs now (for a new child: its nursery's). Invariant: the task is in
+    #: ``_cancel_status.tasks``. None for the root task outside its scopes,
+    #: and once the task has exited.
     _cancel_status: CancelStatus | None
+
+    #: The nurseries the task has opened and not exited yet, outermost
+    #: first. An empty tuple until it opens its first one (most tasks never
+    #: do), a list from then on. Not empty when the task exits means its
+    #: nurseries were misnested (see _misnesting.py).
     _child_nurseries: list[Nursery] | tuple[()]
+
+    #: For a task started with `Nursery.start` that has not called
+    #: ``task_status.started()`` yet: the nursery it will move into; None
+    #: once it has. Left unset by `_start_task` (written before it is read,
+    #: or read with a default): an unset slot costs the garbage collector
+    #: nothing when it traverses the task.
     _eventual_parent_nursery: Nursery | None
+
+    #: True while the task is blocked at a yield that cannot unwrap an
+    #: outcome (a foreign awaitable, or a checkpoint in a cancelled scope):
+    #: `reschedule` then puts the outcome's plain value in `_next_send`, or
+    #: its error in `_pending_throw`. False otherwise.
     _foreign_wait: bool
+
+    #: Parking lots to break when the task exits (the locks it holds; see
+    #: `add_parking_lot_breaker`); None when there are none.
     _lots_to_break: list[Any] | None
+
+    #: What the next step sends into `coro`. None for a new task, or after a
+    #: schedule point; the `outcome.Outcome` of a wait (the trap unwraps it
+    #: in the task's own frame); `_RESUME_CHECKPOINT` after a `CHECKPOINT`
+    #: (the step checks for cancellation first); `_THROW`, to throw
+    #: `_pending_throw` in instead; a plain value after a foreign wait.
+    #: None again once the task has exited (an error's traceback in it would
+    #: keep the task's frames alive).
     _next_send: Any
+
+    #: The nursery the task is a child of; None for the run's root task.
+    #: Invariant: the task is in ``_parent_nursery._children`` until it
+    #: exits (`Nursery.start` moves it, with this field, when it starts).
     _parent_nursery: Nursery | None
+
+    #: The error the next step throws in, while `_next_send` is `_THROW`;
+    #: None once taken. Left unset by `_start_task`, like
+    #: `_eventual_parent_nursery`.
     _pending_throw: BaseException | None
+
+    #: The run that started the task (last, for a face's task started
+    #: again).
     _runner: Runner
+
+    #: The task's position in its run's spawn order (1 for the root task). A
+    #: seeded schedule sorts each batch by it before shuffling, so the same
+    #: seed gives the same order whatever order wakeups came in.
     _spawn_index: int
+
+    #: A system task (the root task, `spawn_system_task`, the kernel's own
+    #: helpers): its code is protected from KeyboardInterrupt (see _ki.py).
     _system: bool
 
     def __repr__(self) -> str:
@@ -180,7 +263,7 @@ class Task:
     def _attempt_abort(self, raise_cancel: Callable[[], Any]) -> None:
         abort_func = self._abort_func
         assert abort_func is not None
-        if abort_func is PARKED_IN_LOT:
+        if abort_func is ABORT_BY_LEAVING_LOT:
             del self.custom_sleep_data._parked[self]
             success = Abort.SUCCEEDED
         else:
@@ -234,12 +317,6 @@ class CoroutineTask(Task):
 
     __slots__ = (*TASK_SLOTS, "foreign_yield_handler", "name", "__weakref__")
 
-    #: Hook for faces built on the kernel (the asyncio face): called as
-    #: ``handler(task, obj)`` when this task yields an object that is not a
-    #: tether trap (an asyncio future, a bare ``yield``). It returns an abort
-    #: function, and the task is then parked exactly as in
-    #: `wait_task_rescheduled`; whoever completes the wait calls
-    #: `reschedule(task, outcome)`, and the kernel sends the outcome's value
-    #: into the task (or throws its error) at the point where it yielded,
-    #: since a foreign awaitable does not unwrap outcomes.
-    foreign_yield_handler: Callable[[Task, object], AbortFn] | None
+    # ``name`` and ``foreign_yield_handler`` are set by
+    # `Runner.spawn_coroutine` (the handler to None: code may set its own
+    # on a running task; see `Task.foreign_yield_handler`).

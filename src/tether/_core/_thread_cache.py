@@ -107,13 +107,26 @@ _Job = tuple[Callable[[], Any], Callable[[outcome.Outcome[Any]], object], "str |
 
 
 class _Worker:
+    """One worker thread of the cache."""
+
     __slots__ = ("_cache", "_default_name", "_job", "_thread", "_wake")
+
+    #: The cache it returns to when idle.
+    _cache: ThreadCache
+    #: The job handed to it and not started yet; None otherwise. Written by
+    #: whoever took the worker from the idle set, before releasing `_wake`.
+    _job: _Job | None
+    #: Held while the worker has no job; released to hand it one. A Lock
+    #: rather than an Event because acquiring it also re-arms it.
+    _wake: threading.Lock
+    #: The thread's name between jobs ("Tether thread N").
+    _default_name: str
+    #: The OS thread.
+    _thread: threading.Thread
 
     def __init__(self, cache: ThreadCache) -> None:
         self._cache = cache
-        self._job: _Job | None = None
-        # Held while the worker has no job; released to hand it one. A Lock
-        # rather than an Event because acquiring it also re-arms it.
+        self._job = None
         self._wake = threading.Lock()
         self._wake.acquire()
         self._default_name = f"Tether thread {next(_worker_numbers)}"
@@ -170,9 +183,15 @@ class ThreadCache:
 
     __slots__ = ("_idle_workers", "_lock")
 
+    #: The workers without a job, in the order they became idle (a dict
+    #: for its order: ``popitem()`` takes the most recently idle one).
+    #: Invariant: see the module docstring (in it exactly while idle).
+    _idle_workers: dict[_Worker, None]
+    #: Guards `_idle_workers` (callers and workers are different threads).
+    _lock: threading.Lock
+
     def __init__(self) -> None:
-        # Insertion-ordered: popitem() takes the most recently idle worker.
-        self._idle_workers: dict[_Worker, None] = {}
+        self._idle_workers = {}
         self._lock = threading.Lock()
 
     def _idle(self, worker: _Worker) -> None:

@@ -1,9 +1,12 @@
 """Every yield from a task to the kernel lives in this module.
 
 A task talks to the kernel only by yielding one of the trap objects defined
-here; the run loop in `_run.py` dispatches on them. Everything that blocks
-(sleep, locks, channels, I/O, threads) is built from `wait_task_rescheduled`,
-usually through `ParkingLot`.
+here (or a `ParkingLot`, through `park_in`); the run loop in `_run.py`
+dispatches on them. Everything that blocks (sleep, locks, channels, I/O,
+threads) is built from `wait_task_rescheduled`, usually through
+`ParkingLot`. The traps are generator-based coroutines (``await trap()``),
+and the kernel's markers that are not yielded (`TASK_EXIT`,
+`ABORT_BY_LEAVING_LOT`) live here too.
 
 What the kernel sends back:
 - after `CHECKPOINT` / `CANCEL_SHIELDED_CHECKPOINT`: ``None`` (or it throws
@@ -21,11 +24,16 @@ from typing import Any, Final, Protocol, TypeAlias
 
 import outcome
 
+from ._run_context import current_runner
+
 
 class Trap:
     """A singleton marker yielded to the kernel."""
 
     __slots__ = ("name",)
+
+    #: For ``repr``: which trap.
+    name: str
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -63,6 +71,7 @@ class Abort(enum.Enum):
 #: `Abort.FAILED` may call it (catching what it raises) to hand that
 #: exception to the task later through `reschedule`.
 RaiseCancelT: TypeAlias = Callable[[], "Any"]
+#: The type of an abort function (see `wait_task_rescheduled`).
 AbortFn: TypeAlias = Callable[[RaiseCancelT], Abort]
 
 
@@ -70,6 +79,10 @@ class WaitTaskRescheduled:
     """Trap: park the task until someone calls `reschedule` on it."""
 
     __slots__ = ("abort_func",)
+
+    #: What the kernel calls if the task is cancelled while parked (see
+    #: `wait_task_rescheduled`); stored in the task's ``_abort_func``.
+    abort_func: AbortFn
 
     def __init__(self, abort_func: AbortFn) -> None:
         self.abort_func = abort_func
@@ -141,6 +154,8 @@ def park_unless_set(lot: object, flag: _HasIsSet) -> Generator[Any, Any, None]:
     if flag.is_set():
         yield CHECKPOINT
         return
+    # (`park_in`'s body, written out: ``yield from park_in(lot)`` would add
+    # a generator frame to every wait.)
     next_send: outcome.Outcome[Any] = yield lot
     if type(next_send) is not outcome.Value:
         try:
@@ -163,11 +178,33 @@ def park_in(lot: object) -> Generator[Any, Any, None]:
             del next_send
 
 
+class _LeaveLotAbort:
+    """The class of `ABORT_BY_LEAVING_LOT`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<tether abort marker: leave the parking lot>"
+
+    def __call__(self, raise_cancel: RaiseCancelT) -> Abort:
+        raise AssertionError("a marker the kernel recognises by identity, never called")
+
+
+#: The abort function of a task that `park_in` queued in a `ParkingLot`
+#: (the lot is the task's ``custom_sleep_data``): the kernel aborts the wait
+#: by taking the task out of that lot itself. One shared marker instead of
+#: a closure per parked task (which `wait_task_rescheduled` would need).
+ABORT_BY_LEAVING_LOT: Final = _LeaveLotAbort()
+
+
 class PermanentlyDetach:
     """Trap: the task ends now, with `final_outcome` as its result, and the
     kernel lets go of its coroutine (see `permanently_detach_coroutine_object`)."""
 
     __slots__ = ("final_outcome",)
+
+    #: The task's result, as its nursery sees it.
+    final_outcome: outcome.Outcome[Any]
 
     def __init__(self, final_outcome: outcome.Outcome[Any]) -> None:
         self.final_outcome = final_outcome
@@ -180,3 +217,22 @@ def yield_to_runner(value: object) -> Generator[Any, Any, Any]:
     detached) and return exactly what it sends back, unwrapped by nothing.
     The building block of detaching and reattaching a task's coroutine."""
     return (yield value)
+
+
+@types.coroutine
+def checkpoint_if_cancelled() -> Generator[Any, Any, None]:
+    """``await checkpoint_if_cancelled()``: a checkpoint only if this task is
+    in a cancelled scope (then it raises `Cancelled`), or is the main task with
+    a Ctrl-C pending; otherwise it returns without letting other tasks run.
+
+    Generator-based, so the common case (not cancelled) costs a function call
+    and no coroutine frame."""
+    runner = current_runner()
+    task = runner.current_task
+    if task is None:
+        raise RuntimeError("must be called from inside a tether task")
+    status = task._cancel_status
+    if (status is not None and status.effectively_cancelled) or (
+        runner.ki_pending and task is runner.main_task
+    ):
+        yield CHECKPOINT

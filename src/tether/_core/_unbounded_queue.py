@@ -24,8 +24,7 @@ from typing import Generic, Self, TypeVar, final
 
 from ._exceptions import WouldBlock
 from ._parking_lot import ParkingLot
-from ._run import checkpoint_if_cancelled
-from ._traps import cancel_shielded_checkpoint
+from ._traps import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 T = TypeVar("T")
 
@@ -59,9 +58,17 @@ class UnboundedQueue(Generic[T]):
 
     __slots__ = ("_data", "_lot", "_ready")
 
+    #: The consumers waiting for a batch, oldest first.
+    _lot: ParkingLot
+    #: The queued items (the next batch).
+    _data: list[T]
+    #: Whether any consumer may take `_data` now; False while a woken
+    #: consumer owns it (see the module docstring).
+    _ready: bool
+
     def __init__(self) -> None:
         self._lot = ParkingLot()
-        self._data: list[T] = []
+        self._data = []
         self._ready = False
 
     def __repr__(self) -> str:

@@ -1,0 +1,201 @@
+"""The face protocol: what a face built on the kernel (`tether.aio`) uses.
+
+A face has task objects of its own class, derived from `Task` with the
+kernel's fields (`TASK_SLOTS`) in its ``__slots__``, and starts them with
+`spawn_task`; a face that gets coroutine objects uses `spawn_coroutine`.
+`current_stepping_state` gives a face's stepper the run itself, for its hot
+paths, and `abort_wait` interrupts a task's wait for edge-triggered
+cancellation. A face's task object that exists before it is started gets
+the values of a task that is not running from `init_unstarted_task`;
+`spawn_order` gives a face an order of its tasks that is the same in every
+run. Everything here is exported by `tether.lowlevel`: a face uses these
+rather than the kernel's private fields, which may change.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+from ._nursery import Nursery, closed_nursery_error
+from ._run_context import current_runner
+from ._task import Task
+
+
+def spawn_coroutine(
+    nursery: Nursery,
+    coro: Coroutine[Any, Any, Any],
+    *,
+    name: str,
+    context: contextvars.Context,
+) -> Task:
+    """Start a task in `nursery` that runs the existing coroutine object
+    `coro`, stepped in `context` itself (not a copy), named `name`; return
+    the new `Task`. Not a checkpoint.
+
+    For faces built on the kernel (`tether.aio`'s ``create_task`` gets a
+    coroutine object and a context of its own). Everyday code uses
+    `Nursery.start_soon`, which also checks its argument and copies the
+    caller's context.
+
+    Raises:
+      RuntimeError: if the nursery is closed.
+      TypeError: if `coro` is not a coroutine object.
+    """
+    runner = current_runner()
+    if nursery._closed:
+        raise closed_nursery_error()
+    if not isinstance(coro, Coroutine):
+        raise TypeError(f"spawn_coroutine() expected a coroutine object, got {coro!r}")
+    if not isinstance(context, contextvars.Context):
+        raise TypeError(f"context must be a contextvars.Context, got {context!r}")
+    return runner.spawn_coroutine(coro, name, context, nursery)
+
+
+def spawn_task(
+    nursery: Nursery,
+    task: Task,
+    coro: Any,
+    *,
+    context: contextvars.Context,
+) -> None:
+    """Start `task`, an object of a face's own task class, as a task in
+    `nursery` that steps `coro` (an object with a coroutine's ``send``,
+    ``throw`` and ``close``) in `context` (used as is). Not a checkpoint.
+
+    For faces built on the kernel whose task objects are kernel tasks
+    themselves (`tether.aio.Task` is an `asyncio.Future` and a kernel task
+    at once). The class derives from `Task`, lists `TASK_SLOTS` in its
+    ``__slots__`` and provides ``name`` and ``foreign_yield_handler``
+    (fields or class attributes). The kernel sets the fields it reads
+    before writing here, so a task object may be started again once its
+    previous start has exited (in the same run or a later one).
+
+    The stepper's ``send(value)`` and ``throw(exc)`` step the task's code
+    and return what it yields; they end the task by returning `TASK_EXIT`
+    or by raising (``StopIteration`` is a return). One stepper may serve
+    many tasks (see `current_stepping_state`). The task's code, stepper
+    included, can be interrupted by Ctrl-C like any task's code; mark
+    stepper methods with `enable_ki_protection` to defer it there. For the
+    task tree, hang reports and that protection, the class overrides
+    ``_code_coroutine()`` to return the coroutine that runs the task's code.
+
+    Raises:
+      RuntimeError: if the nursery is closed, or `task` is running.
+      TypeError: if `task` is not a `Task` or `context` not a
+        `contextvars.Context`.
+    """
+    runner = current_runner()
+    if not isinstance(task, Task):
+        raise TypeError(f"spawn_task() expected a tether.lowlevel.Task, got {task!r}")
+    if getattr(task, "_cancel_status", None) is not None and task._runner is runner:
+        raise RuntimeError(f"{task!r} is already running")
+    if type(context) is not contextvars.Context:
+        raise TypeError(f"context must be a contextvars.Context, got {context!r}")
+    runner.spawn_task(nursery, task, coro, context)
+
+
+class SteppingState(Protocol):
+    """What `current_stepping_state` returns: the run itself, seen through
+    what a face's hot paths need."""
+
+    @property
+    def current_task(self) -> Task | None:
+        """The task being stepped right now; None between steps."""
+
+    def spawn_task(
+        self, nursery: Nursery, task: Task, coro: Any, context: contextvars.Context
+    ) -> None:
+        """`spawn_task` without its argument checks (the nursery must belong
+        to this run; a closed nursery still raises `RuntimeError`)."""
+
+
+def current_stepping_state() -> SteppingState:
+    """An object of the current run whose ``current_task`` attribute is the
+    task the kernel is stepping at the moment it is read (None between
+    steps). Not a checkpoint.
+
+    For a face's stepper (see `spawn_task`): one stepper object can serve
+    all of a face's tasks, reading this attribute to learn which task a
+    ``send`` is for, at the cost of one attribute lookup instead of a call
+    to `current_task`. Its ``spawn_task`` method is `spawn_task` without
+    the argument checks, for a face that creates many tasks. Valid for the
+    current run only.
+
+    Raises `RuntimeError` outside a run.
+    """
+    return current_runner()
+
+
+def abort_wait(task: Task, raise_exc: Callable[[], Any]) -> bool:
+    """Interrupt `task` if it is parked in any kernel wait, with the exception
+    that ``raise_exc()`` raises, as a cancellation would: the wait's abort
+    function is called with `raise_exc`; if it agrees (`Abort.SUCCEEDED`) the
+    task is rescheduled to raise that exception where it waits. Returns
+    whether the task was interrupted (False if it was not parked, or its wait
+    cannot be abandoned).
+
+    For faces with edge-triggered cancellation (asyncio's ``Task.cancel()``
+    must interrupt whatever the task awaits, tether-native waits included).
+    """
+    current_runner()
+    if task._abort_func is None:
+        return False
+    task._attempt_abort(raise_exc)
+    return task._abort_func is None
+
+
+def init_unstarted_task(task: Task) -> None:
+    """Give `task`, an object of a face's task class (see `spawn_task`)
+    that has not been started, the kernel's fields of a task that is not
+    running: no nursery (`Task.parent_nursery` None, `Task.child_nurseries`
+    empty), not waiting (``custom_sleep_data`` None, `abort_wait` returns
+    False), no breakers, and `spawn_order` 0. The kernel's functions that
+    read a task then work on it before it starts; `spawn_task` sets every
+    field when it does. Not a checkpoint; needs no run.
+
+    For faces whose task objects exist before the kernel runs them
+    (`tether.aio` creates a task whose loop is not running yet).
+
+    Raises:
+      TypeError: if `task` is not a `Task`.
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"init_unstarted_task() expected a tether.lowlevel.Task, got {task!r}")
+    task._parent_nursery = None
+    task._cancel_status = None
+    task._abort_func = None
+    task._child_nurseries = ()
+    task._lots_to_break = None
+    task.custom_sleep_data = None
+    task._spawn_index = 0
+
+
+def spawn_order(task: Task) -> int:
+    """Where `task` comes in the order its run started tasks: 1 for the
+    run's root task, then counting up (0 for a task that
+    `init_unstarted_task` prepared and that has not started yet). A task
+    object started again gets its new place. Not a checkpoint; needs no run
+    (it stays readable after the run has ended).
+
+    For a face that handles a set of its tasks in an order that must be
+    the same in every run of a program, as a seeded schedule requires
+    (iterating a set or sorting by ``id`` follows memory addresses):
+    `tether.aio` sorts the tasks it moves out of a finished run by it.
+
+    Raises:
+      TypeError: if `task` is not a `Task`.
+      RuntimeError: if it was never started nor prepared.
+    """
+    try:
+        return task._spawn_index
+    except AttributeError:
+        if not isinstance(task, Task):
+            raise TypeError(
+                f"spawn_order() expected a tether.lowlevel.Task, got {task!r}"
+            ) from None
+        raise RuntimeError(
+            f"{task!r} was never started: start it with spawn_task, or prepare it "
+            "with init_unstarted_task first"
+        ) from None
