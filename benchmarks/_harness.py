@@ -68,12 +68,17 @@ from typing import Any
 __all__ = [
     "ASYNCIO",
     "FLOOR",
+    "TETHER",
     "TRIO",
+    "UVLOOP",
+    "Extra",
     "Library",
     "MissingName",
     "Suite",
     "Workload",
+    "asyncio_api",
     "resolve",
+    "run_trio_style",
 ]
 
 _RESULT_MARK = "@@bench-result "
@@ -114,6 +119,22 @@ FLOOR = Library("floor", module=None, label="floor")
 TETHER = Library(
     "tether", module="tether", install_hint="pip install -e '.[bench]'  (from the repository root)"
 )
+#: asyncio on uvloop's event loop: implementations written for asyncio run
+#: unchanged (see `asyncio_api`). Not available on Windows.
+UVLOOP = Library(
+    "uvloop", module="uvloop", install_hint="pip install uvloop  (or: pip install -e '.[bench]')"
+)
+
+
+def asyncio_api(mod: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """For an implementation shared by asyncio, uvloop and tether.aio: the
+    asyncio-like module to write the program against, and the function that
+    runs a coroutine to completion on the library's event loop."""
+    if mod.__name__ == "uvloop":
+        import asyncio  # the program itself is plain asyncio
+
+        return asyncio, mod.run
+    return mod, mod.run
 
 
 def run_trio_style(mod: Any, main: Any) -> Any:
@@ -167,9 +188,22 @@ def resolve(module: Any, dotted: str) -> Any:
 # Workloads
 
 
+@dataclass(frozen=True)
+class Extra:
+    """A second number an implementation reports along with its main one
+    (say, the worst wake-up lateness of a timer workload whose main number
+    is CPU time). The implementation returns ``(value, {name: number})``;
+    the table shows the extra as its own row, ``title``, with the median
+    over the timed runs (not divided by the operation count)."""
+
+    title: str
+    kind: str = "time"  # "time" (seconds) or "bytes"
+    per: str = "run"
+
+
 @dataclass
 class Impl:
-    func: Callable[..., float]
+    func: Callable[..., Any]
     requires: tuple[str, ...] = ()
 
 
@@ -182,6 +216,13 @@ class Workload:
     quick_params: dict[str, Any]
     ops: Callable[[dict[str, Any]], int]
     kind: str = "time"  # "time" (seconds) or "bytes"
+    #: What a "time" number is: "wall" (perf_counter) or "cpu"
+    #: (process_time, which ignores time the process spent waiting for the
+    #: CPU, so it is steadier on a shared machine; a workload that sleeps or
+    #: waits for threads must use wall time). The implementation takes the
+    #: readings; this only labels them.
+    clock: str = "wall"
+    extras: dict[str, Extra] = field(default_factory=dict)
     description: str = ""
     repeat: int | None = None  # overrides the suite's default when set
     quick_repeat: int | None = None
@@ -203,6 +244,8 @@ def format_per_op(kind: str, value: float) -> str:
     if kind == "bytes":
         return f"{value:,.0f} B"
     ns = value * 1e9
+    if ns >= 1e6:
+        return f"{ns / 1e6:,.1f} ms"
     if ns >= 100:
         return f"{ns:,.0f} ns"
     return f"{ns:.1f} ns"
@@ -222,6 +265,13 @@ def format_ratio(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.2f}x"
+
+
+def unit_label(wl: Workload) -> str:
+    """The unit column of a workload's row: what one operation is, and
+    whether its time is CPU time."""
+    cpu = " (CPU)" if wl.kind == "time" and wl.clock == "cpu" else ""
+    return f"per {wl.per}{cpu}"
 
 
 def render_table(header: Sequence[str], rows: Iterable[Sequence[str]], align_left: int = 1) -> str:
@@ -284,10 +334,20 @@ def _import_library(lib: Library) -> Any:
 @dataclass
 class _Cell:
     status: str  # ok | unavailable | missing | error | timeout | skipped
-    value: float | None = None  # best, per run (seconds or bytes)
+    #: The reported number for one run (seconds or bytes): the best run,
+    #: or with several processes the median of each process's best.
+    value: float | None = None
     samples: list[float] = field(default_factory=list)
+    #: Each measurement process's best run.
+    process_bests: list[float] = field(default_factory=list)
+    #: Extra metrics (see `Extra`): every timed run's value, by name.
+    extras: dict[str, list[float]] = field(default_factory=dict)
     reason: str = ""
     detail: str = ""
+
+    def extra(self, name: str) -> float | None:
+        values = self.extras.get(name)
+        return statistics.median(values) if values else None
 
 
 class Suite:
@@ -335,6 +395,8 @@ class Suite:
         quick_params: dict[str, Any] | None = None,
         ops: Callable[[dict[str, Any]], int] | None = None,
         kind: str = "time",
+        clock: str = "wall",
+        extras: dict[str, Extra] | None = None,
         description: str = "",
         repeat: int | None = None,
         quick_repeat: int | None = None,
@@ -344,6 +406,8 @@ class Suite:
             raise ValueError(f"workload {name!r} declared twice")
         if kind not in ("time", "bytes"):
             raise ValueError("kind must be 'time' or 'bytes'")
+        if clock not in ("wall", "cpu"):
+            raise ValueError("clock must be 'wall' or 'cpu'")
         wl = Workload(
             name=name,
             title=title,
@@ -352,6 +416,8 @@ class Suite:
             quick_params=dict(quick_params if quick_params is not None else params),
             ops=ops or (lambda p: 1),
             kind=kind,
+            clock=clock,
+            extras=dict(extras or {}),
             description=description,
             repeat=repeat,
             quick_repeat=quick_repeat,
@@ -362,12 +428,12 @@ class Suite:
 
     def impl(
         self, workload: Workload | str, library: str, *, requires: Iterable[str] = ()
-    ) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         wl = self.workloads[workload] if isinstance(workload, str) else workload
         if library not in self.libraries:
             raise ValueError(f"unknown library {library!r}")
 
-        def register(func: Callable[..., float]) -> Callable[..., float]:
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
             if library in wl.impls:
                 raise ValueError(f"{wl.name}/{library} implemented twice")
             wl.impls[library] = Impl(func, tuple(requires))
@@ -409,12 +475,23 @@ class Suite:
 
         params = spec["params"]
         samples: list[float] = []
+        extras: dict[str, list[float]] = {name: [] for name in wl.extras}
         try:
             for i in range(spec["warmup"] + spec["repeat"]):
                 gc.collect()
-                value = float(impl.func(mod, **params))
+                result = impl.func(mod, **params)
+                reported: dict[str, float] = {}
+                if isinstance(result, tuple):
+                    result, reported = result
+                missing_extras = set(wl.extras) - set(reported)
+                if missing_extras:
+                    raise RuntimeError(
+                        f"the implementation did not report {', '.join(sorted(missing_extras))}"
+                    )
                 if i >= spec["warmup"]:
-                    samples.append(value)
+                    samples.append(float(result))
+                    for name in wl.extras:
+                        extras[name].append(float(reported[name]))
         except BaseException as exc:  # report anything, never crash
             _emit(
                 {
@@ -425,7 +502,7 @@ class Suite:
                 }
             )
             return 0
-        _emit({"status": "ok", "samples": samples})
+        _emit({"status": "ok", "samples": samples, "extras": extras})
         return 0
 
     # -- parent side -------------------------------------------------------
@@ -444,6 +521,30 @@ class Suite:
                 return json.loads(line[len(_RESULT_MARK) :])
         tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
         return {"status": "error", "reason": f"subprocess died: {tail}", "detail": proc.stderr}
+
+    def _measure(self, spec: dict[str, Any], timeout: float, processes: int) -> _Cell:
+        """Measure one (workload, library) pair in `processes` fresh
+        subprocesses, one after the other."""
+        cell = _Cell("ok")
+        for _ in range(processes):
+            res = self._spawn(spec, timeout)
+            if res["status"] != "ok":
+                return _Cell(
+                    res["status"],
+                    reason=res.get("reason", ""),
+                    detail=res.get("detail", ""),
+                    samples=cell.samples + list(res.get("samples", [])),
+                )
+            samples = list(res.get("samples", []))
+            cell.samples.extend(samples)
+            cell.process_bests.append(min(samples))
+            for name, values in res.get("extras", {}).items():
+                cell.extras.setdefault(name, []).extend(values)
+        # One process: its best run. Several: the median of their bests, so
+        # that one process that ran while the machine was busy (or quiet)
+        # does not decide the number.
+        cell.value = statistics.median(cell.process_bests)
+        return cell
 
     def _parse_args(self, argv: Sequence[str] | None) -> argparse.Namespace:
         parser = argparse.ArgumentParser(
@@ -469,6 +570,14 @@ class Suite:
             type=int,
             default=None,
             help="override the number of timed repeats (best-of-N)",
+        )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=1,
+            metavar="K",
+            help="measure each pair in K fresh processes and report the median of "
+            "their best runs (default 1)",
         )
         parser.add_argument(
             "--timeout",
@@ -503,6 +612,8 @@ class Suite:
                     print(f"{'':14} {wl.description}")
             return 0
 
+        if args.processes < 1:
+            raise SystemExit("--processes must be at least 1")
         selected = self._select_workloads(args.only)
         libs = self._select_libraries(args.libs)
         quick = args.quick
@@ -561,25 +672,18 @@ class Suite:
                     "repeat": repeat,
                 }
                 t0 = time.perf_counter()
-                res = self._spawn(spec, timeout)
+                cell = self._measure(spec, timeout, args.processes)
                 took = time.perf_counter() - t0
-                cell = _Cell(
-                    res["status"],
-                    reason=res.get("reason", ""),
-                    detail=res.get("detail", ""),
-                    samples=list(res.get("samples", [])),
-                )
-                if cell.status == "ok":
-                    cell.value = min(cell.samples)
                 row[lib.name] = cell
                 shown = (
                     format_total(wl.kind, cell.value)
                     if cell.value is not None
                     else f"{cell.status}: {cell.reason}"
                 )
+                procs = f", median of {args.processes} processes" if args.processes > 1 else ""
                 print(
                     f"  {wl.name:{name_w}} {lib.column:{lib_w}} {shown}  "
-                    f"(best of {repeat}, {took:.1f} s wall)",
+                    f"(best of {repeat}{procs}, {took:.1f} s wall)",
                     file=log,
                     flush=True,
                 )
@@ -587,13 +691,21 @@ class Suite:
                     print(cell.detail, file=log)
 
         print()
-        print(self._report(selected, libs, cells, quick))
+        print(self._report(selected, libs, cells, quick, args.processes))
         elapsed = time.perf_counter() - started
         print(f"\n# total wall time {elapsed:.1f} s")
 
         if args.json:
             self._write_json(
-                args.json, selected, libs, cells, versions, unavailable, quick, elapsed
+                args.json,
+                selected,
+                libs,
+                cells,
+                versions,
+                unavailable,
+                quick,
+                elapsed,
+                args.processes,
             )
             print(f"# results written to {args.json}")
 
@@ -653,6 +765,7 @@ class Suite:
         libs: Sequence[Library],
         cells: dict[str, dict[str, _Cell]],
         quick: bool,
+        processes: int = 1,
     ) -> str:
         lib_names = [lib.name for lib in libs]
         baselines = [b for b in self.baselines if b in lib_names]
@@ -688,11 +801,22 @@ class Suite:
                 return None
             return a.value / b.value
 
+        def extra_ratio(wl: Workload, name: str, base: str) -> float | None:
+            a = cells[wl.name].get(self.subject)
+            b = cells[wl.name].get(base)
+            if a is None or b is None:
+                return None
+            mine, theirs = a.extra(name), b.extra(name)
+            if mine is None or not theirs:
+                return None
+            return mine / theirs
+
         def total(kind: str, cell: _Cell) -> str:
             assert cell.value is not None
             text = format_total(kind, cell.value)
-            if len(cell.samples) > 1 and cell.value > 0:
-                spread = (statistics.median(cell.samples) - cell.value) / cell.value * 100
+            best = min(cell.samples) if cell.samples else 0.0
+            if len(cell.samples) > 1 and best > 0:
+                spread = (statistics.median(cell.samples) - best) / best * 100
                 text += f" +{spread:.0f}%"
             return text
 
@@ -715,20 +839,37 @@ class Suite:
                 return total(kind, cell)
 
             per_rows.append(
-                [wl.title, f"per {wl.per}"]
+                [wl.title, unit_label(wl)]
                 + [cell_text(wl, lib, per_op) for lib in libs]
                 + ([format_ratio(ratio(wl, b)) for b in baselines] if show_subject else [])
             )
+            for name, extra in wl.extras.items():
+
+                def extra_text(cell: _Cell, name: str = name, kind: str = extra.kind) -> str:
+                    value = cell.extra(name)
+                    return "-" if value is None else format_per_op(kind, value)
+
+                per_rows.append(
+                    [f"{wl.title}: {extra.title}", f"per {extra.per} (median)"]
+                    + [cell_text(wl, lib, extra_text) for lib in libs]
+                    + (
+                        [format_ratio(extra_ratio(wl, name, b)) for b in baselines]
+                        if show_subject
+                        else []
+                    )
+                )
             total_rows.append(
                 [wl.title, wl.describe_size(quick)] + [cell_text(wl, lib, whole) for lib in libs]
             )
 
         cols = [lib.column for lib in libs]
+        how = "best of N" if processes == 1 else f"median of {processes} processes' best of N"
         out = [
-            "Per operation (best of N; lower is better):",
+            f"Per operation ({how}; lower is better; (CPU) = process CPU time, "
+            "otherwise wall time):",
             render_table(["workload", "unit", *cols, *ratio_cols], per_rows, align_left=2),
             "",
-            "Whole run (best of N, +x% = median above best):",
+            f"Whole run ({how}, +x% = median run above best run):",
             render_table(["workload", "size", *cols], total_rows, align_left=2),
         ]
         if show_subject and baselines:
@@ -751,6 +892,7 @@ class Suite:
         unavailable: dict[str, str],
         quick: bool,
         elapsed: float,
+        processes: int = 1,
     ) -> None:
         results: dict[str, Any] = {}
         for wl in selected:
@@ -765,12 +907,22 @@ class Suite:
                 "libraries": {},
                 "ratios": {},
             }
+            entry["clock"] = wl.clock
+            entry["unit"] = unit_label(wl)
+            entry["extras"] = {
+                name: {"title": extra.title, "kind": extra.kind, "per": extra.per}
+                for name, extra in wl.extras.items()
+            }
+            entry["extra_ratios"] = {}
             for name, cell in cells[wl.name].items():
                 entry["libraries"][name] = {
                     "status": cell.status,
                     "best": cell.value,
                     "per_op": None if cell.value is None else cell.value / ops,
                     "samples": cell.samples,
+                    "process_bests": cell.process_bests,
+                    "extras": {key: cell.extra(key) for key in wl.extras},
+                    "extra_samples": cell.extras,
                     "reason": cell.reason or None,
                 }
             subj = cells[wl.name].get(self.subject)
@@ -778,9 +930,19 @@ class Suite:
                 other = cells[wl.name].get(base)
                 if subj and other and subj.value is not None and other.value:
                     entry["ratios"][f"{self.subject}/{base}"] = subj.value / other.value
+                for key in wl.extras:
+                    if not (subj and other):
+                        continue
+                    mine, theirs = subj.extra(key), other.extra(key)
+                    if mine is not None and theirs:
+                        entry["extra_ratios"].setdefault(key, {})[f"{self.subject}/{base}"] = (
+                            mine / theirs
+                        )
             results[wl.name] = entry
         payload = {
             "suite": self.name,
+            "description": self.description,
+            "processes": processes,
             "quick": quick,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "python": platform.python_version(),
