@@ -25,21 +25,13 @@ that has to wait joins its queue before any other task runs, so the queues
 are FIFO in the order the calls were made: the fairness a lock built from a
 channel relies on. If the cancel point raises `Cancelled`, nothing has
 happened yet.
-
-Speed: every `send` and `receive` is a task switch, so what a call costs
-besides the switch is most of a channel's overhead. They are therefore
-generator-based coroutines (like `Event.wait`), which saves a coroutine
-frame per call, with the buffer and hand-over logic written out in them
-rather than in helper methods; `send_nowait`/`receive_nowait` share the
-helpers `_put`/`_take`, which hold the same logic.
 """
 
 from __future__ import annotations
 
 import math
-import types
 from collections import OrderedDict, deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, NoReturn, Self, TypeVar, final
@@ -248,8 +240,8 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
 
     def _put(self, value: SendType) -> bool:
         """Hand `value` to the oldest waiting receiver or put it in the
-        buffer; return whether it went. `send` has the same logic written
-        out; keep the two in step."""
+        buffer; return whether it went. Shared by `send_nowait` and
+        `send`."""
         if self._closed:
             raise ClosedResourceError("this send channel is closed")
         state = self._state
@@ -268,10 +260,9 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
             return True
         return False
 
-    @types.coroutine
-    def send(self, value: SendType) -> Generator[Any, Any, None]:
-        """``await send_channel.send(value)``: send `value`, waiting while the
-        buffer is full and no receiver is waiting.
+    async def send(self, value: SendType) -> None:
+        """Send `value`, waiting while the buffer is full and no receiver is
+        waiting.
 
         A checkpoint, always. Cancellable while waiting; if it raises
         `Cancelled`, `value` was not sent and no receiver will see it. If it
@@ -286,26 +277,11 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
         # trio's order: a cancel point, then act at once (a sender that has
         # to wait joins the queue before any other task runs, which is what
         # makes the queue FIFO), then a schedule point if it did not wait.
-        # The acting part is `_put`, written out (one call fewer per value).
-        yield from checkpoint_if_cancelled()
-        if self._closed:
-            raise ClosedResourceError("this send channel is closed")
-        state = self._state
-        if not state.open_receive_channels:
-            raise BrokenResourceError("every receive channel is closed")
-        receivers = state.waiting_receivers
-        if receivers:
-            task, _ = receivers.popitem(last=False)
-            reschedule(task, outcome.Value(value))
-        else:
-            buffer = state.buffer
-            if len(buffer) >= state.max_buffer_size:
-                yield from _wait_in(state.waiting_senders, value, self)
-                return
-            buffer.append(value)
-            if len(buffer) > state.peak_buffer_used:
-                state.peak_buffer_used = len(buffer)
-        yield from cancel_shielded_checkpoint()
+        await checkpoint_if_cancelled()
+        if self._put(value):
+            await cancel_shielded_checkpoint()
+            return
+        await _wait_in(self._state.waiting_senders, value, self)
 
     def clone(self) -> MemorySendChannel[SendType]:
         """Another send handle on the same channel. The receiving side sees
@@ -382,8 +358,9 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
 
     def _take(self) -> Any:
         """The next value, from the buffer or from the oldest waiting sender,
-        or `_NOTHING` if there is none yet. `receive` and `__anext__` have
-        the same logic written out; keep the three in step."""
+        or `_NOTHING` if there is none yet. Shared by every way to receive;
+        a plain method, so no frame of it stays alive while a receiver
+        waits."""
         if self._closed:
             raise ClosedResourceError("this receive channel is closed")
         state = self._state
@@ -399,10 +376,8 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
             return buffer.popleft()
         return _NOTHING
 
-    @types.coroutine
-    def receive(self) -> Generator[Any, Any, ReceiveType]:
-        """``await receive_channel.receive()``: receive the next value,
-        waiting until there is one.
+    async def receive(self) -> ReceiveType:
+        """Receive the next value, waiting until there is one.
 
         A checkpoint, always. Cancellable while waiting; if it raises
         `Cancelled`, no value was taken (it stays for the next receiver).
@@ -413,55 +388,37 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
           ClosedResourceError: if this handle is closed (also by another task
             while this call waits).
         """
-        # trio's order, as in `MemorySendChannel.send`; the acting part is
-        # `_take`, written out.
-        yield from checkpoint_if_cancelled()
-        if self._closed:
-            raise ClosedResourceError("this receive channel is closed")
-        state = self._state
-        buffer = state.buffer
-        senders = state.waiting_senders
-        if senders:
-            # The buffer is full (or has size 0): the oldest sender's value
-            # goes in behind it, and the sender is done.
-            task, sent = senders.popitem(last=False)
-            reschedule(task, _SENT)
-            buffer.append(sent)
-        if buffer:
-            value: ReceiveType = buffer.popleft()
-            yield from cancel_shielded_checkpoint()
-            return value
-        if not state.open_send_channels:
+        # trio's order, as in `MemorySendChannel.send`.
+        await checkpoint_if_cancelled()
+        value = self._take()
+        if value is not _NOTHING:
+            await cancel_shielded_checkpoint()
+            result: ReceiveType = value
+            return result
+        if not self._state.open_send_channels:
             raise EndOfChannel
-        handed: ReceiveType = yield from _wait_in(state.waiting_receivers, None, self)
-        return handed
+        return await self._wait_for_value()  # type: ignore[no-any-return]
 
-    @types.coroutine
-    def __anext__(self) -> Generator[Any, Any, ReceiveType]:
+    async def __anext__(self) -> ReceiveType:
         # `receive` with EndOfChannel turned into StopAsyncIteration, written
-        # out rather than wrapping `receive`: one frame fewer per value in
-        # ``async for``.
-        yield from checkpoint_if_cancelled()
-        if self._closed:
-            raise ClosedResourceError("this receive channel is closed")
-        state = self._state
-        buffer = state.buffer
-        senders = state.waiting_senders
-        if senders:
-            task, sent = senders.popitem(last=False)
-            reschedule(task, _SENT)
-            buffer.append(sent)
-        if buffer:
-            value: ReceiveType = buffer.popleft()
-            yield from cancel_shielded_checkpoint()
-            return value
-        if not state.open_send_channels:
+        # out rather than wrapping `receive`: one coroutine frame fewer per
+        # value in ``async for``.
+        await checkpoint_if_cancelled()
+        value = self._take()
+        if value is not _NOTHING:
+            await cancel_shielded_checkpoint()
+            result: ReceiveType = value
+            return result
+        if not self._state.open_send_channels:
             raise StopAsyncIteration
         try:
-            handed: ReceiveType = yield from _wait_in(state.waiting_receivers, None, self)
+            return await self._wait_for_value()  # type: ignore[no-any-return]
         except EndOfChannel:
             raise StopAsyncIteration from None
-        return handed
+
+    def _wait_for_value(self) -> Any:
+        """Park until a sender hands over a value (or an error)."""
+        return _wait_in(self._state.waiting_receivers, None, self)
 
     def clone(self) -> MemoryReceiveChannel[ReceiveType]:
         """Another receive handle on the same channel. Each value goes to
