@@ -105,6 +105,9 @@ class Library:
     dist: str | None = None
     install_hint: str = ""
     label: str | None = None
+    #: Put this directory first on the measurement subprocess's PYTHONPATH
+    #: (a `--variant`: another checkout of the subject's source).
+    pythonpath: str | None = None
 
     @property
     def column(self) -> str:
@@ -372,6 +375,8 @@ class Suite:
         if subject not in self.libraries:
             raise ValueError(f"subject {subject!r} is not one of the libraries")
         self.subject = subject
+        #: Copies of the subject added by --variant (see `_add_variants`).
+        self.variants: list[str] = []
         self.baselines = (
             list(baselines)
             if baselines is not None
@@ -443,7 +448,42 @@ class Suite:
 
     # -- child side --------------------------------------------------------
 
+    def _add_variants(self, variants: Sequence[str]) -> list[str]:
+        """Add a copy of the subject for each ``LABEL=PATH`` in `variants`:
+        the same implementations, run with PATH first on PYTHONPATH (another
+        checkout's ``src``, say a prototype of a kernel change), shown as
+        ``subject@LABEL`` next to the subject. Returns their names."""
+        subject = self.libraries[self.subject]
+        names = []
+        for variant in variants:
+            label, sep, path = variant.partition("=")
+            if not sep or not label or not path:
+                raise SystemExit(f"--variant wants LABEL=PATH, got {variant!r}")
+            name = f"{subject.name}@{label}"
+            if name in self.libraries:
+                raise SystemExit(f"--variant {label!r} given twice")
+            clone = Library(
+                name,
+                module=subject.module,
+                dist=subject.dist,
+                install_hint=subject.install_hint,
+                label=f"{subject.column}@{label}",
+                pythonpath=os.path.abspath(path),
+            )
+            # Column order: the subject, its variants, then the others.
+            libs = list(self.libraries.values())
+            at = libs.index(subject) + 1 + len(self.variants)
+            libs.insert(at, clone)
+            self.libraries = {lib.name: lib for lib in libs}
+            self.variants.append(name)
+            for wl in self.workloads.values():
+                if self.subject in wl.impls:
+                    wl.impls[name] = wl.impls[self.subject]
+            names.append(name)
+        return names
+
     def _child(self, spec: dict[str, Any]) -> int:
+        self._add_variants(spec.get("variants", []))
         lib = self.libraries[spec["library"]]
         try:
             mod = _import_library(lib)
@@ -512,6 +552,11 @@ class Suite:
         cmd = [sys.executable, script, _CHILD_FLAG, json.dumps(spec)]
         env = dict(os.environ)
         env.setdefault("PYTHONHASHSEED", "0")
+        pythonpath = self.libraries[spec["library"]].pythonpath
+        if pythonpath is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (pythonpath, env.get("PYTHONPATH", "")) if p
+            )
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
@@ -572,6 +617,14 @@ class Suite:
             help="override the number of timed repeats (best-of-N)",
         )
         parser.add_argument(
+            "--variant",
+            metavar="LABEL=PATH",
+            action="append",
+            default=[],
+            help=f"also measure {self.subject} imported from PATH (another checkout's src/, "
+            f"e.g. a prototype) as the column {self.subject}@LABEL; repeatable",
+        )
+        parser.add_argument(
             "--processes",
             type=int,
             default=1,
@@ -614,6 +667,7 @@ class Suite:
 
         if args.processes < 1:
             raise SystemExit("--processes must be at least 1")
+        self._add_variants(args.variant)
         selected = self._select_workloads(args.only)
         libs = self._select_libraries(args.libs)
         quick = args.quick
@@ -635,7 +689,9 @@ class Suite:
             if lib.module is None:
                 versions[lib.name] = None
                 continue
-            res = self._spawn({"library": lib.name, "probe": True}, timeout)
+            res = self._spawn(
+                {"library": lib.name, "probe": True, "variants": args.variant}, timeout
+            )
             if res["status"] == "ok":
                 versions[lib.name] = res.get("version")
             else:
@@ -665,6 +721,7 @@ class Suite:
                     row[lib.name] = _Cell("unavailable", reason=unavailable[lib.name])
                     continue
                 spec = {
+                    "variants": args.variant,
                     "workload": wl.name,
                     "library": lib.name,
                     "params": params,
@@ -749,6 +806,8 @@ class Suite:
         names = [n.strip() for n in libs.split(",") if n.strip()]
         if not names:
             return list(self.libraries.values())
+        if self.subject in names:
+            names += self.variants  # a --variant goes with its subject
         unknown = [n for n in names if n not in self.libraries]
         if unknown:
             raise SystemExit(
@@ -769,7 +828,8 @@ class Suite:
     ) -> str:
         lib_names = [lib.name for lib in libs]
         baselines = [b for b in self.baselines if b in lib_names]
-        show_subject = self.subject in lib_names
+        # The subject and its --variant copies each get ratio columns.
+        subjects = [name for name in [self.subject, *self.variants] if name in lib_names]
         notes: list[str] = []
         note_index: dict[str, int] = {}
 
@@ -794,15 +854,15 @@ class Suite:
                 return mark(cell, lib)
             return fmt(cell)
 
-        def ratio(wl: Workload, base: str) -> float | None:
-            a = cells[wl.name].get(self.subject)
+        def ratio(wl: Workload, subject: str, base: str) -> float | None:
+            a = cells[wl.name].get(subject)
             b = cells[wl.name].get(base)
             if a is None or b is None or a.value is None or not b.value:
                 return None
             return a.value / b.value
 
-        def extra_ratio(wl: Workload, name: str, base: str) -> float | None:
-            a = cells[wl.name].get(self.subject)
+        def extra_ratio(wl: Workload, name: str, subject: str, base: str) -> float | None:
+            a = cells[wl.name].get(subject)
             b = cells[wl.name].get(base)
             if a is None or b is None:
                 return None
@@ -821,9 +881,10 @@ class Suite:
             return text
 
         subject_col = self.libraries[self.subject].column
-        ratio_cols = (
-            [f"{subject_col}/{self.libraries[b].column}" for b in baselines] if show_subject else []
-        )
+        pairs = [(subj, base) for subj in subjects for base in baselines]
+        ratio_cols = [
+            f"{self.libraries[subj].column}/{self.libraries[base].column}" for subj, base in pairs
+        ]
 
         per_rows = []
         total_rows = []
@@ -841,7 +902,7 @@ class Suite:
             per_rows.append(
                 [wl.title, unit_label(wl)]
                 + [cell_text(wl, lib, per_op) for lib in libs]
-                + ([format_ratio(ratio(wl, b)) for b in baselines] if show_subject else [])
+                + [format_ratio(ratio(wl, subj, base)) for subj, base in pairs]
             )
             for name, extra in wl.extras.items():
 
@@ -852,11 +913,7 @@ class Suite:
                 per_rows.append(
                     [f"{wl.title}: {extra.title}", f"per {extra.per} (median)"]
                     + [cell_text(wl, lib, extra_text) for lib in libs]
-                    + (
-                        [format_ratio(extra_ratio(wl, name, b)) for b in baselines]
-                        if show_subject
-                        else []
-                    )
+                    + [format_ratio(extra_ratio(wl, name, subj, base)) for subj, base in pairs]
                 )
             total_rows.append(
                 [wl.title, wl.describe_size(quick)] + [cell_text(wl, lib, whole) for lib in libs]
@@ -872,7 +929,7 @@ class Suite:
             f"Whole run ({how}, +x% = median run above best run):",
             render_table(["workload", "size", *cols], total_rows, align_left=2),
         ]
-        if show_subject and baselines:
+        if pairs:
             out += [
                 "",
                 f"Ratios are {subject_col} / other: below 1.00x means "
@@ -925,19 +982,20 @@ class Suite:
                     "extra_samples": cell.extras,
                     "reason": cell.reason or None,
                 }
-            subj = cells[wl.name].get(self.subject)
-            for base in self.baselines:
-                other = cells[wl.name].get(base)
-                if subj and other and subj.value is not None and other.value:
-                    entry["ratios"][f"{self.subject}/{base}"] = subj.value / other.value
-                for key in wl.extras:
+            for subject in [self.subject, *self.variants]:
+                subj = cells[wl.name].get(subject)
+                for base in self.baselines:
+                    other = cells[wl.name].get(base)
                     if not (subj and other):
                         continue
-                    mine, theirs = subj.extra(key), other.extra(key)
-                    if mine is not None and theirs:
-                        entry["extra_ratios"].setdefault(key, {})[f"{self.subject}/{base}"] = (
-                            mine / theirs
-                        )
+                    if subj.value is not None and other.value:
+                        entry["ratios"][f"{subject}/{base}"] = subj.value / other.value
+                    for key in wl.extras:
+                        mine, theirs = subj.extra(key), other.extra(key)
+                        if mine is not None and theirs:
+                            entry["extra_ratios"].setdefault(key, {})[f"{subject}/{base}"] = (
+                                mine / theirs
+                            )
             results[wl.name] = entry
         payload = {
             "suite": self.name,
@@ -949,6 +1007,11 @@ class Suite:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "subject": self.subject,
+            "variants": {
+                name: self.libraries[name].pythonpath
+                for name in self.variants
+                if name in self.libraries
+            },
             "libraries": {
                 lib.name: {
                     "version": versions.get(lib.name),
