@@ -82,6 +82,19 @@ def _load_average() -> str:
         return "unknown"
 
 
+def _busy(*loads: str) -> bool:
+    """Whether a 1-minute load average was above the number of CPUs: other
+    work competed with the benchmarks."""
+    cpus = os.cpu_count() or 1
+    for load in loads:
+        try:
+            if float(load.split(",")[0]) > cpus:
+                return True
+        except ValueError:
+            pass
+    return False
+
+
 # ---------------------------------------------------------------------------
 # Rows
 
@@ -200,6 +213,16 @@ def _markdown(
         f"{elapsed / 60:.0f} min. Made by `python benchmarks/run.py"
         f"{' --quick' if args.quick else ''}`.",
         "",
+    ]
+    if _busy(load_before, load_after):
+        lines += [
+            "**The machine was busy during this run** (load average above the "
+            "number of CPUs): other processes competed for the CPUs and caches, "
+            "so treat these numbers as rough and rerun on a quiet machine before "
+            "drawing conclusions.",
+            "",
+        ]
+    lines += [
         "Per operation, lower is better. tether is the trio-style API, or "
         "`tether.aio` on rows marked *aio*. Ratios are tether / other: below "
         "1.00x tether is faster or smaller, **bold** where it is slower. "
