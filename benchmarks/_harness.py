@@ -68,12 +68,17 @@ from typing import Any
 __all__ = [
     "ASYNCIO",
     "FLOOR",
+    "TETHER",
     "TRIO",
+    "UVLOOP",
+    "Extra",
     "Library",
     "MissingName",
     "Suite",
     "Workload",
+    "asyncio_api",
     "resolve",
+    "run_trio_style",
 ]
 
 _RESULT_MARK = "@@bench-result "
@@ -100,6 +105,9 @@ class Library:
     dist: str | None = None
     install_hint: str = ""
     label: str | None = None
+    #: Put this directory first on the measurement subprocess's PYTHONPATH
+    #: (a `--variant`: another checkout of the subject's source).
+    pythonpath: str | None = None
 
     @property
     def column(self) -> str:
@@ -114,6 +122,22 @@ FLOOR = Library("floor", module=None, label="floor")
 TETHER = Library(
     "tether", module="tether", install_hint="pip install -e '.[bench]'  (from the repository root)"
 )
+#: asyncio on uvloop's event loop: implementations written for asyncio run
+#: unchanged (see `asyncio_api`). Not available on Windows.
+UVLOOP = Library(
+    "uvloop", module="uvloop", install_hint="pip install uvloop  (or: pip install -e '.[bench]')"
+)
+
+
+def asyncio_api(mod: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """For an implementation shared by asyncio, uvloop and tether.aio: the
+    asyncio-like module to write the program against, and the function that
+    runs a coroutine to completion on the library's event loop."""
+    if mod.__name__ == "uvloop":
+        import asyncio  # the program itself is plain asyncio
+
+        return asyncio, mod.run
+    return mod, mod.run
 
 
 def run_trio_style(mod: Any, main: Any) -> Any:
@@ -167,9 +191,22 @@ def resolve(module: Any, dotted: str) -> Any:
 # Workloads
 
 
+@dataclass(frozen=True)
+class Extra:
+    """A second number an implementation reports along with its main one
+    (say, the worst wake-up lateness of a timer workload whose main number
+    is CPU time). The implementation returns ``(value, {name: number})``;
+    the table shows the extra as its own row, ``title``, with the median
+    over the timed runs (not divided by the operation count)."""
+
+    title: str
+    kind: str = "time"  # "time" (seconds) or "bytes"
+    per: str = "run"
+
+
 @dataclass
 class Impl:
-    func: Callable[..., float]
+    func: Callable[..., Any]
     requires: tuple[str, ...] = ()
 
 
@@ -182,6 +219,13 @@ class Workload:
     quick_params: dict[str, Any]
     ops: Callable[[dict[str, Any]], int]
     kind: str = "time"  # "time" (seconds) or "bytes"
+    #: What a "time" number is: "wall" (perf_counter) or "cpu"
+    #: (process_time, which ignores time the process spent waiting for the
+    #: CPU, so it is steadier on a shared machine; a workload that sleeps or
+    #: waits for threads must use wall time). The implementation takes the
+    #: readings; this only labels them.
+    clock: str = "wall"
+    extras: dict[str, Extra] = field(default_factory=dict)
     description: str = ""
     repeat: int | None = None  # overrides the suite's default when set
     quick_repeat: int | None = None
@@ -203,6 +247,8 @@ def format_per_op(kind: str, value: float) -> str:
     if kind == "bytes":
         return f"{value:,.0f} B"
     ns = value * 1e9
+    if ns >= 1e6:
+        return f"{ns / 1e6:,.1f} ms"
     if ns >= 100:
         return f"{ns:,.0f} ns"
     return f"{ns:.1f} ns"
@@ -222,6 +268,13 @@ def format_ratio(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.2f}x"
+
+
+def unit_label(wl: Workload) -> str:
+    """The unit column of a workload's row: what one operation is, and
+    whether its time is CPU time."""
+    cpu = " (CPU)" if wl.kind == "time" and wl.clock == "cpu" else ""
+    return f"per {wl.per}{cpu}"
 
 
 def render_table(header: Sequence[str], rows: Iterable[Sequence[str]], align_left: int = 1) -> str:
@@ -284,10 +337,20 @@ def _import_library(lib: Library) -> Any:
 @dataclass
 class _Cell:
     status: str  # ok | unavailable | missing | error | timeout | skipped
-    value: float | None = None  # best, per run (seconds or bytes)
+    #: The reported number for one run (seconds or bytes): the best run,
+    #: or with several processes the median of each process's best.
+    value: float | None = None
     samples: list[float] = field(default_factory=list)
+    #: Each measurement process's best run.
+    process_bests: list[float] = field(default_factory=list)
+    #: Extra metrics (see `Extra`): every timed run's value, by name.
+    extras: dict[str, list[float]] = field(default_factory=dict)
     reason: str = ""
     detail: str = ""
+
+    def extra(self, name: str) -> float | None:
+        values = self.extras.get(name)
+        return statistics.median(values) if values else None
 
 
 class Suite:
@@ -312,6 +375,8 @@ class Suite:
         if subject not in self.libraries:
             raise ValueError(f"subject {subject!r} is not one of the libraries")
         self.subject = subject
+        #: Copies of the subject added by --variant (see `_add_variants`).
+        self.variants: list[str] = []
         self.baselines = (
             list(baselines)
             if baselines is not None
@@ -335,6 +400,8 @@ class Suite:
         quick_params: dict[str, Any] | None = None,
         ops: Callable[[dict[str, Any]], int] | None = None,
         kind: str = "time",
+        clock: str = "wall",
+        extras: dict[str, Extra] | None = None,
         description: str = "",
         repeat: int | None = None,
         quick_repeat: int | None = None,
@@ -344,6 +411,8 @@ class Suite:
             raise ValueError(f"workload {name!r} declared twice")
         if kind not in ("time", "bytes"):
             raise ValueError("kind must be 'time' or 'bytes'")
+        if clock not in ("wall", "cpu"):
+            raise ValueError("clock must be 'wall' or 'cpu'")
         wl = Workload(
             name=name,
             title=title,
@@ -352,6 +421,8 @@ class Suite:
             quick_params=dict(quick_params if quick_params is not None else params),
             ops=ops or (lambda p: 1),
             kind=kind,
+            clock=clock,
+            extras=dict(extras or {}),
             description=description,
             repeat=repeat,
             quick_repeat=quick_repeat,
@@ -362,12 +433,12 @@ class Suite:
 
     def impl(
         self, workload: Workload | str, library: str, *, requires: Iterable[str] = ()
-    ) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         wl = self.workloads[workload] if isinstance(workload, str) else workload
         if library not in self.libraries:
             raise ValueError(f"unknown library {library!r}")
 
-        def register(func: Callable[..., float]) -> Callable[..., float]:
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
             if library in wl.impls:
                 raise ValueError(f"{wl.name}/{library} implemented twice")
             wl.impls[library] = Impl(func, tuple(requires))
@@ -377,7 +448,42 @@ class Suite:
 
     # -- child side --------------------------------------------------------
 
+    def _add_variants(self, variants: Sequence[str]) -> list[str]:
+        """Add a copy of the subject for each ``LABEL=PATH`` in `variants`:
+        the same implementations, run with PATH first on PYTHONPATH (another
+        checkout's ``src``, say a prototype of a kernel change), shown as
+        ``subject@LABEL`` next to the subject. Returns their names."""
+        subject = self.libraries[self.subject]
+        names = []
+        for variant in variants:
+            label, sep, path = variant.partition("=")
+            if not sep or not label or not path:
+                raise SystemExit(f"--variant wants LABEL=PATH, got {variant!r}")
+            name = f"{subject.name}@{label}"
+            if name in self.libraries:
+                raise SystemExit(f"--variant {label!r} given twice")
+            clone = Library(
+                name,
+                module=subject.module,
+                dist=subject.dist,
+                install_hint=subject.install_hint,
+                label=f"{subject.column}@{label}",
+                pythonpath=os.path.abspath(path),
+            )
+            # Column order: the subject, its variants, then the others.
+            libs = list(self.libraries.values())
+            at = libs.index(subject) + 1 + len(self.variants)
+            libs.insert(at, clone)
+            self.libraries = {lib.name: lib for lib in libs}
+            self.variants.append(name)
+            for wl in self.workloads.values():
+                if self.subject in wl.impls:
+                    wl.impls[name] = wl.impls[self.subject]
+            names.append(name)
+        return names
+
     def _child(self, spec: dict[str, Any]) -> int:
+        self._add_variants(spec.get("variants", []))
         lib = self.libraries[spec["library"]]
         try:
             mod = _import_library(lib)
@@ -409,12 +515,23 @@ class Suite:
 
         params = spec["params"]
         samples: list[float] = []
+        extras: dict[str, list[float]] = {name: [] for name in wl.extras}
         try:
             for i in range(spec["warmup"] + spec["repeat"]):
                 gc.collect()
-                value = float(impl.func(mod, **params))
+                result = impl.func(mod, **params)
+                reported: dict[str, float] = {}
+                if isinstance(result, tuple):
+                    result, reported = result
+                missing_extras = set(wl.extras) - set(reported)
+                if missing_extras:
+                    raise RuntimeError(
+                        f"the implementation did not report {', '.join(sorted(missing_extras))}"
+                    )
                 if i >= spec["warmup"]:
-                    samples.append(value)
+                    samples.append(float(result))
+                    for name in wl.extras:
+                        extras[name].append(float(reported[name]))
         except BaseException as exc:  # report anything, never crash
             _emit(
                 {
@@ -425,7 +542,7 @@ class Suite:
                 }
             )
             return 0
-        _emit({"status": "ok", "samples": samples})
+        _emit({"status": "ok", "samples": samples, "extras": extras})
         return 0
 
     # -- parent side -------------------------------------------------------
@@ -435,6 +552,11 @@ class Suite:
         cmd = [sys.executable, script, _CHILD_FLAG, json.dumps(spec)]
         env = dict(os.environ)
         env.setdefault("PYTHONHASHSEED", "0")
+        pythonpath = self.libraries[spec["library"]].pythonpath
+        if pythonpath is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (pythonpath, env.get("PYTHONPATH", "")) if p
+            )
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
@@ -444,6 +566,30 @@ class Suite:
                 return json.loads(line[len(_RESULT_MARK) :])
         tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
         return {"status": "error", "reason": f"subprocess died: {tail}", "detail": proc.stderr}
+
+    def _measure(self, spec: dict[str, Any], timeout: float, processes: int) -> _Cell:
+        """Measure one (workload, library) pair in `processes` fresh
+        subprocesses, one after the other."""
+        cell = _Cell("ok")
+        for _ in range(processes):
+            res = self._spawn(spec, timeout)
+            if res["status"] != "ok":
+                return _Cell(
+                    res["status"],
+                    reason=res.get("reason", ""),
+                    detail=res.get("detail", ""),
+                    samples=cell.samples + list(res.get("samples", [])),
+                )
+            samples = list(res.get("samples", []))
+            cell.samples.extend(samples)
+            cell.process_bests.append(min(samples))
+            for name, values in res.get("extras", {}).items():
+                cell.extras.setdefault(name, []).extend(values)
+        # One process: its best run. Several: the median of their bests, so
+        # that one process that ran while the machine was busy (or quiet)
+        # does not decide the number.
+        cell.value = statistics.median(cell.process_bests)
+        return cell
 
     def _parse_args(self, argv: Sequence[str] | None) -> argparse.Namespace:
         parser = argparse.ArgumentParser(
@@ -469,6 +615,22 @@ class Suite:
             type=int,
             default=None,
             help="override the number of timed repeats (best-of-N)",
+        )
+        parser.add_argument(
+            "--variant",
+            metavar="LABEL=PATH",
+            action="append",
+            default=[],
+            help=f"also measure {self.subject} imported from PATH (another checkout's src/, "
+            f"e.g. a prototype) as the column {self.subject}@LABEL; repeatable",
+        )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=1,
+            metavar="K",
+            help="measure each pair in K fresh processes and report the median of "
+            "their best runs (default 1)",
         )
         parser.add_argument(
             "--timeout",
@@ -503,6 +665,9 @@ class Suite:
                     print(f"{'':14} {wl.description}")
             return 0
 
+        if args.processes < 1:
+            raise SystemExit("--processes must be at least 1")
+        self._add_variants(args.variant)
         selected = self._select_workloads(args.only)
         libs = self._select_libraries(args.libs)
         quick = args.quick
@@ -524,7 +689,9 @@ class Suite:
             if lib.module is None:
                 versions[lib.name] = None
                 continue
-            res = self._spawn({"library": lib.name, "probe": True}, timeout)
+            res = self._spawn(
+                {"library": lib.name, "probe": True, "variants": args.variant}, timeout
+            )
             if res["status"] == "ok":
                 versions[lib.name] = res.get("version")
             else:
@@ -554,6 +721,7 @@ class Suite:
                     row[lib.name] = _Cell("unavailable", reason=unavailable[lib.name])
                     continue
                 spec = {
+                    "variants": args.variant,
                     "workload": wl.name,
                     "library": lib.name,
                     "params": params,
@@ -561,25 +729,18 @@ class Suite:
                     "repeat": repeat,
                 }
                 t0 = time.perf_counter()
-                res = self._spawn(spec, timeout)
+                cell = self._measure(spec, timeout, args.processes)
                 took = time.perf_counter() - t0
-                cell = _Cell(
-                    res["status"],
-                    reason=res.get("reason", ""),
-                    detail=res.get("detail", ""),
-                    samples=list(res.get("samples", [])),
-                )
-                if cell.status == "ok":
-                    cell.value = min(cell.samples)
                 row[lib.name] = cell
                 shown = (
                     format_total(wl.kind, cell.value)
                     if cell.value is not None
                     else f"{cell.status}: {cell.reason}"
                 )
+                procs = f", median of {args.processes} processes" if args.processes > 1 else ""
                 print(
                     f"  {wl.name:{name_w}} {lib.column:{lib_w}} {shown}  "
-                    f"(best of {repeat}, {took:.1f} s wall)",
+                    f"(best of {repeat}{procs}, {took:.1f} s wall)",
                     file=log,
                     flush=True,
                 )
@@ -587,13 +748,21 @@ class Suite:
                     print(cell.detail, file=log)
 
         print()
-        print(self._report(selected, libs, cells, quick))
+        print(self._report(selected, libs, cells, quick, args.processes))
         elapsed = time.perf_counter() - started
         print(f"\n# total wall time {elapsed:.1f} s")
 
         if args.json:
             self._write_json(
-                args.json, selected, libs, cells, versions, unavailable, quick, elapsed
+                args.json,
+                selected,
+                libs,
+                cells,
+                versions,
+                unavailable,
+                quick,
+                elapsed,
+                args.processes,
             )
             print(f"# results written to {args.json}")
 
@@ -637,6 +806,8 @@ class Suite:
         names = [n.strip() for n in libs.split(",") if n.strip()]
         if not names:
             return list(self.libraries.values())
+        if self.subject in names:
+            names += self.variants  # a --variant goes with its subject
         unknown = [n for n in names if n not in self.libraries]
         if unknown:
             raise SystemExit(
@@ -653,10 +824,12 @@ class Suite:
         libs: Sequence[Library],
         cells: dict[str, dict[str, _Cell]],
         quick: bool,
+        processes: int = 1,
     ) -> str:
         lib_names = [lib.name for lib in libs]
         baselines = [b for b in self.baselines if b in lib_names]
-        show_subject = self.subject in lib_names
+        # The subject and its --variant copies each get ratio columns.
+        subjects = [name for name in [self.subject, *self.variants] if name in lib_names]
         notes: list[str] = []
         note_index: dict[str, int] = {}
 
@@ -681,25 +854,37 @@ class Suite:
                 return mark(cell, lib)
             return fmt(cell)
 
-        def ratio(wl: Workload, base: str) -> float | None:
-            a = cells[wl.name].get(self.subject)
+        def ratio(wl: Workload, subject: str, base: str) -> float | None:
+            a = cells[wl.name].get(subject)
             b = cells[wl.name].get(base)
             if a is None or b is None or a.value is None or not b.value:
                 return None
             return a.value / b.value
 
+        def extra_ratio(wl: Workload, name: str, subject: str, base: str) -> float | None:
+            a = cells[wl.name].get(subject)
+            b = cells[wl.name].get(base)
+            if a is None or b is None:
+                return None
+            mine, theirs = a.extra(name), b.extra(name)
+            if mine is None or not theirs:
+                return None
+            return mine / theirs
+
         def total(kind: str, cell: _Cell) -> str:
             assert cell.value is not None
             text = format_total(kind, cell.value)
-            if len(cell.samples) > 1 and cell.value > 0:
-                spread = (statistics.median(cell.samples) - cell.value) / cell.value * 100
+            best = min(cell.samples) if cell.samples else 0.0
+            if len(cell.samples) > 1 and best > 0:
+                spread = (statistics.median(cell.samples) - best) / best * 100
                 text += f" +{spread:.0f}%"
             return text
 
         subject_col = self.libraries[self.subject].column
-        ratio_cols = (
-            [f"{subject_col}/{self.libraries[b].column}" for b in baselines] if show_subject else []
-        )
+        pairs = [(subj, base) for subj in subjects for base in baselines]
+        ratio_cols = [
+            f"{self.libraries[subj].column}/{self.libraries[base].column}" for subj, base in pairs
+        ]
 
         per_rows = []
         total_rows = []
@@ -715,23 +900,36 @@ class Suite:
                 return total(kind, cell)
 
             per_rows.append(
-                [wl.title, f"per {wl.per}"]
+                [wl.title, unit_label(wl)]
                 + [cell_text(wl, lib, per_op) for lib in libs]
-                + ([format_ratio(ratio(wl, b)) for b in baselines] if show_subject else [])
+                + [format_ratio(ratio(wl, subj, base)) for subj, base in pairs]
             )
+            for name, extra in wl.extras.items():
+
+                def extra_text(cell: _Cell, name: str = name, kind: str = extra.kind) -> str:
+                    value = cell.extra(name)
+                    return "-" if value is None else format_per_op(kind, value)
+
+                per_rows.append(
+                    [f"{wl.title}: {extra.title}", f"per {extra.per} (median)"]
+                    + [cell_text(wl, lib, extra_text) for lib in libs]
+                    + [format_ratio(extra_ratio(wl, name, subj, base)) for subj, base in pairs]
+                )
             total_rows.append(
                 [wl.title, wl.describe_size(quick)] + [cell_text(wl, lib, whole) for lib in libs]
             )
 
         cols = [lib.column for lib in libs]
+        how = "best of N" if processes == 1 else f"median of {processes} processes' best of N"
         out = [
-            "Per operation (best of N; lower is better):",
+            f"Per operation ({how}; lower is better; (CPU) = process CPU time, "
+            "otherwise wall time):",
             render_table(["workload", "unit", *cols, *ratio_cols], per_rows, align_left=2),
             "",
-            "Whole run (best of N, +x% = median above best):",
+            f"Whole run ({how}, +x% = median run above best run):",
             render_table(["workload", "size", *cols], total_rows, align_left=2),
         ]
-        if show_subject and baselines:
+        if pairs:
             out += [
                 "",
                 f"Ratios are {subject_col} / other: below 1.00x means "
@@ -751,6 +949,7 @@ class Suite:
         unavailable: dict[str, str],
         quick: bool,
         elapsed: float,
+        processes: int = 1,
     ) -> None:
         results: dict[str, Any] = {}
         for wl in selected:
@@ -765,28 +964,54 @@ class Suite:
                 "libraries": {},
                 "ratios": {},
             }
+            entry["clock"] = wl.clock
+            entry["unit"] = unit_label(wl)
+            entry["extras"] = {
+                name: {"title": extra.title, "kind": extra.kind, "per": extra.per}
+                for name, extra in wl.extras.items()
+            }
+            entry["extra_ratios"] = {}
             for name, cell in cells[wl.name].items():
                 entry["libraries"][name] = {
                     "status": cell.status,
                     "best": cell.value,
                     "per_op": None if cell.value is None else cell.value / ops,
                     "samples": cell.samples,
+                    "process_bests": cell.process_bests,
+                    "extras": {key: cell.extra(key) for key in wl.extras},
+                    "extra_samples": cell.extras,
                     "reason": cell.reason or None,
                 }
-            subj = cells[wl.name].get(self.subject)
-            for base in self.baselines:
-                other = cells[wl.name].get(base)
-                if subj and other and subj.value is not None and other.value:
-                    entry["ratios"][f"{self.subject}/{base}"] = subj.value / other.value
+            for subject in [self.subject, *self.variants]:
+                subj = cells[wl.name].get(subject)
+                for base in self.baselines:
+                    other = cells[wl.name].get(base)
+                    if not (subj and other):
+                        continue
+                    if subj.value is not None and other.value:
+                        entry["ratios"][f"{subject}/{base}"] = subj.value / other.value
+                    for key in wl.extras:
+                        mine, theirs = subj.extra(key), other.extra(key)
+                        if mine is not None and theirs:
+                            entry["extra_ratios"].setdefault(key, {})[f"{subject}/{base}"] = (
+                                mine / theirs
+                            )
             results[wl.name] = entry
         payload = {
             "suite": self.name,
+            "description": self.description,
+            "processes": processes,
             "quick": quick,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "subject": self.subject,
+            "variants": {
+                name: self.libraries[name].pythonpath
+                for name in self.variants
+                if name in self.libraries
+            },
             "libraries": {
                 lib.name: {
                     "version": versions.get(lib.name),

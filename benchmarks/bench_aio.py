@@ -13,14 +13,16 @@ in its own subprocess; see _harness.py and benchmarks/README.md.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
-from time import perf_counter
+import tracemalloc
+from time import perf_counter, process_time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _harness import ASYNCIO, Library, Suite
+from _harness import ASYNCIO, UVLOOP, Library, Suite, asyncio_api
 
 AIO = Library(
     "tether.aio",
@@ -28,7 +30,6 @@ AIO = Library(
     dist="tether",
     install_hint="pip install -e .  (from the repository root)",
 )
-UVLOOP = Library("uvloop", module="uvloop", install_hint="pip install uvloop")
 
 suite = Suite(
     "aio",
@@ -41,14 +42,7 @@ suite = Suite(
 ALL = ("tether.aio", "asyncio", "uvloop")
 
 
-def _api(mod: Any) -> tuple[Any, Any]:
-    """The asyncio-like module to write the program against, and the
-    function that runs a coroutine with the library's event loop."""
-    if mod.__name__ == "uvloop":
-        import asyncio
-
-        return asyncio, mod.run
-    return mod, mod.run
+_api = asyncio_api
 
 
 def _check_finished(finished: int, expected: int) -> None:
@@ -223,6 +217,182 @@ def echo_asyncio_style(mod: Any, clients: int, rounds: int, size: int) -> float:
         server.close()
         await server.wait_closed()
         _check_finished(sum(counts), clients * rounds)
+        return elapsed
+
+    return run(main())  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------
+# 5. create_task, then gather the tasks
+
+create_gather = suite.workload(
+    "create_gather",
+    title="create_task + gather(tasks)",
+    per="task",
+    clock="cpu",
+    params={"n": 100_000},
+    quick_params={"n": 20_000},
+    ops=lambda p: p["n"],
+    description="create_task() N times with a coroutine that returns at once, then "
+    "`await gather(*tasks)`. CPU time from before the first create_task to "
+    "gather's return: task creation, one step each, completion callbacks, "
+    "and gather's bookkeeping over finished and unfinished tasks.",
+)
+
+
+@_impl(create_gather, ["run", "create_task", "gather"])
+def create_gather_asyncio_style(mod: Any, n: int) -> float:
+    asyncio, run = _api(mod)
+
+    async def trivial(i: int) -> int:
+        return i
+
+    async def main() -> float:
+        c0 = process_time()
+        create_task = asyncio.create_task
+        tasks = [create_task(trivial(i)) for i in range(n)]
+        results = await asyncio.gather(*tasks)
+        elapsed = process_time() - c0
+        if len(results) != n or results[-1] != n - 1:
+            raise AssertionError("gather returned the wrong results")
+        return elapsed
+
+    return run(main())  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------
+# 6. wait_for around a coroutine that does not block
+
+wait_for = suite.workload(
+    "wait_for",
+    title="wait_for(done(), 10)",
+    per="call",
+    clock="cpu",
+    params={"n": 50_000},
+    quick_params={"n": 10_000},
+    ops=lambda p: p["n"],
+    description="One task awaits `wait_for(done(), 10)` N times, where done() "
+    "returns without blocking: the timeout's setup and teardown (on Python "
+    "3.11's asyncio, a task per call; on 3.12+, a timeout context) around "
+    "almost no work. CPU time.",
+)
+
+
+@_impl(wait_for, ["run", "wait_for"])
+def wait_for_asyncio_style(mod: Any, n: int) -> float:
+    asyncio, run = _api(mod)
+
+    async def done() -> int:
+        return 1
+
+    async def main() -> float:
+        wait = asyncio.wait_for
+        total = 0
+        c0 = process_time()
+        for _ in range(n):
+            total += await wait(done(), 10)
+        elapsed = process_time() - c0
+        _check_finished(total, n)
+        return elapsed
+
+    return run(main())  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------
+# 7. memory per task parked on an Event
+
+memory = suite.workload(
+    "memory",
+    title="parked task memory",
+    per="task",
+    kind="bytes",
+    params={"tasks": 100_000},
+    quick_params={"tasks": 20_000},
+    ops=lambda p: p["tasks"],
+    # tracemalloc is slow and the number barely moves between runs.
+    repeat=3,
+    description="N tasks made with create_task block on one Event. Bytes traced by "
+    "tracemalloc once all are blocked minus the bytes traced just before the "
+    "first create_task (gc.collect() before both readings), divided by N: the "
+    "task object, its coroutine frame, the Event's waiter entry, and the "
+    "loop's own bookkeeping for the task.",
+)
+
+
+def _traced() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+@_impl(memory, ["run", "create_task", "Event", "sleep", "gather"])
+def memory_asyncio_style(mod: Any, tasks: int) -> float:
+    asyncio, run = _api(mod)
+    started = [0]
+
+    async def parked(event: Any) -> None:
+        started[0] += 1
+        await event.wait()
+
+    async def main() -> float:
+        event = asyncio.Event()
+        tracemalloc.start()
+        try:
+            before = _traced()
+            create_task = asyncio.create_task
+            children = [create_task(parked(event)) for _ in range(tasks)]
+            while started[0] < tasks:
+                await asyncio.sleep(0)
+            after = _traced()
+            tracemalloc.stop()
+            event.set()
+            await asyncio.gather(*children)
+        finally:
+            tracemalloc.stop()
+        # The list of tasks is the benchmark's, not the library's.
+        return float(after - before - sys.getsizeof(children))
+
+    return run(main())  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------
+# 8. spawn, park and wake
+
+spawn_park_wake = suite.workload(
+    "spawn_park_wake",
+    title="spawn + park + wake",
+    per="task",
+    clock="cpu",
+    params={"tasks": 100_000},
+    quick_params={"tasks": 20_000},
+    ops=lambda p: p["tasks"],
+    description="create_task() N tasks that each wait on one Event; once every "
+    "task is blocked, set the Event and gather them. CPU time for all of it: "
+    "creation, a first step that parks, the wake-up, a second step that "
+    "finishes, and gather's collection of the results.",
+)
+
+
+@_impl(spawn_park_wake, ["run", "create_task", "Event", "sleep", "gather"])
+def spawn_park_wake_asyncio_style(mod: Any, tasks: int) -> float:
+    asyncio, run = _api(mod)
+    started = [0]
+
+    async def parked(event: Any) -> None:
+        started[0] += 1
+        await event.wait()
+
+    async def main() -> float:
+        event = asyncio.Event()
+        c0 = process_time()
+        create_task = asyncio.create_task
+        children = [create_task(parked(event)) for _ in range(tasks)]
+        while started[0] < tasks:
+            await asyncio.sleep(0)
+        event.set()
+        await asyncio.gather(*children)
+        elapsed = process_time() - c0
+        if not all(child.done() for child in children):
+            raise AssertionError("gather returned before every task finished")
         return elapsed
 
     return run(main())  # type: ignore[no-any-return]
