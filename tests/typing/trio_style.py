@@ -14,6 +14,12 @@ async def child(
     task_status.started(f"child {x} ready")
 
 
+async def two_args(
+    a: str, b: int, *, task_status: tether.TaskStatus[int] = tether.TASK_STATUS_IGNORED
+) -> None:
+    task_status.started(len(a) + b)
+
+
 def blocking(a: int) -> float:
     return a / 2
 
@@ -26,6 +32,9 @@ async def main() -> None:
     async with tether.open_nursery() as nursery:
         reveal_type(nursery)  # reveal: tether._core._nursery.Nursery
         nursery.start_soon(child, 1)
+        # start() returns what the task passes to task_status.started().
+        reveal_type(await nursery.start(child, 1))  # reveal: str
+        reveal_type(await nursery.start(two_args, "a", 2))  # reveal: int
     send, receive = tether.open_memory_channel[int](0)
     reveal_type(send)  # reveal: tether._channel.MemorySendChannel[int]
     reveal_type(receive)  # reveal: tether._channel.MemoryReceiveChannel[int]

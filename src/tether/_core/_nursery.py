@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar, overload
 
 import outcome
 
@@ -29,6 +29,35 @@ if TYPE_CHECKING:
     from ._task import Task
 
 StatusT = TypeVar("StatusT")
+# The positional arguments `Nursery.start` passes on (see `_Startable*`).
+_A1 = TypeVar("_A1", contravariant=True)
+_A2 = TypeVar("_A2", contravariant=True)
+_A3 = TypeVar("_A3", contravariant=True)
+
+
+# What `Nursery.start` accepts, written out for type checkers so that its
+# result has the type the task reports through ``task_status.started(...)``:
+# an async function taking ``task_status: TaskStatus[T]`` (by keyword) after
+# zero to three positional arguments. Other calls (more arguments, partials)
+# fall back to an untyped overload.
+class _Startable0(Protocol[StatusT]):
+    def __call__(self, *, task_status: TaskStatus[StatusT]) -> Awaitable[object]: ...
+
+
+class _Startable1(Protocol[StatusT, _A1]):
+    def __call__(self, a1: _A1, /, *, task_status: TaskStatus[StatusT]) -> Awaitable[object]: ...
+
+
+class _Startable2(Protocol[StatusT, _A1, _A2]):
+    def __call__(
+        self, a1: _A1, a2: _A2, /, *, task_status: TaskStatus[StatusT]
+    ) -> Awaitable[object]: ...
+
+
+class _Startable3(Protocol[StatusT, _A1, _A2, _A3]):
+    def __call__(
+        self, a1: _A1, a2: _A2, a3: _A3, /, *, task_status: TaskStatus[StatusT]
+    ) -> Awaitable[object]: ...
 
 
 def closed_nursery_error() -> RuntimeError:
@@ -475,9 +504,42 @@ class Nursery:
         """
         GLOBAL_RUN_CONTEXT.runner.spawn_impl(async_fn, args, self, name)
 
+    @overload
+    async def start(self, async_fn: _Startable0[StatusT], /, *, name: object = None) -> StatusT: ...
+    @overload
+    async def start(
+        self, async_fn: _Startable1[StatusT, _A1], a1: _A1, /, *, name: object = None
+    ) -> StatusT: ...
+    @overload
+    async def start(
+        self,
+        async_fn: _Startable2[StatusT, _A1, _A2],
+        a1: _A1,
+        a2: _A2,
+        /,
+        *,
+        name: object = None,
+    ) -> StatusT: ...
+    @overload
+    async def start(
+        self,
+        async_fn: _Startable3[StatusT, _A1, _A2, _A3],
+        a1: _A1,
+        a2: _A2,
+        a3: _A3,
+        /,
+        *,
+        name: object = None,
+    ) -> StatusT: ...
+    @overload
+    async def start(
+        self, async_fn: Callable[..., Awaitable[object]], /, *args: object, name: object = None
+    ) -> Any: ...
+
     async def start(
         self,
         async_fn: Callable[..., Awaitable[Any]],
+        /,
         *args: object,
         name: object = None,
     ) -> Any:
