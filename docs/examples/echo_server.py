@@ -199,7 +199,16 @@ def main() -> None:
         print("\n".join(replies))
     else:
         try:
-            tether.run(serve, args.port, args.idle_timeout)
+            # Ctrl-C goes to the main task at a checkpoint, which cancels
+            # the handlers so that each says goodbye. By default it would be
+            # raised wherever user code happens to run, possibly inside a
+            # handler, which would then die without a word.
+            tether.run(
+                serve,
+                args.port,
+                args.idle_timeout,
+                restrict_keyboard_interrupt_to_checkpoints=True,
+            )
         except KeyboardInterrupt:
             pass
 
