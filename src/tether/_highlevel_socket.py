@@ -106,7 +106,7 @@ async def _send_rest(raw: _stdlib_socket.socket, data: bytes | bytearray, sent: 
     not take everything. The waits are the checkpoint."""
     with memoryview(data) as view:
         while True:
-            await wait_writable(raw)
+            await wait_writable(raw.fileno())
             try:
                 # A slice of a memoryview copies nothing; released at once
                 # so that `data` can be resized by the caller afterwards.
@@ -285,7 +285,11 @@ class SocketStream(HalfCloseableStream):
             if type(socket) is not _SocketType:
                 return await socket.recv(max_bytes)
             raw = socket._sock
-            if self._receive_drained and raw.fileno() != -1:
+            # Waits are given the fd number rather than the socket: the
+            # kernel then skips looking it up (a socket that is open now
+            # stays open until the wait starts: nothing runs in between).
+            fd = raw.fileno()
+            if self._receive_drained and fd != -1:
                 # The last receive emptied the socket, so more data needs a
                 # new send from the peer, which usually takes longer than
                 # getting here: wait for it rather than pay for a receive
@@ -293,13 +297,13 @@ class SocketStream(HalfCloseableStream):
                 # checkpoint. Only after a receive that returned data: a
                 # connected socket reports every end (data, end of stream,
                 # an error) as readable, which a fresh socket might not.
-                await wait_readable(raw)
+                await wait_readable(fd)
             else:
                 await checkpoint_if_cancelled()
                 try:
                     data = raw.recv(max_bytes)
                 except BlockingIOError:
-                    await wait_readable(raw)
+                    await wait_readable(fd)
                 except BaseException:
                     # A failure is a checkpoint too.
                     await cancel_shielded_checkpoint()
@@ -313,7 +317,7 @@ class SocketStream(HalfCloseableStream):
                     data = raw.recv(max_bytes)
                 except BlockingIOError:
                     # A spurious wakeup.
-                    await wait_readable(raw)
+                    await wait_readable(fd)
                 else:
                     self._receive_drained = len(data) < max_bytes
                     return data

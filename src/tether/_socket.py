@@ -628,7 +628,9 @@ class _SocketType(SocketType):
 
     # recv, recv_into and send are `_call` written out: they are what
     # streams call for every chunk, and the generic version's extra frame
-    # and argument tuple cost more than the rest of the call.
+    # and argument tuple cost more than the rest of the call. Their waits
+    # get the fd number, which the kernel takes without a lookup (the
+    # socket was open at the failed call just before).
 
     async def recv(self, bufsize: int, flags: int = 0, /) -> bytes:
         sock = self._sock
@@ -644,7 +646,7 @@ class _SocketType(SocketType):
             await cancel_shielded_checkpoint()
             return data
         while True:
-            await wait_readable(sock)
+            await wait_readable(sock.fileno())
             try:
                 return sock.recv(bufsize, flags)
             except BlockingIOError:
@@ -664,7 +666,7 @@ class _SocketType(SocketType):
             await cancel_shielded_checkpoint()
             return received
         while True:
-            await wait_readable(sock)
+            await wait_readable(sock.fileno())
             try:
                 return sock.recv_into(buffer, nbytes, flags)
             except BlockingIOError:
@@ -708,7 +710,7 @@ class _SocketType(SocketType):
             await cancel_shielded_checkpoint()
             return sent
         while True:
-            await wait_writable(sock)
+            await wait_writable(sock.fileno())
             try:
                 return sock.send(data, flags)
             except BlockingIOError:
