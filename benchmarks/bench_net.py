@@ -1,7 +1,7 @@
 """Networking through the streams APIs: a TCP echo server with many clients,
 and bulk transfer over a socket pair.
 
-    python3 benchmarks/bench_net.py            # full run (a few minutes on 2 cores)
+    python3 benchmarks/bench_net.py            # full run (about a minute on 2 cores)
     python3 benchmarks/bench_net.py --quick    # smoke run
     python3 benchmarks/bench_net.py --only echo,echo_cpu --libs tether,trio,asyncio
 
