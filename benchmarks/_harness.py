@@ -230,6 +230,9 @@ class Workload:
     repeat: int | None = None  # overrides the suite's default when set
     quick_repeat: int | None = None
     warmup: int = 1
+    # When set (e.g. "round trips/s"), the report adds a table of operations
+    # per second of the best run, in this unit.
+    rate: str | None = None
     impls: dict[str, Impl] = field(default_factory=dict)
 
     def describe_size(self, quick: bool) -> str:
@@ -262,6 +265,14 @@ def format_total(kind: str, value: float) -> str:
     if value >= 1:
         return f"{value:.3f} s"
     return f"{value * 1e3:.1f} ms"
+
+
+def format_rate(value: float) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} M"
+    if value >= 1e4:
+        return f"{value / 1e3:,.1f} k"
+    return f"{value:,.0f}"
 
 
 def format_ratio(value: float | None) -> str:
@@ -406,6 +417,7 @@ class Suite:
         repeat: int | None = None,
         quick_repeat: int | None = None,
         warmup: int = 1,
+        rate: str | None = None,
     ) -> Workload:
         if name in self.workloads:
             raise ValueError(f"workload {name!r} declared twice")
@@ -427,6 +439,7 @@ class Suite:
             repeat=repeat,
             quick_repeat=quick_repeat,
             warmup=warmup,
+            rate=rate,
         )
         self.workloads[name] = wl
         return wl
@@ -888,6 +901,7 @@ class Suite:
 
         per_rows = []
         total_rows = []
+        rate_rows = []
         for wl in selected:
             params = wl.quick_params if quick else wl.params
             ops = max(1, int(wl.ops(params)))
@@ -918,6 +932,13 @@ class Suite:
             total_rows.append(
                 [wl.title, wl.describe_size(quick)] + [cell_text(wl, lib, whole) for lib in libs]
             )
+            if wl.rate is not None and wl.kind == "time":
+
+                def rate(cell: _Cell, ops: int = ops) -> str:
+                    assert cell.value is not None
+                    return format_rate(ops / cell.value) if cell.value > 0 else "-"
+
+                rate_rows.append([wl.title, wl.rate] + [cell_text(wl, lib, rate) for lib in libs])
 
         cols = [lib.column for lib in libs]
         how = "best of N" if processes == 1 else f"median of {processes} processes' best of N"
@@ -929,6 +950,13 @@ class Suite:
             f"Whole run ({how}, +x% = median run above best run):",
             render_table(["workload", "size", *cols], total_rows, align_left=2),
         ]
+        if rate_rows:
+            out += [
+                "",
+                "Rate (best of N; higher is better; the ratio of two rates is the "
+                "inverse of the per-operation ratio):",
+                render_table(["workload", "unit", *cols], rate_rows, align_left=2),
+            ]
         if pairs:
             out += [
                 "",
@@ -959,6 +987,7 @@ class Suite:
                 "title": wl.title,
                 "kind": wl.kind,
                 "per": wl.per,
+                "rate_unit": wl.rate,
                 "params": params,
                 "ops": ops,
                 "libraries": {},
@@ -976,6 +1005,9 @@ class Suite:
                     "status": cell.status,
                     "best": cell.value,
                     "per_op": None if cell.value is None else cell.value / ops,
+                    "rate": ops / cell.value
+                    if wl.rate is not None and wl.kind == "time" and cell.value
+                    else None,
                     "samples": cell.samples,
                     "process_bests": cell.process_bests,
                     "extras": {key: cell.extra(key) for key in wl.extras},

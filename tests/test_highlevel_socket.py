@@ -185,6 +185,14 @@ async def test_peer_going_away_breaks_the_stream():
         assert await a.receive_some() == b""
 
 
+async def test_a_send_that_fails_at_once_is_still_a_checkpoint():
+    a, b = stream_pair()
+    await b.aclose()
+    async with a:
+        with assert_checkpoints(), pytest.raises(tether.BrokenResourceError):
+            await a.send_all(b"to nobody")  # a Unix socket knows at once
+
+
 async def test_aclose_closes_even_when_cancelled():
     a, b = stream_pair()
     async with b:
@@ -192,6 +200,105 @@ async def test_aclose_closes_even_when_cancelled():
             scope.cancel()
             await a.aclose()
         assert a.socket.fileno() == -1
+
+
+async def test_a_typed_memoryview_larger_than_the_buffers_arrives_intact():
+    a, b = stream_pair()
+    numbers = memoryview(bytearray(4 * 1024 * 1024)).cast("I")
+    for i in range(0, len(numbers), 997):
+        numbers[i] = i
+    expected = numbers.tobytes()
+    received = bytearray()
+
+    async def receive_all():
+        while len(received) < len(expected):
+            received.extend(await b.receive_some())
+
+    async with a, b, tether.open_nursery() as nursery:
+        nursery.start_soon(receive_all)
+        # Sent in several pieces, each counted in bytes, not in items.
+        await a.send_all(numbers)
+    assert received == expected
+
+
+async def test_a_receive_after_the_socket_ran_dry_still_checkpoints_and_reports_errors(
+    autojump_clock,
+):
+    a, b = stream_pair()
+    async with a, b:
+        await b.send_all(b"abc")
+        assert await a.receive_some(10) == b"ab" + b"c"  # emptied the socket
+        await b.send_all(b"d")
+        with assert_checkpoints():
+            assert await a.receive_some(10) == b"d"
+        with tether.move_on_after(1) as scope:
+            await a.receive_some(10)
+        assert scope.cancelled_caught
+        await b.send_all(b"e")
+        assert await a.receive_some(10) == b"e"
+        await b.aclose()
+        assert await a.receive_some(10) == b""
+        assert await a.receive_some(10) == b""
+        await a.aclose()
+        with assert_checkpoints(), pytest.raises(tether.ClosedResourceError):
+            await a.receive_some(10)
+
+
+async def test_a_reset_connection_breaks_a_receive_after_the_socket_ran_dry():
+    listener = await tcp_listener()
+    client, server = await tcp_stream_pair(listener)
+    async with listener, client, server:
+        await server.send_all(b"x")
+        assert await client.receive_some() == b"x"  # emptied the socket
+        # Closing with a zero linger time sends a reset instead of an end.
+        server.setsockopt(tsocket.SOL_SOCKET, tsocket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        await server.aclose()
+        with pytest.raises(tether.BrokenResourceError) as info:
+            await client.receive_some()
+        assert isinstance(info.value.__cause__, ConnectionResetError)
+
+
+class MemorySocket(tsocket.SocketType):
+    """A connected stream socket that is not a real one: what it is sent
+    comes back from its own recv."""
+
+    type = tsocket.SOCK_STREAM
+    did_shutdown_SHUT_WR = False
+
+    def __init__(self):
+        self.buffer = bytearray()
+        self.calls = []
+
+    def setsockopt(self, level, optname, value, optlen=None):
+        raise OSError(errno.ENOPROTOOPT, "no options here")
+
+    def fileno(self):
+        return 1000
+
+    async def send(self, data, flags=0):
+        await tether.lowlevel.checkpoint()
+        self.calls.append("send")
+        sent = bytes(data[:3])  # a few bytes at a time
+        self.buffer += sent
+        return len(sent)
+
+    async def recv(self, bufsize, flags=0):
+        await tether.lowlevel.checkpoint()
+        self.calls.append("recv")
+        data = bytes(self.buffer[:bufsize])
+        del self.buffer[:bufsize]
+        return data
+
+
+async def test_a_stream_over_another_socket_type_uses_its_methods():
+    sock = MemorySocket()
+    stream = tether.SocketStream(sock)
+    await stream.send_all(b"hello")
+    await stream.send_all(memoryview(b"!"))
+    assert sock.calls == ["send", "send", "send"]
+    assert await stream.receive_some(4) == b"hell"
+    assert await stream.receive_some() == b"o!"
+    assert sock.calls[3:] == ["recv", "recv"]
 
 
 # ---------------------------------------------------------------- SocketListener

@@ -13,8 +13,8 @@ import pytest
 
 import tether
 from tether import Process, _subprocess_wait, run_process
-from tether.lowlevel import open_process
-from tether.testing import assert_checkpoints, wait_all_tasks_blocked
+from tether.lowlevel import FdStream, open_process
+from tether.testing import assert_checkpoints, check_two_way_stream, wait_all_tasks_blocked
 
 pytestmark = [
     pytest.mark.tether,
@@ -343,6 +343,75 @@ async def test_stderr_to_stdout_and_stdio_only_with_both_pipes():
         assert await read_until(process.stdout, b"21") == b"1221"
     async with await open_process(EXIT_0, stdin=subprocess.PIPE) as process:
         assert process.stdio is None
+
+
+# Relays its stdin to the fd in argv[1] and the fd in argv[2] to its stdout,
+# both at once, passing on the end of each direction: an end of input closes
+# the output (the reader sees the end of the stream), a closed reader closes
+# the input (the writer sees a broken pipe). So the child's stdio and the two
+# other pipes behave as the two ends of one connection.
+RELAY = [
+    sys.executable,
+    "-S",
+    "-c",
+    """
+import os, sys, threading
+
+def relay(source, target):
+    try:
+        while data := os.read(source, 65536):
+            os.write(target, data)
+    except BrokenPipeError:
+        pass
+    finally:
+        os.close(source)
+        os.close(target)
+
+to_peer, from_peer = int(sys.argv[1]), int(sys.argv[2])
+threading.Thread(target=relay, args=(from_peer, 1)).start()
+relay(0, to_peer)
+""",
+]
+
+
+async def test_stdio_passes_the_two_way_stream_conformance_checks():
+    # Process.stdio is one end; the other end is a stapled pair of pipes
+    # that the child relays to and from. No clogged maker: the relay drains
+    # pipes on its own schedule, so no pair can be made that stays full
+    # until the receiver reads (FdStream's clogged rules are checked over a
+    # plain pipe in test_unix_pipes.py).
+    processes = []
+
+    async def make_pair():
+        to_peer_read, to_peer_write = os.pipe()
+        from_peer_read, from_peer_write = os.pipe()
+        try:
+            process = await open_process(
+                [*RELAY, str(to_peer_write), str(from_peer_read)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                pass_fds=(to_peer_write, from_peer_read),
+            )
+        except BaseException:
+            for fd in (to_peer_read, from_peer_write):
+                os.close(fd)
+            raise
+        finally:
+            # The child's ends: only the child may hold them, or the ends of
+            # the streams would never be seen.
+            os.close(to_peer_write)
+            os.close(from_peer_read)
+        processes.append(process)
+        peer = tether.StapledStream(FdStream(from_peer_write), FdStream(to_peer_read))
+        return process.stdio, peer
+
+    try:
+        await check_two_way_stream(make_pair, None)
+    finally:
+        for process in processes:
+            await process.aclose()
+    assert processes
+    assert all(process.returncode == 0 for process in processes)
 
 
 async def test_open_process_refuses_bad_commands_and_text_options():

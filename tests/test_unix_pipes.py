@@ -10,7 +10,7 @@ import pytest
 import tether
 from tether import BrokenResourceError, BusyResourceError, ClosedResourceError
 from tether.lowlevel import FdStream
-from tether.testing import assert_checkpoints, wait_all_tasks_blocked
+from tether.testing import assert_checkpoints, check_one_way_stream, wait_all_tasks_blocked
 
 pytestmark = [
     pytest.mark.tether,
@@ -271,3 +271,20 @@ async def test_closing_restores_the_blocking_mode_of_shared_descriptions():
     finally:
         os.close(duplicate)
         os.close(read_fd)
+
+
+async def make_pipe():
+    """A stream maker for the conformance checks: a fresh pipe."""
+    return pipe_streams()
+
+
+async def make_clogged_pipe():
+    """A pipe whose buffer is already full, so that the sender blocks until
+    the receiver reads."""
+    send, receive = pipe_streams()
+    fill(send)
+    return send, receive
+
+
+async def test_pipes_pass_the_one_way_stream_conformance_checks():
+    await check_one_way_stream(make_pipe, make_clogged_pipe)

@@ -13,6 +13,14 @@ Invariants:
   connection (reset before it was accepted, refused by a firewall, ...) and
   raises the others, including running out of file descriptors, which
   `serve_listeners` handles by backing off.
+
+Speed: `send_all` and `receive_some` call the standard library socket
+directly when the stream wraps a tether socket (test doubles go through
+their `tether.socket.SocketType` methods), and a receive that follows one
+which emptied the socket waits for readability before trying, instead of
+first paying for a receive that fails with `BlockingIOError`. Either way
+each call is a checkpoint, as trio's: a cancel point before anything is
+sent or received, a schedule point before it returns.
 """
 
 from __future__ import annotations
@@ -21,13 +29,19 @@ import errno
 import socket as _stdlib_socket
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import overload
+from typing import NoReturn, overload
 
 from ._conflict_detector import ConflictDetector
 from ._core import BrokenResourceError, ClosedResourceError
-from ._socket import SocketType
+from ._socket import SocketType, _SocketType
 from .abc import HalfCloseableStream, Listener
-from .lowlevel import checkpoint
+from .lowlevel import (
+    cancel_shielded_checkpoint,
+    checkpoint,
+    checkpoint_if_cancelled,
+    wait_readable,
+    wait_writable,
+)
 
 #: What `receive_some` asks the kernel for when no `max_bytes` is given.
 DEFAULT_RECEIVE_SIZE = 65536
@@ -71,14 +85,38 @@ _SKIPPED_ACCEPT_ERRNOS = frozenset(
 )
 
 
+def _raise_stream_error(exc: OSError) -> NoReturn:
+    """Raise the stream error that stands for the socket error `exc`."""
+    if exc.errno in _CLOSED_ERRNOS:
+        raise ClosedResourceError("this socket was already closed") from None
+    raise BrokenResourceError(f"socket connection broken: {exc}") from exc
+
+
 @contextmanager
 def _as_stream_errors() -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno in _CLOSED_ERRNOS:
-            raise ClosedResourceError("this socket was already closed") from None
-        raise BrokenResourceError(f"socket connection broken: {exc}") from exc
+        _raise_stream_error(exc)
+
+
+async def _send_rest(raw: _stdlib_socket.socket, data: bytes | bytearray, sent: int) -> None:
+    """Send ``data[sent:]`` through `raw`, waiting whenever its buffer is
+    full; the part of `SocketStream.send_all` after a first send that did
+    not take everything. The waits are the checkpoint."""
+    with memoryview(data) as view:
+        while True:
+            await wait_writable(raw.fileno())
+            try:
+                # A slice of a memoryview copies nothing; released at once
+                # so that `data` can be resized by the caller afterwards.
+                with view[sent:] as rest:
+                    sent += raw.send(rest)
+            except BlockingIOError:
+                # A spurious wakeup.
+                continue
+            if sent == len(view):
+                return
 
 
 class SocketStream(HalfCloseableStream):
@@ -113,6 +151,8 @@ class SocketStream(HalfCloseableStream):
         if socket.type != _stdlib_socket.SOCK_STREAM:
             raise ValueError("SocketStream requires a SOCK_STREAM socket")
         self.socket = socket
+        # Whether the last receive emptied the socket (see receive_some).
+        self._receive_drained = False
         self._send_guard = ConflictDetector("another task is already sending on this SocketStream")
         self._receive_guard = ConflictDetector(
             "another task is already receiving on this SocketStream"
@@ -137,9 +177,46 @@ class SocketStream(HalfCloseableStream):
           ClosedResourceError: the stream was closed, or `send_eof` called.
           BrokenResourceError: the connection broke (e.g. the peer reset it).
         """
-        if self.socket.did_shutdown_SHUT_WR:
+        socket = self.socket
+        if socket.did_shutdown_SHUT_WR:
             raise ClosedResourceError("can't send data after sending EOF")
-        with self._send_guard, _as_stream_errors(), memoryview(data) as view:
+        guard = self._send_guard
+        if guard.held:
+            raise guard.busy()
+        guard.held = True
+        try:
+            # The fast path: a tether socket (not a test double) and a
+            # message the kernel takes in one call, which is the usual case
+            # for anything smaller than the socket's free buffer space.
+            if type(socket) is _SocketType and (type(data) is bytes or type(data) is bytearray):
+                size = len(data)
+                if size:
+                    raw = socket._sock
+                    await checkpoint_if_cancelled()
+                    try:
+                        sent = raw.send(data)
+                    except BlockingIOError:
+                        sent = 0
+                    except BaseException:
+                        # A failure is a checkpoint too.
+                        await cancel_shielded_checkpoint()
+                        raise
+                    if sent == size:
+                        await cancel_shielded_checkpoint()
+                        return
+                    await _send_rest(raw, data, sent)
+                    return
+            await self._send_all_slowly(data)
+        except OSError as exc:
+            _raise_stream_error(exc)
+        finally:
+            guard.held = False
+
+    async def _send_all_slowly(self, data: bytes | bytearray | memoryview) -> None:
+        """`send_all` for what the fast path does not take: empty data,
+        other buffer types, sockets that are not tether's own."""
+        # Counted in bytes whatever the buffer's item format is.
+        with memoryview(data) as given, given.cast("B") as view:
             if not view:
                 if self.socket.fileno() == -1:
                     raise ClosedResourceError("this socket was already closed")
@@ -199,8 +276,55 @@ class SocketStream(HalfCloseableStream):
             max_bytes = DEFAULT_RECEIVE_SIZE
         elif max_bytes < 1:
             raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
-        with self._receive_guard, _as_stream_errors():
-            return await self.socket.recv(max_bytes)
+        guard = self._receive_guard
+        if guard.held:
+            raise guard.busy()
+        guard.held = True
+        try:
+            socket = self.socket
+            if type(socket) is not _SocketType:
+                return await socket.recv(max_bytes)
+            raw = socket._sock
+            # Waits are given the fd number rather than the socket: the
+            # kernel then skips looking it up (a socket that is open now
+            # stays open until the wait starts: nothing runs in between).
+            fd = raw.fileno()
+            if self._receive_drained and fd != -1:
+                # The last receive emptied the socket, so more data needs a
+                # new send from the peer, which usually takes longer than
+                # getting here: wait for it rather than pay for a receive
+                # that fails with BlockingIOError. The wait is the
+                # checkpoint. Only after a receive that returned data: a
+                # connected socket reports every end (data, end of stream,
+                # an error) as readable, which a fresh socket might not.
+                await wait_readable(fd)
+            else:
+                await checkpoint_if_cancelled()
+                try:
+                    data = raw.recv(max_bytes)
+                except BlockingIOError:
+                    await wait_readable(fd)
+                except BaseException:
+                    # A failure is a checkpoint too.
+                    await cancel_shielded_checkpoint()
+                    raise
+                else:
+                    await cancel_shielded_checkpoint()
+                    self._receive_drained = len(data) < max_bytes
+                    return data
+            while True:
+                try:
+                    data = raw.recv(max_bytes)
+                except BlockingIOError:
+                    # A spurious wakeup.
+                    await wait_readable(fd)
+                else:
+                    self._receive_drained = len(data) < max_bytes
+                    return data
+        except OSError as exc:
+            _raise_stream_error(exc)
+        finally:
+            guard.held = False
 
     async def aclose(self) -> None:
         """Close the stream and its socket. Idempotent. Tasks waiting on it

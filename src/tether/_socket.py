@@ -626,13 +626,51 @@ class _SocketType(SocketType):
         sock, address = await self._call(wait_readable, _stdlib_socket.socket.accept)
         return from_stdlib_socket(sock), address
 
+    # recv, recv_into and send are `_call` written out: they are what
+    # streams call for every chunk, and the generic version's extra frame
+    # and argument tuple cost more than the rest of the call. Their waits
+    # get the fd number, which the kernel takes without a lookup (the
+    # socket was open at the failed call just before).
+
     async def recv(self, bufsize: int, flags: int = 0, /) -> bytes:
-        return await self._call(wait_readable, _stdlib_socket.socket.recv, bufsize, flags)
+        sock = self._sock
+        await checkpoint_if_cancelled()
+        try:
+            data = sock.recv(bufsize, flags)
+        except BlockingIOError:
+            pass
+        except BaseException:
+            await cancel_shielded_checkpoint()
+            raise
+        else:
+            await cancel_shielded_checkpoint()
+            return data
+        while True:
+            await wait_readable(sock.fileno())
+            try:
+                return sock.recv(bufsize, flags)
+            except BlockingIOError:
+                pass
 
     async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        return await self._call(
-            wait_readable, _stdlib_socket.socket.recv_into, buffer, nbytes, flags
-        )
+        sock = self._sock
+        await checkpoint_if_cancelled()
+        try:
+            received = sock.recv_into(buffer, nbytes, flags)
+        except BlockingIOError:
+            pass
+        except BaseException:
+            await cancel_shielded_checkpoint()
+            raise
+        else:
+            await cancel_shielded_checkpoint()
+            return received
+        while True:
+            await wait_readable(sock.fileno())
+            try:
+                return sock.recv_into(buffer, nbytes, flags)
+            except BlockingIOError:
+                pass
 
     async def recvfrom(self, bufsize: int, flags: int = 0, /) -> tuple[bytes, Address]:
         return await self._call(wait_readable, _stdlib_socket.socket.recvfrom, bufsize, flags)
@@ -659,7 +697,24 @@ class _SocketType(SocketType):
         )
 
     async def send(self, data: Any, flags: int = 0, /) -> int:
-        return await self._call(wait_writable, _stdlib_socket.socket.send, data, flags)
+        sock = self._sock
+        await checkpoint_if_cancelled()
+        try:
+            sent = sock.send(data, flags)
+        except BlockingIOError:
+            pass
+        except BaseException:
+            await cancel_shielded_checkpoint()
+            raise
+        else:
+            await cancel_shielded_checkpoint()
+            return sent
+        while True:
+            await wait_writable(sock.fileno())
+            try:
+                return sock.send(data, flags)
+            except BlockingIOError:
+                pass
 
     async def sendto(self, *args: Any) -> int:
         if len(args) not in (2, 3):
