@@ -33,7 +33,8 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "examples", "_ext", "**/.pytest_cache"]
+# benchmarks-latest.md is not a page of its own: benchmarks.md includes it.
+exclude_patterns = ["_build", "examples", "_ext", "**/.pytest_cache", "benchmarks-latest.md"]
 
 # Docstrings write `name` for a name: make that a cross-reference (rendered
 # as code whether or not it resolves).

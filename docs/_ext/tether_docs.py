@@ -14,7 +14,7 @@
   written yet (``design``): a link when it exists, the title and a note
   when it does not, so the build does not fail in between.
 * ``{tether-benchmark-results}`` shows the committed benchmark results
-  (``benchmarks/RESULTS.md``) if present, and otherwise says how to
+  (``docs/benchmarks-latest.md``, written by ``benchmarks/run.py --publish``) if present, and otherwise says how to
   produce them.
 """
 
@@ -239,7 +239,7 @@ class BenchmarkResults(SphinxDirective):
     option_spec: ClassVar[dict[str, Any]] = {"path": directives.unchanged}
 
     def run(self) -> list[nodes.Node]:
-        relative = self.options.get("path", "../benchmarks/RESULTS.md")
+        relative = self.options.get("path", "benchmarks-latest.md")
         results = (Path(self.env.srcdir) / relative).resolve()
         self.env.note_dependency(str(results))
         if results.exists():
