@@ -5,8 +5,11 @@ for users who write their own synchronization primitives or integrate other
 event sources. Most programs never need it.
 """
 
+import signal
+
 from ._core import (
     CHECKPOINT,
+    GLOBAL_RUN_CONTEXT,
     TASK_EXIT,
     TASK_SLOTS,
     Abort,
@@ -49,6 +52,24 @@ from ._core import (
 )
 from ._core import Instrument as Instrument
 
+
+def forget_run_after_fork() -> None:
+    """In a child process that `os.fork` made while a tether run was running
+    in the forking thread, forget that run: it belongs to the parent, and
+    the child can start runs of its own (``tether.run`` would otherwise say
+    it is called inside a running one). Also stops signals in the child
+    from being written to the parent's wakeup socket. Call it only in a
+    forked child (``os.register_at_fork(after_in_child=...)``), never in a
+    process whose run is live. Not a checkpoint."""
+    if getattr(GLOBAL_RUN_CONTEXT, "runner", None) is None:
+        return
+    del GLOBAL_RUN_CONTEXT.runner
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:  # pragma: no cover - forked from a non-main thread
+        pass
+
+
 __all__ = [
     "CHECKPOINT",
     "TASK_EXIT",
@@ -79,6 +100,7 @@ __all__ = [
     "currently_ki_protected",
     "disable_ki_protection",
     "enable_ki_protection",
+    "forget_run_after_fork",
     "in_tether_run",
     "in_tether_task",
     "notify_closing",

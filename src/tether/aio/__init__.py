@@ -42,6 +42,7 @@ from asyncio import (
     set_event_loop_policy,
 )
 
+from . import _fork as _fork  # registers the forked-child reset (see _fork.py)
 from . import subprocess
 from ._events import (
     EventLoopPolicy,

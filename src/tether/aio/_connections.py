@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._pipes import ReadPipeTransport, WritePipeTransport
 from ._sockets import (
-    check_socket,
     ensure_resolved,
+    reject_ssl_socket,
     remove_stale_unix_socket,
     send_file_in_chunks,
 )
@@ -215,7 +215,7 @@ async def create_connection(
         server_hostname = host
     _check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
     if sock is not None:
-        check_socket(loop, sock)
+        reject_ssl_socket(sock)
     if happy_eyeballs_delay is not None and interleave is None:
         interleave = 1
     if host is not None or port is not None:
@@ -323,7 +323,7 @@ async def connect_accepted_socket(
     if sock.type != socket.SOCK_STREAM:
         raise ValueError(f"A Stream Socket was expected, got {sock!r}")
     _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
-    check_socket(loop, sock)
+    reject_ssl_socket(sock)
     return await create_connection_transport(
         loop,
         sock,
@@ -361,7 +361,7 @@ async def create_server(
         raise TypeError("ssl argument must be an SSLContext or None")
     _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
     if sock is not None:
-        check_socket(loop, sock)
+        reject_ssl_socket(sock)
     if host is not None or port is not None:
         if sock is not None:
             raise ValueError("host/port and sock can not be specified at the same time")

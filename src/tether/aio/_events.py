@@ -68,6 +68,13 @@ def set_event_loop(loop: Any) -> None:
     asyncio.set_event_loop(loop)
 
 
+def forget_current_loop() -> None:
+    """Forget this thread's loop set with `set_event_loop` (in a forked
+    child, see `_fork.py`)."""
+    _current.loop = None
+    _current.set_called = False
+
+
 def get_event_loop() -> Any:
     """The running loop; outside one, the loop set with `set_event_loop`.
     If none was ever set in the main thread, a new tether loop is created

@@ -61,7 +61,7 @@ import tether
 from .. import lowlevel
 from .._core import Clock, RunFinishedError, SystemClock
 from . import _connections, _datagram, _sockets
-from ._selector import _READ, _WRITE, Selector, fileobj_to_fd
+from ._selector import _READ, _WRITE, Selector
 from ._signals import SignalHandlers
 from ._stdlib import get_running_loop_or_none, set_running_loop
 from ._task import Task, _Stepper, _Wakeup, new_task
@@ -941,25 +941,25 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         ``fileno()``) is readable, until `remove_reader`. Replaces the
         fd's previous reader."""
         self._check_closed()
-        self._get_selector().add(fileobj_to_fd(fd), _READ, callback, args)
+        self._get_selector().add(fd, _READ, callback, args)
 
     def remove_reader(self, fd: Any) -> bool:
         """Stop watching `fd` for reading; returns whether it was watched."""
         if self._closed or self._selector is None:
             return False
-        return self._selector.remove(fileobj_to_fd(fd), _READ)
+        return self._selector.remove(fd, _READ)
 
     def add_writer(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
         """Call ``callback(*args)`` whenever `fd` is writable, until
         `remove_writer`. Replaces the fd's previous writer."""
         self._check_closed()
-        self._get_selector().add(fileobj_to_fd(fd), _WRITE, callback, args)
+        self._get_selector().add(fd, _WRITE, callback, args)
 
     def remove_writer(self, fd: Any) -> bool:
         """Stop watching `fd` for writing; returns whether it was watched."""
         if self._closed or self._selector is None:
             return False
-        return self._selector.remove(fileobj_to_fd(fd), _WRITE)
+        return self._selector.remove(fd, _WRITE)
 
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
         """Receive up to `nbytes` from the non-blocking `sock`. Cancellable."""

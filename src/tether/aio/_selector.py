@@ -11,10 +11,18 @@ ready queue does).
 
 Removing a registration cancels its watcher at once, which takes the fd out
 of the kernel's poller before the caller can close it.
+
+A file closed while registered behaves as under asyncio's epoll selector,
+which drops a closed fd: its callback is never called again, the
+registration stays until `remove_reader` / `remove_writer` (which find it by
+the file object even once ``fileno()`` says -1), and its watcher ends
+instead of reporting the fd as ready over and over. Registering an fd that
+is already closed raises `OSError` (EBADF), as epoll does.
 """
 
 from __future__ import annotations
 
+import os
 from asyncio import events
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -49,6 +57,10 @@ class Selector:
         self._handles: dict[tuple[int, int], Any] = {}
         #: (fd, direction) -> the cancel scope of its watcher (while running).
         self._watchers: dict[tuple[int, int], tether.CancelScope] = {}
+        #: (fd, direction) -> the file object registered, when it was not an
+        #: int: a closed socket's ``fileno()`` is -1, and removing its
+        #: registration must still find it.
+        self._fileobjs: dict[tuple[int, int], Any] = {}
         self._nursery: tether.Nursery | None = None
 
     # -- the loop's run --------------------------------------------------------
@@ -68,14 +80,26 @@ class Selector:
         for handle in self._handles.values():
             handle.cancel()
         self._handles.clear()
+        self._fileobjs.clear()
 
     # -- registrations ---------------------------------------------------------
 
-    def add(self, fd: int, direction: int, callback: Callable[..., object], args: Any) -> Any:
+    def add(self, fileobj: Any, direction: int, callback: Callable[..., object], args: Any) -> Any:
+        """Register ``callback(*args)`` for `fileobj` (an fd or an object
+        with ``fileno()``) in `direction`; returns its Handle. `ValueError`
+        for an invalid file object, `OSError` for a closed fd."""
+        fd = fileobj_to_fd(fileobj)
+        # Raises EBADF for a closed fd now, as epoll's registration does,
+        # rather than in the watcher later.
+        os.fstat(fd)
         handle: Any = events.Handle(callback, args, self._loop, None)
         key = (fd, direction)
         old = self._handles.get(key)
         self._handles[key] = handle
+        if fileobj is fd:
+            self._fileobjs.pop(key, None)
+        else:
+            self._fileobjs[key] = fileobj
         if old is not None:
             old.cancel()
         # A fresh watcher even if one exists: the fd number may belong to a
@@ -85,17 +109,31 @@ class Selector:
             self._start_watcher(key)
         return handle
 
-    def remove(self, fd: int, direction: int) -> bool:
-        key = (fd, direction)
-        handle = self._handles.pop(key, None)
+    def remove(self, fileobj: Any, direction: int) -> bool:
+        """Drop the registration of `fileobj` in `direction`; returns whether
+        there was one."""
+        key = self._find(fileobj, direction)
+        handle = self._handles.pop(key, None) if key is not None else None
         if handle is None:
             return False
+        assert key is not None
+        self._fileobjs.pop(key, None)
         handle.cancel()
         self._stop_watcher(key)
         return True
 
-    def has(self, fd: int, direction: int) -> bool:
-        return (fd, direction) in self._handles
+    def has(self, fileobj: Any, direction: int) -> bool:
+        return self._find(fileobj, direction) in self._handles
+
+    def _find(self, fileobj: Any, direction: int) -> tuple[int, int] | None:
+        try:
+            return (fileobj_to_fd(fileobj), direction)
+        except ValueError:
+            # A closed file object: look for it among the registrations.
+            for key, registered in self._fileobjs.items():
+                if registered is fileobj and key[1] == direction:
+                    return key
+            raise
 
     def _start_watcher(self, key: tuple[int, int]) -> None:
         assert self._nursery is not None
@@ -116,13 +154,16 @@ class Selector:
             while True:
                 try:
                     await wait(fd)
-                except ClosedResourceError:
-                    # Closed under us; asyncio's selector would report the fd
-                    # as ready, so the callback finds out from its own call.
-                    pass
-                except OSError:
-                    # EBADF from the poller: same as above.
-                    pass
+                except (ClosedResourceError, OSError, ValueError):
+                    # The fd was closed (EBADF from the poller, another
+                    # task's notify_closing, or, for a registration kept
+                    # from an earlier run, its number now belongs to the
+                    # run's own wakeup socket). asyncio's epoll selector
+                    # drops a closed fd: the callback is not called again,
+                    # and the registration stays until it is removed.
+                    if self._watchers.get(key) is scope:
+                        del self._watchers[key]
+                    return
                 handle = self._handles.get(key)
                 if handle is None or loop._frozen:
                     return

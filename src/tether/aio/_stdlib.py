@@ -27,9 +27,23 @@ leave_task: Callable[[Any, Any], None] = asyncio.tasks._leave_task
 #: Add a task to the set ``asyncio.all_tasks()`` looks at (weakly held).
 register_task: Callable[[Any], None] = asyncio.tasks._register_task
 
-#: What ``asyncio.get_running_loop()`` returns in this thread, or None.
-get_running_loop_or_none: Callable[[], Any] = asyncio.events._get_running_loop
-set_running_loop: Callable[[Any], None] = asyncio.events._set_running_loop
+_events = asyncio.events
+
+
+def get_running_loop_or_none() -> Any:
+    """What ``asyncio.get_running_loop()`` returns in this thread, or None.
+
+    Looked up on `asyncio.events` at each call, as asyncio's own loops do:
+    code that replaces ``asyncio.events._get_running_loop`` (CPython's tests
+    swap in the pure-Python version) sees tether's loop too."""
+    return _events._get_running_loop()
+
+
+def set_running_loop(loop: Any) -> None:
+    """Make `loop` (or None) the running loop of this thread, through
+    ``asyncio.events._set_running_loop`` as it is at the call."""
+    _events._set_running_loop(loop)
+
 
 try:
     #: ``current_task_of(loop)``: the task `enter_task` made current for
