@@ -25,17 +25,16 @@ directory and changes two things there, never in this repository:
 - the ``anyio_backend`` parameters: stock asyncio (``[asyncio]``, debug mode
   as anyio runs it) and tether's loop (``[asyncio+tether]``, debug mode too);
   uvloop, the eager task factory and trio are left out;
-- anyio's blocking-call detector (blockbuster) allows blocking calls from
-  tether's event-loop modules, as it allows them from the standard library's
-  asyncio modules (it recognises those by their file names, which tether's
-  are not; tether's loop, like asyncio's, reads and writes non-blocking file
-  descriptors only when they are ready).
+- anyio's blocking-call detector (blockbuster) allows, under tether's loop
+  methods, the blocking calls it allows under the standard library's (it
+  recognises those by file and function name): ``subprocess.Popen``'s read
+  of its exec-error pipe while ``loop.subprocess_exec`` starts a process.
 
 Options: ``-k EXPR`` (extra pytest selection), ``--timeout S`` (per test,
 default 30), ``--python PATH`` (the interpreter with anyio's test
-dependencies; default this one), ``-x`` passes through. IPv6 tests are
-deselected when the machine has no IPv6 (anyio's own ``skipif``s cover most
-of them). The closing line is ``N passed, N failed`` for tether's loop, where
+dependencies; default this one), ``--ipv6`` (also run the IPv6 tests,
+deselected by default: they need a machine with working IPv6), ``-x``
+passes through. The closing line is ``N passed, N failed`` for tether's loop, where
 failed counts only tests that pass on stock asyncio's loop.
 """
 
@@ -44,7 +43,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -68,43 +66,16 @@ def _patch_conftest(path: Path) -> None:
     marker = "    ) as bb:\n"
     if marker not in text:
         raise SystemExit(f"{path}: anyio's blockbuster fixture not found; update this script")
-    # After anyio's own allowances: allow every blocking call whose stack
-    # passes through tether's event-loop modules (the counterpart of
-    # blockbuster's allowances for asyncio's own files).
+    # blockbuster allows the blocking read of subprocess.Popen's exec-error
+    # pipe under asyncio's own ``subprocess_exec``/``subprocess_shell`` (by
+    # file name); the same read happens under tether's loop methods.
     allowance = (
         marker
-        + "        _tether_dir = __import__('os').path.dirname(__import__('tether').__file__)\n"
-        + "        for _func in bb.functions.values():\n"
-        + "            _func.can_block_predicate = _tether_in_stack(_func.can_block_predicate,"
-        + " _tether_dir)\n"
+        + '        bb.functions["os.read"].can_block_in(\n'
+        + '            "tether/aio/_loop.py", {"subprocess_exec", "subprocess_shell"}\n'
+        + "        )\n"
     )
-    text = text.replace(marker, allowance, 1)
-    text += '''
-
-def _tether_in_stack(previous, tether_dir):
-    """Allow a blocking call made from tether's loop code (see run_anyio.py)."""
-    import sys as _sys
-
-    def predicate(*args, **kwargs):
-        frame = _sys._getframe(1)
-        while frame is not None:
-            if frame.f_code.co_filename.startswith(tether_dir):
-                return True
-            frame = frame.f_back
-        return previous(*args, **kwargs)
-
-    return predicate
-'''
-    path.write_text(text)
-
-
-def _has_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
+    path.write_text(text.replace(marker, allowance, 1))
 
 
 def _outcomes(junit: Path) -> dict[str, tuple[str, str]]:
@@ -132,6 +103,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("-x", action="store_true")
+    parser.add_argument("--ipv6", action="store_true", help="also run the IPv6 tests")
     args = parser.parse_args()
 
     source = Path(args.anyio_dir)
@@ -143,7 +115,7 @@ def main() -> int:
         selection = "(asyncio and not uvloop and not eager)"
         if args.keyword:
             selection += f" and ({args.keyword})"
-        if not _has_ipv6():
+        if not args.ipv6:
             selection += " and not ipv6"
         junit = work / "junit.xml"
         env = dict(os.environ)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import contextlib
 import errno
 import itertools
 import logging
@@ -21,7 +22,7 @@ import socket
 import sys
 from asyncio import sslproto
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._pipes import ReadPipeTransport, WritePipeTransport
 from ._sockets import (
@@ -30,7 +31,12 @@ from ._sockets import (
     remove_stale_unix_socket,
     send_file_in_chunks,
 )
-from ._subprocess import SubprocessTransport, watch_child
+from ._subprocess import (
+    SubprocessTransport,
+    child_watcher_callback,
+    explicit_child_watcher,
+    watch_child,
+)
 from ._transports import SocketTransport
 
 if TYPE_CHECKING:
@@ -174,6 +180,27 @@ async def _connect_sock(
         if sock is not None:
             sock.close()
         raise
+    finally:
+        # The error raised from here keeps this frame alive (through its
+        # traceback), and the list holds the error: no cycle.
+        del errors
+
+
+def _raise_connect_errors(errors: list[OSError], all_errors: bool) -> NoReturn:
+    """Raise what a failed `create_connection` raises: every error in a
+    group (``all_errors=True``), the one error, or one error naming them
+    all."""
+    try:
+        if all_errors:
+            raise ExceptionGroup("create_connection failed", errors)
+        if len(errors) == 1:
+            raise errors[0]
+        model = str(errors[0])
+        if all(str(exc) == model for exc in errors):
+            raise errors[0]
+        raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in errors)))
+    finally:
+        del errors
 
 
 def _interleave(addrinfos: list[Any], first_family_count: int) -> list[Any]:
@@ -236,23 +263,20 @@ async def create_connection(
         if interleave:
             infos = _interleave(infos, interleave)
         errors: list[OSError] = []
-        # Addresses are tried one after the other (happy_eyeballs_delay is
-        # accepted; the attempts are not staggered).
-        for addr_info in infos:
-            try:
-                sock = await _connect_sock(loop, errors, addr_info, laddr_infos)
-                break
-            except OSError:
-                continue
-        if sock is None:
-            if all_errors:
-                raise ExceptionGroup("create_connection failed", errors)
-            if len(errors) == 1:
-                raise errors[0]
-            model = str(errors[0])
-            if all(str(exc) == model for exc in errors):
-                raise errors[0]
-            raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in errors)))
+        try:
+            # Addresses are tried one after the other (happy_eyeballs_delay
+            # is accepted; the attempts are not staggered).
+            for addr_info in infos:
+                try:
+                    sock = await _connect_sock(loop, errors, addr_info, laddr_infos)
+                    break
+                except OSError:
+                    continue
+            if sock is None:
+                _raise_connect_errors(errors, all_errors)
+        finally:
+            # As in _connect_sock: the error raised keeps this frame alive.
+            del errors
     else:
         if sock is None:
             raise ValueError("host and port was not specified and no sock specified")
@@ -764,28 +788,38 @@ async def make_subprocess_transport(
     bufsize: int,
     **kwargs: Any,
 ) -> SubprocessTransport:
-    waiter = loop.create_future()
-    transport = SubprocessTransport(
-        loop,
-        protocol,  # type: ignore[arg-type]
-        args,
-        shell,
-        stdin,
-        stdout,
-        stderr,
-        bufsize,
-        waiter=waiter,
-        **kwargs,
-    )
-    watch_child(loop, transport)
-    try:
-        await waiter
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException:
-        transport.close()
-        await transport._wait()
-        raise
+    explicit = explicit_child_watcher()
+    with explicit if explicit is not None else contextlib.nullcontext() as watcher:
+        if watcher is not None and not watcher.is_active():
+            # Before the process is started, as asyncio checks.
+            raise RuntimeError(
+                "asyncio.get_child_watcher() is not activated, subprocess support is not installed."
+            )
+        waiter = loop.create_future()
+        transport = SubprocessTransport(
+            loop,
+            protocol,  # type: ignore[arg-type]
+            args,
+            shell,
+            stdin,
+            stdout,
+            stderr,
+            bufsize,
+            waiter=waiter,
+            **kwargs,
+        )
+        if watcher is None:
+            watch_child(loop, transport)
+        else:
+            watcher.add_child_handler(transport.get_pid(), child_watcher_callback, transport)
+        try:
+            await waiter
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:
+            transport.close()
+            await transport._wait()
+            raise
     return transport
 
 

@@ -143,6 +143,9 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         self._current_handle: Any = None
         self._fired_handle = events.Handle(_noop, (), self)
         self._selector: Selector | None = None
+        #: fd -> the transport that uses it; `add_reader` and friends refuse
+        #: those fds while the transport is open, as asyncio's do.
+        self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._signals = SignalHandlers(self)
 
     def __repr__(self) -> str:
@@ -939,27 +942,65 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
     def add_reader(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
         """Call ``callback(*args)`` whenever `fd` (an int or an object with
         ``fileno()``) is readable, until `remove_reader`. Replaces the
-        fd's previous reader."""
+        fd's previous reader.
+
+        Raises `RuntimeError` if an open transport of this loop uses `fd`,
+        `OSError` if `fd` is closed, `ValueError` for an invalid one."""
+        self._ensure_fd_no_transport(fd)
+        self._add_reader(fd, callback, *args)
+
+    def remove_reader(self, fd: Any) -> bool:
+        """Stop watching `fd` for reading; returns whether it was watched.
+        Raises `RuntimeError` if an open transport of this loop uses `fd`."""
+        self._ensure_fd_no_transport(fd)
+        return self._remove_reader(fd)
+
+    def add_writer(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
+        """Call ``callback(*args)`` whenever `fd` is writable, until
+        `remove_writer`. Replaces the fd's previous writer. Raises as
+        `add_reader`."""
+        self._ensure_fd_no_transport(fd)
+        self._add_writer(fd, callback, *args)
+
+    def remove_writer(self, fd: Any) -> bool:
+        """Stop watching `fd` for writing; returns whether it was watched.
+        Raises `RuntimeError` if an open transport of this loop uses `fd`."""
+        self._ensure_fd_no_transport(fd)
+        return self._remove_writer(fd)
+
+    # The same without the transport check: for the loop's own transports
+    # (and, as in asyncio's selector loop, for code that calls them).
+
+    def _add_reader(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
         self._check_closed()
         self._get_selector().add(fd, _READ, callback, args)
 
-    def remove_reader(self, fd: Any) -> bool:
-        """Stop watching `fd` for reading; returns whether it was watched."""
+    def _remove_reader(self, fd: Any) -> bool:
         if self._closed or self._selector is None:
             return False
         return self._selector.remove(fd, _READ)
 
-    def add_writer(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
-        """Call ``callback(*args)`` whenever `fd` is writable, until
-        `remove_writer`. Replaces the fd's previous writer."""
+    def _add_writer(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
         self._check_closed()
         self._get_selector().add(fd, _WRITE, callback, args)
 
-    def remove_writer(self, fd: Any) -> bool:
-        """Stop watching `fd` for writing; returns whether it was watched."""
+    def _remove_writer(self, fd: Any) -> bool:
         if self._closed or self._selector is None:
             return False
         return self._selector.remove(fd, _WRITE)
+
+    def _ensure_fd_no_transport(self, fd: Any) -> None:
+        if not self._transports:
+            return
+        fileno = fd
+        if not isinstance(fileno, int):
+            try:
+                fileno = int(fileno.fileno())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"Invalid file object: {fd!r}") from None
+        transport = self._transports.get(fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
         """Receive up to `nbytes` from the non-blocking `sock`. Cancellable."""

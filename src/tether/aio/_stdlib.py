@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 Future = asyncio.Future
+#: The standard library's task class (its C implementation, where built).
+StdlibTask = asyncio.Task
 
 #: ``_enter_task(loop, task)`` / ``_leave_task(loop, task)``: make `task`
 #: what ``asyncio.current_task(loop)`` returns, and undo it.
