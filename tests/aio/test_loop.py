@@ -402,3 +402,47 @@ def test_run_in_executor_and_default_executor():
 
     name, own_name = aio.run(main())
     assert name.startswith("custom") and own_name.startswith("own")
+
+
+def test_timers_follow_a_patched_loop_time():
+    # Test suites fake time by replacing loop.time; timers then fire after
+    # `when - loop.time()` seconds, as with asyncio's loop.
+    clock = MockClock(autojump_threshold=0)
+    loop = aio.new_event_loop(clock=clock)
+    offset = 1000.0
+    loop.time = lambda: clock.current_time() + offset
+    fired = []
+
+    async def main():
+        start = clock.current_time()
+        loop.call_later(5, lambda: fired.append(clock.current_time() - start))
+        await asyncio.sleep(10)  # asyncio's own sleep, through call_later
+        return clock.current_time() - start
+
+    try:
+        slept = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert fired == [pytest.approx(5)]
+    assert slept == pytest.approx(10)
+
+
+def test_a_timer_scheduled_earlier_with_patched_time_wakes_the_loop_sooner():
+    clock = MockClock(autojump_threshold=0)
+    loop = aio.new_event_loop(clock=clock)
+    loop.time = lambda: clock.current_time() - 50.0
+    order = []
+
+    async def main():
+        start = clock.current_time()
+        loop.call_later(30, order.append, "late")
+        await asyncio.sleep(0)
+        loop.call_later(1, order.append, "early")
+        await asyncio.sleep(2)
+        order.append(("after sleep", round(clock.current_time() - start)))
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert order == ["early", ("after sleep", 2)]

@@ -46,6 +46,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import warnings
 import weakref
@@ -73,6 +74,8 @@ logger = logging.getLogger("asyncio")
 
 
 _stdlib_all_tasks = asyncio.all_tasks
+#: The resolution of the loop's default clock (asyncio uses it the same way).
+_CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
 _HandleOrTask = events.Handle | Task[Any] | tuple[Any, Any]
 
 
@@ -138,6 +141,8 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         #: TimerHandles, a heap ordered by time (their ``_when``).
         self._timers: list[Any] = []
         self._timer_scope: tether.CancelScope | None = None
+        #: The loop time the timer task sleeps until (its earliest timer).
+        self._timer_wake_at = float("inf")
         self._timer_cancelled_count = 0
         self._segment_error: BaseException | None = None
         self._current_handle: Any = None
@@ -699,9 +704,19 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         heapq.heappush(self._timers, timer)
         timer._scheduled = True
         scope = self._timer_scope
-        if scope is not None and when < scope.deadline:
-            scope.deadline = when
+        if scope is not None and when < self._timer_wake_at:
+            self._timer_wake_at = when
+            scope.deadline = self._kernel_deadline(when)
         return timer  # type: ignore[no-any-return]
+
+    def _kernel_deadline(self, when: float) -> float:
+        """The kernel deadline (on the clock) for loop time `when`. The same
+        number, unless `time()` was replaced (test suites patch
+        ``loop.time`` to fake time) or overridden: then the loop waits, as
+        asyncio's does, for ``when - loop.time()`` seconds from now."""
+        if "time" not in self.__dict__ and type(self).time is TetherEventLoop.time:
+            return when
+        return self._clock.current_time() + (when - self.time())
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
         if handle._scheduled:
@@ -723,9 +738,12 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         while True:
             timers = self._timers
             if not self._frozen:
-                now = self.time()
+                # Timers up to one clock tick ahead are due, as in asyncio
+                # (so that waking at a deadline computed from a patched
+                # `time()` does not fall a rounding error short).
+                end = self.time() + _CLOCK_RESOLUTION
                 due = []
-                while timers and timers[0]._when <= now:
+                while timers and timers[0]._when <= end:
                     timer = heapq.heappop(timers)
                     timer._scheduled = False
                     if timer._cancelled:
@@ -737,7 +755,11 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
             while timers and timers[0]._cancelled:
                 heapq.heappop(timers)._scheduled = False
                 self._timer_cancelled_count -= 1
-            deadline = timers[0]._when if timers else float("inf")
+            if timers:
+                self._timer_wake_at = when = timers[0]._when
+                deadline = self._kernel_deadline(when)
+            else:
+                self._timer_wake_at = deadline = float("inf")
             with tether.CancelScope(deadline=deadline) as scope:
                 self._timer_scope = scope
                 await tether.sleep_forever()
