@@ -15,7 +15,7 @@ import warnings
 from typing import Any
 
 from .._core import Clock
-from ._stdlib import get_running_loop_or_none
+from ._stdlib import get_running_loop_or_none, no_running_loop_message
 
 
 class _CurrentLoop(threading.local):
@@ -44,7 +44,7 @@ def get_running_loop() -> Any:
     is none (for example, outside `tether.aio.run`)."""
     loop = get_running_loop_or_none()
     if loop is None:
-        raise RuntimeError("no running event loop")
+        raise RuntimeError(no_running_loop_message())
     return loop
 
 

@@ -62,6 +62,7 @@ import tether
 from .. import lowlevel
 from .._core import Clock, RunFinishedError, SystemClock
 from . import _connections, _datagram, _sockets
+from ._native import adopt
 from ._selector import _READ, _WRITE, Selector
 from ._signals import SignalHandlers
 from ._stdlib import get_running_loop_or_none, set_running_loop
@@ -469,6 +470,12 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Future[T]:
         """Schedule `coro` as a task of this loop; see `tether.aio.create_task`."""
+        kernel = self._kernel
+        if kernel is not None:
+            ktask = kernel.current_task
+            if ktask is not None and ktask.foreign_yield_handler is None:
+                # A trio-style task that may await it (see _native.py).
+                adopt(ktask)
         if self._task_factory is None:
             # (new_task raises the closed loop's RuntimeError itself.)
             return new_task(coro, self, name, context)
@@ -493,6 +500,12 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
 
     def create_future(self) -> asyncio.Future[Any]:
         """A new `asyncio.Future` attached to this loop."""
+        kernel = self._kernel
+        if kernel is not None:
+            ktask = kernel.current_task
+            if ktask is not None and ktask.foreign_yield_handler is None:
+                # A trio-style task that will await it (see _native.py).
+                adopt(ktask)
         return asyncio.Future(loop=self)
 
     # -- callbacks -------------------------------------------------------------

@@ -17,6 +17,8 @@ import asyncio.tasks
 from collections.abc import Callable
 from typing import Any
 
+from .. import lowlevel
+
 Future = asyncio.Future
 #: The standard library's task class (its C implementation, where built).
 StdlibTask = asyncio.Task
@@ -57,5 +59,24 @@ except AttributeError:  # pragma: no cover - later Pythons keep it per thread
         return asyncio.current_task(loop)
 
 
-get_running_loop = asyncio.get_running_loop
+def get_running_loop() -> Any:
+    """The running loop; `RuntimeError` if there is none. Inside
+    `tether.run` (trio-style code), the error says how to run asyncio code
+    there."""
+    loop = _events._get_running_loop()
+    if loop is None:
+        raise RuntimeError(no_running_loop_message())
+    return loop
+
+
+def no_running_loop_message() -> str:
+    if lowlevel.in_tether_run():
+        return (
+            "no running event loop: this is trio-style code inside tether.run(), which runs "
+            "no asyncio event loop; run the asyncio part with "
+            "'await tether.aio.run_hosted(coro)', or start the program with tether.aio.run()"
+        )
+    return "no running event loop"
+
+
 current_task = asyncio.current_task

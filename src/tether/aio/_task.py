@@ -60,6 +60,7 @@ import outcome
 
 from .. import lowlevel
 from .._core import Cancelled
+from ._native import adopt_children
 from ._stdlib import (
     Future,
     StdlibTask,
@@ -652,6 +653,10 @@ class _Stepper:
         # (The first step may be this fast one: a new task's resume value is
         # None. Later slow steps must not load it again.)
         task._fresh = False
+        if task._child_nurseries:
+            # Trio-style children started in this step may await the loop's
+            # futures: give them the handler before their first step.
+            adopt_children(task)
         if yielded is None:
             # A bare yield: give up one iteration. The task re-enters the run
             # queue, so callbacks queued from now on run after it.
@@ -915,7 +920,7 @@ def create_task(
         task = loop.create_task(coro, context=context)
     if name is not None:
         task.set_name(name)
-    return task  # type: ignore[return-value]
+    return task  # type: ignore[no-any-return]
 
 
 def ensure_future(coro_or_future: Awaitable[T], *, loop: Any = None) -> Future[T]:
