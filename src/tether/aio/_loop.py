@@ -606,8 +606,15 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                 self._pending.append(handle)
 
     def _run_handles(self, handles: list[Any]) -> None:
+        # (Callers clear `handles` afterwards.) A frame that outlives a
+        # callback, in the traceback of an error the callback kept (a task's
+        # exception), links back to this frame and keeps its locals as they
+        # are when it returns: so no handle may be left in them, as asyncio's
+        # loop drops its own, or the handle (and what it refers to) would
+        # stay alive until the cycle collector runs.
         index = 0
         count = len(handles)
+        handle = arg = None
         while index < count:
             handle = handles[index]
             index += 1
@@ -626,6 +633,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                     self.call_exception_handler(
                         {"message": f"Exception in callback {handle!r}", "exception": exc}
                     )
+                handle = arg = None
                 continue
             if handle._cancelled:
                 continue
@@ -639,7 +647,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                 self._requeue(handles, index)
                 return
             finally:
-                self._current_handle = None
+                self._current_handle = handle = arg = None
 
     def call_soon_threadsafe(
         self,
@@ -765,6 +773,9 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                         due.append(timer)
                 if due:
                     self._run_handles(due)
+                    # (Not kept by this frame until the next timer.)
+                    due.clear()
+                timer = None
             while timers and timers[0]._cancelled:
                 heapq.heappop(timers)._scheduled = False
                 self._timer_cancelled_count -= 1
@@ -943,7 +954,11 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                 logger.error("Exception in default exception handler", exc_info=True)
             return
         try:
-            self._exception_handler(self, context)
+            run_in = _handler_context(context) if _HANDLER_IN_CONTEXT else None
+            if run_in is not None:
+                run_in.run(self._exception_handler, self, context)
+            else:
+                self._exception_handler(self, context)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -1292,6 +1307,26 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
 
 def _noop() -> None:
     pass
+
+
+#: From Python 3.12 on, a custom exception handler runs in the context of
+#: the task, future or handle the error came from (so it sees the context
+#: variables the failing code had set).
+_HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
+
+
+def _handler_context(context: dict[str, Any]) -> Any:
+    """The `contextvars.Context` of the task, future or handle named by an
+    exception handler's `context` dict, or None."""
+    thing = context.get("task")
+    if thing is None:
+        # (A task is a future too, and is sometimes passed as one.)
+        thing = context.get("future")
+    if thing is None:
+        thing = context.get("handle")
+    get_context = getattr(thing, "get_context", None)
+    run_in = get_context() if get_context is not None else None
+    return run_in if hasattr(run_in, "run") else None
 
 
 class LoopCallback:

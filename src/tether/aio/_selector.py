@@ -146,6 +146,7 @@ class Selector:
     async def _watch(self, scope: tether.CancelScope) -> None:
         selector = self._selector
         loop = self._loop
+        ready: list[Any]
         wait = lowlevel.wait_readable
         selector_fd = selector.fileno()
         with scope:
@@ -153,18 +154,26 @@ class Selector:
                 await wait(selector_fd)
                 if loop._frozen:
                     return
-                ready = []
-                for key, mask in selector.select(0):
-                    reader, writer = key.data
-                    if mask & selectors.EVENT_READ and reader is not None:
-                        if reader._cancelled:
-                            self.remove(key.fileobj, _READ)
-                        else:
-                            ready.append(reader)
-                    if mask & selectors.EVENT_WRITE and writer is not None:
-                        if writer._cancelled:
-                            self.remove(key.fileobj, _WRITE)
-                        else:
-                            ready.append(writer)
+                ready = self._ready_handles()
                 if ready:
                     loop._run_handles(ready)
+                    # (Not kept alive by this frame until the next wakeup.)
+                    ready.clear()
+
+    def _ready_handles(self) -> list[Any]:
+        """The callbacks of the fds that are ready now (dropping the
+        registrations whose handle was cancelled)."""
+        ready = []
+        for key, mask in self._selector.select(0):
+            reader, writer = key.data
+            if mask & selectors.EVENT_READ and reader is not None:
+                if reader._cancelled:
+                    self.remove(key.fileobj, _READ)
+                else:
+                    ready.append(reader)
+            if mask & selectors.EVENT_WRITE and writer is not None:
+                if writer._cancelled:
+                    self.remove(key.fileobj, _WRITE)
+                else:
+                    ready.append(writer)
+        return ready
