@@ -789,7 +789,10 @@ async def make_subprocess_transport(
     **kwargs: Any,
 ) -> SubprocessTransport:
     explicit = explicit_child_watcher()
-    with explicit if explicit is not None else contextlib.nullcontext() as watcher:
+    with explicit if explicit is not None else contextlib.nullcontext() as entered:
+        # (Python 3.11 uses what entering the watcher returns; 3.12+ the
+        # watcher itself.)
+        watcher = entered if sys.version_info < (3, 12) else explicit
         if watcher is not None and not watcher.is_active():
             # Before the process is started, as asyncio checks.
             raise RuntimeError(
