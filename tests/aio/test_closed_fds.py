@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 
 import pytest
 
@@ -241,3 +242,20 @@ def test_replaced_running_loop_hooks_see_the_loop():
             loop.close()
     finally:
         events._get_running_loop, events._set_running_loop = saved
+
+
+def test_a_unix_server_removes_its_socket_file_on_close_from_3_13(tmp_path):
+    path = str(tmp_path / "server.sock")
+
+    async def main():
+        async def serve(reader, writer):
+            writer.close()
+
+        server = await aio.start_unix_server(serve, path)
+        assert os.path.exists(path)
+        server.close()
+        await server.wait_closed()
+        return os.path.exists(path)
+
+    # (As each version's asyncio: 3.13 added cleanup_socket=True.)
+    assert aio.run(main()) is (sys.version_info < (3, 13))

@@ -24,6 +24,7 @@ from asyncio import sslproto
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import _unix_cleanup
 from ._pipes import ReadPipeTransport, WritePipeTransport
 from ._sockets import (
     ensure_resolved,
@@ -495,6 +496,8 @@ async def create_unix_server(
         if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
         listener = sock
+    if cleanup_socket and _unix_cleanup.CLEANS_UP:
+        _unix_cleanup.remember(listener)
     listener.setblocking(False)
     return await _serve(
         loop,
@@ -566,6 +569,8 @@ def start_serving(
 def stop_serving(loop: TetherEventLoop, sock: socket.socket) -> None:
     """Called by `asyncio.Server.close`."""
     loop.remove_reader(sock.fileno())
+    if sock.family == socket.AF_UNIX:
+        _unix_cleanup.clean_up(sock)
     sock.close()
 
 
