@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -167,7 +169,8 @@ def _wait_child(proc: subprocess.Popen[str], results_path: str, timeout: float) 
                 if '"status": "done"' in f.read():
                     done_since = time.monotonic()
         elif time.monotonic() - done_since > timeout:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             reader.join()
             return "".join(chunks), True
@@ -191,6 +194,9 @@ def _run_module(python: str, module: str, loop: str, timeout: float) -> dict[str
                 [python, __file__, "--child", module, "--loop", loop, "--timeout", str(timeout),
                  "--results", results_path, "--skip-file", skip_path],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp, env=env,
+                # Its own process group: processes it forked (a process pool
+                # that never exits) are killed with it.
+                start_new_session=True,
             )  # fmt: skip
             stderr, exit_hang = _wait_child(proc, results_path, timeout)
             if exit_hang:
