@@ -161,6 +161,10 @@ def _wait_child(proc: subprocess.Popen[str], results_path: str, timeout: float) 
     while True:
         try:
             proc.wait(timeout=1.0)
+            # Whatever it forked and left behind goes too (it would keep
+            # stderr open).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             break
         except subprocess.TimeoutExpired:
             pass
