@@ -93,6 +93,10 @@ _TASK_EXIT = lowlevel.TASK_EXIT
 _VALUE_NONE: outcome.Value[None] = outcome.Value(None)
 
 
+#: Python 3.13's `uncancel()` also withdraws a pending cancellation.
+_UNCANCEL_WITHDRAWS = sys.version_info >= (3, 13)
+
+
 def _message_of(exc: BaseException) -> Any:
     return exc.args[0] if exc.args else None
 
@@ -328,9 +332,13 @@ class Task(StdlibTask[T], lowlevel.Task):
         return self._num_cancels_requested
 
     def uncancel(self) -> int:
-        """Decrement the count of cancellation requests; returns the new count."""
+        """Decrement the count of cancellation requests; returns the new count.
+        From Python 3.13 on (as asyncio), a cancellation not delivered yet is
+        withdrawn when the count drops to zero."""
         if self._num_cancels_requested > 0:
             self._num_cancels_requested -= 1
+            if self._num_cancels_requested == 0 and _UNCANCEL_WITHDRAWS:
+                self._must_cancel = False
         return self._num_cancels_requested
 
     def get_stack(self, *, limit: int | None = None) -> list[FrameType]:
