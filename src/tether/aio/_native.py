@@ -56,6 +56,7 @@ def park_native(task: lowlevel.Task, awaited: object) -> Callable[[Any], lowleve
     must be an asyncio future of a running tether loop; the task waits until
     it is done. An error raised here is thrown into the task where it
     awaited."""
+    # (Imported here: _loop and _task import this module.)
     from ._loop import TetherEventLoop
     from ._task import _loop_of
 
