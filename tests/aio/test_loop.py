@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
 import logging
+import sys
 import threading
 import time
 
@@ -402,3 +405,92 @@ def test_run_in_executor_and_default_executor():
 
     name, own_name = aio.run(main())
     assert name.startswith("custom") and own_name.startswith("own")
+
+
+def test_timers_follow_a_patched_loop_time():
+    # Test suites fake time by replacing loop.time; timers then fire after
+    # `when - loop.time()` seconds, as with asyncio's loop.
+    clock = MockClock(autojump_threshold=0)
+    loop = aio.new_event_loop(clock=clock)
+    offset = 1000.0
+    loop.time = lambda: clock.current_time() + offset
+    fired = []
+
+    async def main():
+        start = clock.current_time()
+        loop.call_later(5, lambda: fired.append(clock.current_time() - start))
+        await asyncio.sleep(10)  # asyncio's own sleep, through call_later
+        return clock.current_time() - start
+
+    try:
+        slept = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert fired == [pytest.approx(5)]
+    assert slept == pytest.approx(10)
+
+
+def test_a_timer_scheduled_earlier_with_patched_time_wakes_the_loop_sooner():
+    clock = MockClock(autojump_threshold=0)
+    loop = aio.new_event_loop(clock=clock)
+    loop.time = lambda: clock.current_time() - 50.0
+    order = []
+
+    async def main():
+        start = clock.current_time()
+        loop.call_later(30, order.append, "late")
+        await asyncio.sleep(0)
+        loop.call_later(1, order.append, "early")
+        await asyncio.sleep(2)
+        order.append(("after sleep", round(clock.current_time() - start)))
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert order == ["early", ("after sleep", 2)]
+
+
+def test_exception_handler_runs_in_the_failing_callbacks_context():
+    # Python 3.12+ runs a custom handler in the context of the handle, task
+    # or future the error came from; 3.11 in the loop's.
+    name = contextvars.ContextVar("name", default="unset")
+    seen = []
+
+    def failing():
+        name.set("set by the callback")
+        raise ValueError("boom")
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: seen.append(name.get()))
+        loop.call_soon(failing)
+        await aio.sleep(0)
+
+    aio.run(main())
+    expected = "set by the callback" if sys.version_info >= (3, 12) else "unset"
+    assert seen == [expected]
+
+
+def test_an_unretrieved_task_error_is_reported_without_the_cycle_collector():
+    # The loop keeps no handle of a finished callback in its frames (an
+    # error's traceback can reach them), so a standard-library task that
+    # failed is freed, and its error reported, as soon as nothing uses it.
+    reported = []
+
+    async def fails():
+        raise ValueError("never retrieved")
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: reported.append(context["exception"]))
+        asyncio.tasks._CTask(fails())  # stepped by loop callbacks
+        await aio.sleep(0)
+        await aio.sleep(0)
+        return list(reported)
+
+    gc.disable()
+    try:
+        assert [repr(exc) for exc in aio.run(main())] == ["ValueError('never retrieved')"]
+    finally:
+        gc.enable()

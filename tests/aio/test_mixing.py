@@ -431,3 +431,93 @@ def test_an_aio_task_is_its_own_kernel_task_in_every_run_of_the_loop():
         loop.close()
     assert seen == [task, task]
     assert isinstance(task, tether.lowlevel.Task) and isinstance(task, asyncio.Future)
+
+
+def test_trio_style_children_inside_aio_run_use_aio_io():
+    # Children of a trio-style nursery in an aio task run in the same kernel
+    # run as the loop: they can await its futures, tasks and streams.
+    async def echo(reader, writer):
+        writer.write(await reader.read(100))
+        await writer.drain()
+        writer.close()
+
+    async def trio_child(port, results):
+        reader, writer = await aio.open_connection("127.0.0.1", port)
+        writer.write(b"from a trio-style task")
+        await writer.drain()
+        results.append(await reader.read(100))
+        writer.close()
+        results.append(await aio.create_task(aio.sleep(0, "task result")))
+        queue = asyncio.Queue()
+        aio.get_running_loop().call_later(1, queue.put_nowait, "queued")
+        results.append(await queue.get())
+
+    async def grandparent(port, results):
+        # A grandchild of the aio task: adopted when it creates a future.
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(trio_child, port, results)
+
+    async def main():
+        server = await aio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        results = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(trio_child, port, results)
+            nursery.start_soon(grandparent, port, results)
+        server.close()
+        await server.wait_closed()
+        return results
+
+    results = aio.run(main())
+    assert sorted(results, key=repr) == sorted(
+        [b"from a trio-style task", "task result", "queued"] * 2, key=repr
+    )
+
+
+def test_tether_scope_cancels_a_trio_style_wait_for_an_aio_future():
+    async def trio_child(box):
+        future = aio.get_running_loop().create_future()
+        box.append(future)
+        with tether.move_on_after(1) as scope:
+            await future
+        box.append(scope.cancelled_caught)
+
+    async def main():
+        box = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(trio_child, box)
+        return box[1], box[0].done()
+
+    assert run_virtual(main()) == (True, False)
+
+
+def test_run_hosted_inside_aio_run_says_what_to_do():
+    async def trio_child():
+        with pytest.raises(RuntimeError, match="await the coroutine directly"):
+            await aio.run_hosted(aio.sleep(0))
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(trio_child)
+
+    aio.run(main())
+
+
+def test_aio_without_a_loop_inside_tether_run_points_to_run_hosted():
+    async def coro():
+        return None
+
+    async def main():
+        unstarted = coro()
+        for attempt in (
+            lambda: aio.create_task(unstarted),
+            lambda: aio.get_running_loop(),
+            lambda: aio.TaskGroup().__aenter__().send(None),
+            lambda: aio.open_connection("127.0.0.1", 1).send(None),
+        ):
+            with pytest.raises(RuntimeError, match=r"tether\.aio\.run_hosted"):
+                attempt()
+        unstarted.close()
+        return "checked"
+
+    assert tether.run(main) == "checked"

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import gc
 import io
+import sys
 import types
 import weakref
 
@@ -567,3 +568,23 @@ def test_a_finished_gather_is_freed_without_the_cycle_collector():
     finally:
         gc.enable()
     assert freed == [True, True, True, True]
+
+
+def test_uncancel_withdraws_a_pending_cancel_from_3_13():
+    # As each version's asyncio: 3.13's uncancel() drops a cancellation
+    # that was requested but not delivered yet, when the count reaches 0.
+    async def child():
+        await aio.sleep(0)
+        return "ran to the end"
+
+    async def main():
+        task = aio.create_task(child())  # not started yet
+        task.cancel()
+        assert task.uncancel() == 0
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return "cancelled"
+
+    expected = "ran to the end" if sys.version_info >= (3, 13) else "cancelled"
+    assert aio.run(main()) == expected

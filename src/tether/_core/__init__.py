@@ -33,7 +33,7 @@ from ._detach import (
     reattach_detached_coroutine_object,
     temporarily_detach_coroutine_object,
 )
-from ._entry_point import run
+from ._entry_point import forget_run_after_fork, run
 from ._entry_queue import TetherToken
 from ._exceptions import (
     BrokenResourceError,
@@ -139,6 +139,7 @@ __all__ = [
     "disable_ki_protection",
     "enable_ki_protection",
     "enclosing_deadline_scope",
+    "forget_run_after_fork",
     "fd_of",
     "forget_async_library",
     "in_tether_run",

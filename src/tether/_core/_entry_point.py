@@ -205,3 +205,20 @@ def _install_wakeup_fd(runner: Runner) -> int | None:
         signal.set_wakeup_fd(previous)
         return None
     return previous
+
+
+def forget_run_after_fork() -> None:
+    """In a child process that `os.fork` made while a tether run was running
+    in the forking thread, forget that run: it belongs to the parent, and
+    the child can start runs of its own (``tether.run`` would otherwise say
+    it is called inside a running one). Also stops signals in the child
+    from being written to the parent's wakeup socket. Call it only in a
+    forked child (``os.register_at_fork(after_in_child=...)``), never in a
+    process whose run is live. Not a checkpoint."""
+    if getattr(GLOBAL_RUN_CONTEXT, "runner", None) is None:
+        return
+    del GLOBAL_RUN_CONTEXT.runner
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:  # pragma: no cover - forked from a non-main thread
+        pass

@@ -41,8 +41,10 @@ from asyncio import (
     iscoroutinefunction,
     set_event_loop_policy,
 )
+from typing import Any
 
-from . import subprocess
+from . import _asyncio_names, subprocess
+from . import _fork as _fork  # registers the forked-child reset (see _fork.py)
 from ._events import (
     EventLoopPolicy,
     get_event_loop,
@@ -86,10 +88,26 @@ from .subprocess import create_subprocess_exec, create_subprocess_shell
 
 TimeoutError = TimeoutError
 
+# asyncio's names for the policy and loop classes: tether's own.
+DefaultEventLoopPolicy = EventLoopPolicy
+SelectorEventLoop = TetherEventLoop
+EventLoop = TetherEventLoop
+
+
+def __getattr__(name: str) -> Any:
+    # asyncio's other names (the child watchers, BaseEventLoop, the hooks
+    # for event loops such as _get_running_loop): the standard library's
+    # own objects; see _asyncio_names.py.
+    return _asyncio_names.lookup(name)
+
+
 __all__ = [
     "set_event_loop_policy",
     "get_event_loop_policy",
     "EventLoopPolicy",
+    "DefaultEventLoopPolicy",
+    "SelectorEventLoop",
+    "EventLoop",
     "run_hosted",
     "Server",
     "subprocess",

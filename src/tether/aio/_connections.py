@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import contextlib
 import errno
 import itertools
 import logging
@@ -21,16 +22,22 @@ import socket
 import sys
 from asyncio import sslproto
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import _unix_cleanup
 from ._pipes import ReadPipeTransport, WritePipeTransport
 from ._sockets import (
-    check_socket,
     ensure_resolved,
+    reject_ssl_socket,
     remove_stale_unix_socket,
     send_file_in_chunks,
 )
-from ._subprocess import SubprocessTransport, watch_child
+from ._subprocess import (
+    SubprocessTransport,
+    child_watcher_callback,
+    explicit_child_watcher,
+    watch_child,
+)
 from ._transports import SocketTransport
 
 if TYPE_CHECKING:
@@ -174,6 +181,27 @@ async def _connect_sock(
         if sock is not None:
             sock.close()
         raise
+    finally:
+        # The error raised from here keeps this frame alive (through its
+        # traceback), and the list holds the error: no cycle.
+        del errors
+
+
+def _raise_connect_errors(errors: list[OSError], all_errors: bool) -> NoReturn:
+    """Raise what a failed `create_connection` raises: every error in a
+    group (``all_errors=True``), the one error, or one error naming them
+    all."""
+    try:
+        if all_errors:
+            raise ExceptionGroup("create_connection failed", errors)
+        if len(errors) == 1:
+            raise errors[0]
+        model = str(errors[0])
+        if all(str(exc) == model for exc in errors):
+            raise errors[0]
+        raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in errors)))
+    finally:
+        del errors
 
 
 def _interleave(addrinfos: list[Any], first_family_count: int) -> list[Any]:
@@ -215,7 +243,7 @@ async def create_connection(
         server_hostname = host
     _check_ssl_arguments(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
     if sock is not None:
-        check_socket(loop, sock)
+        reject_ssl_socket(sock)
     if happy_eyeballs_delay is not None and interleave is None:
         interleave = 1
     if host is not None or port is not None:
@@ -236,23 +264,20 @@ async def create_connection(
         if interleave:
             infos = _interleave(infos, interleave)
         errors: list[OSError] = []
-        # Addresses are tried one after the other (happy_eyeballs_delay is
-        # accepted; the attempts are not staggered).
-        for addr_info in infos:
-            try:
-                sock = await _connect_sock(loop, errors, addr_info, laddr_infos)
-                break
-            except OSError:
-                continue
-        if sock is None:
-            if all_errors:
-                raise ExceptionGroup("create_connection failed", errors)
-            if len(errors) == 1:
-                raise errors[0]
-            model = str(errors[0])
-            if all(str(exc) == model for exc in errors):
-                raise errors[0]
-            raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in errors)))
+        try:
+            # Addresses are tried one after the other (happy_eyeballs_delay
+            # is accepted; the attempts are not staggered).
+            for addr_info in infos:
+                try:
+                    sock = await _connect_sock(loop, errors, addr_info, laddr_infos)
+                    break
+                except OSError:
+                    continue
+            if sock is None:
+                _raise_connect_errors(errors, all_errors)
+        finally:
+            # As in _connect_sock: the error raised keeps this frame alive.
+            del errors
     else:
         if sock is None:
             raise ValueError("host and port was not specified and no sock specified")
@@ -323,7 +348,7 @@ async def connect_accepted_socket(
     if sock.type != socket.SOCK_STREAM:
         raise ValueError(f"A Stream Socket was expected, got {sock!r}")
     _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
-    check_socket(loop, sock)
+    reject_ssl_socket(sock)
     return await create_connection_transport(
         loop,
         sock,
@@ -361,7 +386,7 @@ async def create_server(
         raise TypeError("ssl argument must be an SSLContext or None")
     _check_ssl_arguments(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
     if sock is not None:
-        check_socket(loop, sock)
+        reject_ssl_socket(sock)
     if host is not None or port is not None:
         if sock is not None:
             raise ValueError("host/port and sock can not be specified at the same time")
@@ -471,6 +496,8 @@ async def create_unix_server(
         if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
         listener = sock
+    if cleanup_socket and _unix_cleanup.CLEANS_UP:
+        _unix_cleanup.remember(listener)
     listener.setblocking(False)
     return await _serve(
         loop,
@@ -542,6 +569,8 @@ def start_serving(
 def stop_serving(loop: TetherEventLoop, sock: socket.socket) -> None:
     """Called by `asyncio.Server.close`."""
     loop.remove_reader(sock.fileno())
+    if sock.family == socket.AF_UNIX:
+        _unix_cleanup.clean_up(sock)
     sock.close()
 
 
@@ -764,28 +793,41 @@ async def make_subprocess_transport(
     bufsize: int,
     **kwargs: Any,
 ) -> SubprocessTransport:
-    waiter = loop.create_future()
-    transport = SubprocessTransport(
-        loop,
-        protocol,  # type: ignore[arg-type]
-        args,
-        shell,
-        stdin,
-        stdout,
-        stderr,
-        bufsize,
-        waiter=waiter,
-        **kwargs,
-    )
-    watch_child(loop, transport)
-    try:
-        await waiter
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException:
-        transport.close()
-        await transport._wait()
-        raise
+    explicit = explicit_child_watcher()
+    with explicit if explicit is not None else contextlib.nullcontext() as entered:
+        # (Python 3.11 uses what entering the watcher returns; 3.12+ the
+        # watcher itself.)
+        watcher = entered if sys.version_info < (3, 12) else explicit
+        if watcher is not None and not watcher.is_active():
+            # Before the process is started, as asyncio checks.
+            raise RuntimeError(
+                "asyncio.get_child_watcher() is not activated, subprocess support is not installed."
+            )
+        waiter = loop.create_future()
+        transport = SubprocessTransport(
+            loop,
+            protocol,  # type: ignore[arg-type]
+            args,
+            shell,
+            stdin,
+            stdout,
+            stderr,
+            bufsize,
+            waiter=waiter,
+            **kwargs,
+        )
+        if watcher is None:
+            watch_child(loop, transport)
+        else:
+            watcher.add_child_handler(transport.get_pid(), child_watcher_callback, transport)
+        try:
+            await waiter
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:
+            transport.close()
+            await transport._wait()
+            raise
     return transport
 
 

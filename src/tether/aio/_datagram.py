@@ -61,6 +61,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         self._loop: TetherEventLoop = loop
         self._sock = sock
         self._sock_fd = sock.fileno()
+        loop._transports[self._sock_fd] = self
         self._protocol: Any = protocol
         self._address = address
         self._buffer: collections.deque[tuple[bytes, Any]] = collections.deque()
@@ -95,7 +96,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
 
     def _start_reading(self) -> None:
         if not self._closing:
-            self._loop.add_reader(self._sock_fd, self._read_ready)
+            self._loop._add_reader(self._sock_fd, self._read_ready)
 
     def _read_ready(self) -> None:
         if self._conn_lost:
@@ -139,7 +140,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
                     self._sock.sendto(data, addr)
                 return
             except (BlockingIOError, InterruptedError):
-                self._loop.add_writer(self._sock_fd, self._sendto_ready)
+                self._loop._add_writer(self._sock_fd, self._sendto_ready)
             except OSError as exc:
                 self._protocol.error_received(exc)
                 return
@@ -176,7 +177,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
                 return
         self._maybe_resume_protocol()
         if not self._buffer:
-            self._loop.remove_writer(self._sock_fd)
+            self._loop._remove_writer(self._sock_fd)
             if self._closing:
                 self._call_connection_lost(None)
 
@@ -184,7 +185,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         if self._closing:
             return
         self._closing = True
-        self._loop.remove_reader(self._sock_fd)
+        self._loop._remove_reader(self._sock_fd)
         if not self._buffer:
             self._conn_lost += 1
             self._loop.call_soon(self._call_connection_lost, None)
@@ -202,10 +203,10 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         if self._buffer:
             self._buffer.clear()
             self._buffer_size = 0
-            self._loop.remove_writer(self._sock_fd)
+            self._loop._remove_writer(self._sock_fd)
         if not self._closing:
             self._closing = True
-            self._loop.remove_reader(self._sock_fd)
+            self._loop._remove_reader(self._sock_fd)
         self._conn_lost += 1
         self._loop.call_soon(self._call_connection_lost, exc)
 

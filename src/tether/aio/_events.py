@@ -15,7 +15,7 @@ import warnings
 from typing import Any
 
 from .._core import Clock
-from ._stdlib import get_running_loop_or_none
+from ._stdlib import get_running_loop_or_none, no_running_loop_message
 
 
 class _CurrentLoop(threading.local):
@@ -46,7 +46,7 @@ def get_running_loop() -> Any:
     is none (for example, outside `tether.aio.run`)."""
     loop = get_running_loop_or_none()
     if loop is None:
-        raise RuntimeError("no running event loop")
+        raise RuntimeError(no_running_loop_message())
     return loop
 
 
@@ -68,6 +68,13 @@ def set_event_loop(loop: Any) -> None:
     _current.loop = loop
     _current.set_called = True
     asyncio.set_event_loop(loop)
+
+
+def forget_current_loop() -> None:
+    """Forget this thread's loop set with `set_event_loop` (in a forked
+    child, see `_fork.py`)."""
+    _current.loop = None
+    _current.set_called = False
 
 
 def get_event_loop() -> Any:

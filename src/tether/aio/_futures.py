@@ -29,6 +29,29 @@ def isfuture(obj: object) -> bool:
     )
 
 
+def _to_asyncio_error(exc: BaseException) -> BaseException:
+    """An error from `concurrent.futures` as the matching asyncio error
+    (their ``CancelledError`` and ``InvalidStateError`` are other classes),
+    so that ``except asyncio.CancelledError`` catches a cancellation that
+    happened in a thread."""
+    kind = type(exc)
+    if kind is concurrent.futures.CancelledError:
+        return asyncio.CancelledError(*exc.args)
+    if kind is concurrent.futures.InvalidStateError:
+        return asyncio.InvalidStateError(*exc.args)
+    return exc
+
+
+def _to_concurrent_error(exc: BaseException) -> BaseException:
+    """The other way round: an asyncio error as `concurrent.futures`' own."""
+    kind = type(exc)
+    if kind is asyncio.CancelledError:
+        return concurrent.futures.CancelledError(*exc.args)
+    if kind is asyncio.InvalidStateError:
+        return concurrent.futures.InvalidStateError(*exc.args)
+    return exc
+
+
 def _copy_state_to_asyncio(source: concurrent.futures.Future[Any], dest: Future[Any]) -> None:
     if dest.cancelled():
         return
@@ -38,7 +61,7 @@ def _copy_state_to_asyncio(source: concurrent.futures.Future[Any], dest: Future[
         return
     exc = source.exception()
     if exc is not None:
-        dest.set_exception(exc)
+        dest.set_exception(_to_asyncio_error(exc))
     else:
         dest.set_result(source.result())
 
@@ -50,7 +73,7 @@ def _copy_state_to_concurrent(source: Future[Any], dest: concurrent.futures.Futu
         return
     exc = source.exception()
     if exc is not None:
-        dest.set_exception(exc)
+        dest.set_exception(_to_concurrent_error(exc))
     else:
         dest.set_result(source.result())
 

@@ -46,6 +46,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import warnings
 import weakref
@@ -61,7 +62,8 @@ import tether
 from .. import lowlevel
 from .._core import Clock, RunFinishedError, SystemClock
 from . import _connections, _datagram, _sockets
-from ._selector import _READ, _WRITE, Selector, fileobj_to_fd
+from ._native import adopt
+from ._selector import _READ, _WRITE, Selector
 from ._signals import SignalHandlers
 from ._stdlib import get_running_loop_or_none, set_running_loop
 from ._task import Task, _Stepper, _Wakeup, new_task
@@ -73,6 +75,8 @@ logger = logging.getLogger("asyncio")
 
 
 _stdlib_all_tasks = asyncio.all_tasks
+#: The resolution of the loop's default clock (asyncio uses it the same way).
+_CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
 _HandleOrTask = events.Handle | Task[Any] | tuple[Any, Any]
 
 
@@ -138,11 +142,16 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         #: TimerHandles, a heap ordered by time (their ``_when``).
         self._timers: list[Any] = []
         self._timer_scope: tether.CancelScope | None = None
+        #: The loop time the timer task sleeps until (its earliest timer).
+        self._timer_wake_at = float("inf")
         self._timer_cancelled_count = 0
         self._segment_error: BaseException | None = None
         self._current_handle: Any = None
         self._fired_handle = events.Handle(_noop, (), self)
         self._selector: Selector | None = None
+        #: fd -> the transport that uses it; `add_reader` and friends refuse
+        #: those fds while the transport is open, as asyncio's do.
+        self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._signals = SignalHandlers(self)
 
     def __repr__(self) -> str:
@@ -461,6 +470,12 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Future[T]:
         """Schedule `coro` as a task of this loop; see `tether.aio.create_task`."""
+        kernel = self._kernel
+        if kernel is not None:
+            ktask = kernel.current_task
+            if ktask is not None and ktask.foreign_yield_handler is None:
+                # A trio-style task that may await it (see _native.py).
+                adopt(ktask)
         if self._task_factory is None:
             # (new_task raises the closed loop's RuntimeError itself.)
             return new_task(coro, self, name, context)
@@ -486,6 +501,12 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
 
     def create_future(self) -> asyncio.Future[Any]:
         """A new `asyncio.Future` attached to this loop."""
+        kernel = self._kernel
+        if kernel is not None:
+            ktask = kernel.current_task
+            if ktask is not None and ktask.foreign_yield_handler is None:
+                # A trio-style task that will await it (see _native.py).
+                adopt(ktask)
         return asyncio.Future(loop=self)
 
     # -- callbacks -------------------------------------------------------------
@@ -586,8 +607,15 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                 self._pending.append(handle)
 
     def _run_handles(self, handles: list[Any]) -> None:
+        # (Callers clear `handles` afterwards.) A frame that outlives a
+        # callback, in the traceback of an error the callback kept (a task's
+        # exception), links back to this frame and keeps its locals as they
+        # are when it returns: so no handle may be left in them, as asyncio's
+        # loop drops its own, or the handle (and what it refers to) would
+        # stay alive until the cycle collector runs.
         index = 0
         count = len(handles)
+        handle = arg = None
         while index < count:
             handle = handles[index]
             index += 1
@@ -606,6 +634,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                     self.call_exception_handler(
                         {"message": f"Exception in callback {handle!r}", "exception": exc}
                     )
+                handle = arg = None
                 continue
             if handle._cancelled:
                 continue
@@ -619,7 +648,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                 self._requeue(handles, index)
                 return
             finally:
-                self._current_handle = None
+                self._current_handle = handle = arg = None
 
     def call_soon_threadsafe(
         self,
@@ -697,9 +726,19 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         heapq.heappush(self._timers, timer)
         timer._scheduled = True
         scope = self._timer_scope
-        if scope is not None and when < scope.deadline:
-            scope.deadline = when
+        if scope is not None and when < self._timer_wake_at:
+            self._timer_wake_at = when
+            scope.deadline = self._kernel_deadline(when)
         return timer  # type: ignore[no-any-return]
+
+    def _kernel_deadline(self, when: float) -> float:
+        """The kernel deadline (on the clock) for loop time `when`. The same
+        number, unless `time()` was replaced (test suites patch
+        ``loop.time`` to fake time) or overridden: then the loop waits, as
+        asyncio's does, for ``when - loop.time()`` seconds from now."""
+        if "time" not in self.__dict__ and type(self).time is TetherEventLoop.time:
+            return when
+        return self._clock.current_time() + (when - self.time())
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
         if handle._scheduled:
@@ -721,9 +760,12 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         while True:
             timers = self._timers
             if not self._frozen:
-                now = self.time()
+                # Timers up to one clock tick ahead are due, as in asyncio
+                # (so that waking at a deadline computed from a patched
+                # `time()` does not fall a rounding error short).
+                end = self.time() + _CLOCK_RESOLUTION
                 due = []
-                while timers and timers[0]._when <= now:
+                while timers and timers[0]._when <= end:
                     timer = heapq.heappop(timers)
                     timer._scheduled = False
                     if timer._cancelled:
@@ -732,10 +774,17 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                         due.append(timer)
                 if due:
                     self._run_handles(due)
+                    # (Not kept by this frame until the next timer.)
+                    due.clear()
+                timer = None
             while timers and timers[0]._cancelled:
                 heapq.heappop(timers)._scheduled = False
                 self._timer_cancelled_count -= 1
-            deadline = timers[0]._when if timers else float("inf")
+            if timers:
+                self._timer_wake_at = when = timers[0]._when
+                deadline = self._kernel_deadline(when)
+            else:
+                self._timer_wake_at = deadline = float("inf")
             with tether.CancelScope(deadline=deadline) as scope:
                 self._timer_scope = scope
                 await tether.sleep_forever()
@@ -906,7 +955,11 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
                 logger.error("Exception in default exception handler", exc_info=True)
             return
         try:
-            self._exception_handler(self, context)
+            run_in = _handler_context(context) if _HANDLER_IN_CONTEXT else None
+            if run_in is not None:
+                run_in.run(self._exception_handler, self, context)
+            else:
+                self._exception_handler(self, context)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -940,27 +993,65 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
     def add_reader(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
         """Call ``callback(*args)`` whenever `fd` (an int or an object with
         ``fileno()``) is readable, until `remove_reader`. Replaces the
-        fd's previous reader."""
-        self._check_closed()
-        self._get_selector().add(fileobj_to_fd(fd), _READ, callback, args)
+        fd's previous reader.
+
+        Raises `RuntimeError` if an open transport of this loop uses `fd`,
+        `OSError` if `fd` is closed, `ValueError` for an invalid one."""
+        self._ensure_fd_no_transport(fd)
+        self._add_reader(fd, callback, *args)
 
     def remove_reader(self, fd: Any) -> bool:
-        """Stop watching `fd` for reading; returns whether it was watched."""
-        if self._closed or self._selector is None:
-            return False
-        return self._selector.remove(fileobj_to_fd(fd), _READ)
+        """Stop watching `fd` for reading; returns whether it was watched.
+        Raises `RuntimeError` if an open transport of this loop uses `fd`."""
+        self._ensure_fd_no_transport(fd)
+        return self._remove_reader(fd)
 
     def add_writer(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
         """Call ``callback(*args)`` whenever `fd` is writable, until
-        `remove_writer`. Replaces the fd's previous writer."""
-        self._check_closed()
-        self._get_selector().add(fileobj_to_fd(fd), _WRITE, callback, args)
+        `remove_writer`. Replaces the fd's previous writer. Raises as
+        `add_reader`."""
+        self._ensure_fd_no_transport(fd)
+        self._add_writer(fd, callback, *args)
 
     def remove_writer(self, fd: Any) -> bool:
-        """Stop watching `fd` for writing; returns whether it was watched."""
+        """Stop watching `fd` for writing; returns whether it was watched.
+        Raises `RuntimeError` if an open transport of this loop uses `fd`."""
+        self._ensure_fd_no_transport(fd)
+        return self._remove_writer(fd)
+
+    # The same without the transport check: for the loop's own transports
+    # (and, as in asyncio's selector loop, for code that calls them).
+
+    def _add_reader(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
+        self._check_closed()
+        self._get_selector().add(fd, _READ, callback, args)
+
+    def _remove_reader(self, fd: Any) -> bool:
         if self._closed or self._selector is None:
             return False
-        return self._selector.remove(fileobj_to_fd(fd), _WRITE)
+        return self._selector.remove(fd, _READ)
+
+    def _add_writer(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
+        self._check_closed()
+        self._get_selector().add(fd, _WRITE, callback, args)
+
+    def _remove_writer(self, fd: Any) -> bool:
+        if self._closed or self._selector is None:
+            return False
+        return self._selector.remove(fd, _WRITE)
+
+    def _ensure_fd_no_transport(self, fd: Any) -> None:
+        if not self._transports:
+            return
+        fileno = fd
+        if not isinstance(fileno, int):
+            try:
+                fileno = int(fileno.fileno())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"Invalid file object: {fd!r}") from None
+        transport = self._transports.get(fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
         """Receive up to `nbytes` from the non-blocking `sock`. Cancellable."""
@@ -1217,6 +1308,26 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
 
 def _noop() -> None:
     pass
+
+
+#: From Python 3.12 on, a custom exception handler runs in the context of
+#: the task, future or handle the error came from (so it sees the context
+#: variables the failing code had set).
+_HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
+
+
+def _handler_context(context: dict[str, Any]) -> Any:
+    """The `contextvars.Context` of the task, future or handle named by an
+    exception handler's `context` dict, or None."""
+    thing = context.get("task")
+    if thing is None:
+        # (A task is a future too, and is sometimes passed as one.)
+        thing = context.get("future")
+    if thing is None:
+        thing = context.get("handle")
+    get_context = getattr(thing, "get_context", None)
+    run_in = get_context() if get_context is not None else None
+    return run_in if hasattr(run_in, "run") else None
 
 
 class LoopCallback:

@@ -98,6 +98,7 @@ class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
             self._fileno = None
             self._protocol = None
             raise ValueError("Pipe transport is for pipes/sockets only.")
+        loop._transports[self._fileno] = self
         os.set_blocking(self._fileno, False)
         loop.call_soon(self._protocol.connection_made, self)
         loop.call_soon(self._start_reading)
@@ -109,7 +110,7 @@ class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
 
     def _start_reading(self) -> None:
         if self.is_reading():
-            self._loop.add_reader(self._fileno, self._read_ready)
+            self._loop._add_reader(self._fileno, self._read_ready)
 
     def _read_ready(self) -> None:
         try:
@@ -125,7 +126,7 @@ class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
                 if self._loop.get_debug():
                     logger.info("%r was closed by peer", self)
                 self._closing = True
-                self._loop.remove_reader(self._fileno)
+                self._loop._remove_reader(self._fileno)
                 self._loop.call_soon(self._protocol.eof_received)
                 self._loop.call_soon(self._call_connection_lost, None)
 
@@ -136,13 +137,13 @@ class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
         if not self.is_reading():
             return
         self._paused = True
-        self._loop.remove_reader(self._fileno)
+        self._loop._remove_reader(self._fileno)
 
     def resume_reading(self) -> None:
         if self._closing or not self._paused:
             return
         self._paused = False
-        self._loop.add_reader(self._fileno, self._read_ready)
+        self._loop._add_reader(self._fileno, self._read_ready)
 
     def close(self) -> None:
         if not self._closing:
@@ -158,7 +159,7 @@ class ReadPipeTransport(_PipeEnd, transports.ReadTransport):
 
     def _close(self, exc: BaseException | None) -> None:
         self._closing = True
-        self._loop.remove_reader(self._fileno)
+        self._loop._remove_reader(self._fileno)
         self._loop.call_soon(self._call_connection_lost, exc)
 
 
@@ -203,11 +204,12 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
             self._fileno = None
             self._protocol = None
             raise ValueError("Pipe transport is only for pipes, sockets and character devices")
+        loop._transports[self._fileno] = self
         os.set_blocking(self._fileno, False)
         loop.call_soon(self._protocol.connection_made, self)
         if is_socket or (is_fifo and not sys.platform.startswith("aix")):
             # Readability of the write end means the read end was closed.
-            loop.call_soon(loop.add_reader, self._fileno, self._read_ready)
+            loop.call_soon(loop._add_reader, self._fileno, self._read_ready)
         if waiter is not None:
             loop.call_soon(set_result_unless_cancelled, waiter, None)
 
@@ -256,7 +258,7 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
                 return
             if written > 0:
                 data = memoryview(data)[written:]
-            self._loop.add_writer(self._fileno, self._write_ready)
+            self._loop._add_writer(self._fileno, self._write_ready)
         self._buffer += data
         self._maybe_pause_protocol()
 
@@ -272,15 +274,15 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
         except BaseException as exc:
             self._buffer.clear()
             self._conn_lost += 1
-            self._loop.remove_writer(self._fileno)
+            self._loop._remove_writer(self._fileno)
             self._fatal_error(exc, "Fatal write error on pipe transport")
         else:
             if written == len(self._buffer):
                 self._buffer.clear()
-                self._loop.remove_writer(self._fileno)
+                self._loop._remove_writer(self._fileno)
                 self._maybe_resume_protocol()
                 if self._closing:
-                    self._loop.remove_reader(self._fileno)
+                    self._loop._remove_reader(self._fileno)
                     self._call_connection_lost(None)
                 return
             if written > 0:
@@ -295,7 +297,7 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
         assert self._pipe is not None
         self._closing = True
         if not self._buffer:
-            self._loop.remove_reader(self._fileno)
+            self._loop._remove_reader(self._fileno)
             self._loop.call_soon(self._call_connection_lost, None)
 
     def close(self) -> None:
@@ -314,7 +316,7 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
     def _close(self, exc: BaseException | None = None) -> None:
         self._closing = True
         if self._buffer:
-            self._loop.remove_writer(self._fileno)
+            self._loop._remove_writer(self._fileno)
         self._buffer.clear()
-        self._loop.remove_reader(self._fileno)
+        self._loop._remove_reader(self._fileno)
         self._loop.call_soon(self._call_connection_lost, exc)

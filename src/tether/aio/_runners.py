@@ -231,7 +231,14 @@ async def run_hosted(main: Coroutine[Any, Any, T], *, debug: bool | None = None)
     from ._loop import TetherEventLoop
 
     if get_running_loop_or_none() is not None:
-        raise RuntimeError("run_hosted() cannot be called from a running event loop")
+        if asyncio.iscoroutine(main):
+            main.close()  # never to run: no "never awaited" warning
+        raise RuntimeError(
+            "run_hosted() cannot be called from a running event loop: inside "
+            "tether.aio.run(), await the coroutine directly (trio-style tasks there can "
+            "use tether.aio and asyncio themselves; run_hosted is for trio-style code "
+            "under tether.run())"
+        )
     if not asyncio.iscoroutine(main):
         raise ValueError(f"a coroutine was expected, got {main!r}")
     loop = TetherEventLoop(clock=lowlevel.current_clock())

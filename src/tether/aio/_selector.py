@@ -1,20 +1,34 @@
 """File-descriptor callbacks: the loop's `add_reader` / `add_writer`.
 
 asyncio's selector loop keeps, per file descriptor, at most one reader and
-one writer callback, and calls each whenever its fd is ready. Here the
-registrations are kept by the loop (so they survive from one run of the loop
-to the next), and while the loop runs each registration has a *watcher*: a
-kernel task that waits with `lowlevel.wait_readable` / `wait_writable` and
-runs the callback each time the fd is ready, in its own step (so it takes
-its turn in the kernel's run queue when the I/O event arrives, as asyncio's
-ready queue does).
+one writer callback in a `selectors` selector (epoll on Linux, kqueue on the
+BSDs and macOS), and each iteration calls the callbacks of the fds that are
+ready. tether.aio keeps the same thing: the registrations live in a
+`selectors.DefaultSelector` of the loop's own, so they are level-triggered
+and stay registered from one iteration (and one run of the loop) to the
+next. While the loop runs, one kernel task, the *watcher*, waits with
+`lowlevel.wait_readable` on that selector's own fd (an epoll or kqueue fd is
+readable when one of its fds is ready), then asks the selector which fds
+are ready and runs their callbacks, in its own kernel step: all the I/O
+callbacks that became ready together run together, as in asyncio's
+iteration, and they cost the kernel one wakeup rather than one per fd.
 
-Removing a registration cancels its watcher at once, which takes the fd out
-of the kernel's poller before the caller can close it.
+Because the selector is asyncio's own kind, the edge cases are asyncio's
+too: a file closed while registered is dropped by epoll (its callback is
+never called again; the registration stays until `remove_reader` /
+`remove_writer`, which find it by the file object even once ``fileno()``
+says -1); registering a closed fd raises `OSError` (EBADF); removing a
+registration takes the fd out of the selector at once, so the caller can
+close it.
+
+Invariant: the selector's key data for an fd is ``(reader, writer)``, each
+an `asyncio.Handle` or None, and the registered event mask has exactly the
+bits of the handles that are not None.
 """
 
 from __future__ import annotations
 
+import selectors
 from asyncio import events
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,108 +36,144 @@ from typing import TYPE_CHECKING, Any
 import tether
 
 from .. import lowlevel
-from .._core import ClosedResourceError, fd_of
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
 
 _READ = 0
 _WRITE = 1
-
-
-def fileobj_to_fd(fileobj: Any) -> int:
-    """The fd of `fileobj` (an int or an object with ``fileno()``); `ValueError`
-    for a negative or invalid one, as asyncio's selectors raise."""
-    try:
-        return fd_of(fileobj)
-    except TypeError:
-        raise ValueError(f"Invalid file object: {fileobj!r}") from None
+_EVENT = (selectors.EVENT_READ, selectors.EVENT_WRITE)
 
 
 class Selector:
-    """The fd registrations of one loop, and their watcher tasks."""
+    """The fd registrations of one loop, and the task that watches them."""
 
     def __init__(self, loop: TetherEventLoop) -> None:
         self._loop = loop
-        #: (fd, _READ/_WRITE) -> the Handle to run when ready.
-        self._handles: dict[tuple[int, int], Any] = {}
-        #: (fd, direction) -> the cancel scope of its watcher (while running).
-        self._watchers: dict[tuple[int, int], tether.CancelScope] = {}
-        self._nursery: tether.Nursery | None = None
+        selector = selectors.DefaultSelector()
+        if not hasattr(selector, "fileno"):  # pragma: no cover - no epoll/kqueue/devpoll
+            selector.close()
+            raise RuntimeError(
+                "tether.aio's add_reader/add_writer and transports need a selector with a "
+                "file descriptor of its own (epoll, kqueue or /dev/poll)"
+            )
+        self._selector = selector
+        self._scope: tether.CancelScope | None = None
 
     # -- the loop's run --------------------------------------------------------
 
     def start(self, nursery: tether.Nursery) -> None:
-        """A segment starts: watch every registration."""
-        self._nursery = nursery
-        for key in list(self._handles):
-            self._start_watcher(key)
+        """A segment starts: watch the registrations."""
+        self._scope = tether.CancelScope()
+        nursery.start_soon(self._watch, self._scope, name="tether.aio fd callbacks")
 
     def stop(self) -> None:
-        """The segment ended (its nursery cancelled every watcher)."""
-        self._nursery = None
-        self._watchers.clear()
+        """The segment ended (its nursery cancelled the watcher)."""
+        self._scope = None
 
     def close(self) -> None:
-        for handle in self._handles.values():
-            handle.cancel()
-        self._handles.clear()
+        for key in list(self._selector.get_map().values()):
+            for handle in key.data:
+                if handle is not None:
+                    handle.cancel()
+        self._selector.close()
 
     # -- registrations ---------------------------------------------------------
 
-    def add(self, fd: int, direction: int, callback: Callable[..., object], args: Any) -> Any:
+    def add(self, fileobj: Any, direction: int, callback: Callable[..., object], args: Any) -> Any:
+        """Register ``callback(*args)`` for `fileobj` (an fd or an object
+        with ``fileno()``) in `direction`, replacing the callback there;
+        returns its Handle. `ValueError` for an invalid file object,
+        `OSError` for a closed fd."""
         handle: Any = events.Handle(callback, args, self._loop, None)
-        key = (fd, direction)
-        old = self._handles.get(key)
-        self._handles[key] = handle
+        selector = self._selector
+        try:
+            key = selector.get_key(fileobj)
+        except KeyError:
+            data = (handle, None) if direction == _READ else (None, handle)
+            selector.register(fileobj, _EVENT[direction], data)
+            return handle
+        reader, writer = key.data
+        if direction == _READ:
+            old, data = reader, (handle, writer)
+        else:
+            old, data = writer, (reader, handle)
+        mask = key.events | _EVENT[direction]
+        try:
+            selector.modify(fileobj, mask, data)
+        except FileNotFoundError:
+            # The fd was closed (epoll dropped it) and its number now names
+            # another file: register that one afresh.
+            selector.unregister(fileobj)
+            selector.register(fileobj, mask, data)
         if old is not None:
             old.cancel()
-        # A fresh watcher even if one exists: the fd number may belong to a
-        # new file by now (the old one closed without remove_reader).
-        self._stop_watcher(key)
-        if self._nursery is not None:
-            self._start_watcher(key)
         return handle
 
-    def remove(self, fd: int, direction: int) -> bool:
-        key = (fd, direction)
-        handle = self._handles.pop(key, None)
+    def remove(self, fileobj: Any, direction: int) -> bool:
+        """Drop the callback of `fileobj` in `direction`; returns whether
+        there was one."""
+        selector = self._selector
+        try:
+            key = selector.get_key(fileobj)
+        except KeyError:
+            return False
+        reader, writer = key.data
+        if direction == _READ:
+            handle, data = reader, (None, writer)
+        else:
+            handle, data = writer, (reader, None)
         if handle is None:
             return False
+        mask = key.events & ~_EVENT[direction]
+        if mask:
+            try:
+                selector.modify(fileobj, mask, data)
+            except OSError:
+                # Closed behind our back (asyncio raises here): the selector
+                # dropped the whole registration, and the other direction's
+                # callback can never be called either.
+                other = data[0] if direction == _WRITE else data[1]
+                if other is not None:
+                    other.cancel()
+        else:
+            selector.unregister(fileobj)
         handle.cancel()
-        self._stop_watcher(key)
         return True
 
-    def has(self, fd: int, direction: int) -> bool:
-        return (fd, direction) in self._handles
+    # -- the watcher -----------------------------------------------------------
 
-    def _start_watcher(self, key: tuple[int, int]) -> None:
-        assert self._nursery is not None
-        scope = tether.CancelScope()
-        self._watchers[key] = scope
-        self._nursery.start_soon(self._watch, key, scope, name=f"tether.aio fd {key[0]}")
-
-    def _stop_watcher(self, key: tuple[int, int]) -> None:
-        scope = self._watchers.pop(key, None)
-        if scope is not None:
-            scope.cancel()
-
-    async def _watch(self, key: tuple[int, int], scope: tether.CancelScope) -> None:
-        fd, direction = key
-        wait = lowlevel.wait_readable if direction == _READ else lowlevel.wait_writable
+    async def _watch(self, scope: tether.CancelScope) -> None:
+        selector = self._selector
         loop = self._loop
+        ready: list[Any]
+        wait = lowlevel.wait_readable
+        selector_fd = selector.fileno()
         with scope:
             while True:
-                try:
-                    await wait(fd)
-                except ClosedResourceError:
-                    # Closed under us; asyncio's selector would report the fd
-                    # as ready, so the callback finds out from its own call.
-                    pass
-                except OSError:
-                    # EBADF from the poller: same as above.
-                    pass
-                handle = self._handles.get(key)
-                if handle is None or loop._frozen:
+                await wait(selector_fd)
+                if loop._frozen:
                     return
-                loop._run_handles([handle])
+                ready = self._ready_handles()
+                if ready:
+                    loop._run_handles(ready)
+                    # (Not kept alive by this frame until the next wakeup.)
+                    ready.clear()
+
+    def _ready_handles(self) -> list[Any]:
+        """The callbacks of the fds that are ready now (dropping the
+        registrations whose handle was cancelled)."""
+        ready = []
+        for key, mask in self._selector.select(0):
+            reader, writer = key.data
+            if mask & selectors.EVENT_READ and reader is not None:
+                if reader._cancelled:
+                    self.remove(key.fileobj, _READ)
+                else:
+                    ready.append(reader)
+            if mask & selectors.EVENT_WRITE and writer is not None:
+                if writer._cancelled:
+                    self.remove(key.fileobj, _WRITE)
+                else:
+                    ready.append(writer)
+        return ready

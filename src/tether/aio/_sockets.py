@@ -34,9 +34,19 @@ _HAS_IPV6 = hasattr(socket, "AF_INET6")
 _SENDFILE_FALLBACK_READBUFFER_SIZE = 1024 * 256
 
 
-def check_socket(loop: TetherEventLoop, sock: Any) -> None:
+def reject_ssl_socket(sock: Any) -> None:
+    """A transport or `sock_*` call needs a plain socket (TLS is layered on
+    top by the loop): `TypeError` for an `ssl.SSLSocket`."""
     if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
         raise TypeError("Socket cannot be of type SSLSocket")
+
+
+def check_socket(loop: TetherEventLoop, sock: Any) -> None:
+    """The checks of the `sock_*` methods: a plain socket, and in debug mode
+    a non-blocking one (those methods use the socket as they get it;
+    ``create_server(sock=...)`` and the like make it non-blocking
+    themselves, so they check only `reject_ssl_socket`)."""
+    reject_ssl_socket(sock)
     if loop._debug and sock.gettimeout() != 0:
         raise ValueError("the socket must be non-blocking")
 

@@ -11,11 +11,17 @@ noticing that it exited:
 - with a pidfd (Linux 5.3+), the loop watches it with a reader callback
   (a kernel task in `wait_readable`), then reaps the child;
 - elsewhere, a helper thread waits in `os.waitpid` and reports back with
-  ``call_soon_threadsafe``.
+  ``call_soon_threadsafe``;
+- but if a child watcher was set on the event-loop policy
+  (``asyncio.set_child_watcher``, Python 3.11 to 3.13, deprecated since
+  3.12), the loop uses it as asyncio's loop does: such a watcher may reap
+  every child itself (``FastChildWatcher``), so only it knows the exit
+  status.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import threading
@@ -50,6 +56,23 @@ class SubprocessTransport(base_subprocess.BaseSubprocessTransport):
             bufsize=bufsize,
             **kwargs,
         )
+
+
+def explicit_child_watcher() -> Any:
+    """The child watcher the event-loop policy holds (one set with
+    ``asyncio.set_child_watcher``, or made by ``get_child_watcher``), or
+    None. tether's loop never makes one itself."""
+    policy = asyncio.get_event_loop_policy()
+    # (A private field of the standard library's Unix policy: asking through
+    # get_child_watcher() would create a watcher, and warn on 3.12+.)
+    return getattr(policy, "_watcher", None)
+
+
+def child_watcher_callback(pid: int, returncode: int, transport: SubprocessTransport) -> None:
+    """What a child watcher calls (from any thread) when the child exits."""
+    loop = transport._loop
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(transport._process_exited, returncode)
 
 
 def _returncode(status: int) -> int:

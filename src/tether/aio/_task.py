@@ -1,8 +1,10 @@
 """aio tasks: asyncio's `Task`, and a kernel task at the same time.
 
-An aio `Task` is an `asyncio.Future` (the C implementation, so stdlib and
-third-party helpers treat it as one) that runs a coroutine, and it is also a
-kernel task (a `tether.lowlevel.Task`): during each run of the loop (a
+An aio `Task` is an `asyncio.Task` (a subclass of the C implementation, so
+stdlib and third-party helpers that check ``isinstance(x, asyncio.Task)``
+treat it as one; none of the C task's own machinery runs: its ``__init__``
+is never called, and every method is tether's) that runs a coroutine, and it
+is also a kernel task (a `tether.lowlevel.Task`): during each run of the loop (a
 *segment*, see `_loop.py`) it is started with `lowlevel.spawn_task` in the
 segment's root nursery. The kernel steps it through the loop's `_Stepper`,
 one object shared by all of the loop's tasks, which learns from
@@ -41,6 +43,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import itertools
@@ -57,8 +60,10 @@ import outcome
 
 from .. import lowlevel
 from .._core import Cancelled
+from ._native import adopt_children
 from ._stdlib import (
     Future,
+    StdlibTask,
     current_task_of,
     enter_task,
     get_running_loop_or_none,
@@ -86,6 +91,10 @@ _CHECKPOINT = lowlevel.CHECKPOINT
 #: What the stepper gives the kernel when the task's kernel run ends.
 _TASK_EXIT = lowlevel.TASK_EXIT
 _VALUE_NONE: outcome.Value[None] = outcome.Value(None)
+
+
+#: Python 3.13's `uncancel()` also withdraws a pending cancellation.
+_UNCANCEL_WITHDRAWS = sys.version_info >= (3, 13)
 
 
 def _message_of(exc: BaseException) -> Any:
@@ -129,7 +138,7 @@ class _Wakeup:
             loop._make_ready(task)
 
 
-class Task(Future[T], lowlevel.Task):
+class Task(StdlibTask[T], lowlevel.Task):
     """A coroutine running concurrently, as `asyncio.Task`.
 
     Create tasks with `create_task` (or `loop.create_task`). The task starts
@@ -327,9 +336,13 @@ class Task(Future[T], lowlevel.Task):
         return self._num_cancels_requested
 
     def uncancel(self) -> int:
-        """Decrement the count of cancellation requests; returns the new count."""
+        """Decrement the count of cancellation requests; returns the new count.
+        From Python 3.13 on (as asyncio), a cancellation not delivered yet is
+        withdrawn when the count drops to zero."""
         if self._num_cancels_requested > 0:
             self._num_cancels_requested -= 1
+            if self._num_cancels_requested == 0 and _UNCANCEL_WITHDRAWS:
+                self._must_cancel = False
         return self._num_cancels_requested
 
     def get_stack(self, *, limit: int | None = None) -> list[FrameType]:
@@ -429,7 +442,7 @@ class Task(Future[T], lowlevel.Task):
                 )
             raise RuntimeError(f"Task got bad yield: {awaited!r}")
         future: Any = awaited
-        if future.get_loop() is not self._tloop:
+        if _loop_of(future) is not self._tloop:
             raise RuntimeError(f"Task {self!r} got Future {future!r} attached to a different loop")
         if not blocking:
             raise RuntimeError(
@@ -498,6 +511,12 @@ def _retry_interrupt(task: Task[Any]) -> None:
         task._interrupt_native_wait()
 
 
+#: What asyncio's tasks accept as a coroutine, on this Python: coroutine
+#: objects and `collections.abc.Coroutine`s, and on 3.11 also generators
+#: (generator-based coroutines, which 3.11's own `ensure_future` and
+#: `gather` make to wrap other awaitables).
+_is_coroutine = asyncio.iscoroutine
+
 _EMPTY_CONTEXT = contextvars.Context()
 _copy_context = contextvars.copy_context
 _future_init = Future.__init__
@@ -518,19 +537,19 @@ def new_task(
     if task is None:
         task = _new_task(Task)
     _future_init(task, loop=loop)
-    if type(coro) is not _CoroutineType and not (
-        inspect.iscoroutine(coro) or isinstance(coro, Coroutine)
-    ):
-        task._log_destroy_pending = False
-        raise TypeError(f"a coroutine was expected, got {coro!r}")
-    task._tloop = loop
+    # Set before the check, so that a task whose creation failed can still
+    # be printed.
     task._coro = coro
     # Numbered now (the order of creation), formatted when first asked for.
     task._name = _task_numbers() if name is None else str(name)
-    task.context = _copy_context() if context is None else context
     task._num_cancels_requested = 0
-    task._must_cancel = False
     task._fut_waiter = None
+    if type(coro) is not _CoroutineType and not _is_coroutine(coro):
+        task._log_destroy_pending = False
+        raise TypeError(f"a coroutine was expected, got {coro!r}")
+    task._tloop = loop
+    task.context = _copy_context() if context is None else context
+    task._must_cancel = False
     task._interrupt = None
     task._done_hook = None
     task._aio_point = True
@@ -646,6 +665,10 @@ class _Stepper:
         # (The first step may be this fast one: a new task's resume value is
         # None. Later slow steps must not load it again.)
         task._fresh = False
+        if task._child_nurseries:
+            # Trio-style children started in this step may await the loop's
+            # futures: give them the handler before their first step.
+            adopt_children(task)
         if yielded is None:
             # A bare yield: give up one iteration. The task re-enters the run
             # queue, so callbacks queued from now on run after it.
@@ -836,6 +859,17 @@ def _finish(task: Task[Any], loop: TetherEventLoop, value: Any, exc: BaseExcepti
 _STEPPER_CODES = frozenset({_Stepper.send.__code__, _Stepper._step.__code__})
 
 
+def _loop_of(future: Any) -> Any:
+    """The loop of an asyncio-compatible `future`: its ``get_loop()``, or
+    for an older kind of future without one, its ``_loop`` (as asyncio's
+    tasks accept)."""
+    try:
+        get_loop = future.get_loop
+    except AttributeError:
+        return future._loop
+    return get_loop()
+
+
 def _format_coroutine(coro: object) -> str:
     name = getattr(coro, "__qualname__", None) or getattr(coro, "__name__", None)
     if not name:
@@ -898,7 +932,7 @@ def create_task(
         task = loop.create_task(coro, context=context)
     if name is not None:
         task.set_name(name)
-    return task  # type: ignore[return-value]
+    return task  # type: ignore[no-any-return]
 
 
 def ensure_future(coro_or_future: Awaitable[T], *, loop: Any = None) -> Future[T]:
@@ -919,7 +953,7 @@ def ensure_future(coro_or_future: Awaitable[T], *, loop: Any = None) -> Future[T
                 "The future belongs to a different loop than the one specified as the loop argument"
             )
         return future  # type: ignore[no-any-return]
-    if inspect.iscoroutine(coro_or_future) or isinstance(coro_or_future, Coroutine):
+    if _is_coroutine(coro_or_future):
         coro: Any = coro_or_future
     elif inspect.isawaitable(coro_or_future):
         coro = _wrap_awaitable(coro_or_future)

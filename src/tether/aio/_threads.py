@@ -31,7 +31,7 @@ async def to_thread(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     loop = get_running_loop()
     context = contextvars.copy_context()
     call = functools.partial(context.run, func, *args, **kwargs)
-    return await loop.run_in_executor(None, call)
+    return await loop.run_in_executor(None, call)  # type: ignore[no-any-return]
 
 
 def run_coroutine_threadsafe(

@@ -141,6 +141,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         self._loop: TetherEventLoop = loop
         self._sock = sock
         self._sock_fd = sock.fileno()
+        loop._transports[self._sock_fd] = self
         self._protocol_connected = False
         self._read_ready_cb: Any = None
         self.set_protocol(protocol)
@@ -201,7 +202,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         if not self.is_reading():
             return
         self._paused = True
-        self._loop.remove_reader(self._sock_fd)
+        self._loop._remove_reader(self._sock_fd)
         if self._loop.get_debug():
             logger.debug("%r pauses reading", self)
 
@@ -215,7 +216,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
 
     def _start_reading(self) -> None:
         if self.is_reading():
-            self._loop.add_reader(self._sock_fd, self._read_ready)
+            self._loop._add_reader(self._sock_fd, self._read_ready)
 
     def _read_ready(self) -> None:
         self._read_ready_cb()
@@ -288,7 +289,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         if keep_open:
             # Half-closed: the protocol may still write, but nothing more can
             # be read.
-            self._loop.remove_reader(self._sock_fd)
+            self._loop._remove_reader(self._sock_fd)
         else:
             self.close()
 
@@ -325,7 +326,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
                 data = memoryview(data)[sent:]
                 if not data:
                     return
-            self._loop.add_writer(self._sock_fd, self._write_ready)
+            self._loop._add_writer(self._sock_fd, self._write_ready)
         self._buffer.extend(data)
         self._maybe_pause_protocol()
 
@@ -349,7 +350,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._loop.remove_writer(self._sock_fd)
+            self._loop._remove_writer(self._sock_fd)
             self._buffer.clear()
             self._fatal_error(exc, "Fatal write error on socket transport")
             if self._empty_waiter is not None:
@@ -359,7 +360,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
                 del self._buffer[:sent]
             self._maybe_resume_protocol()  # may write more
             if not self._buffer:
-                self._loop.remove_writer(self._sock_fd)
+                self._loop._remove_writer(self._sock_fd)
                 if self._empty_waiter is not None:
                     self._empty_waiter.set_result(None)
                 if self._closing:
@@ -402,10 +403,10 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         if self._closing:
             return
         self._closing = True
-        self._loop.remove_reader(self._sock_fd)
+        self._loop._remove_reader(self._sock_fd)
         if not self._buffer:
             self._conn_lost += 1
-            self._loop.remove_writer(self._sock_fd)
+            self._loop._remove_writer(self._sock_fd)
             self._loop.call_soon(self._call_connection_lost, None)
 
     def abort(self) -> None:
@@ -420,10 +421,10 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
             return
         if self._buffer:
             self._buffer.clear()
-            self._loop.remove_writer(self._sock_fd)
+            self._loop._remove_writer(self._sock_fd)
         if not self._closing:
             self._closing = True
-            self._loop.remove_reader(self._sock_fd)
+            self._loop._remove_reader(self._sock_fd)
         self._conn_lost += 1
         self._loop.call_soon(self._call_connection_lost, exc)
 

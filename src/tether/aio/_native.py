@@ -1,0 +1,95 @@
+"""Trio-style tasks inside a running aio loop, awaiting asyncio futures.
+
+Inside `tether.aio.run`, an aio task may open a trio-style nursery
+(`tether.open_nursery`) and start tether-native tasks in it. Those tasks run
+in the same kernel run as the loop, so they can use the loop too: `aio`'s
+I/O, `create_task`, asyncio's streams and queues, whose awaits end in an
+asyncio future. The kernel hands a native task's foreign yield (such a
+future) to the task's ``foreign_yield_handler``; this module is that handler
+for native tasks of a running aio loop. It parks the task until the future
+is done, as an aio task's wait does, except for cancellation, which stays
+the kernel's: a tether cancel scope around the await stops the wait (and
+leaves the future alone, as for an aio task under a tether scope).
+
+A native task is *adopted* (given the handler) when it can first meet a
+future of the loop:
+
+- a native child of an aio task: at the end of the parent's step that
+  started it (before the child's first step), by the aio stepper;
+- any other native task of the run (a grandchild...): when it creates a
+  future or a task of the loop (`loop.create_future`, `loop.create_task`),
+  which is how asyncio code comes by the futures it awaits.
+
+Invariant: only native kernel tasks whose handler is None are adopted; aio
+tasks have their own handler (`Task._park`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import outcome
+
+from .. import lowlevel
+
+_WAKE_VALUE: outcome.Value[None] = outcome.Value(None)
+
+
+def adopt(task: lowlevel.Task) -> None:
+    """Give the native kernel task `task` the handler for asyncio futures
+    (if it has no handler yet)."""
+    if task.foreign_yield_handler is None:
+        task.foreign_yield_handler = park_native
+
+
+def adopt_children(parent: lowlevel.Task) -> None:
+    """Adopt the native tasks in the nurseries `parent` has open."""
+    for nursery in parent.child_nurseries:
+        for child in nursery.child_tasks:
+            if child.foreign_yield_handler is None:
+                child.foreign_yield_handler = park_native
+
+
+def park_native(task: lowlevel.Task, awaited: object) -> Callable[[Any], lowlevel.Abort]:
+    """The ``foreign_yield_handler`` of an adopted native task: `awaited`
+    must be an asyncio future of a running tether loop; the task waits until
+    it is done. An error raised here is thrown into the task where it
+    awaited."""
+    # (Imported here: _loop and _task import this module.)
+    from ._loop import TetherEventLoop
+    from ._task import _loop_of
+
+    blocking = getattr(awaited, "_asyncio_future_blocking", None)
+    if blocking is None:
+        raise TypeError(
+            f"{task!r} (a trio-style task) yielded {awaited!r}, which is neither a tether "
+            "trap nor an asyncio future"
+        )
+    future: Any = awaited
+    if not isinstance(_loop_of(future), TetherEventLoop) or not _loop_of(future).is_running():
+        raise RuntimeError(
+            f"{task!r} (a trio-style task) awaited {future!r}, which belongs to no running "
+            "tether.aio loop"
+        )
+    if not blocking:
+        raise RuntimeError(f"yield was used instead of yield from in {task!r} with {future!r}")
+    future._asyncio_future_blocking = False
+    waiting = [True]
+
+    def wake(_: object) -> None:
+        # (The callback may already be queued when the wait is aborted.)
+        if waiting[0]:
+            waiting[0] = False
+            lowlevel.reschedule(task, _WAKE_VALUE)
+
+    future.add_done_callback(wake)
+
+    def abort(raise_cancel: Any) -> lowlevel.Abort:
+        # A tether scope cancelled the wait: stop waiting; the future is
+        # left as it is.
+        waiting[0] = False
+        future.remove_done_callback(wake)
+        return lowlevel.Abort.SUCCEEDED
+
+    return abort
