@@ -371,7 +371,7 @@ def describe_fd_wait(fd: int, which: str) -> WaitInfo:
         if link is not None:
             details["file"] = link
             what = f"fd {fd} ({link})"
-    return WaitInfo(kind, f"until {what} is {which}", target=fd, details=details)
+    return WaitInfo(kind, f"waiting until {what} is {which}", target=fd, details=details)
 
 
 def _proc_fd_link(fd: int) -> str | None:
