@@ -71,9 +71,11 @@ from ._core import (
 )
 from ._core import Instrument as Instrument
 from ._subprocess import open_process
+from ._task_dump import install_task_dump
 from ._unix_pipes import FdStream
 
 __all__ = [
+    "install_task_dump",
     "current_task_tree",
     "WaitInfo",
     "TaskTree",
