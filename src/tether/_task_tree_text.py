@@ -13,6 +13,7 @@ count.
 
 from __future__ import annotations
 
+import functools
 import linecache
 import math
 import os
@@ -159,14 +160,30 @@ def is_internal(filename: str) -> bool:
     return filename.startswith(_PACKAGE_DIR)
 
 
+#: How many file names `short_path` remembers (a tree of many tasks shows
+#: the same few files again and again).
+_SHORT_PATHS_CACHED = 1024
+
+
 def short_path(filename: str) -> str:
     """`filename` relative to tether's parent directory or the working
     directory, when it is under one of them."""
     try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = ""
+    return _short_path(filename, cwd)
+
+
+@functools.lru_cache(maxsize=_SHORT_PATHS_CACHED)
+def _short_path(filename: str, cwd: str) -> str:
+    try:
         path = Path(filename).resolve()
     except (OSError, ValueError):
         return filename
-    for base in (_PACKAGE_PARENT, Path.cwd()):
+    for base in (_PACKAGE_PARENT, Path(cwd) if cwd else None):
+        if base is None:
+            continue
         try:
             return path.relative_to(base).as_posix()
         except ValueError:
