@@ -55,7 +55,9 @@ def install_task_dump(
 
     Not a checkpoint. It replaces the signal's handler for as long as it is
     installed, and starts a system task (named after the signal) that puts
-    the previous handler back when the run ends.
+    the previous handler back when the run ends. (Install it once per
+    signal: a second installation replaces the first, and puts it back
+    only if uninstalled before the first.)
 
     Returns:
       A function that uninstalls it now (putting back the previous handler,
