@@ -690,14 +690,14 @@ class CapacityLimiter(_ReleaseOnExit):
 # say what that means. Called only when a snapshot is taken.
 
 
-def _waiting(task: Task, queued: int) -> str:
+def _waiting(queued: int) -> str:
     return f"{queued} task{'s' if queued != 1 else ''} waiting"
 
 
 def _describe_event_wait(task: Task, event: Event, now: float) -> WaitInfo:
     return WaitInfo(
         "event",
-        f"waiting for Event at {id(event):#x} to be set ({_waiting(task, len(event._lot))})",
+        f"waiting for Event at {id(event):#x} to be set ({_waiting(len(event._lot))})",
         target=event,
     )
 
@@ -707,8 +707,7 @@ def _describe_lock_wait(task: Task, lock: _LockImpl, now: float) -> WaitInfo:
     held = "held by nobody" if owner is None else f"held by task {owner.name!r}"
     return WaitInfo(
         "lock",
-        f"acquiring {type(lock).__name__} at {id(lock):#x}, {held} "
-        f"({_waiting(task, len(lock._lot))})",
+        f"acquiring {type(lock).__name__} at {id(lock):#x}, {held} ({_waiting(len(lock._lot))})",
         target=lock,
         details={"owner": owner},
     )
@@ -718,7 +717,7 @@ def _describe_condition_wait(task: Task, condition: Condition, now: float) -> Wa
     return WaitInfo(
         "condition",
         f"in Condition.wait() at {id(condition):#x}, until notified "
-        f"({_waiting(task, len(condition._lot))})",
+        f"({_waiting(len(condition._lot))})",
         target=condition,
         details={"lock": condition._lock},
     )
@@ -727,8 +726,8 @@ def _describe_condition_wait(task: Task, condition: Condition, now: float) -> Wa
 def _describe_semaphore_wait(task: Task, semaphore: Semaphore, now: float) -> WaitInfo:
     return WaitInfo(
         "semaphore",
-        f"acquiring Semaphore at {id(semaphore):#x}, value 0 "
-        f"({_waiting(task, len(semaphore._lot))})",
+        f"acquiring Semaphore at {id(semaphore):#x}, value {semaphore._value} "
+        f"({_waiting(len(semaphore._lot))})",
         target=semaphore,
         details={"value": semaphore._value, "max_value": semaphore._max_value},
     )
@@ -746,7 +745,7 @@ def _describe_limiter_wait(task: Task, limiter: CapacityLimiter, now: float) -> 
         "capacity_limiter",
         f"borrowing from CapacityLimiter at {id(limiter):#x}, "
         f"{len(borrowers)}/{limiter._total_tokens} tokens borrowed (by {names or 'nobody'}; "
-        f"{_waiting(task, len(limiter._lot))})",
+        f"{_waiting(len(limiter._lot))})",
         target=limiter,
         details={
             "borrowed_tokens": len(borrowers),
