@@ -44,11 +44,13 @@ from ._core import (
     ClosedResourceError,
     EndOfChannel,
     Task,
+    WaitInfo,
     WouldBlock,
     cancel_shielded_checkpoint,
     checkpoint,
     checkpoint_if_cancelled,
     current_task,
+    register_wait_describer,
     reschedule,
     wait_task_rescheduled,
 )
@@ -495,3 +497,45 @@ class open_memory_channel(tuple["MemorySendChannel[T]", "MemoryReceiveChannel[T]
         # Everything happens in __new__, which returns a plain tuple; this is
         # here for signature introspection only.
         pass
+
+
+# What a task blocked in `send` or `receive` waits on, for the task tree
+# (`current_task_tree`): its ``custom_sleep_data`` is the handle.
+
+
+def _describe_send_wait(task: Task, handle: MemorySendChannel[Any], now: float) -> WaitInfo:
+    state = handle._state
+    return WaitInfo(
+        "channel_send",
+        f"in MemorySendChannel.send() at {id(handle):#x}: the buffer is full "
+        f"({len(state.buffer)}/{state.max_buffer_size}) and no task is receiving",
+        target=handle,
+        details=_channel_details(state),
+    )
+
+
+def _describe_receive_wait(task: Task, handle: MemoryReceiveChannel[Any], now: float) -> WaitInfo:
+    state = handle._state
+    senders = state.open_send_channels
+    return WaitInfo(
+        "channel_receive",
+        f"in MemoryReceiveChannel.receive() at {id(handle):#x}: nothing to receive "
+        f"(buffer empty, {senders} send handle{'s' if senders != 1 else ''} open)",
+        target=handle,
+        details=_channel_details(state),
+    )
+
+
+def _channel_details(state: _ChannelState[Any]) -> dict[str, Any]:
+    return {
+        "current_buffer_used": len(state.buffer),
+        "max_buffer_size": state.max_buffer_size,
+        "open_send_channels": state.open_send_channels,
+        "open_receive_channels": state.open_receive_channels,
+        "tasks_waiting_send": len(state.waiting_senders),
+        "tasks_waiting_receive": len(state.waiting_receivers),
+    }
+
+
+register_wait_describer(MemorySendChannel, _describe_send_wait)
+register_wait_describer(MemoryReceiveChannel, _describe_receive_wait)

@@ -37,12 +37,14 @@ from ._core import (
     ParkingLot,
     ParkingLotStatistics,
     Task,
+    WaitInfo,
     WouldBlock,
     add_parking_lot_breaker,
     cancel_shielded_checkpoint,
     checkpoint_if_cancelled,
     current_task,
     park_unless_set,
+    register_wait_describer,
     remove_parking_lot_breaker,
 )
 
@@ -680,3 +682,85 @@ class CapacityLimiter(_ReleaseOnExit):
         )
 
     __aenter__ = acquire
+
+
+# ---------------------------------------------------------------------------
+# What a waiting task waits on, for the task tree (`current_task_tree`). The
+# kernel finds the primitive that owns the lot a task is parked in; these
+# say what that means. Called only when a snapshot is taken.
+
+
+def _waiting(queued: int) -> str:
+    return f"{queued} task{'s' if queued != 1 else ''} waiting"
+
+
+def _describe_event_wait(task: Task, event: Event, now: float) -> WaitInfo:
+    return WaitInfo(
+        "event",
+        f"waiting for Event at {id(event):#x} to be set ({_waiting(len(event._lot))})",
+        target=event,
+    )
+
+
+def _describe_lock_wait(task: Task, lock: _LockImpl, now: float) -> WaitInfo:
+    owner = lock._owner
+    held = "held by nobody" if owner is None else f"held by task {owner.name!r}"
+    return WaitInfo(
+        "lock",
+        f"acquiring {type(lock).__name__} at {id(lock):#x}, {held} ({_waiting(len(lock._lot))})",
+        target=lock,
+        details={"owner": owner},
+    )
+
+
+def _describe_condition_wait(task: Task, condition: Condition, now: float) -> WaitInfo:
+    return WaitInfo(
+        "condition",
+        f"in Condition.wait() at {id(condition):#x}, until notified "
+        f"({_waiting(len(condition._lot))})",
+        target=condition,
+        details={"lock": condition._lock},
+    )
+
+
+def _describe_semaphore_wait(task: Task, semaphore: Semaphore, now: float) -> WaitInfo:
+    return WaitInfo(
+        "semaphore",
+        f"acquiring Semaphore at {id(semaphore):#x}, value {semaphore._value} "
+        f"({_waiting(len(semaphore._lot))})",
+        target=semaphore,
+        details={"value": semaphore._value, "max_value": semaphore._max_value},
+    )
+
+
+def _describe_limiter_wait(task: Task, limiter: CapacityLimiter, now: float) -> WaitInfo:
+    borrowers = list(limiter._borrowers)
+    names = ", ".join(
+        repr(borrower.name) if isinstance(borrower, Task) else repr(borrower)
+        for borrower in borrowers[:_BORROWERS_SHOWN]
+    )
+    if len(borrowers) > _BORROWERS_SHOWN:
+        names += ", ..."
+    return WaitInfo(
+        "capacity_limiter",
+        f"borrowing from CapacityLimiter at {id(limiter):#x}, "
+        f"{len(borrowers)}/{limiter._total_tokens} tokens borrowed (by {names or 'nobody'}; "
+        f"{_waiting(len(limiter._lot))})",
+        target=limiter,
+        details={
+            "borrowed_tokens": len(borrowers),
+            "total_tokens": limiter._total_tokens,
+            "borrowers": tuple(borrowers),
+            "borrower": limiter._pending_borrowers.get(task),
+        },
+    )
+
+
+#: How many of a limiter's borrowers a description names.
+_BORROWERS_SHOWN = 3
+
+register_wait_describer(Event, _describe_event_wait)
+register_wait_describer(_LockImpl, _describe_lock_wait)
+register_wait_describer(Condition, _describe_condition_wait)
+register_wait_describer(Semaphore, _describe_semaphore_wait)
+register_wait_describer(CapacityLimiter, _describe_limiter_wait)

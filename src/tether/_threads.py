@@ -41,6 +41,7 @@ from ._core import (
     RunVar,
     Task,
     TetherToken,
+    WaitInfo,
     cancel_shielded_checkpoint,
     checkpoint_if_cancelled,
     current_task,
@@ -49,6 +50,7 @@ from ._core import (
     forget_async_library,
     in_tether_run,
     mark_tether_context,
+    register_wait_describer,
     reschedule,
     spawn_system_task,
     start_thread_soon,
@@ -136,11 +138,28 @@ class _ThreadPlaceholder:
 
 class _ThreadLink:
     """What a worker thread knows about the `to_thread.run_sync` call it
-    serves. Set in the thread for the duration of the job."""
+    serves. Set in the thread for the duration of the job. It is also the
+    waiting task's ``custom_sleep_data``: what the task tree says it waits
+    on."""
 
-    __slots__ = ("abandon_on_cancel", "raise_cancel", "task", "token")
+    __slots__ = (
+        "abandon_on_cancel",
+        "from_thread_call",
+        "function",
+        "raise_cancel",
+        "task",
+        "thread_name",
+        "token",
+    )
 
-    def __init__(self, token: TetherToken, task: Task, abandon_on_cancel: bool) -> None:
+    def __init__(
+        self,
+        token: TetherToken,
+        task: Task,
+        abandon_on_cancel: bool,
+        thread_name: str,
+        function: object,
+    ) -> None:
         self.token = token
         #: The waiting task; None once the call was abandoned (only ever
         #: read and written in the run's thread).
@@ -148,6 +167,13 @@ class _ThreadLink:
         self.abandon_on_cancel = abandon_on_cancel
         #: Set (from the run's thread) once cancellation reached the caller.
         self.raise_cancel: Callable[[], Any] | None = None
+        #: The thread's name while it runs the job, and the function it runs
+        #: (for the task tree).
+        self.thread_name = thread_name
+        self.function = function
+        #: The `from_thread` call the thread is blocked in, waiting for the
+        #: run's reply; None otherwise. Written by the worker thread.
+        self.from_thread_call: _FromThreadCall | None = None
 
 
 class _WorkerLocal(threading.local):
@@ -220,9 +246,9 @@ async def to_thread_run_sync(
     token_source: _Limiter = current_default_thread_limiter() if limiter is None else limiter
     task = current_task()
     token = current_tether_token()
-    link = _ThreadLink(token, task, abandon)
     if thread_name is None:
         thread_name = f"{getattr(sync_fn, '__name__', None)} from {task.name}"
+    link = _ThreadLink(token, task, abandon, thread_name, sync_fn)
     placeholder = _ThreadPlaceholder(f"tether.to_thread.run_sync-{next(_job_numbers)}")
     context = _thread_context()
 
@@ -271,6 +297,9 @@ async def to_thread_run_sync(
             raise
 
         while True:
+            # (What the task tree shows this task waiting on; the kernel
+            # clears it at each wakeup.)
+            task.custom_sleep_data = link
             message = await wait_task_rescheduled(abort)
             if isinstance(message, _FromThreadCall):
                 await message.run_in_host_task()
@@ -436,7 +465,13 @@ class _FromThreadCall:
                 reschedule(link.task, outcome.Value(self))
 
             token.run_sync_soon(hand_to_waiting_task)
-        return self.reply.get().unwrap()
+        if link is None:
+            return self.reply.get().unwrap()
+        link.from_thread_call = self
+        try:
+            return self.reply.get().unwrap()
+        finally:
+            link.from_thread_call = None
 
 
 def from_thread_run(
@@ -511,3 +546,35 @@ def from_thread_check_cancelled() -> None:
     raise_cancel = link.raise_cancel
     if raise_cancel is not None:
         raise_cancel()
+
+
+# ---------------------------------------------------------------------------
+# What a task in `to_thread.run_sync` waits on, for the task tree
+# (`current_task_tree`): its ``custom_sleep_data`` is the `_ThreadLink`.
+
+
+def _describe_thread_wait(task: Task, link: _ThreadLink, now: float) -> WaitInfo:
+    function = getattr(link.function, "__qualname__", None) or repr(link.function)
+    details = {
+        "thread": link.thread_name,
+        "function": link.function,
+        "abandon_on_cancel": link.abandon_on_cancel,
+    }
+    call = link.from_thread_call
+    if call is not None:
+        what = "run" if call.is_async else "run_sync"
+        called = getattr(call.fn, "__qualname__", None) or repr(call.fn)
+        return WaitInfo(
+            "from_thread",
+            f"waiting for thread {link.thread_name!r} ({function}), which waits for "
+            f"tether.from_thread.{what}({called}) to return",
+            details={**details, "from_thread": call.fn},
+        )
+    return WaitInfo(
+        "thread",
+        f"waiting for thread {link.thread_name!r} to return from {function} (to_thread.run_sync)",
+        details=details,
+    )
+
+
+register_wait_describer(_ThreadLink, _describe_thread_wait)

@@ -6,14 +6,20 @@ All built on `CancelScope`: `move_on_*` give up silently, `fail_*` raise
 
 from __future__ import annotations
 
+import math
 import numbers
 from types import TracebackType
 
 from ._core import (
     Abort,
     CancelScope,
+    Task,
+    WaitInfo,
     checkpoint,
     current_time,
+    effective_deadline_of,
+    format_time,
+    register_wait_describer,
     wait_task_rescheduled,
 )
 
@@ -129,3 +135,19 @@ async def sleep(seconds: float) -> None:
         await checkpoint()
     else:
         await sleep_until(current_time() + seconds)
+
+
+def _describe_sleep(task: Task, abort_func: object, now: float) -> WaitInfo:
+    """For the task tree: a task in `sleep_forever` (which `sleep` and
+    `sleep_until` wait in) sleeps until the nearest deadline around it."""
+    until = effective_deadline_of(task)
+    if until == math.inf:
+        text = "sleeping forever (until cancelled)"
+    elif until == -math.inf:
+        text = "sleeping, cancelled: wakes at its next step"
+    else:
+        text = f"sleeping until {format_time(until, now)}"
+    return WaitInfo("sleep", text, details={"until": until})
+
+
+register_wait_describer(_abort_sleep, _describe_sleep)

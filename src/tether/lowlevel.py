@@ -13,7 +13,10 @@ from ._core import (
     TASK_EXIT,
     TASK_SLOTS,
     Abort,
+    CancelScopeInfo,
+    FrameInfo,
     IOStatistics,
+    NurseryInfo,
     ParkingLot,
     ParkingLotStatistics,
     RaiseCancelT,
@@ -24,9 +27,12 @@ from ._core import (
     SeededScheduler,
     SteppingState,
     Task,
+    TaskInfo,
+    TaskTree,
     TetherToken,
     UnboundedQueue,
     UnboundedQueueStatistics,
+    WaitInfo,
     abort_wait,
     add_instrument,
     add_parking_lot_breaker,
@@ -38,6 +44,7 @@ from ._core import (
     current_statistics,
     current_stepping_state,
     current_task,
+    current_task_tree,
     current_tether_token,
     currently_ki_protected,
     disable_ki_protection,
@@ -65,9 +72,18 @@ from ._core import (
 )
 from ._core import Instrument as Instrument
 from ._subprocess import open_process
+from ._task_dump import install_task_dump
 from ._unix_pipes import FdStream
 
 __all__ = [
+    "install_task_dump",
+    "current_task_tree",
+    "WaitInfo",
+    "TaskTree",
+    "TaskInfo",
+    "NurseryInfo",
+    "FrameInfo",
+    "CancelScopeInfo",
     "CHECKPOINT",
     "TASK_EXIT",
     "Abort",

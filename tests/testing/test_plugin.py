@@ -783,8 +783,10 @@ def test_a_hanging_test_fails_with_the_task_tree(pytester):
             "*The tasks, and where each one was blocked:",
             "*task 'fixture nursery'*",
             "*task 'stuck worker'*",
+            "*blocked: waiting for Event at 0x* to be set (1 task waiting)",
             "*in stuck_worker: await event.wait()*",
             "*task 'test test_a_hanging_test_fails_with_the_task_tree.py::test_hangs'*",
+            "*blocked: sleeping forever (until cancelled)",
             "*in test_hangs: await tether.sleep_forever()*",
         ]
     )

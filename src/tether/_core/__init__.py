@@ -70,6 +70,16 @@ from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._scheduler import Scheduler, SeededScheduler, enclosing_deadline_scope
 from ._sniffio import forget_async_library, mark_tether_context
 from ._task import TASK_SLOTS, Task
+from ._task_tree import (
+    CancelScopeInfo,
+    FrameInfo,
+    NurseryInfo,
+    TaskInfo,
+    TaskTree,
+    current_task_tree,
+    format_cancel_reason,
+    take_task_tree,
+)
 from ._thread_cache import start_thread_soon
 from ._traps import (
     CHECKPOINT,
@@ -83,8 +93,28 @@ from ._traps import (
     wait_task_rescheduled,
 )
 from ._unbounded_queue import UnboundedQueue, UnboundedQueueStatistics
+from ._waits import (
+    WaitInfo,
+    effective_deadline_of,
+    format_time,
+    register_wait_describer,
+    safe_repr,
+)
 
 __all__ = [
+    "take_task_tree",
+    "safe_repr",
+    "register_wait_describer",
+    "format_time",
+    "format_cancel_reason",
+    "effective_deadline_of",
+    "current_task_tree",
+    "WaitInfo",
+    "TaskTree",
+    "TaskInfo",
+    "NurseryInfo",
+    "FrameInfo",
+    "CancelScopeInfo",
     "CHECKPOINT",
     "TASK_EXIT",
     "GLOBAL_RUN_CONTEXT",

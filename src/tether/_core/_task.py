@@ -221,6 +221,18 @@ class Task:
         coroutines, generator-based coroutines and async generators being
         iterated (``async for``, ``asend``, ``athrow``, ``aclose``). Empty
         for a task that has finished."""
+        for _, frame in self._iter_await_chain():
+            if frame is None:
+                return
+            yield frame, frame.f_lineno
+
+    def _iter_await_chain(self) -> Iterator[tuple[Any, FrameType | None]]:
+        """Yield ``(awaitable, frame)`` for each link of the task's await
+        chain, outermost first, where `frame` is the frame running
+        `awaitable`. The last link's frame is None when the chain ends in an
+        object that is not a coroutine (what the innermost coroutine awaits:
+        an asyncio future's iterator, say) or in a finished coroutine. Only
+        reads the objects (for the task tree, which must not change them)."""
         awaitable: Any = self._code_coroutine()
         while awaitable is not None:
             if type(awaitable).__name__ in _ASYNC_GENERATOR_STEPS:
@@ -232,10 +244,11 @@ class Task:
                     None,
                 )
                 continue
-            frame, awaitable = _frame_and_awaited(awaitable)
+            frame, awaited = _frame_and_awaited(awaitable)
+            yield awaitable, frame
             if frame is None:
                 return
-            yield frame, frame.f_lineno
+            awaitable = awaited
 
     def _code_coroutine(self) -> Any:
         """The coroutine that runs the task's own code: `coro`, unless a

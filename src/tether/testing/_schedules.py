@@ -288,8 +288,11 @@ class Schedule:
         cancel_main = CancelScope()
 
         def cancel_on_deadlock(detail: str) -> HangError:
+            # The tree first: once cancelled, the tasks no longer wait on
+            # what deadlocked them.
+            error = hang_error("the run", "deadlock", detail)
             cancel_main.cancel()
-            return hang_error("the run", "deadlock", detail)
+            return error
 
         explorer = Explorer(
             self._decisions(),
