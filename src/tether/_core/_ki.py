@@ -183,6 +183,10 @@ def install_sigint_handler(runner: Runner, restrict_to_checkpoints: bool) -> Cal
         return _nothing_to_uninstall
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if runner.host_thread_leftovers is not None:
+            # The run is over, but ended in another thread, which could not
+            # put the default handler back: be the default handler.
+            raise KeyboardInterrupt
         runner.sigint_received = True
         if restrict_to_checkpoints or ki_protected(frame):
             # Only atomic operations here: this can interrupt the kernel
