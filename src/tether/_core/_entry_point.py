@@ -267,7 +267,7 @@ def lifetime(
             # run's host dropped it, or the wait for I/O failed): close the
             # tasks' coroutines now, innermost first, while the run is still
             # installed, rather than leave them to the garbage collector.
-            runner._close_remaining_tasks()
+            _close_remaining_tasks(runner)
         with runner.entry_queue.lock:
             runner.entry_queue.done = True
         # Callbacks accepted before `done` was set still run: a thread that
@@ -280,6 +280,22 @@ def lifetime(
                 runner.late_crash_errors.append(exc)
         if setup.undo():
             runner.io_manager.close()
+
+
+def _close_remaining_tasks(runner: Runner) -> None:
+    # The kernel code that the tasks' cleanup runs finds the run through the
+    # thread's run pointer. This may be another thread than the run's (where
+    # the garbage collector dropped an abandoned guest run): point it at the
+    # run meanwhile.
+    previous = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
+    GLOBAL_RUN_CONTEXT.runner = runner
+    try:
+        runner._close_remaining_tasks()
+    finally:
+        if previous is None:
+            del GLOBAL_RUN_CONTEXT.runner
+        else:
+            GLOBAL_RUN_CONTEXT.runner = previous
 
 
 def final_outcome(runner: Runner) -> outcome.Outcome[Any]:
