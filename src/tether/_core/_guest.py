@@ -456,9 +456,11 @@ def start_guest_run(
         Tk and Qt do not). If false, tether points it at its own wakeup
         socket for the length of the run (so that a signal wakes its wait
         for I/O), with a `RuntimeWarning` if a wakeup fd was set already.
-      clock, instruments, restrict_keyboard_interrupt_to_checkpoints,
-      strict_exception_groups, schedule_seed, scheduler: as for
-        `tether.run`.
+
+    The other arguments (``clock``, ``instruments``,
+    ``restrict_keyboard_interrupt_to_checkpoints``,
+    ``strict_exception_groups``, ``schedule_seed``, ``scheduler``) are those
+    of `tether.run`.
 
     The host must keep its loop running, and run the callbacks it is given,
     until `done_callback` has been called. A guest run the host drops (the
