@@ -21,8 +21,8 @@ on its host's loop.
 Invariant: the thread-level parts of the setup are undone in the thread that
 made them (Python allows nothing else for signal handlers and thread-locals).
 A guest run whose end comes in another thread (its host stopped first)
-leaves them to `HostThreadSetup.undo` in that thread, at the next run there
-(see `check_no_run_here`).
+leaves them to `HostThreadSetup.undo_later` in that thread, at the next run
+there (see `check_no_run_here`).
 """
 
 from __future__ import annotations
@@ -138,9 +138,9 @@ def check_no_run_here(what: str) -> None:
     runner: Runner | None = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
     if runner is None:
         return
-    leftover = runner.host_thread_leftovers
+    leftover = _UNDONE_ELSEWHERE.pop(runner, None)
     if leftover is not None:
-        leftover()
+        leftover.undo_later()
         return
     if runner.is_guest:
         raise RuntimeError(
@@ -186,6 +186,12 @@ def new_runner(
     return runner_class(clock, instruments, scheduler, strict_exception_groups)
 
 
+#: The setups of runs that ended in another thread than their host thread,
+#: which undoes them at its next run (`check_no_run_here`). (Held until
+#: then: a host thread that never runs tether again keeps this one entry.)
+_UNDONE_ELSEWHERE: dict[Runner, HostThreadSetup] = {}
+
+
 class HostThreadSetup:
     """What a run installs in the thread that runs it (its *host thread*)
     and in the process, and how to undo it."""
@@ -216,11 +222,12 @@ class HostThreadSetup:
 
     def undo(self) -> bool:
         """Undo the setup, if called in the host thread; returns whether it
-        was. Otherwise the run keeps it for that thread to finish
-        (`Runner.host_thread_leftovers`)."""
+        was. Otherwise only the SIGINT handler is told that the run is over,
+        and the rest waits for the host thread's next run."""
         runner = self._runner
         if threading.current_thread() is not self._thread:
-            runner.host_thread_leftovers = self._undo_later
+            self._uninstall_sigint()
+            _UNDONE_ELSEWHERE[runner] = self
             return False
         if self._previous_wakeup_fd is not None:
             signal.set_wakeup_fd(self._previous_wakeup_fd)
@@ -230,9 +237,9 @@ class HostThreadSetup:
             del GLOBAL_RUN_CONTEXT.runner
         return True
 
-    def _undo_later(self) -> None:
+    def undo_later(self) -> None:
+        """`undo`, in the host thread, for a run that ended elsewhere."""
         runner = self._runner
-        runner.host_thread_leftovers = None
         self.undo()
         # Kept open until now: the wakeup fd pointed at it.
         runner.io_manager.close()

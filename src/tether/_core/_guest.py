@@ -126,6 +126,18 @@ class GuestRunner(Runner):
 
     is_guest = True
 
+    # Slots, not instance attributes: a `Runner` has as many of those as
+    # CPython keeps in its fast layout (see `Runner.__init__`).
+    __slots__ = ("io_wait_in_thread", "sniffio_by_thread")
+
+    #: True while the worker thread waits for I/O for this run (and no tick
+    #: is pending on the host). Written on the host thread only.
+    io_wait_in_thread: bool
+    #: Whether tasks tell sniffio they are tether's by the thread-local name
+    #: during ticks rather than by their contexts: on an asyncio host (see
+    #: the module's docstring).
+    sniffio_by_thread: bool
+
     def __init__(
         self,
         clock: Clock,
@@ -135,12 +147,7 @@ class GuestRunner(Runner):
     ) -> None:
         super().__init__(clock, instruments, scheduler, strict_exception_groups)
         self.deadlines = GuestDeadlines(self)
-        #: True while the worker thread waits for I/O for this run (and no
-        #: tick is pending on the host). Written on the host thread only.
         self.io_wait_in_thread = False
-        #: Whether tasks tell sniffio they are tether's by the thread-local
-        #: name during ticks rather than by their contexts: on an asyncio
-        #: host (see the module's docstring).
         asyncio = sys.modules.get("asyncio")
         self.sniffio_by_thread = asyncio is not None and asyncio._get_running_loop() is not None
 
@@ -460,7 +467,8 @@ def start_guest_run(
     The other arguments (``clock``, ``instruments``,
     ``restrict_keyboard_interrupt_to_checkpoints``,
     ``strict_exception_groups``, ``schedule_seed``, ``scheduler``) are those
-    of `tether.run`.
+    of `tether.run`. (A ``scheduler`` is never told that every task is
+    blocked: in a guest run, host code can always wake one.)
 
     The host must keep its loop running, and run the callbacks it is given,
     until `done_callback` has been called. A guest run the host drops (the
