@@ -323,7 +323,7 @@ class GuestRun:
         if sniffio is not None:
             host_library = sniffio.thread_local.name
             sniffio.thread_local.name = LIBRARY_NAME if self.runner.sniffio_by_thread else None
-        host_loop: object = _HOST
+        host_loop = None  # (without asyncio imported, nobody set one)
         asyncio = sys.modules.get("asyncio")
         if asyncio is not None:
             host_loop = asyncio._get_running_loop()
@@ -339,7 +339,7 @@ class GuestRun:
         asyncio = sys.modules.get("asyncio")
         if asyncio is not None:
             guest_loop = asyncio._get_running_loop()
-            if host_loop is _HOST or guest_loop is host_loop:
+            if guest_loop is host_loop:
                 self._guest_running_loop = _HOST
             else:
                 self._guest_running_loop = guest_loop
