@@ -433,8 +433,10 @@ class _FromThreadCall:
         if in_tether_run():
             raise RuntimeError(
                 f"tether.from_thread.{what}() was called from a thread that is running "
-                "tether.run; it would block that run forever. In async code, call the "
-                "function directly (await it, for an async function) instead"
+                "a tether run (tether.run, or the host loop of a guest run); it would "
+                "block that run forever. In async code, call the function directly "
+                "(await it, for an async function) instead; from a guest run's host, "
+                "start a task in the run"
             )
         link = _worker_local.link
         if tether_token is None:

@@ -24,7 +24,8 @@ Any other word after ``python`` is an error here, so a typo cannot make a
 block skip silently. The examples in ``docs/examples/*.py`` run too, and
 their output must match the "It prints:" section of their docstring. They
 run with the arguments of the first ``python docs/examples/NAME.py ...``
-command their docstring shows (none if it shows none).
+command their docstring shows (none if it shows none). Those that say "It
+needs a display" (GUI programs) run in test_gui_examples.py instead.
 """
 
 from __future__ import annotations
@@ -54,7 +55,14 @@ from tether.testing import MockClock
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PAGES = [REPOSITORY / "README.md", *sorted((REPOSITORY / "docs").glob("*.md"))]
-EXAMPLE_SCRIPTS = sorted((REPOSITORY / "docs" / "examples").glob("*.py"))
+#: What the docstring of an example that opens a window says: such examples
+#: run in tests/docs/test_gui_examples.py, under a virtual display.
+NEEDS_A_DISPLAY = "It needs a display"
+EXAMPLE_SCRIPTS = [
+    path
+    for path in sorted((REPOSITORY / "docs" / "examples").glob("*.py"))
+    if NEEDS_A_DISPLAY not in path.read_text(encoding="utf-8")
+]
 
 PROGRAM, TEST, FRAGMENT, OUTPUT = "program", "test", "fragment", "output"
 #: Real seconds a page's pytest subprocess may take before it counts as hung.
@@ -289,16 +297,24 @@ def test_example_script(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    docstring = ast.get_docstring(ast.parse(script.read_text())) or ""
-    _, marker, after = docstring.partition("It prints:\n\n")
-    assert marker, f"{script.name}: its docstring should have an 'It prints:' section"
-    # The indented lines after "It prints:" are the expected output.
-    printed = re.match(r"(?:(?: {4}.*)?\n)*", after + "\n")
-    assert printed is not None
-    expected = textwrap.dedent(printed.group()).strip("\n") + "\n"
+    docstring = script_docstring(script)
+    expected = documented_output(script, docstring)
     monkeypatch.setattr(sys, "argv", [str(script), *documented_arguments(script, docstring)])
     runpy.run_path(str(script), run_name="__main__")
     assert capsys.readouterr().out == expected
+
+
+def script_docstring(script: Path) -> str:
+    return ast.get_docstring(ast.parse(script.read_text())) or ""
+
+
+def documented_output(script: Path, docstring: str) -> str:
+    """The indented lines after "It prints:" in ``docstring``."""
+    _, marker, after = docstring.partition("It prints:\n\n")
+    assert marker, f"{script.name}: its docstring should have an 'It prints:' section"
+    printed = re.match(r"(?:(?: {4}.*)?\n)*", after + "\n")
+    assert printed is not None
+    return textwrap.dedent(printed.group()).strip("\n") + "\n"
 
 
 def documented_arguments(script: Path, docstring: str) -> list[str]:

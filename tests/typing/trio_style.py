@@ -50,3 +50,23 @@ async def main() -> None:
 def in_a_thread() -> None:
     reveal_type(from_thread.run(answer))  # reveal: int
     reveal_type(from_thread.run_sync(blocking, 2))  # reveal: float
+
+
+async def hosted_guest() -> None:
+    # Guest mode on an asyncio host: the loop's own methods fit the callbacks.
+    import asyncio
+
+    import outcome
+
+    from tether import lowlevel
+
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[outcome.Outcome[int]] = loop.create_future()
+    lowlevel.start_guest_run(
+        answer,
+        run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+        run_sync_soon_not_threadsafe=loop.call_soon,
+        done_callback=finished.set_result,
+    )
+    reveal_type((await finished).unwrap())  # reveal: int
+    lowlevel.start_guest_run(answer, done_callback=print)  # error: call-arg

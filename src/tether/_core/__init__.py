@@ -55,6 +55,7 @@ from ._faces import (
     spawn_order,
     spawn_task,
 )
+from ._guest import start_guest_run
 from ._instrumentation import Instrument
 from ._io import IOStatistics, fd_of, notify_closing, wait_readable, wait_writable
 from ._ki import currently_ki_protected, disable_ki_protection, enable_ki_protection
@@ -189,6 +190,7 @@ __all__ = [
     "spawn_order",
     "spawn_task",
     "spawn_system_task",
+    "start_guest_run",
     "start_thread_soon",
     "temporarily_detach_coroutine_object",
     "wait_all_tasks_blocked",

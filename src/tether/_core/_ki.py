@@ -176,13 +176,22 @@ def install_sigint_handler(runner: Runner, restrict_to_checkpoints: bool) -> Cal
     Python's default handler is in place (a handler someone else installed
     is left alone). Returns the function that puts the default handler back
     at the end of the run; it does nothing if the handler was not installed,
-    or if someone replaced it during the run (theirs stays)."""
+    or if someone replaced it during the run (theirs stays). Called in
+    another thread, it makes the handler act as the default one instead;
+    called again in the main thread, it removes it."""
     if threading.current_thread() is not threading.main_thread():
         return _nothing_to_uninstall
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         return _nothing_to_uninstall
 
+    #: Set when the run ended in another thread, which could not put the
+    #: default handler back (Python changes handlers only in the main
+    #: thread): until the main thread does, this handler acts as the default.
+    run_over = False
+
     def handler(signum: int, frame: FrameType | None) -> None:
+        if run_over:
+            raise KeyboardInterrupt
         runner.sigint_received = True
         if restrict_to_checkpoints or ki_protected(frame):
             # Only atomic operations here: this can interrupt the kernel
@@ -198,6 +207,10 @@ def install_sigint_handler(runner: Runner, restrict_to_checkpoints: bool) -> Cal
     signal.signal(signal.SIGINT, handler)
 
     def uninstall() -> None:
+        nonlocal run_over
+        if threading.current_thread() is not threading.main_thread():
+            run_over = True
+            return
         if signal.getsignal(signal.SIGINT) is handler:
             signal.signal(signal.SIGINT, signal.default_int_handler)
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import math
 import time
 
-from .._core import Clock, current_statistics
+from .._core import (
+    Clock,
+    RunFinishedError,
+    current_clock,
+    current_statistics,
+    current_tether_token,
+    in_tether_run,
+)
 
 
 class MockClock(Clock):
@@ -61,6 +68,17 @@ class MockClock(Clock):
                 f"autojump_threshold must be a non-negative number, got {new_threshold!r}"
             )
         self._autojump_threshold = float(new_threshold)
+        self._wake_run_loop()
+
+    def _wake_run_loop(self) -> None:
+        # The run loop reads the threshold when it is about to wait. A loop
+        # that waits already (a guest run's, while its host changes the
+        # threshold) gets a turn, so that it reads the new one now.
+        if in_tether_run() and current_clock() is self:
+            try:
+                current_tether_token().run_sync_soon(_nothing, idempotent=True)
+            except RunFinishedError:
+                pass
 
     def start_clock(self) -> None:
         pass
@@ -96,3 +114,7 @@ class MockClock(Clock):
         jump = current_statistics().seconds_to_next_deadline
         if 0 < jump < math.inf:
             self.jump(jump)
+
+
+def _nothing() -> None:
+    pass
