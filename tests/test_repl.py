@@ -203,3 +203,30 @@ def test_script_without_async_main_is_refused_clearly(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "no such file" in missing.stderr
+
+
+def test_ctrl_c_landing_in_a_background_task_stops_only_that_task() -> None:
+    proc = start_console()
+    assert proc.stdin is not None and proc.stdout is not None
+    # A background task that is nearly always running its own Python code,
+    # so that the Ctrl-C is raised in it rather than in the statement.
+    proc.stdin.write(
+        "async def spin():\n"
+        "    while True:\n"
+        "        sum(range(100_000))\n"
+        "        await tether.lowlevel.checkpoint()\n"
+        "\n"
+        'nursery.start_soon(spin); print("spinning", flush=True); await tether.sleep(1)\n'
+    )
+    proc.stdin.flush()
+    read_until(proc.stdout, "spinning")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate('print("alive", len(nursery.child_tasks))\n', timeout=30)
+    assert proc.returncode == 0, err
+    # Either the statement or the spinning task took the Ctrl-C; either way
+    # the console and its nursery are still usable.
+    assert "background task spin was running at Ctrl-C and stopped" in err or (
+        "KeyboardInterrupt" in err
+    )
+    assert "Cancelled" not in err
+    assert "alive" in out

@@ -60,7 +60,9 @@ class ReplNursery:
     A task's error is printed when it happens instead of cancelling the
     other tasks and ending the console, as an error in a real nursery would:
     at an interactive prompt, nobody is waiting on the block to raise it.
-    Cancellation of a task stays silent. Otherwise it is the `tether.Nursery`
+    So is a Ctrl-C that arrives while the task's own code runs (that task
+    stops; the statement at the prompt goes on, and the next Ctrl-C reaches
+    it). Cancellation of a task stays silent. Otherwise it is the `tether.Nursery`
     it wraps (`start_soon`, `start`, `cancel_scope`, `child_tasks`).
     """
 
@@ -98,7 +100,7 @@ class ReplNursery:
 async def _reporting(async_fn: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:
     try:
         await async_fn(*args)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:
         _print_background_error(async_fn, exc)
 
 
@@ -110,12 +112,18 @@ async def _reporting_start(
 ) -> None:
     try:
         await async_fn(*args, task_status=task_status)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:
         _print_background_error(async_fn, exc)
 
 
 def _print_background_error(async_fn: object, exc: BaseException) -> None:
+    # A Ctrl-C raised in a background task's own code (it was running when
+    # the signal came) stops that task only: the console and its other
+    # tasks go on, as after an error.
     name = getattr(async_fn, "__qualname__", repr(async_fn))
+    if isinstance(exc, KeyboardInterrupt):
+        sys.stderr.write(f"\nbackground task {name} was running at Ctrl-C and stopped\n")
+        return
     sys.stderr.write(f"\nbackground task {name} raised:\n")
     traceback.print_exception(exc, file=sys.stderr)
 
