@@ -61,6 +61,8 @@ async def test_tcp_streams_get_nodelay_and_forward_socket_options():
         assert isinstance(client.getsockopt(tsocket.IPPROTO_TCP, tsocket.TCP_NODELAY, 4), bytes)
         with pytest.raises(TypeError, match="None needs a length"):
             client.setsockopt(tsocket.IPPROTO_TCP, tsocket.TCP_NODELAY, None)
+        with pytest.raises(TypeError, match="with a length the value must be None"):
+            client.setsockopt(tsocket.IPPROTO_TCP, tsocket.TCP_NODELAY, 1, 4)
         assert server.socket.getpeername() == client.socket.getsockname()
 
 

@@ -33,7 +33,7 @@ from typing import NoReturn, overload
 
 from ._conflict_detector import ConflictDetector
 from ._core import BrokenResourceError, ClosedResourceError
-from ._socket import SocketType, _SocketType
+from ._socket import SocketType, _SocketType, setsockopt_arguments
 from .abc import HalfCloseableStream, Listener
 from .lowlevel import (
     cancel_shielded_checkpoint,
@@ -344,20 +344,9 @@ class SocketStream(HalfCloseableStream):
     ) -> None:
         """Set an option on the socket, as `socket.socket.setsockopt`
         (either a `value`, or ``None`` and a `length`)."""
-        if length is None:
-            if value is None:
-                raise TypeError(
-                    "invalid value for argument 'value': None needs a length "
-                    "(setsockopt(level, option, None, length))"
-                )
-            self.socket.setsockopt(level, option, value)
-        elif value is not None:
-            raise TypeError(
-                f"invalid value for argument 'value': {value!r}; with a length the "
-                "value must be None (setsockopt(level, option, None, length))"
-            )
-        else:
-            self.socket.setsockopt(level, option, None, length)
+        self.socket.setsockopt(
+            level, option, *setsockopt_arguments(value, length, names=("option", "length"))
+        )
 
     @overload
     def getsockopt(self, level: int, option: int) -> int: ...

@@ -81,6 +81,32 @@ def set_custom_socket_factory(socket_factory: SocketFactory | None) -> SocketFac
     return previous
 
 
+def setsockopt_arguments(
+    value: int | bytes | None, length: int | None, *, names: tuple[str, str]
+) -> tuple[int | bytes] | tuple[None, int]:
+    """What follows ``level, option`` in a call of the standard library's
+    ``setsockopt``: ``(value,)``, or ``(None, length)``. `names` are the
+    caller's names for the option and length parameters, for the error
+    message.
+
+    Raises:
+      TypeError: both or neither of `value` and `length` were given.
+    """
+    option_name, length_name = names
+    a_length = f"{'an' if length_name[0] in 'aeiou' else 'a'} {length_name}"
+    usage = f"setsockopt(level, {option_name}, None, {length_name})"
+    if length is None:
+        if value is None:
+            raise TypeError(f"invalid value for argument 'value': None needs {a_length} ({usage})")
+        return (value,)
+    if value is not None:
+        raise TypeError(
+            f"invalid value for argument 'value': {value!r}; with {a_length} the "
+            f"value must be None ({usage})"
+        )
+    return (None, length)
+
+
 # ---------------------------------------------------------------------------
 # Constructors
 
@@ -540,20 +566,9 @@ class _SocketType(SocketType):
     def setsockopt(
         self, level: int, optname: int, value: int | bytes | None, optlen: int | None = None
     ) -> None:
-        if optlen is None:
-            if value is None:
-                raise TypeError(
-                    "invalid value for argument 'value': None needs an optlen "
-                    "(setsockopt(level, optname, None, optlen))"
-                )
-            self._sock.setsockopt(level, optname, value)
-        elif value is not None:
-            raise TypeError(
-                f"invalid value for argument 'value': {value!r}; with an optlen the "
-                "value must be None (setsockopt(level, optname, None, optlen))"
-            )
-        else:
-            self._sock.setsockopt(level, optname, None, optlen)
+        self._sock.setsockopt(
+            level, optname, *setsockopt_arguments(value, optlen, names=("optname", "optlen"))
+        )
 
     def listen(self, backlog: int = DEFAULT_LISTEN_BACKLOG) -> None:
         self._sock.listen(backlog)
