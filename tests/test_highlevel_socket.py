@@ -44,10 +44,10 @@ async def tcp_stream_pair(listener):
 
 async def test_stream_needs_a_tether_stream_socket():
     raw_a, raw_b = stdlib_socket.socketpair()
-    with raw_a, raw_b, pytest.raises(TypeError, match="from_stdlib_socket"):
+    with raw_a, raw_b, pytest.raises(TypeError, match="SocketStream requires a tether socket"):
         tether.SocketStream(raw_a)
     with tsocket.socket(type=tsocket.SOCK_DGRAM) as datagram:
-        with pytest.raises(ValueError, match="SOCK_STREAM"):
+        with pytest.raises(ValueError, match="SocketStream requires a SOCK_STREAM socket"):
             tether.SocketStream(datagram)
 
 
@@ -307,8 +307,12 @@ async def test_a_stream_over_another_socket_type_uses_its_methods():
 
 
 async def test_listener_needs_a_listening_stream_socket():
-    with stdlib_socket.socket() as raw, pytest.raises(TypeError):
-        tether.SocketListener(raw)
+    with stdlib_socket.socket() as raw:
+        with pytest.raises(TypeError, match="SocketListener requires a tether socket"):
+            tether.SocketListener(raw)
+    with tsocket.socket(type=tsocket.SOCK_DGRAM) as datagram:
+        with pytest.raises(ValueError, match="SocketListener requires a SOCK_STREAM socket"):
+            tether.SocketListener(datagram)
     with tsocket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         with pytest.raises(ValueError, match="listening"):

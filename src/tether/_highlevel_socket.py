@@ -100,6 +100,18 @@ def _as_stream_errors() -> Iterator[None]:
         _raise_stream_error(exc)
 
 
+def _check_stream_socket(socket: SocketType, owner: str) -> None:
+    """What `owner`'s constructor requires of `socket`: a tether socket
+    (a `tether.socket.SocketType`) of type SOCK_STREAM."""
+    if not isinstance(socket, SocketType):
+        raise TypeError(
+            f"{owner} requires a tether socket, not {socket!r}; wrap a "
+            "standard library socket with tether.socket.from_stdlib_socket()"
+        )
+    if socket.type != _stdlib_socket.SOCK_STREAM:
+        raise ValueError(f"{owner} requires a SOCK_STREAM socket")
+
+
 async def _send_rest(raw: _stdlib_socket.socket, data: bytes | bytearray, sent: int) -> None:
     """Send ``data[sent:]`` through `raw`, waiting whenever its buffer is
     full; the part of `SocketStream.send_all` after a first send that did
@@ -143,13 +155,7 @@ class SocketStream(HalfCloseableStream):
     """
 
     def __init__(self, socket: SocketType) -> None:
-        if not isinstance(socket, SocketType):
-            raise TypeError(
-                f"SocketStream requires a tether socket, not {socket!r}; wrap a "
-                "standard library socket with tether.socket.from_stdlib_socket()"
-            )
-        if socket.type != _stdlib_socket.SOCK_STREAM:
-            raise ValueError("SocketStream requires a SOCK_STREAM socket")
+        _check_stream_socket(socket, "SocketStream")
         self.socket = socket
         # Whether the last receive emptied the socket (see receive_some).
         self._receive_drained = False
@@ -375,13 +381,7 @@ class SocketListener(Listener[SocketStream]):
     """
 
     def __init__(self, socket: SocketType) -> None:
-        if not isinstance(socket, SocketType):
-            raise TypeError(
-                f"SocketListener requires a tether socket, not {socket!r}; wrap a "
-                "standard library socket with tether.socket.from_stdlib_socket()"
-            )
-        if socket.type != _stdlib_socket.SOCK_STREAM:
-            raise ValueError("SocketListener requires a SOCK_STREAM socket")
+        _check_stream_socket(socket, "SocketListener")
         try:
             listening = socket.getsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_ACCEPTCONN)
         except OSError:
