@@ -213,11 +213,7 @@ async def test_wrong_hostname_fails_verification_on_both_ends(client_context, se
 async def test_the_default_context_does_not_trust_an_unknown_ca(server_context):
     # Verification is on by default: ssl.create_default_context() trusts the
     # system's CAs, not the one this test made.
-    client_transport, server_transport = memory_stream_pair()
-    client = tether.SSLStream(
-        client_transport, ssl.create_default_context(), server_hostname=HOSTNAME
-    )
-    server = tether.SSLStream(server_transport, server_context, server_side=True)
+    client, server = tls_pair(ssl.create_default_context(), server_context)
     async with tether.open_nursery() as nursery:
         nursery.start_soon(_expect_broken, server.do_handshake)
         with pytest.raises(tether.BrokenResourceError) as excinfo:
@@ -246,11 +242,7 @@ def test_bad_arguments_are_reported():
 async def test_a_failed_handshake_wakes_the_task_waiting_for_it(server_context):
     # Two tasks need the handshake; the second waits for the first's. When
     # it fails, both must hear of it (not wait forever).
-    client_transport, server_transport = memory_stream_pair()
-    client = tether.SSLStream(
-        client_transport, ssl.create_default_context(), server_hostname=HOSTNAME
-    )
-    server = tether.SSLStream(server_transport, server_context, server_side=True)
+    client, server = tls_pair(ssl.create_default_context(), server_context)
     async with tether.open_nursery() as nursery:
         nursery.start_soon(_expect_broken, server.do_handshake)
         async with tether.open_nursery() as client_tasks:

@@ -180,29 +180,33 @@ async def test_a_deadline_around_run_process_stops_the_child():
     assert scope.cancelled_caught
 
 
+async def cancel_a_child_ignoring_sigterm(started):
+    """Run IGNORE_SIGTERM under run_process and cancel it once it is ready
+    (the process object goes into `started`)."""
+    async with tether.open_nursery() as nursery:
+        process = await nursery.start(partial(run_process, IGNORE_SIGTERM, stdout=subprocess.PIPE))
+        started.append(process)
+        await read_until(process.stdout, b"ready")
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(autojump_clock):
     # The 5 s grace period passes in virtual time.
+    started = []
     with pytest.warns(RuntimeWarning, match="ignored SIGTERM"):
-        async with tether.open_nursery() as nursery:
-            process = await nursery.start(
-                partial(run_process, IGNORE_SIGTERM, stdout=subprocess.PIPE)
-            )
-            await read_until(process.stdout, b"ready")
-            nursery.cancel_scope.cancel()
+        await cancel_a_child_ignoring_sigterm(started)
+    [process] = started
     assert process.returncode == -signal.SIGKILL
     assert_reaped(process.pid)
 
 
 async def test_a_warning_turned_error_still_kills_the_child(autojump_clock):
+    started = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.RaisesGroup(pytest.RaisesGroup(RuntimeWarning)):
-            async with tether.open_nursery() as nursery:
-                process = await nursery.start(
-                    partial(run_process, IGNORE_SIGTERM, stdout=subprocess.PIPE)
-                )
-                await read_until(process.stdout, b"ready")
-                nursery.cancel_scope.cancel()
+            await cancel_a_child_ignoring_sigterm(started)
+    [process] = started
     assert process.returncode == -signal.SIGKILL
     assert_reaped(process.pid)
 
