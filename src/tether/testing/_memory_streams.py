@@ -13,6 +13,10 @@ Every public async method is a checkpoint. The send and receive operations
 take two checkpoints instead of one, to give a second task using the same
 stream at the same time (a bug) a chance to run into the first and get
 `BusyResourceError`.
+
+Also two helpers the lockstep streams share: `check_max_bytes` (the
+``receive_some`` argument rule) and `make_stapled_pair` (two one-way pairs
+into two two-way streams).
 """
 
 from __future__ import annotations
