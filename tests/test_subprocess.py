@@ -161,11 +161,18 @@ async def test_misuse_is_refused_with_clear_errors():
 # ------------------------------------------------------- cancelling a child
 
 
-async def test_cancelling_terminates_the_child_and_leaves_no_zombie():
+async def cancel_a_sleeping_child():
+    """Run SLEEP_FOREVER under run_process, cancel it once everything
+    waits, and return the process."""
     async with tether.open_nursery() as nursery:
         process = await nursery.start(run_process, SLEEP_FOREVER)
         await wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
+    return process
+
+
+async def test_cancelling_terminates_the_child_and_leaves_no_zombie():
+    process = await cancel_a_sleeping_child()
     assert process.returncode == -signal.SIGTERM
     assert_reaped(process.pid)
 
@@ -478,10 +485,7 @@ async def test_fallbacks_wait_cancel_and_reap(without_pidfd):
 
 
 async def test_fallbacks_stop_a_cancelled_run_process(without_pidfd):
-    async with tether.open_nursery() as nursery:
-        process = await nursery.start(run_process, SLEEP_FOREVER)
-        await wait_all_tasks_blocked()
-        nursery.cancel_scope.cancel()
+    process = await cancel_a_sleeping_child()
     assert process.returncode == -signal.SIGTERM
     assert_reaped(process.pid)
 
