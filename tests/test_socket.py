@@ -509,13 +509,15 @@ async def test_the_into_calls_take_keywords_whether_or_not_they_wait():
         assert bytes(buffer[:3]) == b"wxy"
 
 
-def test_the_made_methods_have_the_interfaces_names_and_docstrings():
+def test_the_made_methods_have_the_interfaces_names_docstrings_and_signatures():
     a, b = tsocket.socketpair()
     with a, b:
-        for name in ("recv", "recv_into", "recvfrom", "recvfrom_into", "send"):
+        for name in ("recv", "recv_into", "recvfrom", "recvfrom_into", "send", "sendto"):
             method = getattr(a, name)
+            interface = getattr(tsocket.SocketType, name)
             assert method.__name__ == name
-            assert inspect.getdoc(method) == inspect.getdoc(getattr(tsocket.SocketType, name))
+            assert inspect.getdoc(method) == inspect.getdoc(interface)
+            assert inspect.signature(method) == inspect.signature(interface.__get__(a))
 
 
 async def test_recv_into_and_sendmsg_on_a_stream():

@@ -26,6 +26,7 @@ Invariants:
 from __future__ import annotations
 
 import builtins
+import inspect
 import os
 import select
 import socket as _stdlib_socket
@@ -441,7 +442,9 @@ class SocketType:
 # The implementation over socket.socket
 
 
-def _nonblocking(name: str, waits_until: Literal["readable", "writable"]) -> _AsyncMethod:
+def _nonblocking(
+    name: str, waits_until: Literal["readable", "writable"], *, public: bool = True
+) -> _AsyncMethod:
     """The method of `_SocketType` that calls ``socket.socket.<name>`` on
     its non-blocking socket, waiting until the socket is readable or
     writable (`waits_until`) each time the call would block.
@@ -452,8 +455,10 @@ def _nonblocking(name: str, waits_until: Literal["readable", "writable"]) -> _As
     before listen) must fail at once, not wait forever.
 
     The method takes positional arguments only (a ``**kwargs`` would cost
-    every call a dict); methods whose interface takes keywords call it
-    from a ``def`` of their own.
+    every call a dict); methods whose interface takes keywords, or that
+    have work to do around the call, call a private one (``public=False``)
+    from a ``def`` of their own. A public one shows the interface's
+    signature.
 
     A function per operation, made here, rather than one helper that every
     method awaits: such a helper costs each call a second coroutine and
@@ -491,6 +496,12 @@ def _nonblocking(name: str, waits_until: Literal["readable", "writable"]) -> _As
     method.__name__ = name
     # help() and inspect.getdoc() find the interface's docstring through it.
     method.__qualname__ = f"_SocketType.{name}"
+    if public:
+        # The interface's parameters rather than ``*args``, for help() and
+        # inspect.signature() (which read ``__signature__``; the type
+        # stubs do not declare it).
+        signature = inspect.signature(getattr(SocketType, name))
+        method.__signature__ = signature  # type: ignore[attr-defined]
     return method
 
 
@@ -670,11 +681,11 @@ class _SocketType(SocketType):
     send = _nonblocking("send", "writable")
     # The calls whose public method takes keywords, or has work to do
     # before or after the call.
-    _recv_into = _nonblocking("recv_into", "readable")
-    _recvfrom_into = _nonblocking("recvfrom_into", "readable")
-    _accept = _nonblocking("accept", "readable")
-    _sendto = _nonblocking("sendto", "writable")
-    _sendmsg = _nonblocking("sendmsg", "writable")
+    _recv_into = _nonblocking("recv_into", "readable", public=False)
+    _recvfrom_into = _nonblocking("recvfrom_into", "readable", public=False)
+    _accept = _nonblocking("accept", "readable", public=False)
+    _sendto = _nonblocking("sendto", "writable", public=False)
+    _sendmsg = _nonblocking("sendmsg", "writable", public=False)
 
     async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         received: int = await self._recv_into(buffer, nbytes, flags)
