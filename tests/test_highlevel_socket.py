@@ -44,10 +44,10 @@ async def tcp_stream_pair(listener):
 
 async def test_stream_needs_a_tether_stream_socket():
     raw_a, raw_b = stdlib_socket.socketpair()
-    with raw_a, raw_b, pytest.raises(TypeError, match="from_stdlib_socket"):
+    with raw_a, raw_b, pytest.raises(TypeError, match="SocketStream requires a tether socket"):
         tether.SocketStream(raw_a)
     with tsocket.socket(type=tsocket.SOCK_DGRAM) as datagram:
-        with pytest.raises(ValueError, match="SOCK_STREAM"):
+        with pytest.raises(ValueError, match="SocketStream requires a SOCK_STREAM socket"):
             tether.SocketStream(datagram)
 
 
@@ -61,6 +61,8 @@ async def test_tcp_streams_get_nodelay_and_forward_socket_options():
         assert isinstance(client.getsockopt(tsocket.IPPROTO_TCP, tsocket.TCP_NODELAY, 4), bytes)
         with pytest.raises(TypeError, match="None needs a length"):
             client.setsockopt(tsocket.IPPROTO_TCP, tsocket.TCP_NODELAY, None)
+        with pytest.raises(TypeError, match="with a length the value must be None"):
+            client.setsockopt(tsocket.IPPROTO_TCP, tsocket.TCP_NODELAY, 1, 4)
         assert server.socket.getpeername() == client.socket.getsockname()
 
 
@@ -305,8 +307,12 @@ async def test_a_stream_over_another_socket_type_uses_its_methods():
 
 
 async def test_listener_needs_a_listening_stream_socket():
-    with stdlib_socket.socket() as raw, pytest.raises(TypeError):
-        tether.SocketListener(raw)
+    with stdlib_socket.socket() as raw:
+        with pytest.raises(TypeError, match="SocketListener requires a tether socket"):
+            tether.SocketListener(raw)
+    with tsocket.socket(type=tsocket.SOCK_DGRAM) as datagram:
+        with pytest.raises(ValueError, match="SocketListener requires a SOCK_STREAM socket"):
+            tether.SocketListener(datagram)
     with tsocket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         with pytest.raises(ValueError, match="listening"):
@@ -424,3 +430,186 @@ async def test_socket_streams_pass_the_stream_conformance_checks(kind):
 
     async with listener:
         await check_half_closeable_stream(make_pair, make_clogged_pair)
+
+
+# ------------------------------------------ the fast paths and the general path
+#
+# send_all and receive_some call the standard library socket directly when the
+# stream wraps a tether socket (the fast paths, kept for bench_net.py's TCP
+# echo), and go through the socket's own send/recv otherwise. A stream over a
+# ForwardingSocket takes the general path over the same real socket, so the
+# two must be indistinguishable.
+
+
+class ForwardingSocket(tsocket.SocketType):
+    """A real tether socket behind a test double: SocketStream cannot tell
+    it is tether's own, so it uses the socket's methods."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    type = property(lambda self: self.inner.type)
+    did_shutdown_SHUT_WR = property(lambda self: self.inner.did_shutdown_SHUT_WR)
+
+    def fileno(self):
+        return self.inner.fileno()
+
+    def close(self):
+        self.inner.close()
+
+    def shutdown(self, flag):
+        self.inner.shutdown(flag)
+
+    def setsockopt(self, *args):
+        self.inner.setsockopt(*args)
+
+    def getsockopt(self, *args):
+        return self.inner.getsockopt(*args)
+
+    async def wait_writable(self):
+        await self.inner.wait_writable()
+
+    async def send(self, data, flags=0, /):
+        return await self.inner.send(data, flags)
+
+    async def recv(self, bufsize, flags=0, /):
+        return await self.inner.recv(bufsize, flags)
+
+
+def stream_pair_on(path):
+    a, b = stream_pair()
+    if path == "general":
+        a, b = (tether.SocketStream(ForwardingSocket(end.socket)) for end in (a, b))
+    return a, b
+
+
+async def _outcome(operation, *args):
+    """What a call did, as text: its result or its error, and whether it
+    was a checkpoint."""
+    try:
+        with assert_checkpoints():
+            result = await operation(*args)
+    except AssertionError:
+        return "not a checkpoint"
+    except (Exception, tether.Cancelled) as exc:
+        return type(exc).__name__
+    return repr(result)
+
+
+async def _transcript(path):
+    """The same script of sends and receives, what each call did."""
+    seen = []
+    a, b = stream_pair_on(path)
+    async with b:
+        # Data both ways, at once and after waiting, in pieces.
+        seen.append(await _outcome(a.send_all, b"abc"))
+        seen.append(await _outcome(b.receive_some, 10))
+        await b.send_all(b"xyz")
+        seen.append(await _outcome(a.receive_some, 2))
+        seen.append(await _outcome(a.receive_some, 2))  # emptied the socket
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(b.send_all, b"later")
+            seen.append(await _outcome(a.receive_some, 10))  # waits
+        seen.append(await _outcome(a.send_all, bytearray(b"ba")))
+        seen.append(await _outcome(a.send_all, memoryview(b"mv")))
+        seen.append(await _outcome(a.send_all, b""))
+        seen.append(await _outcome(b.receive_some, 10))
+
+        # A cancelled receive takes nothing, before or while waiting.
+        with tether.CancelScope() as scope:
+            scope.cancel()
+            seen.append(await _outcome(a.receive_some, 10))
+        with tether.move_on_after(1):
+            seen.append(await _outcome(a.receive_some, 10))
+        await b.send_all(b"kept")
+        seen.append(await _outcome(a.receive_some, 10))
+
+        # More than the buffers hold: sent in several pieces.
+        big = bytes(range(256)) * 16384
+        received = bytearray()
+
+        async def receive_big():
+            while len(received) < len(big):
+                received.extend(await b.receive_some())
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(receive_big)
+            seen.append(await _outcome(a.send_all, big))
+        seen.append(f"big transfer intact: {received == big}")
+
+        # The ends of the stream.
+        seen.append(await _outcome(a.send_eof))
+        seen.append(await _outcome(a.send_all, b"after eof"))
+        seen.append(await _outcome(b.receive_some, 10))
+        await b.send_all(b"still open this way")
+        seen.append(await _outcome(a.receive_some, 100))
+        await b.aclose()
+        seen.append(await _outcome(a.receive_some, 10))
+        await a.aclose()
+        seen.append(await _outcome(a.receive_some, 10))
+        seen.append(await _outcome(a.send_all, b"x"))
+    return seen
+
+
+async def test_the_fast_paths_and_the_general_path_agree(autojump_clock):
+    fast = await _transcript("fast")
+    assert fast == await _transcript("general")
+    assert fast == [
+        "None",
+        "b'abc'",
+        "b'xy'",
+        "b'z'",
+        "b'later'",
+        "None",
+        "None",
+        "None",
+        "b'bamv'",
+        "Cancelled",
+        "Cancelled",
+        "b'kept'",
+        "None",
+        "big transfer intact: True",
+        "None",
+        "ClosedResourceError",
+        "b''",
+        "b'still open this way'",
+        "b''",
+        "ClosedResourceError",
+        "ClosedResourceError",
+    ]
+
+
+@pytest.mark.parametrize("path", ["fast", "general"])
+async def test_both_paths_break_and_close_the_same_way(path, autojump_clock):
+    a, b = stream_pair_on(path)
+    await b.aclose()
+    async with a:
+        with assert_checkpoints(), pytest.raises(tether.BrokenResourceError) as info:
+            await a.send_all(b"to nobody")
+        assert isinstance(info.value.__cause__, OSError)
+    a, b = stream_pair_on(path)
+    await _fill(a)
+
+    async def expect_closed(operation, *args):
+        with pytest.raises(tether.ClosedResourceError):
+            await operation(*args)
+
+    async with b, tether.open_nursery() as nursery:
+        nursery.start_soon(expect_closed, a.send_all, b"blocked")
+        nursery.start_soon(expect_closed, a.receive_some)
+        await wait_all_tasks_blocked()
+        await a.aclose()
+
+
+async def test_the_general_path_passes_the_stream_conformance_checks():
+    async def make_pair():
+        return stream_pair_on("general")
+
+    async def make_clogged_pair():
+        left, right = await make_pair()
+        await _fill(left)
+        await _fill(right)
+        return left, right
+
+    await check_half_closeable_stream(make_pair, make_clogged_pair)

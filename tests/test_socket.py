@@ -1,6 +1,7 @@
 """tether.socket: socket objects over real loopback, socketpair and Unix
 sockets (IPv6 only where this machine has ``::1``)."""
 
+import inspect
 import os
 import socket as stdlib_socket
 import sys
@@ -26,6 +27,9 @@ def _has_ipv6_loopback():
 
 needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
 needs_unix = pytest.mark.skipif(not hasattr(stdlib_socket, "AF_UNIX"), reason="no AF_UNIX")
+needs_msg_calls = pytest.mark.skipif(
+    not hasattr(stdlib_socket.socket, "sendmsg"), reason="no sendmsg/recvmsg (Windows)"
+)
 
 
 async def connected_tcp_pair():
@@ -386,6 +390,134 @@ async def test_datagram_calls_resolve_names():
         assert (nbytes, first, second) == (4, b"fo", b"ur\0")
         with pytest.raises(TypeError, match="sendto takes"):
             await a.sendto(b"x")
+
+
+async def _via_recv(sock):
+    return await sock.recv(10)
+
+
+async def _via_recv_into(sock):
+    buffer = bytearray(10)
+    received = await sock.recv_into(buffer, nbytes=10)  # keywords work here
+    return bytes(buffer[:received])
+
+
+async def _via_recvfrom(sock):
+    data, _ = await sock.recvfrom(10)
+    return data
+
+
+async def _via_recvfrom_into(sock):
+    buffer = bytearray(10)
+    received, _ = await sock.recvfrom_into(buffer, flags=0)
+    return bytes(buffer[:received])
+
+
+async def _via_recvmsg(sock):
+    data, _, _, _ = await sock.recvmsg(10)
+    return data
+
+
+async def _via_recvmsg_into(sock):
+    buffer = bytearray(10)
+    received, _, _, _ = await sock.recvmsg_into([buffer])
+    return bytes(buffer[:received])
+
+
+RECEIVE_CALLS = [
+    _via_recv,
+    _via_recv_into,
+    _via_recvfrom,
+    _via_recvfrom_into,
+    pytest.param(_via_recvmsg, marks=needs_msg_calls),
+    pytest.param(_via_recvmsg_into, marks=needs_msg_calls),
+]
+
+
+@pytest.mark.parametrize("receive", RECEIVE_CALLS)
+async def test_every_receive_call_checkpoints_waits_and_cancels_the_same_way(
+    receive, autojump_clock
+):
+    a, b = tsocket.socketpair()
+    with a, b:
+        await b.send(b"now")
+        with assert_checkpoints():
+            assert await receive(a) == b"now"  # without waiting
+
+        got = []
+
+        async def receive_into_got():
+            got.append(await receive(a))
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(receive_into_got)
+            await wait_all_tasks_blocked()
+            await b.send(b"later")
+        assert got == [b"later"]  # after waiting
+
+        with tether.move_on_after(1) as scope:
+            await receive(a)
+        assert scope.cancelled_caught
+        await b.send(b"kept")
+        assert await receive(a) == b"kept"  # the cancelled call took nothing
+
+        async def expect_closed():
+            with pytest.raises(tether.ClosedResourceError):
+                await receive(a)
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(expect_closed)
+            await wait_all_tasks_blocked()
+            a.close()
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda sock, data: sock.send(data),
+        pytest.param(lambda sock, data: sock.sendmsg([data]), marks=needs_msg_calls),
+    ],
+    ids=["send", "sendmsg"],
+)
+async def test_every_send_call_waits_for_room_and_then_sends(send):
+    raw_a, raw_b = stdlib_pair()
+    with raw_a, raw_b:
+        fill_send_buffer(raw_a)
+        a = tether.socket.from_stdlib_socket(raw_a)
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(send, a, b"y")
+            await wait_all_tasks_blocked()
+            received = drain(raw_b)  # makes room: the sender wakes
+        assert b"y" not in received
+        assert drain(raw_b) == b"y"
+
+
+async def test_the_into_calls_take_keywords_whether_or_not_they_wait():
+    a, b = tsocket.socketpair()
+    with a, b:
+        buffer = bytearray(10)
+        await b.send(b"abcd")
+        assert await a.recv_into(buffer, nbytes=2) == 2  # at once
+        received, _ = await a.recvfrom_into(buffer, nbytes=1, flags=0)
+        assert received == 1
+        assert bytes(buffer[:2]) == b"cb"
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(a.recv_into, buffer)  # drains "d"
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(b.send, b"wxyz")
+            assert await a.recv_into(buffer, nbytes=3) == 3  # after waiting
+        assert bytes(buffer[:3]) == b"wxy"
+
+
+def test_the_made_methods_have_the_interfaces_names_docstrings_and_signatures():
+    a, b = tsocket.socketpair()
+    with a, b:
+        for name in ("recv", "recv_into", "recvfrom", "recvfrom_into", "send", "sendto"):
+            method = getattr(a, name)
+            interface = getattr(tsocket.SocketType, name)
+            assert method.__name__ == name
+            assert inspect.getdoc(method) == inspect.getdoc(interface)
+            assert inspect.signature(method) == inspect.signature(interface.__get__(a))
 
 
 async def test_recv_into_and_sendmsg_on_a_stream():

@@ -54,6 +54,20 @@ async def handshake_both(client, server):
         nursery.start_soon(server.do_handshake)
 
 
+async def close_while_the_peer_reads_the_end(stream, peer):
+    """Close `stream` while `peer` receives the end of the stream, then
+    closes too. Concurrently: a lockstep transport holds the close_notify
+    until the peer reads it."""
+
+    async def peer_sees_the_end():
+        assert await peer.receive_some() == b""
+        await peer.aclose()
+
+    async with tether.open_nursery() as nursery:
+        nursery.start_soon(peer_sees_the_end)
+        await stream.aclose()
+
+
 async def echo_once(server):
     data = await server.receive_some()
     await server.send_all(data)
@@ -70,15 +84,7 @@ async def test_echo(client_context, server_context, transport_pair):
     assert isinstance(client.transport_stream, tether.StapledStream)
     assert client.version() == client_context.maximum_version.name.replace("_", ".")
 
-    async def server_sees_the_end():
-        assert await server.receive_some() == b""
-        await server.aclose()
-
-    async with tether.open_nursery() as nursery:
-        # Concurrently: a lockstep transport holds the close_notify until
-        # the server reads it.
-        nursery.start_soon(server_sees_the_end)
-        await client.aclose()
+    await close_while_the_peer_reads_the_end(client, server)
 
 
 @pytest.mark.parametrize("https_compatible", [False, True])
@@ -112,13 +118,7 @@ async def test_tls_over_tls(client_context, server_context):
         assert await inner_client.receive_some() == b"nested"
     assert inner_client.transport_stream is outer_client
 
-    async def server_closes_after_the_end():
-        assert await inner_server.receive_some() == b""
-        await inner_server.aclose()
-
-    async with tether.open_nursery() as nursery:
-        nursery.start_soon(server_closes_after_the_end)
-        await inner_client.aclose()
+    await close_while_the_peer_reads_the_end(inner_client, inner_server)
     with pytest.raises(tether.ClosedResourceError):
         await outer_client.send_all(b"x")  # closing the inner closed the outer
 
@@ -213,11 +213,7 @@ async def test_wrong_hostname_fails_verification_on_both_ends(client_context, se
 async def test_the_default_context_does_not_trust_an_unknown_ca(server_context):
     # Verification is on by default: ssl.create_default_context() trusts the
     # system's CAs, not the one this test made.
-    client_transport, server_transport = memory_stream_pair()
-    client = tether.SSLStream(
-        client_transport, ssl.create_default_context(), server_hostname=HOSTNAME
-    )
-    server = tether.SSLStream(server_transport, server_context, server_side=True)
+    client, server = tls_pair(ssl.create_default_context(), server_context)
     async with tether.open_nursery() as nursery:
         nursery.start_soon(_expect_broken, server.do_handshake)
         with pytest.raises(tether.BrokenResourceError) as excinfo:
@@ -246,11 +242,7 @@ def test_bad_arguments_are_reported():
 async def test_a_failed_handshake_wakes_the_task_waiting_for_it(server_context):
     # Two tasks need the handshake; the second waits for the first's. When
     # it fails, both must hear of it (not wait forever).
-    client_transport, server_transport = memory_stream_pair()
-    client = tether.SSLStream(
-        client_transport, ssl.create_default_context(), server_hostname=HOSTNAME
-    )
-    server = tether.SSLStream(server_transport, server_context, server_side=True)
+    client, server = tls_pair(ssl.create_default_context(), server_context)
     async with tether.open_nursery() as nursery:
         nursery.start_soon(_expect_broken, server.do_handshake)
         async with tether.open_nursery() as client_tasks:

@@ -161,11 +161,18 @@ async def test_misuse_is_refused_with_clear_errors():
 # ------------------------------------------------------- cancelling a child
 
 
-async def test_cancelling_terminates_the_child_and_leaves_no_zombie():
+async def cancel_a_sleeping_child():
+    """Run SLEEP_FOREVER under run_process, cancel it once everything
+    waits, and return the process."""
     async with tether.open_nursery() as nursery:
         process = await nursery.start(run_process, SLEEP_FOREVER)
         await wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
+    return process
+
+
+async def test_cancelling_terminates_the_child_and_leaves_no_zombie():
+    process = await cancel_a_sleeping_child()
     assert process.returncode == -signal.SIGTERM
     assert_reaped(process.pid)
 
@@ -180,29 +187,33 @@ async def test_a_deadline_around_run_process_stops_the_child():
     assert scope.cancelled_caught
 
 
+async def cancel_a_child_ignoring_sigterm(started):
+    """Run IGNORE_SIGTERM under run_process and cancel it once it is ready
+    (the process object goes into `started`)."""
+    async with tether.open_nursery() as nursery:
+        process = await nursery.start(partial(run_process, IGNORE_SIGTERM, stdout=subprocess.PIPE))
+        started.append(process)
+        await read_until(process.stdout, b"ready")
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(autojump_clock):
     # The 5 s grace period passes in virtual time.
+    started = []
     with pytest.warns(RuntimeWarning, match="ignored SIGTERM"):
-        async with tether.open_nursery() as nursery:
-            process = await nursery.start(
-                partial(run_process, IGNORE_SIGTERM, stdout=subprocess.PIPE)
-            )
-            await read_until(process.stdout, b"ready")
-            nursery.cancel_scope.cancel()
+        await cancel_a_child_ignoring_sigterm(started)
+    [process] = started
     assert process.returncode == -signal.SIGKILL
     assert_reaped(process.pid)
 
 
 async def test_a_warning_turned_error_still_kills_the_child(autojump_clock):
+    started = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.RaisesGroup(pytest.RaisesGroup(RuntimeWarning)):
-            async with tether.open_nursery() as nursery:
-                process = await nursery.start(
-                    partial(run_process, IGNORE_SIGTERM, stdout=subprocess.PIPE)
-                )
-                await read_until(process.stdout, b"ready")
-                nursery.cancel_scope.cancel()
+            await cancel_a_child_ignoring_sigterm(started)
+    [process] = started
     assert process.returncode == -signal.SIGKILL
     assert_reaped(process.pid)
 
@@ -474,10 +485,7 @@ async def test_fallbacks_wait_cancel_and_reap(without_pidfd):
 
 
 async def test_fallbacks_stop_a_cancelled_run_process(without_pidfd):
-    async with tether.open_nursery() as nursery:
-        process = await nursery.start(run_process, SLEEP_FOREVER)
-        await wait_all_tasks_blocked()
-        nursery.cancel_scope.cancel()
+    process = await cancel_a_sleeping_child()
     assert process.returncode == -signal.SIGTERM
     assert_reaped(process.pid)
 

@@ -45,7 +45,7 @@ class ConflictDetector:
 
     def __enter__(self) -> None:
         if self.held:
-            raise BusyResourceError(self.message)
+            raise self.busy()
         self.held = True
 
     def __exit__(

@@ -1,11 +1,15 @@
 """Socket objects for `tether.socket`: the standard library's sockets with
-async methods for everything that can block.
+async methods for everything that can block, the functions that make them
+(`socket`, `socketpair`, `fromfd`, `from_stdlib_socket`) and the per-run
+hook that lets tests fake them (`set_custom_socket_factory`).
 
 `SocketType` is the public interface (and the base class test doubles
 subclass); `_SocketType` implements it over a `socket.socket` that it keeps
 in non-blocking mode for its whole life. Each blocking operation first tries
 the system call; only if that would block (`BlockingIOError`) does the task
-wait for the socket to become readable or writable, then try again.
+wait for the socket to become readable or writable, then try again. The
+``recv*`` and ``send*`` methods are that one pattern, made per system call
+by `_nonblocking`.
 
 Invariants:
 
@@ -22,14 +26,15 @@ Invariants:
 from __future__ import annotations
 
 import builtins
+import inspect
 import os
 import select
 import socket as _stdlib_socket
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from socket import AddressFamily, SocketKind
 from types import TracebackType
-from typing import Any, Self, SupportsIndex, TypeVar, cast, overload
+from typing import Any, Literal, Self, SupportsIndex, TypeAlias, cast, overload
 
 from ._core import Cancelled
 from ._socket_names import Address, resolve_address
@@ -46,7 +51,8 @@ from .lowlevel import (
     wait_writable,
 )
 
-T = TypeVar("T")
+#: What `_nonblocking` makes: an async method taking any arguments.
+_AsyncMethod: TypeAlias = Callable[..., Coroutine[Any, Any, Any]]
 
 #: What `listen()` uses when no backlog is given (as the standard library).
 DEFAULT_LISTEN_BACKLOG = min(_stdlib_socket.SOMAXCONN, 128)
@@ -74,6 +80,32 @@ def set_custom_socket_factory(socket_factory: SocketFactory | None) -> SocketFac
     previous = _socket_factory.get()
     _socket_factory.set(socket_factory)
     return previous
+
+
+def setsockopt_arguments(
+    value: int | bytes | None, length: int | None, *, names: tuple[str, str]
+) -> tuple[int | bytes] | tuple[None, int]:
+    """What follows ``level, option`` in a call of the standard library's
+    ``setsockopt``: ``(value,)``, or ``(None, length)``. `names` are the
+    caller's names for the option and length parameters, for the error
+    message.
+
+    Raises:
+      TypeError: both or neither of `value` and `length` were given.
+    """
+    option_name, length_name = names
+    a_length = f"{'an' if length_name[0] in 'aeiou' else 'a'} {length_name}"
+    usage = f"setsockopt(level, {option_name}, None, {length_name})"
+    if length is None:
+        if value is None:
+            raise TypeError(f"invalid value for argument 'value': None needs {a_length} ({usage})")
+        return (value,)
+    if value is not None:
+        raise TypeError(
+            f"invalid value for argument 'value': {value!r}; with {a_length} the "
+            f"value must be None ({usage})"
+        )
+    return (None, length)
 
 
 # ---------------------------------------------------------------------------
@@ -410,6 +442,69 @@ class SocketType:
 # The implementation over socket.socket
 
 
+def _nonblocking(
+    name: str, waits_until: Literal["readable", "writable"], *, public: bool = True
+) -> _AsyncMethod:
+    """The method of `_SocketType` that calls ``socket.socket.<name>`` on
+    its non-blocking socket, waiting until the socket is readable or
+    writable (`waits_until`) each time the call would block.
+
+    It is a checkpoint: a cancel point before the first try, a schedule
+    point after a try that did not wait. The first try comes before any
+    wait, for correct errors: a socket that can never become ready (accept
+    before listen) must fail at once, not wait forever.
+
+    The method takes positional arguments only (a ``**kwargs`` would cost
+    every call a dict); methods whose interface takes keywords, or that
+    have work to do around the call, call a private one (``public=False``)
+    from a ``def`` of their own. A public one shows the interface's
+    signature.
+
+    A function per operation, made here, rather than one helper that every
+    method awaits: such a helper costs each call a second coroutine and
+    frame, about a sixth of a ``send`` plus ``recv`` that do not wait (a
+    quick measurement: `benchmarks/` has no row for direct socket calls,
+    as `SocketStream` makes its own).
+    """
+    # None where the platform lacks the call: the method is removed after the class.
+    operation: Any = getattr(_stdlib_socket.socket, name, None)
+    wait = wait_readable if waits_until == "readable" else wait_writable
+
+    async def method(self: _SocketType, *args: Any) -> Any:
+        sock = self._sock
+        await checkpoint_if_cancelled()
+        try:
+            result = operation(sock, *args)
+        except BlockingIOError:
+            pass
+        except BaseException:
+            await cancel_shielded_checkpoint()
+            raise
+        else:
+            await cancel_shielded_checkpoint()
+            return result
+        while True:
+            # The fd number, which the kernel takes without a lookup: the
+            # socket was open at the failed call just before.
+            await wait(sock.fileno())
+            try:
+                return operation(sock, *args)
+            except BlockingIOError:
+                # Another reader took the data first, or a spurious wakeup.
+                pass
+
+    method.__name__ = name
+    # help() and inspect.getdoc() find the interface's docstring through it.
+    method.__qualname__ = f"_SocketType.{name}"
+    if public:
+        # The interface's parameters rather than ``*args``, for help() and
+        # inspect.signature() (which read ``__signature__``; the type
+        # stubs do not declare it).
+        signature = inspect.signature(getattr(SocketType, name))
+        method.__signature__ = signature  # type: ignore[attr-defined]
+    return method
+
+
 class _SocketType(SocketType):
     def __init__(self, sock: _stdlib_socket.socket) -> None:
         if type(sock) is not _stdlib_socket.socket:
@@ -482,20 +577,9 @@ class _SocketType(SocketType):
     def setsockopt(
         self, level: int, optname: int, value: int | bytes | None, optlen: int | None = None
     ) -> None:
-        if optlen is None:
-            if value is None:
-                raise TypeError(
-                    "invalid value for argument 'value': None needs an optlen "
-                    "(setsockopt(level, optname, None, optlen))"
-                )
-            self._sock.setsockopt(level, optname, value)
-        elif value is not None:
-            raise TypeError(
-                f"invalid value for argument 'value': {value!r}; with an optlen the "
-                "value must be None (setsockopt(level, optname, None, optlen))"
-            )
-        else:
-            self._sock.setsockopt(level, optname, None, optlen)
+        self._sock.setsockopt(
+            level, optname, *setsockopt_arguments(value, optlen, names=("optname", "optlen"))
+        )
 
     def listen(self, backlog: int = DEFAULT_LISTEN_BACKLOG) -> None:
         self._sock.listen(backlog)
@@ -527,40 +611,6 @@ class _SocketType(SocketType):
         poller = select.poll()
         poller.register(self._sock, select.POLLIN)
         return bool(poller.poll(0))
-
-    # -- the non-blocking call pattern ---------------------------------------
-
-    async def _call(
-        self,
-        wait: Callable[[Any], Awaitable[None]],
-        operation: Callable[..., T],
-        *args: Any,
-    ) -> T:
-        """``operation(self._sock, *args)`` as a checkpoint, waiting with
-        `wait` each time it would block.
-
-        The first try happens before any wait, for correct errors: a socket
-        that can never become ready (accept before listen) must fail at
-        once, not wait forever.
-        """
-        await checkpoint_if_cancelled()
-        try:
-            result = operation(self._sock, *args)
-        except BlockingIOError:
-            pass
-        except BaseException:
-            await cancel_shielded_checkpoint()
-            raise
-        else:
-            await cancel_shielded_checkpoint()
-            return result
-        while True:
-            await wait(self._sock)
-            try:
-                return operation(self._sock, *args)
-            except BlockingIOError:
-                # Another reader took the data first, or a spurious wakeup.
-                pass
 
     async def _resolve(self, address: Address, *, local: bool) -> Address:
         v6only = False
@@ -622,99 +672,34 @@ class _SocketType(SocketType):
         if error:
             raise OSError(error, f"Error connecting to {address!r}: {os.strerror(error)}")
 
-    async def accept(self) -> tuple[SocketType, Address]:
-        sock, address = await self._call(wait_readable, _stdlib_socket.socket.accept)
-        return from_stdlib_socket(sock), address
+    # The I/O calls, one method each, all made by `_nonblocking` (see there).
 
-    # recv, recv_into and send are `_call` written out: they are what
-    # streams call for every chunk, and the generic version's extra frame
-    # and argument tuple cost more than the rest of the call. Their waits
-    # get the fd number, which the kernel takes without a lookup (the
-    # socket was open at the failed call just before).
-
-    async def recv(self, bufsize: int, flags: int = 0, /) -> bytes:
-        sock = self._sock
-        await checkpoint_if_cancelled()
-        try:
-            data = sock.recv(bufsize, flags)
-        except BlockingIOError:
-            pass
-        except BaseException:
-            await cancel_shielded_checkpoint()
-            raise
-        else:
-            await cancel_shielded_checkpoint()
-            return data
-        while True:
-            await wait_readable(sock.fileno())
-            try:
-                return sock.recv(bufsize, flags)
-            except BlockingIOError:
-                pass
+    recv = _nonblocking("recv", "readable")
+    recvfrom = _nonblocking("recvfrom", "readable")
+    recvmsg = _nonblocking("recvmsg", "readable")
+    recvmsg_into = _nonblocking("recvmsg_into", "readable")
+    send = _nonblocking("send", "writable")
+    # The calls whose public method takes keywords, or has work to do
+    # before or after the call.
+    _recv_into = _nonblocking("recv_into", "readable", public=False)
+    _recvfrom_into = _nonblocking("recvfrom_into", "readable", public=False)
+    _accept = _nonblocking("accept", "readable", public=False)
+    _sendto = _nonblocking("sendto", "writable", public=False)
+    _sendmsg = _nonblocking("sendmsg", "writable", public=False)
 
     async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        sock = self._sock
-        await checkpoint_if_cancelled()
-        try:
-            received = sock.recv_into(buffer, nbytes, flags)
-        except BlockingIOError:
-            pass
-        except BaseException:
-            await cancel_shielded_checkpoint()
-            raise
-        else:
-            await cancel_shielded_checkpoint()
-            return received
-        while True:
-            await wait_readable(sock.fileno())
-            try:
-                return sock.recv_into(buffer, nbytes, flags)
-            except BlockingIOError:
-                pass
-
-    async def recvfrom(self, bufsize: int, flags: int = 0, /) -> tuple[bytes, Address]:
-        return await self._call(wait_readable, _stdlib_socket.socket.recvfrom, bufsize, flags)
+        received: int = await self._recv_into(buffer, nbytes, flags)
+        return received
 
     async def recvfrom_into(
         self, buffer: Any, nbytes: int = 0, flags: int = 0
     ) -> tuple[int, Address]:
-        return await self._call(
-            wait_readable, _stdlib_socket.socket.recvfrom_into, buffer, nbytes, flags
-        )
+        result: tuple[int, Address] = await self._recvfrom_into(buffer, nbytes, flags)
+        return result
 
-    async def recvmsg(
-        self, bufsize: int, ancbufsize: int = 0, flags: int = 0, /
-    ) -> tuple[bytes, list[tuple[int, int, bytes]], int, Address]:
-        return await self._call(
-            wait_readable, _stdlib_socket.socket.recvmsg, bufsize, ancbufsize, flags
-        )
-
-    async def recvmsg_into(
-        self, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0, /
-    ) -> tuple[int, list[tuple[int, int, bytes]], int, Address]:
-        return await self._call(
-            wait_readable, _stdlib_socket.socket.recvmsg_into, buffers, ancbufsize, flags
-        )
-
-    async def send(self, data: Any, flags: int = 0, /) -> int:
-        sock = self._sock
-        await checkpoint_if_cancelled()
-        try:
-            sent = sock.send(data, flags)
-        except BlockingIOError:
-            pass
-        except BaseException:
-            await cancel_shielded_checkpoint()
-            raise
-        else:
-            await cancel_shielded_checkpoint()
-            return sent
-        while True:
-            await wait_writable(sock.fileno())
-            try:
-                return sock.send(data, flags)
-            except BlockingIOError:
-                pass
+    async def accept(self) -> tuple[SocketType, Address]:
+        sock, address = await self._accept()
+        return from_stdlib_socket(sock), address
 
     async def sendto(self, *args: Any) -> int:
         if len(args) not in (2, 3):
@@ -722,7 +707,8 @@ class _SocketType(SocketType):
                 f"sendto takes (data, address) or (data, flags, address), got {len(args)} arguments"
             )
         address = await self._resolve(args[-1], local=False)
-        return await self._call(wait_writable, _stdlib_socket.socket.sendto, *args[:-1], address)
+        result: int = await self._sendto(*args[:-1], address)
+        return result
 
     async def sendmsg(
         self,
@@ -732,14 +718,13 @@ class _SocketType(SocketType):
         address: Address | None = None,
         /,
     ) -> int:
+        result: int
         if address is None:
-            return await self._call(
-                wait_writable, _stdlib_socket.socket.sendmsg, buffers, ancdata, flags
-            )
-        address = await self._resolve(address, local=False)
-        return await self._call(
-            wait_writable, _stdlib_socket.socket.sendmsg, buffers, ancdata, flags, address
-        )
+            result = await self._sendmsg(buffers, ancdata, flags)
+        else:
+            address = await self._resolve(address, local=False)
+            result = await self._sendmsg(buffers, ancdata, flags, address)
+        return result
 
 
 # Platforms without these calls (Windows) do not get the methods, so that

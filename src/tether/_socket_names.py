@@ -1,5 +1,7 @@
-"""Name resolution for `tether.socket`: getaddrinfo, getnameinfo and the
-address normalisation that socket methods apply before a system call.
+"""Name resolution for `tether.socket`: `getaddrinfo`, `getnameinfo`,
+`getprotobyname`, the per-run hook for a custom resolver
+(`set_custom_hostname_resolver`), and the address normalisation that
+socket methods apply before a system call (`resolve_address`).
 
 The system resolver blocks, so a lookup of a real name runs in a worker
 thread (`to_thread.run_sync` with ``abandon_on_cancel=True``: a cancelled
@@ -253,7 +255,7 @@ async def resolve_address(
     if family == _stdlib_socket.AF_INET6 and not ipv6_v6only:
         flags |= _stdlib_socket.AI_V4MAPPED
     answers = await getaddrinfo(host, port, family, type, proto, flags)
-    resolved = answers[0][4]
+    _, _, _, _, resolved = answers[0]
     if family == _stdlib_socket.AF_INET6:
         # getaddrinfo knows nothing of the caller's flowinfo and scope id:
         # keep the ones given.

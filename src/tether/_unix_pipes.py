@@ -37,6 +37,7 @@ from ._core import (
     wait_readable,
     wait_writable,
 )
+from ._sync_close import ClosesSynchronously
 from .abc import Stream
 
 __all__ = ["FdStream"]
@@ -95,7 +96,7 @@ class _OwnedFd:
 
 
 @final
-class FdStream(Stream):
+class FdStream(ClosesSynchronously, Stream):
     """A `tether.abc.Stream` over a file descriptor that supports
     non-blocking I/O: a pipe, a FIFO, a terminal (not a regular file on
     disk, which is always "ready" and would block the run).
@@ -209,13 +210,6 @@ class FdStream(Stream):
         """Close the descriptor now; tasks waiting on it wake with
         `ClosedResourceError`. Idempotent. Not a checkpoint."""
         self._owned.close()
-
-    async def aclose(self) -> None:
-        """Close the descriptor, then checkpoint. Idempotent. The fd is
-        closed even if the call is cancelled (which it reports by raising
-        `Cancelled` afterwards)."""
-        self.close()
-        await checkpoint()
 
     def fileno(self) -> int:
         """The descriptor this stream owns, or -1 once it is closed."""

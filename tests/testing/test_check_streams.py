@@ -133,6 +133,25 @@ async def test_a_broken_rule_is_reported(fault, message):
         await check_one_way_stream(maker, None)
 
 
+@pytest.mark.parametrize(
+    "check", [check_one_way_stream, check_two_way_stream, check_half_closeable_stream]
+)
+async def test_a_rule_broken_in_a_child_task_comes_out_as_the_assertion_itself(check):
+    # The altered data is seen by a receiving child task; the two- and
+    # half-closeable checks reach it through the one-way checks they run.
+    async def maker():
+        a_send, b_receive = memory_stream_one_way_pair()
+        b_send, a_receive = memory_stream_one_way_pair()
+        return (
+            tether.StapledStream(a_send, FaultyReceive(a_receive, "data altered")),
+            tether.StapledStream(b_send, FaultyReceive(b_receive, "data altered")),
+        )
+
+    with pytest.raises(AssertionError, match="returned b'X', expected b'x'") as info:
+        await check(maker, None)
+    assert isinstance(info.value.__context__, BaseExceptionGroup)
+
+
 async def test_a_sender_that_does_not_block_fails_the_clogged_checks(autojump_clock):
     # A memory stream is not clogged: passing it as the clogged maker must
     # be caught (its wait_send_all_might_not_block returns at once).

@@ -119,7 +119,9 @@ def _first_assertion(group: BaseExceptionGroup[BaseException]) -> AssertionError
 def _rule_failures_unwrapped() -> Iterator[None]:
     """A broken rule found in a child task reaches the caller as the
     `AssertionError` itself (the group it came in stays attached as its
-    ``__context__``), as the checks' docstrings promise."""
+    ``__context__``), as the checks' docstrings promise. The checks call
+    each other, so these nest: an outer one sees the `AssertionError` an
+    inner one already took out, and lets it through."""
     __tracebackhide__ = True
     try:
         yield
@@ -430,36 +432,29 @@ async def check_one_way_stream(
       AssertionError: naming the rule that the streams broke.
     """
     with _rule_failures_unwrapped():
-        await _check_one_way_rules(stream_maker, clogged_stream_maker)
-
-
-async def _check_one_way_rules(
-    stream_maker: StreamMaker[SendStream, ReceiveStream],
-    clogged_stream_maker: StreamMaker[SendStream, ReceiveStream] | None,
-) -> None:
-    async with _fresh_pair(stream_maker) as (s, r):
-        assert isinstance(s, SendStream), f"not a tether.abc.SendStream: {s!r}"
-        assert isinstance(r, ReceiveStream), f"not a tether.abc.ReceiveStream: {r!r}"
-        await _check_data_and_arguments(s, r)
-        await _check_concurrent_receive_is_busy(r)
-        await _check_send_might_not_block_with_a_receiver(s, r)
-        await _check_closing_each_end(s, r)
-
-    for check in (
-        _check_data_survives_graceful_close,
-        _check_forceful_close_of_receiver,
-        _check_forceful_close_of_sender,
-        _check_cancelled_aclose_still_closes,
-        _check_graceful_close_after_cancelled_operations,
-    ):
         async with _fresh_pair(stream_maker) as (s, r):
-            await check(s, r)
+            assert isinstance(s, SendStream), f"not a tether.abc.SendStream: {s!r}"
+            assert isinstance(r, ReceiveStream), f"not a tether.abc.ReceiveStream: {r!r}"
+            await _check_data_and_arguments(s, r)
+            await _check_concurrent_receive_is_busy(r)
+            await _check_send_might_not_block_with_a_receiver(s, r)
+            await _check_closing_each_end(s, r)
 
-    async with _fresh_pair(stream_maker) as (s, r):
-        await _check_close_wakes_a_blocked_receiver(r)
+        for check in (
+            _check_data_survives_graceful_close,
+            _check_forceful_close_of_receiver,
+            _check_forceful_close_of_sender,
+            _check_cancelled_aclose_still_closes,
+            _check_graceful_close_after_cancelled_operations,
+        ):
+            async with _fresh_pair(stream_maker) as (s, r):
+                await check(s, r)
 
-    if clogged_stream_maker is not None:
-        await _check_clogged_rules(clogged_stream_maker)
+        async with _fresh_pair(stream_maker) as (s, r):
+            await _check_close_wakes_a_blocked_receiver(r)
+
+        if clogged_stream_maker is not None:
+            await _check_clogged_rules(clogged_stream_maker)
 
 
 async def _check_full_duplex(a: Stream, b: Stream) -> None:
@@ -505,43 +500,38 @@ async def check_two_way_stream(
     rule.
     """
     with _rule_failures_unwrapped():
-        await _check_two_way_rules(stream_maker, clogged_stream_maker)
+        await check_one_way_stream(stream_maker, clogged_stream_maker)
 
-
-async def _check_two_way_rules(
-    stream_maker: StreamMaker[Stream, Stream],
-    clogged_stream_maker: StreamMaker[Stream, Stream] | None,
-) -> None:
-    await _check_one_way_rules(stream_maker, clogged_stream_maker)
-
-    async def reversed_maker() -> tuple[Stream, Stream]:
-        a, b = await stream_maker()
-        return b, a
-
-    reversed_clogged_maker: StreamMaker[Stream, Stream] | None = None
-    if clogged_stream_maker is not None:
-        clogged = clogged_stream_maker
-
-        async def reversed_clogged() -> tuple[Stream, Stream]:
-            a, b = await clogged()
+        async def reversed_maker() -> tuple[Stream, Stream]:
+            a, b = await stream_maker()
             return b, a
 
-        reversed_clogged_maker = reversed_clogged
-    await _check_one_way_rules(reversed_maker, reversed_clogged_maker)
+        reversed_clogged_maker: StreamMaker[Stream, Stream] | None = None
+        if clogged_stream_maker is not None:
+            clogged = clogged_stream_maker
 
-    async with _fresh_pair(stream_maker) as (a, b):
-        assert isinstance(a, Stream), f"not a tether.abc.Stream: {a!r}"
-        assert isinstance(b, Stream), f"not a tether.abc.Stream: {b!r}"
-        await _check_full_duplex(a, b)
+            async def reversed_clogged() -> tuple[Stream, Stream]:
+                a, b = await clogged()
+                return b, a
 
-        async def expect_end_then_close() -> None:
-            data = await b.receive_some(10)
-            assert data == b"", f"expected the end of the stream after the peer closed: {data!r}"
-            await b.aclose()
+            reversed_clogged_maker = reversed_clogged
+        await check_one_way_stream(reversed_maker, reversed_clogged_maker)
 
-        async with open_nursery() as nursery:
-            nursery.start_soon(expect_end_then_close)
-            nursery.start_soon(a.aclose)
+        async with _fresh_pair(stream_maker) as (a, b):
+            assert isinstance(a, Stream), f"not a tether.abc.Stream: {a!r}"
+            assert isinstance(b, Stream), f"not a tether.abc.Stream: {b!r}"
+            await _check_full_duplex(a, b)
+
+            async def expect_end_then_close() -> None:
+                data = await b.receive_some(10)
+                assert data == b"", (
+                    f"expected the end of the stream after the peer closed: {data!r}"
+                )
+                await b.aclose()
+
+            async with open_nursery() as nursery:
+                nursery.start_soon(expect_end_then_close)
+                nursery.start_soon(a.aclose)
 
 
 async def check_half_closeable_stream(
@@ -560,54 +550,47 @@ async def check_half_closeable_stream(
     Raises `AssertionError` naming the broken rule.
     """
     with _rule_failures_unwrapped():
-        await _check_half_closeable_rules(stream_maker, clogged_stream_maker)
+        await check_two_way_stream(stream_maker, clogged_stream_maker)
 
+        async def send_then_eof(stream: HalfCloseableStream) -> None:
+            await stream.send_all(b"x")
+            with assert_checkpoints():
+                await stream.send_eof()
 
-async def _check_half_closeable_rules(
-    stream_maker: StreamMaker[HalfCloseableStream, HalfCloseableStream],
-    clogged_stream_maker: StreamMaker[HalfCloseableStream, HalfCloseableStream] | None,
-) -> None:
-    await _check_two_way_rules(stream_maker, clogged_stream_maker)
+        async def receive_data_then_end(stream: HalfCloseableStream) -> None:
+            await wait_all_tasks_blocked()
+            data = await stream.receive_some(10)
+            assert data == b"x", f"expected the data sent before send_eof, got {data!r}"
+            data = await stream.receive_some(10)
+            assert data == b"", f"expected the end of the stream after send_eof, got {data!r}"
 
-    async def send_then_eof(stream: HalfCloseableStream) -> None:
-        await stream.send_all(b"x")
-        with assert_checkpoints():
-            await stream.send_eof()
-
-    async def receive_data_then_end(stream: HalfCloseableStream) -> None:
-        await wait_all_tasks_blocked()
-        data = await stream.receive_some(10)
-        assert data == b"x", f"expected the data sent before send_eof, got {data!r}"
-        data = await stream.receive_some(10)
-        assert data == b"", f"expected the end of the stream after send_eof, got {data!r}"
-
-    async with _fresh_pair(stream_maker) as (a, b):
-        assert isinstance(a, HalfCloseableStream), f"not a HalfCloseableStream: {a!r}"
-        assert isinstance(b, HalfCloseableStream), f"not a HalfCloseableStream: {b!r}"
-        async with open_nursery() as nursery:
-            nursery.start_soon(send_then_eof, a)
-            nursery.start_soon(receive_data_then_end, b)
-        with _expect(ClosedResourceError, "send_all after send_eof"):
-            await a.send_all(b"y")
-        with assert_checkpoints():
-            await a.send_eof()  # idempotent
-        async with open_nursery() as nursery:
-            nursery.start_soon(send_then_eof, b)
-            nursery.start_soon(receive_data_then_end, a)
-
-    if clogged_stream_maker is None:
-        return
-    async with _fresh_pair(clogged_stream_maker) as (a, b):
-        with _expect_in_group(BusyResourceError, "send_eof during a blocked send_all"):
+        async with _fresh_pair(stream_maker) as (a, b):
+            assert isinstance(a, HalfCloseableStream), f"not a HalfCloseableStream: {a!r}"
+            assert isinstance(b, HalfCloseableStream), f"not a HalfCloseableStream: {b!r}"
             async with open_nursery() as nursery:
-                nursery.start_soon(a.send_all, b"x")
-                await wait_all_tasks_blocked()
-                nursery.start_soon(a.send_eof)
-    async with _fresh_pair(clogged_stream_maker) as (a, b):
-        with _expect_in_group(
-            BusyResourceError, "send_eof during a blocked wait_send_all_might_not_block"
-        ):
+                nursery.start_soon(send_then_eof, a)
+                nursery.start_soon(receive_data_then_end, b)
+            with _expect(ClosedResourceError, "send_all after send_eof"):
+                await a.send_all(b"y")
+            with assert_checkpoints():
+                await a.send_eof()  # idempotent
             async with open_nursery() as nursery:
-                nursery.start_soon(a.wait_send_all_might_not_block)
-                await wait_all_tasks_blocked()
-                nursery.start_soon(a.send_eof)
+                nursery.start_soon(send_then_eof, b)
+                nursery.start_soon(receive_data_then_end, a)
+
+        if clogged_stream_maker is None:
+            return
+        async with _fresh_pair(clogged_stream_maker) as (a, b):
+            with _expect_in_group(BusyResourceError, "send_eof during a blocked send_all"):
+                async with open_nursery() as nursery:
+                    nursery.start_soon(a.send_all, b"x")
+                    await wait_all_tasks_blocked()
+                    nursery.start_soon(a.send_eof)
+        async with _fresh_pair(clogged_stream_maker) as (a, b):
+            with _expect_in_group(
+                BusyResourceError, "send_eof during a blocked wait_send_all_might_not_block"
+            ):
+                async with open_nursery() as nursery:
+                    nursery.start_soon(a.wait_send_all_might_not_block)
+                    await wait_all_tasks_blocked()
+                    nursery.start_soon(a.send_eof)

@@ -22,6 +22,7 @@ from typing import final
 from .._conflict_detector import ConflictDetector
 from .._core import BrokenResourceError, ClosedResourceError, ParkingLot, checkpoint
 from .._highlevel_generic import StapledStream
+from .._sync_close import ClosesSynchronously
 from ..abc import ReceiveStream, SendStream
 from ._memory_streams import check_max_bytes, make_stapled_pair
 
@@ -122,17 +123,17 @@ class _LockstepPipe:
             return chunk
 
 
-@final
-class _LockstepSendStream(SendStream):
+class _LockstepEnd(ClosesSynchronously):
+    """One end of a `_LockstepPipe`."""
+
     def __init__(self, pipe: _LockstepPipe) -> None:
         self._pipe = pipe
 
+
+@final
+class _LockstepSendStream(_LockstepEnd, SendStream):
     def close(self) -> None:
         self._pipe.close_sender()
-
-    async def aclose(self) -> None:
-        self.close()
-        await checkpoint()
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self._pipe.send_all(data)
@@ -142,16 +143,9 @@ class _LockstepSendStream(SendStream):
 
 
 @final
-class _LockstepReceiveStream(ReceiveStream):
-    def __init__(self, pipe: _LockstepPipe) -> None:
-        self._pipe = pipe
-
+class _LockstepReceiveStream(_LockstepEnd, ReceiveStream):
     def close(self) -> None:
         self._pipe.close_receiver()
-
-    async def aclose(self) -> None:
-        self.close()
-        await checkpoint()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         return await self._pipe.receive_some(max_bytes)

@@ -13,6 +13,10 @@ Every public async method is a checkpoint. The send and receive operations
 take two checkpoints instead of one, to give a second task using the same
 stream at the same time (a bug) a chance to run into the first and get
 `BusyResourceError`.
+
+Also two helpers the lockstep streams share: `check_max_bytes` (the
+``receive_some`` argument rule) and `make_stapled_pair` (two one-way pairs
+into two two-way streams).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import TypeAlias, TypeVar, final
 from .._conflict_detector import ConflictDetector
 from .._core import BrokenResourceError, ClosedResourceError, ParkingLot, WouldBlock, checkpoint
 from .._highlevel_generic import StapledStream
+from .._sync_close import ClosesSynchronously
 from ..abc import ReceiveStream, SendStream
 
 __all__ = [
@@ -117,7 +122,7 @@ class _ByteBuffer:
 
 
 @final
-class MemorySendStream(SendStream):
+class MemorySendStream(ClosesSynchronously, SendStream):
     """A `SendStream` that keeps what is sent in a buffer, for tests to
     inspect with `get_data` / `get_data_nowait` (or to move to a
     `MemoryReceiveStream` with `memory_stream_pump`).
@@ -158,12 +163,7 @@ class MemorySendStream(SendStream):
             `wait_send_all_might_not_block` on this stream.
           ClosedResourceError: if the stream was closed.
         """
-        with self._guard:
-            await checkpoint()
-            await checkpoint()
-            self._outgoing.put(data)
-            if self.send_all_hook is not None:
-                await self.send_all_hook()
+        await self._put_then_call(data, "send_all_hook")
 
     async def wait_send_all_might_not_block(self) -> None:
         """Await `wait_send_all_might_not_block_hook` (if any), then return:
@@ -172,12 +172,21 @@ class MemorySendStream(SendStream):
         A checkpoint. Raises `BusyResourceError` like `send_all`, and
         `ClosedResourceError` if the stream was closed.
         """
+        # An empty put raises ClosedResourceError if the stream is closed.
+        await self._put_then_call(b"", "wait_send_all_might_not_block_hook")
+
+    async def _put_then_call(self, data: bytes | bytearray | memoryview, hook_name: str) -> None:
+        """What `send_all` and `wait_send_all_might_not_block` do: with the
+        guard held, two checkpoints, `data` into the buffer, then the hook
+        attribute `hook_name` if it is set (read only then, so a hook
+        replaced during the checkpoints is the one called)."""
         with self._guard:
             await checkpoint()
             await checkpoint()
-            self._outgoing.put(b"")  # raises ClosedResourceError if closed
-            if self.wait_send_all_might_not_block_hook is not None:
-                await self.wait_send_all_might_not_block_hook()
+            self._outgoing.put(data)
+            hook: AsyncHook | None = getattr(self, hook_name)
+            if hook is not None:
+                await hook()
 
     def close(self) -> None:
         """Mark the stream closed, then call `close_hook`. Data already in
@@ -187,12 +196,6 @@ class MemorySendStream(SendStream):
         self._outgoing.close()
         if self.close_hook is not None:
             self.close_hook()
-
-    async def aclose(self) -> None:
-        """`close`, then a checkpoint. The stream is closed even if the
-        checkpoint raises `Cancelled`."""
-        self.close()
-        await checkpoint()
 
     async def get_data(self, max_bytes: int | None = None) -> bytearray:
         """Take data out of the buffer, waiting until there is some.
@@ -214,7 +217,7 @@ class MemorySendStream(SendStream):
 
 
 @final
-class MemoryReceiveStream(ReceiveStream):
+class MemoryReceiveStream(ClosesSynchronously, ReceiveStream):
     """A `ReceiveStream` that returns what tests put into its buffer with
     `put_data` (or move there from a `MemorySendStream` with
     `memory_stream_pump`), and reports the end of the stream after
@@ -282,12 +285,6 @@ class MemoryReceiveStream(ReceiveStream):
         self._incoming.close_and_discard()
         if self.close_hook is not None:
             self.close_hook()
-
-    async def aclose(self) -> None:
-        """`close`, then a checkpoint. The stream is closed even if the
-        checkpoint raises `Cancelled`."""
-        self.close()
-        await checkpoint()
 
     def put_data(self, data: bytes | bytearray | memoryview) -> None:
         """Append `data` to the buffer, waking a waiting `receive_some`.
