@@ -9,6 +9,7 @@ objects.) Most programs never need it.
 """
 
 from ._core import (
+    CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
     TASK_EXIT,
     TASK_SLOTS,
@@ -67,6 +68,7 @@ from ._subprocess import open_process
 from ._unix_pipes import FdStream
 
 __all__ = [
+    "CANCEL_SHIELDED_CHECKPOINT",
     "CHECKPOINT",
     "TASK_EXIT",
     "Abort",

@@ -72,6 +72,7 @@ from ._sniffio import forget_async_library, mark_tether_context
 from ._task import TASK_SLOTS, Task
 from ._thread_cache import start_thread_soon
 from ._traps import (
+    CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
     TASK_EXIT,
     Abort,
@@ -85,6 +86,7 @@ from ._traps import (
 from ._unbounded_queue import UnboundedQueue, UnboundedQueueStatistics
 
 __all__ = [
+    "CANCEL_SHIELDED_CHECKPOINT",
     "CHECKPOINT",
     "TASK_EXIT",
     "GLOBAL_RUN_CONTEXT",

@@ -347,6 +347,16 @@ class Runner:
         if self.instruments and "task_scheduled" in self.instruments:
             self.instruments.call("task_scheduled", task)
 
+    def cancel_pending(self) -> bool:
+        """See `SteppingState.cancel_pending`."""
+        task = self.current_task
+        if task is None:
+            raise RuntimeError("must be called from inside a tether task")
+        status = task._cancel_status
+        return (status is not None and status.effectively_cancelled) or (
+            self.ki_pending and task is self.main_task
+        )
+
     def task_exited(self, task: Task, result: outcome.Outcome[Any]) -> None:
         status = task._cancel_status
         if task._child_nurseries or (

@@ -44,7 +44,9 @@ class Trap:
 
 #: Schedule point + cancel point.
 CHECKPOINT: Final = Trap("checkpoint")
-#: Schedule point only.
+#: Schedule point only: what `cancel_shielded_checkpoint` yields. A
+#: primitive written as one generator yields it itself after acting, with
+#: the cancel point before acting made by `SteppingState.cancel_pending`.
 CANCEL_SHIELDED_CHECKPOINT: Final = Trap("cancel_shielded_checkpoint")
 #: Returned (not yielded) by a face's stepper (see `lowlevel.spawn_task`)
 #: from ``send``/``throw``: the task is finished, as if the stepper had
