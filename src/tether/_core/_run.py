@@ -145,7 +145,8 @@ class Runner:
         self.io_manager = make_io_manager()
         #: The tasks to step in the next batch. Invariant: a task is in it at
         #: most once, and only while it is not blocked (``_abort_func`` is
-        #: None). The loop swaps in a fresh list at the start of each batch.
+        #: None). At the start of each batch the loop swaps in the list the
+        #: previous batch ran from, emptied.
         self.runq: list[Task] = []
         #: Tasks started and not exited yet (the root task included).
         self.tasks_living = 0
@@ -464,6 +465,7 @@ class Runner:
         entry_queue = self.entry_queue
         deadlines = self.deadlines
         clock = self.clock
+        spare: list[Task] = []
         while self.init_task_outcome is None:
             # 1. Wait for I/O (skipped when tasks are runnable and nothing could
             # become ready: cross-thread callbacks land in the entry queue,
@@ -478,7 +480,7 @@ class Runner:
                     "the run crashed and some tasks could not be woken to unwind"
                 ) from self.crash_errors[0]
             if self.runq and not io_waiters and not (instruments and instruments.io_wait_hooked):
-                events: list[tuple[int, int]] = []
+                events: Sequence[tuple[int, int]] = ()
             else:
                 if self.scheduler is not None and self._stuck():
                     self._call_scheduler(self.scheduler.all_tasks_blocked)
@@ -516,7 +518,9 @@ class Runner:
             batch = self.runq
             if not batch:
                 continue
-            self.runq = runq = []
+            # The next run queue is the list the previous batch ran from,
+            # emptied: no new list per batch.
+            self.runq = runq = spare
             if self.scheduler is not None:
                 # Wakeups can arrive in an order that depends on set iteration
                 # (by object address), so put the batch in spawn order first:
@@ -565,6 +569,12 @@ class Runner:
                         runq.append(task)
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
+                    elif msg is CANCEL_SHIELDED_CHECKPOINT:
+                        # (Second: every channel send and receive ends here.)
+                        task._next_send = None
+                        runq.append(task)
+                        if instruments and "task_scheduled" in instruments:
+                            instruments.call("task_scheduled", task)
                     elif type(msg) is ParkingLot:
                         self._queue_in_lot(task, msg)
                     elif type(msg) is WaitTaskRescheduled:
@@ -574,11 +584,6 @@ class Runner:
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
                             task._attempt_delivery_of_any_pending_cancel()
-                    elif msg is CANCEL_SHIELDED_CHECKPOINT:
-                        task._next_send = None
-                        runq.append(task)
-                        if instruments and "task_scheduled" in instruments:
-                            instruments.call("task_scheduled", task)
                     elif msg is TASK_EXIT and type(task) is not CoroutineTask:
                         # A face's stepper ended its task (see TASK_EXIT).
                         self.task_exited(task, _VALUE_NONE)
@@ -588,6 +593,7 @@ class Runner:
                     instruments.call("after_task_step", task)
             self.current_task = None
             batch.clear()
+            spare = batch
             if self.ki_pending:
                 # Once per batch rather than per step: the main task may have
                 # reached a checkpoint in this batch.
