@@ -254,3 +254,20 @@ def test_many_sleepers_wake_in_deadline_order():
 
     run_mock(main)
     assert order == [(t, t) for t in (0.5, 1, 2, 3, 4, 5)]
+
+
+def test_many_scopes_exited_before_their_deadlines_leave_the_right_one():
+    # Thousands of deadlines removed before they fire (scopes exited, or
+    # given another deadline) must not disturb the ones left.
+    async def main():
+        with tether.move_on_after(30) as outer:
+            for i in range(2000):
+                with tether.move_on_after(1 + i % 7) as scope:
+                    scope.deadline += 1
+                    await lowlevel.checkpoint()
+            left = lowlevel.current_statistics().seconds_to_next_deadline
+            await tether.sleep_forever()
+        gone = lowlevel.current_statistics().seconds_to_next_deadline
+        return left, outer.cancelled_caught, tether.current_time(), gone
+
+    assert run_mock(main) == (30.0, True, 30.0, math.inf)

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn
 
 from ._cancel_reason import DEADLINE, CancelReason
+from ._deadlines import DeadlineEntry
 from ._exceptions import Cancelled
 from ._loose_groups import collapse_loose_groups
 from ._misnesting import MISNESTING_ADVICE
@@ -263,7 +264,7 @@ class CancelScope:
     _registered_deadline: float
 
     #: The key of that registration (to remove it); None when there is none.
-    _deadline_key: tuple[float, int] | None
+    _deadline_key: DeadlineEntry | None
 
     #: `cancel()` was called, or the deadline passed (the
     #: ``cancel_called`` property). Never goes back to False.
