@@ -1,7 +1,8 @@
 """Deadlines for the impatient: sleeping and scope shorthands.
 
-All built on `CancelScope`: `move_on_*` give up silently, `fail_*` raise
-`TooSlowError` when the deadline was what ended the block.
+The scope shorthands are built on `CancelScope`: `move_on_*` give up
+silently, `fail_*` raise `TooSlowError` when the deadline was what ended
+the block. Sleeping is the kernel's timed wait (`_core.sleep_until`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ._core import (
     current_time,
     wait_task_rescheduled,
 )
+from ._core import sleep_until as _sleep_until
 
 
 class TooSlowError(Exception):
@@ -117,8 +119,9 @@ async def sleep_until(deadline: float) -> None:
     """Sleep until the absolute time `deadline` (by `current_time`). Always a
     checkpoint, even for a deadline in the past; cancellable."""
     _check_deadline(deadline)
-    with move_on_at(deadline):
-        await sleep_forever()
+    # (The kernel's timed wait: behaves as a wait inside a scope with this
+    # deadline would, without the scope.)
+    await _sleep_until(deadline)
 
 
 async def sleep(seconds: float) -> None:
@@ -128,4 +131,4 @@ async def sleep(seconds: float) -> None:
     if seconds == 0:
         await checkpoint()
     else:
-        await sleep_until(current_time() + seconds)
+        await _sleep_until(current_time() + seconds)

@@ -28,6 +28,7 @@ from ._current_run import (
     spawn_system_task,
     wait_all_tasks_blocked,
 )
+from ._deadlines import sleep_until
 from ._detach import (
     permanently_detach_coroutine_object,
     reattach_detached_coroutine_object,
@@ -156,6 +157,7 @@ __all__ = [
     "remove_parking_lot_breaker",
     "reschedule",
     "run",
+    "sleep_until",
     "spawn_coroutine",
     "spawn_order",
     "spawn_task",

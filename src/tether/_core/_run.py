@@ -152,8 +152,9 @@ class Runner:
         self.tasks_living = 0
         #: Tasks started so far: the last task's ``_spawn_index``.
         self.tasks_spawned = 0
-        #: The deadlines of the entered cancel scopes.
-        self.deadlines = Deadlines()
+        #: The deadlines of the entered cancel scopes, and the timers of
+        #: the tasks in `sleep_until`.
+        self.deadlines = Deadlines(self._timer_fired)
         #: Callbacks from other threads and signal handlers
         #: (`TetherToken.run_sync_soon`), run by the loop between batches.
         self.entry_queue = EntryQueue(self.io_manager.wakeup_threadsafe)
@@ -344,6 +345,17 @@ class Runner:
                 task._next_send = _THROW
         else:
             task._next_send = next_send
+        self.runq.append(task)
+        if self.instruments and "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
+
+    def _timer_fired(self, task: Task) -> None:
+        """Wake `task`, parked in `sleep_until`, whose time has come: it
+        resumes as from a `CHECKPOINT` (raising `Cancelled` if it is in a
+        cancelled scope by then)."""
+        task._abort_func = None
+        task.custom_sleep_data = None
+        task._next_send = _RESUME_CHECKPOINT
         self.runq.append(task)
         if self.instruments and "task_scheduled" in self.instruments:
             self.instruments.call("task_scheduled", task)

@@ -18,7 +18,7 @@ import outcome
 
 from ._cancel_reason import cancelled_for
 from ._exceptions import TetherInternalError
-from ._traps import ABORT_BY_LEAVING_LOT, Abort, AbortFn
+from ._traps import ABORT_BY_CANCELLING_TIMER, ABORT_BY_LEAVING_LOT, Abort, AbortFn
 
 if TYPE_CHECKING:
     from ._cancel import CancelStatus
@@ -111,8 +111,10 @@ class Task:
     #: Free for the code that blocks the task to record what it waits on;
     #: None when it is not blocked (`reschedule` resets it). Invariant: while
     #: `_abort_func` is `ABORT_BY_LEAVING_LOT`, this is the `ParkingLot`
-    #: whose queue holds the task (`ParkingLot.repark` keeps it so). Other
-    #: waits may store anything; the kernel never reads it then.
+    #: whose queue holds the task (`ParkingLot.repark` keeps it so); while
+    #: it is `ABORT_BY_CANCELLING_TIMER`, the entry of the task's timer in
+    #: the run's deadlines (see `sleep_until`). Other waits may store
+    #: anything; the kernel never reads it then.
     custom_sleep_data: Any
 
     #: Hook for faces built on the kernel (the asyncio face): called as
@@ -265,6 +267,9 @@ class Task:
         assert abort_func is not None
         if abort_func is ABORT_BY_LEAVING_LOT:
             del self.custom_sleep_data._parked[self]
+            success = Abort.SUCCEEDED
+        elif abort_func is ABORT_BY_CANCELLING_TIMER:
+            self._runner.deadlines.remove(self.custom_sleep_data)
             success = Abort.SUCCEEDED
         else:
             try:
