@@ -154,7 +154,7 @@ class Runner:
         self.tasks_spawned = 0
         #: The deadlines of the entered cancel scopes, and the timers of
         #: the tasks in `sleep_until`.
-        self.deadlines = Deadlines(self._timer_fired)
+        self.deadlines = Deadlines(lambda task: self._wake(task, _RESUME_CHECKPOINT))
         #: Callbacks from other threads and signal handlers
         #: (`TetherToken.run_sync_soon`), run by the loop between batches.
         self.entry_queue = EntryQueue(self.io_manager.wakeup_threadsafe)
@@ -349,13 +349,20 @@ class Runner:
         if self.instruments and "task_scheduled" in self.instruments:
             self.instruments.call("task_scheduled", task)
 
-    def _timer_fired(self, task: Task) -> None:
-        """Wake `task`, parked in `sleep_until`, whose time has come: it
-        resumes as from a `CHECKPOINT` (raising `Cancelled` if it is in a
-        cancelled scope by then)."""
+    def reschedule_with_error(self, task: Task, error: BaseException) -> None:
+        """`reschedule` with `error` for a kernel task (a `CoroutineTask`)
+        blocked at one of the kernel's traps, which raise what is thrown
+        into them: no `outcome.Error` to make and unwrap."""
+        task._foreign_wait = False
+        task._pending_throw = error
+        self._wake(task, _THROW)
+
+    def _wake(self, task: Task, next_send: Any) -> None:
+        """Make a blocked task runnable, with `next_send` its next step's
+        (`_RESUME_CHECKPOINT` for a task whose `sleep_until` timer fired)."""
         task._abort_func = None
         task.custom_sleep_data = None
-        task._next_send = _RESUME_CHECKPOINT
+        task._next_send = next_send
         self.runq.append(task)
         if self.instruments and "task_scheduled" in self.instruments:
             self.instruments.call("task_scheduled", task)

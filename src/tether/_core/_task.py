@@ -265,11 +265,8 @@ class Task:
     def _attempt_abort(self, raise_cancel: Callable[[], Any]) -> None:
         abort_func = self._abort_func
         assert abort_func is not None
-        if abort_func is ABORT_BY_LEAVING_LOT:
-            del self.custom_sleep_data._parked[self]
-            success = Abort.SUCCEEDED
-        elif abort_func is ABORT_BY_CANCELLING_TIMER:
-            self._runner.deadlines.remove(self.custom_sleep_data)
+        if abort_func is ABORT_BY_LEAVING_LOT or abort_func is ABORT_BY_CANCELLING_TIMER:
+            self._leave_kernel_wait(abort_func)
             success = Abort.SUCCEEDED
         else:
             try:
@@ -291,17 +288,38 @@ class Task:
                 )
                 return
         if success is Abort.SUCCEEDED:
-            result = outcome.capture(raise_cancel)
-            if type(result) is outcome.Error:
+            try:
+                value = raise_cancel()
+            except BaseException as exc:
                 # Its traceback holds the frames that raised it here (this one
                 # included, and so this task): the task could never be freed
                 # by reference counting while the error is kept. It gets a
                 # traceback of its own when it is raised in the task.
-                result.error.__traceback__ = None
-            self._runner.reschedule(self, result)
+                exc.__traceback__ = None
+                if type(self) is CoroutineTask:
+                    # The kernel's own task waits at one of the kernel's
+                    # traps, which raise what is thrown into them: no
+                    # outcome to make and unwrap.
+                    self._runner.reschedule_with_error(self, exc)
+                else:
+                    # A face's stepper is sent an outcome (see
+                    # `lowlevel.spawn_task`).
+                    self._runner.reschedule(self, outcome.Error(exc))
+                del exc
+            else:
+                self._runner.reschedule(self, outcome.Value(value))
+
+    def _leave_kernel_wait(self, abort_func: AbortFn) -> None:
+        """Abort a wait whose abort function is one of the kernel's markers
+        (see `ABORT_BY_LEAVING_LOT`)."""
+        if abort_func is ABORT_BY_LEAVING_LOT:
+            del self.custom_sleep_data._parked[self]
+        else:
+            self._runner.deadlines.remove(self.custom_sleep_data)
 
     def _attempt_delivery_of_any_pending_cancel(self) -> None:
-        if self._abort_func is None:
+        abort_func = self._abort_func
+        if abort_func is None:
             return
         status = self._cancel_status
         if status is None or not status.effectively_cancelled:
@@ -309,6 +327,16 @@ class Task:
         # The reason as it is now: the abort function may call raise_cancel
         # later (after the scope tree changed).
         reason = status._scope._cancel_reason
+        if type(self) is CoroutineTask and (
+            abort_func is ABORT_BY_LEAVING_LOT or abort_func is ABORT_BY_CANCELLING_TIMER
+        ):
+            # The commonest cancellation (a task parked on an event, a lock
+            # or a channel's lot, or sleeping; thousands at once when a
+            # nursery is cancelled): `_attempt_abort` without a closure to
+            # make and raise.
+            self._leave_kernel_wait(abort_func)
+            self._runner.reschedule_with_error(self, cancelled_for(reason))
+            return
 
         def raise_cancel() -> Any:
             raise cancelled_for(reason)
