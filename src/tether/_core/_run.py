@@ -50,7 +50,7 @@ from ._misnesting import misnested_task_exit
 from ._nursery import Nursery, NurseryManager, closed_nursery_error
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._scheduler import Scheduler
-from ._task import CoroutineTask, Task
+from ._task import CoroutineTask, Task, TaskResult
 from ._task_coroutine import coroutine_or_error, task_name
 from ._traps import (
     ABORT_BY_LEAVING_LOT,
@@ -121,6 +121,13 @@ _CANCEL_AT_NEXT_STEP: Any = WaitTaskRescheduled(_abort_at_once)
 
 
 _spawn_index = operator.attrgetter("_spawn_index")
+
+
+def _as_outcome(result: TaskResult) -> outcome.Outcome[Any]:
+    """`result` as a fresh outcome, for `run` to unwrap."""
+    if isinstance(result, BaseException):
+        return outcome.Error(result)
+    return outcome.Value(None) if result is _VALUE_NONE else result
 
 
 class Runner:
@@ -377,7 +384,9 @@ class Runner:
             self.ki_pending and task is self.main_task
         )
 
-    def task_exited(self, task: Task, result: outcome.Outcome[Any]) -> None:
+    def task_exited(self, task: Task, result: TaskResult) -> None:
+        """`task` is over, with `result` (see `TaskResult`): forget it, and
+        tell its nursery (or `run`, for the main and root tasks)."""
         status = task._cancel_status
         if task._child_nurseries or (
             status is not None and status.abandoned_by_misnesting and status.parent is None
@@ -400,10 +409,10 @@ class Runner:
         if task is self.main_task:
             # (A fresh outcome: run() unwraps it, and the shared one must
             # never be unwrapped.)
-            self.main_task_outcome = outcome.Value(None) if result is _VALUE_NONE else result
+            self.main_task_outcome = _as_outcome(result)
             result = _VALUE_NONE
         if task is self.init_task:
-            self.init_task_outcome = result
+            self.init_task_outcome = _as_outcome(result)
         else:
             nursery = task._parent_nursery
             if nursery is not None:
@@ -580,7 +589,7 @@ class Runner:
                     tb = exc.__traceback__
                     if tb is not None:
                         exc = exc.with_traceback(tb.tb_next)
-                    self.task_exited(task, outcome.Error(exc))
+                    self.task_exited(task, exc)
                     del exc, tb
                 else:
                     if msg is CHECKPOINT:
@@ -724,7 +733,8 @@ class Runner:
     def _foreign_yield(self, task: Task, msg: object) -> None:
         if type(msg) is PermanentlyDetach:
             # The coroutine is someone else's now; the task ends here.
-            self.task_exited(task, msg.final_outcome)
+            final: Any = msg.final_outcome
+            self.task_exited(task, final.error if type(final) is outcome.Error else final)
             return
         if isinstance(msg, ParkingLot):
             # A subclass of ParkingLot: the step loop only checks the exact
