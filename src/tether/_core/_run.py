@@ -50,7 +50,7 @@ from ._misnesting import misnested_task_exit
 from ._nursery import Nursery, NurseryManager, closed_nursery_error
 from ._parking_lot import ParkingLot, broken_lot_error
 from ._scheduler import Scheduler
-from ._task import CoroutineTask, Task, TaskResult
+from ._task import CoroutineTask, Task, TaskResult, outcome_of
 from ._task_coroutine import coroutine_or_error, task_name
 from ._traps import (
     ABORT_BY_LEAVING_LOT,
@@ -121,13 +121,6 @@ _CANCEL_AT_NEXT_STEP: Any = WaitTaskRescheduled(_abort_at_once)
 
 
 _spawn_index = operator.attrgetter("_spawn_index")
-
-
-def _as_outcome(result: TaskResult) -> outcome.Outcome[Any]:
-    """`result` as a fresh outcome, for `run` to unwrap."""
-    if isinstance(result, BaseException):
-        return outcome.Error(result)
-    return outcome.Value(None) if result is _VALUE_NONE else result
 
 
 class Runner:
@@ -407,12 +400,10 @@ class Runner:
         task._next_send = None
         self.tasks_living -= 1
         if task is self.main_task:
-            # (A fresh outcome: run() unwraps it, and the shared one must
-            # never be unwrapped.)
-            self.main_task_outcome = _as_outcome(result)
+            self.main_task_outcome = outcome_of(result)
             result = _VALUE_NONE
         if task is self.init_task:
-            self.init_task_outcome = _as_outcome(result)
+            self.init_task_outcome = outcome_of(result)
         else:
             nursery = task._parent_nursery
             if nursery is not None:

@@ -55,6 +55,14 @@ def _frame_and_awaited(awaitable: Any) -> tuple[FrameType | None, Any]:
 TaskResult: TypeAlias = "outcome.Value[Any] | BaseException"
 
 
+def outcome_of(result: TaskResult) -> outcome.Outcome[Any]:
+    """`result` as a fresh outcome, for `run` to unwrap (the kernel's shared
+    ``Value(None)`` must never be unwrapped)."""
+    if isinstance(result, BaseException):
+        return outcome.Error(result)
+    return outcome.Value(result.value)
+
+
 #: The kernel's fields of a task. A face built on the kernel that defines
 #: its own task class (a subclass of `Task`, see `lowlevel.spawn_task`)
 #: lists these in its ``__slots__``; the kernel sets them when the task
