@@ -712,3 +712,70 @@ def test_send_and_receive_outside_a_task_are_errors():
         assert outside == ["must be called from inside a tether task"]
 
     tether.run(main)
+
+
+def test_send_and_receive_see_every_way_a_scope_gets_cancelled():
+    # The channel asks the run whether anything at all is cancelled before
+    # it asks about the task (see SteppingState.cancel_pending): every way
+    # into a cancelled scope must still be seen, and the run's count must
+    # come back to 0 once no scope is cancelled.
+    send, receive = tether.open_memory_channel(math.inf)
+
+    async def cancelled(op):
+        try:
+            await op()
+        except tether.Cancelled:
+            return True
+        return False
+
+    async def child(results):
+        results.append(await cancelled(lambda: send.send("child")))
+
+    async def main():
+        state = lowlevel.current_stepping_state()
+        seen = []
+        with tether.CancelScope() as outer:
+            outer.cancel()
+            seen.append(await cancelled(lambda: send.send(1)))
+            seen.append(await cancelled(receive.receive))
+            with tether.CancelScope(shield=True) as shield:
+                seen.append(await cancelled(lambda: send.send(2)))
+                shield.shield = False
+                seen.append(await cancelled(lambda: send.send(3)))
+                shield.shield = True
+                seen.append(await cancelled(lambda: send.send(4)))
+                # Leaving the shield goes back into the cancelled scope,
+                # which nothing recalculates on the way.
+            seen.append(await cancelled(lambda: send.send(5)))
+        assert state.cancelled_statuses == 0
+        seen.append(await cancelled(lambda: send.send(6)))
+        before_entry = tether.CancelScope()
+        before_entry.cancel()
+        with before_entry:
+            seen.append(await cancelled(lambda: send.send(7)))
+        with tether.move_on_at(tether.current_time() - 1):
+            seen.append(await cancelled(lambda: send.send(8)))
+        with tether.CancelScope() as scope:
+            # A deadline moved into the past cancels the scope when the loop
+            # next expires deadlines, as in trio: this send goes through,
+            # and the next one is cancelled.
+            scope.deadline = tether.current_time() - 1
+            seen.append(await cancelled(lambda: send.send(9)))
+            seen.append(await cancelled(lambda: send.send(10)))
+        children = []
+        async with tether.open_nursery() as nursery:
+            nursery.cancel_scope.cancel()
+            nursery.start_soon(child, children)
+        assert state.cancelled_statuses == 0
+        values = []
+        while True:
+            try:
+                values.append(receive.receive_nowait())
+            except tether.WouldBlock:
+                break
+        return seen, children, values
+
+    seen, children, values = tether.run(main)
+    assert seen == [True, True, False, True, False, True, False, True, True, False, True]
+    assert children == [True]
+    assert values == [2, 4, 6, 9]

@@ -31,9 +31,10 @@ Speed: every `send` and `receive` is a task switch, so what a call costs
 besides the switch is most of a channel's overhead. They are therefore
 generator-based coroutines (one frame per call, no coroutine) that yield
 the kernel's traps themselves: the cancel point is
-`SteppingState.cancel_pending` followed by a `CHECKPOINT` only when it says
-a cancellation is pending (where awaiting `checkpoint_if_cancelled` would
-cost a generator and a thread-local look-up per call), the schedule point
+`SteppingState.cancel_pending` (asked only when the run has a cancelled
+scope or a pending Ctrl-C at all) followed by a `CHECKPOINT` only when it
+says a cancellation is pending (where awaiting `checkpoint_if_cancelled`
+would cost a generator and a thread-local look-up per call), the schedule point
 is a `CANCEL_SHIELDED_CHECKPOINT`, and the buffer logic is written out in
 them rather than called (`send_nowait` and `receive_nowait` share it
 through `_put` and `_take`; keep the copies in step). A sender hands its
@@ -336,7 +337,7 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
         stepping = state.stepping
         if stepping.current_task is None:
             stepping = _stepping_state(state)
-        if stepping.cancel_pending():
+        if (stepping.cancelled_statuses or stepping.ki_pending) and stepping.cancel_pending():
             yield CHECKPOINT
         if self._closed:
             raise ClosedResourceError("this send channel is closed")
@@ -469,7 +470,7 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
         stepping = state.stepping
         if stepping.current_task is None:
             stepping = _stepping_state(state)
-        if stepping.cancel_pending():
+        if (stepping.cancelled_statuses or stepping.ki_pending) and stepping.cancel_pending():
             yield CHECKPOINT
         if self._closed:
             raise ClosedResourceError("this receive channel is closed")
@@ -501,7 +502,7 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
         stepping = state.stepping
         if stepping.current_task is None:
             stepping = _stepping_state(state)
-        if stepping.cancel_pending():
+        if (stepping.cancelled_statuses or stepping.ki_pending) and stepping.cancel_pending():
             yield CHECKPOINT
         if self._closed:
             raise ClosedResourceError("this receive channel is closed")

@@ -196,6 +196,9 @@ class Runner:
         #: A KeyboardInterrupt arrived in protected code and waits to be
         #: delivered to the main task (at its next checkpoint or wait).
         self.ki_pending = False
+        #: How many of the run's cancel statuses are effectively cancelled
+        #: (never fewer; see _cancel.py): at 0 no task is in a cancelled scope.
+        self.cancelled_statuses = 0
         #: Whether a real SIGINT reached this run's handler.
         self.sigint_received = False
         #: Errors that crashed the run (see `crash`). Not empty: every task

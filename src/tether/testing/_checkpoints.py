@@ -19,7 +19,9 @@ the duration of a block these watch the current task from the outside:
 * a profile function (`sys.setprofile`, in the run's thread) sees what the
   task's frames yield (a yield is a "return" event carrying the value), and
   each call the task makes to ``checkpoint_if_cancelled`` or to its
-  stepping state's ``cancel_pending``: a cancel point.
+  stepping state's ``cancel_pending``: a cancel point. (Such a primitive
+  asks only when the run's count of cancelled scopes is not 0; during a
+  block the count is one higher, so that it asks.)
 """
 
 from __future__ import annotations
@@ -115,16 +117,23 @@ def _profile(frame: types.FrameType, event: str, arg: Any) -> None:
 def _counting() -> Iterator[_Counter]:
     counter = _Counter(current_task())
     add_instrument(counter)
+    stepping: Any = current_stepping_state()
     state = _state
     if not state.active:
-        cancel_pending = cast(types.MethodType, current_stepping_state().cancel_pending)
+        cancel_pending = cast(types.MethodType, stepping.cancel_pending)
         state.cancel_pending_code = cancel_pending.__func__.__code__
         state.previous_profile = cast("_ProfileFunction | None", sys.getprofile())
         sys.setprofile(_profile)
     state.active.append(counter)
+    # A primitive that asks ``cancel_pending`` only when the run has any
+    # cancelled scope (the count may be high, never low) would otherwise
+    # make its cancel point without a call to see: one more in the count
+    # makes it ask.
+    stepping.cancelled_statuses += 1
     try:
         yield counter
     finally:
+        stepping.cancelled_statuses -= 1
         state.active.remove(counter)
         if not state.active:
             sys.setprofile(state.previous_profile)
