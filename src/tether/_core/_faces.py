@@ -3,13 +3,14 @@
 A face has task objects of its own class, derived from `Task` with the
 kernel's fields (`TASK_SLOTS`) in its ``__slots__``, and starts them with
 `spawn_task`; a face that gets coroutine objects uses `spawn_coroutine`.
-`current_stepping_state` gives a face's stepper (or a primitive's fast path)
-the run itself, for its hot paths, and `abort_wait` interrupts a task's wait for edge-triggered
-cancellation. A face's task object that exists before it is started gets
-the values of a task that is not running from `init_unstarted_task`;
-`spawn_order` gives a face an order of its tasks that is the same in every
-run. Everything here is exported by `tether.lowlevel`: a face uses these
-rather than the kernel's private fields, which may change.
+`current_stepping_state` gives a face's stepper (or a primitive's fast
+path) the run itself, for its hot paths, and `abort_wait` interrupts a
+task's wait for edge-triggered cancellation. A face's task object that
+exists before it is started gets the values of a task that is not running
+from `init_unstarted_task`; `spawn_order` gives a face an order of its
+tasks that is the same in every run. Everything here is exported by
+`tether.lowlevel`: a face uses these rather than the kernel's private
+fields, which may change.
 """
 
 from __future__ import annotations

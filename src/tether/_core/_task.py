@@ -346,10 +346,10 @@ class Task:
         if type(self) is CoroutineTask and (
             abort_func is ABORT_BY_LEAVING_LOT or abort_func is ABORT_BY_CANCELLING_TIMER
         ):
-            # The commonest cancellation (a task parked on an event, a lock
-            # or a channel's lot, or sleeping; thousands at once when a
-            # nursery is cancelled): `_attempt_abort` without a closure to
-            # make and raise.
+            # The commonest cancellation (a task parked in a parking lot,
+            # waiting for an event or a lock, or sleeping; thousands at once
+            # when a nursery is cancelled): `_attempt_abort` without a
+            # closure to make and raise.
             self._leave_kernel_wait(abort_func)
             self._runner.reschedule_with_error(self, cancelled_for(reason))
             return
