@@ -5,16 +5,17 @@ receive handle on it; `clone()` makes more handles on the same state. The
 state holds the buffer plus the tasks blocked on either side:
 
 * ``waiting_senders`` maps each blocked sender to the value it offers;
-* ``waiting_receivers`` holds each blocked receiver.
+* ``waiting_receivers`` maps each blocked receiver to an empty list, the
+  slot a sender puts its value in.
 
 Both are FIFO, across all clones of a side. At most one of them is non-empty
 at a time; senders wait only while the buffer is full, receivers only while
 it is empty. A blocked task's ``custom_sleep_data`` is the handle it waits
 on, so closing one handle wakes just its own waiters.
 
-Hand-over is direct: a sender that finds a receiver waiting reschedules it
-with the value, and a receiver that finds a sender waiting takes its value
-and reschedules it. Once a task is rescheduled it can no longer be
+Hand-over is direct: a sender that finds a receiver waiting puts the value
+in its slot and reschedules it, and a receiver that finds a sender waiting
+takes its value and reschedules it. Once a task is rescheduled it can no longer be
 cancelled out of its wait, so a value that left a sender always reaches a
 receiver, and a sender whose wait was cancelled offered nothing.
 
@@ -30,16 +31,16 @@ must not be a cancel point: a Ctrl-C delivered there would lose the value
 Speed: every `send` and `receive` is a task switch, so what a call costs
 besides the switch is most of a channel's overhead. They are therefore
 generator-based coroutines (one frame per call, no coroutine) that yield
-the kernel's traps themselves: the cancel point is
-`SteppingState.cancel_pending` (asked only when the run has a cancelled
-scope or a pending Ctrl-C at all) followed by a `CHECKPOINT` only when it
-says a cancellation is pending (where awaiting `checkpoint_if_cancelled`
-would cost a generator and a thread-local look-up per call), the schedule point
-is a `CANCEL_SHIELDED_CHECKPOINT`, and the buffer logic is written out in
-them rather than called (`send_nowait` and `receive_nowait` share it
-through `_put` and `_take`; keep the copies in step). A sender hands its
-value to a waiting receiver through a one-slot list, the receiver's entry
-in ``waiting_receivers``, rather than an `outcome.Value` per item.
+the kernel's traps themselves. The cancel point is a `CHECKPOINT` yielded
+only when `SteppingState.cancel_pending` says it would raise, and that is
+asked only when the run has a cancelled scope or a pending Ctrl-C at all
+(awaiting `checkpoint_if_cancelled` would cost a generator and a
+thread-local look-up per call); the schedule point is a
+`CANCEL_SHIELDED_CHECKPOINT`. The buffer logic is written out in them
+rather than called (`send_nowait` and `receive_nowait` share it through
+`_put` and `_take`; keep the copies in step), and the value handed to a
+waiting receiver goes in its slot rather than in an `outcome.Value` per
+item.
 """
 
 from __future__ import annotations
