@@ -358,7 +358,7 @@ class Nursery:
         the nursery if nothing runs in it any more."""
         children = self._children
         children.remove(task)
-        if isinstance(result, BaseException):
+        if type(result) is not outcome.Value:
             self._child_failed(task, result)
         if not children:
             self._check_nursery_closed()
