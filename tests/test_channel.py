@@ -1,13 +1,19 @@
 """open_memory_channel, MemorySendChannel, MemoryReceiveChannel, tether.abc."""
 
 import math
+import signal
 
 import pytest
 
 import tether
 from tether import lowlevel
 from tether.abc import AsyncResource, Channel, ReceiveChannel, SendChannel
-from tether.testing import MockClock, wait_all_tasks_blocked
+from tether.testing import (
+    MockClock,
+    assert_checkpoints,
+    assert_no_checkpoints,
+    wait_all_tasks_blocked,
+)
 
 
 def run_mock(async_fn):
@@ -608,3 +614,168 @@ def test_lock_made_of_a_channel_hands_over_in_fifo_order():
 
     tether.run(main)
     assert record == list("abc" * 4)
+
+
+@pytest.mark.tether
+async def test_every_way_to_send_and_receive_is_a_checkpoint_and_nowait_is_none():
+    send, receive = tether.open_memory_channel(1)
+    with assert_checkpoints():
+        await send.send("a")
+    with assert_checkpoints():
+        assert await receive.receive() == "a"
+    await send.send("b")
+    with assert_checkpoints():
+        assert await receive.__anext__() == "b"
+    with assert_no_checkpoints():
+        send.send_nowait("c")
+        assert receive.receive_nowait() == "c"
+
+
+def test_a_deferred_ctrl_c_reaches_the_main_task_at_send_before_it_sends():
+    send, _ = tether.open_memory_channel(1)
+
+    @lowlevel.enable_ki_protection
+    def ctrl_c_in_protected_code():
+        signal.raise_signal(signal.SIGINT)
+
+    async def main():
+        ctrl_c_in_protected_code()
+        await send.send("lost")
+
+    with pytest.raises(KeyboardInterrupt):
+        tether.run(main)
+    assert send.statistics().current_buffer_used == 0
+
+
+def test_a_deferred_ctrl_c_never_lands_after_receive_took_its_value():
+    # The schedule point after taking the value is not a cancel point: the
+    # Ctrl-C waits for the next one, and the value is not lost.
+    send, receive = tether.open_memory_channel(1)
+    got = []
+
+    @lowlevel.enable_ki_protection
+    def ctrl_c_in_protected_code():
+        signal.raise_signal(signal.SIGINT)
+
+    class CtrlCAfterStep(lowlevel.Instrument):
+        def after_task_step(self, task):
+            # Right after the step in which main took the value.
+            taken = receive.statistics().current_buffer_used == 0
+            if task.name.endswith("main") and taken and not got:
+                ctrl_c_in_protected_code()
+
+    async def main():
+        send.send_nowait("precious")
+        got.append(await receive.receive())
+        await lowlevel.checkpoint()
+
+    with pytest.raises(KeyboardInterrupt):
+        tether.run(main, instruments=[CtrlCAfterStep()])
+    assert got == ["precious"]
+
+
+def test_a_channel_can_be_used_in_one_run_after_another():
+    send, receive = tether.open_memory_channel(math.inf)
+
+    async def use(value):
+        await send.send(value)
+        with tether.CancelScope() as scope:
+            scope.cancel()
+            await send.send("not sent")
+        assert scope.cancelled_caught
+        return await receive.receive()
+
+    assert tether.run(use, 1) == 1
+    assert tether.run(use, 2) == 2
+    assert send.statistics().current_buffer_used == 0
+
+
+def test_send_and_receive_outside_a_task_are_errors():
+    send, receive = tether.open_memory_channel(1)
+    for awaitable in [send.send(1), receive.receive(), receive.__anext__()]:
+        with pytest.raises(RuntimeError, match=r"inside tether\.run"):
+            awaitable.send(None)
+
+    async def main():
+        outside = []
+
+        def callback():
+            # A run_sync_soon callback runs in the loop, not in a task.
+            try:
+                send.send(1).send(None)
+            except RuntimeError as exc:
+                outside.append(str(exc))
+
+        lowlevel.current_tether_token().run_sync_soon(callback)
+        await tether.sleep(0)
+        await tether.sleep(0)
+        assert outside == ["must be called from inside a tether task"]
+
+    tether.run(main)
+
+
+def test_send_and_receive_see_every_way_a_scope_gets_cancelled():
+    # The channel asks the run whether anything at all is cancelled before
+    # it asks about the task (see SteppingState.cancel_pending): every way
+    # into a cancelled scope must still be seen, and the run's count must
+    # come back to 0 once no scope is cancelled.
+    send, receive = tether.open_memory_channel(math.inf)
+
+    async def cancelled(op):
+        try:
+            await op()
+        except tether.Cancelled:
+            return True
+        return False
+
+    async def child(results):
+        results.append(await cancelled(lambda: send.send("child")))
+
+    async def main():
+        state = lowlevel.current_stepping_state()
+        seen = []
+        with tether.CancelScope() as outer:
+            outer.cancel()
+            seen.append(await cancelled(lambda: send.send(1)))
+            seen.append(await cancelled(receive.receive))
+            with tether.CancelScope(shield=True) as shield:
+                seen.append(await cancelled(lambda: send.send(2)))
+                shield.shield = False
+                seen.append(await cancelled(lambda: send.send(3)))
+                shield.shield = True
+                seen.append(await cancelled(lambda: send.send(4)))
+                # Leaving the shield goes back into the cancelled scope,
+                # which nothing recalculates on the way.
+            seen.append(await cancelled(lambda: send.send(5)))
+        assert state.cancelled_statuses == 0
+        seen.append(await cancelled(lambda: send.send(6)))
+        before_entry = tether.CancelScope()
+        before_entry.cancel()
+        with before_entry:
+            seen.append(await cancelled(lambda: send.send(7)))
+        with tether.move_on_at(tether.current_time() - 1):
+            seen.append(await cancelled(lambda: send.send(8)))
+        with tether.CancelScope() as scope:
+            # A deadline moved into the past cancels the scope when the loop
+            # next expires deadlines, as in trio: this send goes through,
+            # and the next one is cancelled.
+            scope.deadline = tether.current_time() - 1
+            seen.append(await cancelled(lambda: send.send(9)))
+            seen.append(await cancelled(lambda: send.send(10)))
+        children = []
+        async with tether.open_nursery() as nursery:
+            nursery.cancel_scope.cancel()
+            nursery.start_soon(child, children)
+        assert state.cancelled_statuses == 0
+        values = []
+        while True:
+            try:
+                values.append(receive.receive_nowait())
+            except tether.WouldBlock:
+                break
+        return seen, children, values
+
+    seen, children, values = tether.run(main)
+    assert seen == [True, True, False, True, False, True, False, True, True, False, True]
+    assert children == [True]
+    assert values == [2, 4, 6, 9]

@@ -5,33 +5,50 @@ receive handle on it; `clone()` makes more handles on the same state. The
 state holds the buffer plus the tasks blocked on either side:
 
 * ``waiting_senders`` maps each blocked sender to the value it offers;
-* ``waiting_receivers`` holds each blocked receiver.
+* ``waiting_receivers`` maps each blocked receiver to an empty list, the
+  slot a sender puts its value in.
 
 Both are FIFO, across all clones of a side. At most one of them is non-empty
 at a time; senders wait only while the buffer is full, receivers only while
 it is empty. A blocked task's ``custom_sleep_data`` is the handle it waits
 on, so closing one handle wakes just its own waiters.
 
-Hand-over is direct: a sender that finds a receiver waiting reschedules it
-with the value, and a receiver that finds a sender waiting takes its value
-and reschedules it. Once a task is rescheduled it can no longer be
+Hand-over is direct: a sender that finds a receiver waiting puts the value
+in its slot and reschedules it, and a receiver that finds a sender waiting
+takes its value and reschedules it. Once a task is rescheduled it can no longer be
 cancelled out of its wait, so a value that left a sender always reaches a
 receiver, and a sender whose wait was cancelled offered nothing.
 
-`send` and `receive` follow trio's order: a cancel point
-(`checkpoint_if_cancelled`), then act at once, then a schedule point
-(`cancel_shielded_checkpoint`) if they completed without waiting. A task
-that has to wait joins its queue before any other task runs, so the queues
-are FIFO in the order the calls were made: the fairness a lock built from a
-channel relies on. If the cancel point raises `Cancelled`, nothing has
-happened yet.
+`send` and `receive` follow trio's order: a cancel point, then act at
+once, then a schedule point that is not a cancel point if they completed
+without waiting. A task that has to wait joins its queue before any other
+task runs, so the queues are FIFO in the order the calls were made: the
+fairness a lock built from a channel relies on. If the cancel point raises
+`Cancelled`, nothing has happened yet. (The schedule point after acting
+must not be a cancel point: a Ctrl-C delivered there would lose the value
+`receive` has just taken.)
+
+Speed: every `send` and `receive` is a task switch, so what a call costs
+besides the switch is most of a channel's overhead. They are therefore
+generator-based coroutines (one frame per call, no coroutine) that yield
+the kernel's traps themselves. The cancel point is a `CHECKPOINT` yielded
+only when `SteppingState.cancel_pending` says it would raise, and that is
+asked only when the run has a cancelled scope or a pending Ctrl-C at all
+(awaiting `checkpoint_if_cancelled` would cost a generator and a
+thread-local look-up per call); the schedule point is a
+`CANCEL_SHIELDED_CHECKPOINT`. The buffer logic is written out in them
+rather than called (`send_nowait` and `receive_nowait` share it through
+`_put` and `_take`; keep the copies in step), and the value handed to a
+waiting receiver goes in its slot rather than in an `outcome.Value` per
+item.
 """
 
 from __future__ import annotations
 
 import math
+import types
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, NoReturn, Self, TypeVar, final
@@ -39,17 +56,18 @@ from typing import Any, Generic, NoReturn, Self, TypeVar, final
 import outcome
 
 from ._core import (
+    CANCEL_SHIELDED_CHECKPOINT,
+    CHECKPOINT,
     Abort,
     BrokenResourceError,
     ClosedResourceError,
     EndOfChannel,
+    SteppingState,
     Task,
     WaitInfo,
     WouldBlock,
-    cancel_shielded_checkpoint,
     checkpoint,
-    checkpoint_if_cancelled,
-    current_task,
+    current_stepping_state,
     register_wait_describer,
     reschedule,
     wait_task_rescheduled,
@@ -72,13 +90,14 @@ ReceiveType = TypeVar("ReceiveType", covariant=True)
 _SENT: outcome.Value[None] = outcome.Value(None)
 
 
-def _wait_in(queue: OrderedDict[Task, Any], entry: Any, handle: object) -> Any:
-    """Queue the current task in `queue` (a channel's waiting senders, with
-    the value offered, or its waiting receivers) and return the awaitable
-    that parks it until the other side reschedules it. A cancelled task
-    leaves the queue. ``custom_sleep_data`` names the handle it waits on, so
-    closing that handle can find it."""
-    task = current_task()
+def _wait_in(queue: OrderedDict[Task, Any], entry: Any, handle: object, task: Task | None) -> Any:
+    """Queue `task` (the current task) in `queue` (a channel's waiting
+    senders, with the value offered, or its waiting receivers, with the
+    slot a sender fills) and return the awaitable that parks it until the
+    other side reschedules it. A cancelled task leaves the queue.
+    ``custom_sleep_data`` names the handle it waits on, so closing that
+    handle can find it."""
+    assert task is not None  # (the stepping state's current task)
     queue[task] = entry
     task.custom_sleep_data = handle
 
@@ -91,6 +110,30 @@ def _wait_in(queue: OrderedDict[Task, Any], entry: Any, handle: object) -> Any:
 
 #: What `MemoryReceiveChannel._take` returns when there is no value yet.
 _NOTHING: Any = object()
+
+
+class _NotStepping:
+    """The class of `_NOT_STEPPING`."""
+
+    __slots__ = ()
+
+    #: As in a run that steps no task: makes every call look the stepping
+    #: state up.
+    current_task = None
+
+
+#: A channel's cached stepping state before its first use in a run.
+_NOT_STEPPING: Any = _NotStepping()
+
+
+def _stepping_state(state: _ChannelState[Any]) -> SteppingState:
+    """Look up the current run's stepping state and cache it in `state`.
+    `RuntimeError` outside a run or outside a task."""
+    stepping = current_stepping_state()
+    if stepping.current_task is None:
+        raise RuntimeError("must be called from inside a tether task")
+    state.stepping = stepping
+    return stepping
 
 
 @dataclass(frozen=True)
@@ -123,6 +166,7 @@ class _ChannelState(Generic[T]):
         "open_receive_channels",
         "open_send_channels",
         "peak_buffer_used",
+        "stepping",
         "waiting_receivers",
         "waiting_senders",
     )
@@ -133,8 +177,18 @@ class _ChannelState(Generic[T]):
         self.open_send_channels = 0
         self.open_receive_channels = 0
         self.waiting_senders: OrderedDict[Task, T] = OrderedDict()
-        self.waiting_receivers: OrderedDict[Task, None] = OrderedDict()
+        self.waiting_receivers: OrderedDict[Task, list[T]] = OrderedDict()
         self.peak_buffer_used = 0
+        # The stepping state of the run the channel was last used in
+        # (`current_stepping_state`), kept so that a send or receive does
+        # not look it up through a thread-local each time. Valid while its
+        # ``current_task`` is not None: a call in a later run finds None
+        # there (the run it names is over) and looks it up again. (A
+        # channel serves one run at a time, as its state is not
+        # thread-safe. It keeps that run's `Runner` alive until then, as a
+        # `TetherToken` or a face's task does; a weak reference would cost
+        # more per call than the thread-local look-up it replaces.)
+        self.stepping: SteppingState = _NOT_STEPPING
 
     def statistics(self) -> MemoryChannelStatistics:
         return MemoryChannelStatistics(
@@ -242,8 +296,8 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
 
     def _put(self, value: SendType) -> bool:
         """Hand `value` to the oldest waiting receiver or put it in the
-        buffer; return whether it went. Shared by `send_nowait` and
-        `send`."""
+        buffer; return whether it went. `send` has the same logic written
+        out: keep the two in step."""
         if self._closed:
             raise ClosedResourceError("this send channel is closed")
         state = self._state
@@ -251,8 +305,9 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
             raise BrokenResourceError("every receive channel is closed")
         receivers = state.waiting_receivers
         if receivers:
-            task, _ = receivers.popitem(last=False)
-            reschedule(task, outcome.Value(value))
+            task, slot = receivers.popitem(last=False)
+            slot.append(value)
+            reschedule(task)
             return True
         buffer = state.buffer
         if len(buffer) < state.max_buffer_size:
@@ -262,9 +317,10 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
             return True
         return False
 
-    async def send(self, value: SendType) -> None:
-        """Send `value`, waiting while the buffer is full and no receiver is
-        waiting.
+    @types.coroutine
+    def send(self, value: SendType) -> Generator[Any, Any, None]:
+        """``await send_channel.send(value)``: send `value`, waiting while the
+        buffer is full and no receiver is waiting.
 
         A checkpoint, always. Cancellable while waiting; if it raises
         `Cancelled`, `value` was not sent and no receiver will see it. If it
@@ -279,11 +335,31 @@ class MemorySendChannel(_ChannelEnd, SendChannel[SendType]):
         # trio's order: a cancel point, then act at once (a sender that has
         # to wait joins the queue before any other task runs, which is what
         # makes the queue FIFO), then a schedule point if it did not wait.
-        await checkpoint_if_cancelled()
-        if self._put(value):
-            await cancel_shielded_checkpoint()
-            return
-        await _wait_in(self._state.waiting_senders, value, self)
+        # (See the module docstring for why it is written out.)
+        state = self._state
+        stepping = state.stepping
+        if stepping.current_task is None:
+            stepping = _stepping_state(state)
+        if (stepping.cancelled_statuses or stepping.ki_pending) and stepping.cancel_pending():
+            yield CHECKPOINT
+        if self._closed:
+            raise ClosedResourceError("this send channel is closed")
+        if not state.open_receive_channels:
+            raise BrokenResourceError("every receive channel is closed")
+        receivers = state.waiting_receivers
+        if receivers:
+            task, slot = receivers.popitem(last=False)
+            slot.append(value)
+            stepping.reschedule(task)
+        else:
+            buffer = state.buffer
+            if len(buffer) >= state.max_buffer_size:
+                yield from _wait_in(state.waiting_senders, value, self, stepping.current_task)
+                return
+            buffer.append(value)
+            if len(buffer) > state.peak_buffer_used:
+                state.peak_buffer_used = len(buffer)
+        yield CANCEL_SHIELDED_CHECKPOINT
 
     def clone(self) -> MemorySendChannel[SendType]:
         """Another send handle on the same channel. The receiving side sees
@@ -360,9 +436,8 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
 
     def _take(self) -> Any:
         """The next value, from the buffer or from the oldest waiting sender,
-        or `_NOTHING` if there is none yet. Shared by every way to receive;
-        a plain method, so no frame of it stays alive while a receiver
-        waits."""
+        or `_NOTHING` if there is none yet. `receive` and `__anext__` have
+        the same logic written out: keep the three in step."""
         if self._closed:
             raise ClosedResourceError("this receive channel is closed")
         state = self._state
@@ -378,8 +453,10 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
             return buffer.popleft()
         return _NOTHING
 
-    async def receive(self) -> ReceiveType:
-        """Receive the next value, waiting until there is one.
+    @types.coroutine
+    def receive(self) -> Generator[Any, Any, ReceiveType]:
+        """``await receive_channel.receive()``: receive the next value,
+        waiting until there is one.
 
         A checkpoint, always. Cancellable while waiting; if it raises
         `Cancelled`, no value was taken (it stays for the next receiver).
@@ -390,37 +467,66 @@ class MemoryReceiveChannel(_ChannelEnd, ReceiveChannel[ReceiveType]):
           ClosedResourceError: if this handle is closed (also by another task
             while this call waits).
         """
-        # trio's order, as in `MemorySendChannel.send`.
-        await checkpoint_if_cancelled()
-        value = self._take()
-        if value is not _NOTHING:
-            await cancel_shielded_checkpoint()
-            result: ReceiveType = value
-            return result
-        if not self._state.open_send_channels:
+        # trio's order, as in `MemorySendChannel.send`, with `_take`
+        # written out.
+        state = self._state
+        stepping = state.stepping
+        if stepping.current_task is None:
+            stepping = _stepping_state(state)
+        if (stepping.cancelled_statuses or stepping.ki_pending) and stepping.cancel_pending():
+            yield CHECKPOINT
+        if self._closed:
+            raise ClosedResourceError("this receive channel is closed")
+        buffer = state.buffer
+        senders = state.waiting_senders
+        if senders:
+            # The buffer is full (or has size 0): the oldest sender's value
+            # goes in behind it, and the sender is done.
+            task, sent = senders.popitem(last=False)
+            stepping.reschedule(task, _SENT)
+            buffer.append(sent)
+        if buffer:
+            value: ReceiveType = buffer.popleft()
+            yield CANCEL_SHIELDED_CHECKPOINT
+            return value
+        if not state.open_send_channels:
             raise EndOfChannel
-        return await self._wait_for_value()  # type: ignore[no-any-return]
+        # A sender fills the slot before it wakes this task.
+        slot: list[ReceiveType] = []
+        yield from _wait_in(state.waiting_receivers, slot, self, stepping.current_task)
+        return slot[0]
 
-    async def __anext__(self) -> ReceiveType:
+    @types.coroutine
+    def __anext__(self) -> Generator[Any, Any, ReceiveType]:
         # `receive` with EndOfChannel turned into StopAsyncIteration, written
-        # out rather than wrapping `receive`: one coroutine frame fewer per
-        # value in ``async for``.
-        await checkpoint_if_cancelled()
-        value = self._take()
-        if value is not _NOTHING:
-            await cancel_shielded_checkpoint()
-            result: ReceiveType = value
-            return result
-        if not self._state.open_send_channels:
+        # out rather than wrapping `receive`: one frame fewer per value in
+        # ``async for``.
+        state = self._state
+        stepping = state.stepping
+        if stepping.current_task is None:
+            stepping = _stepping_state(state)
+        if (stepping.cancelled_statuses or stepping.ki_pending) and stepping.cancel_pending():
+            yield CHECKPOINT
+        if self._closed:
+            raise ClosedResourceError("this receive channel is closed")
+        buffer = state.buffer
+        senders = state.waiting_senders
+        if senders:
+            task, sent = senders.popitem(last=False)
+            stepping.reschedule(task, _SENT)
+            buffer.append(sent)
+        if buffer:
+            value: ReceiveType = buffer.popleft()
+            yield CANCEL_SHIELDED_CHECKPOINT
+            return value
+        if not state.open_send_channels:
             raise StopAsyncIteration
+        slot: list[ReceiveType] = []
         try:
-            return await self._wait_for_value()  # type: ignore[no-any-return]
+            yield from _wait_in(state.waiting_receivers, slot, self, stepping.current_task)
         except EndOfChannel:
             raise StopAsyncIteration from None
-
-    def _wait_for_value(self) -> Any:
-        """Park until a sender hands over a value (or an error)."""
-        return _wait_in(self._state.waiting_receivers, None, self)
+        return slot[0]
 
     def clone(self) -> MemoryReceiveChannel[ReceiveType]:
         """Another receive handle on the same channel. Each value goes to

@@ -1,7 +1,8 @@
 """Deadlines for the impatient: sleeping and scope shorthands.
 
-All built on `CancelScope`: `move_on_*` give up silently, `fail_*` raise
-`TooSlowError` when the deadline was what ended the block.
+The scope shorthands are built on `CancelScope`: `move_on_*` give up
+silently, `fail_*` raise `TooSlowError` when the deadline was what ended
+the block. Sleeping is the kernel's timed wait (`_core.sleep_until`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from ._core import (
     register_wait_describer,
     wait_task_rescheduled,
 )
+from ._core import sleep_until as _sleep_until
+from ._core._traps import ABORT_BY_CANCELLING_TIMER
 
 
 class TooSlowError(Exception):
@@ -123,8 +126,9 @@ async def sleep_until(deadline: float) -> None:
     """Sleep until the absolute time `deadline` (by `current_time`). Always a
     checkpoint, even for a deadline in the past; cancellable."""
     _check_deadline(deadline)
-    with move_on_at(deadline):
-        await sleep_forever()
+    # (The kernel's timed wait: behaves as a wait inside a scope with this
+    # deadline would, without the scope.)
+    await _sleep_until(deadline)
 
 
 async def sleep(seconds: float) -> None:
@@ -134,7 +138,7 @@ async def sleep(seconds: float) -> None:
     if seconds == 0:
         await checkpoint()
     else:
-        await sleep_until(current_time() + seconds)
+        await _sleep_until(current_time() + seconds)
 
 
 def _describe_sleep(task: Task, abort_func: object, now: float) -> WaitInfo:
@@ -151,3 +155,17 @@ def _describe_sleep(task: Task, abort_func: object, now: float) -> WaitInfo:
 
 
 register_wait_describer(_abort_sleep, _describe_sleep)
+
+
+def _describe_timer(task: Task, abort_func: object, now: float) -> WaitInfo:
+    """For the task tree: a task in `sleep_until` (the kernel's timed wait)
+    sleeps until its timer, or the nearest deadline around it if earlier."""
+    until = min(task.custom_sleep_data[0], effective_deadline_of(task))
+    if until == -math.inf:
+        text = "sleeping, cancelled: wakes at its next step"
+    else:
+        text = f"sleeping until {format_time(until, now)}"
+    return WaitInfo("sleep", text, details={"until": until})
+
+
+register_wait_describer(ABORT_BY_CANCELLING_TIMER, _describe_timer)

@@ -9,6 +9,7 @@ objects.) Most programs never need it.
 """
 
 from ._core import (
+    CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
     TASK_EXIT,
     TASK_SLOTS,
@@ -77,6 +78,7 @@ from ._task_dump import install_task_dump
 from ._unix_pipes import FdStream
 
 __all__ = [
+    "CANCEL_SHIELDED_CHECKPOINT",
     "install_task_dump",
     "current_task_tree",
     "WaitInfo",

@@ -1,6 +1,7 @@
 """CancelScope semantics: level-triggered cancellation, nesting, shields, deadlines, misuse."""
 
 import math
+import traceback
 
 import pytest
 
@@ -766,3 +767,37 @@ def test_cancelled_checkpoint_raises_one_schedule_round_later():
 
     tether.run(main)
     assert log.index("bystander step 2") < log.index("victim unwound")
+
+
+@pytest.mark.parametrize("wait", ["event", "sleep", "wait_task_rescheduled"])
+def test_a_cancelled_wait_raises_in_the_tasks_own_frames(wait):
+    # The Cancelled is raised where the task waits: its traceback goes from
+    # the task's code down to the kernel's trap, through no frame of the
+    # run loop or of the outcome library.
+    errors = []
+
+    async def waits():
+        try:
+            if wait == "event":
+                await tether.Event().wait()
+            elif wait == "sleep":
+                await tether.sleep(10)
+            else:
+                await lowlevel.wait_task_rescheduled(lambda _: lowlevel.Abort.SUCCEEDED)
+        except tether.Cancelled as exc:
+            errors.append(exc)
+            raise
+
+    async def main():
+        with tether.CancelScope() as scope:
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(waits)
+                await wait_all_tasks_blocked()
+                scope.cancel()
+        return scope.cancelled_caught
+
+    assert run_mock(main) is True
+    (error,) = errors
+    files = [frame.f_code.co_filename for frame, _ in traceback.walk_tb(error.__traceback__)]
+    assert files[0] == __file__
+    assert [f for f in files if "outcome" in f or f.endswith("_run.py")] == []

@@ -10,6 +10,7 @@ import select
 import socket
 import types
 
+import outcome
 import pytest
 
 import tether
@@ -408,3 +409,39 @@ def test_face_task_code_is_not_ki_protected_unless_marked():
 
     tether.run(main)
     assert seen == {"face task": False, "plain task": False}
+
+
+def test_stepping_state_says_whether_a_cancel_point_would_raise():
+    async def main():
+        state = lowlevel.current_stepping_state()
+        assert state.cancel_pending() is False
+        with tether.CancelScope() as outer:
+            outer.cancel()
+            assert state.cancel_pending() is True
+            with tether.CancelScope(shield=True):
+                assert state.cancel_pending() is False
+            # Only a question: nothing was raised, the scope is still to
+            # catch the cancellation at the next checkpoint.
+            assert state.cancel_pending() is True
+            await lowlevel.checkpoint()
+        assert outer.cancelled_caught
+
+    tether.run(main)
+
+
+def test_stepping_state_reschedule_wakes_a_waiting_task():
+    async def main():
+        state = lowlevel.current_stepping_state()
+        woken = []
+
+        async def waiter():
+            woken.append(await lowlevel.wait_task_rescheduled(lambda _: lowlevel.Abort.SUCCEEDED))
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter)
+            await tether.testing.wait_all_tasks_blocked()
+            (task,) = nursery.child_tasks
+            state.reschedule(task, outcome.Value("hello"))
+        assert woken == ["hello"]
+
+    tether.run(main)

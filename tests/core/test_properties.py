@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import tether
+from tether import lowlevel
 from tether.testing import MockClock
 
 INF = math.inf
@@ -284,9 +285,14 @@ class Runtime:
 
     async def leaf_task(self, node):
         self.eff_deadline[node.id] = tether.current_effective_deadline()
+        state = lowlevel.current_stepping_state()
         try:
             await tether.sleep_until(node.t)
         except tether.Cancelled:
+            # The run's count of cancelled scopes is never low (channels
+            # skip their cancel check when it is 0).
+            if not state.cancelled_statuses:
+                self.violations.append(f"leaf {node.id}: cancelled with a count of 0")
             self.leaf[node.id] = ("cancelled", tether.current_time())
             self.trace.append(("cancelled", node.id, tether.current_time()))
             raise
@@ -295,6 +301,8 @@ class Runtime:
             self.raised.append(node.id)
             self.trace.append(("raised", node.id, tether.current_time()))
             raise LeafError(node.id)
+        if state.cancel_pending() and not state.cancelled_statuses:
+            self.violations.append(f"leaf {node.id}: cancel pending with a count of 0")
         self.leaf[node.id] = ("ok", tether.current_time())
         self.trace.append(("ok", node.id, tether.current_time()))
 
@@ -375,14 +383,19 @@ class Runtime:
                 self.scopes[node.id] = tether.CancelScope(
                     deadline=node.deadline, shield=node.shield
                 )
-        async with tether.open_nursery() as helpers:
-            for node in self.nodes:
-                if isinstance(node, Scope) and node.cancel_at < INF:
-                    helpers.start_soon(self.canceller, node)
-            try:
-                await self.run_node(self.root)
-            finally:
-                helpers.cancel_scope.cancel()
+        try:
+            async with tether.open_nursery() as helpers:
+                for node in self.nodes:
+                    if isinstance(node, Scope) and node.cancel_at < INF:
+                        helpers.start_soon(self.canceller, node)
+                try:
+                    await self.run_node(self.root)
+                finally:
+                    helpers.cancel_scope.cancel()
+        finally:
+            # Every scope is closed: the count is back to 0.
+            if lowlevel.current_stepping_state().cancelled_statuses:
+                self.violations.append("cancelled scopes still counted at the end")
         return "completed"
 
 

@@ -557,3 +557,16 @@ def test_run_sync_soon_from_another_thread_wakes_run():
         return "woken"
 
     assert tether.run(main) == "woken"
+
+
+def test_an_exception_returned_by_a_task_is_its_value_not_its_error():
+    async def returns_an_error():
+        return KeyError("returned, not raised")
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(returns_an_error)
+        return await returns_an_error()
+
+    result = tether.run(main)
+    assert isinstance(result, KeyError) and result.args == ("returned, not raised",)

@@ -121,7 +121,7 @@ def test_a_blocked_task_is_located_at_its_innermost_await_frame() -> None:
     info = run(main).find("sleeper")
     functions = [frame.function for frame in info.frames]
     assert functions[0] == "sleeper"
-    assert functions[-1] == "wait_task_rescheduled"  # the kernel's trap
+    assert functions[-1] == "sleep_until"  # the kernel's timed wait
     assert info.frames[0].lineno == sleeper.__code__.co_firstlineno + 1
 
 

@@ -1,10 +1,12 @@
 """move_on_*/fail_*, sleep*, on a MockClock (no real time passes)."""
 
 import math
+import signal
 
 import pytest
 
 import tether
+import tether.testing
 from tether import lowlevel
 from tether.testing import MockClock
 
@@ -254,3 +256,147 @@ def test_many_sleepers_wake_in_deadline_order():
 
     run_mock(main)
     assert order == [(t, t) for t in (0.5, 1, 2, 3, 4, 5)]
+
+
+def test_many_scopes_exited_before_their_deadlines_leave_the_right_one():
+    # Thousands of deadlines removed before they fire (scopes exited, or
+    # given another deadline) must not disturb the ones left.
+    async def main():
+        with tether.move_on_after(30) as outer:
+            for i in range(2000):
+                with tether.move_on_after(1 + i % 7) as scope:
+                    scope.deadline += 1
+                    await lowlevel.checkpoint()
+            left = lowlevel.current_statistics().seconds_to_next_deadline
+            await tether.sleep_forever()
+        gone = lowlevel.current_statistics().seconds_to_next_deadline
+        return left, outer.cancelled_caught, tether.current_time(), gone
+
+    assert run_mock(main) == (30.0, True, 30.0, math.inf)
+
+
+def test_a_scope_deadline_equal_to_a_sleeps_own_raises_from_the_sleep():
+    # The scope's deadline is set while the sleep waits, to the very time it
+    # ends: as in trio (where a sleep is a wait in a scope of its own), the
+    # sleep raises Cancelled instead of returning.
+    async def main():
+        log = []
+        with tether.CancelScope() as scope:
+
+            async def set_deadline():
+                await tether.sleep(1)
+                scope.deadline = 5
+
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(set_deadline)
+                try:
+                    await tether.sleep_until(5)
+                    log.append("sleep returned")
+                except tether.Cancelled:
+                    log.append("sleep raised")
+                    raise
+        return log, scope.cancelled_caught, tether.current_time()
+
+    assert run_mock(main) == (["sleep raised"], True, 5.0)
+
+
+def test_a_sleeper_whose_scope_is_cancelled_before_it_resumes_raises_from_the_sleep():
+    # Both timers fire together; the task that runs first cancels the
+    # other's scope before that one resumes. Its sleep raises, as a wait in
+    # a scope of its own would (the cancellation is visible when it resumes).
+    async def main():
+        log = []
+        async with tether.open_nursery() as nursery:
+            with tether.CancelScope() as scope:
+
+                async def canceller():
+                    await tether.sleep(1)
+                    scope.cancel()
+
+                nursery.start_soon(canceller)
+                await tether.testing.wait_all_tasks_blocked()
+                try:
+                    await tether.sleep(1)
+                    log.append("sleep returned")
+                except tether.Cancelled:
+                    log.append("sleep raised")
+                    raise
+        return log, scope.cancelled_caught
+
+    assert run_mock(main) == (["sleep raised"], True)
+
+
+def test_a_cancelled_sleep_leaves_no_timer_behind():
+    async def main():
+        with tether.move_on_after(1):
+            await tether.sleep(50)
+        after_cancel = lowlevel.current_statistics().seconds_to_next_deadline
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(tether.sleep, 7)
+            await tether.testing.wait_all_tasks_blocked()
+            while_sleeping = lowlevel.current_statistics().seconds_to_next_deadline
+        return after_cancel, while_sleeping, tether.current_time()
+
+    assert run_mock(main) == (math.inf, 7.0, 8.0)
+
+
+def test_many_scopes_and_sleeps_exited_early_leave_the_right_deadline():
+    # Thousands of deadlines removed before they fire (scopes exited, sleeps
+    # cancelled) must not disturb the ones left.
+    async def main():
+        woke = []
+
+        async def sleeper(t):
+            await tether.sleep(t)
+            woke.append((t, tether.current_time()))
+
+        async with tether.open_nursery() as nursery:
+            for t in (300, 200, 100):
+                nursery.start_soon(sleeper, t)
+            for i in range(1000):
+                with tether.move_on_after(1 + i % 7):
+                    await lowlevel.checkpoint()
+                with tether.move_on_after(0.5):
+                    await tether.sleep(1 + i % 5)
+        return woke, lowlevel.current_statistics().seconds_to_next_deadline
+
+    assert run_mock(main) == ([(100, 100.0), (200, 200.0), (300, 300.0)], math.inf)
+
+
+def test_a_sleeping_task_rescheduled_by_a_stranger_gets_an_error():
+    async def main():
+        errors = []
+
+        async def sleeper():
+            try:
+                await tether.sleep(10)
+            except RuntimeError as exc:
+                errors.append(str(exc))
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(sleeper)
+            await tether.testing.wait_all_tasks_blocked()
+            (task,) = nursery.child_tasks
+            lowlevel.reschedule(task)
+        # Its timer went with it: nothing is left to wait for.
+        return errors, lowlevel.current_statistics().seconds_to_next_deadline
+
+    errors, left = run_mock(main)
+    assert errors == [
+        "a task in tether.sleep_until() was rescheduled by something other than its "
+        "timer or a cancellation"
+    ]
+    assert left == math.inf
+
+
+def test_ctrl_c_reaches_the_main_task_while_it_sleeps():
+    @lowlevel.enable_ki_protection
+    def ctrl_c_in_protected_code():
+        signal.raise_signal(signal.SIGINT)
+
+    async def main():
+        ctrl_c_in_protected_code()
+        await tether.sleep(10)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_mock(main)

@@ -1,6 +1,7 @@
 """assert_checkpoints() and assert_no_checkpoints()."""
 
 import sys
+import types
 
 import pytest
 
@@ -171,3 +172,44 @@ async def test_blocks_in_two_tasks_can_overlap():
         nursery.start_soon(checkpointing, "a", False)
         nursery.start_soon(checkpointing, "b", True)
     assert sys.getprofile() is profile_before
+
+
+@types.coroutine
+def _shielded_yield_only():
+    # A primitive that yields the schedule-point trap itself, with no cancel
+    # check before it.
+    yield lowlevel.CANCEL_SHIELDED_CHECKPOINT
+
+
+@types.coroutine
+def _cancel_pending_then_shielded_yield():
+    # The pattern the fastest primitives use (see
+    # lowlevel.SteppingState.cancel_pending).
+    if lowlevel.current_stepping_state().cancel_pending():
+        yield lowlevel.CHECKPOINT
+    yield lowlevel.CANCEL_SHIELDED_CHECKPOINT
+
+
+async def test_the_shielded_trap_yielded_directly_is_not_a_checkpoint():
+    with pytest.raises(AssertionError, match="only at cancel-shielded schedule points"):
+        with assert_checkpoints():
+            await _shielded_yield_only()
+
+
+async def test_asking_cancel_pending_then_yielding_the_shielded_trap_is_a_checkpoint():
+    with assert_checkpoints():
+        await _cancel_pending_then_shielded_yield()
+    with pytest.raises(AssertionError, match="checked for cancellation 1 time"):
+        with assert_no_checkpoints():
+            lowlevel.current_stepping_state().cancel_pending()
+
+
+async def test_memory_channel_operations_are_checkpoints():
+    send, receive = tether.open_memory_channel(1)
+    with assert_checkpoints():
+        await send.send(1)
+    with assert_checkpoints():
+        await receive.receive()
+    with assert_no_checkpoints():
+        send.send_nowait(2)
+        receive.receive_nowait()

@@ -28,6 +28,7 @@ from ._current_run import (
     spawn_system_task,
     wait_all_tasks_blocked,
 )
+from ._deadlines import sleep_until
 from ._detach import (
     permanently_detach_coroutine_object,
     reattach_detached_coroutine_object,
@@ -83,6 +84,7 @@ from ._task_tree import (
 )
 from ._thread_cache import start_thread_soon
 from ._traps import (
+    CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
     TASK_EXIT,
     Abort,
@@ -103,6 +105,7 @@ from ._waits import (
 )
 
 __all__ = [
+    "CANCEL_SHIELDED_CHECKPOINT",
     "take_task_tree",
     "safe_repr",
     "register_wait_describer",
@@ -186,6 +189,7 @@ __all__ = [
     "remove_parking_lot_breaker",
     "reschedule",
     "run",
+    "sleep_until",
     "spawn_coroutine",
     "spawn_order",
     "spawn_task",

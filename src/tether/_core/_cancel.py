@@ -11,6 +11,14 @@ changes an input (``cancel()``, ``shield``, re-parenting) calls
 `CancelStatus.recalculate`, which walks the affected subtree and tries to
 deliver the cancellation to every blocked task that became cancelled. So a
 checkpoint only has to read one boolean.
+
+The run counts its statuses that are effectively cancelled
+(``Runner.cancelled_statuses``): each one counts from the moment it is so
+until it turns back (a shield) or is closed cleanly (an abandoned one stays
+counted). At 0 no task can be in a cancelled scope, which lets the fastest
+primitives skip their cancel check (see `SteppingState.cancel_pending`).
+Every change of ``effectively_cancelled`` happens in this class and goes
+through `_count`.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn
 
 from ._cancel_reason import DEADLINE, CancelReason
+from ._deadlines import DeadlineEntry
 from ._exceptions import Cancelled
 from ._loose_groups import collapse_loose_groups
 from ._misnesting import MISNESTING_ADVICE
@@ -91,6 +100,8 @@ class CancelStatus:
             self.effectively_cancelled = True
             if scope._cancel_reason is None:
                 scope._cancel_reason = parent._scope._cancel_reason
+        if self.effectively_cancelled:
+            _count(1)
         if parent is not None:
             self._parent = parent
             parent._children.add(self)
@@ -142,6 +153,7 @@ class CancelStatus:
                     assert current._parent is not None
                     current._scope._cancel_reason = current._parent._scope._cancel_reason
                 current.effectively_cancelled = new_state
+                _count(1 if new_state else -1)
                 if new_state:
                     for task in list(current.tasks):
                         task._attempt_delivery_of_any_pending_cancel()
@@ -173,11 +185,21 @@ class CancelStatus:
             # error; here we leave the orphaned subtree cancelled and marked,
             # so the code still inside it unwinds instead of running on.
             self._mark_abandoned()
-            self.effectively_cancelled = True
+            if not self.effectively_cancelled:
+                self.effectively_cancelled = True
+                _count(1)
             for task in list(self.tasks):
                 task._attempt_delivery_of_any_pending_cancel()
             for child in list(self._children):
                 child.recalculate()
+        elif self.effectively_cancelled:
+            # Closed for good: nothing can be under it any more.
+            _count(-1)
+
+
+def _count(change: int) -> None:
+    """Keep ``Runner.cancelled_statuses`` (see the module docstring)."""
+    GLOBAL_RUN_CONTEXT.runner.cancelled_statuses += change
 
 
 def _check_deadline(value: float, name: str) -> float:
@@ -263,7 +285,7 @@ class CancelScope:
     _registered_deadline: float
 
     #: The key of that registration (to remove it); None when there is none.
-    _deadline_key: tuple[float, int] | None
+    _deadline_key: DeadlineEntry | None
 
     #: `cancel()` was called, or the deadline passed (the
     #: ``cancel_called`` property). Never goes back to False.

@@ -3,13 +3,14 @@
 A face has task objects of its own class, derived from `Task` with the
 kernel's fields (`TASK_SLOTS`) in its ``__slots__``, and starts them with
 `spawn_task`; a face that gets coroutine objects uses `spawn_coroutine`.
-`current_stepping_state` gives a face's stepper the run itself, for its hot
-paths, and `abort_wait` interrupts a task's wait for edge-triggered
-cancellation. A face's task object that exists before it is started gets
-the values of a task that is not running from `init_unstarted_task`;
-`spawn_order` gives a face an order of its tasks that is the same in every
-run. Everything here is exported by `tether.lowlevel`: a face uses these
-rather than the kernel's private fields, which may change.
+`current_stepping_state` gives a face's stepper (or a primitive's fast
+path) the run itself, for its hot paths, and `abort_wait` interrupts a
+task's wait for edge-triggered cancellation. A face's task object that
+exists before it is started gets the values of a task that is not running
+from `init_unstarted_task`; `spawn_order` gives a face an order of its
+tasks that is the same in every run. Everything here is exported by
+`tether.lowlevel`: a face uses these rather than the kernel's private
+fields, which may change.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
+
+import outcome
 
 from ._nursery import Nursery, closed_nursery_error
 from ._run_context import current_runner
@@ -110,6 +113,36 @@ class SteppingState(Protocol):
         """`spawn_task` without its argument checks (the nursery must belong
         to this run; a closed nursery still raises `RuntimeError`)."""
 
+    def reschedule(self, task: Task, next_send: outcome.Outcome[Any] = ...) -> None:
+        """`reschedule` without the check of `next_send` and the look-up of
+        the run."""
+
+    def cancel_pending(self) -> bool:
+        """Whether a cancel point in the task being stepped would raise now:
+        it is inside a cancelled scope, or it is the main task and a Ctrl-C
+        waits to be delivered. The test `checkpoint_if_cancelled` makes,
+        without a generator to await. Not a checkpoint itself; call it only
+        from the task being stepped (``current_task`` is not None).
+
+        For a primitive written as one generator that yields the kernel's
+        traps itself, in trio's order: ``if state.cancel_pending(): yield
+        CHECKPOINT`` (the cancel point: `Cancelled` is raised there), then
+        act, then ``yield CANCEL_SHIELDED_CHECKPOINT`` (the schedule point).
+        It is False for every task while `cancelled_statuses` and
+        `ki_pending` are both false, so the hottest paths test those two
+        attributes first: ``if (state.cancelled_statuses or
+        state.ki_pending) and state.cancel_pending():``."""
+
+    @property
+    def cancelled_statuses(self) -> int:
+        """Never less than the number of the run's entered cancel scopes
+        that are effectively cancelled (cancelled, or inside a cancelled
+        one and not shielded): 0 means no task is in a cancelled scope."""
+
+    @property
+    def ki_pending(self) -> bool:
+        """A Ctrl-C arrived and waits to be delivered to the main task."""
+
 
 def current_stepping_state() -> SteppingState:
     """An object of the current run whose ``current_task`` attribute is the
@@ -120,8 +153,9 @@ def current_stepping_state() -> SteppingState:
     all of a face's tasks, reading this attribute to learn which task a
     ``send`` is for, at the cost of one attribute lookup instead of a call
     to `current_task`. Its ``spawn_task`` method is `spawn_task` without
-    the argument checks, for a face that creates many tasks. Valid for the
-    current run only.
+    the argument checks, for a face that creates many tasks. A primitive
+    whose fast path must be cheap (memory channels) keeps it too, for
+    ``cancel_pending`` and ``reschedule``. Valid for the current run only.
 
     Raises `RuntimeError` outside a run.
     """

@@ -109,13 +109,19 @@ class GuestDeadlines(Deadlines):
     #: The run these deadlines belong to.
     _runner: GuestRunner
 
-    def __init__(self, runner: GuestRunner) -> None:
-        super().__init__()
+    def __init__(self, runner: GuestRunner, wake: Any) -> None:
+        super().__init__(wake)
         self._runner = runner
 
-    def add(self, deadline: float, scope: CancelScope) -> tuple[float, int]:
+    def add(self, deadline: float, scope: CancelScope) -> Any:
         key = super().add(deadline, scope)
-        if self._runner.io_wait_in_thread and key == self._scopes.keys()[0]:
+        if self._runner.io_wait_in_thread and key is self._scopes[0]:
+            self._runner.wake_io_wait()
+        return key
+
+    def add_timer(self, deadline: float, task: Any) -> Any:
+        key = super().add_timer(deadline, task)
+        if self._runner.io_wait_in_thread and key is self._scopes[0]:
             self._runner.wake_io_wait()
         return key
 
@@ -146,7 +152,7 @@ class GuestRunner(Runner):
         strict_exception_groups: bool = True,
     ) -> None:
         super().__init__(clock, instruments, scheduler, strict_exception_groups)
-        self.deadlines = GuestDeadlines(self)
+        self.deadlines = GuestDeadlines(self, self.deadlines._wake)
         self.io_wait_in_thread = False
         asyncio = sys.modules.get("asyncio")
         self.sniffio_by_thread = asyncio is not None and asyncio._get_running_loop() is not None
@@ -176,6 +182,11 @@ class GuestRunner(Runner):
 
     def reschedule(self, task: Task, next_send: outcome.Outcome[Any] = _VALUE_NONE) -> None:
         super().reschedule(task, next_send)
+        if self.io_wait_in_thread:
+            self.wake_io_wait()
+
+    def _wake(self, task: Task, next_send: Any) -> None:
+        super()._wake(task, next_send)
         if self.io_wait_in_thread:
             self.wake_io_wait()
 

@@ -27,16 +27,14 @@ that says what went wrong and leaves the rest in a state that unwinds:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
-
-import outcome
+from typing import TYPE_CHECKING
 
 from ._cancel_reason import CancelReason
 from ._exceptions import Cancelled
 
 if TYPE_CHECKING:
     from ._nursery import Nursery
-    from ._task import Task
+    from ._task import Task, TaskResult
 
 MISNESTING_ADVICE = """
 Cancel scopes (and nurseries, which contain one) must be exited in the reverse
@@ -72,7 +70,7 @@ def report_lost_errors(nurseries: list[Nursery]) -> None:
                 log_lost_error(nursery.parent_task, error)
 
 
-def misnested_task_exit(task: Task, result: outcome.Outcome[Any]) -> outcome.Error:
+def misnested_task_exit(task: Task, result: TaskResult) -> BaseException:
     """The result of `task`, which exits with nurseries it opened still
     open, or inside a scope that another task closed: abandon the
     nurseries and return the error that reports it."""
@@ -100,6 +98,6 @@ def misnested_task_exit(task: Task, result: outcome.Outcome[Any]) -> outcome.Err
             f"Cancel scope stack corrupted: the cancel scope surrounding {task!r} "
             f"was closed before the task exited\n{MISNESTING_ADVICE}"
         )
-    if isinstance(result, outcome.Error):
-        error.__context__ = result.error
-    return outcome.Error(error)
+    if isinstance(result, BaseException):
+        error.__context__ = result
+    return error

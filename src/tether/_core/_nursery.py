@@ -26,7 +26,7 @@ from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 from ._traps import Abort, cancel_shielded_checkpoint, wait_task_rescheduled
 
 if TYPE_CHECKING:
-    from ._task import Task
+    from ._task import Task, TaskResult
 
 StatusT = TypeVar("StatusT")
 # The positional arguments `Nursery.start` passes on (see `_Startable*`).
@@ -380,14 +380,15 @@ class Nursery:
         self._pending_excs.append(exc)
         self.cancel_scope._cancel(reason)
 
-    def _child_finished(self, task: Task, result: outcome.Outcome[Any]) -> None:
+    def _child_finished(self, task: Task, result: TaskResult) -> None:
         """`task`, a child of this nursery, exited with `result` (called by
-        the kernel's `Runner.task_exited`): forget it, keep its error, and
-        close the nursery if nothing runs in it any more."""
+        the kernel's `Runner.task_exited`; the exception it raised, or its
+        value in an `outcome.Value`): forget it, keep its error, and close
+        the nursery if nothing runs in it any more."""
         children = self._children
         children.remove(task)
-        if type(result) is outcome.Error:
-            self._child_failed(task, result.error)
+        if type(result) is not outcome.Value:
+            self._child_failed(task, result)
         if not children:
             self._check_nursery_closed()
 

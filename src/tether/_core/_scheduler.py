@@ -53,7 +53,9 @@ class Scheduler:
     def schedule_batch(self, batch: list[Task]) -> None:
         """Reorder `batch`, in place, into the order in which its tasks will
         be stepped. It arrives in spawn order (see the module docstring) and
-        must stay a permutation of itself. The default leaves it so.
+        must stay a permutation of itself. The default leaves it so. The
+        list is the kernel's, emptied and reused after the batch: copy it
+        to keep it.
 
         An exception raised here ends the run as one from
         `all_tasks_blocked` does."""

@@ -12,13 +12,13 @@ import contextvars
 import gc
 from collections.abc import Callable, Iterator
 from types import AsyncGeneratorType, CoroutineType, FrameType, GeneratorType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import outcome
 
 from ._cancel_reason import cancelled_for
 from ._exceptions import TetherInternalError
-from ._traps import ABORT_BY_LEAVING_LOT, Abort, AbortFn
+from ._traps import ABORT_BY_CANCELLING_TIMER, ABORT_BY_LEAVING_LOT, Abort, AbortFn
 
 if TYPE_CHECKING:
     from ._cancel import CancelStatus
@@ -45,6 +45,22 @@ def _frame_and_awaited(awaitable: Any) -> tuple[FrameType | None, Any]:
     frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
     awaited = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
     return frame, awaited
+
+
+#: What a task ended with, as `Runner.task_exited` and
+#: `Nursery._child_finished` take it: the exception it raised, or its
+#: return value in an `outcome.Value` (one shared object for None). Not an
+#: `outcome.Error`: making one validates its argument, which adds up when
+#: thousands of cancelled tasks exit at once.
+TaskResult: TypeAlias = "outcome.Value[Any] | BaseException"
+
+
+def outcome_of(result: TaskResult) -> outcome.Outcome[Any]:
+    """`result` as a fresh outcome, for `run` to unwrap (the kernel's shared
+    ``Value(None)`` must never be unwrapped)."""
+    if isinstance(result, BaseException):
+        return outcome.Error(result)
+    return outcome.Value(result.value)
 
 
 #: The kernel's fields of a task. A face built on the kernel that defines
@@ -111,8 +127,10 @@ class Task:
     #: Free for the code that blocks the task to record what it waits on;
     #: None when it is not blocked (`reschedule` resets it). Invariant: while
     #: `_abort_func` is `ABORT_BY_LEAVING_LOT`, this is the `ParkingLot`
-    #: whose queue holds the task (`ParkingLot.repark` keeps it so). Other
-    #: waits may store anything; the kernel never reads it then.
+    #: whose queue holds the task (`ParkingLot.repark` keeps it so); while
+    #: it is `ABORT_BY_CANCELLING_TIMER`, the entry of the task's timer in
+    #: the run's deadlines (see `sleep_until`). Other waits may store
+    #: anything; the kernel never reads it then.
     custom_sleep_data: Any
 
     #: Hook for faces built on the kernel (the asyncio face): called as
@@ -276,8 +294,8 @@ class Task:
     def _attempt_abort(self, raise_cancel: Callable[[], Any]) -> None:
         abort_func = self._abort_func
         assert abort_func is not None
-        if abort_func is ABORT_BY_LEAVING_LOT:
-            del self.custom_sleep_data._parked[self]
+        if abort_func is ABORT_BY_LEAVING_LOT or abort_func is ABORT_BY_CANCELLING_TIMER:
+            self._leave_kernel_wait(abort_func)
             success = Abort.SUCCEEDED
         else:
             try:
@@ -299,17 +317,38 @@ class Task:
                 )
                 return
         if success is Abort.SUCCEEDED:
-            result = outcome.capture(raise_cancel)
-            if type(result) is outcome.Error:
+            try:
+                value = raise_cancel()
+            except BaseException as exc:
                 # Its traceback holds the frames that raised it here (this one
                 # included, and so this task): the task could never be freed
                 # by reference counting while the error is kept. It gets a
                 # traceback of its own when it is raised in the task.
-                result.error.__traceback__ = None
-            self._runner.reschedule(self, result)
+                exc.__traceback__ = None
+                if type(self) is CoroutineTask:
+                    # The kernel's own task waits at one of the kernel's
+                    # traps, which raise what is thrown into them: no
+                    # outcome to make and unwrap.
+                    self._runner.reschedule_with_error(self, exc)
+                else:
+                    # A face's stepper is sent an outcome (see
+                    # `lowlevel.spawn_task`).
+                    self._runner.reschedule(self, outcome.Error(exc))
+                del exc
+            else:
+                self._runner.reschedule(self, outcome.Value(value))
+
+    def _leave_kernel_wait(self, abort_func: AbortFn) -> None:
+        """Abort a wait whose abort function is one of the kernel's markers
+        (see `ABORT_BY_LEAVING_LOT`)."""
+        if abort_func is ABORT_BY_LEAVING_LOT:
+            del self.custom_sleep_data._parked[self]
+        else:
+            self._runner.deadlines.remove(self.custom_sleep_data)
 
     def _attempt_delivery_of_any_pending_cancel(self) -> None:
-        if self._abort_func is None:
+        abort_func = self._abort_func
+        if abort_func is None:
             return
         status = self._cancel_status
         if status is None or not status.effectively_cancelled:
@@ -317,6 +356,16 @@ class Task:
         # The reason as it is now: the abort function may call raise_cancel
         # later (after the scope tree changed).
         reason = status._scope._cancel_reason
+        if type(self) is CoroutineTask and (
+            abort_func is ABORT_BY_LEAVING_LOT or abort_func is ABORT_BY_CANCELLING_TIMER
+        ):
+            # The commonest cancellation (a task parked in a parking lot,
+            # waiting for an event or a lock, or sleeping; thousands at once
+            # when a nursery is cancelled): `_attempt_abort` without a
+            # closure to make and raise.
+            self._leave_kernel_wait(abort_func)
+            self._runner.reschedule_with_error(self, cancelled_for(reason))
+            return
 
         def raise_cancel() -> Any:
             raise cancelled_for(reason)

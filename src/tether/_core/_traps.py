@@ -5,8 +5,9 @@ here (or a `ParkingLot`, through `park_in`); the run loop in `_run.py`
 dispatches on them. Everything that blocks (sleep, locks, channels, I/O,
 threads) is built from `wait_task_rescheduled`, usually through
 `ParkingLot`. The traps are generator-based coroutines (``await trap()``),
-and the kernel's markers that are not yielded (`TASK_EXIT`,
-`ABORT_BY_LEAVING_LOT`) live here too.
+and the kernel's markers that are not yielded (`TASK_EXIT`, the abort
+markers `ABORT_BY_LEAVING_LOT` and `ABORT_BY_CANCELLING_TIMER`) live here
+too.
 
 What the kernel sends back:
 - after `CHECKPOINT` / `CANCEL_SHIELDED_CHECKPOINT`: ``None`` (or it throws
@@ -44,7 +45,9 @@ class Trap:
 
 #: Schedule point + cancel point.
 CHECKPOINT: Final = Trap("checkpoint")
-#: Schedule point only.
+#: Schedule point only: what `cancel_shielded_checkpoint` yields. A
+#: primitive written as one generator yields it itself after acting, with
+#: the cancel point before acting made by `SteppingState.cancel_pending`.
 CANCEL_SHIELDED_CHECKPOINT: Final = Trap("cancel_shielded_checkpoint")
 #: Returned (not yielded) by a face's stepper (see `lowlevel.spawn_task`)
 #: from ``send``/``throw``: the task is finished, as if the stepper had
@@ -178,13 +181,22 @@ def park_in(lot: object) -> Generator[Any, Any, None]:
             del next_send
 
 
-class _LeaveLotAbort:
-    """The class of `ABORT_BY_LEAVING_LOT`."""
+class _AbortMarker:
+    """The class of the abort markers: abort functions of the kernel's own
+    waits, which the kernel recognises by identity and carries out itself
+    (`Task._attempt_abort`) with what the task's ``custom_sleep_data``
+    holds. One shared marker instead of a closure per waiting task."""
 
-    __slots__ = ()
+    __slots__ = ("action",)
+
+    #: For ``repr``: what the kernel does to abort the wait.
+    action: str
+
+    def __init__(self, action: str) -> None:
+        self.action = action
 
     def __repr__(self) -> str:
-        return "<tether abort marker: leave the parking lot>"
+        return f"<tether abort marker: {self.action}>"
 
     def __call__(self, raise_cancel: RaiseCancelT) -> Abort:
         raise AssertionError("a marker the kernel recognises by identity, never called")
@@ -192,9 +204,13 @@ class _LeaveLotAbort:
 
 #: The abort function of a task that `park_in` queued in a `ParkingLot`
 #: (the lot is the task's ``custom_sleep_data``): the kernel aborts the wait
-#: by taking the task out of that lot itself. One shared marker instead of
-#: a closure per parked task (which `wait_task_rescheduled` would need).
-ABORT_BY_LEAVING_LOT: Final = _LeaveLotAbort()
+#: by taking the task out of that lot itself.
+ABORT_BY_LEAVING_LOT: Final = _AbortMarker("leave the parking lot")
+
+#: The abort function of a task in the kernel's `sleep_until` (the entry of
+#: its timer in the run's deadlines is its ``custom_sleep_data``): the
+#: kernel aborts the wait by removing the timer.
+ABORT_BY_CANCELLING_TIMER: Final = _AbortMarker("cancel the timer")
 
 
 class PermanentlyDetach:

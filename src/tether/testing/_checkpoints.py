@@ -5,16 +5,23 @@ tasks may run) together with a *cancel point* (a pending cancellation would
 be delivered there). Primitives often build one from two halves, as trio's
 do: ``checkpoint_if_cancelled()`` (a cancel point that does not yield unless
 cancelled) then ``cancel_shielded_checkpoint()`` (a schedule point only).
+The fastest primitives (memory channels) make the same two halves without
+the helpers: they ask the run's stepping state ``cancel_pending()`` and
+yield the kernel's ``CANCEL_SHIELDED_CHECKPOINT`` trap themselves.
 
 The kernel keeps no per-task counters (they would cost every step), so for
 the duration of a block these watch the current task from the outside:
 
 * an `Instrument` sees each time the task yields. The yield is a schedule
-  point, and a cancel point unless the task yielded from
-  `cancel_shielded_checkpoint` (every other trap can deliver a
+  point, and a cancel point unless what the task yielded was the
+  ``CANCEL_SHIELDED_CHECKPOINT`` trap (every other trap can deliver a
   cancellation);
-* a profile function (`sys.setprofile`, in the run's thread) sees each call
-  of `checkpoint_if_cancelled` by the task: a cancel point.
+* a profile function (`sys.setprofile`, in the run's thread) sees what the
+  task's frames yield (a yield is a "return" event carrying the value), and
+  each call the task makes to ``checkpoint_if_cancelled`` or to its
+  stepping state's ``cancel_pending``: a cancel point. (Such a primitive
+  asks only when the run's count of cancelled scopes is not 0; during a
+  block the count is one higher, so that it asks.)
 """
 
 from __future__ import annotations
@@ -27,43 +34,46 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from .._core import (
+    CANCEL_SHIELDED_CHECKPOINT,
     Instrument,
     Task,
     add_instrument,
+    current_stepping_state,
     current_task,
     in_tether_task,
     remove_instrument,
 )
-from .._core import cancel_shielded_checkpoint as _cancel_shielded_checkpoint
 from .._core import checkpoint_if_cancelled as _checkpoint_if_cancelled
 
-# Code objects of the two half-checkpoints: a task whose innermost await frame
-# runs the first yielded without a chance to be cancelled; a frame running
-# the second is a cancel point.
-_SHIELDED_CODE = cast(types.FunctionType, _cancel_shielded_checkpoint).__code__
+# The code object of the cancel-point half: a frame running it is a cancel
+# point. (The other way to make one, the stepping state's
+# ``cancel_pending``, is a method of the run, looked up when a block
+# starts.)
 _CANCEL_CHECK_CODE = cast(types.FunctionType, _checkpoint_if_cancelled).__code__
 
 _ProfileFunction = Callable[[types.FrameType, str, Any], object]
 
 
 class _Counter(Instrument):
-    __slots__ = ("cancel_points", "schedule_points", "task")
+    __slots__ = ("cancel_points", "schedule_points", "shielded_yield", "task")
 
     def __init__(self, task: Task) -> None:
         self.task = task
         self.schedule_points = 0
         self.cancel_points = 0
+        # Set by the profile function when the task yields
+        # CANCEL_SHIELDED_CHECKPOINT during a step; read and reset after it.
+        self.shielded_yield = False
 
     def after_task_step(self, task: Task) -> None:
         if task is not self.task:
             return
-        innermost = None
-        for frame, _ in task.iter_await_frames():
-            innermost = frame
-        if innermost is None:
+        shielded = self.shielded_yield
+        self.shielded_yield = False
+        if next(task.iter_await_frames(), None) is None:
             return  # the task finished
         self.schedule_points += 1
-        if innermost.f_code is not _SHIELDED_CODE:
+        if not shielded:
             self.cancel_points += 1
 
 
@@ -72,6 +82,8 @@ class _ThreadState(threading.local):
     # while there is one (blocks in several tasks may overlap).
     active: list[_Counter]
     previous_profile: _ProfileFunction | None = None
+    # The code of the run's ``cancel_pending`` method (see _counting).
+    cancel_pending_code: types.CodeType | None = None
 
     def __init__(self) -> None:
         self.active = []
@@ -81,11 +93,21 @@ _state = _ThreadState()
 
 
 def _profile(frame: types.FrameType, event: str, arg: Any) -> None:
-    if event == "call" and frame.f_code is _CANCEL_CHECK_CODE and in_tether_task():
-        task = current_task()
-        for counter in _state.active:
-            if counter.task is task:
-                counter.cancel_points += 1
+    if event == "return":
+        # (A yield is a "return" event too, with the yielded value: every
+        # frame of the await chain reports the trap on its way out.)
+        if arg is CANCEL_SHIELDED_CHECKPOINT and in_tether_task():
+            task = current_task()
+            for counter in _state.active:
+                if counter.task is task:
+                    counter.shielded_yield = True
+    elif event == "call":
+        code = frame.f_code
+        if (code is _CANCEL_CHECK_CODE or code is _state.cancel_pending_code) and in_tether_task():
+            task = current_task()
+            for counter in _state.active:
+                if counter.task is task:
+                    counter.cancel_points += 1
     previous = _state.previous_profile
     if previous is not None:
         previous(frame, event, arg)
@@ -95,14 +117,23 @@ def _profile(frame: types.FrameType, event: str, arg: Any) -> None:
 def _counting() -> Iterator[_Counter]:
     counter = _Counter(current_task())
     add_instrument(counter)
+    stepping: Any = current_stepping_state()
     state = _state
     if not state.active:
+        cancel_pending = cast(types.MethodType, stepping.cancel_pending)
+        state.cancel_pending_code = cancel_pending.__func__.__code__
         state.previous_profile = cast("_ProfileFunction | None", sys.getprofile())
         sys.setprofile(_profile)
     state.active.append(counter)
+    # A primitive that asks ``cancel_pending`` only when the run has any
+    # cancelled scope (the count may be high, never low) would otherwise
+    # make its cancel point without a call to see: one more in the count
+    # makes it ask.
+    stepping.cancelled_statuses += 1
     try:
         yield counter
     finally:
+        stepping.cancelled_statuses -= 1
         state.active.remove(counter)
         if not state.active:
             sys.setprofile(state.previous_profile)
