@@ -285,8 +285,9 @@ class Task(StdlibTask[T], lowlevel.Task):
     def name(self, value: str) -> None:
         self.set_name(value)
 
-    def _code_coroutine(self) -> Any:
-        # (The kernel steps the loop's stepper; the task's code is here.)
+    def code_coroutine(self) -> Any:
+        """The coroutine this task runs (the kernel steps the loop's
+        stepper, which steps this; see `tether.lowlevel.Task`)."""
         return self._coro
 
     def get_name(self) -> str:
