@@ -26,16 +26,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from .._core import (
-    Instrument,
-    Task,
-    add_instrument,
-    current_task,
-    in_tether_task,
-    remove_instrument,
-)
-from .._core import cancel_shielded_checkpoint as _cancel_shielded_checkpoint
-from .._core import checkpoint_if_cancelled as _checkpoint_if_cancelled
+from ..abc import Instrument
+from ..lowlevel import Task, add_instrument, current_task, in_tether_task, remove_instrument
+from ..lowlevel import cancel_shielded_checkpoint as _cancel_shielded_checkpoint
+from ..lowlevel import checkpoint_if_cancelled as _checkpoint_if_cancelled
 
 # Code objects of the two half-checkpoints: a task whose innermost await frame
 # runs the first yielded without a chance to be cancelled; a frame running

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import time
 
-from .._core import Clock, current_statistics
+from ..abc import Clock
+from ..lowlevel import current_statistics
 
 
 class MockClock(Clock):

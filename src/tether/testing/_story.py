@@ -23,7 +23,8 @@ import sysconfig
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .._core import CancelScope, Task
+from .. import CancelScope
+from ..lowlevel import Task
 from ._task_tree import is_internal, short_path
 
 _STDLIB = tuple(os.path.join(sysconfig.get_paths()[name], "") for name in ("stdlib", "platstdlib"))

@@ -11,7 +11,7 @@ import linecache
 import os
 from pathlib import Path
 
-from .._core import Task, current_root_task, current_task, in_tether_task
+from ..lowlevel import Task, current_root_task, current_task, in_tether_task
 
 # Paths under the tether package are shown as "tether/...".
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent
