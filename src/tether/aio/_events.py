@@ -14,7 +14,7 @@ import threading
 import warnings
 from typing import Any
 
-from .._core import Clock
+from ..abc import Clock
 from ._stdlib import get_running_loop_or_none, no_running_loop_message
 
 

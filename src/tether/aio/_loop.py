@@ -59,8 +59,8 @@ import outcome
 
 import tether
 
-from .. import lowlevel
-from .._core import Clock, RunFinishedError, SystemClock
+from .. import RunFinishedError, lowlevel
+from ..abc import Clock
 from . import _connections, _datagram, _sockets
 from ._native import adopt
 from ._selector import _READ, _WRITE, Selector
@@ -110,7 +110,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
     """
 
     def __init__(self, *, clock: Clock | None = None) -> None:
-        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._clock: Clock = clock if clock is not None else lowlevel.SystemClock()
         self._closed = False
         self._debug = _debug_from_environment()
         self._thread_id: int | None = None
@@ -392,7 +392,7 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         queued = {item for item in self._pending if isinstance(item, Task)}
         # In the order they were started in the kernel run that just ended.
         attached = [task for task in self._aio_tasks() if task._attached]
-        attached.sort(key=_spawn_order)
+        attached.sort(key=lowlevel.spawn_order)
         for task in attached:
             was_running = not task._fresh
             task._attached = False
@@ -1346,10 +1346,6 @@ class LoopCallback:
 
     def __repr__(self) -> str:
         return f"<LoopCallback {self.function!r}>"
-
-
-def _spawn_order(task: Task[Any]) -> int:
-    return task._spawn_index
 
 
 def _task_detach_marker() -> Any:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
-from .._core import Clock
+from ..abc import Clock
 from ._stdlib import get_running_loop_or_none
 
 T = TypeVar("T")

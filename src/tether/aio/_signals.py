@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .._core import RunFinishedError
+from .. import RunFinishedError
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop

@@ -58,8 +58,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import outcome
 
-from .. import lowlevel
-from .._core import Cancelled
+from .. import Cancelled, lowlevel
 from ._native import adopt_children
 from ._stdlib import (
     Future,
@@ -91,6 +90,7 @@ _CHECKPOINT = lowlevel.CHECKPOINT
 #: What the stepper gives the kernel when the task's kernel run ends.
 _TASK_EXIT = lowlevel.TASK_EXIT
 _VALUE_NONE: outcome.Value[None] = outcome.Value(None)
+_has_open_nurseries = lowlevel.has_open_nurseries
 
 
 #: Python 3.13's `uncancel()` also withdraws a pending cancellation.
@@ -502,7 +502,7 @@ class _Interrupt:
 
     def __call__(self) -> None:
         if self.armed:
-            raise Cancelled._create()
+            raise lowlevel.make_cancelled()
 
 
 def _retry_interrupt(task: Task[Any]) -> None:
@@ -573,11 +573,9 @@ def new_task(
     else:
         task._attached = False
         task._fresh = False
-        # Not started yet: the kernel's public fields read as for a task
-        # that is not waiting (the kernel sets them all when it starts).
-        task._parent_nursery = task._cancel_status = task._abort_func = None
-        task._child_nurseries = ()
-        task.custom_sleep_data = None
+        # Not started yet: the kernel's fields read as for a task that is
+        # not running (the kernel sets them all when it starts).
+        lowlevel.init_unstarted_task(task)
         loop._pending.append(task)
     return task
 
@@ -666,7 +664,7 @@ class _Stepper:
         # (The first step may be this fast one: a new task's resume value is
         # None. Later slow steps must not load it again.)
         task._fresh = False
-        if task._child_nurseries:
+        if _has_open_nurseries(task):
             # Trio-style children started in this step may await the loop's
             # futures: give them the handler before their first step.
             adopt_children(task)

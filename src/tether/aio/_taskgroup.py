@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 import tether
 
-from .._core import Cancelled
 from ._loop import LoopCallback, TetherEventLoop
 from ._stdlib import current_task, get_running_loop
 from ._task import new_task
@@ -91,7 +90,7 @@ class TaskGroup:
         self._exiting = True
         if exc is not None and _is_base_error(exc) and self._base_error is None:
             self._base_error = exc
-        kernel_cancel: BaseException | None = exc if isinstance(exc, Cancelled) else None
+        kernel_cancel: BaseException | None = exc if isinstance(exc, tether.Cancelled) else None
         if _PY313:
             propagate: BaseException | None = (
                 exc if et is not None and issubclass(et, CancelledError) else None
@@ -115,7 +114,7 @@ class TaskGroup:
                 if not self._aborting:
                     propagate = ex
                     self._abort()
-            except Cancelled as ex:
+            except tether.Cancelled as ex:
                 kernel_cancel = ex
                 if not self._aborting:
                     self._abort()
