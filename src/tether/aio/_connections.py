@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
-import contextlib
 import errno
 import itertools
 import logging
@@ -25,18 +24,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _unix_cleanup
-from ._pipes import ReadPipeTransport, WritePipeTransport
 from ._sockets import (
     ensure_resolved,
     reject_ssl_socket,
     remove_stale_unix_socket,
     send_file_in_chunks,
-)
-from ._subprocess import (
-    SubprocessTransport,
-    child_watcher_callback,
-    explicit_child_watcher,
-    watch_child,
 )
 from ._transports import SocketTransport
 
@@ -748,103 +740,3 @@ async def sendfile(
                 transport._reset_empty_waiter()
 
     return await send_file_in_chunks(loop, file, offset, count, 16384, send)
-
-
-# -- pipes and subprocesses ---------------------------------------------------
-
-
-async def _connect_pipe(
-    loop: TetherEventLoop,
-    protocol_factory: ProtocolFactory,
-    pipe: Any,
-    transport_class: type[ReadPipeTransport] | type[WritePipeTransport],
-) -> tuple[Any, asyncio.BaseProtocol]:
-    protocol = protocol_factory()
-    waiter = loop.create_future()
-    transport = transport_class(loop, pipe, protocol, waiter)
-    try:
-        await waiter
-    except BaseException:
-        transport.close()
-        raise
-    return transport, protocol
-
-
-async def connect_read_pipe(
-    loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
-) -> tuple[asyncio.ReadTransport, asyncio.BaseProtocol]:
-    return await _connect_pipe(loop, protocol_factory, pipe, ReadPipeTransport)
-
-
-async def connect_write_pipe(
-    loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
-) -> tuple[asyncio.WriteTransport, asyncio.BaseProtocol]:
-    return await _connect_pipe(loop, protocol_factory, pipe, WritePipeTransport)
-
-
-async def make_subprocess_transport(
-    loop: TetherEventLoop,
-    protocol: asyncio.BaseProtocol,
-    args: Any,
-    shell: bool,
-    stdin: Any,
-    stdout: Any,
-    stderr: Any,
-    bufsize: int,
-    **kwargs: Any,
-) -> SubprocessTransport:
-    explicit = explicit_child_watcher()
-    with explicit if explicit is not None else contextlib.nullcontext() as entered:
-        # (Python 3.11 uses what entering the watcher returns; 3.12+ the
-        # watcher itself.)
-        watcher = entered if sys.version_info < (3, 12) else explicit
-        if watcher is not None and not watcher.is_active():
-            # Before the process is started, as asyncio checks.
-            raise RuntimeError(
-                "asyncio.get_child_watcher() is not activated, subprocess support is not installed."
-            )
-        waiter = loop.create_future()
-        transport = SubprocessTransport(
-            loop,
-            protocol,  # type: ignore[arg-type]
-            args,
-            shell,
-            stdin,
-            stdout,
-            stderr,
-            bufsize,
-            waiter=waiter,
-            **kwargs,
-        )
-        if watcher is None:
-            watch_child(loop, transport)
-        else:
-            watcher.add_child_handler(transport.get_pid(), child_watcher_callback, transport)
-        try:
-            await waiter
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException:
-            transport.close()
-            await transport._wait()
-            raise
-    return transport
-
-
-def check_subprocess_arguments(
-    universal_newlines: bool,
-    bufsize: int,
-    text: Any,
-    encoding: Any,
-    errors: Any,
-) -> None:
-    if universal_newlines:
-        raise ValueError("universal_newlines must be False")
-    if bufsize != 0:
-        raise ValueError("bufsize must be 0")
-    if text:
-        raise ValueError("text must be False")
-    if encoding is not None:
-        raise ValueError("encoding must be None")
-    if errors is not None:
-        raise ValueError("errors must be None")

@@ -61,7 +61,7 @@ import tether
 
 from .. import RunFinishedError, lowlevel
 from ..abc import Clock
-from . import _connections, _datagram, _sockets
+from . import _connections, _datagram, _pipes, _sockets, _subprocess
 from ._native import adopt
 from ._selector import _READ, _WRITE, Selector
 from ._signals import SignalHandlers
@@ -1217,14 +1217,14 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         """Read from the pipe `pipe` (a file object) into a protocol;
         returns ``(transport, protocol)``. Cancellable (the transport is
         closed)."""
-        return await _connections.connect_read_pipe(self, protocol_factory, pipe)
+        return await _pipes.connect_read_pipe(self, protocol_factory, pipe)
 
     async def connect_write_pipe(
         self, protocol_factory: Callable[[], Any], pipe: Any
     ) -> tuple[Any, Any]:
         """Write to the pipe `pipe` through a transport; returns
         ``(transport, protocol)``. Cancellable (the transport is closed)."""
-        return await _connections.connect_write_pipe(self, protocol_factory, pipe)
+        return await _pipes.connect_write_pipe(self, protocol_factory, pipe)
 
     async def subprocess_exec(
         self,
@@ -1248,9 +1248,9 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
         waited for."""
         if shell:
             raise ValueError("shell must be False")
-        _connections.check_subprocess_arguments(universal_newlines, bufsize, text, encoding, errors)
+        _subprocess.check_subprocess_arguments(universal_newlines, bufsize, text, encoding, errors)
         protocol = protocol_factory()
-        transport = await _connections.make_subprocess_transport(
+        transport = await _subprocess.make_subprocess_transport(
             self, protocol, (program, *args), False, stdin, stdout, stderr, bufsize, **kwargs
         )
         return transport, protocol
@@ -1276,9 +1276,9 @@ class TetherEventLoop(asyncio.AbstractEventLoop):
             raise ValueError("cmd must be a string")
         if not shell:
             raise ValueError("shell must be True")
-        _connections.check_subprocess_arguments(universal_newlines, bufsize, text, encoding, errors)
+        _subprocess.check_subprocess_arguments(universal_newlines, bufsize, text, encoding, errors)
         protocol = protocol_factory()
-        transport = await _connections.make_subprocess_transport(
+        transport = await _subprocess.make_subprocess_transport(
             self, protocol, cmd, True, stdin, stdout, stderr, bufsize, **kwargs
         )
         return transport, protocol
