@@ -16,9 +16,10 @@ from asyncio import CancelledError
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
+from ._callbacks import CountingHook, LoopCallback
 from ._futures import Future, isfuture
-from ._loop import LoopCallback, TetherEventLoop
-from ._task import CountingHook, Task, new_task
+from ._loop import TetherEventLoop
+from ._task import Task, new_task
 
 _NO_CONTEXT = contextvars.Context()
 _CoroutineType = types.CoroutineType

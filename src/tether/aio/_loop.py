@@ -62,11 +62,13 @@ import tether
 from .. import RunFinishedError, lowlevel
 from ..abc import Clock
 from . import _connections, _datagram, _pipes, _sockets, _subprocess
+from ._callbacks import LoopCallback
 from ._native import adopt
 from ._selector import _READ, _WRITE, Selector
 from ._signals import SignalHandlers
 from ._stdlib import get_running_loop_or_none, set_running_loop
-from ._task import Task, _Stepper, _Wakeup, new_task
+from ._stepper import _Stepper
+from ._task import Task, _Wakeup, new_task
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -1330,26 +1332,8 @@ def _handler_context(context: dict[str, Any]) -> Any:
     return run_in if hasattr(run_in, "run") else None
 
 
-class LoopCallback:
-    """A done callback that tether.aio's own helpers (gather, TaskGroup,
-    wait...) add to futures. ``call_soon`` queues it like any callback, in
-    the same place, but without creating an `asyncio.Handle`, and runs it
-    outside any context (these callbacks use no context variables)."""
-
-    __slots__ = ("function",)
-
-    def __init__(self, function: Callable[..., object]) -> None:
-        self.function = function
-
-    def __call__(self, *args: Any) -> None:
-        self.function(*args)
-
-    def __repr__(self) -> str:
-        return f"<LoopCallback {self.function!r}>"
-
-
 def _task_detach_marker() -> Any:
-    from ._task import _DETACH
+    from ._stepper import _DETACH
 
     return _DETACH
 

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 import tether
 
-from ._loop import LoopCallback, TetherEventLoop
+from ._callbacks import LoopCallback
+from ._loop import TetherEventLoop
 from ._stdlib import current_task, get_running_loop
 from ._task import new_task
 
