@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 from .. import RunFinishedError
 
 if TYPE_CHECKING:
-    from ._loop import TetherEventLoop
+    from ._loop_core import LoopCore
 
 
 class SignalHandlers:
     """The signal callbacks of one loop."""
 
-    def __init__(self, loop: TetherEventLoop) -> None:
+    def __init__(self, loop: LoopCore) -> None:
         self._loop = loop
         self._handles: dict[int, Any] = {}
         self._arrived: deque[int] = deque()

@@ -17,7 +17,7 @@ from ._stdlib import Future, enter_task, leave_task
 from ._task import Task, _message_of, _retry_interrupt, _set_result
 
 if TYPE_CHECKING:
-    from ._loop import TetherEventLoop
+    from ._loop_core import LoopCore
 
 #: Sent to a parked kernel task at the end of a segment: "leave the kernel,
 #: the aio task keeps waiting for its future".
@@ -44,7 +44,7 @@ class _Stepper:
 
     __slots__ = ("_loop", "_state")
 
-    def __init__(self, loop: TetherEventLoop) -> None:
+    def __init__(self, loop: LoopCore) -> None:
         self._loop = loop
         self._state = lowlevel.current_stepping_state()
 
@@ -212,7 +212,7 @@ def _detach(task: Task[Any]) -> Any:
 
 
 @_protected
-def _finish(task: Task[Any], loop: TetherEventLoop, value: Any, exc: BaseException | None) -> Any:
+def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | None) -> Any:
     """The coroutine returned `value` (`exc` is None) or raised `exc`
     (StopIteration is a return too): record the outcome on the task, and
     return what ends its kernel run normally."""

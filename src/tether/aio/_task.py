@@ -68,6 +68,7 @@ from ._stdlib import (
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
+    from ._loop_core import LoopCore
 
 T = TypeVar("T")
 
@@ -204,7 +205,7 @@ class Task(StdlibTask[T], lowlevel.Task):
     #: ``(value, error)``, or None for ``(None, None)``.
     _resume: tuple[Any, BaseException | None] | None
     _slow: bool
-    _tloop: TetherEventLoop
+    _tloop: LoopCore
     _wakeup: _Wakeup | None
     _woken_early: bool
 
@@ -513,7 +514,7 @@ _new_task = Task.__new__
 
 def new_task(
     coro: Any,
-    loop: TetherEventLoop,
+    loop: LoopCore,
     name: object,
     context: contextvars.Context | None,
     task: Task[Any] | None = None,
