@@ -64,7 +64,16 @@ from ._selector import Selector
 from ._signals import SignalHandlers
 from ._stdlib import get_running_loop_or_none, set_running_loop
 from ._stepper import _Stepper
-from ._task import Task, _Wakeup, new_task
+from ._task import (
+    RUNNING,
+    STARTING,
+    WAITING,
+    WAITING_DETACHED,
+    Task,
+    TaskState,
+    _Wakeup,
+    new_task,
+)
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -76,6 +85,8 @@ _stdlib_all_tasks = asyncio.all_tasks
 #: The resolution of the loop's default clock (asyncio uses it the same way).
 _CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
 _HandleOrTask = events.Handle | Task[Any] | tuple[Any, Any]
+#: The states of a task whose kernel task runs in the current segment.
+_ATTACHED = frozenset({TaskState.STARTING, TaskState.RUNNING, TaskState.WAITING})
 
 
 def _debug_from_environment() -> bool:
@@ -378,22 +389,18 @@ class LoopCore(asyncio.AbstractEventLoop):
         code), leave no task attached to a kernel task that is gone. A task
         waiting for a future keeps waiting; any other is resumed with
         `CancelledError` when the loop runs again."""
-        queued = {item for item in self._pending if isinstance(item, Task)}
         # In the order they were started in the kernel run that just ended.
-        attached = [task for task in self._aio_tasks() if task._attached]
+        attached = [task for task in self._aio_tasks() if task._task_state in _ATTACHED]
         attached.sort(key=lowlevel.spawn_order)
         for task in attached:
-            was_running = not task._fresh
-            task._attached = False
-            task._fresh = False
-            task._kernel_parked = False
-            task._slow = True
-            if task._parked or task in queued:
+            state = task._task_state
+            if state is WAITING:
+                task._task_state = WAITING_DETACHED
                 continue
-            if was_running:
+            if state is RUNNING:
                 task._set_resume(None, CancelledError("the event loop stopped abnormally"))
             # (A task attached but never stepped still has its first resume.)
-            self._pending.append(task)
+            task._queue()
 
     def _aio_tasks(self) -> list[Task[Any]]:
         """This loop's `Task` objects that are not done (from the standard
@@ -414,8 +421,9 @@ class LoopCore(asyncio.AbstractEventLoop):
         self._frozen = True
         detach = outcome.Value(_task_detach_marker())
         for task in self._aio_tasks():
-            if task._kernel_parked:
-                task._kernel_parked = False
+            if task._task_state is WAITING:
+                # It keeps waiting for its future, out of the kernel.
+                task._task_state = WAITING_DETACHED
                 lowlevel.reschedule(task, detach)
         if self._main_parked:
             self._main_parked = False
@@ -436,19 +444,20 @@ class LoopCore(asyncio.AbstractEventLoop):
     # -- tasks -----------------------------------------------------------------
 
     def _make_ready(self, task: Task[Any]) -> None:
+        """`task` (whose resume value is set) can run: start it now if the
+        segment runs, else queue it for the next."""
         if self._nursery is not None and not self._frozen:
             self._attach(task)
         else:
-            self._pending.append(task)
+            task._queue()
 
     def _attach(self, task: Task[Any]) -> None:
+        """Start `task` in this segment's kernel: it goes to STARTING."""
         # The new kernel task enters the run queue: callbacks queued from now
         # on must run after it.
         self._open_batch = None
-        assert self._nursery is not None and self._kernel is not None
-        self._kernel.spawn_task(self._nursery, task, self._stepper, task.context)
-        task._attached = True
-        task._fresh = True
+        self._kernel.spawn_task(self._nursery, task, self._stepper, task.context)  # type: ignore[union-attr, arg-type]
+        task._task_state = STARTING
         task._aio_point = True
 
     def create_task(  # type: ignore[override]

@@ -14,7 +14,17 @@ from .. import Cancelled, lowlevel
 from ._callbacks import CountingHook
 from ._native import adopt_children
 from ._stdlib import Future, enter_task, leave_task
-from ._task import Task, _message_of, _retry_interrupt, _set_result
+from ._task import (
+    DONE,
+    QUEUED,
+    RUNNING,
+    STARTING,
+    WAITING_DETACHED,
+    Task,
+    _message_of,
+    _retry_interrupt,
+    _set_result,
+)
 
 if TYPE_CHECKING:
     from ._loop_core import LoopCore
@@ -42,11 +52,13 @@ class _Stepper:
     the kernel calls its ``send`` and ``throw``, and they step the coroutine
     of the task the kernel is stepping."""
 
-    __slots__ = ("_loop", "_state")
+    __slots__ = ("_kernel", "_loop")
 
     def __init__(self, loop: LoopCore) -> None:
         self._loop = loop
-        self._state = lowlevel.current_stepping_state()
+        #: The run (`lowlevel.current_stepping_state`): its ``current_task``
+        #: is the task a step is for.
+        self._kernel = lowlevel.current_stepping_state()
 
     def __repr__(self) -> str:
         return f"<tether.aio task stepper of {self._loop!r}>"
@@ -58,7 +70,7 @@ class _Stepper:
 
     @_protected
     def send(self, value: Any) -> Any:
-        task: Task[Any] = self._state.current_task  # type: ignore[assignment]
+        task: Task[Any] = self._kernel.current_task  # type: ignore[assignment]
         loop = self._loop
         if task._slow or loop._frozen:
             # (The frames of a step can outlive it, as the f_back of the
@@ -67,6 +79,12 @@ class _Stepper:
             # again, and the error paths drop it before `_finish`.)
             del task
             return self._step(value, None)
+        # The fast path: `_step` for a task with nothing pending, written
+        # out. It saves a call and the tests of what is pending on every
+        # step, about FAST_PATH_SAVING of the `checkpoints` row of
+        # benchmarks/bench_aio.py (one sleep(0) is one step).
+        # tests/aio/test_stepper.py runs programs through both and checks
+        # that they agree.
         task._fut_waiter = None
         enter_task(loop, task)
         try:
@@ -78,11 +96,11 @@ class _Stepper:
         except BaseException as exc:
             leave_task(loop, task)
             del task
-            return _finish(self._state.current_task, loop, None, exc)  # type: ignore[arg-type]
+            return _finish(self._kernel.current_task, loop, None, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
-        # (The first step may be this fast one: a new task's resume value is
-        # None. Later slow steps must not load it again.)
-        task._fresh = False
+        # (The first step of a task may be this fast one: STARTING with no
+        # resume value.)
+        task._task_state = RUNNING
         if _has_open_nurseries(task):
             # Trio-style children started in this step may await the loop's
             # futures: give them the handler before their first step.
@@ -93,7 +111,8 @@ class _Stepper:
             loop._open_batch = None
             task._aio_point = True
             return _CHECKPOINT
-        # A future (`_park` sets the flag back) or a tether-native trap.
+        # A future (`_on_foreign_yield` sets the flag back) or a
+        # tether-native trap.
         task._aio_point = False
         if yielded is _TASK_EXIT:
             return _BadYield(yielded)
@@ -106,10 +125,15 @@ class _Stepper:
 
     @_protected
     def _step(self, value: Any, error: BaseException | None) -> Any:
-        task: Task[Any] = self._state.current_task  # type: ignore[assignment]
+        """One step of the task being stepped, sending `value` (or throwing
+        `error`) in, for every case: the first step in a segment of a task
+        with a resume value, a pending `cancel()` or interrupt, the end of
+        the segment."""
+        task: Task[Any] = self._kernel.current_task  # type: ignore[assignment]
         loop = self._loop
-        if task._fresh:
-            task._fresh = False
+        state = task._task_state
+        if state is STARTING:
+            # The first step in this segment: resume where the task left off.
             resume = getattr(task, "_resume", None)
             if resume is not None:
                 task._resume = None
@@ -118,24 +142,27 @@ class _Stepper:
                 value = error = None
             del resume
         if loop._frozen:
-            if value is _DETACH:
-                return _detach(task)
+            # The segment is ending: the task leaves the kernel (its kernel
+            # task ends), unless it is inside tether-native code.
+            if state is WAITING_DETACHED or state is QUEUED:
+                # Still waiting for its future (the segment's end moved it
+                # out of the kernel's wait), or already queued by the
+                # future's wakeup.
+                return _TASK_EXIT
             if error is not None and isinstance(error, Cancelled):
-                # The segment's nursery was cancelled while the task waited
-                # for a future (it keeps waiting) or at a bare-yield checkpoint
-                # (it resumes normally next time).
-                if task._parked:
-                    return _detach(task)
+                # At a bare-yield checkpoint when the segment's nursery was
+                # cancelled: it resumes normally next time.
                 task._set_resume(None, None)
-                loop._pending.append(task)
-                return _detach(task)
+                task._queue()
+                return _TASK_EXIT
             if not (type(value) is outcome.Error and isinstance(value.error, Cancelled)):
                 task._set_resume(value, error)
-                loop._pending.append(task)
-                return _detach(task)
+                task._queue()
+                return _TASK_EXIT
             # Otherwise a tether-native wait was cancelled by the end of the
             # segment: the task cannot leave the kernel in the middle of
             # tether code, so it unwinds with the kernel's Cancelled.
+        task._task_state = RUNNING
         interrupt = task._interrupt
         if interrupt is not None:
             # `cancel()` aborted the tether-native wait: it raises asyncio's
@@ -153,7 +180,6 @@ class _Stepper:
             task._must_cancel = False
         # Still pending (resumed from a tether-native wait): stay slow.
         task._slow = task._must_cancel
-        task._parked = False
         task._fut_waiter = None
         enter_task(loop, task)
         try:
@@ -165,12 +191,14 @@ class _Stepper:
             # The coroutine returned: `_finish` applies a pending cancel().
             leave_task(loop, task)
             del error, task  # see send()
-            return _finish(self._state.current_task, loop, stop.value, None)  # type: ignore[arg-type]
+            return _finish(self._kernel.current_task, loop, stop.value, None)  # type: ignore[arg-type]
         except BaseException as exc:
             leave_task(loop, task)
             del error, task  # see send()
-            return _finish(self._state.current_task, loop, None, exc)  # type: ignore[arg-type]
+            return _finish(self._kernel.current_task, loop, None, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
+        if _has_open_nurseries(task):
+            adopt_children(task)
         if yielded is None:
             loop._open_batch = None
             task._aio_point = True
@@ -180,7 +208,7 @@ class _Stepper:
             return _BadYield(yielded)
         if task._must_cancel:
             # A cancellation is pending and this may be a tether-native wait:
-            # interrupt it once the kernel has parked the task.
+            # interrupt it once the kernel has blocked the task.
             token = loop._token
             if token is not None:
                 token.run_sync_soon(_retry_interrupt, task)
@@ -189,7 +217,8 @@ class _Stepper:
 
 class _BadYield:
     """Stands for a kernel object the coroutine yielded that only a stepper
-    may give the kernel (`lowlevel.TASK_EXIT`): it reaches `Task._park`,
+    may give the kernel (`lowlevel.TASK_EXIT`): it reaches
+    `Task._on_foreign_yield`,
     which rejects it, so the coroutine gets asyncio's "bad yield" error."""
 
     __slots__ = ("value",)
@@ -202,23 +231,13 @@ class _BadYield:
 
 
 @_protected
-def _detach(task: Task[Any]) -> Any:
-    """End the task's kernel run for this segment; it stays pending."""
-    task._attached = False
-    task._fresh = False
-    task._kernel_parked = False
-    task._slow = True
-    return _TASK_EXIT
-
-
-@_protected
 def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | None) -> Any:
     """The coroutine returned `value` (`exc` is None) or raised `exc`
     (StopIteration is a return too): record the outcome on the task, and
     return what ends its kernel run normally."""
     if exc is not None and isinstance(exc, StopIteration):
         value, exc = exc.value, None
-    task._attached = False
+    task._task_state = DONE
     # The task keeps no reference to itself once done (asyncio's tasks
     # are collected, and report unretrieved errors, as soon as they are
     # dropped).

@@ -6,9 +6,10 @@ treat it as one; none of the C task's own machinery runs: its ``__init__``
 is never called, and every method is tether's) that runs a coroutine, and it
 is also a kernel task (a `tether.lowlevel.Task`): during each run of the loop (a
 *segment*, see `_loop.py`) it is started with `lowlevel.spawn_task` in the
-segment's root nursery. The kernel steps it through the loop's `_Stepper`,
-one object shared by all of the loop's tasks, which learns from
-`lowlevel.current_stepping_state` which task a step is for. The stepper
+segment's root nursery. The kernel steps it through the loop's stepper
+(`_stepper.py`), one object shared by all of the loop's tasks, which
+learns from `lowlevel.current_stepping_state` which task a step is for.
+The stepper
 
 - makes the task asyncio's current task around each step, so that the
   standard library's `asyncio.current_task()` (and everything built on it,
@@ -16,8 +17,8 @@ one object shared by all of the loop's tasks, which learns from
 - turns a bare ``yield`` (asyncio's "let one loop iteration pass", which is
   what `sleep(0)` does) into a kernel checkpoint;
 - passes futures the coroutine awaits on to the kernel, which calls the
-  task's ``foreign_yield_handler`` (`Task._park`): the task is parked in the
-  kernel until the future is done;
+  task's ``foreign_yield_handler`` (`Task._on_foreign_yield`): the task is
+  blocked in the kernel until the future is done;
 - delivers asyncio's edge-triggered cancellation: `Task.cancel()` cancels the
   future the task waits for, aborts its tether-native wait, or throws
   `CancelledError` in at the next step;
@@ -25,26 +26,61 @@ one object shared by all of the loop's tasks, which learns from
   then ends normally: an asyncio task's error belongs to whoever awaits the
   task (or to the loop's exception handler), not to the nursery.
 
-Between segments a task is *detached* (not running in the kernel), and it
-is either waiting for its future (`_parked`) or queued in the loop's pending
-queue with the value to resume it with (`_resume_*`).
+The task's state (`TaskState`, in ``_task_state``) says where it is. While the
+loop runs a segment, a task is *attached* (its kernel task runs in the
+segment's nursery) or not; between segments, none is.
+
+=================  ===========================================================
+state              where the task is
+=================  ===========================================================
+QUEUED             detached, in the loop's pending queue: started when the
+                   loop runs (again), resumed with `_resume`
+STARTING           attached, not stepped yet in this segment (its first step
+                   takes `_resume`)
+RUNNING            attached and stepped: runnable, or waiting in tether-native
+                   (trio-style) code
+WAITING            attached and blocked in the kernel until `_fut_waiter` is
+                   done
+WAITING_DETACHED   detached, still waiting for `_fut_waiter`
+DONE               the coroutine has ended; the future has its outcome
+=================  ===========================================================
+
+The transitions, each written in one place:
+
+- new task: STARTING while the loop runs, else QUEUED (`new_task`);
+- QUEUED, or a wakeup while the loop runs: STARTING (`LoopCore._attach`);
+- STARTING to RUNNING: the first step (the stepper);
+- RUNNING to WAITING: the coroutine awaits a future (`_on_foreign_yield`);
+- WAITING to RUNNING: the future is done (`_Wakeup.fire`), or a tether
+  scope around the task aborts the wait (`_abort_wait`);
+- WAITING to WAITING_DETACHED: the segment ends (`LoopCore._freeze`, or
+  `_abort_wait` when the segment's nursery is cancelled);
+- WAITING_DETACHED to QUEUED (or STARTING): the future is done
+  (`_Wakeup.fire`);
+- RUNNING or STARTING to QUEUED: the segment ends before the task's next
+  step (the stepper, `Task._queue`), or it ended abnormally
+  (`LoopCore._detach_after_abnormal_exit`);
+- to DONE: the coroutine returns or raises (the stepper's `_finish`).
 
 Invariants:
-- ``_attached``: the task is running in the current segment's kernel (it was
-  started there and has not exited). ``_fresh``: attached, and no step has
-  run yet in this segment.
+
+- QUEUED exactly while the task is in the loop's pending queue.
+- WAITING and WAITING_DETACHED: ``_fut_waiter`` is the future, with
+  ``_wakeup`` among its done callbacks.
+- ``_slow`` is True whenever the next step has more to do than send the
+  value it gets: load `_resume`, deliver a pending `cancel()`
+  (``_must_cancel``) or swap in an interrupt (``_interrupt``). It may be
+  True needlessly (the slow path then clears it).
 - ``context`` (a kernel field) is the task's `contextvars.Context` (the
   creator's, copied at creation as in asyncio, unless one was given); the
   kernel steps the coroutine in it.
-- ``_parked``: the task waits for ``_fut_waiter`` with ``_wakeup`` among its
-  done callbacks. ``_kernel_parked``: additionally it is parked in the kernel
-  (so waking it is a `reschedule`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import enum
 import inspect
 import itertools
 import linecache
@@ -80,6 +116,26 @@ _CoroutineType = types.CoroutineType
 _VALUE_NONE: outcome.Value[None] = outcome.Value(None)
 
 
+class TaskState(enum.Enum):
+    """Where an aio task is (the module docstring has the transitions)."""
+
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    WAITING = "waiting"
+    WAITING_DETACHED = "waiting, detached"
+    DONE = "done"
+
+
+# (Module globals: read on the stepper's hot path.)
+QUEUED = TaskState.QUEUED
+STARTING = TaskState.STARTING
+RUNNING = TaskState.RUNNING
+WAITING = TaskState.WAITING
+WAITING_DETACHED = TaskState.WAITING_DETACHED
+DONE = TaskState.DONE
+
+
 #: Python 3.13's `uncancel()` also withdraws a pending cancellation.
 _UNCANCEL_WITHDRAWS = sys.version_info >= (3, 13)
 
@@ -109,20 +165,21 @@ class _Wakeup:
 
     def fire(self) -> None:
         task = self.task
-        if not task._parked:
-            # The wait was abandoned, or the future finished while the task
-            # was still being parked (`_park` handles that).
-            task._woken_early = True
-            return
-        task._parked = False
+        state = task._task_state
         loop = task._tloop
-        if task._kernel_parked and loop._nursery is not None:
-            task._kernel_parked = False
+        if state is WAITING and loop._nursery is not None:
+            task._task_state = RUNNING
+            # The task enters the run queue: callbacks queued from now on
+            # run after it.
             loop._open_batch = None
             lowlevel.reschedule(task, _VALUE_NONE)
-        else:
+        elif state is WAITING or state is WAITING_DETACHED:
             task._set_resume(None, None)
             loop._make_ready(task)
+        else:
+            # The wait was abandoned, or the future finished while the task
+            # was still starting to wait (`_on_foreign_yield` handles that).
+            task._woken_early = True
 
 
 class Task(StdlibTask[T], lowlevel.Task):
@@ -148,20 +205,17 @@ class Task(StdlibTask[T], lowlevel.Task):
     __slots__ = (
         *lowlevel.TASK_SLOTS,
         "_aio_point",
-        "_attached",
         "_coro",
         "_done_hook",
-        "_fresh",
         "_fut_waiter",
         "_interrupt",
-        "_kernel_parked",
         "_log_destroy_pending",
         "_must_cancel",
         "_name",
         "_num_cancels_requested",
-        "_parked",
         "_resume",
         "_slow",
+        "_task_state",
         "_tloop",
         "_wakeup",
         "_woken_early",
@@ -179,7 +233,6 @@ class Task(StdlibTask[T], lowlevel.Task):
     #: what woke it up (a value sent by a channel, a lock handed over) rather
     #: than losing it to a cancellation.
     _aio_point: bool
-    _attached: bool
     _coro: Coroutine[Any, Any, T] | Generator[Any, None, T]
     #: A `LoopCallback` of tether.aio's own (a TaskGroup's, a gather's) that
     #: runs as this task's first done callback, queued by `_finish` without
@@ -187,26 +240,34 @@ class Task(StdlibTask[T], lowlevel.Task):
     #: that has no callbacks yet (so that it comes first, as if added with
     #: ``add_done_callback``): a `LoopCallback`, or a `CountingHook`.
     _done_hook: Any
-    #: No step has run yet in this segment. The first step loads the task's
-    #: resume value if it is slow; a task whose resume value is None (a new
-    #: one) may take the fast path instead.
-    _fresh: bool
+    #: The future the task waits for (WAITING, WAITING_DETACHED); None once
+    #: its next step starts.
     _fut_waiter: Any
+    #: The `CancelledError` that replaces the outcome of a tether-native
+    #: wait that `cancel()` interrupted (see `_interrupt_native_wait`); None
+    #: otherwise.
     _interrupt: BaseException | None
-    _kernel_parked: bool
     _log_destroy_pending: bool
+    #: A `cancel()` waits to be delivered at the next asyncio-level await
+    #: (asyncio's name for it).
     _must_cancel: bool
     #: The name, or the task's number (its place in creation order) until
     #: a name is given or asked for.
     _name: str | int
     _num_cancels_requested: int
-    _parked: bool
     #: What to resume a detached task with when it is attached again:
     #: ``(value, error)``, or None for ``(None, None)``.
     _resume: tuple[Any, BaseException | None] | None
+    #: The next step must take the stepper's slow path (see the invariants).
     _slow: bool
+    #: Where the task is: a `TaskState`.
+    _task_state: TaskState
     _tloop: LoopCore
+    #: The done callback the task adds to the futures it waits for (made
+    #: once, at its first wait).
     _wakeup: _Wakeup | None
+    #: Set by ``_wakeup`` when the future is done before the task has
+    #: finished starting to wait for it (`_on_foreign_yield`).
     _woken_early: bool
 
     def __init__(
@@ -313,7 +374,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         self._must_cancel = True
         self._cancel_message = msg
         self._slow = True
-        if self._attached and not self._kernel_parked:
+        if self._task_state is RUNNING:
             # Perhaps waiting in tether-native code: interrupt that wait.
             self._interrupt_native_wait()
         return True
@@ -379,8 +440,16 @@ class Task(StdlibTask[T], lowlevel.Task):
     # -- the loop's side -------------------------------------------------------
 
     def _set_resume(self, value: Any, error: BaseException | None) -> None:
+        """Resume the task with `value` (or throw `error` in) at its next
+        first step in a segment."""
         self._resume = None if value is None and error is None else (value, error)
         self._slow = True
+
+    def _queue(self) -> None:
+        """The task goes to QUEUED: into the loop's pending queue, to be
+        started when the loop runs (again). Its resume value is set."""
+        self._task_state = QUEUED
+        self._tloop._pending.append(self)
 
     def _interrupt_native_wait(self) -> None:
         """Deliver a pending `cancel()` to a task whose kernel task waits in
@@ -395,9 +464,10 @@ class Task(StdlibTask[T], lowlevel.Task):
         await, or by interrupting its next tether-native wait. If the task
         is the one running, it is not waiting yet: try again once it is."""
         loop = self._tloop
-        if not self._attached or self._kernel_parked or loop._frozen or loop._nursery is None:
-            # Detached, waiting for a future (cancelling the future delivers
-            # it), or the segment is ending.
+        if self._task_state is not RUNNING or loop._frozen or loop._nursery is None:
+            # Not in tether-native code: detached, not started, waiting for
+            # a future (cancelling the future delivers it); or the segment is
+            # ending.
             return
         if current_task_of(loop) is self:
             token = loop._token
@@ -413,9 +483,9 @@ class Task(StdlibTask[T], lowlevel.Task):
         else:
             raiser.armed = False
 
-    def _park(self, awaited: object) -> AbortFn:
+    def _on_foreign_yield(self, awaited: object) -> AbortFn:
         """The task's ``foreign_yield_handler`` (called by the kernel as
-        ``Task._park(task, awaited)``): the coroutine awaits `awaited`
+        ``Task._on_foreign_yield(task, awaited)``): the coroutine awaits `awaited`
         (normally a future of this loop). Mirrors what asyncio's task step
         does with a yielded object; an error raised here is thrown into the
         coroutine at its next step."""
@@ -450,11 +520,11 @@ class Task(StdlibTask[T], lowlevel.Task):
             # The future is done: continue at once with its error, as the
             # asyncio task's wakeup would.
             raise future._make_cancelled_error()
-        self._parked = True
-        self._kernel_parked = True
+        self._task_state = WAITING
         if self._woken_early:
             # A future-like object that was already done when awaited: its
-            # callback ran before we were parked. Wake up next iteration.
+            # callback ran before the task was waiting. Wake up next
+            # iteration.
             self._woken_early = False
             self._tloop.call_soon(wakeup.fire)
         return self._abort_wait
@@ -463,9 +533,10 @@ class Task(StdlibTask[T], lowlevel.Task):
         # The kernel cancels the wait: a trio-style scope around the task was
         # cancelled, or the segment is ending (then the task stays waiting
         # for its future, detached).
-        self._kernel_parked = False
-        if not self._tloop._frozen:
-            self._parked = False
+        if self._tloop._frozen:
+            self._task_state = WAITING_DETACHED
+        else:
+            self._task_state = RUNNING
             future = self._fut_waiter
             if future is not None:
                 future.remove_done_callback(self._wakeup)
@@ -541,34 +612,26 @@ def new_task(
     task._interrupt = None
     task._done_hook = None
     task._aio_point = True
-    task._kernel_parked = False
-    task._parked = False
     # A new task starts with nothing to resume it with (None), so its first
     # step can take the stepper's fast path.
     task._slow = False
-    register_task(task)
     if loop._closed:
+        # (Before it is registered: a task that never runs is not one of
+        # the loop's tasks, as in asyncio.)
         raise RuntimeError("Event loop is closed")
-    nursery = loop._nursery
-    if nursery is not None and not loop._frozen:
-        # Started now (`loop._attach`, inlined: this is the hot path of
-        # create_task).
-        loop._open_batch = None
-        loop._kernel.spawn_task(nursery, task, loop._stepper, task.context)  # type: ignore[union-attr]
-        task._attached = True
-        task._fresh = True
+    register_task(task)
+    if loop._nursery is not None and not loop._frozen:
+        loop._attach(task)
     else:
-        task._attached = False
-        task._fresh = False
         # Not started yet: the kernel's fields read as for a task that is
         # not running (the kernel sets them all when it starts).
         lowlevel.init_unstarted_task(task)
-        loop._pending.append(task)
+        task._queue()
     return task
 
 
 #: The kernel calls ``task.foreign_yield_handler(task, awaited)``.
-Task.foreign_yield_handler = staticmethod(Task._park)  # type: ignore[assignment]
+Task.foreign_yield_handler = staticmethod(Task._on_foreign_yield)  # type: ignore[assignment]
 
 
 def _loop_of(future: Any) -> Any:
