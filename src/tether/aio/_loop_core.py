@@ -58,7 +58,13 @@ import tether
 
 from .. import RunFinishedError, lowlevel
 from ..abc import Clock
-from ._callbacks import LoopCallback
+from ._callbacks import (
+    CallbackBatch,
+    LoopCallback,
+    QueuedCallback,
+    requeue_callbacks,
+    run_callbacks,
+)
 from ._native import adopt
 from ._selector import Selector
 from ._signals import SignalHandlers
@@ -84,7 +90,6 @@ logger = logging.getLogger("asyncio")
 _stdlib_all_tasks = asyncio.all_tasks
 #: The resolution of the loop's default clock (asyncio uses it the same way).
 _CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
-_HandleOrTask = events.Handle | Task[Any] | tuple[Any, Any]
 #: The states of a task whose kernel task runs in the current segment.
 _ATTACHED = frozenset({TaskState.STARTING, TaskState.RUNNING, TaskState.WAITING})
 
@@ -125,7 +130,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         self._asyncgens_shutdown_called = False
         #: Things to run when the loop next runs, in order: callbacks, and
         #: tasks (to start in the kernel).
-        self._pending: deque[_HandleOrTask] = deque()
+        self._pending: deque[QueuedCallback | Task[Any]] = deque()
         #: Callbacks from other threads; guarded by `_lock`.
         self._threadsafe: deque[events.Handle] = deque()
         self._lock = threading.Lock()
@@ -137,8 +142,12 @@ class LoopCore(asyncio.AbstractEventLoop):
         self._kernel: lowlevel.SteppingState | None = None
         self._main_ktask: lowlevel.Task | None = None
         self._main_parked = False
-        self._open_batch: list[Any] | None = None
-        self._idle_runners: list[lowlevel.Task] = []
+        #: The batch that callbacks queued now join; None when something
+        #: entered the kernel's run queue since it opened (see the module
+        #: docstring).
+        self._open_batch: CallbackBatch | None = None
+        #: The batches of the callback runners that wait for work.
+        self._idle_batches: list[CallbackBatch] = []
         #: TimerHandles, a heap ordered by time (their ``_when``).
         self._timers: list[Any] = []
         self._timer_scope: tether.CancelScope | None = None
@@ -376,7 +385,7 @@ class LoopCore(asyncio.AbstractEventLoop):
             self._kernel = None
             self._main_ktask = None
             self._open_batch = None
-            self._idle_runners.clear()
+            self._idle_batches.clear()
             self._timer_scope = None
             self._frozen = False
             if self._selector is not None:
@@ -543,110 +552,52 @@ class LoopCore(asyncio.AbstractEventLoop):
         return handle  # type: ignore[no-any-return]
 
     def _enqueue_callback(self, callback: LoopCallback, arg: Any) -> None:
-        """Queue ``callback.function(arg)`` like a callback from call_soon.
-        In a batch it takes two entries, itself and its argument, so that
-        queueing it keeps no new object alive (with 100k tasks finishing in
-        one batch, kept tuples would make the garbage collector walk them
-        all)."""
+        """Queue ``callback.function(arg)`` like a callback from call_soon
+        (without making a Handle)."""
         batch = self._open_batch
         if batch is not None and not self._frozen:
-            batch.append(callback)
-            batch.append(arg)
+            batch.add_callback(callback, arg)
         else:
             self._enqueue((callback, arg))
 
-    def _enqueue(self, handle: Any) -> None:
+    def _enqueue(self, item: QueuedCallback) -> None:
+        """Queue `item` (a Handle, or a ``(LoopCallback, arg)`` pair): in the
+        open batch, or in a new one, whose runner enters the kernel's run
+        queue now, where asyncio would have queued this callback."""
         if self._nursery is None or self._frozen:
-            self._pending.append(handle)
+            self._pending.append(item)
             return
         batch = self._open_batch
-        if batch is not None:
-            if type(handle) is tuple:
-                batch.extend(handle)
+        if batch is None:
+            if self._idle_batches:
+                batch = self._idle_batches.pop()
+                lowlevel.reschedule(batch.runner)
             else:
-                batch.append(handle)
-            return
-        self._open_batch = batch = list(handle) if type(handle) is tuple else [handle]
-        if self._idle_runners:
-            lowlevel.reschedule(self._idle_runners.pop(), outcome.Value(batch))
-        else:
-            self._nursery.start_soon(self._run_callbacks, batch, name="tether.aio callbacks")
+                batch = CallbackBatch()
+                self._nursery.start_soon(self._run_callbacks, batch, name="tether.aio callbacks")
+            self._open_batch = batch
+        batch.add(item)
 
-    async def _run_callbacks(self, batch: list[Any]) -> None:
-        ktask = lowlevel.current_task()
+    async def _run_callbacks(self, batch: CallbackBatch) -> None:
+        """A callback runner: runs its batch each time it is given one."""
+        batch.runner = lowlevel.current_task()
         while True:
             if self._open_batch is batch:
                 self._open_batch = None
             if self._frozen:
-                self._requeue(batch, 0)
+                requeue_callbacks(batch, 0, self._pending)
             else:
-                self._run_handles(batch)
-            # Empty it: while this runner is idle the kernel still holds the
-            # list (the value it last sent), and with it every future and
-            # task the batch's callbacks were given.
+                run_callbacks(self, batch)
+            # Empty it: while this runner is idle, it would keep every
+            # future and task the batch's callbacks were given alive.
             batch.clear()
-            del batch
-            self._idle_runners.append(ktask)
-            batch = await lowlevel.wait_task_rescheduled(self._abort_idle_runners)
+            self._idle_batches.append(batch)
+            await lowlevel.wait_task_rescheduled(self._abort_idle_runners)
 
     def _abort_idle_runners(self, raise_cancel: Callable[[], Any]) -> lowlevel.Abort:
         # Only the end of a segment cancels runners, and then all of them.
-        self._idle_runners.clear()
+        self._idle_batches.clear()
         return lowlevel.Abort.SUCCEEDED
-
-    def _requeue(self, handles: list[Any], start: int) -> None:
-        """Put ``handles[start:]``, a batch's entries, back in the pending
-        queue (a LoopCallback and its argument as one pair)."""
-        items = iter(handles[start:])
-        for handle in items:
-            if type(handle) is LoopCallback:
-                self._pending.append((handle, next(items)))
-            else:
-                self._pending.append(handle)
-
-    def _run_handles(self, handles: list[Any]) -> None:
-        # (Callers clear `handles` afterwards.) A frame that outlives a
-        # callback, in the traceback of an error the callback kept (a task's
-        # exception), links back to this frame and keeps its locals as they
-        # are when it returns: so no handle may be left in them, as asyncio's
-        # loop drops its own, or the handle (and what it refers to) would
-        # stay alive until the cycle collector runs.
-        index = 0
-        count = len(handles)
-        handle = arg = None
-        while index < count:
-            handle = handles[index]
-            index += 1
-            if type(handle) is LoopCallback:
-                # The loop's own done callbacks, run without a Handle; the
-                # next entry is the argument.
-                arg = handles[index]
-                index += 1
-                try:
-                    handle.function(arg)
-                except (SystemExit, KeyboardInterrupt) as exc:
-                    self._segment_failed(exc)
-                    self._requeue(handles, index)
-                    return
-                except BaseException as exc:
-                    self.call_exception_handler(
-                        {"message": f"Exception in callback {handle!r}", "exception": exc}
-                    )
-                handle = arg = None
-                continue
-            if handle._cancelled:
-                continue
-            self._current_handle = handle
-            try:
-                handle._run()
-            except BaseException as exc:
-                # KeyboardInterrupt or SystemExit (Handle._run reports the
-                # rest): stop, and keep the callbacks not run yet.
-                self._segment_failed(exc)
-                self._requeue(handles, index)
-                return
-            finally:
-                self._current_handle = handle = arg = None
 
     def call_soon_threadsafe(
         self,
@@ -771,7 +722,7 @@ class LoopCore(asyncio.AbstractEventLoop):
                     else:
                         due.append(timer)
                 if due:
-                    self._run_handles(due)
+                    run_callbacks(self, due)
                     # (Not kept by this frame until the next timer.)
                     due.clear()
                 timer = None

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import tether
 
 from .. import lowlevel
+from ._callbacks import run_callbacks
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -156,7 +157,7 @@ class Selector:
                     return
                 ready = self._ready_handles()
                 if ready:
-                    loop._run_handles(ready)
+                    run_callbacks(loop, ready)
                     # (Not kept alive by this frame until the next wakeup.)
                     ready.clear()
 

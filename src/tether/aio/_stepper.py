@@ -243,27 +243,13 @@ def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | No
     # dropped).
     task._wakeup = None
     hook = task._done_hook
-    if hook is not None and type(hook) is CountingHook:
-        hook.finished += 1
-        if hook.finished == hook.count:
-            hook.last = task
-            hook = hook.callback
-        elif exc is None and not task._must_cancel:
-            # Returned, and not the last of its group: no callback.
-            task._done_hook = hook = None
-        else:
-            hook = hook.callback
     if hook is not None:
-        # The first done callback, queued where the future would queue it
-        # (`loop._enqueue_callback`, inlined).
+        # The first done callback, queued where the future would queue it.
         task._done_hook = None
-        batch = loop._open_batch
-        if batch is not None and not loop._frozen:
-            batch.append(hook)
-            batch.append(task)
-        else:
-            loop._enqueue((hook, task))
-        del batch
+        if type(hook) is CountingHook:
+            hook = hook.member_finished(task, exc is None and not task._must_cancel)
+        if hook is not None:
+            loop._enqueue_callback(hook, task)
     del hook
     if exc is None:
         if task._must_cancel:
