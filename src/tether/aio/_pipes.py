@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._transports import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    await_or_close,
     report_fatal_error,
     set_result_unless_cancelled,
 )
@@ -337,11 +338,7 @@ async def _connect_pipe(
     protocol = protocol_factory()
     waiter = loop.create_future()
     transport = transport_class(loop, pipe, protocol, waiter)
-    try:
-        await waiter
-    except BaseException:
-        transport.close()
-        raise
+    await await_or_close(waiter, transport)
     return transport, protocol
 
 
