@@ -25,7 +25,7 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from . import _connections, _datagram, _pipes, _sockets, _subprocess
 from ._loop_core import LoopCore
-from ._selector import _READ, _WRITE, Selector
+from ._selector import READER, WRITER, Selector
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -263,21 +263,21 @@ class TetherEventLoop(LoopCore):
 
     def _add_reader(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
         self._check_closed()
-        self._get_selector().add(fd, _READ, callback, args)
+        self._get_selector().add(fd, READER, callback, args)
 
     def _remove_reader(self, fd: Any) -> bool:
         if self._closed or self._selector is None:
             return False
-        return self._selector.remove(fd, _READ)
+        return self._selector.remove(fd, READER)
 
     def _add_writer(self, fd: Any, callback: Callable[..., Any], *args: Any) -> None:
         self._check_closed()
-        self._get_selector().add(fd, _WRITE, callback, args)
+        self._get_selector().add(fd, WRITER, callback, args)
 
     def _remove_writer(self, fd: Any) -> bool:
         if self._closed or self._selector is None:
             return False
-        return self._selector.remove(fd, _WRITE)
+        return self._selector.remove(fd, WRITER)
 
     def _ensure_fd_no_transport(self, fd: Any) -> None:
         if not self._transports:

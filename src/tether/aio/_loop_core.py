@@ -90,6 +90,13 @@ logger = logging.getLogger("asyncio")
 _stdlib_all_tasks = asyncio.all_tasks
 #: The resolution of the loop's default clock (asyncio uses it the same way).
 _CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
+#: Frames of a coroutine's origin recorded in debug mode (asyncio's depth).
+_DEBUG_ORIGIN_TRACKING_DEPTH = asyncio.constants.DEBUG_STACK_DEPTH
+#: Cancelled timers stay in the heap (dropped when they come due) until
+#: there are more than this many and they are more than this fraction of
+#: the heap: then it is rebuilt without them (what asyncio does too).
+_MIN_CANCELLED_TIMERS = 100
+_CANCELLED_TIMERS_FRACTION = 0.5
 #: The states of a task whose kernel task runs in the current segment.
 _ATTACHED = frozenset({TaskState.STARTING, TaskState.RUNNING, TaskState.WAITING})
 
@@ -140,8 +147,13 @@ class LoopCore(asyncio.AbstractEventLoop):
         self._stepper: _Stepper | None = None
         #: The segment's kernel (`lowlevel.current_stepping_state`).
         self._kernel: lowlevel.SteppingState | None = None
+        #: The segment's main task, which waits (`_main_waiting`) until the
+        #: segment ends (`_freeze` wakes it), then cancels the nursery.
         self._main_ktask: lowlevel.Task | None = None
-        self._main_parked = False
+        self._main_waiting = False
+        #: The interpreter's coroutine origin tracking depth before debug
+        #: mode set it; None while the loop has not set it.
+        self._saved_origin_tracking_depth: int | None = None
         #: The batch that callbacks queued now join; None when something
         #: entered the kernel's run queue since it opened (see the module
         #: docstring).
@@ -326,10 +338,16 @@ class LoopCore(asyncio.AbstractEventLoop):
             raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
 
     def _set_coroutine_origin_tracking(self, enabled: bool) -> None:
-        if enabled:
-            sys.set_coroutine_origin_tracking_depth(10)
-        elif sys.get_coroutine_origin_tracking_depth():
-            sys.set_coroutine_origin_tracking_depth(0)
+        """In debug mode, while the loop runs, the interpreter records where
+        each coroutine was created (shown when one is never awaited); the
+        depth it had before is put back afterwards."""
+        saved = self._saved_origin_tracking_depth
+        if enabled and saved is None:
+            self._saved_origin_tracking_depth = sys.get_coroutine_origin_tracking_depth()
+            sys.set_coroutine_origin_tracking_depth(_DEBUG_ORIGIN_TRACKING_DEPTH)
+        elif not enabled and saved is not None:
+            sys.set_coroutine_origin_tracking_depth(saved)
+            self._saved_origin_tracking_depth = None
 
     # -- one segment -----------------------------------------------------------
 
@@ -369,7 +387,7 @@ class LoopCore(asyncio.AbstractEventLoop):
                     lowlevel.current_tether_token().run_sync_soon(self._freeze, idempotent=True)
                 try:
                     if not self._frozen:
-                        self._main_parked = True
+                        self._main_waiting = True
                         await lowlevel.wait_task_rescheduled(self._abort_main_wait)
                 except BaseException as exc:
                     # KeyboardInterrupt, delivered by the kernel to the main
@@ -419,7 +437,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         return [task for task in tasks if isinstance(task, Task)]
 
     def _abort_main_wait(self, raise_cancel: Callable[[], Any]) -> lowlevel.Abort:
-        self._main_parked = False
+        self._main_waiting = False
         return lowlevel.Abort.SUCCEEDED
 
     def _freeze(self) -> None:
@@ -434,8 +452,8 @@ class LoopCore(asyncio.AbstractEventLoop):
                 # It keeps waiting for its future, out of the kernel.
                 task._task_state = WAITING_DETACHED
                 lowlevel.reschedule(task, detach)
-        if self._main_parked:
-            self._main_parked = False
+        if self._main_waiting:
+            self._main_waiting = False
             lowlevel.reschedule(self._main_ktask)  # type: ignore[arg-type]
 
     def _segment_failed(self, error: BaseException) -> None:
@@ -693,7 +711,8 @@ class LoopCore(asyncio.AbstractEventLoop):
         if handle._scheduled:
             self._timer_cancelled_count += 1
             timers = self._timers
-            if self._timer_cancelled_count > 100 and self._timer_cancelled_count * 2 > len(timers):
+            count = self._timer_cancelled_count
+            if count > _MIN_CANCELLED_TIMERS and count > _CANCELLED_TIMERS_FRACTION * len(timers):
                 # Mostly cancelled timers: rebuild the heap without them.
                 kept = []
                 for timer in timers:

@@ -136,6 +136,11 @@ WAITING_DETACHED = TaskState.WAITING_DETACHED
 DONE = TaskState.DONE
 
 
+#: A task's repr cuts the repr of a result longer than this to its first
+#: and last `_RESULT_REPR_KEEP` characters.
+_RESULT_REPR_MAX = 60
+_RESULT_REPR_KEEP = 27
+
 #: Python 3.13's `uncancel()` also withdraws a pending cancellation.
 _UNCANCEL_WITHDRAWS = sys.version_info >= (3, 13)
 
@@ -309,8 +314,8 @@ class Task(StdlibTask[T], lowlevel.Task):
                 parts.append(f"exception={exc!r}")
             else:
                 result = repr(self.result())
-                if len(result) > 60:
-                    result = result[:27] + "..." + result[-27:]
+                if len(result) > _RESULT_REPR_MAX:
+                    result = f"{result[:_RESULT_REPR_KEEP]}...{result[-_RESULT_REPR_KEEP:]}"
                 parts.append(f"result={result}")
         elif self._fut_waiter is not None:
             parts.append(f"wait_for={self._fut_waiter!r}")
@@ -565,7 +570,7 @@ class _Interrupt:
 
 def _retry_interrupt(task: Task[Any]) -> None:
     # From the kernel's entry queue: between two batches, so the task that
-    # cancelled itself is parked now if its step ended in a native wait.
+    # cancelled itself is blocked now if its step ended in a native wait.
     if task._must_cancel and not task.done():
         task._interrupt_native_wait()
 
