@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 from ._callbacks import CountingHook, LoopCallback
+from ._events import get_event_loop
 from ._futures import Future, isfuture
-from ._loop import TetherEventLoop
-from ._task import Task, new_task
+from ._loop_core import creates_plain_tasks
+from ._task import Task, ensure_future, new_task
 
 _NO_CONTEXT = contextvars.Context()
 _CoroutineType = types.CoroutineType
@@ -60,12 +61,9 @@ def _as_future(arg: Any, loop: Any) -> Future[Any]:
             )
         return arg  # type: ignore[no-any-return]
     if loop is None:
-        from ._events import get_event_loop
-
         loop = get_event_loop()
     if isinstance(arg, Coroutine) or inspect.iscoroutine(arg):
         return loop.create_task(arg)  # type: ignore[no-any-return]
-    from ._task import ensure_future
 
     return ensure_future(arg, loop=loop)
 
@@ -93,8 +91,6 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
     result.
     """
     if not coros_or_futures:
-        from ._events import get_event_loop
-
         outer: Future[list[Any]] = get_event_loop().create_future()
         outer.set_result([])
         return outer
@@ -148,11 +144,9 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
     done_callback = LoopCallback(on_future_done)
     mixed = False
     if type(coros_or_futures[0]) is _CoroutineType:
-        from ._events import get_event_loop
-
         loop = get_event_loop()
     # Whether coroutines can be wrapped the fast way: new tether.aio Tasks.
-    plain = type(loop) is TetherEventLoop and loop._task_factory is None
+    plain = creates_plain_tasks(loop)
     for arg in coros_or_futures:
         child = by_arg.get(arg)
         if child is None:
@@ -168,7 +162,7 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
                 child = _as_future(arg, loop)
                 if loop is None:
                     loop = child.get_loop()
-                    plain = type(loop) is TetherEventLoop and loop._task_factory is None
+                    plain = creates_plain_tasks(loop)
                 if child is not arg:
                     # A task made here: its errors are reported by the gather.
                     child._log_destroy_pending = False  # type: ignore[attr-defined]

@@ -24,8 +24,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from . import _connections, _datagram, _pipes, _sockets, _subprocess
+from ._futures import wrap_future
+from ._gather import gather
 from ._loop_core import LoopCore
 from ._selector import READER, WRITER, Selector
+from ._timeouts import timeout as aio_timeout
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -59,7 +62,6 @@ class TetherEventLoop(LoopCore):
         `ThreadPoolExecutor`) and return an awaitable future for the result.
 
         Cancelling the future cancels the call if it has not started yet."""
-        from ._futures import wrap_future
 
         self._check_closed()
         if self._debug:
@@ -102,8 +104,6 @@ class TetherEventLoop(LoopCore):
         thread = threading.Thread(target=shut_down, name="tether.aio executor shutdown")
         thread.start()
         try:
-            from ._timeouts import timeout as aio_timeout
-
             async with aio_timeout(timeout):
                 await future
         except TimeoutError:
@@ -120,7 +120,6 @@ class TetherEventLoop(LoopCore):
         """Close every async generator first iterated in this loop that is
         still alive, concurrently; errors go to the exception handler.
         Cancelling it cancels the closing generators (as `gather`)."""
-        from ._gather import gather
 
         self._asyncgens_shutdown_called = True
         if not len(self._asyncgens):

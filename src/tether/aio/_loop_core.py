@@ -65,11 +65,12 @@ from ._callbacks import (
     requeue_callbacks,
     run_callbacks,
 )
+from ._futures import isfuture
 from ._native import adopt
 from ._selector import Selector
 from ._signals import SignalHandlers
 from ._stdlib import get_running_loop_or_none, set_running_loop
-from ._stepper import _Stepper
+from ._stepper import _DETACH, _Stepper
 from ._task import (
     RUNNING,
     STARTING,
@@ -78,6 +79,7 @@ from ._task import (
     Task,
     TaskState,
     _Wakeup,
+    ensure_future,
     new_task,
 )
 
@@ -203,13 +205,7 @@ class LoopCore(asyncio.AbstractEventLoop):
             self._thread_id = None
             set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
-        error = self._segment_error
-        if error is not None:
-            self._segment_error = None
-            try:
-                raise error
-            finally:
-                del error
+        self._raise_segment_error()
 
     async def _run_forever_hosted(self) -> None:
         """`run_forever` as a part of the current tether run (see
@@ -224,6 +220,11 @@ class LoopCore(asyncio.AbstractEventLoop):
             self._stopping = False
             self._thread_id = None
             set_running_loop(None)
+        self._raise_segment_error()
+
+    def _raise_segment_error(self) -> None:
+        """Raise the KeyboardInterrupt or SystemExit that stopped the segment
+        (see `_segment_failed`), if there is one."""
         error = self._segment_error
         if error is not None:
             self._segment_error = None
@@ -238,11 +239,9 @@ class LoopCore(asyncio.AbstractEventLoop):
 
         Raises `RuntimeError` if the loop was stopped before the future was
         done, and like `run_forever` otherwise."""
-        from ._task import ensure_future
-
         self._check_closed()
         self._check_running()
-        new_task = not _isfuture(future)
+        new_task = not isfuture(future)
         fut: Any = ensure_future(future, loop=self)  # type: ignore[arg-type]
         if new_task:
             # An exception in the task is raised from here: do not also log
@@ -446,7 +445,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         if self._frozen or self._nursery is None:
             return
         self._frozen = True
-        detach = outcome.Value(_task_detach_marker())
+        detach = outcome.Value(_DETACH)
         for task in self._aio_tasks():
             if task._task_state is WAITING:
                 # It keeps waiting for its future, out of the kernel.
@@ -791,18 +790,16 @@ class LoopCore(asyncio.AbstractEventLoop):
             self._set_coroutine_origin_tracking(enabled)
 
 
+def creates_plain_tasks(loop: object) -> bool:
+    """Whether `loop` is a tether loop whose ``create_task`` makes a plain
+    `Task` (no task factory, the method not overridden): then tether.aio's
+    helpers (gather, TaskGroup) make their tasks with `new_task` directly,
+    the cheaper way. False for anything else (None included)."""
+    return (
+        getattr(type(loop), "create_task", None) is LoopCore.create_task
+        and loop._task_factory is None  # type: ignore[attr-defined]
+    )
+
+
 def _noop() -> None:
     pass
-
-
-def _task_detach_marker() -> Any:
-    from ._stepper import _DETACH
-
-    return _DETACH
-
-
-def _isfuture(obj: object) -> bool:
-    return (
-        hasattr(type(obj), "_asyncio_future_blocking")
-        and getattr(obj, "_asyncio_future_blocking", None) is not None
-    )

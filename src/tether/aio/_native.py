@@ -32,6 +32,7 @@ from typing import Any
 import outcome
 
 from .. import lowlevel
+from ._futures import loop_of
 
 _WAKE_VALUE: outcome.Value[None] = outcome.Value(None)
 
@@ -58,9 +59,8 @@ def on_native_foreign_yield(
     must be an asyncio future of a running tether loop; the task waits until
     it is done. An error raised here is thrown into the task where it
     awaited."""
-    # (Imported here: _loop and _task import this module.)
-    from ._loop import TetherEventLoop
-    from ._task import _loop_of
+    # (Imported here: _loop_core imports this module.)
+    from ._loop_core import LoopCore
 
     blocking = getattr(awaited, "_asyncio_future_blocking", None)
     if blocking is None:
@@ -69,7 +69,7 @@ def on_native_foreign_yield(
             "trap nor an asyncio future"
         )
     future: Any = awaited
-    if not isinstance(_loop_of(future), TetherEventLoop) or not _loop_of(future).is_running():
+    if not isinstance(loop_of(future), LoopCore) or not loop_of(future).is_running():
         raise RuntimeError(
             f"{task!r} (a trio-style task) awaited {future!r}, which belongs to no running "
             "tether.aio loop"

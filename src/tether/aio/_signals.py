@@ -10,6 +10,7 @@ and dispatched when it runs again.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from asyncio import events
@@ -106,6 +107,5 @@ class SignalHandlers:
 
 
 def asyncio_iscoroutine_like(callback: object) -> bool:
-    import asyncio
 
     return asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback)

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import stat
+from asyncio import SendfileNotAvailableError
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -199,8 +200,6 @@ async def sock_sendfile(
     if offset < 0:
         raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
     if not fallback:
-        from asyncio import SendfileNotAvailableError
-
         raise SendfileNotAvailableError(
             f"syscall sendfile is not available for socket {sock!r} and file {file!r} combination"
         )

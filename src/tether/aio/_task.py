@@ -87,6 +87,7 @@ import linecache
 import sys
 import traceback
 import types
+from asyncio import all_tasks as stdlib_all_tasks
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import FrameType, GenericAlias
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -94,13 +95,17 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import outcome
 
 from .. import lowlevel
+from ._events import get_event_loop
+from ._futures import isfuture, loop_of
 from ._stdlib import (
     Future,
     StdlibTask,
     current_task_of,
+    get_running_loop,
     get_running_loop_or_none,
     register_task,
 )
+from ._stdlib import current_task as stdlib_current_task
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -285,6 +290,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         eager_start: bool = False,
     ) -> None:
         if loop is None:
+            # (Imported here: _loop imports this module, through _loop_core.)
             from ._loop import TetherEventLoop
 
             running = get_running_loop_or_none()
@@ -505,7 +511,7 @@ class Task(StdlibTask[T], lowlevel.Task):
                 )
             raise RuntimeError(f"Task got bad yield: {awaited!r}")
         future: Any = awaited
-        if _loop_of(future) is not self._tloop:
+        if loop_of(future) is not self._tloop:
             raise RuntimeError(f"Task {self!r} got Future {future!r} attached to a different loop")
         if not blocking:
             raise RuntimeError(
@@ -639,17 +645,6 @@ def new_task(
 Task.foreign_yield_handler = staticmethod(Task._on_foreign_yield)  # type: ignore[assignment]
 
 
-def _loop_of(future: Any) -> Any:
-    """The loop of an asyncio-compatible `future`: its ``get_loop()``, or
-    for an older kind of future without one, its ``_loop`` (as asyncio's
-    tasks accept)."""
-    try:
-        get_loop = future.get_loop
-    except AttributeError:
-        return future._loop
-    return get_loop()
-
-
 def _format_coroutine(coro: object) -> str:
     name = getattr(coro, "__qualname__", None) or getattr(coro, "__name__", None)
     if not name:
@@ -673,7 +668,6 @@ def current_task(loop: Any = None) -> Task[Any] | None:
 
     Raises `RuntimeError` when called without a loop outside a running loop.
     """
-    from ._stdlib import current_task as stdlib_current_task
 
     task: Any = stdlib_current_task(loop)
     return task  # type: ignore[no-any-return]
@@ -682,11 +676,9 @@ def current_task(loop: Any = None) -> Task[Any] | None:
 def all_tasks(loop: Any = None) -> set[Task[Any]]:
     """The set of tasks of the loop (default: the running loop) that are not
     done yet. Not a checkpoint."""
-    from ._stdlib import get_running_loop
 
     if loop is None:
         loop = get_running_loop()
-    from asyncio import all_tasks as stdlib_all_tasks
 
     # Every task of a tether loop is in the standard library's registry too.
     return stdlib_all_tasks(loop)  # type: ignore[return-value]
@@ -703,7 +695,6 @@ def create_task(
 
     Raises `RuntimeError` if no loop is running in this thread.
     """
-    from ._stdlib import get_running_loop
 
     loop = get_running_loop()
     if context is None:
@@ -723,8 +714,6 @@ def ensure_future(coro_or_future: Awaitable[T], *, loop: Any = None) -> Future[T
     Raises `TypeError` for anything that is not awaitable, and `ValueError`
     when a future of another loop is passed with `loop`.
     """
-    from ._events import get_event_loop
-    from ._futures import isfuture
 
     if isfuture(coro_or_future):
         future: Any = coro_or_future

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import tether
 
 from ._callbacks import LoopCallback
-from ._loop import TetherEventLoop
+from ._loop_core import creates_plain_tasks
 from ._stdlib import current_task, get_running_loop
 from ._task import new_task
 
@@ -166,7 +166,7 @@ class TaskGroup:
                 coro.close()
             raise RuntimeError(f"TaskGroup {self!r} is shutting down")
         loop = self._loop
-        if type(loop) is TetherEventLoop and loop._task_factory is None:
+        if creates_plain_tasks(loop):
             task = new_task(coro, loop, name, context)
             self._tasks.add(task)
             # Its first done callback (see `Task._done_hook`).
