@@ -50,6 +50,38 @@ class TetherEventLoop(LoopCore):
         in tests. A tether extension.
     """
 
+    # -- closing --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the loop: drop pending callbacks and timers, and shut the
+        default executor down without waiting for it. Idempotent.
+
+        Raises `RuntimeError` if the loop is running."""
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        if self._debug:
+            logger.debug("Close %r", self)
+        self._closed = True
+        self._pending.clear()
+        self._threadsafe.clear()
+        self._timers.clear()
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False)
+        self._signals.close()
+        if self._selector is not None:
+            self._selector.close()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if not self._closed:
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
     # -- futures ---------------------------------------------------------------
 
     def run_in_executor(
