@@ -2,11 +2,12 @@
 
 `LoopCore` (`_loop_core.py`) runs the loop on the kernel: segments, tasks,
 callbacks, timers. This class adds the rest of asyncio's loop API on top
-of it, each method delegating to the module of its concept: executors and
-the shutdown of async generators, error handling, file-descriptor callbacks
-(`_selector.py`), sockets (`_sockets.py`), signals (`_signals.py`),
-connections and servers (`_connections.py`), datagrams (`_datagram.py`),
-pipes (`_pipes.py`) and subprocesses (`_subprocess.py`).
+of it: closing the loop, executors and the shutdown of async generators,
+error handling, and the I/O methods, each delegating to the module of its
+concept: file-descriptor callbacks (`_selector.py`), sockets
+(`_sockets.py`), signals (`_signals.py`), connections and servers
+(`_connections.py`), datagrams (`_datagram.py`), pipes (`_pipes.py`) and
+subprocesses (`_subprocess.py`).
 """
 
 from __future__ import annotations

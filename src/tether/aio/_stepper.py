@@ -1,6 +1,19 @@
 """The stepper: what the kernel steps for every aio task of a loop.
 
-(See `_task.py` for the task itself.)
+During a segment every aio task is a kernel task whose ``coro`` is the
+loop's one `_Stepper`: the kernel calls its ``send`` and ``throw``, and it
+steps the coroutine of the task the kernel is stepping (what it does
+around each step is listed in `_task.py`'s docstring, with the task's
+states). ``send`` has a fast path for a task with nothing pending; every
+other step goes through `_Stepper._step`. When the coroutine ends,
+`_finish` records the outcome on the task and queues its first done
+callback; the kernel task then ends normally (`lowlevel.TASK_EXIT`). At the
+end of a segment the stepper ends the kernel tasks of the aio tasks that
+leave the kernel (`_DETACH`).
+
+Invariant: the stepper runs only the coroutine of the task the kernel is
+stepping (``current_stepping_state().current_task``), which is asyncio's
+current task for exactly the duration of the coroutine's step.
 """
 
 from __future__ import annotations
