@@ -5,7 +5,7 @@ stdlib and third-party helpers that check ``isinstance(x, asyncio.Task)``
 treat it as one; none of the C task's own machinery runs: its ``__init__``
 is never called, and every method is tether's) that runs a coroutine, and it
 is also a kernel task (a `tether.lowlevel.Task`): during each run of the loop (a
-*segment*, see `_loop.py`) it is started with `lowlevel.spawn_task` in the
+*segment*, see `_loop_core.py`) it is started with `lowlevel.spawn_task` in the
 segment's root nursery. The kernel steps it through the loop's stepper
 (`_stepper.py`), one object shared by all of the loop's tasks, which
 learns from `lowlevel.current_stepping_state` which task a step is for.

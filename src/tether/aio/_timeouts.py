@@ -1,6 +1,6 @@
 """Time: `sleep`, `timeout` / `timeout_at` / `Timeout`, and `wait_for`.
 
-Timers are the loop's (see `_loop.py`: one heap, served by a kernel task
+Timers are the loop's (see `_loop_core.py`: one heap, served by a kernel task
 that sleeps on a kernel deadline). A timeout that expires cancels its task
 the asyncio way, once (`Task.cancel`), and turns the resulting
 `CancelledError` into `TimeoutError` when it leaves the block. It does not
