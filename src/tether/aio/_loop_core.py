@@ -32,6 +32,17 @@ nursery is cancelled and the segment ends. The next segment starts from the
 queue. An aio task that is inside tether-native (trio-style) code when its
 segment ends cannot leave the kernel there: it is cancelled with
 `tether.Cancelled` (see docs/aio.md).
+
+Invariants:
+
+- ``_pending`` holds, in order, what runs when the loop next runs: QUEUED
+  tasks, and callbacks (Handles and ``(LoopCallback, arg)`` pairs). While a
+  segment runs and is not frozen, nothing is added to it.
+- ``_open_batch`` is None or the batch of a runner that is in the kernel's
+  run queue and has not run it yet; callbacks queued now join it.
+- ``_nursery``, ``_stepper``, ``_kernel`` and ``_token`` are set exactly
+  while a segment runs; ``_frozen`` is True only between the segment's
+  freeze and its end.
 """
 
 from __future__ import annotations
