@@ -458,22 +458,25 @@ class _FromThreadCall:
                 "tether.lowlevel.current_tether_token() inside the run"
             )
 
-        if tether_token is not None or link is None or link.abandon_on_cancel:
-            token.run_sync_soon(self.start_in_system_task)
-        else:
-
-            def hand_to_waiting_task() -> None:
-                assert link.task is not None, "only abandoned calls lose their task"
-                reschedule(link.task, outcome.Value(self))
-
-            token.run_sync_soon(hand_to_waiting_task)
-        if link is None:
-            return self.reply.get().unwrap()
-        link.from_thread_call = self
+        # Recorded before the call is handed over, so that whoever looks at
+        # the waiting task (the task tree) sees the thread's call as soon as
+        # the call can run.
+        if link is not None:
+            link.from_thread_call = self
         try:
+            if tether_token is not None or link is None or link.abandon_on_cancel:
+                token.run_sync_soon(self.start_in_system_task)
+            else:
+
+                def hand_to_waiting_task() -> None:
+                    assert link.task is not None, "only abandoned calls lose their task"
+                    reschedule(link.task, outcome.Value(self))
+
+                token.run_sync_soon(hand_to_waiting_task)
             return self.reply.get().unwrap()
         finally:
-            link.from_thread_call = None
+            if link is not None:
+                link.from_thread_call = None
 
 
 def from_thread_run(

@@ -3,6 +3,7 @@ getaddrinfo; signals."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -11,6 +12,8 @@ import threading
 import pytest
 
 from tether import aio
+
+from .conftest import run_virtual
 
 
 def test_add_reader_called_until_removed():
@@ -275,3 +278,47 @@ def test_signal_handler_errors():
         return await aio.to_thread(in_thread)
 
     assert "main thread" in aio.run(main())
+
+
+class _ListenerOutOfFds(socket.socket):
+    """A listening socket whose first accept fails as when the process has
+    run out of file descriptors."""
+
+    failures = 1
+
+    def accept(self):
+        if _ListenerOutOfFds.failures:
+            _ListenerOutOfFds.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+def test_server_accepts_again_after_running_out_of_fds():
+    # The error goes to the exception handler, the server stops accepting
+    # for a while (a second, in virtual time here), then accepts again.
+    async def main():
+        loop = aio.get_running_loop()
+        reported = []
+        loop.set_exception_handler(lambda loop, context: reported.append(context["message"]))
+        listener = _ListenerOutOfFds(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        accepted = []
+
+        async def handle(reader, writer):
+            accepted.append(loop.time())
+            writer.close()
+
+        server = await aio.start_server(handle, sock=listener)
+        started = loop.time()
+        async with aio.timeout(10):
+            reader, writer = await aio.open_connection(*listener.getsockname())
+            await reader.read()
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return reported, [when - started for when in accepted]
+
+    reported, accepted_after = run_virtual(main())
+    assert reported == ["socket.accept() out of system resource"]
+    assert accepted_after == [1]

@@ -494,3 +494,24 @@ def test_an_unretrieved_task_error_is_reported_without_the_cycle_collector():
         assert [repr(exc) for exc in aio.run(main())] == ["ValueError('never retrieved')"]
     finally:
         gc.enable()
+
+
+def test_debug_mode_tracks_coroutine_origins_while_running_and_restores_the_depth():
+    # As asyncio: the depth the program had set is put back after the run.
+    previous = sys.get_coroutine_origin_tracking_depth()
+    sys.set_coroutine_origin_tracking_depth(3)
+    try:
+        loop = aio.new_event_loop()
+        loop.set_debug(True)
+
+        async def depth():
+            return sys.get_coroutine_origin_tracking_depth()
+
+        try:
+            during = loop.run_until_complete(depth())
+        finally:
+            loop.close()
+        assert during == asyncio.constants.DEBUG_STACK_DEPTH
+        assert sys.get_coroutine_origin_tracking_depth() == 3
+    finally:
+        sys.set_coroutine_origin_tracking_depth(previous)

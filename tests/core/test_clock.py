@@ -7,6 +7,7 @@ import threading
 import tether
 from tether import lowlevel
 from tether.abc import Clock
+from tether.testing import MockClock
 
 
 class VirtualClock(Clock):
@@ -103,3 +104,20 @@ def test_a_threshold_of_inf_turns_autojumping_off():
 
     tether.run(main, clock=clock)
     assert clock.autojumps == 0
+
+
+def test_mock_clock_implements_the_public_autojump_hook():
+    # MockClock is a clock like any other: the run loop calls its public
+    # hook, which jumps to the nearest deadline.
+    clock = MockClock(autojump_threshold=0)
+    assert type(clock).autojump is not Clock.autojump
+
+    async def main():
+        with tether.move_on_after(7):
+            await tether.sleep_forever()
+        before = tether.current_time()
+        with tether.CancelScope(deadline=before + 3):
+            clock.autojump()  # by hand: jumps to this scope's deadline
+            return before, tether.current_time()
+
+    assert tether.run(main, clock=clock) == (7.0, 10.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextvars
 import select
 import socket
+import threading
 import types
 
 import outcome
@@ -311,6 +312,94 @@ def test_abort_wait_respects_a_wait_that_cannot_be_abandoned():
             lowlevel.reschedule(task)
 
     tether.run(main)
+
+
+def test_abort_wait_with_make_cancelled_looks_like_a_cancellation_to_the_wait():
+    # The task gets the Cancelled where it waits (a face would turn it into
+    # its own error), and the abandoned thread sees a cancellation too.
+    seen = []
+    release = threading.Event()
+    thread_done = threading.Event()
+
+    def in_thread():
+        release.wait()
+        try:
+            tether.from_thread.check_cancelled()
+        except tether.Cancelled:
+            seen.append("thread saw a cancellation")
+        thread_done.set()
+
+    def raise_cancelled():
+        raise lowlevel.make_cancelled()
+
+    async def waiter():
+        try:
+            await tether.to_thread.run_sync(in_thread, abandon_on_cancel=True)
+        except tether.Cancelled:
+            seen.append("task got Cancelled")
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter)
+            await tether.testing.wait_all_tasks_blocked()
+            (task,) = nursery.child_tasks
+            assert lowlevel.abort_wait(task, raise_cancelled) is True
+
+    tether.run(main)
+    release.set()
+    assert thread_done.wait(10)
+    assert seen == ["task got Cancelled", "thread saw a cancellation"]
+
+
+def test_has_open_nurseries_follows_the_nurseries_a_task_has_open():
+    async def main():
+        task = lowlevel.current_task()
+        seen = [lowlevel.has_open_nurseries(task)]
+        async with tether.open_nursery():
+            seen.append(lowlevel.has_open_nurseries(task))
+        seen.append(lowlevel.has_open_nurseries(task))
+        return seen
+
+    assert tether.run(main) == [False, True, False]
+
+
+def test_code_coroutine_is_what_a_face_task_runs_and_what_its_frames_show():
+    gate = tether.Event()
+
+    async def inner():
+        await gate.wait()
+
+    class Face(FaceTask):
+        __slots__ = ()
+
+        def code_coroutine(self):
+            return self.inner
+
+    async def main():
+        task = Face("face", inner())
+        assert lowlevel.current_task().code_coroutine() is lowlevel.current_task().coro
+        async with tether.open_nursery() as nursery:
+            lowlevel.spawn_task(nursery, task, Stepper(), context=contextvars.copy_context())
+            await tether.testing.wait_all_tasks_blocked()
+            assert task.code_coroutine() is task.inner
+            assert next(task.iter_await_frames())[0].f_code.co_name == "inner"
+            gate.set()
+
+    tether.run(main)
+
+
+def test_a_face_class_overriding_the_old_private_hook_still_works_with_a_warning():
+    with pytest.warns(tether.TetherDeprecationWarning, match=r"override code_coroutine\(\)"):
+
+        class OldFace(FaceTask):
+            __slots__ = ()
+
+            def _code_coroutine(self):
+                return self.inner
+
+    task = OldFace("old", object())
+    assert task.code_coroutine() is task.inner
+    assert task._code_coroutine() is task.inner
 
 
 @pytest.mark.skipif(not hasattr(select, "epoll"), reason="epoll only")

@@ -44,12 +44,8 @@ class Clock(abc.ABC):
         nearest deadline (``tether.lowlevel.current_statistics()
         .seconds_to_next_deadline`` says how far), so that the timeout fires
         at once. The default does nothing."""
-        # Compatibility: tether.testing.MockClock still names this hook
-        # ``_autojump``; this calls it until that method takes the public
-        # name, which will make this default dead code to delete.
-        legacy_hook = getattr(self, "_autojump", None)
-        if legacy_hook is not None:
-            legacy_hook()
+        # (A clock whose time moves by itself has nothing to jump.)
+        return
 
     @abc.abstractmethod
     def start_clock(self) -> None:
@@ -68,7 +64,12 @@ class Clock(abc.ABC):
 class SystemClock(Clock):
     """The default clock: `time.perf_counter` plus a random offset, so that code
     which mixes tether times with other clocks fails loudly in testing rather
-    than working by accident."""
+    than working by accident.
+
+    `tether.run` makes one when no clock is given. `tether.lowlevel` exports
+    the class for code that needs the default clock as an object of its own
+    before a run starts (`tether.aio`'s event loop tells the time outside
+    its runs) or that falls back to it (the testing tools)."""
 
     __slots__ = ("offset",)
 

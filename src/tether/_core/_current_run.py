@@ -149,7 +149,11 @@ async def wait_all_tasks_blocked(cushion: float = 0.0) -> None:
     """Block until every other task of the run is blocked (waiting on
     something other than a checkpoint), and has been for `cushion` seconds
     of real time. Mostly for tests: "let everything settle, then check".
-    Cancellable."""
+    Cancellable.
+
+    Users find it as `tether.testing.wait_all_tasks_blocked`; `tether.lowlevel`
+    exports it too, for tools built on the kernel from outside it (the
+    testing tools themselves)."""
     runner = current_runner()
     if cushion < 0 or math.isnan(cushion):
         raise ValueError(f"cushion must be a non-negative number, got {cushion!r}")

@@ -3,14 +3,16 @@
 A face has task objects of its own class, derived from `Task` with the
 kernel's fields (`TASK_SLOTS`) in its ``__slots__``, and starts them with
 `spawn_task`; a face that gets coroutine objects uses `spawn_coroutine`.
-`current_stepping_state` gives a face's stepper (or a primitive's fast
-path) the run itself, for its hot paths, and `abort_wait` interrupts a
-task's wait for edge-triggered cancellation. A face's task object that
-exists before it is started gets the values of a task that is not running
-from `init_unstarted_task`; `spawn_order` gives a face an order of its
-tasks that is the same in every run. Everything here is exported by
-`tether.lowlevel`: a face uses these rather than the kernel's private
-fields, which may change.
+`current_stepping_state` gives a face's stepper (or a primitive's fast path)
+the run itself, for its hot paths, and `abort_wait` interrupts a task's wait for edge-triggered
+cancellation. A face's task object that exists before it is started gets
+the values of a task that is not running from `init_unstarted_task`;
+`spawn_order` gives a face an order of its tasks that is the same in every
+run. `has_open_nurseries` tells a face's stepper cheaply whether a task has
+trio-style nurseries open, and `make_cancelled` makes the kernel's
+`Cancelled` for a face that aborts a wait as a cancellation would.
+Everything here is exported by `tether.lowlevel`: a face uses these
+rather than the kernel's private fields, which may change.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 
 import outcome
 
+from ._exceptions import Cancelled
 from ._nursery import Nursery, closed_nursery_error
 from ._run_context import current_runner
 from ._task import Task
@@ -82,7 +85,7 @@ def spawn_task(
     included, can be interrupted by Ctrl-C like any task's code; mark
     stepper methods with `enable_ki_protection` to defer it there. For the
     task tree, hang reports and that protection, the class overrides
-    ``_code_coroutine()`` to return the coroutine that runs the task's code.
+    `Task.code_coroutine` to return the coroutine that runs the task's code.
 
     Raises:
       RuntimeError: if the nursery is closed, or `task` is running.
@@ -178,6 +181,34 @@ def abort_wait(task: Task, raise_exc: Callable[[], Any]) -> bool:
         return False
     task._attempt_abort(raise_exc)
     return task._abort_func is None
+
+
+def make_cancelled() -> Cancelled:
+    """A new `tether.Cancelled`, which code outside the kernel cannot
+    construct otherwise. Not a checkpoint; needs no run.
+
+    For a face that interrupts a task's wait with `abort_wait` and wants
+    the wait's abort function to see an ordinary cancellation: its
+    ``raise_exc`` raises this (a nursery's exit then ignores the attempt,
+    a thread keeps it for ``from_thread.check_cancelled``), and the face
+    replaces the error the task resumes with by its own (`tether.aio`
+    turns it into `asyncio.CancelledError`). Raising it anywhere else
+    looks to the code around it like a cancellation it did not ask for.
+    """
+    return Cancelled._create()
+
+
+def has_open_nurseries(task: Task) -> bool:
+    """Whether `task` has nurseries open (`Task.child_nurseries` is not
+    empty), without copying that list. Not a checkpoint; needs no run.
+
+    For a face's stepper, which asks after each step of a task whether the
+    step may have started trio-style children (`tether.aio` gives the
+    children of its tasks the handler for asyncio futures before their
+    first step): one call, where ``task.child_nurseries`` would build a
+    list each time.
+    """
+    return True if task._child_nurseries else False
 
 
 def init_unstarted_task(task: Task) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import gc
+import warnings
 from collections.abc import Callable, Iterator
 from types import AsyncGeneratorType, CoroutineType, FrameType, GeneratorType
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import outcome
 
 from ._cancel_reason import cancelled_for
-from ._exceptions import TetherInternalError
+from ._exceptions import TetherDeprecationWarning, TetherInternalError
 from ._traps import ABORT_BY_CANCELLING_TIMER, ABORT_BY_LEAVING_LOT, Abort, AbortFn
 
 if TYPE_CHECKING:
@@ -270,15 +271,39 @@ class Task:
 
     def _code_coroutine(self) -> Any:
         """The coroutine that runs the task's own code: `coro`, unless a
-        face steps it through a stepper (then the face's class overrides
-        this; see `lowlevel.spawn_task`)."""
-        return self.coro
+        face steps it through a stepper. The kernel's call of the public
+        `code_coroutine`, which faces override."""
+        return self.code_coroutine()
 
     def _root_frame(self) -> FrameType | None:
         """The frame where the task's own code starts (KeyboardInterrupt
         protection stops there)."""
         coro = self._code_coroutine()
         return getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+
+    def code_coroutine(self) -> Any:
+        """The coroutine that runs the task's own code: `coro` for the
+        kernel's tasks. A face whose tasks are stepped through a stepper
+        (see `lowlevel.spawn_task`) overrides it to return the task's own
+        coroutine: `iter_await_frames`, the tools that show where tasks
+        are (task trees, hang reports) and Ctrl-C protection read the
+        task's code through it. Not a checkpoint."""
+        return self.coro
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        legacy = cls.__dict__.get("_code_coroutine")
+        if legacy is not None and "code_coroutine" not in cls.__dict__:
+            # The face protocol's hook was once named ``_code_coroutine``:
+            # a class that overrides only that name keeps working, public
+            # callers included.
+            warnings.warn(
+                f"{cls.__qualname__} overrides Task._code_coroutine(); override "
+                "code_coroutine() instead (the hook's public name)",
+                TetherDeprecationWarning,
+                stacklevel=2,
+            )
+            cls.code_coroutine = legacy  # type: ignore[method-assign]
 
     # -- cancellation plumbing -------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
-import contextlib
+import dataclasses
 import errno
 import itertools
 import logging
@@ -25,20 +25,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _unix_cleanup
-from ._pipes import ReadPipeTransport, WritePipeTransport
 from ._sockets import (
     ensure_resolved,
     reject_ssl_socket,
     remove_stale_unix_socket,
     send_file_in_chunks,
 )
-from ._subprocess import (
-    SubprocessTransport,
-    child_watcher_callback,
-    explicit_child_watcher,
-    watch_child,
-)
-from ._transports import SocketTransport
+from ._timeouts import sleep
+from ._transports import SocketTransport, await_or_close
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -53,6 +47,10 @@ logger = logging.getLogger("asyncio")
 _HAS_IPV6 = hasattr(socket, "AF_INET6")
 #: Seconds to wait before accepting again after running out of fds.
 ACCEPT_RETRY_DELAY = 1
+#: Bytes read from the file and written to the transport at a time by
+#: `sendfile` (small: each chunk waits for the transport's write buffer to
+#: drain below its high-water mark, as in asyncio's fallback).
+TRANSPORT_SENDFILE_CHUNK = 16 * 1024
 
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 
@@ -134,11 +132,7 @@ async def create_connection_transport(
         ssl_handshake_timeout=ssl_handshake_timeout,
         ssl_shutdown_timeout=ssl_shutdown_timeout,
     )
-    try:
-        await waiter
-    except BaseException:
-        transport.close()
-        raise
+    await await_or_close(waiter, transport)
     return transport, protocol
 
 
@@ -450,11 +444,11 @@ async def create_server(
         loop,
         sockets,
         protocol_factory,
-        ssl,
-        backlog,
-        ssl_handshake_timeout,
-        ssl_shutdown_timeout,
-        start_serving,
+        ssl=ssl,
+        backlog=backlog,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout,
+        start_serving=start_serving,
     )
 
 
@@ -503,11 +497,11 @@ async def create_unix_server(
         loop,
         [listener],
         protocol_factory,
-        ssl,
-        backlog,
-        ssl_handshake_timeout,
-        ssl_shutdown_timeout,
-        start_serving,
+        ssl=ssl,
+        backlog=backlog,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout,
+        start_serving=start_serving,
     )
 
 
@@ -515,12 +509,15 @@ async def _serve(
     loop: TetherEventLoop,
     sockets: list[socket.socket],
     protocol_factory: ProtocolFactory,
+    *,
     ssl: Any,
     backlog: int,
     ssl_handshake_timeout: float | None,
     ssl_shutdown_timeout: float | None,
     start_serving: bool,
 ) -> asyncio.Server:
+    # (asyncio.Server takes these positionally, and gives them back to the
+    # loop's `_start_serving`: see `start_serving`.)
     server = asyncio.Server(
         loop,
         sockets,
@@ -533,12 +530,26 @@ async def _serve(
     if start_serving:
         server._start_serving()  # type: ignore[attr-defined]
         # One iteration, so that the accept callbacks are in place.
-        from ._timeouts import sleep
-
         await sleep(0)
     if loop._debug:
         logger.info("%r is serving", server)
     return server
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ServeConfig:
+    """How a server accepts connections on its listening sockets: what
+    `asyncio.Server` passes to the loop's ``_start_serving``."""
+
+    protocol_factory: ProtocolFactory
+    #: An `ssl.SSLContext`, or None for plain connections.
+    sslcontext: Any
+    #: The `asyncio.Server`, which tracks its connections.
+    server: Any
+    #: How many connections to accept in a row when the socket is readable.
+    backlog: int
+    ssl_handshake_timeout: float | None
+    ssl_shutdown_timeout: float | None
 
 
 def start_serving(
@@ -551,19 +562,16 @@ def start_serving(
     ssl_handshake_timeout: float | None,
     ssl_shutdown_timeout: float | None,
 ) -> None:
-    """Called by `asyncio.Server`: accept connections on `sock`."""
-    loop.add_reader(
-        sock.fileno(),
-        _accept,
-        loop,
-        protocol_factory,
-        sock,
-        sslcontext,
-        server,
-        backlog,
-        ssl_handshake_timeout,
-        ssl_shutdown_timeout,
+    """Called by `asyncio.Server` (through the loop's ``_start_serving``,
+    with its arguments): accept connections on `sock`."""
+    config = _ServeConfig(
+        protocol_factory, sslcontext, server, backlog, ssl_handshake_timeout, ssl_shutdown_timeout
     )
+    _watch_listener(loop, sock, config)
+
+
+def _watch_listener(loop: TetherEventLoop, sock: socket.socket, config: _ServeConfig) -> None:
+    loop.add_reader(sock.fileno(), _accept, loop, sock, config)
 
 
 def stop_serving(loop: TetherEventLoop, sock: socket.socket) -> None:
@@ -574,17 +582,8 @@ def stop_serving(loop: TetherEventLoop, sock: socket.socket) -> None:
     sock.close()
 
 
-def _accept(
-    loop: TetherEventLoop,
-    protocol_factory: ProtocolFactory,
-    sock: socket.socket,
-    sslcontext: Any,
-    server: Any,
-    backlog: int,
-    ssl_handshake_timeout: float | None,
-    ssl_shutdown_timeout: float | None,
-) -> None:
-    for _ in range(backlog):
+def _accept(loop: TetherEventLoop, sock: socket.socket, config: _ServeConfig) -> None:
+    for _ in range(config.backlog):
         try:
             conn, addr = sock.accept()
             conn.setblocking(False)
@@ -600,66 +599,33 @@ def _accept(
                     }
                 )
                 loop.remove_reader(sock.fileno())
-                loop.call_later(
-                    ACCEPT_RETRY_DELAY,
-                    start_serving,
-                    loop,
-                    protocol_factory,
-                    sock,
-                    sslcontext,
-                    server,
-                    backlog,
-                    ssl_handshake_timeout,
-                    ssl_shutdown_timeout,
-                )
+                loop.call_later(ACCEPT_RETRY_DELAY, _watch_listener, loop, sock, config)
                 return
             raise
         else:
-            loop.create_task(
-                _accept_connection(
-                    loop,
-                    protocol_factory,
-                    conn,
-                    {"peername": addr},
-                    sslcontext,
-                    server,
-                    ssl_handshake_timeout,
-                    ssl_shutdown_timeout,
-                )
-            )
+            loop.create_task(_accept_connection(loop, conn, {"peername": addr}, config))
 
 
 async def _accept_connection(
-    loop: TetherEventLoop,
-    protocol_factory: ProtocolFactory,
-    conn: socket.socket,
-    extra: dict[str, Any],
-    sslcontext: Any,
-    server: Any,
-    ssl_handshake_timeout: float | None,
-    ssl_shutdown_timeout: float | None,
+    loop: TetherEventLoop, conn: socket.socket, extra: dict[str, Any], config: _ServeConfig
 ) -> None:
     protocol = None
     try:
-        protocol = protocol_factory()
+        protocol = config.protocol_factory()
         waiter = loop.create_future()
         transport = make_transport(
             loop,
             conn,
             protocol,
             waiter,
-            ssl=sslcontext,
+            ssl=config.sslcontext,
             server_side=True,
             extra=extra,
-            server=server,
-            ssl_handshake_timeout=ssl_handshake_timeout,
-            ssl_shutdown_timeout=ssl_shutdown_timeout,
+            server=config.server,
+            ssl_handshake_timeout=config.ssl_handshake_timeout,
+            ssl_shutdown_timeout=config.ssl_shutdown_timeout,
         )
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
+        await await_or_close(waiter, transport)
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:
@@ -709,9 +675,8 @@ async def start_tls(
     connection_made = loop.call_soon(ssl_protocol.connection_made, transport)
     resume = loop.call_soon(transport.resume_reading)
     try:
-        await waiter
+        await await_or_close(waiter, transport)
     except BaseException:
-        transport.close()
         connection_made.cancel()
         resume.cancel()
         raise
@@ -747,104 +712,4 @@ async def sendfile(
             finally:
                 transport._reset_empty_waiter()
 
-    return await send_file_in_chunks(loop, file, offset, count, 16384, send)
-
-
-# -- pipes and subprocesses ---------------------------------------------------
-
-
-async def _connect_pipe(
-    loop: TetherEventLoop,
-    protocol_factory: ProtocolFactory,
-    pipe: Any,
-    transport_class: type[ReadPipeTransport] | type[WritePipeTransport],
-) -> tuple[Any, asyncio.BaseProtocol]:
-    protocol = protocol_factory()
-    waiter = loop.create_future()
-    transport = transport_class(loop, pipe, protocol, waiter)
-    try:
-        await waiter
-    except BaseException:
-        transport.close()
-        raise
-    return transport, protocol
-
-
-async def connect_read_pipe(
-    loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
-) -> tuple[asyncio.ReadTransport, asyncio.BaseProtocol]:
-    return await _connect_pipe(loop, protocol_factory, pipe, ReadPipeTransport)
-
-
-async def connect_write_pipe(
-    loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
-) -> tuple[asyncio.WriteTransport, asyncio.BaseProtocol]:
-    return await _connect_pipe(loop, protocol_factory, pipe, WritePipeTransport)
-
-
-async def make_subprocess_transport(
-    loop: TetherEventLoop,
-    protocol: asyncio.BaseProtocol,
-    args: Any,
-    shell: bool,
-    stdin: Any,
-    stdout: Any,
-    stderr: Any,
-    bufsize: int,
-    **kwargs: Any,
-) -> SubprocessTransport:
-    explicit = explicit_child_watcher()
-    with explicit if explicit is not None else contextlib.nullcontext() as entered:
-        # (Python 3.11 uses what entering the watcher returns; 3.12+ the
-        # watcher itself.)
-        watcher = entered if sys.version_info < (3, 12) else explicit
-        if watcher is not None and not watcher.is_active():
-            # Before the process is started, as asyncio checks.
-            raise RuntimeError(
-                "asyncio.get_child_watcher() is not activated, subprocess support is not installed."
-            )
-        waiter = loop.create_future()
-        transport = SubprocessTransport(
-            loop,
-            protocol,  # type: ignore[arg-type]
-            args,
-            shell,
-            stdin,
-            stdout,
-            stderr,
-            bufsize,
-            waiter=waiter,
-            **kwargs,
-        )
-        if watcher is None:
-            watch_child(loop, transport)
-        else:
-            watcher.add_child_handler(transport.get_pid(), child_watcher_callback, transport)
-        try:
-            await waiter
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException:
-            transport.close()
-            await transport._wait()
-            raise
-    return transport
-
-
-def check_subprocess_arguments(
-    universal_newlines: bool,
-    bufsize: int,
-    text: Any,
-    encoding: Any,
-    errors: Any,
-) -> None:
-    if universal_newlines:
-        raise ValueError("universal_newlines must be False")
-    if bufsize != 0:
-        raise ValueError("bufsize must be 0")
-    if text:
-        raise ValueError("text must be False")
-    if encoding is not None:
-        raise ValueError("encoding must be None")
-    if errors is not None:
-        raise ValueError("errors must be None")
+    return await send_file_in_chunks(loop, file, offset, count, TRANSPORT_SENDFILE_CHUNK, send)

@@ -23,6 +23,7 @@ from ._sockets import ensure_resolved, remove_stale_unix_socket
 from ._transports import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
     add_socket_extra,
+    await_or_close,
     report_fatal_error,
     set_result_unless_cancelled,
 )
@@ -280,11 +281,7 @@ async def create_datagram_endpoint(
     protocol = protocol_factory()
     waiter = loop.create_future()
     transport = DatagramTransport(loop, sock, protocol, remote, waiter)
-    try:
-        await waiter
-    except BaseException:
-        transport.close()
-        raise
+    await await_or_close(waiter, transport)
     return transport, protocol
 
 

@@ -14,7 +14,7 @@ import threading
 import warnings
 from typing import Any
 
-from .._core import Clock
+from ..abc import Clock
 from ._stdlib import get_running_loop_or_none, no_running_loop_message
 
 
@@ -55,6 +55,7 @@ def new_event_loop(*, clock: Clock | None = None) -> Any:
 
     ``clock`` (a tether extension) gives the loop a tether clock, such as
     ``tether.testing.MockClock`` for virtual time."""
+    # (Imported here: the loop's modules import this one, for get_event_loop.)
     from ._loop import TetherEventLoop
 
     return TetherEventLoop(clock=clock)

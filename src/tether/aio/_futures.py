@@ -2,8 +2,8 @@
 
 `tether.aio.Future` *is* `asyncio.Future` (its C implementation): a future
 created on a tether loop is an ordinary asyncio future whose callbacks the
-loop schedules. A task awaiting one is parked in the kernel until it is done
-(`Task._park`). `wrap_future` and `run_coroutine_threadsafe` connect it with
+loop schedules. A task awaiting one is blocked in the kernel until it is
+done (`Task._on_foreign_yield`). `wrap_future` and `run_coroutine_threadsafe` connect it with
 `concurrent.futures.Future`, the thread-safe kind.
 """
 
@@ -14,9 +14,22 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ._events import get_event_loop
+
 T = TypeVar("T")
 
 Future = asyncio.Future
+
+
+def loop_of(future: Any) -> Any:
+    """The loop of an asyncio-compatible `future`: its ``get_loop()``, or
+    for an older kind of future without one, its ``_loop`` (as asyncio's
+    tasks accept)."""
+    try:
+        get_loop = future.get_loop
+    except AttributeError:
+        return future._loop
+    return get_loop()
 
 
 def isfuture(obj: object) -> bool:
@@ -90,8 +103,6 @@ def wrap_future(future: Any, *, loop: Any = None) -> Future[Any]:
     if not isinstance(future, concurrent.futures.Future):
         raise TypeError(f"concurrent.futures.Future is expected, got {future!r}")
     if loop is None:
-        from ._events import get_event_loop
-
         loop = get_event_loop()
     wrapped: Future[Any] = loop.create_future()
     source = future

@@ -14,16 +14,24 @@ import inspect
 import types
 from asyncio import CancelledError
 from collections.abc import Awaitable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
+from ._callbacks import CountingHook, LoopCallback
+from ._events import get_event_loop
 from ._futures import Future, isfuture
-from ._loop import LoopCallback, TetherEventLoop
-from ._task import CountingHook, Task, new_task
+from ._loop_core import creates_plain_tasks
+from ._task import Task, ensure_future, new_task
 
 _NO_CONTEXT = contextvars.Context()
 _CoroutineType = types.CoroutineType
 
 T = TypeVar("T")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+T4 = TypeVar("T4")
+T5 = TypeVar("T5")
+T6 = TypeVar("T6")
 
 
 class _GatheringFuture(Future[list[Any]]):
@@ -59,12 +67,9 @@ def _as_future(arg: Any, loop: Any) -> Future[Any]:
             )
         return arg  # type: ignore[no-any-return]
     if loop is None:
-        from ._events import get_event_loop
-
         loop = get_event_loop()
     if isinstance(arg, Coroutine) or inspect.iscoroutine(arg):
         return loop.create_task(arg)  # type: ignore[no-any-return]
-    from ._task import ensure_future
 
     return ensure_future(arg, loop=loop)
 
@@ -77,9 +82,168 @@ def _result_or_error(child: Future[Any]) -> Any:
     return child.result() if error is None else error
 
 
-def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -> Future[list[Any]]:
+# For type checkers, as typeshed types asyncio.gather: up to six awaitables
+# give a tuple of their result types (the value is a list, as in asyncio;
+# both unpack the same); with return_exceptions=True each may be an error.
+# The overloads without errors overlap those with (an argument typed plain
+# bool matches both): the first that matches wins, which is meant.
+
+
+@overload
+def gather(  # type: ignore[overload-overlap]
+    aw1: Awaitable[T1], /, *, return_exceptions: Literal[False] = False
+) -> Future[tuple[T1]]: ...
+
+
+@overload
+def gather(  # type: ignore[overload-overlap]
+    aw1: Awaitable[T1], aw2: Awaitable[T2], /, *, return_exceptions: Literal[False] = False
+) -> Future[tuple[T1, T2]]: ...
+
+
+@overload
+def gather(  # type: ignore[overload-overlap]
+    aw1: Awaitable[T1],
+    aw2: Awaitable[T2],
+    aw3: Awaitable[T3],
+    /,
+    *,
+    return_exceptions: Literal[False] = False,
+) -> Future[tuple[T1, T2, T3]]: ...
+
+
+@overload
+def gather(  # type: ignore[overload-overlap]
+    aw1: Awaitable[T1],
+    aw2: Awaitable[T2],
+    aw3: Awaitable[T3],
+    aw4: Awaitable[T4],
+    /,
+    *,
+    return_exceptions: Literal[False] = False,
+) -> Future[tuple[T1, T2, T3, T4]]: ...
+
+
+@overload
+def gather(  # type: ignore[overload-overlap]
+    aw1: Awaitable[T1],
+    aw2: Awaitable[T2],
+    aw3: Awaitable[T3],
+    aw4: Awaitable[T4],
+    aw5: Awaitable[T5],
+    /,
+    *,
+    return_exceptions: Literal[False] = False,
+) -> Future[tuple[T1, T2, T3, T4, T5]]: ...
+
+
+@overload
+def gather(  # type: ignore[overload-overlap]
+    aw1: Awaitable[T1],
+    aw2: Awaitable[T2],
+    aw3: Awaitable[T3],
+    aw4: Awaitable[T4],
+    aw5: Awaitable[T5],
+    aw6: Awaitable[T6],
+    /,
+    *,
+    return_exceptions: Literal[False] = False,
+) -> Future[tuple[T1, T2, T3, T4, T5, T6]]: ...
+
+
+@overload
+def gather(  # type: ignore[overload-overlap]
+    *coros_or_futures: Awaitable[T], return_exceptions: Literal[False] = False
+) -> Future[list[T]]: ...
+
+
+@overload
+def gather(
+    aw1: Awaitable[T1], /, *, return_exceptions: bool
+) -> Future[tuple[T1 | BaseException]]: ...
+
+
+@overload
+def gather(
+    aw1: Awaitable[T1], aw2: Awaitable[T2], /, *, return_exceptions: bool
+) -> Future[tuple[T1 | BaseException, T2 | BaseException]]: ...
+
+
+@overload
+def gather(
+    aw1: Awaitable[T1], aw2: Awaitable[T2], aw3: Awaitable[T3], /, *, return_exceptions: bool
+) -> Future[tuple[T1 | BaseException, T2 | BaseException, T3 | BaseException]]: ...
+
+
+@overload
+def gather(
+    aw1: Awaitable[T1],
+    aw2: Awaitable[T2],
+    aw3: Awaitable[T3],
+    aw4: Awaitable[T4],
+    /,
+    *,
+    return_exceptions: bool,
+) -> Future[
+    tuple[T1 | BaseException, T2 | BaseException, T3 | BaseException, T4 | BaseException]
+]: ...
+
+
+@overload
+def gather(
+    aw1: Awaitable[T1],
+    aw2: Awaitable[T2],
+    aw3: Awaitable[T3],
+    aw4: Awaitable[T4],
+    aw5: Awaitable[T5],
+    /,
+    *,
+    return_exceptions: bool,
+) -> Future[
+    tuple[
+        T1 | BaseException,
+        T2 | BaseException,
+        T3 | BaseException,
+        T4 | BaseException,
+        T5 | BaseException,
+    ]
+]: ...
+
+
+@overload
+def gather(
+    aw1: Awaitable[T1],
+    aw2: Awaitable[T2],
+    aw3: Awaitable[T3],
+    aw4: Awaitable[T4],
+    aw5: Awaitable[T5],
+    aw6: Awaitable[T6],
+    /,
+    *,
+    return_exceptions: bool,
+) -> Future[
+    tuple[
+        T1 | BaseException,
+        T2 | BaseException,
+        T3 | BaseException,
+        T4 | BaseException,
+        T5 | BaseException,
+        T6 | BaseException,
+    ]
+]: ...
+
+
+@overload
+def gather(
+    *coros_or_futures: Awaitable[T], return_exceptions: bool
+) -> Future[list[T | BaseException]]: ...
+
+
+def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -> Future[Any]:
     """Run the awaitables concurrently (coroutines are wrapped in tasks) and
-    return a future of the list of their results, in argument order.
+    return a future of the list of their results, in argument order. (Type
+    checkers see a tuple of the results' types for up to six awaitables,
+    as for `asyncio.gather`.)
 
     With ``return_exceptions=False`` the first exception (or a child's
     cancellation, as `CancelledError`) is raised at once and the other
@@ -92,8 +256,6 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
     result.
     """
     if not coros_or_futures:
-        from ._events import get_event_loop
-
         outer: Future[list[Any]] = get_event_loop().create_future()
         outer.set_result([])
         return outer
@@ -147,11 +309,9 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
     done_callback = LoopCallback(on_future_done)
     mixed = False
     if type(coros_or_futures[0]) is _CoroutineType:
-        from ._events import get_event_loop
-
         loop = get_event_loop()
     # Whether coroutines can be wrapped the fast way: new tether.aio Tasks.
-    plain = type(loop) is TetherEventLoop and loop._task_factory is None
+    plain = creates_plain_tasks(loop)
     for arg in coros_or_futures:
         child = by_arg.get(arg)
         if child is None:
@@ -167,7 +327,7 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
                 child = _as_future(arg, loop)
                 if loop is None:
                     loop = child.get_loop()
-                    plain = type(loop) is TetherEventLoop and loop._task_factory is None
+                    plain = creates_plain_tasks(loop)
                 if child is not arg:
                     # A task made here: its errors are reported by the gather.
                     child._log_destroy_pending = False  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ in the same kernel run as the loop, so they can use the loop too: `aio`'s
 I/O, `create_task`, asyncio's streams and queues, whose awaits end in an
 asyncio future. The kernel hands a native task's foreign yield (such a
 future) to the task's ``foreign_yield_handler``; this module is that handler
-for native tasks of a running aio loop. It parks the task until the future
+for native tasks of a running aio loop. It blocks the task until the future
 is done, as an aio task's wait does, except for cancellation, which stays
 the kernel's: a tether cancel scope around the await stops the wait (and
 leaves the future alone, as for an aio task under a tether scope).
@@ -21,7 +21,7 @@ future of the loop:
   which is how asyncio code comes by the futures it awaits.
 
 Invariant: only native kernel tasks whose handler is None are adopted; aio
-tasks have their own handler (`Task._park`).
+tasks have their own handler (`Task._on_foreign_yield`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 import outcome
 
 from .. import lowlevel
+from ._futures import loop_of
 
 _WAKE_VALUE: outcome.Value[None] = outcome.Value(None)
 
@@ -40,7 +41,7 @@ def adopt(task: lowlevel.Task) -> None:
     """Give the native kernel task `task` the handler for asyncio futures
     (if it has no handler yet)."""
     if task.foreign_yield_handler is None:
-        task.foreign_yield_handler = park_native
+        task.foreign_yield_handler = on_native_foreign_yield
 
 
 def adopt_children(parent: lowlevel.Task) -> None:
@@ -48,17 +49,18 @@ def adopt_children(parent: lowlevel.Task) -> None:
     for nursery in parent.child_nurseries:
         for child in nursery.child_tasks:
             if child.foreign_yield_handler is None:
-                child.foreign_yield_handler = park_native
+                child.foreign_yield_handler = on_native_foreign_yield
 
 
-def park_native(task: lowlevel.Task, awaited: object) -> Callable[[Any], lowlevel.Abort]:
+def on_native_foreign_yield(
+    task: lowlevel.Task, awaited: object
+) -> Callable[[Any], lowlevel.Abort]:
     """The ``foreign_yield_handler`` of an adopted native task: `awaited`
     must be an asyncio future of a running tether loop; the task waits until
     it is done. An error raised here is thrown into the task where it
     awaited."""
-    # (Imported here: _loop and _task import this module.)
-    from ._loop import TetherEventLoop
-    from ._task import _loop_of
+    # (Imported here: _loop_core imports this module.)
+    from ._loop_core import LoopCore
 
     blocking = getattr(awaited, "_asyncio_future_blocking", None)
     if blocking is None:
@@ -67,7 +69,7 @@ def park_native(task: lowlevel.Task, awaited: object) -> Callable[[Any], lowleve
             "trap nor an asyncio future"
         )
     future: Any = awaited
-    if not isinstance(_loop_of(future), TetherEventLoop) or not _loop_of(future).is_running():
+    if not isinstance(loop_of(future), LoopCore) or not loop_of(future).is_running():
         raise RuntimeError(
             f"{task!r} (a trio-style task) awaited {future!r}, which belongs to no running "
             "tether.aio loop"

@@ -17,10 +17,12 @@ import stat
 import sys
 import warnings
 from asyncio import transports
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._transports import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    await_or_close,
     report_fatal_error,
     set_result_unless_cancelled,
 )
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from ._loop import TetherEventLoop
 
 logger = logging.getLogger("asyncio")
+
+ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 
 
 class _PipeEnd:
@@ -320,3 +324,31 @@ class WritePipeTransport(_PipeEnd, transports._FlowControlMixin, transports.Writ
         self._buffer.clear()
         self._loop._remove_reader(self._fileno)
         self._loop.call_soon(self._call_connection_lost, exc)
+
+
+# -- the loop's connect_read_pipe / connect_write_pipe ---------------------------
+
+
+async def _connect_pipe(
+    loop: TetherEventLoop,
+    protocol_factory: ProtocolFactory,
+    pipe: Any,
+    transport_class: type[ReadPipeTransport] | type[WritePipeTransport],
+) -> tuple[Any, asyncio.BaseProtocol]:
+    protocol = protocol_factory()
+    waiter = loop.create_future()
+    transport = transport_class(loop, pipe, protocol, waiter)
+    await await_or_close(waiter, transport)
+    return transport, protocol
+
+
+async def connect_read_pipe(
+    loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
+) -> tuple[asyncio.ReadTransport, asyncio.BaseProtocol]:
+    return await _connect_pipe(loop, protocol_factory, pipe, ReadPipeTransport)
+
+
+async def connect_write_pipe(
+    loop: TetherEventLoop, protocol_factory: ProtocolFactory, pipe: Any
+) -> tuple[asyncio.WriteTransport, asyncio.BaseProtocol]:
+    return await _connect_pipe(loop, protocol_factory, pipe, WritePipeTransport)

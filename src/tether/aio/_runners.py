@@ -9,6 +9,7 @@ those steps is one segment of the loop, i.e. one `tether.run`.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import enum
 import signal
@@ -18,8 +19,15 @@ from collections.abc import Callable, Coroutine
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
-from .._core import Clock
+import tether
+
+from .. import lowlevel
+from ..abc import Clock
+from ._events import new_event_loop, set_event_loop
+from ._gather import gather
+from ._loop import TetherEventLoop
 from ._stdlib import get_running_loop_or_none
+from ._task import all_tasks
 
 T = TypeVar("T")
 
@@ -90,8 +98,6 @@ class Runner:
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             if self._set_event_loop:
-                from ._events import set_event_loop
-
                 set_event_loop(None)
             loop.close()
             self._loop = None
@@ -112,7 +118,6 @@ class Runner:
 
         Raises `ValueError` if `coro` is not a coroutine and `RuntimeError`
         when called with an event loop running in this thread."""
-        import asyncio
 
         if not asyncio.iscoroutine(coro):
             raise ValueError(f"a coroutine was expected, got {coro!r}")
@@ -163,8 +168,6 @@ class Runner:
         if self._state is _State.INITIALIZED:
             return
         if self._loop_factory is None:
-            from ._events import new_event_loop, set_event_loop
-
             self._loop = new_event_loop(clock=self._clock)
             if not self._set_event_loop:
                 set_event_loop(self._loop)
@@ -223,12 +226,6 @@ async def run_hosted(main: Coroutine[Any, Any, T], *, debug: bool | None = None)
     Raises `RuntimeError` if an event loop is already running in this thread
     (inside an aio task, await `main` directly instead).
     """
-    import asyncio
-
-    import tether
-
-    from .. import lowlevel
-    from ._loop import TetherEventLoop
 
     if get_running_loop_or_none() is not None:
         if asyncio.iscoroutine(main):
@@ -295,8 +292,6 @@ async def _hosted_run_until_complete(loop: Any, future: Any) -> None:
 
 
 async def _hosted_cleanup(loop: Any) -> None:
-    from ._gather import gather
-    from ._task import all_tasks
 
     to_cancel = all_tasks(loop)
     if to_cancel:
@@ -317,8 +312,6 @@ async def _hosted_cleanup(loop: Any) -> None:
 
 
 def _cancel_all_tasks(loop: Any) -> None:
-    from ._gather import gather
-    from ._task import all_tasks
 
     to_cancel = all_tasks(loop)
     if not to_cancel:

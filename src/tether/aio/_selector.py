@@ -36,12 +36,16 @@ from typing import TYPE_CHECKING, Any
 import tether
 
 from .. import lowlevel
+from ._callbacks import run_callbacks
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
 
-_READ = 0
-_WRITE = 1
+#: Directions, and where their callbacks are in an fd's ``(reader,
+#: writer)`` registration data: the reader's place and the writer's.
+READER = 0
+WRITER = 1
+#: The selector's event for each direction.
 _EVENT = (selectors.EVENT_READ, selectors.EVENT_WRITE)
 
 
@@ -90,11 +94,11 @@ class Selector:
         try:
             key = selector.get_key(fileobj)
         except KeyError:
-            data = (handle, None) if direction == _READ else (None, handle)
+            data = (handle, None) if direction == READER else (None, handle)
             selector.register(fileobj, _EVENT[direction], data)
             return handle
         reader, writer = key.data
-        if direction == _READ:
+        if direction == READER:
             old, data = reader, (handle, writer)
         else:
             old, data = writer, (reader, handle)
@@ -119,7 +123,7 @@ class Selector:
         except KeyError:
             return False
         reader, writer = key.data
-        if direction == _READ:
+        if direction == READER:
             handle, data = reader, (None, writer)
         else:
             handle, data = writer, (reader, None)
@@ -133,7 +137,7 @@ class Selector:
                 # Closed behind our back (asyncio raises here): the selector
                 # dropped the whole registration, and the other direction's
                 # callback can never be called either.
-                other = data[0] if direction == _WRITE else data[1]
+                other = data[0] if direction == WRITER else data[1]
                 if other is not None:
                     other.cancel()
         else:
@@ -156,7 +160,7 @@ class Selector:
                     return
                 ready = self._ready_handles()
                 if ready:
-                    loop._run_handles(ready)
+                    run_callbacks(loop, ready)
                     # (Not kept alive by this frame until the next wakeup.)
                     ready.clear()
 
@@ -168,12 +172,12 @@ class Selector:
             reader, writer = key.data
             if mask & selectors.EVENT_READ and reader is not None:
                 if reader._cancelled:
-                    self.remove(key.fileobj, _READ)
+                    self.remove(key.fileobj, READER)
                 else:
                     ready.append(reader)
             if mask & selectors.EVENT_WRITE and writer is not None:
                 if writer._cancelled:
-                    self.remove(key.fileobj, _WRITE)
+                    self.remove(key.fileobj, WRITER)
                 else:
                     ready.append(writer)
         return ready

@@ -10,6 +10,7 @@ and dispatched when it runs again.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from asyncio import events
@@ -18,16 +19,16 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .._core import RunFinishedError
+from .. import RunFinishedError
 
 if TYPE_CHECKING:
-    from ._loop import TetherEventLoop
+    from ._loop_core import LoopCore
 
 
 class SignalHandlers:
     """The signal callbacks of one loop."""
 
-    def __init__(self, loop: TetherEventLoop) -> None:
+    def __init__(self, loop: LoopCore) -> None:
         self._loop = loop
         self._handles: dict[int, Any] = {}
         self._arrived: deque[int] = deque()
@@ -106,6 +107,5 @@ class SignalHandlers:
 
 
 def asyncio_iscoroutine_like(callback: object) -> bool:
-    import asyncio
 
     return asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback)

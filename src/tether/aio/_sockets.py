@@ -10,14 +10,16 @@ addresses that are already numeric.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
 import stat
+from asyncio import SendfileNotAvailableError
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ._selector import _READ, _WRITE
+from ._selector import READER, WRITER
 
 logger = logging.getLogger("asyncio")
 
@@ -52,7 +54,7 @@ def check_socket(loop: TetherEventLoop, sock: Any) -> None:
 
 
 async def wait_ready(loop: TetherEventLoop, fd: int, direction: int) -> None:
-    """Wait until `fd` is readable (`_READ`) or writable (`_WRITE`), through
+    """Wait until `fd` is readable (`READER`) or writable (`WRITER`), through
     a one-shot fd callback. Cancellable."""
     selector = loop._get_selector()
     future = loop.create_future()
@@ -78,7 +80,7 @@ async def sock_recv(loop: TetherEventLoop, sock: Any, n: int) -> bytes:
             return sock.recv(n)  # type: ignore[no-any-return]
         except (BlockingIOError, InterruptedError):
             pass
-        await wait_ready(loop, sock.fileno(), _READ)
+        await wait_ready(loop, sock.fileno(), READER)
 
 
 async def sock_recv_into(loop: TetherEventLoop, sock: Any, buf: Any) -> int:
@@ -88,7 +90,7 @@ async def sock_recv_into(loop: TetherEventLoop, sock: Any, buf: Any) -> int:
             return sock.recv_into(buf)  # type: ignore[no-any-return]
         except (BlockingIOError, InterruptedError):
             pass
-        await wait_ready(loop, sock.fileno(), _READ)
+        await wait_ready(loop, sock.fileno(), READER)
 
 
 async def sock_recvfrom(loop: TetherEventLoop, sock: Any, bufsize: int) -> tuple[bytes, Any]:
@@ -98,7 +100,7 @@ async def sock_recvfrom(loop: TetherEventLoop, sock: Any, bufsize: int) -> tuple
             return sock.recvfrom(bufsize)  # type: ignore[no-any-return]
         except (BlockingIOError, InterruptedError):
             pass
-        await wait_ready(loop, sock.fileno(), _READ)
+        await wait_ready(loop, sock.fileno(), READER)
 
 
 async def sock_recvfrom_into(
@@ -112,7 +114,7 @@ async def sock_recvfrom_into(
             return sock.recvfrom_into(buf, nbytes)  # type: ignore[no-any-return]
         except (BlockingIOError, InterruptedError):
             pass
-        await wait_ready(loop, sock.fileno(), _READ)
+        await wait_ready(loop, sock.fileno(), READER)
 
 
 async def sock_sendall(loop: TetherEventLoop, sock: Any, data: Any) -> None:
@@ -126,7 +128,7 @@ async def sock_sendall(loop: TetherEventLoop, sock: Any, data: Any) -> None:
                 sent = 0
             view = view[sent:]
             if view:
-                await wait_ready(loop, sock.fileno(), _WRITE)
+                await wait_ready(loop, sock.fileno(), WRITER)
     finally:
         view.release()
 
@@ -138,7 +140,7 @@ async def sock_sendto(loop: TetherEventLoop, sock: Any, data: Any, address: Any)
             return sock.sendto(data, address)  # type: ignore[no-any-return]
         except (BlockingIOError, InterruptedError):
             pass
-        await wait_ready(loop, sock.fileno(), _WRITE)
+        await wait_ready(loop, sock.fileno(), WRITER)
 
 
 async def sock_connect(loop: TetherEventLoop, sock: Any, address: Any) -> None:
@@ -154,23 +156,12 @@ async def sock_connect(loop: TetherEventLoop, sock: Any, address: Any) -> None:
     except (BlockingIOError, InterruptedError):
         pass
     while True:
-        await wait_ready(loop, sock.fileno(), _WRITE)
+        await wait_ready(loop, sock.fileno(), WRITER)
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err == 0:
             return
-        if err not in (_EINPROGRESS, _EINTR):
+        if err not in (errno.EINPROGRESS, errno.EINTR):
             raise OSError(err, f"Connect call failed {address}")
-
-
-_EINPROGRESS = 115
-_EINTR = 4
-try:
-    import errno
-
-    _EINPROGRESS = errno.EINPROGRESS
-    _EINTR = errno.EINTR
-except ImportError:  # pragma: no cover
-    pass
 
 
 async def sock_accept(loop: TetherEventLoop, sock: Any) -> tuple[Any, Any]:
@@ -182,7 +173,7 @@ async def sock_accept(loop: TetherEventLoop, sock: Any) -> tuple[Any, Any]:
             return conn, address
         except (BlockingIOError, InterruptedError):
             pass
-        await wait_ready(loop, sock.fileno(), _READ)
+        await wait_ready(loop, sock.fileno(), READER)
 
 
 async def sock_sendfile(
@@ -209,8 +200,6 @@ async def sock_sendfile(
     if offset < 0:
         raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
     if not fallback:
-        from asyncio import SendfileNotAvailableError
-
         raise SendfileNotAvailableError(
             f"syscall sendfile is not available for socket {sock!r} and file {file!r} combination"
         )

@@ -22,8 +22,10 @@ noticing that it exited:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
+import sys
 import threading
 from asyncio import base_subprocess
 from typing import TYPE_CHECKING, Any
@@ -121,3 +123,74 @@ def _watch_with_thread(loop: TetherEventLoop, transport: SubprocessTransport, pi
             loop.call_soon_threadsafe(transport._process_exited, returncode)
 
     threading.Thread(target=wait, name=f"tether.aio waitpid {pid}", daemon=True).start()
+
+
+# -- the loop's subprocess_exec / subprocess_shell -------------------------------
+
+
+async def make_subprocess_transport(
+    loop: TetherEventLoop,
+    protocol: asyncio.BaseProtocol,
+    args: Any,
+    shell: bool,
+    stdin: Any,
+    stdout: Any,
+    stderr: Any,
+    bufsize: int,
+    **kwargs: Any,
+) -> SubprocessTransport:
+    explicit = explicit_child_watcher()
+    with explicit if explicit is not None else contextlib.nullcontext() as entered:
+        # (Python 3.11 uses what entering the watcher returns; 3.12+ the
+        # watcher itself.)
+        watcher = entered if sys.version_info < (3, 12) else explicit
+        if watcher is not None and not watcher.is_active():
+            # Before the process is started, as asyncio checks.
+            raise RuntimeError(
+                "asyncio.get_child_watcher() is not activated, subprocess support is not installed."
+            )
+        waiter = loop.create_future()
+        transport = SubprocessTransport(
+            loop,
+            protocol,  # type: ignore[arg-type]
+            args,
+            shell,
+            stdin,
+            stdout,
+            stderr,
+            bufsize,
+            waiter=waiter,
+            **kwargs,
+        )
+        if watcher is None:
+            watch_child(loop, transport)
+        else:
+            watcher.add_child_handler(transport.get_pid(), child_watcher_callback, transport)
+        try:
+            await waiter
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:
+            transport.close()
+            await transport._wait()
+            raise
+    return transport
+
+
+def check_subprocess_arguments(
+    universal_newlines: bool,
+    bufsize: int,
+    text: Any,
+    encoding: Any,
+    errors: Any,
+) -> None:
+    if universal_newlines:
+        raise ValueError("universal_newlines must be False")
+    if bufsize != 0:
+        raise ValueError("bufsize must be 0")
+    if text:
+        raise ValueError("text must be False")
+    if encoding is not None:
+        raise ValueError("encoding must be None")
+    if errors is not None:
+        raise ValueError("errors must be None")

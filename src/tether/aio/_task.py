@@ -5,10 +5,11 @@ stdlib and third-party helpers that check ``isinstance(x, asyncio.Task)``
 treat it as one; none of the C task's own machinery runs: its ``__init__``
 is never called, and every method is tether's) that runs a coroutine, and it
 is also a kernel task (a `tether.lowlevel.Task`): during each run of the loop (a
-*segment*, see `_loop.py`) it is started with `lowlevel.spawn_task` in the
-segment's root nursery. The kernel steps it through the loop's `_Stepper`,
-one object shared by all of the loop's tasks, which learns from
-`lowlevel.current_stepping_state` which task a step is for. The stepper
+*segment*, see `_loop_core.py`) it is started with `lowlevel.spawn_task` in the
+segment's root nursery. The kernel steps it through the loop's stepper
+(`_stepper.py`), one object shared by all of the loop's tasks, which
+learns from `lowlevel.current_stepping_state` which task a step is for.
+The stepper
 
 - makes the task asyncio's current task around each step, so that the
   standard library's `asyncio.current_task()` (and everything built on it,
@@ -16,8 +17,8 @@ one object shared by all of the loop's tasks, which learns from
 - turns a bare ``yield`` (asyncio's "let one loop iteration pass", which is
   what `sleep(0)` does) into a kernel checkpoint;
 - passes futures the coroutine awaits on to the kernel, which calls the
-  task's ``foreign_yield_handler`` (`Task._park`): the task is parked in the
-  kernel until the future is done;
+  task's ``foreign_yield_handler`` (`Task._on_foreign_yield`): the task is
+  blocked in the kernel until the future is done;
 - delivers asyncio's edge-triggered cancellation: `Task.cancel()` cancels the
   future the task waits for, aborts its tether-native wait, or throws
   `CancelledError` in at the next step;
@@ -25,33 +26,68 @@ one object shared by all of the loop's tasks, which learns from
   then ends normally: an asyncio task's error belongs to whoever awaits the
   task (or to the loop's exception handler), not to the nursery.
 
-Between segments a task is *detached* (not running in the kernel), and it
-is either waiting for its future (`_parked`) or queued in the loop's pending
-queue with the value to resume it with (`_resume_*`).
+The task's state (`TaskState`, in ``_task_state``) says where it is. While the
+loop runs a segment, a task is *attached* (its kernel task runs in the
+segment's nursery) or not; between segments, none is.
+
+=================  ===========================================================
+state              where the task is
+=================  ===========================================================
+QUEUED             detached, in the loop's pending queue: started when the
+                   loop runs (again), resumed with `_resume`
+STARTING           attached, not stepped yet in this segment (its first step
+                   takes `_resume`)
+RUNNING            attached and stepped: runnable, or waiting in tether-native
+                   (trio-style) code
+WAITING            attached and blocked in the kernel until `_fut_waiter` is
+                   done
+WAITING_DETACHED   detached, still waiting for `_fut_waiter`
+DONE               the coroutine has ended; the future has its outcome
+=================  ===========================================================
+
+The transitions, each written in one place:
+
+- new task: STARTING while the loop runs, else QUEUED (`new_task`);
+- QUEUED, or a wakeup while the loop runs: STARTING (`LoopCore._attach`);
+- STARTING to RUNNING: the first step (the stepper);
+- RUNNING to WAITING: the coroutine awaits a future (`_on_foreign_yield`);
+- WAITING to RUNNING: the future is done (`_Wakeup.fire`), or a tether
+  scope around the task aborts the wait (`_abort_wait`);
+- WAITING to WAITING_DETACHED: the segment ends (`LoopCore._freeze`, or
+  `_abort_wait` when the segment's nursery is cancelled);
+- WAITING_DETACHED to QUEUED (or STARTING): the future is done
+  (`_Wakeup.fire`);
+- RUNNING or STARTING to QUEUED: the segment ends before the task's next
+  step (the stepper, `Task._queue`), or it ended abnormally
+  (`LoopCore._detach_after_abnormal_exit`);
+- to DONE: the coroutine returns or raises (the stepper's `_finish`).
 
 Invariants:
-- ``_attached``: the task is running in the current segment's kernel (it was
-  started there and has not exited). ``_fresh``: attached, and no step has
-  run yet in this segment.
+
+- QUEUED exactly while the task is in the loop's pending queue.
+- WAITING and WAITING_DETACHED: ``_fut_waiter`` is the future, with
+  ``_wakeup`` among its done callbacks.
+- ``_slow`` is True whenever the next step has more to do than send the
+  value it gets: load `_resume`, deliver a pending `cancel()`
+  (``_must_cancel``) or swap in an interrupt (``_interrupt``). It may be
+  True needlessly (the slow path then clears it).
 - ``context`` (a kernel field) is the task's `contextvars.Context` (the
   creator's, copied at creation as in asyncio, unless one was given); the
   kernel steps the coroutine in it.
-- ``_parked``: the task waits for ``_fut_waiter`` with ``_wakeup`` among its
-  done callbacks. ``_kernel_parked``: additionally it is parked in the kernel
-  (so waking it is a `reschedule`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import enum
 import inspect
 import itertools
 import linecache
 import sys
 import traceback
 import types
-from asyncio import CancelledError
+from asyncio import all_tasks as stdlib_all_tasks
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import FrameType, GenericAlias
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -59,20 +95,21 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import outcome
 
 from .. import lowlevel
-from .._core import Cancelled
-from ._native import adopt_children
+from ._events import get_event_loop
+from ._futures import isfuture, loop_of
 from ._stdlib import (
     Future,
     StdlibTask,
     current_task_of,
-    enter_task,
+    get_running_loop,
     get_running_loop_or_none,
-    leave_task,
     register_task,
 )
+from ._stdlib import current_task as stdlib_current_task
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
+    from ._loop_core import LoopCore
 
 T = TypeVar("T")
 
@@ -81,17 +118,33 @@ AbortFn = Callable[[Callable[[], Any]], lowlevel.Abort]
 _task_numbers = itertools.count(1).__next__
 _CoroutineType = types.CoroutineType
 
-#: Sent to a parked kernel task at the end of a segment: "leave the kernel,
-#: the aio task keeps waiting for its future".
-_DETACH: Any = object()
-
-
-#: What the stepper gives the kernel for the coroutine's bare ``yield``.
-_CHECKPOINT = lowlevel.CHECKPOINT
-#: What the stepper gives the kernel when the task's kernel run ends.
-_TASK_EXIT = lowlevel.TASK_EXIT
 _VALUE_NONE: outcome.Value[None] = outcome.Value(None)
 
+
+class TaskState(enum.Enum):
+    """Where an aio task is (the module docstring has the transitions)."""
+
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    WAITING = "waiting"
+    WAITING_DETACHED = "waiting, detached"
+    DONE = "done"
+
+
+# (Module globals: read on the stepper's hot path.)
+QUEUED = TaskState.QUEUED
+STARTING = TaskState.STARTING
+RUNNING = TaskState.RUNNING
+WAITING = TaskState.WAITING
+WAITING_DETACHED = TaskState.WAITING_DETACHED
+DONE = TaskState.DONE
+
+
+#: A task's repr cuts the repr of a result longer than this to its first
+#: and last `_RESULT_REPR_KEEP` characters.
+_RESULT_REPR_MAX = 60
+_RESULT_REPR_KEEP = 27
 
 #: Python 3.13's `uncancel()` also withdraws a pending cancellation.
 _UNCANCEL_WITHDRAWS = sys.version_info >= (3, 13)
@@ -122,20 +175,21 @@ class _Wakeup:
 
     def fire(self) -> None:
         task = self.task
-        if not task._parked:
-            # The wait was abandoned, or the future finished while the task
-            # was still being parked (`_park` handles that).
-            task._woken_early = True
-            return
-        task._parked = False
+        state = task._task_state
         loop = task._tloop
-        if task._kernel_parked and loop._nursery is not None:
-            task._kernel_parked = False
+        if state is WAITING and loop._nursery is not None:
+            task._task_state = RUNNING
+            # The task enters the run queue: callbacks queued from now on
+            # run after it.
             loop._open_batch = None
             lowlevel.reschedule(task, _VALUE_NONE)
-        else:
+        elif state is WAITING or state is WAITING_DETACHED:
             task._set_resume(None, None)
             loop._make_ready(task)
+        else:
+            # The wait was abandoned, or the future finished while the task
+            # was still starting to wait (`_on_foreign_yield` handles that).
+            task._woken_early = True
 
 
 class Task(StdlibTask[T], lowlevel.Task):
@@ -161,20 +215,17 @@ class Task(StdlibTask[T], lowlevel.Task):
     __slots__ = (
         *lowlevel.TASK_SLOTS,
         "_aio_point",
-        "_attached",
         "_coro",
         "_done_hook",
-        "_fresh",
         "_fut_waiter",
         "_interrupt",
-        "_kernel_parked",
         "_log_destroy_pending",
         "_must_cancel",
         "_name",
         "_num_cancels_requested",
-        "_parked",
         "_resume",
         "_slow",
+        "_task_state",
         "_tloop",
         "_wakeup",
         "_woken_early",
@@ -192,7 +243,6 @@ class Task(StdlibTask[T], lowlevel.Task):
     #: what woke it up (a value sent by a channel, a lock handed over) rather
     #: than losing it to a cancellation.
     _aio_point: bool
-    _attached: bool
     _coro: Coroutine[Any, Any, T] | Generator[Any, None, T]
     #: A `LoopCallback` of tether.aio's own (a TaskGroup's, a gather's) that
     #: runs as this task's first done callback, queued by `_finish` without
@@ -200,26 +250,34 @@ class Task(StdlibTask[T], lowlevel.Task):
     #: that has no callbacks yet (so that it comes first, as if added with
     #: ``add_done_callback``): a `LoopCallback`, or a `CountingHook`.
     _done_hook: Any
-    #: No step has run yet in this segment. The first step loads the task's
-    #: resume value if it is slow; a task whose resume value is None (a new
-    #: one) may take the fast path instead.
-    _fresh: bool
+    #: The future the task waits for (WAITING, WAITING_DETACHED); None once
+    #: its next step starts.
     _fut_waiter: Any
+    #: The `CancelledError` that replaces the outcome of a tether-native
+    #: wait that `cancel()` interrupted (see `_interrupt_native_wait`); None
+    #: otherwise.
     _interrupt: BaseException | None
-    _kernel_parked: bool
     _log_destroy_pending: bool
+    #: A `cancel()` waits to be delivered at the next asyncio-level await
+    #: (asyncio's name for it).
     _must_cancel: bool
     #: The name, or the task's number (its place in creation order) until
     #: a name is given or asked for.
     _name: str | int
     _num_cancels_requested: int
-    _parked: bool
     #: What to resume a detached task with when it is attached again:
     #: ``(value, error)``, or None for ``(None, None)``.
     _resume: tuple[Any, BaseException | None] | None
+    #: The next step must take the stepper's slow path (see the invariants).
     _slow: bool
-    _tloop: TetherEventLoop
+    #: Where the task is: a `TaskState`.
+    _task_state: TaskState
+    _tloop: LoopCore
+    #: The done callback the task adds to the futures it waits for (made
+    #: once, at its first wait).
     _wakeup: _Wakeup | None
+    #: Set by ``_wakeup`` when the future is done before the task has
+    #: finished starting to wait for it (`_on_foreign_yield`).
     _woken_early: bool
 
     def __init__(
@@ -232,6 +290,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         eager_start: bool = False,
     ) -> None:
         if loop is None:
+            # (Imported here: _loop imports this module, through _loop_core.)
             from ._loop import TetherEventLoop
 
             running = get_running_loop_or_none()
@@ -261,8 +320,8 @@ class Task(StdlibTask[T], lowlevel.Task):
                 parts.append(f"exception={exc!r}")
             else:
                 result = repr(self.result())
-                if len(result) > 60:
-                    result = result[:27] + "..." + result[-27:]
+                if len(result) > _RESULT_REPR_MAX:
+                    result = f"{result[:_RESULT_REPR_KEEP]}...{result[-_RESULT_REPR_KEEP:]}"
                 parts.append(f"result={result}")
         elif self._fut_waiter is not None:
             parts.append(f"wait_for={self._fut_waiter!r}")
@@ -285,8 +344,9 @@ class Task(StdlibTask[T], lowlevel.Task):
     def name(self, value: str) -> None:
         self.set_name(value)
 
-    def _code_coroutine(self) -> Any:
-        # (The kernel steps the loop's stepper; the task's code is here.)
+    def code_coroutine(self) -> Any:
+        """The coroutine this task runs (the kernel steps the loop's
+        stepper, which steps this; see `tether.lowlevel.Task`)."""
         return self._coro
 
     def get_name(self) -> str:
@@ -325,7 +385,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         self._must_cancel = True
         self._cancel_message = msg
         self._slow = True
-        if self._attached and not self._kernel_parked:
+        if self._task_state is RUNNING:
             # Perhaps waiting in tether-native code: interrupt that wait.
             self._interrupt_native_wait()
         return True
@@ -391,8 +451,16 @@ class Task(StdlibTask[T], lowlevel.Task):
     # -- the loop's side -------------------------------------------------------
 
     def _set_resume(self, value: Any, error: BaseException | None) -> None:
+        """Resume the task with `value` (or throw `error` in) at its next
+        first step in a segment."""
         self._resume = None if value is None and error is None else (value, error)
         self._slow = True
+
+    def _queue(self) -> None:
+        """The task goes to QUEUED: into the loop's pending queue, to be
+        started when the loop runs (again). Its resume value is set."""
+        self._task_state = QUEUED
+        self._tloop._pending.append(self)
 
     def _interrupt_native_wait(self) -> None:
         """Deliver a pending `cancel()` to a task whose kernel task waits in
@@ -407,9 +475,10 @@ class Task(StdlibTask[T], lowlevel.Task):
         await, or by interrupting its next tether-native wait. If the task
         is the one running, it is not waiting yet: try again once it is."""
         loop = self._tloop
-        if not self._attached or self._kernel_parked or loop._frozen or loop._nursery is None:
-            # Detached, waiting for a future (cancelling the future delivers
-            # it), or the segment is ending.
+        if self._task_state is not RUNNING or loop._frozen or loop._nursery is None:
+            # Not in tether-native code: detached, not started, waiting for
+            # a future (cancelling the future delivers it); or the segment is
+            # ending.
             return
         if current_task_of(loop) is self:
             token = loop._token
@@ -425,9 +494,9 @@ class Task(StdlibTask[T], lowlevel.Task):
         else:
             raiser.armed = False
 
-    def _park(self, awaited: object) -> AbortFn:
+    def _on_foreign_yield(self, awaited: object) -> AbortFn:
         """The task's ``foreign_yield_handler`` (called by the kernel as
-        ``Task._park(task, awaited)``): the coroutine awaits `awaited`
+        ``Task._on_foreign_yield(task, awaited)``): the coroutine awaits `awaited`
         (normally a future of this loop). Mirrors what asyncio's task step
         does with a yielded object; an error raised here is thrown into the
         coroutine at its next step."""
@@ -442,7 +511,7 @@ class Task(StdlibTask[T], lowlevel.Task):
                 )
             raise RuntimeError(f"Task got bad yield: {awaited!r}")
         future: Any = awaited
-        if _loop_of(future) is not self._tloop:
+        if loop_of(future) is not self._tloop:
             raise RuntimeError(f"Task {self!r} got Future {future!r} attached to a different loop")
         if not blocking:
             raise RuntimeError(
@@ -462,11 +531,11 @@ class Task(StdlibTask[T], lowlevel.Task):
             # The future is done: continue at once with its error, as the
             # asyncio task's wakeup would.
             raise future._make_cancelled_error()
-        self._parked = True
-        self._kernel_parked = True
+        self._task_state = WAITING
         if self._woken_early:
             # A future-like object that was already done when awaited: its
-            # callback ran before we were parked. Wake up next iteration.
+            # callback ran before the task was waiting. Wake up next
+            # iteration.
             self._woken_early = False
             self._tloop.call_soon(wakeup.fire)
         return self._abort_wait
@@ -475,9 +544,10 @@ class Task(StdlibTask[T], lowlevel.Task):
         # The kernel cancels the wait: a trio-style scope around the task was
         # cancelled, or the segment is ending (then the task stays waiting
         # for its future, detached).
-        self._kernel_parked = False
-        if not self._tloop._frozen:
-            self._parked = False
+        if self._tloop._frozen:
+            self._task_state = WAITING_DETACHED
+        else:
+            self._task_state = RUNNING
             future = self._fut_waiter
             if future is not None:
                 future.remove_done_callback(self._wakeup)
@@ -501,12 +571,12 @@ class _Interrupt:
 
     def __call__(self) -> None:
         if self.armed:
-            raise Cancelled._create()
+            raise lowlevel.make_cancelled()
 
 
 def _retry_interrupt(task: Task[Any]) -> None:
     # From the kernel's entry queue: between two batches, so the task that
-    # cancelled itself is parked now if its step ended in a native wait.
+    # cancelled itself is blocked now if its step ended in a native wait.
     if task._must_cancel and not task.done():
         task._interrupt_native_wait()
 
@@ -526,7 +596,7 @@ _new_task = Task.__new__
 
 def new_task(
     coro: Any,
-    loop: TetherEventLoop,
+    loop: LoopCore,
     name: object,
     context: contextvars.Context | None,
     task: Task[Any] | None = None,
@@ -553,321 +623,26 @@ def new_task(
     task._interrupt = None
     task._done_hook = None
     task._aio_point = True
-    task._kernel_parked = False
-    task._parked = False
     # A new task starts with nothing to resume it with (None), so its first
     # step can take the stepper's fast path.
     task._slow = False
-    register_task(task)
     if loop._closed:
+        # (Before it is registered: a task that never runs is not one of
+        # the loop's tasks, as in asyncio.)
         raise RuntimeError("Event loop is closed")
-    nursery = loop._nursery
-    if nursery is not None and not loop._frozen:
-        # Started now (`loop._attach`, inlined: this is the hot path of
-        # create_task).
-        loop._open_batch = None
-        loop._kernel.spawn_task(nursery, task, loop._stepper, task.context)  # type: ignore[union-attr]
-        task._attached = True
-        task._fresh = True
+    register_task(task)
+    if loop._nursery is not None and not loop._frozen:
+        loop._attach(task)
     else:
-        task._attached = False
-        task._fresh = False
-        # Not started yet: the kernel's public fields read as for a task
-        # that is not waiting (the kernel sets them all when it starts).
-        task._parent_nursery = task._cancel_status = task._abort_func = None
-        task._child_nurseries = ()
-        task.custom_sleep_data = None
-        loop._pending.append(task)
+        # Not started yet: the kernel's fields read as for a task that is
+        # not running (the kernel sets them all when it starts).
+        lowlevel.init_unstarted_task(task)
+        task._queue()
     return task
 
 
 #: The kernel calls ``task.foreign_yield_handler(task, awaited)``.
-Task.foreign_yield_handler = staticmethod(Task._park)  # type: ignore[assignment]
-
-
-class CountingHook:
-    """The done callback of a group of futures (a `gather`'s children) whose
-    callback has work to do only for a member that raised or was cancelled,
-    and for the last member to finish; for the others it would only count
-    them.
-
-    A member that is a new task with the hook as its ``_done_hook`` is
-    counted by the task's finish, which queues ``callback`` only in those
-    cases. Every member of a group must be counted the same way: a group
-    with other futures among its members gives every member a callback that
-    calls `count_one`, or the last count could come before the callback of
-    a member that finished earlier had run. ``last`` is the member that
-    finished last, once all ``count`` of them have."""
-
-    __slots__ = ("callback", "count", "finished", "last")
-
-    def __init__(self, callback: Any) -> None:
-        self.callback = callback
-        self.count = 0
-        self.finished = 0
-        self.last: Any = None
-
-    def count_one(self, member: Any) -> None:
-        self.finished += 1
-        if self.finished == self.count:
-            self.last = member
-
-
-# The stepper's own code keeps the task's state consistent: a Ctrl-C there
-# is deferred (the task's coroutine itself is not protected).
-_protected = lowlevel.enable_ki_protection
-
-
-class _Stepper:
-    """What the kernel steps for every task of one loop during one segment
-    (the ``coro`` of each task; see the module docstring). Not a coroutine:
-    the kernel calls its ``send`` and ``throw``, and they step the coroutine
-    of the task the kernel is stepping."""
-
-    __slots__ = ("_loop", "_state")
-
-    def __init__(self, loop: TetherEventLoop) -> None:
-        self._loop = loop
-        self._state = lowlevel.current_stepping_state()
-
-    def __repr__(self) -> str:
-        return f"<tether.aio task stepper of {self._loop!r}>"
-
-    def close(self) -> None:
-        # The kernel closes the coroutines of tasks it cannot wake after a
-        # crash; an aio task's coroutine stays with the task.
-        pass
-
-    @_protected
-    def send(self, value: Any) -> Any:
-        task: Task[Any] = self._state.current_task  # type: ignore[assignment]
-        loop = self._loop
-        if task._slow or loop._frozen:
-            # (The frames of a step can outlive it, as the f_back of the
-            # coroutine's frame in an error's traceback: the task stored
-            # in them would keep itself alive. So the slow path reads it
-            # again, and the error paths drop it before `_finish`.)
-            del task
-            return self._step(value, None)
-        task._fut_waiter = None
-        enter_task(loop, task)
-        try:
-            yielded = task._coro.send(value)
-        except StopIteration as stop:
-            # The coroutine returned (nothing refers to `stop` afterwards).
-            leave_task(loop, task)
-            return _finish(task, loop, stop.value, None)
-        except BaseException as exc:
-            leave_task(loop, task)
-            del task
-            return _finish(self._state.current_task, loop, None, exc)  # type: ignore[arg-type]
-        leave_task(loop, task)
-        # (The first step may be this fast one: a new task's resume value is
-        # None. Later slow steps must not load it again.)
-        task._fresh = False
-        if task._child_nurseries:
-            # Trio-style children started in this step may await the loop's
-            # futures: give them the handler before their first step.
-            adopt_children(task)
-        if yielded is None:
-            # A bare yield: give up one iteration. The task re-enters the run
-            # queue, so callbacks queued from now on run after it.
-            loop._open_batch = None
-            task._aio_point = True
-            return _CHECKPOINT
-        # A future (`_park` sets the flag back) or a tether-native trap.
-        task._aio_point = False
-        if yielded is _TASK_EXIT:
-            return _BadYield(yielded)
-        return yielded
-
-    @_protected
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        error = typ if isinstance(typ, BaseException) else typ(val)
-        return self._step(None, error)
-
-    @_protected
-    def _step(self, value: Any, error: BaseException | None) -> Any:
-        task: Task[Any] = self._state.current_task  # type: ignore[assignment]
-        loop = self._loop
-        if task._fresh:
-            task._fresh = False
-            resume = getattr(task, "_resume", None)
-            if resume is not None:
-                task._resume = None
-                value, error = resume
-            else:
-                value = error = None
-            del resume
-        if loop._frozen:
-            if value is _DETACH:
-                return _detach(task)
-            if error is not None and isinstance(error, Cancelled):
-                # The segment's nursery was cancelled while the task waited
-                # for a future (it keeps waiting) or at a bare-yield checkpoint
-                # (it resumes normally next time).
-                if task._parked:
-                    return _detach(task)
-                task._set_resume(None, None)
-                loop._pending.append(task)
-                return _detach(task)
-            if not (type(value) is outcome.Error and isinstance(value.error, Cancelled)):
-                task._set_resume(value, error)
-                loop._pending.append(task)
-                return _detach(task)
-            # Otherwise a tether-native wait was cancelled by the end of the
-            # segment: the task cannot leave the kernel in the middle of
-            # tether code, so it unwinds with the kernel's Cancelled.
-        interrupt = task._interrupt
-        if interrupt is not None:
-            # `cancel()` aborted the tether-native wait: it raises asyncio's
-            # CancelledError instead of the kernel's Cancelled.
-            task._interrupt = None
-            if not loop._frozen and type(value) is outcome.Error:
-                value = outcome.Error(interrupt)
-                # A cancel() since then is answered by this error too, as
-                # asyncio's step answers it with the awaited future's.
-                task._must_cancel = False
-            del interrupt
-        if task._must_cancel and task._aio_point:
-            if not isinstance(error, CancelledError):
-                error = task._make_cancelled_error()  # type: ignore[attr-defined]
-            task._must_cancel = False
-        # Still pending (resumed from a tether-native wait): stay slow.
-        task._slow = task._must_cancel
-        task._parked = False
-        task._fut_waiter = None
-        enter_task(loop, task)
-        try:
-            if error is None:
-                yielded = task._coro.send(value)
-            else:
-                yielded = task._coro.throw(error)
-        except StopIteration as stop:
-            # The coroutine returned: `_finish` applies a pending cancel().
-            leave_task(loop, task)
-            del error, task  # see send()
-            return _finish(self._state.current_task, loop, stop.value, None)  # type: ignore[arg-type]
-        except BaseException as exc:
-            leave_task(loop, task)
-            del error, task  # see send()
-            return _finish(self._state.current_task, loop, None, exc)  # type: ignore[arg-type]
-        leave_task(loop, task)
-        if yielded is None:
-            loop._open_batch = None
-            task._aio_point = True
-            return _CHECKPOINT
-        task._aio_point = False
-        if yielded is _TASK_EXIT:
-            return _BadYield(yielded)
-        if task._must_cancel:
-            # A cancellation is pending and this may be a tether-native wait:
-            # interrupt it once the kernel has parked the task.
-            token = loop._token
-            if token is not None:
-                token.run_sync_soon(_retry_interrupt, task)
-        return yielded
-
-
-class _BadYield:
-    """Stands for a kernel object the coroutine yielded that only a stepper
-    may give the kernel (`lowlevel.TASK_EXIT`): it reaches `Task._park`,
-    which rejects it, so the coroutine gets asyncio's "bad yield" error."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return repr(self.value)
-
-
-@_protected
-def _detach(task: Task[Any]) -> Any:
-    """End the task's kernel run for this segment; it stays pending."""
-    task._attached = False
-    task._fresh = False
-    task._kernel_parked = False
-    task._slow = True
-    return _TASK_EXIT
-
-
-@_protected
-def _finish(task: Task[Any], loop: TetherEventLoop, value: Any, exc: BaseException | None) -> Any:
-    """The coroutine returned `value` (`exc` is None) or raised `exc`
-    (StopIteration is a return too): record the outcome on the task, and
-    return what ends its kernel run normally."""
-    if exc is not None and isinstance(exc, StopIteration):
-        value, exc = exc.value, None
-    task._attached = False
-    # The task keeps no reference to itself once done (asyncio's tasks
-    # are collected, and report unretrieved errors, as soon as they are
-    # dropped).
-    task._wakeup = None
-    hook = task._done_hook
-    if hook is not None and type(hook) is CountingHook:
-        hook.finished += 1
-        if hook.finished == hook.count:
-            hook.last = task
-            hook = hook.callback
-        elif exc is None and not task._must_cancel:
-            # Returned, and not the last of its group: no callback.
-            task._done_hook = hook = None
-        else:
-            hook = hook.callback
-    if hook is not None:
-        # The first done callback, queued where the future would queue it
-        # (`loop._enqueue_callback`, inlined).
-        task._done_hook = None
-        batch = loop._open_batch
-        if batch is not None and not loop._frozen:
-            batch.append(hook)
-            batch.append(task)
-        else:
-            loop._enqueue((hook, task))
-        del batch
-    del hook
-    if exc is None:
-        if task._must_cancel:
-            task._must_cancel = False
-            Future.cancel(task, msg=task._cancel_message)
-        else:
-            _set_result(task, value)
-        # Ends the kernel task.
-        return _TASK_EXIT
-    tb = exc.__traceback__
-    if tb is not None and tb.tb_frame.f_code in _STEPPER_CODES:
-        # Drop the stepper's own frame: it is not the task's code (and
-        # it references the task).
-        exc.__traceback__ = tb.tb_next
-    del tb
-    if isinstance(exc, CancelledError):
-        Future.cancel(task, msg=_message_of(exc))
-    elif isinstance(exc, Cancelled):
-        # A trio-style scope around this task's code was cancelled and the
-        # kernel's Cancelled reached the top of the task.
-        Future.cancel(task)
-    elif isinstance(exc, KeyboardInterrupt | SystemExit):
-        Future.set_exception(task, exc)
-        loop._segment_failed(exc)
-    else:
-        Future.set_exception(task, exc)
-    return _TASK_EXIT
-
-
-_STEPPER_CODES = frozenset({_Stepper.send.__code__, _Stepper._step.__code__})
-
-
-def _loop_of(future: Any) -> Any:
-    """The loop of an asyncio-compatible `future`: its ``get_loop()``, or
-    for an older kind of future without one, its ``_loop`` (as asyncio's
-    tasks accept)."""
-    try:
-        get_loop = future.get_loop
-    except AttributeError:
-        return future._loop
-    return get_loop()
+Task.foreign_yield_handler = staticmethod(Task._on_foreign_yield)  # type: ignore[assignment]
 
 
 def _format_coroutine(coro: object) -> str:
@@ -893,7 +668,6 @@ def current_task(loop: Any = None) -> Task[Any] | None:
 
     Raises `RuntimeError` when called without a loop outside a running loop.
     """
-    from ._stdlib import current_task as stdlib_current_task
 
     task: Any = stdlib_current_task(loop)
     return task  # type: ignore[no-any-return]
@@ -902,11 +676,9 @@ def current_task(loop: Any = None) -> Task[Any] | None:
 def all_tasks(loop: Any = None) -> set[Task[Any]]:
     """The set of tasks of the loop (default: the running loop) that are not
     done yet. Not a checkpoint."""
-    from ._stdlib import get_running_loop
 
     if loop is None:
         loop = get_running_loop()
-    from asyncio import all_tasks as stdlib_all_tasks
 
     # Every task of a tether loop is in the standard library's registry too.
     return stdlib_all_tasks(loop)  # type: ignore[return-value]
@@ -923,7 +695,6 @@ def create_task(
 
     Raises `RuntimeError` if no loop is running in this thread.
     """
-    from ._stdlib import get_running_loop
 
     loop = get_running_loop()
     if context is None:
@@ -943,8 +714,6 @@ def ensure_future(coro_or_future: Awaitable[T], *, loop: Any = None) -> Future[T
     Raises `TypeError` for anything that is not awaitable, and `ValueError`
     when a future of another loop is passed with `loop`.
     """
-    from ._events import get_event_loop
-    from ._futures import isfuture
 
     if isfuture(coro_or_future):
         future: Any = coro_or_future

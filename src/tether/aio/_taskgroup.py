@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import tether
 
-from .._core import Cancelled
-from ._loop import LoopCallback, TetherEventLoop
+from ._callbacks import LoopCallback
+from ._loop_core import creates_plain_tasks
 from ._stdlib import current_task, get_running_loop
 from ._task import new_task
 
@@ -91,7 +91,7 @@ class TaskGroup:
         self._exiting = True
         if exc is not None and _is_base_error(exc) and self._base_error is None:
             self._base_error = exc
-        kernel_cancel: BaseException | None = exc if isinstance(exc, Cancelled) else None
+        kernel_cancel: BaseException | None = exc if isinstance(exc, tether.Cancelled) else None
         if _PY313:
             propagate: BaseException | None = (
                 exc if et is not None and issubclass(et, CancelledError) else None
@@ -115,7 +115,7 @@ class TaskGroup:
                 if not self._aborting:
                     propagate = ex
                     self._abort()
-            except Cancelled as ex:
+            except tether.Cancelled as ex:
                 kernel_cancel = ex
                 if not self._aborting:
                     self._abort()
@@ -166,7 +166,7 @@ class TaskGroup:
                 coro.close()
             raise RuntimeError(f"TaskGroup {self!r} is shutting down")
         loop = self._loop
-        if type(loop) is TetherEventLoop and loop._task_factory is None:
+        if creates_plain_tasks(loop):
             task = new_task(coro, loop, name, context)
             self._tasks.add(task)
             # Its first done callback (see `Task._done_hook`).

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from ._futures import chain_to_concurrent
 from ._stdlib import get_running_loop
+from ._task import ensure_future
 
 T = TypeVar("T")
 
@@ -47,7 +48,6 @@ def run_coroutine_threadsafe(
     future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def start() -> None:
-        from ._task import ensure_future
 
         try:
             task = ensure_future(coro, loop=loop)

@@ -1,6 +1,6 @@
 """Time: `sleep`, `timeout` / `timeout_at` / `Timeout`, and `wait_for`.
 
-Timers are the loop's (see `_loop.py`: one heap, served by a kernel task
+Timers are the loop's (see `_loop_core.py`: one heap, served by a kernel task
 that sleeps on a kernel deadline). A timeout that expires cancels its task
 the asyncio way, once (`Task.cancel`), and turns the resulting
 `CancelledError` into `TimeoutError` when it leaves the block. It does not
@@ -21,8 +21,11 @@ from collections.abc import Awaitable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
+import tether
+
 from .. import lowlevel
 from ._stdlib import current_task, current_task_of, get_running_loop, get_running_loop_or_none
+from ._task import ensure_future
 
 T = TypeVar("T")
 
@@ -58,8 +61,6 @@ async def sleep(delay: float, result: T = None) -> T:  # type: ignore[assignment
         raise ValueError("Invalid delay: NaN (not a number)")
     loop = get_running_loop_or_none()
     if current_task_of(loop) is None:
-        import tether
-
         await tether.sleep(delay)
         return result
     future = loop.create_future()
@@ -220,7 +221,6 @@ async def wait_for(fut: Awaitable[T], timeout: float | None) -> T:
     version's asyncio."""
     if not _NEW_WAIT_FOR:
         return await _wait_for_311(fut, timeout)
-    from ._task import ensure_future
 
     if timeout is not None and timeout <= 0:
         future = ensure_future(fut)
@@ -261,7 +261,6 @@ async def _cancel_and_wait(fut: Any) -> None:
 
 
 async def _wait_for_311(fut: Awaitable[T], timeout: float | None) -> T:
-    from ._task import ensure_future
 
     loop = get_running_loop()
     if timeout is None:

@@ -85,6 +85,17 @@ def report_fatal_error(transport: Any, exc: BaseException, message: str, *, expe
         )
 
 
+async def await_or_close(waiter: asyncio.Future[Any], transport: asyncio.BaseTransport) -> None:
+    """Wait for a new transport's `waiter` (its connection made, or its
+    handshake done); if that fails or is cancelled, close the transport and
+    raise. Cancellable: the transport is closed."""
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        raise
+
+
 def set_result_unless_cancelled(future: Any, result: Any) -> None:
     if not future.cancelled():
         future.set_result(result)

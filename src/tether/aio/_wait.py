@@ -13,8 +13,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
+from ._events import get_event_loop
 from ._futures import Future, isfuture
 from ._stdlib import get_running_loop
+from ._task import ensure_future
 
 T = TypeVar("T")
 
@@ -101,8 +103,6 @@ class _AsCompleted(Iterator[Any], AsyncIterator[Any]):
     order."""
 
     def __init__(self, aws: Iterable[Awaitable[Any]], timeout: float | None) -> None:
-        from ._events import get_event_loop
-        from ._task import ensure_future
 
         loop = get_event_loop()
         self._loop = loop

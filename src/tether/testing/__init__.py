@@ -30,7 +30,7 @@
 For exception groups, use pytest's own ``pytest.RaisesGroup``.
 """
 
-from .._core import wait_all_tasks_blocked
+from ..lowlevel import wait_all_tasks_blocked
 from ._check_streams import (
     check_half_closeable_stream,
     check_one_way_stream,

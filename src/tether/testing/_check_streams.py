@@ -25,17 +25,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TypeAlias, TypeVar
 
-from .._core import (
+from .. import (
     BrokenResourceError,
     BusyResourceError,
     Cancelled,
     CancelScope,
     ClosedResourceError,
     open_nursery,
-    wait_all_tasks_blocked,
 )
 from .._highlevel_generic import aclose_forcefully
 from ..abc import AsyncResource, HalfCloseableStream, ReceiveStream, SendStream, Stream
+from ..lowlevel import wait_all_tasks_blocked
 from ._checkpoints import assert_checkpoints
 
 __all__ = ["check_half_closeable_stream", "check_one_way_stream", "check_two_way_stream"]

@@ -33,9 +33,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from .._core import (
+from ..abc import Instrument
+from ..lowlevel import (
     CANCEL_SHIELDED_CHECKPOINT,
-    Instrument,
     Task,
     add_instrument,
     current_stepping_state,
@@ -43,7 +43,7 @@ from .._core import (
     in_tether_task,
     remove_instrument,
 )
-from .._core import checkpoint_if_cancelled as _checkpoint_if_cancelled
+from ..lowlevel import checkpoint_if_cancelled as _checkpoint_if_cancelled
 
 # The code object of the cancel-point half: a frame running it is a cancel
 # point. (The other way to make one, the stepping state's

@@ -23,14 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._core import (
-    CancelScope,
-    Clock,
-    Scheduler,
-    Task,
-    current_statistics,
-    enclosing_deadline_scope,
-)
+from .. import CancelScope
+from ..abc import Clock
+from ..lowlevel import Scheduler, Task, current_statistics, enclosing_deadline_scope
 from ..to_thread import current_default_thread_limiter
 from ._decisions import Decisions
 from ._story import Story

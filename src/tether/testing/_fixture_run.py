@@ -27,14 +27,9 @@ import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Sequence
 from typing import Any
 
-from .._core import (
-    Cancelled,
-    CancelScope,
-    cancel_shielded_checkpoint,
-    current_task,
-    open_nursery,
-)
+from .. import Cancelled, CancelScope, open_nursery
 from .._sync import Event
+from ..lowlevel import cancel_shielded_checkpoint, current_task
 from ._watchdog import HangError, HangWatchdog
 
 # pytest hides this module's frames in failure reports.

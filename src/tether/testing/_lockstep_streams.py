@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import final
 
+from .. import BrokenResourceError, ClosedResourceError
 from .._conflict_detector import ConflictDetector
-from .._core import BrokenResourceError, ClosedResourceError, ParkingLot, checkpoint
 from .._highlevel_generic import StapledStream
 from .._sync_close import ClosesSynchronously
 from ..abc import ReceiveStream, SendStream
+from ..lowlevel import ParkingLot, checkpoint
 from ._memory_streams import check_max_bytes, make_stapled_pair
 
 __all__ = ["lockstep_stream_one_way_pair", "lockstep_stream_pair"]

@@ -25,11 +25,12 @@ import operator
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias, TypeVar, final
 
+from .. import BrokenResourceError, ClosedResourceError, WouldBlock
 from .._conflict_detector import ConflictDetector
-from .._core import BrokenResourceError, ClosedResourceError, ParkingLot, WouldBlock, checkpoint
 from .._highlevel_generic import StapledStream
 from .._sync_close import ClosesSynchronously
 from ..abc import ReceiveStream, SendStream
+from ..lowlevel import ParkingLot, checkpoint
 
 __all__ = [
     "MemoryReceiveStream",

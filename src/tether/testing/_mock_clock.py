@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import time
 
-from .._core import (
-    Clock,
-    RunFinishedError,
+from .. import RunFinishedError
+from ..abc import Clock
+from ..lowlevel import (
     current_clock,
     current_statistics,
     current_tether_token,
@@ -108,9 +108,12 @@ class MockClock(Clock):
         self._real_base = self._real_clock()
         self._virtual_base = 0.0
 
-    def _autojump(self) -> None:
-        # Called by the run loop when every task has been blocked for
-        # autojump_threshold real seconds.
+    def autojump(self) -> None:
+        """The `Clock` hook the run loop calls when every task has been
+        blocked for `autojump_threshold` real seconds while a deadline is
+        pending: jump virtual time to the nearest deadline, so that it
+        expires at once. Called inside a run only (it asks the run how far
+        that deadline is)."""
         jump = current_statistics().seconds_to_next_deadline
         if 0 < jump < math.inf:
             self.jump(jump)

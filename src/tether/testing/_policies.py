@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import random
 
-from .._core import Task
+from ..lowlevel import Task
 
 #: Horizons (in decisions) a policy spreads its random change points over;
 #: the right one depends on the program's length, so schedules draw one.

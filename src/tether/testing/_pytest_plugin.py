@@ -29,7 +29,7 @@ from typing import Any
 import outcome
 import pytest
 
-from .._core import Nursery, open_nursery, run
+from .. import Nursery, open_nursery, run
 from . import _fixture_run, _run_options, _schedules
 from ._fixture_run import InRunFixture, TestRun
 from ._mock_clock import MockClock

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .._core import Clock, Instrument, run
+from .. import run
+from ..abc import Clock, Instrument
 from ._schedules import Schedule
 from ._watchdog import HangError
 

@@ -34,7 +34,9 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from .._core import CancelScope, Clock, Instrument, SystemClock, run
+from .. import CancelScope, run
+from ..abc import Clock, Instrument
+from ..lowlevel import SystemClock
 from ._decisions import Decisions, DrawnDecisions, PolicyDecisions
 from ._explorer import Explorer
 from ._mock_clock import MockClock

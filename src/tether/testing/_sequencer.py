@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from .._core import Cancelled
+from .. import Cancelled
 from .._sync import Event
 
 

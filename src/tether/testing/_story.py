@@ -23,7 +23,8 @@ import sysconfig
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .._core import CancelScope, Task
+from .. import CancelScope
+from ..lowlevel import Task
 from ._task_tree import is_internal, short_path
 
 _STDLIB = tuple(os.path.join(sysconfig.get_paths()[name], "") for name in ("stdlib", "platstdlib"))
@@ -80,7 +81,7 @@ def where(task: Task) -> Location | None:
 def has_started(task: Task) -> bool:
     """Whether `task`'s code has run at all (its coroutine is past its
     start, or finished)."""
-    coro = task._code_coroutine()
+    coro = task.code_coroutine()
     if getattr(coro, "cr_frame", None) is not None:
         return bool(coro.cr_suspended or coro.cr_running)
     if getattr(coro, "gi_frame", None) is not None:
@@ -228,7 +229,7 @@ class Story:
 
 
 def _final_location(task: Task) -> tuple[str, bool]:
-    coro = task._code_coroutine()
+    coro = task.code_coroutine()
     frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
     if frame is None:
         return "exited", _code_is_internal(task)
@@ -239,7 +240,7 @@ def _final_location(task: Task) -> tuple[str, bool]:
 
 
 def _code_is_internal(task: Task) -> bool:
-    coro = task._code_coroutine()
+    coro = task.code_coroutine()
     code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
     return code is not None and is_internal(code.co_filename)
 
@@ -255,7 +256,7 @@ def _count(values: Iterable[str], value: str) -> int:
 def _arguments(task: Task) -> str | None:
     """``(arg, ...)`` for a task that has not started yet: the values its
     function was called with, shortened."""
-    coro = task._code_coroutine()
+    coro = task.code_coroutine()
     frame = getattr(coro, "cr_frame", None)
     if frame is None:
         return None
@@ -279,7 +280,7 @@ def _short_name(task: Task) -> str:
     if "::" in name:
         # The plugin's "test path/to/test_x.py::test_y[param]".
         return name.rsplit("::", 1)[-1]
-    coro = task._code_coroutine()
+    coro = task.code_coroutine()
     code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
     if code is not None and code.co_name not in name and not is_internal(code.co_filename):
         return f"{name} ({code.co_name})"

@@ -5,8 +5,8 @@ wait until there are none.
 
 from __future__ import annotations
 
-from .._core import checkpoint
 from .._threads import active_threads
+from ..lowlevel import checkpoint
 
 
 async def wait_all_threads_completed() -> None:

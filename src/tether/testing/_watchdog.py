@@ -36,9 +36,9 @@ import time
 import traceback
 from collections.abc import Callable
 
-from .._core import (
-    Instrument,
-    RunFinishedError,
+from .. import RunFinishedError, run
+from ..abc import Instrument
+from ..lowlevel import (
     SteppingState,
     Task,
     TetherToken,
@@ -48,7 +48,6 @@ from .._core import (
     current_statistics,
     current_stepping_state,
     current_tether_token,
-    run,
 )
 from ..to_thread import current_default_thread_limiter
 from ._mock_clock import MockClock

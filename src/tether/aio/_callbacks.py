@@ -1,0 +1,185 @@
+"""Callbacks: how the loop queues them in batches and runs them.
+
+Callbacks queued one after the other with no task step in between form a
+`CallbackBatch`, which one kernel task (a *callback runner*) runs in one
+step (see `_loop_core.py` for where a batch opens and closes).
+`run_callbacks` is the one place where callbacks are called: the batches',
+the due timers' and the ready file descriptors'.
+
+tether.aio's own helpers (gather, TaskGroup, wait...) add a `LoopCallback`
+to futures, which the loop queues without making an `asyncio.Handle`; a
+`CountingHook` counts the members of a group (a gather's children) as they
+finish, so that most of them need no callback at all.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .. import lowlevel
+    from ._loop_core import LoopCore
+
+
+class CountingHook:
+    """The done callback of a group of futures (a `gather`'s children) whose
+    callback has work to do only for a member that raised or was cancelled,
+    and for the last member to finish; for the others it would only count
+    them.
+
+    A member that is a new task with the hook as its ``_done_hook`` is
+    counted by the task's finish, which queues ``callback`` only in those
+    cases. Every member of a group must be counted the same way: a group
+    with other futures among its members gives every member a callback that
+    calls `count_one`, or the last count could come before the callback of
+    a member that finished earlier had run. ``last`` is the member that
+    finished last, once all ``count`` of them have."""
+
+    __slots__ = ("callback", "count", "finished", "last")
+
+    def __init__(self, callback: Any) -> None:
+        self.callback = callback
+        self.count = 0
+        self.finished = 0
+        self.last: Any = None
+
+    def count_one(self, member: Any) -> None:
+        """Count `member` (a future that is not a task made for the group)
+        as finished."""
+        self.finished += 1
+        if self.finished == self.count:
+            self.last = member
+
+    def member_finished(self, member: Any, returned: bool) -> LoopCallback | None:
+        """Count `member`, a new task whose ``_done_hook`` this is, as
+        finished, and return the callback to queue for it: only if it did
+        not return (`returned` false: it raised or was cancelled), or if it
+        is the last member to finish; otherwise None."""
+        self.finished += 1
+        if self.finished == self.count:
+            self.last = member
+            return self.callback  # type: ignore[no-any-return]
+        return None if returned else self.callback
+
+
+class LoopCallback:
+    """A done callback that tether.aio's own helpers (gather, TaskGroup,
+    wait...) add to futures. ``call_soon`` queues it like any callback, in
+    the same place, but without creating an `asyncio.Handle`, and runs it
+    outside any context (these callbacks use no context variables)."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[..., object]) -> None:
+        self.function = function
+
+    def __call__(self, *args: Any) -> None:
+        self.function(*args)
+
+    def __repr__(self) -> str:
+        return f"<LoopCallback {self.function!r}>"
+
+
+#: What a callback batch holds: see `CallbackBatch`.
+QueuedCallback = Any
+
+
+class CallbackBatch(list[QueuedCallback]):
+    """Callbacks queued back to back, which one callback runner (a kernel
+    task) runs in one step. The only code that reads or writes how they
+    are stored:
+
+    - in a batch, an entry is an `asyncio.Handle`, or a `LoopCallback`
+      followed by its argument: two entries, so that queueing one keeps no
+      new object alive (with 100k tasks finishing in one batch, kept tuples
+      would make the garbage collector walk them all);
+    - outside a batch (the loop's pending queue, between segments), a
+      LoopCallback and its argument travel as one ``(callback, arg)``
+      tuple.
+
+    A runner keeps its batch for as long as it lives, empties it after each
+    run and waits to be given the next: opening a batch allocates nothing.
+    """
+
+    __slots__ = ("runner",)
+
+    #: The runner task that runs this batch (set when it starts).
+    runner: lowlevel.Task
+
+    def add(self, item: QueuedCallback) -> None:
+        """Queue `item`: a Handle, or a ``(LoopCallback, arg)`` pair from the
+        pending queue."""
+        if type(item) is tuple:
+            self.extend(item)
+        else:
+            self.append(item)
+
+    def add_callback(self, callback: LoopCallback, arg: Any) -> None:
+        """Queue ``callback.function(arg)``."""
+        self.append(callback)
+        self.append(arg)
+
+
+def requeue_callbacks(
+    entries: list[QueuedCallback], start: int, pending: deque[QueuedCallback]
+) -> None:
+    """Put ``entries[start:]`` (a batch's, not run) back in the pending
+    queue, a LoopCallback and its argument as one pair."""
+    items = iter(entries[start:])
+    for entry in items:
+        if type(entry) is LoopCallback:
+            pending.append((entry, next(items)))
+        else:
+            pending.append(entry)
+
+
+def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
+    """Run the callbacks in `entries` (stored as in `CallbackBatch`; a list
+    of Handles is such a list too), in order. An error in a callback goes
+    to the loop's exception handler; a KeyboardInterrupt or SystemExit
+    stops the loop (`LoopCore._segment_failed`), and the callbacks not run
+    yet go back to the pending queue. The caller empties `entries`
+    afterwards."""
+    # A frame that outlives a callback, in the traceback of an error the
+    # callback kept (a task's exception), links back to this frame and keeps
+    # its locals as they are when it returns: so no handle may be left in
+    # them, as asyncio's loop drops its own, or the handle (and what it
+    # refers to) would stay alive until the cycle collector runs.
+    index = 0
+    count = len(entries)
+    handle = arg = None
+    while index < count:
+        handle = entries[index]
+        index += 1
+        if type(handle) is LoopCallback:
+            # The loop's own done callbacks, run without a Handle; the next
+            # entry is the argument.
+            arg = entries[index]
+            index += 1
+            try:
+                handle.function(arg)
+            except (SystemExit, KeyboardInterrupt) as exc:
+                loop._segment_failed(exc)
+                requeue_callbacks(entries, index, loop._pending)
+                return
+            except BaseException as exc:
+                loop.call_exception_handler(
+                    {"message": f"Exception in callback {handle!r}", "exception": exc}
+                )
+            handle = arg = None
+            continue
+        if handle._cancelled:
+            continue
+        loop._current_handle = handle
+        try:
+            handle._run()
+        except BaseException as exc:
+            # KeyboardInterrupt or SystemExit (Handle._run reports the rest):
+            # stop, and keep the callbacks not run yet.
+            loop._segment_failed(exc)
+            requeue_callbacks(entries, index, loop._pending)
+            return
+        finally:
+            loop._current_handle = handle = arg = None

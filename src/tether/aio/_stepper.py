@@ -1,0 +1,296 @@
+"""The stepper: what the kernel steps for every aio task of a loop.
+
+During a segment every aio task is a kernel task whose ``coro`` is the
+loop's one `_Stepper`: the kernel calls its ``send`` and ``throw``, and it
+steps the coroutine of the task the kernel is stepping (what it does
+around each step is listed in `_task.py`'s docstring, with the task's
+states). ``send`` has a fast path for a task with nothing pending; every
+other step goes through `_Stepper._step`. When the coroutine ends,
+`_finish` records the outcome on the task and queues its first done
+callback; the kernel task then ends normally (`lowlevel.TASK_EXIT`). At the
+end of a segment the stepper ends the kernel tasks of the aio tasks that
+leave the kernel (`_DETACH`).
+
+Invariant: the stepper runs only the coroutine of the task the kernel is
+stepping (``current_stepping_state().current_task``), which is asyncio's
+current task for exactly the duration of the coroutine's step.
+"""
+
+from __future__ import annotations
+
+from asyncio import CancelledError
+from typing import TYPE_CHECKING, Any
+
+import outcome
+
+from .. import Cancelled, lowlevel
+from ._callbacks import CountingHook
+from ._native import adopt_children
+from ._stdlib import Future, enter_task, leave_task
+from ._task import (
+    DONE,
+    QUEUED,
+    RUNNING,
+    STARTING,
+    WAITING_DETACHED,
+    Task,
+    _message_of,
+    _retry_interrupt,
+    _set_result,
+)
+
+if TYPE_CHECKING:
+    from ._loop_core import LoopCore
+
+#: Sent to a parked kernel task at the end of a segment: "leave the kernel,
+#: the aio task keeps waiting for its future".
+_DETACH: Any = object()
+
+
+#: What the stepper gives the kernel for the coroutine's bare ``yield``.
+_CHECKPOINT = lowlevel.CHECKPOINT
+#: What the stepper gives the kernel when the task's kernel run ends.
+_TASK_EXIT = lowlevel.TASK_EXIT
+_has_open_nurseries = lowlevel.has_open_nurseries
+
+
+# The stepper's own code keeps the task's state consistent: a Ctrl-C there
+# is deferred (the task's coroutine itself is not protected).
+_protected = lowlevel.enable_ki_protection
+
+
+class _Stepper:
+    """What the kernel steps for every task of one loop during one segment
+    (the ``coro`` of each task; see the module docstring). Not a coroutine:
+    the kernel calls its ``send`` and ``throw``, and they step the coroutine
+    of the task the kernel is stepping."""
+
+    __slots__ = ("_kernel", "_loop")
+
+    def __init__(self, loop: LoopCore) -> None:
+        self._loop = loop
+        #: The run (`lowlevel.current_stepping_state`): its ``current_task``
+        #: is the task a step is for.
+        self._kernel = lowlevel.current_stepping_state()
+
+    def __repr__(self) -> str:
+        return f"<tether.aio task stepper of {self._loop!r}>"
+
+    def close(self) -> None:
+        # The kernel closes the coroutines of tasks it cannot wake after a
+        # crash; an aio task's coroutine stays with the task.
+        pass
+
+    @_protected
+    def send(self, value: Any) -> Any:
+        task: Task[Any] = self._kernel.current_task  # type: ignore[assignment]
+        loop = self._loop
+        if task._slow or loop._frozen:
+            # (The frames of a step can outlive it, as the f_back of the
+            # coroutine's frame in an error's traceback: the task stored
+            # in them would keep itself alive. So the slow path reads it
+            # again, and the error paths drop it before `_finish`.)
+            del task
+            return self._step(value, None)
+        # The fast path: `_step` for a task with nothing pending, written
+        # out. It saves a call and the tests of what is pending on every
+        # step: taking `_step` for every step costs about 10% more CPU time
+        # on the `checkpoints` row of benchmarks/bench_aio.py (a sleep(0) is
+        # one step) and about 15% on `spawn` (measured). tests/aio/
+        # test_stepper.py runs programs through both and checks that they
+        # agree.
+        task._fut_waiter = None
+        enter_task(loop, task)
+        try:
+            yielded = task._coro.send(value)
+        except StopIteration as stop:
+            # The coroutine returned (nothing refers to `stop` afterwards).
+            leave_task(loop, task)
+            return _finish(task, loop, stop.value, None)
+        except BaseException as exc:
+            leave_task(loop, task)
+            del task
+            return _finish(self._kernel.current_task, loop, None, exc)  # type: ignore[arg-type]
+        leave_task(loop, task)
+        # (The first step of a task may be this fast one: STARTING with no
+        # resume value.)
+        task._task_state = RUNNING
+        if _has_open_nurseries(task):
+            # Trio-style children started in this step may await the loop's
+            # futures: give them the handler before their first step.
+            adopt_children(task)
+        if yielded is None:
+            # A bare yield: give up one iteration. The task re-enters the run
+            # queue, so callbacks queued from now on run after it.
+            loop._open_batch = None
+            task._aio_point = True
+            return _CHECKPOINT
+        # A future (`_on_foreign_yield` sets the flag back) or a
+        # tether-native trap.
+        task._aio_point = False
+        if yielded is _TASK_EXIT:
+            return _BadYield(yielded)
+        return yielded
+
+    @_protected
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        error = typ if isinstance(typ, BaseException) else typ(val)
+        return self._step(None, error)
+
+    @_protected
+    def _step(self, value: Any, error: BaseException | None) -> Any:
+        """One step of the task being stepped, sending `value` (or throwing
+        `error`) in, for every case: the first step in a segment of a task
+        with a resume value, a pending `cancel()` or interrupt, the end of
+        the segment."""
+        task: Task[Any] = self._kernel.current_task  # type: ignore[assignment]
+        loop = self._loop
+        state = task._task_state
+        if state is STARTING:
+            # The first step in this segment: resume where the task left off.
+            resume = getattr(task, "_resume", None)
+            if resume is not None:
+                task._resume = None
+                value, error = resume
+            else:
+                value = error = None
+            del resume
+        if loop._frozen:
+            # The segment is ending: the task leaves the kernel (its kernel
+            # task ends), unless it is inside tether-native code.
+            if state is WAITING_DETACHED or state is QUEUED:
+                # Still waiting for its future (the segment's end moved it
+                # out of the kernel's wait), or already queued by the
+                # future's wakeup.
+                return _TASK_EXIT
+            if error is not None and isinstance(error, Cancelled):
+                # At a bare-yield checkpoint when the segment's nursery was
+                # cancelled: it resumes normally next time.
+                task._set_resume(None, None)
+                task._queue()
+                return _TASK_EXIT
+            if not (type(value) is outcome.Error and isinstance(value.error, Cancelled)):
+                task._set_resume(value, error)
+                task._queue()
+                return _TASK_EXIT
+            # Otherwise a tether-native wait was cancelled by the end of the
+            # segment: the task cannot leave the kernel in the middle of
+            # tether code, so it unwinds with the kernel's Cancelled.
+        task._task_state = RUNNING
+        interrupt = task._interrupt
+        if interrupt is not None:
+            # `cancel()` aborted the tether-native wait: it raises asyncio's
+            # CancelledError instead of the kernel's Cancelled.
+            task._interrupt = None
+            if not loop._frozen and type(value) is outcome.Error:
+                value = outcome.Error(interrupt)
+                # A cancel() since then is answered by this error too, as
+                # asyncio's step answers it with the awaited future's.
+                task._must_cancel = False
+            del interrupt
+        if task._must_cancel and task._aio_point:
+            if not isinstance(error, CancelledError):
+                error = task._make_cancelled_error()  # type: ignore[attr-defined]
+            task._must_cancel = False
+        # Still pending (resumed from a tether-native wait): stay slow.
+        task._slow = task._must_cancel
+        task._fut_waiter = None
+        enter_task(loop, task)
+        try:
+            if error is None:
+                yielded = task._coro.send(value)
+            else:
+                yielded = task._coro.throw(error)
+        except StopIteration as stop:
+            # The coroutine returned: `_finish` applies a pending cancel().
+            leave_task(loop, task)
+            del error, task  # see send()
+            return _finish(self._kernel.current_task, loop, stop.value, None)  # type: ignore[arg-type]
+        except BaseException as exc:
+            leave_task(loop, task)
+            del error, task  # see send()
+            return _finish(self._kernel.current_task, loop, None, exc)  # type: ignore[arg-type]
+        leave_task(loop, task)
+        if _has_open_nurseries(task):
+            adopt_children(task)
+        if yielded is None:
+            loop._open_batch = None
+            task._aio_point = True
+            return _CHECKPOINT
+        task._aio_point = False
+        if yielded is _TASK_EXIT:
+            return _BadYield(yielded)
+        if task._must_cancel:
+            # A cancellation is pending and this may be a tether-native wait:
+            # interrupt it once the kernel has blocked the task.
+            token = loop._token
+            if token is not None:
+                token.run_sync_soon(_retry_interrupt, task)
+        return yielded
+
+
+class _BadYield:
+    """Stands for a kernel object the coroutine yielded that only a stepper
+    may give the kernel (`lowlevel.TASK_EXIT`): it reaches
+    `Task._on_foreign_yield`,
+    which rejects it, so the coroutine gets asyncio's "bad yield" error."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+@_protected
+def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | None) -> Any:
+    """The coroutine returned `value` (`exc` is None) or raised `exc`
+    (StopIteration is a return too): record the outcome on the task, and
+    return what ends its kernel run normally."""
+    if exc is not None and isinstance(exc, StopIteration):
+        value, exc = exc.value, None
+    task._task_state = DONE
+    # The task keeps no reference to itself once done (asyncio's tasks
+    # are collected, and report unretrieved errors, as soon as they are
+    # dropped).
+    task._wakeup = None
+    hook = task._done_hook
+    if hook is not None:
+        # The first done callback, queued where the future would queue it.
+        task._done_hook = None
+        if type(hook) is CountingHook:
+            hook = hook.member_finished(task, exc is None and not task._must_cancel)
+        if hook is not None:
+            loop._enqueue_callback(hook, task)
+    del hook
+    if exc is None:
+        if task._must_cancel:
+            task._must_cancel = False
+            Future.cancel(task, msg=task._cancel_message)
+        else:
+            _set_result(task, value)
+        # Ends the kernel task.
+        return _TASK_EXIT
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_frame.f_code in _STEPPER_CODES:
+        # Drop the stepper's own frame: it is not the task's code (and
+        # it references the task).
+        exc.__traceback__ = tb.tb_next
+    del tb
+    if isinstance(exc, CancelledError):
+        Future.cancel(task, msg=_message_of(exc))
+    elif isinstance(exc, Cancelled):
+        # A trio-style scope around this task's code was cancelled and the
+        # kernel's Cancelled reached the top of the task.
+        Future.cancel(task)
+    elif isinstance(exc, KeyboardInterrupt | SystemExit):
+        Future.set_exception(task, exc)
+        loop._segment_failed(exc)
+    else:
+        Future.set_exception(task, exc)
+    return _TASK_EXIT
+
+
+_STEPPER_CODES = frozenset({_Stepper.send.__code__, _Stepper._step.__code__})
