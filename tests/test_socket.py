@@ -581,3 +581,27 @@ async def test_custom_socket_factory_makes_new_sockets_for_this_run_only():
     await tether.to_thread.run_sync(another_run)
     assert len(made) == 1
     assert isinstance(tsocket.set_custom_socket_factory(None), Factory)
+
+
+class _ResolverWithNoAnswers(tether.abc.HostnameResolver):
+    """A custom resolver whose every lookup finds nothing (the system
+    resolver raises instead, but nothing obliges a custom one to)."""
+
+    async def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
+        return []
+
+    async def getnameinfo(self, sockaddr, flags):
+        raise NotImplementedError
+
+
+async def test_a_name_without_addresses_is_a_clear_os_error():
+    tsocket.set_custom_hostname_resolver(_ResolverWithNoAnswers())
+    with tsocket.socket() as sock:
+        with pytest.raises(OSError, match=r"no addresses were found for nowhere\.test:80"):
+            await sock.connect(("nowhere.test", 80))
+    with tsocket.socket() as sock:
+        with pytest.raises(OSError, match=r"no addresses were found for nowhere\.test:81"):
+            await sock.bind(("nowhere.test", 81))
+    with tsocket.socket(type=tsocket.SOCK_DGRAM) as sock:
+        with pytest.raises(OSError, match=r"no addresses were found for nowhere\.test:82"):
+            await sock.sendto(b"x", ("nowhere.test", 82))
