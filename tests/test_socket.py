@@ -605,3 +605,26 @@ async def test_a_name_without_addresses_is_a_clear_os_error():
     with tsocket.socket(type=tsocket.SOCK_DGRAM) as sock:
         with pytest.raises(OSError, match=r"no addresses were found for nowhere\.test:82"):
             await sock.sendto(b"x", ("nowhere.test", 82))
+
+
+async def test_detaching_wakes_waiting_tasks_with_closed_resource_error():
+    a, b = tsocket.socketpair()
+    listener = tsocket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    with b:
+
+        async def expect_closed(operation, *args):
+            with pytest.raises(tether.ClosedResourceError):
+                await operation(*args)
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(expect_closed, a.recv, 1)
+            nursery.start_soon(expect_closed, listener.accept)
+            await wait_all_tasks_blocked()
+            detached = [a.detach(), listener.detach()]
+    assert a.fileno() == listener.fileno() == -1
+    # The descriptors are the caller's now: still open.
+    for fd in detached:
+        with stdlib_socket.socket(fileno=fd) as sock:
+            assert sock.type == stdlib_socket.SOCK_STREAM

@@ -262,7 +262,8 @@ class SocketType:
 
     def detach(self) -> int:
         """Give up the file descriptor without closing it and return it;
-        the socket then acts closed."""
+        the socket then acts closed. Tasks waiting on it wake with
+        `ClosedResourceError`, as for `close`. Not a checkpoint."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -539,6 +540,10 @@ class _SocketType(SocketType):
         return self._sock.fileno()
 
     def detach(self) -> int:
+        if self._sock.fileno() != -1 and in_tether_run():
+            # The fd stops being ours: whoever waits on it must not be
+            # woken by (or miss) what its next owner does with it.
+            notify_closing(self._sock)
         return self._sock.detach()
 
     def close(self) -> None:
