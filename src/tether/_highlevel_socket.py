@@ -37,16 +37,17 @@ from contextlib import contextmanager, suppress
 from typing import NoReturn, overload
 
 from ._conflict_detector import ConflictDetector
-from ._core import BrokenResourceError, ClosedResourceError
-from ._socket import SocketType, _SocketType, setsockopt_arguments
-from .abc import HalfCloseableStream, Listener
-from .lowlevel import (
+from ._core import (
+    BrokenResourceError,
+    ClosedResourceError,
     cancel_shielded_checkpoint,
     checkpoint,
     checkpoint_if_cancelled,
     wait_readable,
     wait_writable,
 )
+from ._socket import SocketType, _SocketType, setsockopt_arguments
+from .abc import HalfCloseableStream, Listener
 
 #: What `receive_some` asks the kernel for when no `max_bytes` is given.
 DEFAULT_RECEIVE_SIZE = 65536

@@ -36,11 +36,8 @@ from socket import AddressFamily, SocketKind
 from types import TracebackType
 from typing import Any, Literal, Self, SupportsIndex, TypeAlias, cast, overload
 
-from ._core import Cancelled
-from ._socket_names import Address, resolve_address
-from ._threads import to_thread_run_sync
-from .abc import SocketFactory
-from .lowlevel import (
+from ._core import (
+    Cancelled,
     RunVar,
     cancel_shielded_checkpoint,
     checkpoint,
@@ -50,6 +47,9 @@ from .lowlevel import (
     wait_readable,
     wait_writable,
 )
+from ._socket_names import Address, resolve_address
+from ._threads import to_thread_run_sync
+from .abc import SocketFactory
 
 #: What `_nonblocking` makes: an async method taking any arguments.
 _AsyncMethod: TypeAlias = Callable[..., Coroutine[Any, Any, Any]]

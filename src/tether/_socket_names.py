@@ -31,9 +31,9 @@ from typing import Any, TypeAlias, cast
 
 import idna
 
+from ._core import RunVar, cancel_shielded_checkpoint, checkpoint_if_cancelled
 from ._threads import to_thread_run_sync
 from .abc import HostnameResolver
-from .lowlevel import RunVar, cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 #: An address in the standard library's representation: ``(host, port)``
 #: for IPv4, ``(host, port, flowinfo, scope_id)`` for IPv6, a path for
@@ -198,13 +198,17 @@ def no_addresses_error(host: bytes | str | None, port: bytes | str | int | None)
     list. The system resolver raises `socket.gaierror` instead; a custom
     resolver may answer nothing, and callers that pick an answer must not
     fail with an `IndexError` then."""
-    if host is None:
-        text = "*"
-    elif isinstance(host, bytes):
-        text = host.decode("ascii", "backslashreplace")
-    else:
-        text = host
-    where = f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
+
+    def as_text(part: bytes | str | int | None, absent: str) -> str:
+        if part is None:
+            return absent
+        if isinstance(part, bytes):
+            return part.decode("ascii", "backslashreplace")
+        return str(part)
+
+    text = as_text(host, "*")
+    service = as_text(port, "0")
+    where = f"[{text}]:{service}" if ":" in text else f"{text}:{service}"
     return OSError(f"no addresses were found for {where} (the resolver answered an empty list)")
 
 
