@@ -1,6 +1,7 @@
 """tether.socket: socket objects over real loopback, socketpair and Unix
 sockets (IPv6 only where this machine has ``::1``)."""
 
+import errno
 import inspect
 import os
 import socket as stdlib_socket
@@ -628,3 +629,32 @@ async def test_detaching_wakes_waiting_tasks_with_closed_resource_error():
     for fd in detached:
         with stdlib_socket.socket(fileno=fd) as sock:
             assert sock.type == stdlib_socket.SOCK_STREAM
+
+
+async def test_a_descriptor_that_is_not_a_socket_is_refused():
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(OSError) as info:
+            tsocket.fromfd(read_end)
+        assert info.value.errno == errno.ENOTSOCK
+        with pytest.raises(OSError) as info:
+            tsocket.socket(fileno=read_end)
+        assert info.value.errno == errno.ENOTSOCK
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+async def test_a_double_missing_a_method_is_told_which():
+    class HalfDone(tsocket.SocketType):
+        def fileno(self):
+            return 7
+
+    sock = HalfDone()
+    assert sock.fileno() == 7
+    with pytest.raises(NotImplementedError, match=r"HalfDone does not implement SocketType\.recv"):
+        await sock.recv(1)
+    with pytest.raises(
+        NotImplementedError, match=r"HalfDone does not implement SocketType\.family"
+    ):
+        _ = sock.family
