@@ -156,7 +156,7 @@ async def test_dup_detach_and_inheritable():
             await copy.send(b"x")
             assert await b.recv(1) == b"x"
         assert not b.get_inheritable()
-        b.set_inheritable(True)
+        b.set_inheritable(inheritable=True)
         assert b.get_inheritable()
         fd = b.detach()
         assert b.fileno() == -1

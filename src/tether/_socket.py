@@ -490,12 +490,12 @@ class SocketType:
 
 def _forwarded(name: str) -> Callable[..., Any]:
     """A `_SocketType` method that calls ``socket.socket.<name>`` on the
-    wrapped socket with the same (positional) arguments, as the standard
-    library's own methods take them."""
+    wrapped socket with the same arguments (so it accepts keywords exactly
+    where the standard library does)."""
     call = getattr(_stdlib_socket.socket, name)
 
-    def forward(self: _SocketType, *args: Any) -> Any:
-        return call(self._sock, *args)
+    def forward(self: _SocketType, *args: Any, **kwargs: Any) -> Any:
+        return call(self._sock, *args, **kwargs)
 
     forward.__name__ = name
     forward.__qualname__ = f"_SocketType.{name}"
