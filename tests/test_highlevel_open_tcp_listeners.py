@@ -163,3 +163,9 @@ async def test_serve_tcp_reports_its_listeners_and_serves_until_cancelled():
         nursery.cancel_scope.cancel()
     # serve_tcp owns its listeners: closed once it ends.
     assert listeners[0].socket.fileno() == -1
+
+
+async def test_a_host_without_addresses_is_an_error_not_an_empty_list():
+    FakeFactory([]).install()
+    with pytest.raises(OSError, match=r"no addresses were found for nowhere\.test:80"):
+        await tether.open_tcp_listeners(80, host="nowhere.test")

@@ -1,6 +1,7 @@
 """tether.socket: socket objects over real loopback, socketpair and Unix
 sockets (IPv6 only where this machine has ``::1``)."""
 
+import errno
 import inspect
 import os
 import socket as stdlib_socket
@@ -155,7 +156,7 @@ async def test_dup_detach_and_inheritable():
             await copy.send(b"x")
             assert await b.recv(1) == b"x"
         assert not b.get_inheritable()
-        b.set_inheritable(True)
+        b.set_inheritable(inheritable=True)
         assert b.get_inheritable()
         fd = b.detach()
         assert b.fileno() == -1
@@ -581,3 +582,79 @@ async def test_custom_socket_factory_makes_new_sockets_for_this_run_only():
     await tether.to_thread.run_sync(another_run)
     assert len(made) == 1
     assert isinstance(tsocket.set_custom_socket_factory(None), Factory)
+
+
+class _ResolverWithNoAnswers(tether.abc.HostnameResolver):
+    """A custom resolver whose every lookup finds nothing (the system
+    resolver raises instead, but nothing obliges a custom one to)."""
+
+    async def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
+        return []
+
+    async def getnameinfo(self, sockaddr, flags):
+        raise NotImplementedError
+
+
+async def test_a_name_without_addresses_is_a_clear_os_error():
+    tsocket.set_custom_hostname_resolver(_ResolverWithNoAnswers())
+    with tsocket.socket() as sock:
+        with pytest.raises(OSError, match=r"no addresses were found for nowhere\.test:80"):
+            await sock.connect(("nowhere.test", 80))
+    with tsocket.socket() as sock:
+        with pytest.raises(OSError, match=r"no addresses were found for nowhere\.test:81"):
+            await sock.bind(("nowhere.test", 81))
+    with tsocket.socket(type=tsocket.SOCK_DGRAM) as sock:
+        with pytest.raises(OSError, match=r"no addresses were found for nowhere\.test:82"):
+            await sock.sendto(b"x", ("nowhere.test", 82))
+
+
+async def test_detaching_wakes_waiting_tasks_with_closed_resource_error():
+    a, b = tsocket.socketpair()
+    listener = tsocket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    with b:
+
+        async def expect_closed(operation, *args):
+            with pytest.raises(tether.ClosedResourceError):
+                await operation(*args)
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(expect_closed, a.recv, 1)
+            nursery.start_soon(expect_closed, listener.accept)
+            await wait_all_tasks_blocked()
+            detached = [a.detach(), listener.detach()]
+    assert a.fileno() == listener.fileno() == -1
+    # The descriptors are the caller's now: still open.
+    for fd in detached:
+        with stdlib_socket.socket(fileno=fd) as sock:
+            assert sock.type == stdlib_socket.SOCK_STREAM
+
+
+async def test_a_descriptor_that_is_not_a_socket_is_refused():
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(OSError) as info:
+            tsocket.fromfd(read_end)
+        assert info.value.errno == errno.ENOTSOCK
+        with pytest.raises(OSError) as info:
+            tsocket.socket(fileno=read_end)
+        assert info.value.errno == errno.ENOTSOCK
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+async def test_a_double_missing_a_method_is_told_which():
+    class HalfDone(tsocket.SocketType):
+        def fileno(self):
+            return 7
+
+    sock = HalfDone()
+    assert sock.fileno() == 7
+    with pytest.raises(NotImplementedError, match=r"HalfDone does not implement SocketType\.recv"):
+        await sock.recv(1)
+    with pytest.raises(
+        NotImplementedError, match=r"HalfDone does not implement SocketType\.family"
+    ):
+        _ = sock.family

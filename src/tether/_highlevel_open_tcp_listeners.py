@@ -18,7 +18,7 @@ from ._core import TASK_STATUS_IGNORED, Nursery, TaskStatus
 from ._highlevel_serve_listeners import serve_listeners
 from ._highlevel_socket import SocketListener, SocketStream
 from ._socket import SocketType, socket
-from ._socket_names import Address, getaddrinfo
+from ._socket_names import Address, getaddrinfo, no_addresses_error
 
 #: The largest listen backlog passed to the kernel. Kernels clamp larger
 #: values to their configured maximum, but several (Linux, the BSDs) keep
@@ -78,7 +78,8 @@ async def open_tcp_listeners(
 
     Raises:
       TypeError: `port` is not an int, or `backlog` not an int or None.
-      OSError: binding or listening failed (e.g. address in use), or no
+      OSError: binding or listening failed (e.g. address in use), `host`
+        has no addresses (a custom resolver answered none), or no
         address family of `host` is supported here (``EAFNOSUPPORT``, with
         the failures as an `ExceptionGroup` in ``__cause__``).
     """
@@ -90,6 +91,9 @@ async def open_tcp_listeners(
     addresses = await getaddrinfo(
         host, port, type=_stdlib_socket.SOCK_STREAM, flags=_stdlib_socket.AI_PASSIVE
     )
+    if not addresses:
+        # An empty list of listeners would make a server that never serves.
+        raise no_addresses_error(host, port)
     listeners: list[SocketListener] = []
     unsupported: list[OSError] = []
     try:

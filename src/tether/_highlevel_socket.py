@@ -1,447 +1,486 @@
-"""`SocketStream` and `SocketListener`: the byte-stream interfaces of
-`tether.abc` over connected and listening sockets.
+"""Byte streams over sockets: `SocketStream` (a connected SOCK_STREAM
+socket as a `tether.abc.HalfCloseableStream`) and `SocketListener` (a
+listening one as a `tether.abc.Listener` of streams).
 
-Invariants:
+What the module promises
+------------------------
+- Each direction of a stream has one user at a time: sending
+  (`send_all`, `wait_send_all_might_not_block`, `send_eof`) and receiving
+  (`receive_some`) are tracked apart, so one task may send while another
+  receives, and a second sender (or receiver) fails at once with
+  `BusyResourceError`. Same for two tasks in `SocketListener.accept`.
+- The stream vocabulary replaces the socket one: an `OSError` saying the
+  socket object is closed becomes `ClosedResourceError`; any other
+  `OSError` of a connection becomes `BrokenResourceError` whose
+  ``__cause__`` is the `OSError`.
+- Every async method is a checkpoint: cancellable before it has done
+  anything, and yielding to other tasks before it returns, whether it
+  waited or not.
+- `SocketListener.accept` passes over failures that belong to the one
+  pending connection (the peer reset it, a firewall refused it) and
+  raises the rest, among them the running-out-of-resources errors that
+  `serve_listeners` answers by backing off.
 
-- At most one task sends (`send_all`, `wait_send_all_might_not_block`,
-  `send_eof`) and at most one receives (`receive_some`) on a stream at a
-  time; a second one gets `BusyResourceError` at once.
-- Socket errors come out as stream errors: a socket closed under the caller
-  is `ClosedResourceError`, any other `OSError` on a connection is
-  `BrokenResourceError` (with the `OSError` as its cause).
-- `SocketListener.accept` skips errors that concern only the one incoming
-  connection (reset before it was accepted, refused by a firewall, ...) and
-  raises the others, including running out of file descriptors, which
-  `serve_listeners` handles by backing off.
+How it is built
+---------------
+A stream decides at construction how it will move bytes. Over tether's
+own socket class it keeps the standard library socket inside (``_raw``)
+and calls it directly, waiting on the descriptor only when a call would
+block; over any other `SocketType` (a test double, a wrapper) ``_raw`` is
+None and the stream goes through the object's async ``send``/``recv``.
+The direct route saves one coroutine per call, which is most of the
+per-message CPU in ``benchmarks/bench_net.py``'s ``echo_cpu`` row;
+``tests/test_highlevel_socket.py`` replays one script over both routes and
+requires the same transcript.
 
-Speed: `send_all` and `receive_some` have fast paths that call the
-standard library socket directly when the stream wraps a tether socket
-(test doubles go through their `tether.socket.SocketType` methods, the
-general path), and a receive that follows one which emptied the socket
-waits for readability before trying, instead of first paying for a receive
-that fails with `BlockingIOError`. They are what the ``echo_cpu`` row of
-``benchmarks/bench_net.py`` (TCP echo, 50 clients, CPU per round trip)
-measures: with either fast path turned off (``--variant``), a round trip
-cost about 10-25% more CPU. Either way each call is a checkpoint, as
-trio's: a cancel point before anything is sent or received, a schedule
-point before it returns. ``tests/test_highlevel_socket.py`` runs the same
-script over both paths and requires the same results.
+The receive side also remembers whether its last read left the socket
+empty (``_ran_dry``). The next read then waits for readability first
+rather than paying for a system call that would fail with
+`BlockingIOError`: more data needs a new packet from the peer, which has
+almost never arrived yet.
+
+`OSError` is translated in one place (`_raise_as_stream_error`), and the
+accept failures that may be passed over are one table
+(`_PENDING_CONNECTION_ERRORS`).
 """
 
 from __future__ import annotations
 
 import errno
 import socket as _stdlib_socket
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from typing import NoReturn, overload
 
 from ._conflict_detector import ConflictDetector
-from ._core import BrokenResourceError, ClosedResourceError
-from ._socket import SocketType, _SocketType, setsockopt_arguments
-from .abc import HalfCloseableStream, Listener
-from .lowlevel import (
+from ._core import (
+    BrokenResourceError,
+    ClosedResourceError,
     cancel_shielded_checkpoint,
     checkpoint,
     checkpoint_if_cancelled,
     wait_readable,
     wait_writable,
 )
+from ._socket import SocketType, _SocketType, setsockopt_arguments
+from .abc import HalfCloseableStream, Listener
 
-#: What `receive_some` asks the kernel for when no `max_bytes` is given.
+#: How many bytes `receive_some` asks for when the caller names no limit.
 DEFAULT_RECEIVE_SIZE = 65536
 
-#: TCP_NOTSENT_LOWAT for new streams: keep at most this much unsent data in
-#: the kernel, so that `wait_send_all_might_not_block` means "the kernel
-#: needs more soon" rather than "a megabyte of buffer is free", and data is
-#: not stuck in a deep kernel queue where the program can no longer choose
-#: what to send next.
+#: The TCP_NOTSENT_LOWAT a new stream gets: the kernel holds at most this
+#: much data that has not gone out yet, so `wait_send_all_might_not_block`
+#: wakes when the kernel is about to need more (not when a megabyte of
+#: buffer is free), and the program keeps the choice of what to send next
+#: instead of committing it to a deep kernel queue.
 NOTSENT_LOWAT = 16 * 1024
 
-# errnos that mean "this socket object is closed" rather than "the connection
-# broke": EBADF on Unix, ENOTSOCK on Windows.
-_CLOSED_ERRNOS = frozenset({errno.EBADF, errno.ENOTSOCK})
+#: Options every new TCP stream gets, where the platform has them: small
+#: writes leave at once (programs that frame their own messages want
+#: that), and the unsent-data limit above.
+_TCP_STREAM_OPTIONS = (("TCP_NODELAY", 1), ("TCP_NOTSENT_LOWAT", NOTSENT_LOWAT))
 
-# Errors accept() reports about the one connection it was going to hand
-# over, which went bad before it was accepted. Linux passes on nearly any
-# network error of the pending connection this way; the BSDs use
-# ECONNABORTED. Skipping them is what other servers (asyncio, Twisted,
-# libuv) do.
-_SKIPPED_ACCEPT_ERRNOS = frozenset(
-    getattr(errno, name)
-    for name in (
-        "ECONNABORTED",
-        "ECONNRESET",
-        "EPERM",  # Linux: refused by a firewall rule
-        "EPROTO",
-        "ENETDOWN",
-        "ENOPROTOOPT",
-        "EHOSTDOWN",
-        "ENONET",
-        "EHOSTUNREACH",
-        "EOPNOTSUPP",
-        "ENETUNREACH",
-        "ENOSR",
-        "ESOCKTNOSUPPORT",
-        "EPROTONOSUPPORT",
-        "ETIMEDOUT",
+# The errnos with which a call on a socket object that was closed fails:
+# EBADF on Unix, ENOTSOCK on Windows.
+_SOCKET_GONE = frozenset({errno.EBADF, errno.ENOTSOCK})
+
+# accept() errors that describe the pending connection, not the listener:
+# that connection went bad before it could be taken, and the next one may
+# be fine. Linux reports most network errors of the pending connection this
+# way, the BSDs ECONNABORTED; servers elsewhere (asyncio, Twisted, libuv)
+# pass over the same set.
+_PENDING_CONNECTION_ERRORS = frozenset(
+    code
+    for code in (
+        getattr(errno, name, None)
+        for name in (
+            "ECONNABORTED",  # the peer gave up first (BSD, Linux)
+            "ECONNRESET",  # reset while queued
+            "EPROTO",  # protocol error on the new connection
+            "EPERM",  # Linux: a firewall rule refused it
+            "ETIMEDOUT",
+            "EHOSTDOWN",
+            "EHOSTUNREACH",
+            "ENETDOWN",
+            "ENETUNREACH",
+            "ENONET",
+            "ENOPROTOOPT",
+            "ENOSR",
+            "EOPNOTSUPP",
+            "EPROTONOSUPPORT",
+            "ESOCKTNOSUPPORT",
+        )
     )
-    if hasattr(errno, name)
+    if code is not None
 )
 
 
-def _raise_stream_error(exc: OSError) -> NoReturn:
-    """Raise the stream error that stands for the socket error `exc`."""
-    if exc.errno in _CLOSED_ERRNOS:
-        raise ClosedResourceError("this socket was already closed") from None
-    raise BrokenResourceError(f"socket connection broken: {exc}") from exc
+def _raise_as_stream_error(exc: OSError) -> NoReturn:
+    """Raise the stream error that stands for the socket error `exc`: the
+    socket object is closed, or the connection broke (then with `exc` as
+    the cause)."""
+    if exc.errno in _SOCKET_GONE:
+        raise ClosedResourceError("the socket under this stream is closed") from None
+    raise BrokenResourceError(f"the connection broke: {exc}") from exc
 
 
-@contextmanager
-def _as_stream_errors() -> Iterator[None]:
-    try:
-        yield
-    except OSError as exc:
-        _raise_stream_error(exc)
-
-
-def _check_stream_socket(socket: SocketType, owner: str) -> None:
-    """What `owner`'s constructor requires of `socket`: a tether socket
-    (a `tether.socket.SocketType`) of type SOCK_STREAM."""
-    if not isinstance(socket, SocketType):
+def _require_stream_socket(candidate: object, owner: str) -> None:
+    """Refuse, for `owner`'s constructor, anything but a tether socket of
+    type SOCK_STREAM."""
+    if not isinstance(candidate, SocketType):
         raise TypeError(
-            f"{owner} requires a tether socket, not {socket!r}; wrap a "
+            f"{owner} requires a tether socket, not {candidate!r}; wrap a "
             "standard library socket with tether.socket.from_stdlib_socket()"
         )
-    if socket.type != _stdlib_socket.SOCK_STREAM:
+    if candidate.type != _stdlib_socket.SOCK_STREAM:
+        # Words a trio test matches.
         raise ValueError(f"{owner} requires a SOCK_STREAM socket")
 
 
-async def _send_rest(raw: _stdlib_socket.socket, data: bytes | bytearray, sent: int) -> None:
-    """Send ``data[sent:]`` through `raw`, waiting whenever its buffer is
-    full; the part of `SocketStream.send_all` after a first send that did
-    not take everything. The waits are the checkpoint."""
-    with memoryview(data) as view:
-        while True:
-            await wait_writable(raw.fileno())
-            try:
-                # A slice of a memoryview copies nothing; released at once
-                # so that `data` can be resized by the caller afterwards.
-                with view[sent:] as rest:
-                    sent += raw.send(rest)
-            except BlockingIOError:
-                # A spurious wakeup.
-                continue
-            if sent == len(view):
-                return
+async def _close_and_checkpoint(sock: SocketType) -> None:
+    # Closed first, so that cancelling the checkpoint cannot leave it open.
+    sock.close()
+    await checkpoint()
 
 
 class SocketStream(HalfCloseableStream):
     """A `tether.abc.HalfCloseableStream` over a connected SOCK_STREAM
     socket (TCP or Unix).
 
-    The stream owns the socket: `aclose` closes it. `socket` is the wrapped
-    `tether.socket.SocketType`, for socket-level calls (`getpeername`, ...).
+    The stream owns `socket` (the `tether.socket.SocketType` it wraps,
+    there for socket-level calls such as ``getpeername``): closing the
+    stream closes it.
 
-    New TCP streams get ``TCP_NODELAY`` (small writes go out at once, which
-    is what programs that build their own messages want) and, where the
-    platform has it, ``TCP_NOTSENT_LOWAT`` of 16 KiB. Change them with
-    `setsockopt`.
+    A new TCP stream has ``TCP_NODELAY`` set, and ``TCP_NOTSENT_LOWAT`` of
+    16 KiB where the platform knows it; `setsockopt` changes either.
 
-    Every method is a checkpoint. One task may send and another receive at
-    the same time; two tasks sending (or two receiving) at once is an error
-    (`BusyResourceError`). Errors: `ClosedResourceError` once the stream is
-    closed (also for a task waiting at that moment), `BrokenResourceError`
-    when the connection fails.
+    All methods that wait are checkpoints. Sending and receiving may
+    happen at once from two tasks; two senders (or two receivers) at once
+    get `BusyResourceError`. A closed stream, or a task waiting on a stream
+    when it gets closed, gets `ClosedResourceError`; a failed connection
+    gets `BrokenResourceError`.
 
     Raises:
-      TypeError: (from the constructor) `socket` is not a tether socket.
-      ValueError: (from the constructor) `socket` is not SOCK_STREAM.
+      TypeError: (constructor) `socket` is not a tether socket.
+      ValueError: (constructor) `socket` is not of type SOCK_STREAM.
     """
 
     def __init__(self, socket: SocketType) -> None:
-        _check_stream_socket(socket, "SocketStream")
+        _require_stream_socket(socket, "SocketStream")
         self.socket = socket
-        # Whether the last receive emptied the socket (see receive_some).
-        self._receive_drained = False
-        self._send_guard = ConflictDetector("another task is already sending on this SocketStream")
-        self._receive_guard = ConflictDetector(
-            "another task is already receiving on this SocketStream"
-        )
-        # Unix sockets have no TCP options.
-        with suppress(OSError):
-            self.setsockopt(_stdlib_socket.IPPROTO_TCP, _stdlib_socket.TCP_NODELAY, True)
-        if hasattr(_stdlib_socket, "TCP_NOTSENT_LOWAT"):
-            with suppress(OSError):
-                self.setsockopt(
-                    _stdlib_socket.IPPROTO_TCP, _stdlib_socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT
-                )
+        # The standard library socket to call directly, or None to go
+        # through `socket`'s own methods (see the module docstring).
+        self._raw = socket._sock if type(socket) is _SocketType else None
+        self._ran_dry = False
+        self._sending = ConflictDetector("another task is already sending on this SocketStream")
+        self._receiving = ConflictDetector("another task is already receiving on this SocketStream")
+        for name, value in _TCP_STREAM_OPTIONS:
+            option = getattr(_stdlib_socket, name, None)
+            if option is None:
+                continue
+            try:
+                socket.setsockopt(_stdlib_socket.IPPROTO_TCP, option, value)
+            except OSError:
+                # Not TCP (a Unix socket), or the system refuses it: the
+                # stream works without.
+                pass
+
+    def _ensure_open(self) -> None:
+        if self.socket.fileno() < 0:
+            raise ClosedResourceError("the socket under this stream is closed")
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of `data`, waiting while the kernel's buffer is full.
+        """Send every byte of `data`, waiting whenever the kernel's buffer
+        is full.
 
-        A checkpoint. If cancelled, an unknown prefix of `data` was sent:
-        the stream can then only be closed.
+        A checkpoint. A cancelled call may have sent any prefix of `data`;
+        the stream is then only good for closing.
 
         Raises:
           BusyResourceError: another task is sending on this stream.
-          ClosedResourceError: the stream was closed, or `send_eof` called.
-          BrokenResourceError: the connection broke (e.g. the peer reset it).
+          ClosedResourceError: the stream is closed, or `send_eof` was
+            called.
+          BrokenResourceError: the connection failed (the peer reset it,
+            ...).
         """
-        socket = self.socket
-        if socket.did_shutdown_SHUT_WR:
+        if self.socket.did_shutdown_SHUT_WR:
             raise ClosedResourceError("can't send data after sending EOF")
-        guard = self._send_guard
-        if guard.held:
-            raise guard.busy()
-        guard.held = True
+        sending = self._sending
+        # The detector's test and set written out: this is a hot path.
+        if sending.held:
+            raise sending.busy()
+        sending.held = True
         try:
-            # The fast path: a tether socket (not a test double) and a
-            # message the kernel takes in one call, which is the usual case
-            # for anything smaller than the socket's free buffer space. It
-            # is `socket.send`'s pattern written out, with the conflict
-            # check inline: bench_net.py's echo_cpu costs 11-15% more CPU
-            # per round trip through `_send_all_slowly`.
-            if type(socket) is _SocketType and (type(data) is bytes or type(data) is bytearray):
-                size = len(data)
-                if size:
-                    raw = socket._sock
-                    await checkpoint_if_cancelled()
-                    try:
-                        sent = raw.send(data)
-                    except BlockingIOError:
-                        sent = 0
-                    except BaseException:
-                        # A failure is a checkpoint too.
-                        await cancel_shielded_checkpoint()
-                        raise
-                    if sent == size:
-                        await cancel_shielded_checkpoint()
-                        return
-                    await _send_rest(raw, data, sent)
-                    return
-            await self._send_all_slowly(data)
+            raw = self._raw
+            if raw is None or not data or type(data) not in (bytes, bytearray):
+                await self._send_through_socket(data)
+                return
+            # Direct: most messages fit the kernel's free buffer space and
+            # go in one call without waiting.
+            await checkpoint_if_cancelled()
+            try:
+                sent = raw.send(data)
+            except BlockingIOError:
+                sent = 0
+            except BaseException:
+                # Failing is a checkpoint too.
+                await cancel_shielded_checkpoint()
+                raise
+            if sent < len(data):
+                await _send_remainder(raw, data, sent)
+            else:
+                await cancel_shielded_checkpoint()
         except OSError as exc:
-            _raise_stream_error(exc)
+            _raise_as_stream_error(exc)
         finally:
-            guard.held = False
+            sending.held = False
 
-    async def _send_all_slowly(self, data: bytes | bytearray | memoryview) -> None:
-        """`send_all` for what the fast path does not take: empty data,
-        other buffer types, sockets that are not tether's own."""
-        # Counted in bytes whatever the buffer's item format is.
-        with memoryview(data) as given, given.cast("B") as view:
-            if not view:
-                if self.socket.fileno() == -1:
-                    raise ClosedResourceError("this socket was already closed")
+    async def _send_through_socket(self, data: bytes | bytearray | memoryview) -> None:
+        """The part of `send_all` for empty data, other buffer types and
+        sockets that are not tether's own: the socket's async ``send``."""
+        # Bytes, whatever the item size of the caller's buffer.
+        with memoryview(data) as given, given.cast("B") as octets:
+            total = len(octets)
+            if total == 0:
+                self._ensure_open()
                 await checkpoint()
                 return
-            sent = 0
-            while sent < len(view):
-                # A slice of a memoryview copies nothing; released at once
-                # so that `data` can be resized by the caller afterwards.
-                with view[sent:] as rest:
-                    sent += await self.socket.send(rest)
+            done = 0
+            while done != total:
+                # Released before the next round, so that the caller may
+                # resize `data` once send_all has returned.
+                with octets[done:] as rest:
+                    done += await self.socket.send(rest)
 
     async def wait_send_all_might_not_block(self) -> None:
-        """Wait until the kernel could take more data. A checkpoint;
-        cancellable.
+        """Return once the kernel could take more data to send. A
+        checkpoint; cancellable.
 
         Raises the same errors as `send_all`.
         """
-        with self._send_guard:
-            if self.socket.fileno() == -1:
-                raise ClosedResourceError("this socket was already closed")
-            with _as_stream_errors():
+        with self._sending:
+            self._ensure_open()
+            try:
                 await self.socket.wait_writable()
+            except OSError as exc:
+                _raise_as_stream_error(exc)
 
     async def send_eof(self) -> None:
-        """Shut down the sending side (``shutdown(SHUT_WR)``): the peer
-        reads end of stream once it has everything sent before. Receiving
-        still works. Idempotent. A checkpoint.
+        """Close the sending direction (``shutdown(SHUT_WR)``): the peer
+        reads end-of-stream after everything sent so far. Receiving goes
+        on working. Calling it again does nothing. A checkpoint.
 
         Raises:
           BusyResourceError: another task is sending on this stream.
-          ClosedResourceError: the stream was closed.
-          BrokenResourceError: the connection broke.
+          ClosedResourceError: the stream is closed.
+          BrokenResourceError: the connection failed.
         """
-        with self._send_guard:
+        with self._sending:
             await checkpoint()
-            # A second shutdown fails on some systems (macOS), but send_eof
-            # must be idempotent.
-            if self.socket.did_shutdown_SHUT_WR:
-                return
-            with _as_stream_errors():
-                self.socket.shutdown(_stdlib_socket.SHUT_WR)
+            sock = self.socket
+            # Some systems (macOS) refuse a second shutdown; this method
+            # promises to be idempotent, so the second one is not made.
+            if not sock.did_shutdown_SHUT_WR:
+                try:
+                    sock.shutdown(_stdlib_socket.SHUT_WR)
+                except OSError as exc:
+                    _raise_as_stream_error(exc)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        """Wait for data and return up to `max_bytes` of it (65536 by
-        default); ``b""`` once the peer has sent end of stream.
+        """Wait until data arrives and return at most `max_bytes` of it
+        (65536 when not given); ``b""`` once the peer has ended its side.
 
-        A checkpoint. If cancelled, nothing was received.
+        A checkpoint. A cancelled call has received nothing.
 
         Raises:
-          ValueError: `max_bytes` is less than 1.
+          ValueError: `max_bytes` is below 1.
           BusyResourceError: another task is receiving on this stream.
-          ClosedResourceError: the stream was closed (also while waiting).
-          BrokenResourceError: the connection broke.
+          ClosedResourceError: the stream is closed (also while waiting).
+          BrokenResourceError: the connection failed.
         """
         if max_bytes is None:
             max_bytes = DEFAULT_RECEIVE_SIZE
         elif max_bytes < 1:
             raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
-        guard = self._receive_guard
-        if guard.held:
-            raise guard.busy()
-        guard.held = True
+        receiving = self._receiving
+        if receiving.held:
+            raise receiving.busy()
+        receiving.held = True
         try:
-            socket = self.socket
-            if type(socket) is not _SocketType:
-                return await socket.recv(max_bytes)
-            # The fast path: `socket.recv`'s pattern written out, waiting
-            # first after a receive that emptied the socket. Without it,
-            # bench_net.py's echo_cpu costs 15-25% more CPU per round trip.
-            raw = socket._sock
-            # Waits are given the fd number rather than the socket: the
-            # kernel then skips looking it up (a socket that is open now
-            # stays open until the wait starts: nothing runs in between).
+            raw = self._raw
+            if raw is None:
+                return await self.socket.recv(max_bytes)
+            # Direct, written out here rather than in a helper, which would
+            # cost every receive a coroutine more. The waits take the
+            # descriptor number, which spares the kernel a lookup; the
+            # socket cannot close between here and a wait, since no other
+            # task runs in between.
             fd = raw.fileno()
-            if self._receive_drained and fd != -1:
-                # The last receive emptied the socket, so more data needs a
-                # new send from the peer, which usually takes longer than
-                # getting here: wait for it rather than pay for a receive
-                # that fails with BlockingIOError. The wait is the
-                # checkpoint. Only after a receive that returned data: a
-                # connected socket reports every end (data, end of stream,
-                # an error) as readable, which a fresh socket might not.
+            if fd >= 0 and self._ran_dry:
+                # The wait is the checkpoint. Only after a read that
+                # returned something: a connected socket is readable at
+                # data, at end of stream and at an error alike, which a
+                # fresh one might not be.
                 await wait_readable(fd)
             else:
                 await checkpoint_if_cancelled()
                 try:
-                    data = raw.recv(max_bytes)
+                    chunk = raw.recv(max_bytes)
                 except BlockingIOError:
                     await wait_readable(fd)
                 except BaseException:
-                    # A failure is a checkpoint too.
                     await cancel_shielded_checkpoint()
                     raise
                 else:
                     await cancel_shielded_checkpoint()
-                    self._receive_drained = len(data) < max_bytes
-                    return data
+                    self._ran_dry = len(chunk) < max_bytes
+                    return chunk
+            # Readable now (or woken for nothing, then wait again).
             while True:
                 try:
-                    data = raw.recv(max_bytes)
+                    chunk = raw.recv(max_bytes)
                 except BlockingIOError:
-                    # A spurious wakeup.
                     await wait_readable(fd)
-                else:
-                    self._receive_drained = len(data) < max_bytes
-                    return data
+                    continue
+                self._ran_dry = len(chunk) < max_bytes
+                return chunk
         except OSError as exc:
-            _raise_stream_error(exc)
+            _raise_as_stream_error(exc)
         finally:
-            guard.held = False
+            receiving.held = False
 
     async def aclose(self) -> None:
-        """Close the stream and its socket. Idempotent. Tasks waiting on it
-        wake with `ClosedResourceError`. A checkpoint; if cancelled, the
-        stream is closed all the same."""
-        self.socket.close()
-        await checkpoint()
-
-    @overload
-    def setsockopt(self, level: int, option: int, value: int | bytes) -> None: ...
+        """Close the stream and its socket; tasks waiting on it wake with
+        `ClosedResourceError`. Idempotent. A checkpoint; a cancelled call
+        has closed the stream all the same."""
+        await _close_and_checkpoint(self.socket)
 
     @overload
     def setsockopt(self, level: int, option: int, value: None, length: int) -> None: ...
 
+    @overload
+    def setsockopt(self, level: int, option: int, value: int | bytes) -> None: ...
+
     def setsockopt(
         self, level: int, option: int, value: int | bytes | None, length: int | None = None
     ) -> None:
-        """Set an option on the socket, as `socket.socket.setsockopt`
-        (either a `value`, or ``None`` and a `length`)."""
-        self.socket.setsockopt(
-            level, option, *setsockopt_arguments(value, length, names=("option", "length"))
-        )
+        """Set a socket option as `socket.socket.setsockopt` does: pass a
+        `value`, or ``None`` and a `length`. Not a checkpoint.
 
-    @overload
-    def getsockopt(self, level: int, option: int) -> int: ...
+        Raises:
+          TypeError: both or neither of `value` and `length` given.
+        """
+        rest = setsockopt_arguments(value, length, names=("option", "length"))
+        self.socket.setsockopt(level, option, *rest)
 
     @overload
     def getsockopt(self, level: int, option: int, buffersize: int) -> bytes: ...
 
+    @overload
+    def getsockopt(self, level: int, option: int) -> int: ...
+
     def getsockopt(self, level: int, option: int, buffersize: int = 0) -> int | bytes:
-        """Read an option of the socket, as `socket.socket.getsockopt`."""
-        if buffersize == 0:
-            return self.socket.getsockopt(level, option)
-        return self.socket.getsockopt(level, option, buffersize)
+        """Read a socket option as `socket.socket.getsockopt` does: an int,
+        or with a `buffersize`, the raw bytes. Not a checkpoint."""
+        sock = self.socket
+        if buffersize:
+            return sock.getsockopt(level, option, buffersize)
+        return sock.getsockopt(level, option)
+
+
+async def _send_remainder(
+    raw: _stdlib_socket.socket, data: bytes | bytearray | memoryview, sent: int
+) -> None:
+    """Finish a direct `SocketStream.send_all` whose first call sent only
+    `sent` bytes: wait for room, send more, until all of `data` is out.
+    The first wait is the call's checkpoint."""
+    end = len(data)
+    with memoryview(data) as whole:
+        while sent < end:
+            await wait_writable(raw.fileno())
+            # A slice of a memoryview shares the buffer; it is released at
+            # once so that the caller can resize `data` afterwards.
+            with whole[sent:] as rest:
+                try:
+                    sent += raw.send(rest)
+                except BlockingIOError:
+                    # Woken without room after all.
+                    pass
 
 
 class SocketListener(Listener[SocketStream]):
-    """A `tether.abc.Listener` that accepts connections on a listening
-    SOCK_STREAM socket, as `SocketStream` objects.
+    """A `tether.abc.Listener` over a listening SOCK_STREAM socket: each
+    `accept` returns the next incoming connection as a `SocketStream`.
 
-    The listener owns the socket: `aclose` closes it. `socket` is the
-    wrapped `tether.socket.SocketType`.
+    The listener owns `socket` (the wrapped `tether.socket.SocketType`):
+    `aclose` closes it.
 
     Raises:
-      TypeError: (from the constructor) `socket` is not a tether socket.
-      ValueError: (from the constructor) `socket` is not SOCK_STREAM, or not
-        listening (checked where the platform can tell).
+      TypeError: (constructor) `socket` is not a tether socket.
+      ValueError: (constructor) `socket` is not SOCK_STREAM, or is not
+        listening (where the system can say).
     """
 
     def __init__(self, socket: SocketType) -> None:
-        _check_stream_socket(socket, "SocketListener")
-        try:
-            listening = socket.getsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_ACCEPTCONN)
-        except OSError:
-            # Not every platform can tell (macOS): trust the caller.
-            pass
-        else:
-            if not listening:
-                raise ValueError("SocketListener requires a listening socket")
+        _require_stream_socket(socket, "SocketListener")
+        if _listening(socket) is False:
+            # Words a trio test matches.
+            raise ValueError("SocketListener requires a listening socket")
         self.socket = socket
-        self._accept_guard = ConflictDetector(
+        self._accepting = ConflictDetector(
             "another task is already accepting on this SocketListener"
         )
 
     async def accept(self) -> SocketStream:
-        """Wait for an incoming connection and return it as a
+        """Wait for the next incoming connection and return it as a
         `SocketStream`.
 
-        A checkpoint; if cancelled, no connection was taken. Connections
-        that failed before they could be accepted are skipped silently.
+        A checkpoint; a cancelled call has taken no connection. A
+        connection that failed while it waited to be accepted is passed
+        over without a word, and the call waits for the next one.
 
         Raises:
           BusyResourceError: another task is accepting on this listener.
-          ClosedResourceError: the listener (or its socket) was closed,
-            also while waiting.
-          OSError: any other error of ``accept``, notably running out of
-            file descriptors or memory (``EMFILE``, ``ENFILE``,
-            ``ENOBUFS``, ``ENOMEM``): nothing is retried here, so that the
-            caller chooses; `serve_listeners` logs them and retries after
-            a pause.
+          ClosedResourceError: the listener or its socket is closed (also
+            while waiting).
+          OSError: any other failure of ``accept``, in particular running
+            out of descriptors or memory (``EMFILE``, ``ENFILE``,
+            ``ENOBUFS``, ``ENOMEM``). It is not retried here, so that the
+            caller decides; `serve_listeners` logs it and tries again
+            after a pause.
         """
-        with self._accept_guard:
-            while True:
-                try:
-                    sock, _ = await self.socket.accept()
-                except OSError as exc:
-                    if exc.errno in _CLOSED_ERRNOS:
-                        raise ClosedResourceError("this listener was already closed") from None
-                    if exc.errno not in _SKIPPED_ACCEPT_ERRNOS:
-                        raise
-                else:
-                    try:
-                        return SocketStream(sock)
-                    except BaseException:
-                        sock.close()
-                        raise
+        with self._accepting:
+            connection = await self._next_connection()
+            while connection is None:
+                connection = await self._next_connection()
+        try:
+            return SocketStream(connection)
+        except BaseException:
+            connection.close()
+            raise
+
+    async def _next_connection(self) -> SocketType | None:
+        """One ``accept`` of the socket: the new socket, or None when the
+        pending connection failed and was dropped."""
+        try:
+            connection, _ = await self.socket.accept()
+        except OSError as exc:
+            if exc.errno in _SOCKET_GONE:
+                raise ClosedResourceError("this SocketListener is closed") from None
+            if exc.errno in _PENDING_CONNECTION_ERRORS:
+                return None
+            raise
+        return connection
 
     async def aclose(self) -> None:
-        """Close the listener and its socket. Idempotent. A task waiting in
-        `accept` wakes with `ClosedResourceError`. A checkpoint; closes even
-        if cancelled."""
-        self.socket.close()
-        await checkpoint()
+        """Close the listener and its socket; a task waiting in `accept`
+        wakes with `ClosedResourceError`. Idempotent. A checkpoint; a
+        cancelled call has closed it all the same."""
+        await _close_and_checkpoint(self.socket)
+
+
+def _listening(sock: SocketType) -> bool | None:
+    """Whether `sock` is listening, or None where the system cannot tell
+    (macOS has no SO_ACCEPTCONN to read)."""
+    try:
+        return bool(sock.getsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_ACCEPTCONN))
+    except OSError:
+        return None

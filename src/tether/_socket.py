@@ -1,46 +1,63 @@
-"""Socket objects for `tether.socket`: the standard library's sockets with
-async methods for everything that can block, the functions that make them
-(`socket`, `socketpair`, `fromfd`, `from_stdlib_socket`) and the per-run
-hook that lets tests fake them (`set_custom_socket_factory`).
+"""tether's socket objects: the standard library's sockets, with every
+operation that can block turned into an async checkpoint, plus the
+functions that make them (`socket`, `socketpair`, `fromfd`,
+`from_stdlib_socket`) and the per-run hook through which tests supply fake
+ones (`set_custom_socket_factory`).
 
-`SocketType` is the public interface (and the base class test doubles
-subclass); `_SocketType` implements it over a `socket.socket` that it keeps
-in non-blocking mode for its whole life. Each blocking operation first tries
-the system call; only if that would block (`BlockingIOError`) does the task
-wait for the socket to become readable or writable, then try again. The
-``recv*`` and ``send*`` methods are that one pattern, made per system call
-by `_nonblocking`.
+What the module promises
+------------------------
+- Every async method is a checkpoint whichever way it ends (at once,
+  after waiting, or with an error): it is cancellable before it touches
+  the socket, so a cancelled call has received or sent nothing, and it
+  lets other tasks run before it returns.
+- A socket closed (`close`, leaving ``with``) or detached (`detach`) while
+  tasks wait on it wakes them with `ClosedResourceError`: the descriptor
+  is no longer tether's to watch.
+- A cancelled `connect` closes the socket: the system may still complete
+  the half-made connection, and a socket in an unknown state is of no use.
+- The standard library socket inside is non-blocking for its whole life;
+  `setblocking(True)` is refused.
 
-Invariants:
+How it is built
+---------------
+`SocketType` is the interface: every method, typed and documented, and
+each one raises `NotImplementedError` naming the class that lacks it (test
+doubles subclass it and override what they use). `_SocketType` is the one
+real implementation, over a `socket.socket` kept in ``_sock``. It spells
+out as little as it can:
 
-- Every async method is a checkpoint, whether the call completed at once,
-  waited, or failed: a cancel point before the system call (so a cancelled
-  task never consumes data it will not return) and a schedule point after.
-- Closing a socket (`close`, leaving ``with``) wakes every task waiting on
-  it with `ClosedResourceError`.
-- A cancelled `connect` closes the socket: a half-made connection cannot be
-  taken back, so the socket is unusable anyway.
-- The wrapped socket stays non-blocking; `setblocking(True)` is refused.
+- Calls that cannot block are forwarded by `_forwarded` (a method that
+  calls the same method of ``_sock``) and `_read_through` (a property);
+  they keep the interface's documentation.
+- Each call that can block (``recv*``, ``send*``, ``accept``) is one
+  method made by `_waiting_call`: try the system call; only if it would
+  block, wait until the descriptor is ready and try again. The pattern is
+  generated per call, not shared as a helper coroutine, because a helper
+  would cost every call a second coroutine and frame; a ``recv`` or
+  ``send`` that succeeds at once passes through the run loop exactly once
+  (its schedule point).
+- Addresses are normalised (names resolved, the first answer taken) by
+  `tether._socket_names.resolve_address` before ``bind``, ``connect``,
+  ``sendto`` and ``sendmsg``.
+- ``connect`` uses ``connect_ex``: an error number instead of an
+  exception distinguishes "in progress" (wait until writable, then read
+  ``SO_ERROR``) from an immediate failure without try/except ladders.
 """
 
 from __future__ import annotations
 
-import builtins
+import errno
 import inspect
 import os
 import select
 import socket as _stdlib_socket
 import sys
 from collections.abc import Callable, Coroutine, Iterable
-from socket import AddressFamily, SocketKind
-from types import TracebackType
+from socket import AF_INET, SOCK_STREAM, AddressFamily, SocketKind
 from typing import Any, Literal, Self, SupportsIndex, TypeAlias, cast, overload
 
-from ._core import Cancelled
-from ._socket_names import Address, resolve_address
-from ._threads import to_thread_run_sync
-from .abc import SocketFactory
-from .lowlevel import (
+from ._core import (
+    Cancelled,
     RunVar,
     cancel_shielded_checkpoint,
     checkpoint,
@@ -50,179 +67,209 @@ from .lowlevel import (
     wait_readable,
     wait_writable,
 )
+from ._socket_names import Address, resolve_address
+from ._threads import to_thread_run_sync
+from .abc import SocketFactory
 
-#: What `_nonblocking` makes: an async method taking any arguments.
-_AsyncMethod: TypeAlias = Callable[..., Coroutine[Any, Any, Any]]
-
-#: What `listen()` uses when no backlog is given (as the standard library).
+#: The backlog `listen()` uses when given none (the standard library's own
+#: default).
 DEFAULT_LISTEN_BACKLOG = min(_stdlib_socket.SOMAXCONN, 128)
 
-_HAS_AF_UNIX = hasattr(_stdlib_socket, "AF_UNIX")
+#: Ancillary data as ``recvmsg`` returns it: (level, type, data) triples.
+Ancillary: TypeAlias = list[tuple[int, int, bytes]]
 
-_socket_factory: RunVar[SocketFactory | None] = RunVar("tether.socket socket factory", None)
+#: What the made methods are: async, taking positional arguments.
+_AsyncMethod: TypeAlias = Callable[..., Coroutine[Any, Any, Any]]
+
+# connect_ex answers that mean "under way, the socket turns writable when it
+# is done". EINTR too: POSIX lets an interrupted connect go on by itself.
+_CONNECT_UNDER_WAY = frozenset(
+    {errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR}
+)
+
+_factory_of_this_run: RunVar[SocketFactory | None] = RunVar(
+    "tether.socket custom socket factory", None
+)
 
 
 def set_custom_socket_factory(socket_factory: SocketFactory | None) -> SocketFactory | None:
-    """Make `tether.socket.socket` (without ``fileno``) ask `socket_factory`
-    for new sockets, for the rest of the current `tether.run`.
+    """Have `tether.socket.socket` (when called without ``fileno``) make
+    its sockets with `socket_factory` until the current `tether.run` ends.
 
-    Meant for tests that fake the network: everything in tether that creates
-    sockets (`open_tcp_stream`, `open_tcp_listeners`, ...) goes through
-    `socket`, so it all follows. `socketpair`, `fromfd` and
-    `from_stdlib_socket` are not affected. Pass ``None`` to go back to real
+    For tests that fake the network: tether creates all its sockets
+    (`open_tcp_stream`, `open_tcp_listeners`, ...) through
+    `tether.socket.socket`, so they all use the factory. `socketpair`,
+    `fromfd` and `from_stdlib_socket` ignore it. ``None`` restores real
     sockets. Not a checkpoint.
 
-    Returns the previous custom factory, or ``None``.
+    Returns the factory that was in place before, or ``None``.
 
     Raises:
-      RuntimeError: outside `tether.run`.
+      RuntimeError: called outside `tether.run`.
     """
-    previous = _socket_factory.get()
-    _socket_factory.set(socket_factory)
-    return previous
+    before = _factory_of_this_run.get()
+    _factory_of_this_run.set(socket_factory)
+    return before
 
 
 def setsockopt_arguments(
     value: int | bytes | None, length: int | None, *, names: tuple[str, str]
 ) -> tuple[int | bytes] | tuple[None, int]:
-    """What follows ``level, option`` in a call of the standard library's
-    ``setsockopt``: ``(value,)``, or ``(None, length)``. `names` are the
-    caller's names for the option and length parameters, for the error
+    """The arguments after ``level, option`` for the standard library's
+    ``setsockopt``: ``(value,)`` or ``(None, length)``, checked. `names`
+    are what the caller calls its option and length parameters, for the
     message.
 
     Raises:
-      TypeError: both or neither of `value` and `length` were given.
+      TypeError: `value` and `length` both given, or neither.
     """
-    option_name, length_name = names
-    a_length = f"{'an' if length_name[0] in 'aeiou' else 'a'} {length_name}"
-    usage = f"setsockopt(level, {option_name}, None, {length_name})"
-    if length is None:
+    if (value is None) == (length is None):
+        option, length_name = names
+        article = "an" if length_name[:1] in ("a", "e", "i", "o", "u") else "a"
+        with_length = f"{article} {length_name}"
+        usage = f"setsockopt(level, {option}, None, {length_name})"
+        # The words up to the colon are what trio's tests match.
+        problem = "invalid value for argument 'value'"
         if value is None:
-            raise TypeError(f"invalid value for argument 'value': None needs {a_length} ({usage})")
-        return (value,)
-    if value is not None:
+            raise TypeError(f"{problem}: None needs {with_length} ({usage})")
         raise TypeError(
-            f"invalid value for argument 'value': {value!r}; with {a_length} the "
-            f"value must be None ({usage})"
+            f"{problem}: {value!r}; with {with_length} the value must be None ({usage})"
         )
+    if length is None:
+        return (cast(int | bytes, value),)
     return (None, length)
 
 
 # ---------------------------------------------------------------------------
-# Constructors
+# Making sockets
 
 
 def from_stdlib_socket(sock: _stdlib_socket.socket) -> SocketType:
-    """Wrap a standard library socket in a tether socket. The tether socket
-    owns it from now on (closing one closes the other) and puts it in
+    """A tether socket over the standard library socket `sock`, which it
+    owns from then on (closing either closes both) and switches to
     non-blocking mode. Not a checkpoint.
 
     Raises:
-      TypeError: `sock` is not exactly a `socket.socket` (a subclass such
-        as `ssl.SSLSocket` has its own I/O that cannot be driven this way).
+      TypeError: `sock` is not exactly a `socket.socket`: a subclass such
+        as `ssl.SSLSocket` does I/O of its own that tether cannot drive.
     """
+    if type(sock) is not _stdlib_socket.socket:
+        raise TypeError(
+            f"expected a socket.socket, not {type(sock).__name__!r}: subclasses "
+            "(such as ssl.SSLSocket) do their own I/O and cannot be wrapped"
+        )
     return _SocketType(sock)
 
 
-def _sniff_sockopts(
-    family: AddressFamily | int, type: SocketKind | int, proto: int, fileno: int
-) -> tuple[AddressFamily | int, SocketKind | int, int]:
-    """On Linux, ask the kernel what the socket behind `fileno` really is,
-    so that a socket rebuilt from a bare fd does not report the defaults
-    (AF_INET, SOCK_STREAM) whatever it is. Elsewhere, the given values."""
-    if sys.platform != "linux":
-        return family, type, proto
-    probe = _stdlib_socket.socket(family, type, proto, fileno=fileno)
+def _adopt_descriptor(
+    descriptor: int, family: AddressFamily | int, kind: SocketKind | int, proto: int
+) -> _stdlib_socket.socket:
+    """A standard library socket that owns `descriptor`, with the family,
+    type and protocol the descriptor really has where the system can say
+    (the standard library asks it when none are given), else the given
+    ones. Without this, a socket made from a bare descriptor would claim
+    the defaults (AF_INET, SOCK_STREAM) whatever it is."""
     try:
-        family = probe.getsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_DOMAIN)
-        proto = probe.getsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_PROTOCOL)
-        type = probe.getsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_TYPE)
-    finally:
-        # The fd is the caller's: only borrowed for the probe.
-        probe.detach()
-    return family, type, proto
+        return _stdlib_socket.socket(fileno=descriptor)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSOCK, errno.EBADF):
+            # Not a socket at all: the given values would not make it one.
+            raise
+        return _stdlib_socket.socket(family, kind, proto, descriptor)
 
 
 def fromfd(
     fd: SupportsIndex,
-    family: AddressFamily | int = _stdlib_socket.AF_INET,
-    type: SocketKind | int = _stdlib_socket.SOCK_STREAM,
+    family: AddressFamily | int = AF_INET,
+    type: SocketKind | int = SOCK_STREAM,
     proto: int = 0,
 ) -> SocketType:
-    """A tether socket on a duplicate of the file descriptor `fd`, like
-    `socket.fromfd` (`fd` itself stays open and yours). On Linux the
-    family, type and protocol are read from the descriptor; the arguments
-    are used elsewhere. Not a checkpoint.
+    """A tether socket on a duplicate of the descriptor `fd`, as
+    `socket.fromfd` (`fd` itself stays open and the caller's). Family,
+    type and protocol are read from the descriptor where the system can
+    tell them; the arguments serve elsewhere. Not a checkpoint.
 
     Raises:
-      OSError: `fd` is not a valid socket descriptor.
+      OSError: `fd` is not a socket descriptor.
     """
-    family, type, proto = _sniff_sockopts(family, type, proto, fd.__index__())
-    return from_stdlib_socket(_stdlib_socket.fromfd(fd, family, type, proto))
+    copy = _stdlib_socket.dup(fd.__index__())
+    try:
+        sock = _adopt_descriptor(copy, family, type, proto)
+    except BaseException:
+        os.close(copy)
+        raise
+    return from_stdlib_socket(sock)
 
 
 def socketpair(
     family: AddressFamily | int | None = None,
-    type: SocketKind | int = _stdlib_socket.SOCK_STREAM,
+    type: SocketKind | int = SOCK_STREAM,
     proto: int = 0,
 ) -> tuple[SocketType, SocketType]:
-    """A pair of connected tether sockets, like `socket.socketpair`
-    (AF_UNIX by default where it exists). Not a checkpoint; never uses the
-    custom socket factory."""
-    left, right = _stdlib_socket.socketpair(family, type, proto)
-    return from_stdlib_socket(left), from_stdlib_socket(right)
+    """Two tether sockets connected to each other, as `socket.socketpair`
+    (AF_UNIX unless told otherwise, where the system has it). Not a
+    checkpoint; the custom socket factory plays no part."""
+    pair = _stdlib_socket.socketpair(family, type, proto)
+    return from_stdlib_socket(pair[0]), from_stdlib_socket(pair[1])
 
 
 def socket(
-    family: AddressFamily | int = _stdlib_socket.AF_INET,
-    type: SocketKind | int = _stdlib_socket.SOCK_STREAM,
+    family: AddressFamily | int = AF_INET,
+    type: SocketKind | int = SOCK_STREAM,
     proto: int = 0,
     fileno: int | None = None,
 ) -> SocketType:
-    """A new tether socket, like `socket.socket`.
+    """A new tether socket, as `socket.socket`.
 
-    Without `fileno`, the custom socket factory makes it if one is set
-    (`set_custom_socket_factory`). With `fileno`, the socket wraps that
-    descriptor (and owns it); on Linux its family, type and protocol are
-    read from the descriptor. Not a checkpoint.
+    Without `fileno`, the custom socket factory makes it when one is set
+    (`set_custom_socket_factory`). With `fileno`, the socket takes over
+    that descriptor; its family, type and protocol are then read from the
+    descriptor where the system can tell them. Not a checkpoint.
 
     Raises:
-      OSError: as `socket.socket` (e.g. ``EAFNOSUPPORT`` for a family the
-        system lacks, ``EMFILE`` when out of file descriptors).
+      OSError: as `socket.socket` (``EAFNOSUPPORT`` for a family this
+        system lacks, ``EMFILE`` when out of descriptors, ...).
     """
-    if fileno is None:
-        factory = _socket_factory.get() if in_tether_run() else None
-        if factory is not None:
-            # A factory may return any socket-like object (tests return
-            # fakes); it is the factory's promise that it behaves.
-            return cast(SocketType, factory.socket(family, type, proto))
-    else:
-        family, type, proto = _sniff_sockopts(family, type, proto, fileno)
-    return from_stdlib_socket(_stdlib_socket.socket(family, type, proto, fileno))
+    if fileno is not None:
+        return from_stdlib_socket(_adopt_descriptor(fileno, family, type, proto))
+    factory = _factory_of_this_run.get() if in_tether_run() else None
+    if factory is None:
+        return from_stdlib_socket(_stdlib_socket.socket(family, type, proto))
+    # Whatever the factory returns (tests return doubles) is taken on its
+    # word that it behaves as a SocketType.
+    return cast(SocketType, factory.socket(family, type, proto))
 
 
 # ---------------------------------------------------------------------------
 # The interface
 
 
+def _missing(sock: SocketType, name: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"{type(sock).__name__} does not implement SocketType.{name}: "
+        "tether.socket.SocketType is an interface, and a subclass must override "
+        "each method and property it is used for"
+    )
+
+
 class SocketType:
-    """A tether socket: the methods of `socket.socket`, with the blocking
-    ones (`accept`, `connect`, `bind`, `recv*`, `send*`) made async.
+    """A tether socket: the methods of `socket.socket`, with the ones that
+    can block (`accept`, `connect`, `bind`, `recv*`, `send*`) async.
 
-    Create one with `tether.socket.socket`, `socketpair`, `fromfd` or
-    `from_stdlib_socket`; this class itself cannot be instantiated. Test
-    doubles subclass it and override what they need (every method here
-    raises `NotImplementedError`).
+    Make one with `tether.socket.socket`, `socketpair`, `fromfd` or
+    `from_stdlib_socket`; this class is the interface and cannot be
+    instantiated itself. A test double subclasses it and overrides the
+    methods it needs (the others raise `NotImplementedError`).
 
-    Every async method is a checkpoint. Cancelling one that is waiting
-    leaves the socket as it was (no data is lost or half-sent by the
-    cancelled call), except `connect`, which closes the socket. Closing the
-    socket while a task waits on it wakes that task with
-    `ClosedResourceError`. Two tasks may not wait to read (or to write) on
-    the same socket at once: the second gets `BusyResourceError`.
+    Each async method is a checkpoint. Cancelling one while it waits
+    leaves the socket as it was, nothing received or half-sent, except
+    `connect`, which closes the socket. A task waiting on a socket that is
+    closed or detached wakes with `ClosedResourceError`. Only one task at
+    a time may wait to read, and one to write: a second one gets
+    `BusyResourceError`.
 
-    Not provided, on purpose: ``sendall`` (use `tether.SocketStream`),
-    ``makefile``, timeouts (use cancel scopes), blocking mode.
+    Left out on purpose: ``sendall`` (use `tether.SocketStream`),
+    ``makefile``, timeouts (use cancel scopes) and blocking mode.
     """
 
     def __init__(self) -> None:
@@ -233,197 +280,196 @@ class SocketType:
                 "socketpair(), fromfd() or from_stdlib_socket()"
             )
 
-    # -- plain forwards to socket.socket (not checkpoints) -------------------
+    # -- calls that cannot block (not checkpoints) ---------------------------
 
     @property
     def family(self) -> AddressFamily:
         """The address family (`socket.AF_INET`, ...)."""
-        raise NotImplementedError
+        raise _missing(self, "family")
 
     @property
     def type(self) -> SocketKind:
         """The socket type (`socket.SOCK_STREAM`, ...)."""
-        raise NotImplementedError
+        raise _missing(self, "type")
 
     @property
     def proto(self) -> int:
         """The protocol number."""
-        raise NotImplementedError
+        raise _missing(self, "proto")
 
     @property
     def did_shutdown_SHUT_WR(self) -> bool:
-        """Whether `shutdown` has closed the sending side (SHUT_WR or
-        SHUT_RDWR)."""
-        raise NotImplementedError
+        """True once `shutdown` has closed the sending direction (SHUT_WR
+        or SHUT_RDWR)."""
+        raise _missing(self, "did_shutdown_SHUT_WR")
 
     def fileno(self) -> int:
-        """The file descriptor, or -1 once closed or detached."""
-        raise NotImplementedError
+        """The descriptor number; -1 once closed or detached."""
+        raise _missing(self, "fileno")
 
     def detach(self) -> int:
-        """Give up the file descriptor without closing it and return it;
-        the socket then acts closed."""
-        raise NotImplementedError
+        """Hand over the descriptor without closing it, and return it; the
+        socket then behaves as closed. Tasks waiting on it wake with
+        `ClosedResourceError`, as for `close`. Not a checkpoint."""
+        raise _missing(self, "detach")
 
     def close(self) -> None:
-        """Close the socket. Idempotent. Tasks waiting on it wake with
-        `ClosedResourceError`. Not a checkpoint."""
-        raise NotImplementedError
+        """Close the socket; closing again does nothing. Tasks waiting on
+        it wake with `ClosedResourceError`. Not a checkpoint."""
+        raise _missing(self, "close")
 
     def dup(self) -> SocketType:
-        """A new tether socket on a duplicate of the file descriptor."""
-        raise NotImplementedError
+        """A new tether socket on a duplicate of the descriptor."""
+        raise _missing(self, "dup")
 
     def getpeername(self) -> Address:
-        """The remote address, as `socket.socket.getpeername`."""
-        raise NotImplementedError
+        """The address of the other end, as `socket.socket.getpeername`."""
+        raise _missing(self, "getpeername")
 
     def getsockname(self) -> Address:
-        """The local address, as `socket.socket.getsockname`."""
-        raise NotImplementedError
-
-    @overload
-    def getsockopt(self, level: int, optname: int) -> int: ...
+        """This end's address, as `socket.socket.getsockname`."""
+        raise _missing(self, "getsockname")
 
     @overload
     def getsockopt(self, level: int, optname: int, buflen: int) -> bytes: ...
 
-    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> int | bytes:
-        """Read a socket option, as `socket.socket.getsockopt`."""
-        raise NotImplementedError
-
     @overload
-    def setsockopt(self, level: int, optname: int, value: int | bytes) -> None: ...
+    def getsockopt(self, level: int, optname: int) -> int: ...
+
+    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> int | bytes:
+        """Read a socket option, as `socket.socket.getsockopt`: an int, or
+        with `buflen`, the option's bytes."""
+        raise _missing(self, "getsockopt")
 
     @overload
     def setsockopt(self, level: int, optname: int, value: None, optlen: int) -> None: ...
 
+    @overload
+    def setsockopt(self, level: int, optname: int, value: int | bytes) -> None: ...
+
     def setsockopt(
         self, level: int, optname: int, value: int | bytes | None, optlen: int | None = None
     ) -> None:
-        """Set a socket option, as `socket.socket.setsockopt`: either a
-        `value`, or ``None`` and an `optlen`.
+        """Set a socket option, as `socket.socket.setsockopt`: a `value`,
+        or ``None`` and an `optlen`.
 
         Raises:
-          TypeError: both or neither of `value` and `optlen` given.
+          TypeError: `value` and `optlen` both given, or neither.
         """
-        raise NotImplementedError
+        raise _missing(self, "setsockopt")
 
     def listen(self, backlog: int = DEFAULT_LISTEN_BACKLOG) -> None:
-        """Start accepting connections, as `socket.socket.listen`."""
-        raise NotImplementedError
+        """Begin accepting connections, as `socket.socket.listen`."""
+        raise _missing(self, "listen")
 
     def shutdown(self, flag: int) -> None:
-        """Shut down one or both directions (`socket.SHUT_RD`, `SHUT_WR`,
+        """Shut one or both directions (`socket.SHUT_RD`, `SHUT_WR`,
         `SHUT_RDWR`), as `socket.socket.shutdown`."""
-        raise NotImplementedError
+        raise _missing(self, "shutdown")
 
     def get_inheritable(self) -> bool:
         """Whether child processes inherit the descriptor."""
-        raise NotImplementedError
+        raise _missing(self, "get_inheritable")
 
     def set_inheritable(self, inheritable: bool) -> None:
-        """Set whether child processes inherit the descriptor."""
-        raise NotImplementedError
+        """Choose whether child processes inherit the descriptor."""
+        raise _missing(self, "set_inheritable")
 
     def setblocking(self, flag: bool) -> None:
-        """Accepts only ``False``: a tether socket is always non-blocking.
+        """Accepts ``False`` only: tether sockets never block.
 
         Raises:
-          ValueError: for ``True``.
+          ValueError: given ``True``.
         """
-        raise NotImplementedError
+        raise _missing(self, "setblocking")
 
     def is_readable(self) -> bool:
-        """Whether a read would not block right now (data, EOF, an error, or
-        a connection waiting to be accepted). Not a checkpoint."""
-        raise NotImplementedError
+        """Whether reading would return at once now (data, end of stream,
+        an error, or a connection to accept). Not a checkpoint."""
+        raise _missing(self, "is_readable")
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: builtins.type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- async operations ----------------------------------------------------
+    # -- calls that may wait (checkpoints) -----------------------------------
 
     async def wait_writable(self) -> None:
-        """Wait until the socket is writable (`tether.lowlevel.wait_writable`).
-        A checkpoint; cancellable."""
-        raise NotImplementedError
+        """Wait until the socket can be written to
+        (`tether.lowlevel.wait_writable`). A checkpoint; cancellable."""
+        raise _missing(self, "wait_writable")
 
     async def bind(self, address: Address) -> None:
-        """Bind to `address`, resolving a host name first (so this is
-        async). For AF_UNIX paths the bind runs in a worker thread, since it
-        touches the filesystem. A checkpoint.
+        """Bind to `address`, resolving a host name first (hence async).
+        For an AF_UNIX path the bind runs in a worker thread, as it walks
+        the filesystem. A checkpoint.
 
         Raises:
           OSError: as `socket.socket.bind`; `socket.gaierror` if the host
-            does not resolve.
+            does not resolve, or a plain `OSError` if a custom resolver
+            found no address for it.
         """
-        raise NotImplementedError
+        raise _missing(self, "bind")
 
     async def connect(self, address: Address) -> None:
         """Connect to `address`, resolving a host name first. A checkpoint.
 
-        If cancelled, the socket is closed: a connection attempt cannot be
-        taken back half-way.
+        Cancelling it closes the socket: a connection attempt cannot be
+        called back half-way.
 
         Raises:
-          OSError: the connection failed; the message names the address.
+          OSError: the connection failed (the message names the address),
+            or the host did not resolve.
         """
-        raise NotImplementedError
+        raise _missing(self, "connect")
 
     async def accept(self) -> tuple[SocketType, Address]:
-        """Wait for an incoming connection and return ``(socket, address)``.
-        A checkpoint; cancelling it accepts nothing."""
-        raise NotImplementedError
+        """Wait for an incoming connection and return ``(socket,
+        address)``. A checkpoint; a cancelled call accepts nothing."""
+        raise _missing(self, "accept")
 
     async def recv(self, bufsize: int, flags: int = 0, /) -> bytes:
-        """Receive up to `bufsize` bytes (``b""`` at end of stream). A
+        """Receive at most `bufsize` bytes (``b""`` at end of stream). A
         checkpoint; a cancelled call receives nothing."""
-        raise NotImplementedError
+        raise _missing(self, "recv")
 
     async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        """Receive into `buffer`; return the number of bytes received."""
-        raise NotImplementedError
+        """Receive into `buffer` and return how many bytes came."""
+        raise _missing(self, "recv_into")
 
     async def recvfrom(self, bufsize: int, flags: int = 0, /) -> tuple[bytes, Address]:
-        """Receive a datagram: ``(data, sender address)``."""
-        raise NotImplementedError
+        """Receive a datagram: ``(data, sender's address)``."""
+        raise _missing(self, "recvfrom")
 
     async def recvfrom_into(
         self, buffer: Any, nbytes: int = 0, flags: int = 0
     ) -> tuple[int, Address]:
-        """Receive a datagram into `buffer`: ``(nbytes, sender address)``."""
-        raise NotImplementedError
+        """Receive a datagram into `buffer`: ``(size, sender's address)``."""
+        raise _missing(self, "recvfrom_into")
 
     async def recvmsg(
         self, bufsize: int, ancbufsize: int = 0, flags: int = 0, /
-    ) -> tuple[bytes, list[tuple[int, int, bytes]], int, Address]:
+    ) -> tuple[bytes, Ancillary, int, Address]:
         """Receive data and ancillary data, as `socket.socket.recvmsg`."""
-        raise NotImplementedError
+        raise _missing(self, "recvmsg")
 
     async def recvmsg_into(
         self, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0, /
-    ) -> tuple[int, list[tuple[int, int, bytes]], int, Address]:
+    ) -> tuple[int, Ancillary, int, Address]:
         """Receive into `buffers`, as `socket.socket.recvmsg_into`."""
-        raise NotImplementedError
+        raise _missing(self, "recvmsg_into")
 
     async def send(self, data: Any, flags: int = 0, /) -> int:
-        """Send some of `data`; return how many bytes were sent (maybe fewer
+        """Send part of `data` and return how many bytes went (maybe fewer
         than ``len(data)``). A checkpoint; a cancelled call sends nothing."""
-        raise NotImplementedError
+        raise _missing(self, "send")
 
     async def sendto(self, *args: Any) -> int:
         """``sendto(data, address)`` or ``sendto(data, flags, address)``:
         send a datagram, resolving a host name in `address` first."""
-        raise NotImplementedError
+        raise _missing(self, "sendto")
 
     async def sendmsg(
         self,
@@ -435,166 +481,154 @@ class SocketType:
     ) -> int:
         """Send data and ancillary data, as `socket.socket.sendmsg`,
         resolving a host name in `address` first."""
-        raise NotImplementedError
+        raise _missing(self, "sendmsg")
 
 
 # ---------------------------------------------------------------------------
 # The implementation over socket.socket
 
 
-def _nonblocking(
-    name: str, waits_until: Literal["readable", "writable"], *, public: bool = True
+def _forwarded(name: str) -> Callable[..., Any]:
+    """A `_SocketType` method that calls ``socket.socket.<name>`` on the
+    wrapped socket with the same arguments (so it accepts keywords exactly
+    where the standard library does)."""
+    call = getattr(_stdlib_socket.socket, name)
+
+    def forward(self: _SocketType, *args: Any, **kwargs: Any) -> Any:
+        return call(self._sock, *args, **kwargs)
+
+    forward.__name__ = name
+    forward.__qualname__ = f"_SocketType.{name}"
+    return forward
+
+
+def _read_through(name: str) -> Any:
+    """A `_SocketType` property that reads the wrapped socket's attribute
+    `name`."""
+    return property(lambda self: getattr(self._sock, name))
+
+
+def _waiting_call(
+    name: str, ready_when: Literal["readable", "writable"], *, public: bool = True
 ) -> _AsyncMethod:
-    """The method of `_SocketType` that calls ``socket.socket.<name>`` on
-    its non-blocking socket, waiting until the socket is readable or
-    writable (`waits_until`) each time the call would block.
+    """The `_SocketType` method for the system call ``socket.socket.<name>``
+    on the non-blocking socket: try it, and each time it would block, wait
+    until the socket is `ready_when` and try again.
 
-    It is a checkpoint: a cancel point before the first try, a schedule
-    point after a try that did not wait. The first try comes before any
-    wait, for correct errors: a socket that can never become ready (accept
-    before listen) must fail at once, not wait forever.
+    A checkpoint: a cancel point before the first try, a schedule point
+    after a try that did not wait (a wait is a full checkpoint). The
+    first try comes before any wait, for the right errors: a call that can
+    never become ready (``accept`` before ``listen``) fails at once
+    instead of waiting forever.
 
-    The method takes positional arguments only (a ``**kwargs`` would cost
-    every call a dict); methods whose interface takes keywords, or that
-    have work to do around the call, call a private one (``public=False``)
-    from a ``def`` of their own. A public one shows the interface's
-    signature.
-
-    A function per operation, made here, rather than one helper that every
-    method awaits: such a helper costs each call a second coroutine and
-    frame, about a sixth of a ``send`` plus ``recv`` that do not wait (a
-    quick measurement: `benchmarks/` has no row for direct socket calls,
-    as `SocketStream` makes its own).
+    It takes positional arguments only, since a ``**kwargs`` costs each
+    call a dict. Calls whose interface takes keywords, or that have work
+    to do around the call, get a private method (``public=False``) that a
+    ``def`` of their own awaits; a public one carries the interface's
+    signature for `help` and `inspect.signature`.
     """
-    # None where the platform lacks the call: the method is removed after the class.
-    operation: Any = getattr(_stdlib_socket.socket, name, None)
-    wait = wait_readable if waits_until == "readable" else wait_writable
+    # None where this platform lacks the call: such methods are deleted
+    # after the class.
+    system_call: Any = getattr(_stdlib_socket.socket, name, None)
+    wait = wait_readable if ready_when == "readable" else wait_writable
 
     async def method(self: _SocketType, *args: Any) -> Any:
-        sock = self._sock
+        raw = self._sock
         await checkpoint_if_cancelled()
         try:
-            result = operation(sock, *args)
+            answer = system_call(raw, *args)
         except BlockingIOError:
             pass
         except BaseException:
+            # Failing is a checkpoint too.
             await cancel_shielded_checkpoint()
             raise
         else:
             await cancel_shielded_checkpoint()
-            return result
+            return answer
+        # The descriptor number spares the kernel a lookup, and the socket
+        # was open at the failed try a moment ago.
+        fd = raw.fileno()
         while True:
-            # The fd number, which the kernel takes without a lookup: the
-            # socket was open at the failed call just before.
-            await wait(sock.fileno())
+            await wait(fd)
             try:
-                return operation(sock, *args)
+                return system_call(raw, *args)
             except BlockingIOError:
-                # Another reader took the data first, or a spurious wakeup.
-                pass
+                # Woken, but another reader was first (or nothing came).
+                continue
 
     method.__name__ = name
-    # help() and inspect.getdoc() find the interface's docstring through it.
+    # For help() and inspect.getdoc(), which then find the interface's
+    # docstring.
     method.__qualname__ = f"_SocketType.{name}"
     if public:
-        # The interface's parameters rather than ``*args``, for help() and
-        # inspect.signature() (which read ``__signature__``; the type
-        # stubs do not declare it).
-        signature = inspect.signature(getattr(SocketType, name))
-        method.__signature__ = signature  # type: ignore[attr-defined]
+        # inspect.signature() reads __signature__ (the type stubs do not
+        # declare it).
+        method.__signature__ = inspect.signature(getattr(SocketType, name))  # type: ignore[attr-defined]
     return method
 
 
 class _SocketType(SocketType):
     def __init__(self, sock: _stdlib_socket.socket) -> None:
-        if type(sock) is not _stdlib_socket.socket:
-            raise TypeError(
-                f"expected a socket.socket, not {type(sock).__name__!r}: subclasses "
-                "(such as ssl.SSLSocket) do their own I/O and cannot be wrapped"
-            )
+        # `from_stdlib_socket` has checked that `sock` is a plain socket.
+        sock.setblocking(False)
         self._sock = sock
-        self._sock.setblocking(False)
-        self._did_shutdown_SHUT_WR = False
+        self._write_side_shut = False
 
     def __repr__(self) -> str:
-        return repr(self._sock).replace("socket.socket", "tether.socket.socket", 1)
+        # The standard library's details (fd, family, addresses), under
+        # tether's name.
+        details = repr(self._sock).removeprefix("<socket.socket")
+        return f"<tether.socket.socket{details}"
 
-    @property
-    def family(self) -> AddressFamily:
-        return self._sock.family
-
-    @property
-    def type(self) -> SocketKind:
-        return self._sock.type
-
-    @property
-    def proto(self) -> int:
-        return self._sock.proto
+    family = _read_through("family")
+    type = _read_through("type")
+    proto = _read_through("proto")
+    fileno = _forwarded("fileno")
+    getpeername = _forwarded("getpeername")
+    getsockname = _forwarded("getsockname")
+    getsockopt = _forwarded("getsockopt")
+    get_inheritable = _forwarded("get_inheritable")
+    set_inheritable = _forwarded("set_inheritable")
 
     @property
     def did_shutdown_SHUT_WR(self) -> bool:
-        return self._did_shutdown_SHUT_WR
+        return self._write_side_shut
 
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
-    def detach(self) -> int:
-        return self._sock.detach()
+    def _forget_waiters(self) -> bool:
+        """Wake whoever waits on the descriptor, which is about to stop
+        being ours; False if it already has (closed or detached)."""
+        if self._sock.fileno() < 0:
+            return False
+        # Outside a run nobody can be waiting.
+        if in_tether_run():
+            notify_closing(self._sock)
+        return True
 
     def close(self) -> None:
-        if self._sock.fileno() != -1:
-            # Outside a run nobody can be waiting on it.
-            if in_tether_run():
-                notify_closing(self._sock)
+        if self._forget_waiters():
             self._sock.close()
+
+    def detach(self) -> int:
+        self._forget_waiters()
+        return self._sock.detach()
 
     def dup(self) -> SocketType:
         return _SocketType(self._sock.dup())
 
-    def getpeername(self) -> Address:
-        return self._sock.getpeername()
-
-    def getsockname(self) -> Address:
-        return self._sock.getsockname()
-
-    @overload
-    def getsockopt(self, level: int, optname: int) -> int: ...
-
-    @overload
-    def getsockopt(self, level: int, optname: int, buflen: int) -> bytes: ...
-
-    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> int | bytes:
-        if buflen is None:
-            return self._sock.getsockopt(level, optname)
-        return self._sock.getsockopt(level, optname, buflen)
-
-    @overload
-    def setsockopt(self, level: int, optname: int, value: int | bytes) -> None: ...
-
-    @overload
-    def setsockopt(self, level: int, optname: int, value: None, optlen: int) -> None: ...
-
-    def setsockopt(
-        self, level: int, optname: int, value: int | bytes | None, optlen: int | None = None
-    ) -> None:
-        self._sock.setsockopt(
-            level, optname, *setsockopt_arguments(value, optlen, names=("optname", "optlen"))
-        )
+    def setsockopt(self, level: int, optname: int, value: Any, optlen: Any = None) -> None:
+        rest = setsockopt_arguments(value, optlen, names=("optname", "optlen"))
+        self._sock.setsockopt(level, optname, *rest)
 
     def listen(self, backlog: int = DEFAULT_LISTEN_BACKLOG) -> None:
         self._sock.listen(backlog)
 
     def shutdown(self, flag: int) -> None:
         self._sock.shutdown(flag)
-        # Recorded only once the call succeeded.
-        if flag in (_stdlib_socket.SHUT_WR, _stdlib_socket.SHUT_RDWR):
-            self._did_shutdown_SHUT_WR = True
-
-    def get_inheritable(self) -> bool:
-        return self._sock.get_inheritable()
-
-    def set_inheritable(self, inheritable: bool) -> None:
-        self._sock.set_inheritable(inheritable)
+        # Recorded once the call has succeeded, so the flag was valid: any
+        # but SHUT_RD closed the sending direction.
+        if flag != _stdlib_socket.SHUT_RD:
+            self._write_side_shut = True
 
     def setblocking(self, flag: bool) -> None:
         if flag:
@@ -605,25 +639,27 @@ class _SocketType(SocketType):
             )
 
     def is_readable(self) -> bool:
+        fd = self._sock.fileno()
         if sys.platform == "win32":
-            readable, _, _ = select.select([self._sock], [], [], 0)
-            return bool(readable)
-        poller = select.poll()
-        poller.register(self._sock, select.POLLIN)
-        return bool(poller.poll(0))
+            # No poll() there; select() has no descriptor limit on Windows.
+            return bool(select.select([fd], (), (), 0)[0])
+        watcher = select.poll()
+        watcher.register(fd, select.POLLIN)
+        return len(watcher.poll(0)) > 0
 
-    async def _resolve(self, address: Address, *, local: bool) -> Address:
-        v6only = False
-        if self.family == _stdlib_socket.AF_INET6:
-            v6only = bool(
-                self._sock.getsockopt(_stdlib_socket.IPPROTO_IPV6, _stdlib_socket.IPV6_V6ONLY)
-            )
+    async def _normalise(self, address: Address, *, local: bool) -> Address:
+        """`address` resolved for this socket's family, type and protocol."""
+        sock = self._sock
+        # An IPv6 socket that is not v6-only also reaches IPv4 hosts.
+        v6_only = sock.family == _stdlib_socket.AF_INET6 and bool(
+            sock.getsockopt(_stdlib_socket.IPPROTO_IPV6, _stdlib_socket.IPV6_V6ONLY)
+        )
         return await resolve_address(
             address,
-            family=self.family,
-            type=self.type,
-            proto=self.proto,
-            ipv6_v6only=v6only,
+            family=sock.family,
+            type=sock.type,
+            proto=sock.proto,
+            ipv6_v6only=v6_only,
             local=local,
         )
 
@@ -631,84 +667,77 @@ class _SocketType(SocketType):
         await wait_writable(self._sock)
 
     async def bind(self, address: Address) -> None:
-        address = await self._resolve(address, local=True)
-        is_unix = _HAS_AF_UNIX and self.family == _stdlib_socket.AF_UNIX
-        if is_unix and address[:1] not in ("\0", b"\0"):
-            # A filesystem path: bind walks directories, which can block.
-            await to_thread_run_sync(self._sock.bind, address)
-            return
-        # POSIX allows bind to complete asynchronously like connect, but no
-        # system does that for the families used here.
-        await checkpoint()
-        self._sock.bind(address)
+        target = await self._normalise(address, local=True)
+        family = self._sock.family
+        if family == getattr(_stdlib_socket, "AF_UNIX", None) and target[:1] not in ("\0", b"\0"):
+            # A path (not an abstract name): the system walks directories,
+            # which can block for a while.
+            await to_thread_run_sync(self._sock.bind, target)
+        else:
+            # POSIX lets bind finish later, as connect does; no system does
+            # that for the families in use here.
+            await checkpoint()
+            self._sock.bind(target)
 
     async def connect(self, address: Address) -> None:
         try:
-            address = await self._resolve(address, local=False)
+            target = await self._normalise(address, local=False)
             await checkpoint_if_cancelled()
             try:
-                self._sock.connect(address)
-            except BlockingIOError:
-                # In progress: the socket becomes writable once it is done.
-                pass
-            except OSError as exc:
-                await cancel_shielded_checkpoint()
-                raise OSError(
-                    exc.errno, f"Error connecting to {address!r}: {exc.strerror}"
-                ) from exc
+                outcome = self._sock.connect_ex(target)
             except BaseException:
                 await cancel_shielded_checkpoint()
                 raise
+            if outcome in _CONNECT_UNDER_WAY:
+                await wait_writable(self._sock)
+                outcome = self._sock.getsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_ERROR)
             else:
                 await cancel_shielded_checkpoint()
-                return
-            await wait_writable(self._sock)
         except Cancelled:
-            # The attempt may still complete in the kernel: a socket whose
-            # state nobody knows is better closed than handed back.
+            # The system may still finish the attempt; a socket in a state
+            # nobody knows is better closed than handed back.
             self.close()
             raise
-        error = self._sock.getsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_ERROR)
-        if error:
-            raise OSError(error, f"Error connecting to {address!r}: {os.strerror(error)}")
+        if outcome:
+            raise OSError(outcome, f"Error connecting to {target!r}: {os.strerror(outcome)}")
 
-    # The I/O calls, one method each, all made by `_nonblocking` (see there).
+    # The calls that may wait, each made by `_waiting_call`.
 
-    recv = _nonblocking("recv", "readable")
-    recvfrom = _nonblocking("recvfrom", "readable")
-    recvmsg = _nonblocking("recvmsg", "readable")
-    recvmsg_into = _nonblocking("recvmsg_into", "readable")
-    send = _nonblocking("send", "writable")
-    # The calls whose public method takes keywords, or has work to do
-    # before or after the call.
-    _recv_into = _nonblocking("recv_into", "readable", public=False)
-    _recvfrom_into = _nonblocking("recvfrom_into", "readable", public=False)
-    _accept = _nonblocking("accept", "readable", public=False)
-    _sendto = _nonblocking("sendto", "writable", public=False)
-    _sendmsg = _nonblocking("sendmsg", "writable", public=False)
+    recv = _waiting_call("recv", "readable")
+    recvfrom = _waiting_call("recvfrom", "readable")
+    recvmsg = _waiting_call("recvmsg", "readable")
+    recvmsg_into = _waiting_call("recvmsg_into", "readable")
+    send = _waiting_call("send", "writable")
+    # Awaited by the methods below, which take keywords or do more.
+    _accept_raw = _waiting_call("accept", "readable", public=False)
+    _recv_into_raw = _waiting_call("recv_into", "readable", public=False)
+    _recvfrom_into_raw = _waiting_call("recvfrom_into", "readable", public=False)
+    _sendto_raw = _waiting_call("sendto", "writable", public=False)
+    _sendmsg_raw = _waiting_call("sendmsg", "writable", public=False)
+
+    async def accept(self) -> tuple[SocketType, Address]:
+        connection, peer = await self._accept_raw()
+        return _SocketType(connection), peer
 
     async def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        received: int = await self._recv_into(buffer, nbytes, flags)
-        return received
+        count: int = await self._recv_into_raw(buffer, nbytes, flags)
+        return count
 
     async def recvfrom_into(
         self, buffer: Any, nbytes: int = 0, flags: int = 0
     ) -> tuple[int, Address]:
-        result: tuple[int, Address] = await self._recvfrom_into(buffer, nbytes, flags)
-        return result
-
-    async def accept(self) -> tuple[SocketType, Address]:
-        sock, address = await self._accept()
-        return from_stdlib_socket(sock), address
+        answer: tuple[int, Address] = await self._recvfrom_into_raw(buffer, nbytes, flags)
+        return answer
 
     async def sendto(self, *args: Any) -> int:
-        if len(args) not in (2, 3):
+        if not 2 <= len(args) <= 3:
             raise TypeError(
                 f"sendto takes (data, address) or (data, flags, address), got {len(args)} arguments"
             )
-        address = await self._resolve(args[-1], local=False)
-        result: int = await self._sendto(*args[:-1], address)
-        return result
+        *data_and_flags, address = args
+        target = await self._normalise(address, local=False)
+        count: int = await self._sendto_raw(*data_and_flags, target)
+        return count
 
     async def sendmsg(
         self,
@@ -718,16 +747,14 @@ class _SocketType(SocketType):
         address: Address | None = None,
         /,
     ) -> int:
-        result: int
-        if address is None:
-            result = await self._sendmsg(buffers, ancdata, flags)
-        else:
-            address = await self._resolve(address, local=False)
-            result = await self._sendmsg(buffers, ancdata, flags, address)
-        return result
+        arguments: list[Any] = [buffers, ancdata, flags]
+        if address is not None:
+            arguments.append(await self._normalise(address, local=False))
+        count: int = await self._sendmsg_raw(*arguments)
+        return count
 
 
-# Platforms without these calls (Windows) do not get the methods, so that
+# A platform without these calls (Windows) does not get the methods, so that
 # hasattr() tells the truth.
 for _name in ("recvmsg", "recvmsg_into", "sendmsg"):
     if not hasattr(_stdlib_socket.socket, _name):  # pragma: no cover

@@ -31,9 +31,9 @@ from typing import Any, TypeAlias, cast
 
 import idna
 
+from ._core import RunVar, cancel_shielded_checkpoint, checkpoint_if_cancelled
 from ._threads import to_thread_run_sync
 from .abc import HostnameResolver
-from .lowlevel import RunVar, cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 #: An address in the standard library's representation: ``(host, port)``
 #: for IPv4, ``(host, port, flowinfo, scope_id)`` for IPv6, a path for
@@ -193,6 +193,25 @@ async def getprotobyname(name: str) -> int:
     return await to_thread_run_sync(_stdlib_socket.getprotobyname, name, abandon_on_cancel=True)
 
 
+def no_addresses_error(host: bytes | str | None, port: bytes | str | int | None) -> OSError:
+    """The error for a lookup of `host` and `port` that answered an empty
+    list. The system resolver raises `socket.gaierror` instead; a custom
+    resolver may answer nothing, and callers that pick an answer must not
+    fail with an `IndexError` then."""
+
+    def as_text(part: bytes | str | int | None, absent: str) -> str:
+        if part is None:
+            return absent
+        if isinstance(part, bytes):
+            return part.decode("ascii", "backslashreplace")
+        return str(part)
+
+    text = as_text(host, "*")
+    service = as_text(port, "0")
+    where = f"[{text}]:{service}" if ":" in text else f"{text}:{service}"
+    return OSError(f"no addresses were found for {where} (the resolver answered an empty list)")
+
+
 async def resolve_address(
     address: Address,
     *,
@@ -218,6 +237,7 @@ async def resolve_address(
     Raises:
       ValueError: an IP address that is not a tuple of the right length.
       socket.gaierror: the host does not resolve.
+      OSError: a custom resolver found no address for the host.
     """
     if family == _stdlib_socket.AF_INET:
         if not isinstance(address, tuple) or len(address) != 2:
@@ -255,6 +275,8 @@ async def resolve_address(
     if family == _stdlib_socket.AF_INET6 and not ipv6_v6only:
         flags |= _stdlib_socket.AI_V4MAPPED
     answers = await getaddrinfo(host, port, family, type, proto, flags)
+    if not answers:
+        raise no_addresses_error(host, port)
     _, _, _, _, resolved = answers[0]
     if family == _stdlib_socket.AF_INET6:
         # getaddrinfo knows nothing of the caller's flowinfo and scope id:
