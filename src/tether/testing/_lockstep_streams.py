@@ -49,6 +49,7 @@ chunk taken from a sender is returned, never dropped.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any, final
 
 import outcome
@@ -122,7 +123,7 @@ def _cut(view: memoryview, limit: int | None) -> tuple[bytes, memoryview]:
     return bytes(view[:limit]), view[limit:]
 
 
-async def _park(leave: Any) -> Any:
+async def _park(leave: Callable[[], None]) -> Any:
     """Park the current task until it is rescheduled with its result. If it
     is cancelled first, `leave()` takes it out of its slot and the wait is
     abandoned (always possible: a parked task holds nothing)."""

@@ -195,6 +195,7 @@ class _ChunkPipe:
             if self.discarded:
                 # A chunk handed over just before a `discard` is dropped
                 # with the rest of the buffer.
+                self._leftover = b""
                 raise ClosedResourceError(self._closed_message)
             return self._gather(limit)
 
