@@ -1,10 +1,30 @@
 """Stream helpers that work on any `tether.abc` stream: `aclose_forcefully`
 and `StapledStream`.
 
-`StapledStream` joins a one-way `SendStream` and a one-way `ReceiveStream`
-into one two-way stream. It adds no state of its own: every rule of the
-stream classes (one sender and one receiver at a time, errors after close)
-is enforced by the two streams it delegates to.
+What they must do (trio's documented behaviour, and tether's tests):
+
+* ``aclose_forcefully(resource)`` closes `resource` without letting it do
+  a graceful shutdown: ``aclose`` runs under a cancellation, which every
+  `AsyncResource` must survive by still releasing itself. That
+  cancellation is ours and stays here; any other error from ``aclose``
+  reaches the caller. It is a checkpoint.
+* ``StapledStream(send_stream, receive_stream)`` is a two-way stream
+  made of two one-way ones. Both halves are public attributes that may
+  be swapped at any time. The sending methods go to `send_stream`,
+  ``receive_some`` to `receive_stream`; each one is exactly the
+  checkpoint, the cancellation behaviour and the errors of the method it
+  forwards to. ``send_eof`` uses the send half's own ``send_eof`` if it
+  has one, else closes the send half. ``aclose`` closes the send half,
+  then the receive half even if the first close failed; if both fail,
+  the second error propagates with the first as its ``__context__``.
+
+Design: `StapledStream` holds no state beyond its two halves, so every
+rule of the stream classes (one sender and one receiver at a time,
+errors after close) is enforced by the halves themselves. Each method
+reads the half it needs when it is called, which is what makes swapping
+a half take effect at once. `aclose_forcefully` cancels its scope before
+entering it, so the very first checkpoint inside ``aclose`` is already
+cancelled.
 """
 
 from __future__ import annotations
@@ -16,8 +36,8 @@ from .abc import AsyncResource, HalfCloseableStream, ReceiveStream, SendStream
 
 __all__ = ["StapledStream", "aclose_forcefully"]
 
-SendStreamT = TypeVar("SendStreamT", bound=SendStream)
-ReceiveStreamT = TypeVar("ReceiveStreamT", bound=ReceiveStream)
+_SendHalf = TypeVar("_SendHalf", bound=SendStream)
+_ReceiveHalf = TypeVar("_ReceiveHalf", bound=ReceiveStream)
 
 
 async def aclose_forcefully(resource: AsyncResource) -> None:
@@ -36,12 +56,21 @@ async def aclose_forcefully(resource: AsyncResource) -> None:
     propagate. A cancellation of the caller from outside still applies at
     the caller's next checkpoint.
     """
-    with CancelScope() as scope:
-        scope.cancel()
+    no_waiting = CancelScope()
+    no_waiting.cancel()
+    with no_waiting:
         await resource.aclose()
 
 
-class StapledStream(HalfCloseableStream, Generic[SendStreamT, ReceiveStreamT]):
+def _require(value: object, kind: type, position: str) -> None:
+    if not isinstance(value, kind):
+        raise TypeError(
+            f"StapledStream's {position} argument must be a tether.abc.{kind.__name__}, "
+            f"got {value!r}"
+        )
+
+
+class StapledStream(HalfCloseableStream, Generic[_SendHalf, _ReceiveHalf]):
     """A two-way stream made of a one-way send stream and a one-way receive
     stream ("stapled" together).
 
@@ -59,25 +88,21 @@ class StapledStream(HalfCloseableStream, Generic[SendStreamT, ReceiveStreamT]):
 
     # Not slotted: tests and adapters commonly attach attributes to it.
 
-    def __init__(self, send_stream: SendStreamT, receive_stream: ReceiveStreamT) -> None:
-        if not isinstance(send_stream, SendStream):
-            raise TypeError(
-                f"StapledStream's first argument must be a tether.abc.SendStream, "
-                f"got {send_stream!r}"
-            )
-        if not isinstance(receive_stream, ReceiveStream):
-            raise TypeError(
-                f"StapledStream's second argument must be a tether.abc.ReceiveStream, "
-                f"got {receive_stream!r}"
-            )
-        self.send_stream: SendStreamT = send_stream
-        self.receive_stream: ReceiveStreamT = receive_stream
+    def __init__(self, send_stream: _SendHalf, receive_stream: _ReceiveHalf) -> None:
+        _require(send_stream, SendStream, "first")
+        _require(receive_stream, ReceiveStream, "second")
+        self.send_stream: _SendHalf = send_stream
+        self.receive_stream: _ReceiveHalf = receive_stream
 
     def __repr__(self) -> str:
         return (
             f"StapledStream(send_stream={self.send_stream!r}, "
             f"receive_stream={self.receive_stream!r})"
         )
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        """``await self.receive_stream.receive_some(max_bytes)``."""
+        return await self.receive_stream.receive_some(max_bytes)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """``await self.send_stream.send_all(data)``."""
@@ -96,18 +121,12 @@ class StapledStream(HalfCloseableStream, Generic[SendStreamT, ReceiveStreamT]):
         is coming. `receive_stream` stays open either way. Cancellation and
         errors are those of the method called.
         """
+        half = self.send_stream
         # Duck-typed on purpose: a send stream may offer send_eof without
-        # deriving from HalfCloseableStream (as StapledStream's own users'
-        # adapters often do).
-        send_eof = getattr(self.send_stream, "send_eof", None)
-        if send_eof is not None:
-            await send_eof()
-        else:
-            await self.send_stream.aclose()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        """``await self.receive_stream.receive_some(max_bytes)``."""
-        return await self.receive_stream.receive_some(max_bytes)
+        # deriving from HalfCloseableStream (adapters often do), and one
+        # may be attached to an instance.
+        finish = getattr(half, "send_eof", None)
+        await (half.aclose() if finish is None else finish())
 
     async def aclose(self) -> None:
         """Close both streams: `send_stream` first, then `receive_stream`,
@@ -115,7 +134,10 @@ class StapledStream(HalfCloseableStream, Generic[SendStreamT, ReceiveStreamT]):
         cancelled. If only one close raises, that error propagates; if both
         do, the second one propagates with the first as its ``__context__``.
         """
+        # Both halves as they are now: the pair being closed is the one
+        # this call saw.
+        first, second = self.send_stream, self.receive_stream
         try:
-            await self.send_stream.aclose()
+            await first.aclose()
         finally:
-            await self.receive_stream.aclose()
+            await second.aclose()

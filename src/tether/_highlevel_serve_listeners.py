@@ -1,20 +1,38 @@
 """`serve_listeners`: accept connections on listeners forever, one handler
 task per connection.
 
-Invariants: every accepted stream is closed when its handler returns or
-raises (forcefully, so a handler that was cancelled does not hang in a
-graceful close); every listener is closed when `serve_listeners` ends; an
-accept that fails because the process or system ran out of resources
-(file descriptors, buffers, memory) is logged and retried after a pause
-instead of ending the server, since such shortages are usually brief (a
-burst of connections) and clear up when handlers finish.
+What it must do (trio's documented behaviour, and tether's tests):
+
+* Every listener gets its own accept loop; every accepted stream gets a
+  new task running ``handler(stream)``, started with ``start_soon`` on the
+  caller's `handler_nursery` (any object with that method) or, without
+  one, on a nursery of `serve_listeners`.
+* When the handler returns or raises, its stream is closed with
+  `aclose_forcefully` (a handler that was cancelled must not hang in a
+  graceful close). A handler's exception is not caught.
+* `serve_listeners` owns the listeners: each one is closed when its loop
+  ends, however it ends. It never returns; with ``nursery.start`` it
+  reports the listeners once every loop is scheduled.
+* ``accept`` failing with an `OSError` whose errno says the process or
+  the system is short of a resource (file descriptors: ``EMFILE``,
+  ``ENFILE``; kernel memory: ``ENOBUFS``, ``ENOMEM``) is logged at ERROR,
+  with the exception, to the ``tether.serve_listeners`` logger, and the
+  loop sleeps 100 ms before accepting again: such shortages are usually a
+  burst that clears as handlers finish. Any other error from ``accept``
+  ends the loop and so the server.
+
+Design: three small layers, each a function. `_accept_one` is a single
+attempt that turns a shortage into "nothing this time" (after logging
+and pausing), so the loop above it has no error handling at all.
+`_accept_loop` owns one listener and hands each stream to the spawner it
+was given (a bound ``start_soon``). `_handle_then_close` is the body of
+every handler task.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -23,56 +41,75 @@ from ._highlevel_generic import aclose_forcefully
 from ._timeouts import sleep
 from .abc import AsyncResource, Listener
 
-#: accept() errors that mean "out of resources right now", not "broken".
-ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+#: `OSError` errnos from ``accept`` that mean a resource ran short for now
+#: (the server pauses and goes on), with what ran short, for the log.
+RESOURCE_SHORTAGES: dict[int, str] = {
+    errno.EMFILE: "no file descriptor left in this process",
+    errno.ENFILE: "no file descriptor left in the system",
+    errno.ENOBUFS: "the kernel has no buffer space left",
+    errno.ENOMEM: "the kernel is out of memory",
+}
 
-#: Seconds to wait after such an error before accepting again.
-ACCEPT_BACKOFF = 0.100
+#: Seconds an accept loop pauses after a resource shortage.
+SHORTAGE_PAUSE = 0.1
 
-#: Where those errors are logged (level ERROR, with the exception).
+#: Where shortages are logged (level ERROR, with the exception).
 LOGGER = logging.getLogger("tether.serve_listeners")
 
-StreamT = TypeVar("StreamT", bound=AsyncResource)
-ListenerT = TypeVar("ListenerT", bound=Listener[Any])
+_Connection = TypeVar("_Connection", bound=AsyncResource)
+_AnyListener = TypeVar("_AnyListener", bound=Listener[Any])
+_Spawn = Callable[..., object]
 
 
-async def _run_handler(handler: Callable[[StreamT], Awaitable[object]], stream: StreamT) -> None:
+async def _handle_then_close(
+    handler: Callable[[_Connection], Awaitable[object]], connection: _Connection
+) -> None:
     try:
-        await handler(stream)
+        await handler(connection)
     finally:
-        await aclose_forcefully(stream)
+        await aclose_forcefully(connection)
 
 
-async def _accept_forever(
-    listener: Listener[StreamT],
-    handler: Callable[[StreamT], Awaitable[object]],
-    handler_nursery: Nursery,
+async def _accept_one(listener: Listener[_Connection]) -> _Connection | None:
+    """The next connection, or None once a resource shortage has been
+    logged and waited out."""
+    try:
+        return await listener.accept()
+    except OSError as error:
+        code = error.errno
+        if code is None or code not in RESOURCE_SHORTAGES:
+            raise
+        LOGGER.error(
+            "accept() failed with %s (%s); retrying in %s seconds",
+            errno.errorcode[code],
+            RESOURCE_SHORTAGES[code],
+            SHORTAGE_PAUSE,
+            exc_info=error,
+        )
+    await sleep(SHORTAGE_PAUSE)
+    return None
+
+
+async def _accept_loop(
+    listener: Listener[_Connection],
+    handler: Callable[[_Connection], Awaitable[object]],
+    spawn: _Spawn,
 ) -> NoReturn:
-    async with listener:
+    try:
         while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:
-                if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
-                    raise
-                LOGGER.error(
-                    "accept returned %s (%s); retrying in %s seconds",
-                    errno.errorcode[exc.errno],
-                    os.strerror(exc.errno),
-                    ACCEPT_BACKOFF,
-                    exc_info=True,
-                )
-                await sleep(ACCEPT_BACKOFF)
-            else:
-                handler_nursery.start_soon(_run_handler, handler, stream)
+            connection = await _accept_one(listener)
+            if connection is not None:
+                spawn(_handle_then_close, handler, connection)
+    finally:
+        await listener.aclose()
 
 
 async def serve_listeners(
     handler: Callable[[Any], Awaitable[object]],
-    listeners: list[ListenerT],
+    listeners: list[_AnyListener],
     *,
     handler_nursery: Nursery | None = None,
-    task_status: TaskStatus[list[ListenerT]] = TASK_STATUS_IGNORED,
+    task_status: TaskStatus[list[_AnyListener]] = TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Accept connections on every listener in `listeners`, and run
     ``handler(stream)`` in a new task for each.
@@ -96,11 +133,12 @@ async def serve_listeners(
     ms; any other error ends the server with that error (in an
     `ExceptionGroup`).
     """
-    async with open_nursery() as nursery:
-        target = nursery if handler_nursery is None else handler_nursery
-        for listener in listeners:
-            nursery.start_soon(_accept_forever, listener, handler, target)
-        # Listeners queue connections from the moment they listen; report
-        # ready only once every accept loop is scheduled.
+    async with open_nursery() as own:
+        spawn: _Spawn = (own if handler_nursery is None else handler_nursery).start_soon
+        for each in listeners:
+            own.start_soon(_accept_loop, each, handler, spawn)
+        # A listener queues connections from the moment it listens, so
+        # "ready" only needs every loop to be scheduled.
         task_status.started(listeners)
-    raise AssertionError("accept loops never return")  # pragma: no cover
+    # Only reachable if a loop returned, and none does.
+    raise AssertionError("serve_listeners' accept loops ended without an error")  # pragma: no cover

@@ -188,6 +188,43 @@ async def test_closing_a_receive_stream_discards_data_and_wakes_the_receiver():
         stream.put_data(b"late")
 
 
+async def test_data_handed_to_a_waiting_receiver_is_dropped_if_the_stream_closes_first():
+    stream = MemoryReceiveStream()
+    results = []
+
+    async def receiver():
+        try:
+            results.append(await stream.receive_some())
+        except tether.ClosedResourceError as error:
+            results.append(str(error))
+
+    async with tether.open_nursery() as nursery:
+        nursery.start_soon(receiver)
+        await wait_all_tasks_blocked()
+        stream.put_data(b"late")  # wakes the receiver with this chunk...
+        stream.close()  # ...but the close comes before it runs
+    assert results == ["this MemoryReceiveStream was closed"]
+
+
+async def test_every_read_is_a_checkpoint_also_at_the_end_of_the_data():
+    send = MemorySendStream()
+    await send.send_all(b"abc")
+    send.close()
+    with assert_checkpoints():
+        assert await send.get_data(2) == b"ab"
+    with assert_checkpoints():
+        assert await send.get_data() == b"c"
+    with assert_checkpoints():
+        assert await send.get_data() == b""
+    receive = MemoryReceiveStream()
+    receive.put_eof()
+    with assert_checkpoints():
+        assert await receive.receive_some() == b""
+    receive.close()
+    with assert_checkpoints(), pytest.raises(tether.ClosedResourceError):
+        await receive.receive_some()
+
+
 def test_memory_streams_can_be_filled_and_closed_outside_a_run():
     receive = MemoryReceiveStream()
     receive.put_data(b"prepared")

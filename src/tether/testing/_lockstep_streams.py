@@ -1,155 +1,290 @@
 """Streams with no buffer at all, for tests: `lockstep_stream_one_way_pair`
 and `lockstep_stream_pair`.
 
-A lockstep `send_all` puts its data in a single slot shared with the
-receiver and waits there until `receive_some` calls have taken all of it.
-So a sender is always "clogged" until someone receives, which makes these
-the extreme case for flow-control code and the natural clogged streams for
-`check_one_way_stream` and friends.
+What they must do (trio's documented behaviour, and tether's tests):
 
-State of one pipe (`_LockstepPipe`): the slot (`_data`, non-empty only
-while a `send_all` is waiting), the two closed flags, and whether a
-receiver is waiting (what `wait_send_all_might_not_block` waits for). Every
-change wakes every waiter, and each re-checks what it waits for; closing
-either end counts as a change everybody must react to.
+* ``send_all(data)`` returns only once ``receive_some`` calls have returned
+  every byte of `data`. A ``send_all`` that is cancelled withdraws the
+  bytes nobody has received yet; they are never delivered.
+* ``wait_send_all_might_not_block`` returns once a task is waiting in
+  ``receive_some``, or once the receiving end is closed (the next
+  ``send_all`` then fails at once, so it does not block either).
+* ``receive_some(max_bytes)`` returns part of what a waiting ``send_all``
+  offers (at most `max_bytes`), ``b""`` once the sending end is closed,
+  and otherwise waits for a sender.
+* One sending call (``send_all`` or ``wait_send_all_might_not_block``) and
+  one ``receive_some`` at a time; a second concurrent caller gets
+  `BusyResourceError`.
+* Both ends close synchronously with ``close()`` (and ``aclose``). A call
+  blocked on the end being closed wakes with `ClosedResourceError`; at the
+  peer, a blocked ``receive_some`` gets ``b""``, a blocked ``send_all``
+  `BrokenResourceError`, a blocked ``wait_send_all_might_not_block``
+  returns. Later calls fail the same way.
+* Every async method is a checkpoint.
+
+Design: a rendezvous with direct hand-over, on the kernel's
+park/reschedule traps. A `_Junction` records at most one parked task per
+role: the sender with the bytes it still offers (`_Offer`), the receiver
+with its size limit (`_Request`), and the task in
+``wait_send_all_might_not_block`` (the "prober"), plus the set of closed
+ends. Whoever arrives second completes the meeting at once: a sender that
+finds a parked receiver hands it a chunk, a receiver that finds a parked
+offer cuts a chunk off it. So an offer and a request are never parked
+together.
+
+Every wake-up reschedules the parked task with the final result of its
+call (the chunk, ``b""``, None, or the error), so a woken task never looks
+at the state again, and a chunk handed to a parked receiver cannot be lost
+to a late cancellation (a rescheduled task is no longer cancellable). A
+parked task that is cancelled leaves its slot in its abort function; for a
+sender that is what withdraws the rest of its data.
+
+The behaviour of each end lives in that end's class; the junction is only
+the record both ends share. Each call first passes a cancel point (nothing
+has happened if it raises), then either parks or acts and passes a schedule
+point that cannot raise `Cancelled`, as tether's memory channels do: a
+chunk taken from a sender is returned, never dropped.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
-from typing import final
+from typing import Any, final
+
+import outcome
 
 from .. import BrokenResourceError, ClosedResourceError
 from .._conflict_detector import ConflictDetector
 from .._highlevel_generic import StapledStream
 from .._sync_close import ClosesSynchronously
 from ..abc import ReceiveStream, SendStream
-from ..lowlevel import ParkingLot, checkpoint
-from ._memory_streams import check_max_bytes, make_stapled_pair
+from ..lowlevel import (
+    Abort,
+    RaiseCancelT,
+    Task,
+    cancel_shielded_checkpoint,
+    checkpoint_if_cancelled,
+    current_task,
+    reschedule,
+    wait_task_rescheduled,
+)
+from ._memory_streams import receive_limit, staple_crosswise
 
 __all__ = ["lockstep_stream_one_way_pair", "lockstep_stream_pair"]
 
 
-class _LockstepPipe:
-    __slots__ = (
-        "_data",
-        "_receive_guard",
-        "_receiver_closed",
-        "_receiver_waiting",
-        "_send_guard",
-        "_sender_closed",
-        "_waiters",
-    )
+class _End(enum.Flag):
+    """Which ends of a junction are closed."""
+
+    NONE = 0
+    SENDING = enum.auto()
+    RECEIVING = enum.auto()
+
+
+class _Offer:
+    """A parked ``send_all``: its task and the bytes it has still to hand
+    over (never empty while parked)."""
+
+    __slots__ = ("remaining", "task")
+
+    def __init__(self, task: Task, remaining: memoryview) -> None:
+        self.task = task
+        self.remaining = remaining
+
+
+class _Request:
+    """A parked ``receive_some``: its task and its `max_bytes`."""
+
+    __slots__ = ("limit", "task")
+
+    def __init__(self, task: Task, limit: int | None) -> None:
+        self.task = task
+        self.limit = limit
+
+
+class _Junction:
+    """The record the two ends of one lockstep pipe share (see the module
+    docstring)."""
+
+    __slots__ = ("closed", "offer", "prober", "request")
 
     def __init__(self) -> None:
-        self._data = bytearray()
-        self._sender_closed = False
-        self._receiver_closed = False
-        self._receiver_waiting = False
-        self._waiters = ParkingLot()
-        self._send_guard = ConflictDetector("another task is already sending on this stream")
-        self._receive_guard = ConflictDetector("another task is already receiving on this stream")
+        self.closed = _End.NONE
+        self.offer: _Offer | None = None
+        self.request: _Request | None = None
+        self.prober: Task | None = None
 
-    def _changed(self) -> None:
-        if self._waiters:
-            self._waiters.unpark_all()
 
-    async def _wait_until(self, condition: Callable[[], bool]) -> None:
-        # Returns when `condition` holds or either end is closed, through
-        # exactly one checkpoint beyond any parking.
-        while not condition() and not (self._sender_closed or self._receiver_closed):
-            await self._waiters.park()
-        await checkpoint()
+def _cut(view: memoryview, limit: int | None) -> tuple[bytes, memoryview]:
+    """The first `limit` bytes of `view` (all if None), and the rest."""
+    if limit is None or limit >= len(view):
+        return bytes(view), view[len(view) :]
+    return bytes(view[:limit]), view[limit:]
 
-    def close_sender(self) -> None:
-        self._sender_closed = True
-        self._changed()
 
-    def close_receiver(self) -> None:
-        self._receiver_closed = True
-        self._changed()
+async def _park(leave: Callable[[], None]) -> Any:
+    """Park the current task until it is rescheduled with its result. If it
+    is cancelled first, `leave()` takes it out of its slot and the wait is
+    abandoned (always possible: a parked task holds nothing)."""
+
+    def abort(_: RaiseCancelT) -> Abort:
+        leave()
+        return Abort.SUCCEEDED
+
+    return await wait_task_rescheduled(abort)
+
+
+@final
+class _LockstepSender(ClosesSynchronously, SendStream):
+    """The sending end of a lockstep pipe."""
+
+    __slots__ = ("_busy", "_junction")
+
+    def __init__(self, junction: _Junction) -> None:
+        self._junction = junction
+        self._busy = ConflictDetector("another task is already sending on this lockstep stream")
+
+    def _refuse_if_closed(self) -> None:
+        closed = self._junction.closed
+        if _End.SENDING in closed:
+            raise ClosedResourceError("this lockstep stream was closed")
+        if _End.RECEIVING in closed:
+            raise BrokenResourceError("the receiving end of this lockstep stream was closed")
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        with self._send_guard:
-            if self._sender_closed:
-                raise ClosedResourceError("this lockstep stream was closed")
-            if self._receiver_closed:
-                raise BrokenResourceError("the receiving end of this lockstep stream was closed")
-            self._data += data
-            self._changed()
-            try:
-                await self._wait_until(lambda: not self._data)
-            except BaseException:
-                # Cancelled (or failed) mid-send: withdraw what the receiver
-                # has not taken, so the slot is free for the next send_all.
-                self._data.clear()
-                raise
-            if self._sender_closed:
-                self._data.clear()
-                raise ClosedResourceError("this lockstep stream was closed while sending")
-            if self._data:
-                self._data.clear()
-                raise BrokenResourceError("the receiving end of this lockstep stream was closed")
+        """Hand `data` to ``receive_some`` calls, returning once they have
+        taken all of it. A checkpoint; if cancelled, what was not received
+        yet is withdrawn."""
+        with self._busy:
+            await checkpoint_if_cancelled()
+            self._refuse_if_closed()
+            junction = self._junction
+            # Our own copy: a caller may reuse its buffer once we return.
+            remaining = memoryview(bytes(data))
+            request = junction.request
+            if request is not None and remaining:
+                junction.request = None
+                chunk, remaining = _cut(remaining, request.limit)
+                reschedule(request.task, outcome.Value(chunk))
+            if not remaining:
+                await cancel_shielded_checkpoint()
+                return
+            offer = _Offer(current_task(), remaining)
+            junction.offer = offer
+
+            def withdraw() -> None:
+                junction.offer = None
+
+            await _park(withdraw)
 
     async def wait_send_all_might_not_block(self) -> None:
-        with self._send_guard:
-            if self._sender_closed:
+        """Return once a task waits in ``receive_some`` (or the receiving
+        end is closed). A checkpoint."""
+        with self._busy:
+            await checkpoint_if_cancelled()
+            junction = self._junction
+            if _End.SENDING in junction.closed:
                 raise ClosedResourceError("this lockstep stream was closed")
-            if self._receiver_closed:
-                # The next send_all fails at once, so it will not block.
-                await checkpoint()
+            if junction.request is not None or _End.RECEIVING in junction.closed:
+                await cancel_shielded_checkpoint()
                 return
-            await self._wait_until(lambda: self._receiver_waiting)
-            if self._sender_closed:
-                raise ClosedResourceError("this lockstep stream was closed while waiting")
+            junction.prober = current_task()
 
-    async def receive_some(self, max_bytes: int | None) -> bytes | bytearray:
-        max_bytes = check_max_bytes(max_bytes)
-        with self._receive_guard:
-            if self._receiver_closed:
+            def give_up() -> None:
+                junction.prober = None
+
+            await _park(give_up)
+
+    def close(self) -> None:
+        """Close the sending end: the receiver reads the end of the stream.
+        Idempotent; not a checkpoint."""
+        junction = self._junction
+        if _End.SENDING in junction.closed:
+            return
+        junction.closed |= _End.SENDING
+        gone = ClosedResourceError("this lockstep stream was closed while the call waited")
+        if junction.offer is not None:
+            task, junction.offer = junction.offer.task, None
+            reschedule(task, outcome.Error(gone))
+        if junction.prober is not None:
+            task, junction.prober = junction.prober, None
+            reschedule(task, outcome.Error(gone))
+        if junction.request is not None:
+            task, junction.request = junction.request.task, None
+            reschedule(task, outcome.Value(b""))
+
+
+@final
+class _LockstepReceiver(ClosesSynchronously, ReceiveStream):
+    """The receiving end of a lockstep pipe."""
+
+    __slots__ = ("_busy", "_junction")
+
+    def __init__(self, junction: _Junction) -> None:
+        self._junction = junction
+        self._busy = ConflictDetector("another task is already receiving on this lockstep stream")
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Take up to `max_bytes` bytes from a waiting ``send_all`` (waiting
+        for one), or ``b""`` once the sending end is closed. A checkpoint;
+        if cancelled, nothing was taken."""
+        limit = receive_limit(max_bytes)
+        with self._busy:
+            await checkpoint_if_cancelled()
+            junction = self._junction
+            if _End.RECEIVING in junction.closed:
                 raise ClosedResourceError("this lockstep stream was closed")
-            self._receiver_waiting = True
-            self._changed()
-            try:
-                await self._wait_until(lambda: bool(self._data))
-            finally:
-                self._receiver_waiting = False
-            if self._receiver_closed:
-                raise ClosedResourceError("this lockstep stream was closed while receiving")
-            if not self._data:
-                return b""  # the sender closed: end of stream
-            chunk = self._data[:max_bytes]
-            del self._data[:max_bytes]
-            self._changed()
+            offer = junction.offer
+            if offer is not None:
+                chunk, offer.remaining = _cut(offer.remaining, limit)
+                if not offer.remaining:
+                    junction.offer = None
+                    reschedule(offer.task)
+                await cancel_shielded_checkpoint()
+                return chunk
+            if _End.SENDING in junction.closed:
+                await cancel_shielded_checkpoint()
+                return b""
+            junction.request = _Request(current_task(), limit)
+            if junction.prober is not None:
+                prober, junction.prober = junction.prober, None
+                reschedule(prober)
+
+            def give_up() -> None:
+                junction.request = None
+
+            chunk = await _park(give_up)
+            assert isinstance(chunk, bytes)
             return chunk
 
-
-class _LockstepEnd(ClosesSynchronously):
-    """One end of a `_LockstepPipe`."""
-
-    def __init__(self, pipe: _LockstepPipe) -> None:
-        self._pipe = pipe
-
-
-@final
-class _LockstepSendStream(_LockstepEnd, SendStream):
     def close(self) -> None:
-        self._pipe.close_sender()
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._pipe.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._pipe.wait_send_all_might_not_block()
-
-
-@final
-class _LockstepReceiveStream(_LockstepEnd, ReceiveStream):
-    def close(self) -> None:
-        self._pipe.close_receiver()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        return await self._pipe.receive_some(max_bytes)
+        """Close the receiving end: a sender gets `BrokenResourceError`.
+        Idempotent; not a checkpoint."""
+        junction = self._junction
+        if _End.RECEIVING in junction.closed:
+            return
+        junction.closed |= _End.RECEIVING
+        if junction.request is not None:
+            task, junction.request = junction.request.task, None
+            reschedule(
+                task,
+                outcome.Error(
+                    ClosedResourceError("this lockstep stream was closed while receive_some waited")
+                ),
+            )
+        if junction.offer is not None:
+            task, junction.offer = junction.offer.task, None
+            reschedule(
+                task,
+                outcome.Error(
+                    BrokenResourceError("the receiving end of this lockstep stream was closed")
+                ),
+            )
+        if junction.prober is not None:
+            # The next send_all fails at once: it will not block.
+            task, junction.prober = junction.prober, None
+            reschedule(task)
 
 
 def lockstep_stream_one_way_pair() -> tuple[SendStream, ReceiveStream]:
@@ -166,8 +301,8 @@ def lockstep_stream_one_way_pair() -> tuple[SendStream, ReceiveStream]:
     `BrokenResourceError` when sending to a closed receiver; after the
     sender closes, the receiver gets ``b""``.
     """
-    pipe = _LockstepPipe()
-    return _LockstepSendStream(pipe), _LockstepReceiveStream(pipe)
+    junction = _Junction()
+    return _LockstepSender(junction), _LockstepReceiver(junction)
 
 
 def lockstep_stream_pair() -> tuple[
@@ -176,4 +311,4 @@ def lockstep_stream_pair() -> tuple[
     """Create two connected two-way lockstep streams: two
     `lockstep_stream_one_way_pair` pipes stapled crosswise with
     `tether.StapledStream`. ``send_eof`` closes a stream's sending pipe."""
-    return make_stapled_pair(lockstep_stream_one_way_pair)
+    return staple_crosswise(lockstep_stream_one_way_pair)

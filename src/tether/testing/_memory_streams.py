@@ -2,35 +2,69 @@
 `MemorySendStream`, `MemoryReceiveStream`, `memory_stream_pump`,
 `memory_stream_one_way_pair` and `memory_stream_pair`.
 
-A `MemorySendStream` only appends what is sent to a buffer, and a
-`MemoryReceiveStream` only hands out what was put in its buffer. Nothing
-moves from one to the other unless someone pumps it (`memory_stream_pump`);
-the pairs install hooks that pump on every send and on close, so data flows
-at once, and a test can take those hooks away (or replace them with slower
-ones) to simulate a stalled or trickling network.
+What they must do (trio's documented behaviour, and tether's tests):
 
-Every public async method is a checkpoint. The send and receive operations
-take two checkpoints instead of one, to give a second task using the same
-stream at the same time (a bug) a chance to run into the first and get
-`BusyResourceError`.
+* A `MemorySendStream` keeps what is sent until the test takes it out
+  (``get_data`` / ``get_data_nowait``); a `MemoryReceiveStream` hands out
+  what the test put in (``put_data``, ending with ``put_eof``). Nothing
+  moves from one to the other unless someone pumps it
+  (`memory_stream_pump`); the pairs pump from the send stream's hooks, so
+  data flows at once, and a test can take the hooks away or replace them
+  to stall or trickle the "network".
+* A read returns everything waiting (up to `max_bytes`), however many
+  writes it came in, and an empty bytearray once the writer is done and
+  everything was read. Writing never blocks.
+* Every public async method is a checkpoint; a call cancelled at its
+  checkpoint did nothing. Concurrent use of one end raises
+  `BusyResourceError`; a closed end raises `ClosedResourceError`.
+* Closing a `MemoryReceiveStream` discards what it holds and wakes its
+  waiting reader with `ClosedResourceError`. Closing a `MemorySendStream`
+  keeps what it holds for ``get_data``.
+* The streams can be filled and closed outside a run.
 
-Also two helpers the lockstep streams share: `check_max_bytes` (the
-``receive_some`` argument rule) and `make_stapled_pair` (two one-way pairs
+Design: the bytes of each buffer travel through a tether memory channel
+(unbounded) as the chunks they were written in; `_ChunkPipe` wraps one
+such channel. The channel supplies the FIFO, the waiting, the wake-up on
+close and the end-of-data signal (`EndOfChannel` once the writing handle
+is closed and everything was received). The pipe adds what a byte stream
+needs on top: a read gathers all the chunks already waiting, and when
+`max_bytes` cuts a chunk, the cut-off tail is kept (`_leftover`) for the
+next read. A chunk the channel handed to a waiting reader cannot be lost
+to cancellation (the channel guarantees it), so a cancelled read took
+nothing. The channel's ``receive`` does not yield when it reports the end
+of data, so the pipe adds a schedule point there (every read is a full
+checkpoint). Closing a `MemoryReceiveStream` closes the channel's reading
+handle, which wakes a waiting reader; the pipe turns that into the
+stream's own `ClosedResourceError`.
+
+The streams own no waiting logic of their own: each method is its
+`ConflictDetector`, a checkpoint, one pipe operation and the hook (read
+from the attribute at the moment it is needed).
+
+Also two helpers the lockstep streams share: `receive_limit` (the
+``receive_some`` argument rule) and `staple_crosswise` (two one-way pairs
 into two two-way streams).
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Awaitable, Callable
-from typing import TypeAlias, TypeVar, final
+from typing import TypeVar, final
 
-from .. import BrokenResourceError, ClosedResourceError, WouldBlock
+from .. import (
+    BrokenResourceError,
+    ClosedResourceError,
+    EndOfChannel,
+    WouldBlock,
+    open_memory_channel,
+)
 from .._conflict_detector import ConflictDetector
 from .._highlevel_generic import StapledStream
 from .._sync_close import ClosesSynchronously
 from ..abc import ReceiveStream, SendStream
-from ..lowlevel import ParkingLot, checkpoint
+from ..lowlevel import cancel_shielded_checkpoint, checkpoint
 
 __all__ = [
     "MemoryReceiveStream",
@@ -40,86 +74,147 @@ __all__ = [
     "memory_stream_pump",
 ]
 
-AsyncHook: TypeAlias = Callable[[], Awaitable[object]]
-SyncHook: TypeAlias = Callable[[], object]
-SendStreamT = TypeVar("SendStreamT", bound=SendStream)
-ReceiveStreamT = TypeVar("ReceiveStreamT", bound=ReceiveStream)
+#: An async hook: called with no arguments and awaited.
+StreamHook = Callable[[], Awaitable[object]]
+#: A close hook: called with no arguments, not awaited.
+CloseHook = Callable[[], object]
+Sender = TypeVar("Sender", bound=SendStream)
+Receiver = TypeVar("Receiver", bound=ReceiveStream)
 
 
-def check_max_bytes(max_bytes: int | None) -> int | None:
-    """Validate a ``receive_some``-style `max_bytes`: None, or an integer
-    (anything with ``__index__``) of at least 1."""
+def receive_limit(max_bytes: int | None) -> int | None:
+    """The ``receive_some(max_bytes)`` argument rule: None (any amount) or
+    an integer (anything with ``__index__``) of at least 1; returns it as
+    an `int`."""
     if max_bytes is None:
         return None
-    max_bytes = operator.index(max_bytes)
-    if max_bytes < 1:
-        raise ValueError(f"max_bytes must be at least 1 (or None for any amount), got {max_bytes}")
-    return max_bytes
+    limit = operator.index(max_bytes)
+    if limit < 1:
+        raise ValueError(f"max_bytes must be at least 1 (or None for any amount), got {limit}")
+    return limit
 
 
-class _ByteBuffer:
-    """An unbounded byte buffer with one reader at a time.
+async def _await_hook(hook: StreamHook | None) -> None:
+    # The caller passes the attribute as it is at this moment: a test may
+    # swap a hook at any time, and the call uses the one set now.
+    if hook is not None:
+        await hook()
 
-    Closing it is like closing the writing end of a pipe: `put` then raises
-    `ClosedResourceError`, and the getters drain what is left, then return
-    an empty bytearray (end of stream) forever.
-    """
 
-    __slots__ = ("_closed", "_data", "_getter_guard", "_waiters")
+def _run_close_hook(hook: CloseHook | None) -> None:
+    if hook is not None:
+        hook()
 
-    def __init__(self) -> None:
-        self._data = bytearray()
-        self._closed = False
-        self._waiters = ParkingLot()
-        self._getter_guard = ConflictDetector(
-            "another task is already taking data from this stream"
-        )
 
-    def _wake(self) -> None:
-        # Tested first so that put/close work outside a run when nobody waits.
-        if self._waiters:
-            self._waiters.unpark_all()
+class _ChunkPipe:
+    """A one-reader byte buffer made of a memory channel of chunks (see the
+    module docstring). `write` after `finish` or `discard` raises
+    `ClosedResourceError` (with `closed_message` after `discard`,
+    `finished_message` after `finish`); a read after `discard` (or woken by
+    it) raises `ClosedResourceError` with `closed_message`. The read methods take a
+    limit already checked by `receive_limit`."""
 
-    def close(self) -> None:
-        self._closed = True
-        self._wake()
+    __slots__ = (
+        "_closed_message",
+        "_finished_message",
+        "_inlet",
+        "_leftover",
+        "_outlet",
+        "_reader",
+        "discarded",
+        "writable",
+    )
 
-    def close_and_discard(self) -> None:
-        self._data = bytearray()
-        self.close()
+    def __init__(self, busy_message: str, closed_message: str, finished_message: str) -> None:
+        self._inlet, self._outlet = open_memory_channel[bytes](math.inf)
+        self._leftover = b""
+        self.writable = True
+        self.discarded = False
+        self._closed_message = closed_message
+        self._finished_message = finished_message
+        self._reader = ConflictDetector(busy_message)
 
-    def put(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closed:
-            raise ClosedResourceError("this in-memory stream was closed")
-        self._data += data
-        if data:
-            self._wake()
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        if not self.writable:
+            raise ClosedResourceError(
+                self._closed_message if self.discarded else self._finished_message
+            )
+        if len(chunk) > 0:
+            # A copy: the writer may change its buffer afterwards.
+            self._inlet.send_nowait(bytes(chunk))
 
-    def _take(self, max_bytes: int | None) -> bytearray:
-        # Slicing with None takes everything.
-        chunk = self._data[:max_bytes]
-        del self._data[:max_bytes]
-        return chunk
+    def finish(self) -> None:
+        """No more writes; the reader gets the end of data after the rest.
+        Idempotent."""
+        self.writable = False
+        self._inlet.close()
 
-    def get_nowait(self, max_bytes: int | None) -> bytearray:
-        with self._getter_guard:
-            max_bytes = check_max_bytes(max_bytes)
-            if not self._data and not self._closed:
-                raise WouldBlock
-            return self._take(max_bytes)
+    def discard(self) -> None:
+        """Drop what is buffered and close the reading side: a waiting
+        reader wakes with `ClosedResourceError`. Idempotent."""
+        self.writable = False
+        self.discarded = True
+        self._leftover = b""
+        self._outlet.close()
 
-    async def get(self, max_bytes: int | None) -> bytearray:
-        with self._getter_guard:
-            max_bytes = check_max_bytes(max_bytes)
-            if self._data or self._closed:
+    def read_nowait(self, limit: int | None) -> bytearray:
+        """What `read` returns, or `WouldBlock` instead of waiting."""
+        with self._reader:
+            if self.discarded:
+                raise ClosedResourceError(self._closed_message)
+            if self._leftover:
+                return self._gather(limit)
+            try:
+                head = self._outlet.receive_nowait()
+            except EndOfChannel:
+                return bytearray()
+            self._leftover = head
+            return self._gather(limit)
+
+    async def read(self, limit: int | None) -> bytearray:
+        """Everything waiting, up to `limit`, waiting for a first chunk; an
+        empty bytearray at the end of data. A checkpoint; if cancelled,
+        nothing was taken."""
+        with self._reader:
+            if self.discarded:
+                await checkpoint()
+                raise ClosedResourceError(self._closed_message)
+            if self._leftover:
                 await checkpoint()
             else:
-                # Parking is the checkpoint. Loop because a wake-up only
-                # means something happened, and a cancelled park takes
-                # nothing.
-                while not self._data and not self._closed:
-                    await self._waiters.park()
-            return self._take(max_bytes)
+                try:
+                    # Always a cancel point; a schedule point too unless
+                    # it raises EndOfChannel.
+                    self._leftover = await self._outlet.receive()
+                except EndOfChannel:
+                    await cancel_shielded_checkpoint()
+                    return bytearray()
+                except ClosedResourceError:
+                    # `discard` while we waited.
+                    raise ClosedResourceError(self._closed_message) from None
+            if self.discarded:
+                # A chunk handed over just before a `discard` is dropped
+                # with the rest of the buffer.
+                self._leftover = b""
+                raise ClosedResourceError(self._closed_message)
+            return self._gather(limit)
+
+    def _gather(self, limit: int | None) -> bytearray:
+        """`_leftover` plus the chunks already waiting, cut at `limit`; what
+        is cut off stays in `_leftover`."""
+        out = bytearray(self._leftover)
+        self._leftover = b""
+        while limit is None or len(out) < limit:
+            try:
+                out += self._outlet.receive_nowait()
+            except (WouldBlock, EndOfChannel):
+                # Nothing more yet, or the end of data (the next read
+                # reports it).
+                break
+        if limit is not None and len(out) > limit:
+            self._leftover = bytes(out[limit:])
+            del out[limit:]
+        return out
 
 
 @final
@@ -143,15 +238,21 @@ class MemorySendStream(ClosesSynchronously, SendStream):
 
     def __init__(
         self,
-        send_all_hook: AsyncHook | None = None,
-        wait_send_all_might_not_block_hook: AsyncHook | None = None,
-        close_hook: SyncHook | None = None,
+        send_all_hook: StreamHook | None = None,
+        wait_send_all_might_not_block_hook: StreamHook | None = None,
+        close_hook: CloseHook | None = None,
     ) -> None:
-        self._guard = ConflictDetector("another task is already sending on this stream")
-        self._outgoing = _ByteBuffer()
-        self.send_all_hook = send_all_hook
-        self.wait_send_all_might_not_block_hook = wait_send_all_might_not_block_hook
-        self.close_hook = close_hook
+        self.send_all_hook: StreamHook | None = send_all_hook
+        self.wait_send_all_might_not_block_hook: StreamHook | None = (
+            wait_send_all_might_not_block_hook
+        )
+        self.close_hook: CloseHook | None = close_hook
+        self._buffer = _ChunkPipe(
+            "another task is already taking data out of this MemorySendStream",
+            "this MemorySendStream was closed",
+            "this MemorySendStream was closed",
+        )
+        self._sending = ConflictDetector("another task is already sending on this MemorySendStream")
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Append `data` to the buffer, then await `send_all_hook`.
@@ -164,7 +265,10 @@ class MemorySendStream(ClosesSynchronously, SendStream):
             `wait_send_all_might_not_block` on this stream.
           ClosedResourceError: if the stream was closed.
         """
-        await self._put_then_call(data, "send_all_hook")
+        with self._sending:
+            await checkpoint()
+            self._buffer.write(data)
+            await _await_hook(self.send_all_hook)
 
     async def wait_send_all_might_not_block(self) -> None:
         """Await `wait_send_all_might_not_block_hook` (if any), then return:
@@ -173,30 +277,19 @@ class MemorySendStream(ClosesSynchronously, SendStream):
         A checkpoint. Raises `BusyResourceError` like `send_all`, and
         `ClosedResourceError` if the stream was closed.
         """
-        # An empty put raises ClosedResourceError if the stream is closed.
-        await self._put_then_call(b"", "wait_send_all_might_not_block_hook")
-
-    async def _put_then_call(self, data: bytes | bytearray | memoryview, hook_name: str) -> None:
-        """What `send_all` and `wait_send_all_might_not_block` do: with the
-        guard held, two checkpoints, `data` into the buffer, then the hook
-        attribute `hook_name` if it is set (read only then, so a hook
-        replaced during the checkpoints is the one called)."""
-        with self._guard:
+        with self._sending:
             await checkpoint()
-            await checkpoint()
-            self._outgoing.put(data)
-            hook: AsyncHook | None = getattr(self, hook_name)
-            if hook is not None:
-                await hook()
+            # An empty write sends nothing but fails on a closed stream.
+            self._buffer.write(b"")
+            await _await_hook(self.wait_send_all_might_not_block_hook)
 
     def close(self) -> None:
         """Mark the stream closed, then call `close_hook`. Data already in
         the buffer stays there for `get_data`, which then reports the end
         of the stream. Idempotent (the hook runs every time). Not a
         checkpoint; usable outside a run."""
-        self._outgoing.close()
-        if self.close_hook is not None:
-            self.close_hook()
+        self._buffer.finish()
+        _run_close_hook(self.close_hook)
 
     async def get_data(self, max_bytes: int | None = None) -> bytearray:
         """Take data out of the buffer, waiting until there is some.
@@ -206,15 +299,15 @@ class MemorySendStream(ClosesSynchronously, SendStream):
         A checkpoint; if cancelled, nothing was taken.
 
         Raises:
-          BusyResourceError: if another task is already in `get_data`.
+          BusyResourceError: if another task is already taking data out.
           ValueError: if `max_bytes` is less than 1.
         """
-        return await self._outgoing.get(max_bytes)
+        return await self._buffer.read(receive_limit(max_bytes))
 
     def get_data_nowait(self, max_bytes: int | None = None) -> bytearray:
         """Like `get_data`, but raise `WouldBlock` instead of waiting when
         the buffer is empty and the stream is open. Not a checkpoint."""
-        return self._outgoing.get_nowait(max_bytes)
+        return self._buffer.read_nowait(receive_limit(max_bytes))
 
 
 @final
@@ -226,8 +319,9 @@ class MemoryReceiveStream(ClosesSynchronously, ReceiveStream):
 
     Args:
       receive_some_hook: an async function called with no arguments at the
-        start of every `receive_some`, before it looks at the buffer (so a
-        hook that calls `put_data` feeds the very call that ran it).
+        start of every `receive_some` on an open stream, before it looks at
+        the buffer (so a hook that calls `put_data` feeds the very call
+        that ran it).
       close_hook: a synchronous function called by every `close` and
         `aclose`, after the stream is closed.
 
@@ -237,17 +331,19 @@ class MemoryReceiveStream(ClosesSynchronously, ReceiveStream):
 
     def __init__(
         self,
-        receive_some_hook: AsyncHook | None = None,
-        close_hook: SyncHook | None = None,
+        receive_some_hook: StreamHook | None = None,
+        close_hook: CloseHook | None = None,
     ) -> None:
-        self._guard = ConflictDetector("another task is already receiving on this stream")
-        self._incoming = _ByteBuffer()
-        # The buffer being closed means the peer sent EOF; this flag means
-        # this end was closed. close() sets both, so a receiver it wakes
-        # must look at this flag to tell the two apart.
-        self._closed = False
-        self.receive_some_hook = receive_some_hook
-        self.close_hook = close_hook
+        self.receive_some_hook: StreamHook | None = receive_some_hook
+        self.close_hook: CloseHook | None = close_hook
+        busy = "another task is already receiving on this MemoryReceiveStream"
+        self._buffer = _ChunkPipe(
+            busy,
+            "this MemoryReceiveStream was closed",
+            "put_eof was already called on this MemoryReceiveStream",
+        )
+        # Held around the hook as well as the read.
+        self._receiving = ConflictDetector(busy)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytearray:
         """Await `receive_some_hook` (if any), then take up to `max_bytes`
@@ -264,38 +360,29 @@ class MemoryReceiveStream(ClosesSynchronously, ReceiveStream):
           ClosedResourceError: if this stream was closed, also while this
             call was waiting.
         """
-        max_bytes = check_max_bytes(max_bytes)
-        with self._guard:
-            await checkpoint()
-            await checkpoint()
-            if self._closed:
-                raise ClosedResourceError("this MemoryReceiveStream was closed")
-            if self.receive_some_hook is not None:
+        limit = receive_limit(max_bytes)
+        with self._receiving:
+            if self.receive_some_hook is not None and not self._buffer.discarded:
                 await self.receive_some_hook()
-            data = await self._incoming.get(max_bytes)
-            if self._closed:
-                raise ClosedResourceError("this MemoryReceiveStream was closed while receiving")
-            return data
+            return await self._buffer.read(limit)
 
     def close(self) -> None:
         """Close the stream: data still in the buffer is discarded, a task
         waiting in `receive_some` wakes with `ClosedResourceError`, and
         `put_data` raises `ClosedResourceError` from now on. Then call
         `close_hook`. Idempotent. Not a checkpoint."""
-        self._closed = True
-        self._incoming.close_and_discard()
-        if self.close_hook is not None:
-            self.close_hook()
+        self._buffer.discard()
+        _run_close_hook(self.close_hook)
 
     def put_data(self, data: bytes | bytearray | memoryview) -> None:
         """Append `data` to the buffer, waking a waiting `receive_some`.
         Raises `ClosedResourceError` after `put_eof` or `close`."""
-        self._incoming.put(data)
+        self._buffer.write(data)
 
     def put_eof(self) -> None:
         """Mark the end of the stream: once the buffer is drained,
         `receive_some` returns an empty bytearray. Idempotent."""
-        self._incoming.close()
+        self._buffer.finish()
 
 
 def memory_stream_pump(
@@ -319,15 +406,17 @@ def memory_stream_pump(
       BrokenResourceError: if the receive stream is closed (the data taken
         from the send stream is lost, as on a network whose peer left).
     """
+    target = memory_receive_stream
     try:
-        data = memory_send_stream.get_data_nowait(max_bytes)
+        chunk = memory_send_stream.get_data_nowait(max_bytes)
     except WouldBlock:
         return False
     try:
-        if data:
-            memory_receive_stream.put_data(data)
+        if chunk:
+            target.put_data(chunk)
         else:
-            memory_receive_stream.put_eof()
+            # An empty read from a send stream is its end of data.
+            target.put_eof()
     except ClosedResourceError:
         raise BrokenResourceError("the MemoryReceiveStream at the other end was closed") from None
     return True
@@ -343,38 +432,44 @@ def memory_stream_one_way_pair() -> tuple[MemorySendStream, MemoryReceiveStream]
     send hook to None to hold data back (a stalled network), or replace it
     to deliver data in pieces. Buffering is unlimited: `send_all` never
     waits for the receiver. Once the receiver is closed, `send_all` raises
-    `BrokenResourceError`; closing the sender then is not an error.
+    `BrokenResourceError`.
+
+    Closing the sender never fails: if the receiver was closed first, data
+    still held back in the sender (a stalled network) is dropped silently,
+    as a real network drops what was in flight when the peer left. (trio's
+    pair raises `BrokenResourceError` from the sender's ``close`` then.) A
+    test that must know calls `memory_stream_pump` itself before closing:
+    it raises `BrokenResourceError`.
     """
-    send_stream = MemorySendStream()
-    receive_stream = MemoryReceiveStream()
+    sender = MemorySendStream()
+    receiver = MemoryReceiveStream()
 
-    def pump() -> None:
-        memory_stream_pump(send_stream, receive_stream)
+    async def deliver() -> None:
+        memory_stream_pump(sender, receiver)
 
-    async def pump_after_send() -> None:  # async only because hooks are awaited
-        pump()
-
-    def pump_on_close() -> None:
-        # Closing our end must not fail because the peer closed theirs
-        # first: whatever was left to deliver is lost either way.
+    def deliver_on_close() -> None:
         try:
-            pump()
+            memory_stream_pump(sender, receiver)
         except BrokenResourceError:
-            pass
+            pass  # the receiver left first; see the docstring
 
-    send_stream.send_all_hook = pump_after_send
-    send_stream.close_hook = pump_on_close
-    return send_stream, receive_stream
+    sender.send_all_hook = deliver
+    sender.close_hook = deliver_on_close
+    return sender, receiver
 
 
-def make_stapled_pair(
-    one_way_pair: Callable[[], tuple[SendStreamT, ReceiveStreamT]],
-) -> tuple[StapledStream[SendStreamT, ReceiveStreamT], StapledStream[SendStreamT, ReceiveStreamT]]:
-    """Two one-way pairs stapled crosswise into two connected two-way
-    streams."""
-    left_send, right_receive = one_way_pair()
-    right_send, left_receive = one_way_pair()
-    return StapledStream(left_send, left_receive), StapledStream(right_send, right_receive)
+def staple_crosswise(
+    one_way_pair: Callable[[], tuple[Sender, Receiver]],
+) -> tuple[StapledStream[Sender, Receiver], StapledStream[Sender, Receiver]]:
+    """Two one-way pairs from `one_way_pair`, stapled crosswise into two
+    connected two-way streams (each sends on one pipe and receives on the
+    other)."""
+    forward_send, forward_receive = one_way_pair()
+    backward_send, backward_receive = one_way_pair()
+    return (
+        StapledStream(forward_send, backward_receive),
+        StapledStream(backward_send, forward_receive),
+    )
 
 
 def memory_stream_pair() -> tuple[
@@ -401,4 +496,4 @@ def memory_stream_pair() -> tuple[
     instantly). `send_eof` on either stream closes its sending half; the
     peer then reads the end of the stream.
     """
-    return make_stapled_pair(memory_stream_one_way_pair)
+    return staple_crosswise(memory_stream_one_way_pair)
