@@ -52,7 +52,7 @@ from ._io import make_io_manager
 from ._ki import register_step_loop
 from ._misnesting import misnested_task_exit
 from ._nursery import Nursery, NurseryManager, closed_nursery_error
-from ._parking_lot import ParkingLot, broken_lot_error
+from ._parking_lot import ParkingLot, park_refused_error
 from ._scheduler import Scheduler
 from ._task import CoroutineTask, Task, TaskResult, outcome_of
 from ._task_coroutine import coroutine_or_error, task_name
@@ -741,12 +741,12 @@ class Runner:
     def _queue_in_lot(self, task: Task, lot: ParkingLot) -> None:
         """The task yielded `lot` (``await lot.park()``): queue it there,
         or throw `BrokenResourceError` into it if the lot is broken."""
-        if lot._broken_by is not None:
-            task._pending_throw = broken_lot_error(lot)
+        if lot._breakers is not None:
+            task._pending_throw = park_refused_error(lot)
             task._next_send = _THROW
             self.runq.append(task)
             return
-        lot._parked[task] = None
+        lot._waiters[task] = None
         task.custom_sleep_data = lot
         task._abort_func = ABORT_BY_LEAVING_LOT
         if self.ki_pending and task is self.main_task:
