@@ -34,9 +34,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._exceptions import RunFinishedError
+
+if TYPE_CHECKING:
+    from ._run import Runner
 
 #: A call waiting in the inbox: the function and its positional arguments.
 Call: TypeAlias = tuple[Callable[..., object], tuple[Any, ...]]
@@ -119,13 +122,14 @@ class TetherToken:
     weak-referenceable (so a registry keyed by run can let it go).
     """
 
-    __slots__ = ("__weakref__", "_inbox")
+    __slots__ = ("__weakref__", "_runner")
 
-    #: The run's inbox (kept after the run ends, when it refuses calls).
-    _inbox: CallbackInbox
+    #: The run it is a handle to (kept after the run ends, when its inbox
+    #: refuses calls).
+    _runner: Runner
 
-    def __init__(self, inbox: CallbackInbox) -> None:
-        self._inbox = inbox
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
 
     def run_sync_soon(
         self, sync_fn: Callable[..., object], *args: Any, idempotent: bool = False
@@ -145,4 +149,4 @@ class TetherToken:
           RunFinishedError: the run has finished. (A call that did not raise
             this is made before `tether.run` returns.)
         """
-        self._inbox.submit(sync_fn, *args, idempotent=idempotent)
+        self._runner.entry_queue.submit(sync_fn, *args, idempotent=idempotent)

@@ -175,7 +175,7 @@ class Runner:
         #: (`TetherToken.run_sync_soon`), run by the loop between batches.
         self.entry_queue = CallbackInbox(self.io_manager.wakeup_threadsafe)
         #: The run's `TetherToken` (one per run: tokens compare by identity).
-        self.token = TetherToken(self.entry_queue)
+        self.token = TetherToken(self)
         #: The values of `RunVar` objects in this run.
         self.run_vars: dict[Any, Any] = {}
         #: Tasks blocked in `wait_all_tasks_blocked`, keyed by ``(cushion,
