@@ -1,6 +1,8 @@
 """tether.open_file and tether.wrap_file against a temporary folder."""
 
+import inspect
 import io
+import threading
 
 import pytest
 
@@ -135,3 +137,82 @@ async def test_detach_returns_the_wrapped_raw_file(tmp_path):
 async def test_open_file_reports_os_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         await tether.open_file(tmp_path / "missing" / "file.txt")
+
+
+def test_the_interface_is_that_of_the_io_classes():
+    # Every public method of a text file is offered: the cheap ones as they
+    # are, every other one (apart from close/detach) as an async method.
+    f = tether.wrap_file(io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    cheap = {"fileno", "isatty", "readable", "writable", "seekable"}
+    for name in dir(io.TextIOWrapper):
+        if name.startswith("_") or name in {"close", "detach"}:
+            continue
+        if not hasattr(f.wrapped, name):  # `name`: a BytesIO buffer has none
+            assert not hasattr(f, name)
+            continue
+        member = getattr(f, name)
+        if name in cheap or not callable(getattr(f.wrapped, name)):
+            assert not inspect.iscoroutinefunction(member), name
+        else:
+            assert inspect.iscoroutinefunction(member), name
+
+
+async def test_reconfigure_and_write_through_are_forwarded():
+    f = tether.wrap_file(io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    assert f.write_through is False
+    await f.reconfigure(write_through=True)
+    assert f.write_through is True
+    await f.write("x")
+    assert f.wrapped.buffer.getvalue() == b"x"
+
+
+def test_the_wrapper_class_documents_the_interface():
+    assert "read" in dir(tether.wrap_file(io.StringIO()))
+    members = dir(type(tether.wrap_file(io.StringIO())))
+    assert {"read", "write", "seek", "name", "closed", "fileno"} <= set(members)
+
+
+async def test_an_async_method_names_what_it_wraps():
+    f = tether.wrap_file(io.StringIO("abc"))
+    assert f.read.__qualname__ == "AsyncIOWrapper.read"
+    assert "io.StringIO.read" in f.read.__doc__
+    assert "checkpoint" in f.read.__doc__
+
+
+async def test_a_missing_member_says_the_wrapped_file_lacks_it():
+    f = tether.wrap_file(io.BytesIO())
+    with pytest.raises(AttributeError, match="BytesIO has none"):
+        f.encoding  # noqa: B018
+    with pytest.raises(AttributeError, match=r"\.wrapped"):
+        f.no_such_thing  # noqa: B018
+
+
+async def test_a_call_running_when_cancelled_completes(tmp_path):
+    # The call is already in its thread when the scope is cancelled: it
+    # completes (the data is written) and Cancelled comes at the next
+    # checkpoint, as with to_thread.run_sync.
+    started = threading.Event()
+    release = threading.Event()
+
+    class SlowWriter(io.StringIO):
+        def write(self, text):
+            started.set()
+            release.wait()
+            return super().write(text)
+
+    f = tether.wrap_file(SlowWriter())
+    written = None
+    async with tether.open_nursery() as nursery:
+        with tether.CancelScope() as scope:
+
+            async def cancel_once_running():
+                await tether.to_thread.run_sync(started.wait)
+                scope.cancel()
+                release.set()
+
+            nursery.start_soon(cancel_once_running)
+            written = await f.write("kept")
+            await tether.lowlevel.checkpoint()
+    assert scope.cancelled_caught
+    assert written == 4
+    assert f.wrapped.getvalue() == "kept"

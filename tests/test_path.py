@@ -154,3 +154,74 @@ def test_async_methods_say_what_they_wrap():
     assert "pathlib.Path.resolve" in method.__doc__
     assert "checkpoint" in method.__doc__
     assert "list" in tether.Path.glob.__doc__
+
+
+def _pathlib_additions() -> set[str]:
+    """The public calls `pathlib.Path` adds to `pathlib.PurePath`."""
+    return {
+        name
+        for name in dir(pathlib.Path)
+        if not name.startswith("_")
+        and not hasattr(pathlib.PurePath, name)
+        and callable(getattr(pathlib.Path, name))
+    }
+
+
+def _names_declared_for_type_checkers() -> set[str]:
+    """The names `tether._path` declares for mypy inside ``Path``'s
+    ``if TYPE_CHECKING:`` block (every version branch included)."""
+    import ast
+    import inspect
+
+    import tether._path
+
+    tree = ast.parse(inspect.getsource(tether._path))
+    path_class = next(
+        node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Path"
+    )
+    blocks = [
+        node
+        for node in path_class.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+    ]
+    assert blocks, "Path has no TYPE_CHECKING block"
+    declared = set()
+    for block in blocks:
+        for node in ast.walk(block):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                declared.add(node.name)
+            elif isinstance(node, ast.Assign):
+                declared.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return declared
+
+
+def test_every_pathlib_call_that_needs_the_os_is_async_on_tether_paths():
+    import inspect
+
+    needs_os = _pathlib_additions() - {"from_uri", "as_uri"}  # these only parse or format text
+    assert {"stat", "exists", "iterdir", "cwd", "home", "open"} <= needs_os
+    for name in needs_os:
+        assert inspect.iscoroutinefunction(getattr(tether.Path, name)), name
+
+
+def test_type_checker_declarations_match_the_methods_made_at_import():
+    declared = _names_declared_for_type_checkers()
+    made = _pathlib_additions() - {"open"}  # written by hand, not declared for mypy
+    assert made <= declared, f"not declared for mypy: {sorted(made - declared)}"
+    # What is declared but not made must be another Python version's.
+    for name in declared - made:
+        assert not hasattr(pathlib.Path, name), name
+
+
+@pytest.mark.skipif(not hasattr(pathlib.Path, "walk"), reason="Path.walk is new in 3.12")
+async def test_walk_returns_a_list_of_steps_with_tether_paths(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "f.txt").write_text("x")
+    steps = await tether.Path(tmp_path).walk()
+    assert isinstance(steps, list)
+    top, dirnames, filenames = steps[0]
+    assert isinstance(top, tether.Path)
+    assert top == tmp_path
+    assert dirnames == ["sub"]
+    assert filenames == []
+    assert steps[1][2] == ["f.txt"]

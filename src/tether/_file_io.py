@@ -1,26 +1,52 @@
-"""Async file objects: `open_file`, `wrap_file` and the wrapper they return.
+"""Async file objects: `open_file`, `wrap_file` and the `AsyncIOWrapper`
+they return.
 
-Reading or writing a regular file can block (a slow disk, a network file
-system), and operating systems offer no readiness notification for regular
-files, so the wrapper runs every method that may block in a worker thread
-(`tether.to_thread.run_sync`) and keeps the cheap, non-blocking attributes
-(``name``, ``mode``, ``closed``, ``fileno()``...) synchronous.
+A regular file never reports "would block" (the OS has no readiness
+notification for disks), so the only way to keep the run loop free while a
+file is read or written is to make the call in a worker thread. The wrapper
+does that for every method that may touch the device and leaves the cheap
+parts of the file interface synchronous.
 
-Invariants:
+Behaviour (what the tests pin down):
 
-* Which attribute is forwarded how is decided by two fixed lists
-  (`SYNC_ATTRIBUTES`, `THREADED_METHODS`); anything else is not forwarded
-  (``AttributeError``), and a listed name the wrapped file lacks is not
-  either, so ``hasattr`` and ``dir`` tell the truth about the wrapper.
-* `AsyncIOWrapper.aclose` closes the file even when cancelled.
+* ``await f.read()``, ``write``, ``readline``, ``seek``, ``flush``... run
+  the wrapped file's method in a worker thread through
+  `tether.to_thread.run_sync`, so each is a checkpoint and is cancellable
+  exactly as that is: cancelled before the thread starts, the call never
+  happens; once it runs it completes, its result is dropped and `Cancelled`
+  is raised at the next checkpoint.
+* Attributes and methods that cannot block (``name``, ``mode``, ``closed``,
+  ``encoding``, ``fileno()``, ``readable()``...) are the wrapped file's own.
+* Only the file interface is forwarded, and only what the wrapped object
+  really has: ``hasattr`` and ``dir()`` answer for the wrapper as they would
+  for the file; anything else is an ``AttributeError`` (``.wrapped`` is the
+  file itself).
+* ``aclose()`` closes the file even when cancelled; ``detach()`` wraps what
+  it detaches; ``async for`` yields lines.
+
+Design:
+
+* The interface is read off the standard library when this module is
+  imported (`_file_interface`): the public members of the concrete `io`
+  classes. Data members are passed through; methods are run in a thread
+  unless they are in `_CHEAP_METHODS` (questions answered from memory).
+  Blocking is the default on purpose: a method added to `io` by a later
+  Python is then safe, at worst a little slower than it needs to be.
+* Each member is a descriptor on `AsyncIOWrapper` (`_Passthrough`,
+  `_InWorkerThread`), so the class itself documents the whole interface
+  and ``help(AsyncIOWrapper)`` lists it. An `_InWorkerThread` builds the
+  async method on first use and leaves it in the instance ``__dict__``; a
+  non-data descriptor is not consulted again, so later lookups are plain
+  attribute reads and ``f.read is f.read``.
 """
 
 from __future__ import annotations
 
+import inspect
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine
 from functools import partial
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Generic, Self, TypeVar
 
 from ._core import CancelScope, checkpoint_if_cancelled
 from ._threads import to_thread_run_sync
@@ -28,143 +54,197 @@ from .abc import AsyncResource
 
 __all__ = ["AsyncIOWrapper", "open_file", "wrap_file"]
 
-FileT = TypeVar("FileT")
-FileT_co = TypeVar("FileT_co", covariant=True)
+Wrapped = TypeVar("Wrapped")
+Wrapped_co = TypeVar("Wrapped_co", covariant=True)
 
-#: Attributes and methods of `io` objects that never block: forwarded as is.
-SYNC_ATTRIBUTES = frozenset(
-    {
-        "buffer",
-        "closed",
-        "closefd",
-        "encoding",
-        "errors",
-        "fileno",
-        "getbuffer",
-        "getvalue",
-        "isatty",
-        "line_buffering",
-        "mode",
-        "name",
-        "newlines",
-        "raw",
-        "readable",
-        "seekable",
-        "writable",
-    }
+#: The classes whose public members make up "the file interface".
+_IO_CLASSES: tuple[type, ...] = (
+    io.FileIO,
+    io.BufferedReader,
+    io.BufferedWriter,
+    io.BufferedRandom,
+    io.BufferedRWPair,
+    io.TextIOWrapper,
+    io.StringIO,
+    io.BytesIO,
 )
 
-#: Methods of `io` objects that may block: forwarded as async methods that
-#: run the call in a worker thread.
-THREADED_METHODS = frozenset(
-    {
-        "flush",
-        "peek",
-        "read",
-        "read1",
-        "readall",
-        "readinto",
-        "readinto1",
-        "readline",
-        "readlines",
-        "seek",
-        "tell",
-        "truncate",
-        "write",
-        "writelines",
-    }
+#: Methods that answer from memory and so stay synchronous: capability
+#: questions, the descriptor number, the terminal check, and the views of an
+#: in-memory buffer.
+_CHEAP_METHODS = frozenset(
+    {"fileno", "isatty", "readable", "writable", "seekable", "getvalue", "getbuffer"}
 )
 
+#: Methods with a hand-written async counterpart on the wrapper.
+_WRITTEN_BY_HAND = frozenset({"close", "detach"})
 
-def _threaded(owner: str, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    async def call_in_thread(*args: Any, **kwargs: Any) -> Any:
-        return await to_thread_run_sync(partial(method, *args, **kwargs))
 
-    call_in_thread.__name__ = name
-    call_in_thread.__qualname__ = f"{owner}.{name}"
-    call_in_thread.__doc__ = (
-        f"Like the wrapped file's ``{name}``, but async: the call runs in a worker "
-        "thread (tether.to_thread.run_sync).\n\n"
-        "A checkpoint. If cancelled before the thread starts, nothing happens; once "
-        "it runs, the call completes and `Cancelled` is raised at the next checkpoint."
+def _file_interface() -> tuple[frozenset[str], frozenset[str]]:
+    """(names passed through, names run in a worker thread), from `io`."""
+    passed: set[str] = set()
+    threaded: set[str] = set()
+    for cls in _IO_CLASSES:
+        for name in dir(cls):
+            if name.startswith("_") or name in _WRITTEN_BY_HAND:
+                continue
+            member = inspect.getattr_static(cls, name)
+            if inspect.isdatadescriptor(member) or name in _CHEAP_METHODS:
+                passed.add(name)
+            elif callable(member):
+                threaded.add(name)
+    # `io` has no name that is data in one class and a method in another; if
+    # a later Python adds one, reading it through is the choice that cannot
+    # turn an attribute into a coroutine.
+    return frozenset(passed), frozenset(threaded - passed)
+
+
+PASSED_THROUGH, RUN_IN_THREAD = _file_interface()
+
+
+def _public_name(cls: type) -> str:
+    # The io classes live in the C module `_io`; their documented home is `io`.
+    module = "io" if cls.__module__ == "_io" else cls.__module__
+    return f"{module}.{cls.__qualname__}"
+
+
+class _Passthrough:
+    """A member of the wrapped file that cannot block, read through as is."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, wrapper: AsyncIOWrapper[Any] | None, owner: type | None = None) -> Any:
+        if wrapper is None:
+            return self
+        return getattr(wrapper.wrapped, self.name)
+
+
+class _InWorkerThread:
+    """A method of the wrapped file that may block, offered as an async method
+    whose call runs in a worker thread."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, wrapper: AsyncIOWrapper[Any] | None, owner: type | None = None) -> Any:
+        if wrapper is None:
+            return self
+        # Raises AttributeError when the wrapped file has no such method,
+        # which is what makes hasattr() and dir() honest.
+        blocking_call = getattr(wrapper.wrapped, self.name)
+        # __class__ rather than type(): a proxy (a spec'd mock) names the
+        # class it stands for.
+        offloaded = _offload(blocking_call, self.name, wrapper.wrapped.__class__)
+        vars(wrapper)[self.name] = offloaded
+        return offloaded
+
+
+def _offload(
+    blocking_call: Callable[..., Any], name: str, file_class: type
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    async def run_in_thread(*args: Any, **kwargs: Any) -> Any:
+        return await to_thread_run_sync(partial(blocking_call, *args, **kwargs))
+
+    run_in_thread.__name__ = name
+    run_in_thread.__qualname__ = f"AsyncIOWrapper.{name}"
+    run_in_thread.__doc__ = (
+        f"``{_public_name(file_class)}.{name}`` of the wrapped file, made async: "
+        "the call runs in a worker thread (tether.to_thread.run_sync).\n\n"
+        "Cancellation is that of to_thread.run_sync: a checkpoint; if cancelled "
+        "before the thread starts the call does not happen, and once it runs it "
+        "completes and `Cancelled` is raised at the next checkpoint."
     )
-    return call_in_thread
+    return run_in_thread
 
 
-class AsyncIOWrapper(AsyncResource, Generic[FileT_co]):
+class AsyncIOWrapper(AsyncResource, Generic[Wrapped_co]):
     """An asynchronous file object around a synchronous one.
 
     Methods that may block (``read``, ``write``, ``readline``, ``seek``,
-    ``flush``...) become async and run in a worker thread; each is a
-    checkpoint, cancellable until its thread starts (then the call
-    completes and the cancellation is raised at the next checkpoint).
-    Attributes that never block (``name``, ``mode``, ``closed``,
-    ``encoding``, ``fileno()``, ``readable()``...) stay synchronous. Only
-    what the wrapped object has is forwarded.
+    ``tell``, ``flush``, ``truncate``...) are async and run in a worker
+    thread (`tether.to_thread.run_sync`). Each is a checkpoint and is
+    cancellable as that is: cancelled before its thread starts, the call
+    does not happen; once running it completes, and `Cancelled` is raised
+    at the next checkpoint. Attributes that never block (``name``,
+    ``mode``, ``closed``, ``encoding``, ``fileno()``, ``readable()``...)
+    stay synchronous. Only the members the wrapped file has are offered.
 
     ``async for line in f`` iterates over lines; ``async with f`` (or
     ``async with await tether.open_file(...) as f``) closes it on exit.
     """
 
-    def __init__(self, file: FileT_co) -> None:
-        self._wrapped = file
+    def __init__(self, file: Wrapped_co) -> None:
+        self._file = file
 
     @property
-    def wrapped(self) -> FileT_co:
+    def wrapped(self) -> Wrapped_co:
         """The synchronous file object this wraps."""
-        return self._wrapped
+        return self._file
 
     def __repr__(self) -> str:
-        return f"<tether async file wrapping {self._wrapped!r}>"
+        return f"<tether async file wrapping {self._file!r}>"
 
     def __getattr__(self, name: str) -> Any:
-        if name in SYNC_ATTRIBUTES:
-            return getattr(self._wrapped, name)
-        if name in THREADED_METHODS:
-            method = getattr(self._wrapped, name)
-            wrapper = _threaded(type(self).__name__, name, method)
-            # Cached on the instance: later lookups skip __getattr__.
-            setattr(self, name, wrapper)
-            return wrapper
+        # Reached only when normal lookup failed: a member of the file
+        # interface that this file lacks, or a name outside the interface.
+        kind = type(self).__name__
+        if name in PASSED_THROUGH or name in RUN_IN_THREAD:
+            raise AttributeError(
+                f"{kind!r} object has no attribute {name!r}: the wrapped "
+                f"{type(self._file).__name__} has none"
+            )
         raise AttributeError(
-            f"{type(self).__name__!r} object has no attribute {name!r} (it forwards only "
-            "the standard io file attributes; use .wrapped for the file itself)"
+            f"{kind!r} object has no attribute {name!r} (only the io file interface "
+            "is forwarded; .wrapped is the file itself)"
         )
 
-    def __dir__(self) -> Iterable[str]:
-        names = set(super().__dir__())
-        names.update(n for n in SYNC_ATTRIBUTES | THREADED_METHODS if hasattr(self._wrapped, n))
-        return names
+    def __dir__(self) -> list[str]:
+        interface = PASSED_THROUGH | RUN_IN_THREAD
+        return sorted(
+            name for name in super().__dir__() if name not in interface or hasattr(self._file, name)
+        )
 
-    def __aiter__(self) -> AsyncIOWrapper[FileT_co]:
+    def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> Any:
-        line = await self.readline()
-        if line:
-            return line
-        raise StopAsyncIteration
+        next_line = await self.readline()
+        if not next_line:
+            raise StopAsyncIteration
+        return next_line
 
     async def detach(self) -> AsyncIOWrapper[Any]:
-        """Like ``detach()`` of a buffered or text file, but async: returns
-        the underlying raw or buffered file, wrapped again. A checkpoint;
-        runs in a worker thread."""
-        detached = await to_thread_run_sync(self._wrapped.detach)  # type: ignore[attr-defined]
-        return wrap_file(detached)
+        """``detach()`` of the wrapped buffered or text file, made async:
+        returns the underlying raw or buffered file, itself wrapped. A
+        checkpoint, cancellable as `tether.to_thread.run_sync` is."""
+        underlying = await to_thread_run_sync(self._file.detach)  # type: ignore[attr-defined]
+        return wrap_file(underlying)
 
     async def aclose(self) -> None:
-        """Close the file (in a worker thread, flushing what is buffered).
+        """Close the file in a worker thread (flushing what is buffered).
 
         The close is shielded from cancellation, so the file is closed even
-        if the task is cancelled; a pending cancellation is then raised as
-        `Cancelled` afterwards. Idempotent, as ``close()`` is.
+        when the task is cancelled; the pending cancellation is then raised
+        as `Cancelled`. Idempotent, as ``close()`` is.
         """
         with CancelScope(shield=True):
-            await to_thread_run_sync(self._wrapped.close)  # type: ignore[attr-defined]
+            await to_thread_run_sync(self._file.close)  # type: ignore[attr-defined]
         await checkpoint_if_cancelled()
 
 
-def wrap_file(file: FileT) -> AsyncIOWrapper[FileT]:
+for _name in PASSED_THROUGH:
+    setattr(AsyncIOWrapper, _name, _Passthrough(_name))
+for _name in RUN_IN_THREAD:
+    setattr(AsyncIOWrapper, _name, _InWorkerThread(_name))
+del _name
+
+
+def wrap_file(file: Wrapped) -> AsyncIOWrapper[Wrapped]:
     """Wrap a synchronous file object in an asynchronous file object
     (see `AsyncIOWrapper`): ``await tether.wrap_file(io.StringIO("x")).read()``.
 
@@ -174,11 +254,9 @@ def wrap_file(file: FileT) -> AsyncIOWrapper[FileT]:
       TypeError: if `file` has no ``close()`` method, or neither ``read()``
         nor ``write()``.
     """
-
-    def has_method(name: str) -> bool:
-        return callable(getattr(file, name, None))
-
-    if not (has_method("close") and (has_method("read") or has_method("write"))):
+    can_close = callable(getattr(file, "close", None))
+    can_transfer = any(callable(getattr(file, verb, None)) for verb in ("read", "write"))
+    if not (can_close and can_transfer):
         raise TypeError(
             f"{file!r} is not a file object: wrap_file needs an object with close() "
             "and read() or write()"
@@ -203,15 +281,24 @@ async def open_file(
             async for line in f:
                 ...
 
-    The arguments are `open`'s. A checkpoint: if cancelled before the
-    thread starts, nothing is opened; once it runs, the file is opened and
-    returned, and `Cancelled` is raised at the next checkpoint (close it
-    with ``async with``).
+    The arguments are `open`'s. A checkpoint, cancellable as
+    `tether.to_thread.run_sync` is: if cancelled before the thread starts,
+    nothing is opened; once it runs, the file is opened and returned, and
+    `Cancelled` is raised at the next checkpoint (``async with`` then
+    closes it).
 
     Raises:
       OSError: as `open` does (``FileNotFoundError``, ``PermissionError``...).
     """
-    opened = await to_thread_run_sync(
-        partial(io.open, file, mode, buffering, encoding, errors, newline, closefd, opener)
+    opening = partial(
+        open,
+        file,
+        mode=mode,
+        buffering=buffering,
+        encoding=encoding,
+        errors=errors,
+        newline=newline,
+        closefd=closefd,
+        opener=opener,
     )
-    return wrap_file(opened)
+    return wrap_file(await to_thread_run_sync(opening))

@@ -334,3 +334,54 @@ def test_hooks_are_read_when_installed():
 
     me = tether.run(main, instruments=[empty])
     assert steps == [me, me]
+
+
+def test_an_instrument_whose_hook_cannot_be_read_is_not_installed():
+    class Unreadable(lowlevel.Instrument):
+        def task_exited(self, task):  # pragma: no cover - never installed
+            raise AssertionError("called although the install failed")
+
+        @property
+        def after_run(self):
+            raise LookupError("cannot read this hook")
+
+    unreadable = Unreadable()
+
+    async def main():
+        with pytest.raises(LookupError, match="cannot read"):
+            lowlevel.add_instrument(unreadable)
+        # Nothing of it was installed: removing it is an error.
+        with pytest.raises(KeyError):
+            lowlevel.remove_instrument(unreadable)
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(lowlevel.checkpoint)
+
+    tether.run(main)
+
+
+def test_hooks_are_found_at_install_and_looked_up_at_each_call():
+    calls = []
+
+    class Spawns:  # not derived from Instrument: any object will do
+        def task_spawned(self, task):
+            calls.append("spawned")
+
+    spawns = Spawns()
+
+    async def main():
+        # A hook it already has, replaced: used from now on.
+        spawns.task_spawned = lambda task: calls.append("replaced")
+        # A hook it did not have when installed: not called yet.
+        spawns.task_exited = lambda task: calls.append("exited")
+        calls.clear()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(lowlevel.checkpoint)
+        assert calls == ["replaced"]
+        calls.clear()
+        lowlevel.remove_instrument(spawns)
+        lowlevel.add_instrument(spawns)
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(lowlevel.checkpoint)
+        assert calls == ["replaced", "exited"]
+
+    tether.run(main, instruments=[spawns])

@@ -792,3 +792,31 @@ def test_detached_abort_function_must_fail():
     assert pytest.RaisesExc(RuntimeError, match="must return Abort.FAILED").matches(
         info.value.__cause__
     )
+
+
+def test_an_idempotent_call_that_started_can_be_queued_again():
+    # Its equal copy is no longer waiting once it runs, so queueing it from
+    # inside itself is not dropped: it runs again (until it stops).
+    runs = []
+
+    def again(token):
+        runs.append(len(runs))
+        if len(runs) < 3:
+            token.run_sync_soon(again, token, idempotent=True)
+
+    async def main():
+        token = lowlevel.current_tether_token()
+        token.run_sync_soon(again, token, idempotent=True)
+        await wait_all_tasks_blocked()
+
+    tether.run(main)
+    assert runs == [0, 1, 2]
+
+
+def test_a_refused_call_names_the_function():
+    async def main():
+        return lowlevel.current_tether_token()
+
+    token = tether.run(main)
+    with pytest.raises(tether.RunFinishedError, match=r"print.*has finished"):
+        token.run_sync_soon(print, "too late")

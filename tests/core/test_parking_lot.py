@@ -347,3 +347,40 @@ def test_repark_into_a_broken_lot_wakes_the_moved_tasks_with_the_error():
         assert len(broken) == 0
 
     tether.run(main)
+
+
+def test_count_must_be_a_non_negative_int_or_infinity():
+    async def main():
+        lot = lowlevel.ParkingLot()
+        log = []
+        async with tether.open_nursery() as nursery:
+            for name in "abc":
+                nursery.start_soon(parker, lot, name, log)
+            await wait_all_tasks_blocked()
+            with pytest.raises(ValueError, match="non-negative"):
+                lot.unpark(count=-1)
+            with pytest.raises(TypeError, match=r"int or math\.inf"):
+                lot.unpark(count="2")
+            # A refused count wakes nobody.
+            assert len(lot) == 3
+            assert lot.unpark(count=0) == []
+            woken = lot.unpark(count=float("inf"))
+            assert len(woken) == 3 and len(lot) == 0
+        assert log == ["a", "b", "c"]
+
+    tether.run(main)
+
+
+def test_repr_tells_how_many_wait_and_whether_broken():
+    async def main():
+        lot = lowlevel.ParkingLot()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(parker, lot, "a", [])
+            await wait_all_tasks_blocked()
+            assert "1 tasks parked" in repr(lot)
+            assert "broken" not in repr(lot)
+            lot.unpark()
+        lot.break_lot()
+        assert "broken" in repr(lot)
+
+    tether.run(main)

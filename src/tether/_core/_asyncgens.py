@@ -152,7 +152,7 @@ class AsyncGenerators:
             return
         name = describe_asyncgen(agen)
         try:
-            self.runner.entry_queue.run_sync_soon(self._spawn_finalizer, agen, name)
+            self.runner.entry_queue.submit(self._spawn_finalizer, agen, name)
         except RunFinishedError:
             # Only a generator whose end-of-run close did not finish it can
             # get here: nothing is left to run an async cleanup.
@@ -214,7 +214,7 @@ class AsyncGenerators:
         # up, and leave their generator in `_trailing`.
         init_task = runner.current_task
         assert init_task is not None
-        runner.entry_queue.run_sync_soon(runner.reschedule, init_task)
+        runner.entry_queue.submit(runner.reschedule, init_task)
         await wait_task_rescheduled(_cannot_abort)
         self.alive.update(self._trailing)
         self._trailing.clear()

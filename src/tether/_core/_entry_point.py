@@ -275,11 +275,10 @@ def lifetime(
             # tasks' coroutines now, innermost first, while the run is still
             # installed, rather than leave them to the garbage collector.
             _close_remaining_tasks(runner)
-        with runner.entry_queue.lock:
-            runner.entry_queue.done = True
+        runner.entry_queue.stop_accepting()
         # Callbacks accepted before `done` was set still run: a thread that
         # was told its call was accepted must not be left waiting.
-        for sync_fn, cb_args in runner.entry_queue.drain():
+        for sync_fn, cb_args in runner.entry_queue.take_all():
             try:
                 sync_fn(*cb_args)
             except BaseException as exc:

@@ -1,8 +1,32 @@
-"""Getting work into a run from outside it: `TetherToken.run_sync_soon`.
+"""How work gets into a run from outside it: `TetherToken.run_sync_soon`.
 
-Callbacks go into a deque (whose append is atomic, so any thread, and a
-signal handler, may add to it) and the run loop is woken through the I/O
-manager's wakeup socket. The loop runs them between task steps, in order.
+What it must do:
+
+* Any thread, and a signal handler interrupting the run's own thread, can
+  hand the run a call ``sync_fn(*args)``; handing it over never blocks.
+* The run makes those calls in its own thread, soon, between task steps:
+  plain calls in the order they were handed over; ``idempotent`` calls also
+  in order, and one equal to a call still waiting is dropped. (A call that
+  has started may be handed over again, and then runs again.)
+* Once the run has finished, handing over a call raises `RunFinishedError`;
+  every call accepted before that still runs.
+* If the run loop is asleep waiting for I/O, handing over a call wakes it.
+
+Design: one `CallbackInbox` per run, made by the run with the I/O
+manager's thread-safe wake-up. It holds two containers that the run loop
+tests for truth at every batch without calling anything: ``ordered`` (a
+deque, whose ``append`` and ``popleft`` are atomic, so the SIGINT handler
+appends to it directly) and ``coalesced`` (a dict used as an ordered set, so
+an equal waiting call is found by hashing). The loop empties both with
+`take_all` and makes the calls itself; there is no helper task. The
+containers are never replaced (the loop keeps references to them), only
+emptied, one item at a time, because a signal handler may add to them
+between any two statements.
+
+``accepting`` goes False once, under ``guard``, when the run ends; `submit`
+checks it under the same guard, so a call is either refused or is in the
+inbox before the run's last `take_all`. The guard is reentrant because a
+signal handler may call `submit` while the interrupted code holds it.
 """
 
 from __future__ import annotations
@@ -10,73 +34,84 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._exceptions import RunFinishedError
 
 if TYPE_CHECKING:
     from ._run import Runner
 
+#: A call waiting in the inbox: the function and its positional arguments.
+Call: TypeAlias = tuple[Callable[..., object], tuple[Any, ...]]
 
-class EntryQueue:
-    """The run's queue of callbacks from outside it."""
 
-    __slots__ = ("done", "idempotent_queue", "lock", "queue", "wakeup")
+class CallbackInbox:
+    """The calls handed to one run from outside it, until the loop makes
+    them."""
 
-    #: Callbacks in the order they came, as ``(sync_fn, args)``. Appended
-    #: to without the lock by the SIGINT handler (a deque's append is
-    #: atomic), so a reader takes items one at a time.
-    queue: deque[tuple[Callable[..., object], tuple[Any, ...]]]
-    #: Callbacks queued with ``idempotent=True``: a dict, so that an equal
-    #: call already waiting is not queued twice.
-    idempotent_queue: dict[tuple[Callable[..., object], tuple[Any, ...]], None]
-    #: Wakes the run loop (the I/O manager's `wakeup_threadsafe`).
-    wakeup: Callable[[], None]
-    #: The run has finished: new callbacks are refused with
-    #: `RunFinishedError`. Set once, under `lock`.
-    done: bool
-    #: Guards `done` against a race with the run finishing, and the dict
-    #: (dicts are not safe to mutate from several threads at once).
-    #: Reentrant: a signal handler may queue while this thread holds it.
-    lock: threading.RLock
+    __slots__ = ("accepting", "coalesced", "guard", "ordered", "wake_loop")
 
-    def __init__(self, wakeup: Callable[[], None]) -> None:
-        self.queue = deque()
-        self.idempotent_queue = {}
-        self.wakeup = wakeup
-        self.done = False
-        self.lock = threading.RLock()
+    #: Plain calls, oldest first.
+    ordered: deque[Call]
+    #: Idempotent calls, oldest first (the values are unused).
+    coalesced: dict[Call, None]
+    #: Wakes the run loop if it sleeps in its wait for I/O (thread-safe).
+    wake_loop: Callable[[], None]
+    #: False once the run has ended: `submit` refuses calls.
+    accepting: bool
+    #: Held while `accepting` is read or cleared, and while `coalesced`
+    #: changes (a dict must not be changed by two threads at once).
+    guard: threading.RLock
+
+    def __init__(self, wake_loop: Callable[[], None]) -> None:
+        self.ordered = deque()
+        self.coalesced = {}
+        self.wake_loop = wake_loop
+        self.accepting = True
+        self.guard = threading.RLock()
 
     def __len__(self) -> int:
-        return len(self.queue) + len(self.idempotent_queue)
+        return len(self.coalesced) + len(self.ordered)
 
-    def run_sync_soon(
-        self, sync_fn: Callable[..., object], *args: Any, idempotent: bool = False
-    ) -> None:
-        with self.lock:
-            if self.done:
-                raise RunFinishedError("the tether run this token belongs to has finished")
+    def submit(self, sync_fn: Callable[..., object], *args: Any, idempotent: bool = False) -> None:
+        """Queue ``sync_fn(*args)`` and wake the loop (see
+        `TetherToken.run_sync_soon`)."""
+        call = (sync_fn, args)
+        with self.guard:
+            if not self.accepting:
+                raise RunFinishedError(
+                    f"cannot schedule {sync_fn!r}: the tether run this token belongs "
+                    "to has finished"
+                )
             if idempotent:
-                self.idempotent_queue[(sync_fn, args)] = None
+                self.coalesced[call] = None
             else:
-                self.queue.append((sync_fn, args))
-            self.wakeup()
+                self.ordered.append(call)
+            self.wake_loop()
 
-    def drain(self) -> list[tuple[Callable[..., object], tuple[Any, ...]]]:
-        """Take every queued callback, oldest first."""
-        batch = []
-        queue = self.queue
-        while queue:
-            batch.append(queue.popleft())
-        # One at a time: a signal handler may add to the dict between any
-        # two statements here (the lock is reentrant for this thread), and a
-        # bulk extend-then-clear would drop what it added in between.
-        idempotent = self.idempotent_queue
-        while idempotent:
-            key = next(iter(idempotent))
-            del idempotent[key]
-            batch.append(key)
-        return batch
+    def stop_accepting(self) -> None:
+        """The run is ending: refuse calls from now on. The caller then
+        makes what `take_all` returns."""
+        with self.guard:
+            self.accepting = False
+
+    def take_all(self) -> list[Call]:
+        """Empty the inbox: the plain calls, then the idempotent ones, each
+        group oldest first."""
+        taken: list[Call] = []
+        ordered = self.ordered
+        while ordered:
+            taken.append(ordered.popleft())
+        if self.coalesced:
+            coalesced = self.coalesced
+            # A snapshot of the keys (one C call, which no signal handler
+            # can interrupt), then one removal per key: a call added
+            # meanwhile stays for the next round. Once a call is removed, an
+            # equal one handed over is queued again, and so runs again.
+            for call in list(coalesced):
+                del coalesced[call]
+                taken.append(call)
+        return taken
 
 
 class TetherToken:
@@ -89,8 +124,8 @@ class TetherToken:
 
     __slots__ = ("__weakref__", "_runner")
 
-    #: The run it is a handle to (kept after the run ends: its entry queue
-    #: then refuses callbacks).
+    #: The run it is a handle to (kept after the run ends, when its inbox
+    #: refuses calls).
     _runner: Runner
 
     def __init__(self, runner: Runner) -> None:
@@ -103,13 +138,15 @@ class TetherToken:
 
         Safe to call from any thread and from signal handlers; never blocks.
         Callbacks run in the order they were scheduled (per calling thread).
-        With ``idempotent=True``, a call equal to one already waiting in the
-        queue is dropped, and those calls have no ordering guarantee.
+        With ``idempotent=True``, ``sync_fn`` and ``args`` must be hashable;
+        a call equal to one already waiting is dropped, and such calls run
+        in their own order (none is promised relative to the other kind).
 
         If `sync_fn` raises, the run is crashed with `TetherInternalError`,
         because there is nobody else to report the error to.
 
         Raises:
-          RunFinishedError: the run has finished.
+          RunFinishedError: the run has finished. (A call that did not raise
+            this is made before `tether.run` returns.)
         """
-        self._runner.entry_queue.run_sync_soon(sync_fn, *args, idempotent=idempotent)
+        self._runner.entry_queue.submit(sync_fn, *args, idempotent=idempotent)

@@ -199,7 +199,7 @@ def install_sigint_handler(runner: Runner, restrict_to_checkpoints: bool) -> Cal
             # alone makes `run` raise KeyboardInterrupt at its end, should
             # the loop never get to the callback (the run is ending).
             runner.ki_pending = True
-            runner.entry_queue.queue.append((runner.deliver_ki, ()))
+            runner.entry_queue.ordered.append((runner.deliver_ki, ()))
             runner.io_manager.wakeup_threadsafe()
         else:
             raise KeyboardInterrupt

@@ -45,14 +45,14 @@ from ._cancel import CancelScope
 from ._cancel_reason import CancelReason
 from ._clock import Clock
 from ._deadlines import Deadlines
-from ._entry_queue import EntryQueue, TetherToken
+from ._entry_queue import CallbackInbox, TetherToken
 from ._exceptions import TetherInternalError
 from ._instrumentation import Instrument, Instruments
 from ._io import make_io_manager
 from ._ki import register_step_loop
 from ._misnesting import misnested_task_exit
 from ._nursery import Nursery, NurseryManager, closed_nursery_error
-from ._parking_lot import ParkingLot, broken_lot_error
+from ._parking_lot import ParkingLot, park_refused_error
 from ._scheduler import Scheduler
 from ._task import CoroutineTask, Task, TaskResult, outcome_of
 from ._task_coroutine import coroutine_or_error, task_name
@@ -173,7 +173,7 @@ class Runner:
         self.deadlines = Deadlines(lambda task: self._wake(task, _RESUME_CHECKPOINT))
         #: Callbacks from other threads and signal handlers
         #: (`TetherToken.run_sync_soon`), run by the loop between batches.
-        self.entry_queue = EntryQueue(self.io_manager.wakeup_threadsafe)
+        self.entry_queue = CallbackInbox(self.io_manager.wakeup_threadsafe)
         #: The run's `TetherToken` (one per run: tokens compare by identity).
         self.token = TetherToken(self)
         #: The values of `RunVar` objects in this run.
@@ -472,7 +472,7 @@ class Runner:
     def _compute_timeout(self) -> tuple[float, IdleAction | None]:
         """How long the loop may wait for I/O, and what to do if that whole
         time passes with nothing happening (None: nothing)."""
-        if self.runq or self.entry_queue.queue or self.entry_queue.idempotent_queue:
+        if self.runq or self.entry_queue.ordered or self.entry_queue.coalesced:
             return 0.0, None
         deadline = self.deadlines.next_deadline()
         if deadline == math.inf:
@@ -506,8 +506,8 @@ class Runner:
         # runnable tasks per batch its cost is per task switch.
         io_waiters = io_manager._waiters
         deadline_scopes = self.deadlines._scopes
-        entry_deque = self.entry_queue.queue
-        entry_idempotent = self.entry_queue.idempotent_queue
+        entry_deque = self.entry_queue.ordered
+        entry_idempotent = self.entry_queue.coalesced
         crash_errors = self.crash_errors
         instruments = self.instruments
         entry_queue = self.entry_queue
@@ -554,7 +554,7 @@ class Runner:
             # 3. Callbacks from run_sync_soon.
             if entry_deque or entry_idempotent:
                 idle_action = None
-                for sync_fn, args in entry_queue.drain():
+                for sync_fn, args in entry_queue.take_all():
                     try:
                         sync_fn(*args)
                     except BaseException as exc:
@@ -705,8 +705,8 @@ class Runner:
             and not self.deadlines
             and not self.io_manager.has_waiters
             and not self.waiting_for_idle
-            and not self.entry_queue.queue
-            and not self.entry_queue.idempotent_queue
+            and not self.entry_queue.ordered
+            and not self.entry_queue.coalesced
         )
 
     def _call_scheduler(self, hook: Callable[..., None], *args: Any) -> None:
@@ -741,12 +741,12 @@ class Runner:
     def _queue_in_lot(self, task: Task, lot: ParkingLot) -> None:
         """The task yielded `lot` (``await lot.park()``): queue it there,
         or throw `BrokenResourceError` into it if the lot is broken."""
-        if lot._broken_by is not None:
-            task._pending_throw = broken_lot_error(lot)
+        if lot._breakers is not None:
+            task._pending_throw = park_refused_error(lot)
             task._next_send = _THROW
             self.runq.append(task)
             return
-        lot._parked[task] = None
+        lot._waiters[task] = None
         task.custom_sleep_data = lot
         task._abort_func = ABORT_BY_LEAVING_LOT
         if self.ki_pending and task is self.main_task:

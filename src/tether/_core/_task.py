@@ -367,7 +367,7 @@ class Task:
         """Abort a wait whose abort function is one of the kernel's markers
         (see `ABORT_BY_LEAVING_LOT`)."""
         if abort_func is ABORT_BY_LEAVING_LOT:
-            del self.custom_sleep_data._parked[self]
+            del self.custom_sleep_data._waiters[self]
         else:
             self._runner.deadlines.remove(self.custom_sleep_data)
 
