@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 from ._core import TASK_STATUS_IGNORED, Nursery, TaskStatus
+from ._highlevel_generic import aclose_forcefully
 from ._highlevel_open_tcp_listeners import open_tcp_listeners
 from ._highlevel_open_tcp_stream import DEFAULT_HAPPY_EYEBALLS_DELAY, open_tcp_stream
 from ._highlevel_serve_listeners import serve_listeners
@@ -58,16 +59,25 @@ async def open_ssl_over_tcp_stream(
     The handshake is not performed here; it happens on first use of the
     stream, or call `SSLStream.do_handshake`. Cancellation and errors are
     those of `open_tcp_stream` (if cancelled, no connection is left open).
+    If the `SSLStream` cannot be built (the ssl module refuses a context
+    meant for servers, or the host name), the TCP connection is closed
+    before the error propagates.
     """
     if ssl_context is None:
         ssl_context = default_client_context()
     tcp_stream = await open_tcp_stream(host, port, happy_eyeballs_delay=happy_eyeballs_delay)
-    return SSLStream(
-        tcp_stream,
-        ssl_context,
-        server_hostname=host,
-        https_compatible=https_compatible,
-    )
+    try:
+        return SSLStream(
+            tcp_stream,
+            ssl_context,
+            server_hostname=host,
+            https_compatible=https_compatible,
+        )
+    except BaseException:
+        # The connection is ours until the SSLStream owns it: a context or
+        # host name the ssl module refuses must not leave it to the GC.
+        await aclose_forcefully(tcp_stream)
+        raise
 
 
 async def open_ssl_over_tcp_listeners(
