@@ -284,6 +284,32 @@ async def test_cancelled_send_breaks_the_stream(client_context, server_context, 
     await client.aclose()
 
 
+async def test_aclose_does_not_wait_for_a_send_blocked_on_a_silent_peer(
+    client_context, server_context, autojump_clock
+):
+    client, server = tls_pair(client_context, server_context, lockstep_stream_pair)
+    await handshake_both(client, server)
+    sender_saw = []
+
+    async def send_to_nobody():
+        try:
+            await client.send_all(b"never read")
+        except (tether.ClosedResourceError, tether.BrokenResourceError) as error:
+            sender_saw.append(type(error))
+
+    async with tether.open_nursery() as nursery:
+        nursery.start_soon(send_to_nobody)
+        await wait_all_tasks_blocked()
+        # The peer never reads, so no close_notify can get through: aclose
+        # closes the transport instead of queueing behind the blocked send.
+        with tether.fail_after(60):
+            await client.aclose()
+    assert sender_saw == [tether.ClosedResourceError]
+    with pytest.raises(tether.ClosedResourceError):
+        await client.send_all(b"x")
+    await server.aclose()
+
+
 async def test_cancelled_receive_after_the_handshake_loses_nothing(
     client_context, server_context, autojump_clock
 ):

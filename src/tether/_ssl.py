@@ -285,6 +285,7 @@ class SSLStream(Stream, Generic[StreamT]):
         *args: object,
         ignore_want_read: bool = False,
         is_handshake: bool = False,
+        wait_for_transport: bool = True,
     ) -> T | None:
         """Run one SSLObject operation to completion, moving bytes between
         it and the transport. A checkpoint either way."""
@@ -322,6 +323,10 @@ class SSLStream(Stream, Generic[StreamT]):
             # comes first because our bytes must queue for the transport in
             # the order the TLS object produced them.
             if to_ship:
+                if not wait_for_transport and self._ship_lock.locked():
+                    # Another task is sending on the transport and may stay
+                    # blocked for ever (a peer that does not read).
+                    raise BusyResourceError("another task is sending on the transport")
                 try:
                     async with self._ship_lock:
                         yielded = True
@@ -533,6 +538,11 @@ class SSLStream(Stream, Generic[StreamT]):
         the peer (saying why: an unknown CA, a bad record, ...) if the
         transport is not tied up by a blocked send.
 
+        If another task is sending on the transport (a `send_all` blocked by
+        a peer that does not read), no ``close_notify`` is sent: the
+        transport is closed at once, which wakes that task with
+        `ClosedResourceError`.
+
         A checkpoint. If it is cancelled (or anything fails), the transport
         is closed forcefully and the error propagates; the stream is closed
         either way. Tasks blocked on the stream wake with an error from the
@@ -559,7 +569,12 @@ class SSLStream(Stream, Generic[StreamT]):
             try:
                 # One step of SSL_shutdown: queue our close_notify and ship
                 # it, without waiting for an answer (ignore_want_read).
-                await self._drive(self._ssl_object.unwrap, ignore_want_read=True)
+                # Without queueing behind a send that a peer which does not
+                # read may block for ever: closing the transport is what
+                # wakes that send (with ClosedResourceError).
+                await self._drive(
+                    self._ssl_object.unwrap, ignore_want_read=True, wait_for_transport=False
+                )
             except (BrokenResourceError, BusyResourceError):
                 # The peer may have closed first (nothing left to say), or
                 # the transport is tied up by a blocked task: no graceful
