@@ -161,3 +161,17 @@ async def test_a_stream_that_cannot_be_wrapped_closes_its_connection(case, monke
             [client] = connections
             assert client.socket.fileno() == -1  # closed, not left to the GC
             assert await server.receive_some() == b""
+
+
+async def test_the_default_context_works_without_the_ignore_eof_option(monkeypatch):
+    # Older OpenSSL builds (and Python before 3.10) have no
+    # OP_IGNORE_UNEXPECTED_EOF: there is then nothing to clear.
+    monkeypatch.delattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", raising=False)
+    listeners = await tether.open_tcp_listeners(0, host="127.0.0.1")
+    async with listeners[0]:
+        port = listeners[0].socket.getsockname()[1]
+        stream = await tether.open_ssl_over_tcp_stream("127.0.0.1", port)
+        assert stream.context.check_hostname
+        assert stream.context.verify_mode == ssl.CERT_REQUIRED
+        # Nobody answers the handshake that a graceful close would start.
+        await tether.aclose_forcefully(stream)

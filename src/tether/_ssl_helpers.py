@@ -31,8 +31,11 @@ def default_client_context() -> ssl.SSLContext:
     such rather than as a clean end."""
     context = ssl.create_default_context()
     # Some builds set this option by default; it would hide truncation,
-    # which https_compatible=False promises to report.
-    context.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    # which https_compatible=False promises to report. Builds whose OpenSSL
+    # lacks it (older than 3.0) do not have the name at all.
+    ignore_unexpected_eof = getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", None)
+    if ignore_unexpected_eof is not None:
+        context.options &= ~ignore_unexpected_eof
     return context
 
 
