@@ -52,6 +52,7 @@ from ._core import (
     checkpoint_if_cancelled,
 )
 from ._highlevel_generic import aclose_forcefully
+from ._socket_names import encode_hostname
 from ._sync import Event, Lock, StrictFIFOLock
 from .abc import Listener, Stream
 
@@ -86,6 +87,25 @@ def _is_unexpected_eof(error: BaseException | None) -> bool:
         return True
     # OpenSSL 3 reports it as a generic SSL error with this reason.
     return isinstance(error, ssl.SSLError) and "UNEXPECTED_EOF_WHILE_READING" in str(error)
+
+
+def _ascii_hostname(hostname: str | bytes) -> str:
+    """The ASCII form of a server name, as name resolution computes it.
+
+    Given a non-ASCII name, the ssl module would encode it with the
+    standard library's IDNA 2003 codec, while tether resolves it with IDNA
+    2008: for a name like "faß.de" those are two different hosts. Encoding
+    it here, the IDNA 2008 way, makes the name sent for SNI and checked
+    against the certificate the one that was connected to."""
+    if isinstance(hostname, bytes):
+        return hostname.decode("ascii")
+    try:
+        return encode_hostname(hostname).decode("ascii")
+    except UnicodeError as error:  # idna.IDNAError is one
+        raise ValueError(
+            f"server_hostname {hostname!r} is not a valid internationalized host "
+            f"name (IDNA 2008): {error}"
+        ) from error
 
 
 # Methods and properties of the SSLObject that SSLStream offers as its own.
@@ -139,7 +159,10 @@ class SSLStream(Stream, Generic[StreamT]):
         certificate and name against the system's trusted CAs; turning
         verification off has to be done on the context, explicitly.
       server_hostname: the name of the server (clients): sent for SNI and
-        checked against the certificate. Required when the context checks
+        checked against the certificate. A non-ASCII name is encoded with
+        IDNA 2008, as tether's name resolution does (not with the standard
+        library's IDNA 2003 codec); ``server_hostname`` then reads as that
+        ASCII form. Required when the context checks
         host names (the default): leaving it out is a `ValueError` here.
       server_side: True for the server end of the connection.
       https_compatible: True to interoperate with HTTPS peers, which commonly
@@ -207,8 +230,8 @@ class SSLStream(Stream, Generic[StreamT]):
                 "this ssl_context checks the server's host name (check_hostname is "
                 "True), so SSLStream needs server_hostname= (the name to verify)"
             )
-        if isinstance(server_hostname, bytes):
-            server_hostname = server_hostname.decode("ascii")
+        if server_hostname is not None:
+            server_hostname = _ascii_hostname(server_hostname)
         self.transport_stream = transport_stream
         self._https_compatible = https_compatible
         self._state = _State.OK
