@@ -505,3 +505,39 @@ async def test_wait_works_when_sigchld_is_ignored(pidfd, monkeypatch):
         assert process.returncode == 0
     finally:
         signal.signal(signal.SIGCHLD, previous)
+
+
+def test_a_wait_cancelled_when_a_run_ended_does_not_block_the_next_run(monkeypatch):
+    # Two runs wait for the same child, through the waitid thread (no
+    # pidfd). The first run's wait is still pending when that run ends; in
+    # the second run a wait must park, not take the child for exited and
+    # block the whole run in Popen.wait(): the task that kills the child
+    # has to get its turn.
+    monkeypatch.setattr(_subprocess_wait, "_pidfd_usable", False)
+    # Exits by itself if it is not killed: a run blocked in Popen.wait()
+    # then sees it exit with status 0 (instead of hanging the test).
+    exits_after_a_while = python("time.sleep(10)")
+
+    async def start_and_cancel_a_wait():
+        process = await open_process(exits_after_a_while)
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(process.wait)
+            await wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+        return process  # the run ends while the child still runs
+
+    process = tether.run(start_and_cancel_a_wait)
+    assert process.returncode is None
+
+    async def wait_while_another_task_kills():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(_kill_once_everything_waits, process)
+            return await process.wait()
+
+    assert tether.run(wait_while_another_task_kills) == -signal.SIGKILL
+    assert_reaped(process.pid)
+
+
+async def _kill_once_everything_waits(process):
+    await wait_all_tasks_blocked()
+    process.kill()
