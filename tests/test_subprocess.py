@@ -177,14 +177,28 @@ async def test_cancelling_terminates_the_child_and_leaves_no_zombie():
     assert_reaped(process.pid)
 
 
-async def test_a_deadline_around_run_process_stops_the_child():
+async def test_a_deadline_around_run_process_stops_the_child(monkeypatch):
     # The deadline may pass while the child is still being spawned in its
     # worker thread, or once it runs: either way it must be stopped and
     # reaped before run_process raises. (Real time: with a virtual clock
     # the SIGTERM grace period would pass before the exit is noticed.)
+    spawned = []
+
+    async def open_and_record(*args, **kwargs):
+        process = await open_process(*args, **kwargs)
+        spawned.append(process)
+        return process
+
+    monkeypatch.setattr(tether._subprocess_run, "open_process", open_and_record)
     with tether.move_on_after(0.05) as scope:
         await run_process(SLEEP_FOREVER)
     assert scope.cancelled_caught
+    # Only a deadline that passed before the spawn even started (on a
+    # machine stalled for the whole 50 ms) leaves no child to look at.
+    assert len(spawned) <= 1
+    for process in spawned:
+        assert process.returncode == -signal.SIGTERM
+        assert_reaped(process.pid)
 
 
 async def cancel_a_child_ignoring_sigterm(started):
