@@ -274,6 +274,12 @@ def test_a_hostname_that_is_not_valid_idna_2008_is_refused():
         tether.SSLStream(
             memory_stream_pair()[0], ssl.create_default_context(), server_hostname="☃.example"
         )
+    with pytest.raises(ValueError, match="not ASCII"):
+        tether.SSLStream(
+            memory_stream_pair()[0],
+            ssl.create_default_context(),
+            server_hostname=NON_ASCII_HOSTNAME.encode(),
+        )
 
 
 def test_a_client_context_that_checks_hostnames_needs_one():

@@ -136,7 +136,13 @@ def _ascii_hostname(hostname: str | bytes) -> str:
     it here, the IDNA 2008 way, makes the name sent for SNI and checked
     against the certificate the one that was connected to."""
     if isinstance(hostname, bytes):
-        return hostname.decode("ascii")
+        try:
+            return hostname.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"server_hostname {hostname!r} is bytes but not ASCII: pass an "
+                "IDNA-encoded name (b'xn--...'), or the name as str to have it encoded"
+            ) from None
     try:
         return encode_hostname(hostname).decode("ascii")
     except UnicodeError as error:  # idna.IDNAError is one
