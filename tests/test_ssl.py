@@ -269,7 +269,7 @@ async def test_the_idna_2003_name_does_not_pass_for_the_idna_2008_one(ca):
     assert isinstance(excinfo.value.__cause__, ssl.SSLCertVerificationError)
 
 
-def test_a_hostname_that_is_not_valid_idna_2008_is_refused():
+def test_a_server_name_that_cannot_be_made_ascii_is_refused():
     with pytest.raises(ValueError, match="IDNA"):
         tether.SSLStream(
             memory_stream_pair()[0], ssl.create_default_context(), server_hostname="☃.example"
