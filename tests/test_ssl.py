@@ -227,6 +227,61 @@ async def _expect_broken(operation):
         await operation()
 
 
+# "faß.de" is two different hosts under the two IDNA standards: IDNA 2008,
+# which tether's name resolution uses, keeps the "ß"; the standard library's
+# IDNA 2003 codec, which the ssl module would use, maps it to "ss".
+NON_ASCII_HOSTNAME = "faß.de"
+ITS_IDNA_2008_NAME = "xn--fa-hia.de"
+ITS_IDNA_2003_NAME = "fass.de"
+
+
+async def test_a_non_ascii_hostname_is_sent_and_verified_as_it_is_resolved(ca):
+    assert NON_ASCII_HOSTNAME.encode("idna").decode() == ITS_IDNA_2003_NAME
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(ITS_IDNA_2008_NAME).configure_cert(server_context)
+    names_asked_for = []
+    server_context.sni_callback = lambda ssl_object, name, context: names_asked_for.append(name)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    client_transport, server_transport = memory_stream_pair()
+    client = tether.SSLStream(client_transport, client_context, server_hostname=NON_ASCII_HOSTNAME)
+    server = tether.SSLStream(server_transport, server_context, server_side=True)
+    assert client.server_hostname == ITS_IDNA_2008_NAME
+    await handshake_both(client, server)  # the certificate verifies
+    assert names_asked_for == [ITS_IDNA_2008_NAME]
+
+
+async def test_the_idna_2003_name_does_not_pass_for_the_idna_2008_one(ca):
+    # The check above is a real one: a certificate for the IDNA 2003 name
+    # is refused for the non-ASCII name.
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(ITS_IDNA_2003_NAME).configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    client_transport, server_transport = memory_stream_pair()
+    client = tether.SSLStream(client_transport, client_context, server_hostname=NON_ASCII_HOSTNAME)
+    server = tether.SSLStream(server_transport, server_context, server_side=True)
+    async with tether.open_nursery() as nursery:
+        nursery.start_soon(_expect_broken, server.do_handshake)
+        with pytest.raises(tether.BrokenResourceError) as excinfo:
+            await client.do_handshake()
+        await client.aclose()  # tells the server why
+    assert isinstance(excinfo.value.__cause__, ssl.SSLCertVerificationError)
+
+
+def test_a_server_name_that_cannot_be_made_ascii_is_refused():
+    with pytest.raises(ValueError, match="IDNA"):
+        tether.SSLStream(
+            memory_stream_pair()[0], ssl.create_default_context(), server_hostname="☃.example"
+        )
+    with pytest.raises(ValueError, match="not ASCII"):
+        tether.SSLStream(
+            memory_stream_pair()[0],
+            ssl.create_default_context(),
+            server_hostname=NON_ASCII_HOSTNAME.encode(),
+        )
+
+
 def test_a_client_context_that_checks_hostnames_needs_one():
     with pytest.raises(ValueError, match="server_hostname"):
         tether.SSLStream(memory_stream_pair()[0], ssl.create_default_context())
@@ -282,6 +337,32 @@ async def test_cancelled_send_breaks_the_stream(client_context, server_context, 
     with pytest.raises(tether.BrokenResourceError):
         await client.receive_some()
     await client.aclose()
+
+
+async def test_aclose_does_not_wait_for_a_send_blocked_on_a_silent_peer(
+    client_context, server_context, autojump_clock
+):
+    client, server = tls_pair(client_context, server_context, lockstep_stream_pair)
+    await handshake_both(client, server)
+    sender_saw = []
+
+    async def send_to_nobody():
+        try:
+            await client.send_all(b"never read")
+        except (tether.ClosedResourceError, tether.BrokenResourceError) as error:
+            sender_saw.append(type(error))
+
+    async with tether.open_nursery() as nursery:
+        nursery.start_soon(send_to_nobody)
+        await wait_all_tasks_blocked()
+        # The peer never reads, so no close_notify can get through: aclose
+        # closes the transport instead of queueing behind the blocked send.
+        with tether.fail_after(60):
+            await client.aclose()
+    assert sender_saw == [tether.ClosedResourceError]
+    with pytest.raises(tether.ClosedResourceError):
+        await client.send_all(b"x")
+    await server.aclose()
 
 
 async def test_cancelled_receive_after_the_handshake_loses_nothing(

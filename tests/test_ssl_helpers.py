@@ -112,3 +112,66 @@ async def test_ssl_stream_over_socket_pairs_follows_the_stream_rules(
         return client, server
 
     await check_two_way_stream(maker, None)
+
+
+class EverythingIsLoopback(tether.abc.HostnameResolver):
+    """Resolves every name to 127.0.0.1, so that a host name the ssl module
+    refuses still gets a TCP connection."""
+
+    async def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
+        return [(tether.socket.AF_INET, tether.socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    async def getnameinfo(self, sockaddr, flags):  # pragma: no cover - not used
+        raise NotImplementedError
+
+
+def client_only_refused():
+    # A context for servers only: wrapping the client end of a connection
+    # in it fails.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    return {"host": "localhost", "ssl_context": context, "error": ssl.SSLError}
+
+
+def hostname_refused():
+    # The ssl module refuses a server name that starts with a dot.
+    return {"host": ".localhost", "ssl_context": ssl.create_default_context(), "error": ValueError}
+
+
+@pytest.mark.parametrize("case", [client_only_refused, hostname_refused])
+async def test_a_stream_that_cannot_be_wrapped_closes_its_connection(case, monkeypatch):
+    connections = []
+
+    async def open_and_record(*args, **kwargs):
+        stream = await tether.open_tcp_stream(*args, **kwargs)
+        connections.append(stream)
+        return stream
+
+    monkeypatch.setattr(tether._ssl_helpers, "open_tcp_stream", open_and_record)
+    tether.socket.set_custom_hostname_resolver(EverythingIsLoopback())
+    arguments = case()
+    listeners = await tether.open_tcp_listeners(0, host="127.0.0.1")
+    async with listeners[0]:
+        port = listeners[0].socket.getsockname()[1]
+        with pytest.raises(arguments["error"]):
+            await tether.open_ssl_over_tcp_stream(
+                arguments["host"], port, ssl_context=arguments["ssl_context"]
+            )
+        server = await listeners[0].accept()
+        async with server:
+            [client] = connections
+            assert client.socket.fileno() == -1  # closed, not left to the GC
+            assert await server.receive_some() == b""
+
+
+async def test_the_default_context_works_without_the_ignore_eof_option(monkeypatch):
+    # Older OpenSSL builds (and Python before 3.10) have no
+    # OP_IGNORE_UNEXPECTED_EOF: there is then nothing to clear.
+    monkeypatch.delattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", raising=False)
+    listeners = await tether.open_tcp_listeners(0, host="127.0.0.1")
+    async with listeners[0]:
+        port = listeners[0].socket.getsockname()[1]
+        stream = await tether.open_ssl_over_tcp_stream("127.0.0.1", port)
+        assert stream.context.check_hostname
+        assert stream.context.verify_mode == ssl.CERT_REQUIRED
+        # Nobody answers the handshake that a graceful close would start.
+        await tether.aclose_forcefully(stream)

@@ -177,14 +177,28 @@ async def test_cancelling_terminates_the_child_and_leaves_no_zombie():
     assert_reaped(process.pid)
 
 
-async def test_a_deadline_around_run_process_stops_the_child():
+async def test_a_deadline_around_run_process_stops_the_child(monkeypatch):
     # The deadline may pass while the child is still being spawned in its
     # worker thread, or once it runs: either way it must be stopped and
     # reaped before run_process raises. (Real time: with a virtual clock
     # the SIGTERM grace period would pass before the exit is noticed.)
+    spawned = []
+
+    async def open_and_record(*args, **kwargs):
+        process = await open_process(*args, **kwargs)
+        spawned.append(process)
+        return process
+
+    monkeypatch.setattr(tether._subprocess_run, "open_process", open_and_record)
     with tether.move_on_after(0.05) as scope:
         await run_process(SLEEP_FOREVER)
     assert scope.cancelled_caught
+    # Only a deadline that passed before the spawn even started (on a
+    # machine stalled for the whole 50 ms) leaves no child to look at.
+    assert len(spawned) <= 1
+    for process in spawned:
+        assert process.returncode == -signal.SIGTERM
+        assert_reaped(process.pid)
 
 
 async def cancel_a_child_ignoring_sigterm(started):
@@ -505,3 +519,39 @@ async def test_wait_works_when_sigchld_is_ignored(pidfd, monkeypatch):
         assert process.returncode == 0
     finally:
         signal.signal(signal.SIGCHLD, previous)
+
+
+def test_a_wait_cancelled_when_a_run_ended_does_not_block_the_next_run(monkeypatch):
+    # Two runs wait for the same child, through the waitid thread (no
+    # pidfd). The first run's wait is still pending when that run ends; in
+    # the second run a wait must park, not take the child for exited and
+    # block the whole run in Popen.wait(): the task that kills the child
+    # has to get its turn.
+    monkeypatch.setattr(_subprocess_wait, "_pidfd_usable", False)
+    # Exits by itself if it is not killed: a run blocked in Popen.wait()
+    # then sees it exit with status 0 (instead of hanging the test).
+    exits_after_a_while = python("time.sleep(10)")
+
+    async def start_and_cancel_a_wait():
+        process = await open_process(exits_after_a_while)
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(process.wait)
+            await wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+        return process  # the run ends while the child still runs
+
+    process = tether.run(start_and_cancel_a_wait)
+    assert process.returncode is None
+
+    async def wait_while_another_task_kills():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(_kill_once_everything_waits, process)
+            return await process.wait()
+
+    assert tether.run(wait_while_another_task_kills) == -signal.SIGKILL
+    assert_reaped(process.pid)
+
+
+async def _kill_once_everything_waits(process):
+    await wait_all_tasks_blocked()
+    process.kill()

@@ -75,10 +75,12 @@ def set_custom_hostname_resolver(
     return previous
 
 
-def _encode_hostname(hostname: str) -> bytes:
+def encode_hostname(hostname: str) -> bytes:
     """ASCII names as they are; others with IDNA 2008 (UTS 46 mapping, so
     that capitals are lowered instead of refused). ASCII is passed through
-    because the idna package rejects valid ASCII hosts such as ``"::1"``."""
+    because the idna package rejects valid ASCII hosts such as ``"::1"``.
+    `SSLStream` uses it too, so that the name sent for SNI and checked
+    against the certificate is the one that was resolved."""
     try:
         return hostname.encode("ascii")
     except UnicodeEncodeError:
@@ -134,7 +136,7 @@ async def getaddrinfo(
     await checkpoint_if_cancelled()
     try:
         if isinstance(host, str):
-            host = _encode_hostname(host)
+            host = encode_hostname(host)
         numeric = _numeric_lookup(host, port, family, type, proto, flags)
     except BaseException:
         await cancel_shielded_checkpoint()

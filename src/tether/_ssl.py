@@ -3,15 +3,26 @@
 
 How it works. The standard library's `ssl.SSLObject` is a TLS state
 machine with no I/O of its own: it reads the peer's bytes from one
-`ssl.MemoryBIO` (``_incoming``) and writes bytes for the peer to another
-(``_outgoing``). Each of its operations (``do_handshake``, ``read``,
-``write``, ``unwrap``) either completes, or raises ``SSLWantReadError``
+`ssl.MemoryBIO` (``_from_peer``) and writes bytes for the peer to another
+(``_to_peer``). Each of its operations (``do_handshake``, ``read``,
+``write``, ``unwrap``) either answers, or raises ``SSLWantReadError``
 meaning "I need more bytes from the peer, call me again with the same
-arguments". In both cases it may have left bytes in ``_outgoing``. So every
-operation is driven by one loop, `SSLStream._drive`: call it, ship what it
-wrote to the transport, and if it wanted to read, feed it what the
-transport receives, until it completes. The TLS logic never touches a
-socket, which is why it can be tested over in-memory streams.
+arguments". In both cases it may have left records in ``_to_peer``.
+
+Design. The stream is built in three layers, each a method or two:
+
+* `_attempt`: one call of an operation, no I/O. It turns the TLS object's
+  three outcomes into an answer, a NEED_INPUT marker, or a broken stream.
+* `_ship` and `_refill`: the only I/O. `_ship` sends records under the
+  shipping lock; `_refill` receives once under the receiving lock, unless
+  another task's receive completed meanwhile.
+* `_pump`: the loop between them. Each round attempts the operation, then
+  does at most one thing that may block (ship the records it made, or
+  else refill if it needs input), then attempts again, until it answers.
+
+Above them, the handshake runs once (`_ensure_handshake`) and the stream
+methods are short. The TLS logic never touches a socket, which is why it
+can be tested over in-memory streams.
 
 Invariants:
 
@@ -19,12 +30,12 @@ Invariants:
   send task and a receive task may both need to ship bytes (a receive can
   produce a reply; a handshake started by either produces both), so
   shipping happens under a strict-FIFO lock, joined as soon as the bytes
-  are taken out of ``_outgoing``.
+  are taken out of ``_to_peer``.
 * At most one task calls the transport's ``receive_some``. A task that
   waited for another's receive does not receive again itself: it retries its
   operation first, since the bytes it needed may have just arrived
-  (``_receive_count`` tells it whether a receive happened meanwhile).
-* Once bytes taken from ``_outgoing`` may not all have reached the
+  (``_receives_done`` tells it whether a receive happened meanwhile).
+* Once bytes taken from ``_to_peer`` may not all have reached the
   transport (a send failed or was cancelled), the peer can never decode
   the rest of the connection: the stream is *broken* and every later
   operation raises `BrokenResourceError`. The same holds for a handshake
@@ -52,6 +63,7 @@ from ._core import (
     checkpoint_if_cancelled,
 )
 from ._highlevel_generic import aclose_forcefully
+from ._socket_names import encode_hostname
 from ._sync import Event, Lock, StrictFIFOLock
 from .abc import Listener, Stream
 
@@ -73,10 +85,37 @@ class NeedHandshakeError(Exception):
     Call `SSLStream.do_handshake` first."""
 
 
-class _State(enum.Enum):
-    OK = "ok"
+class _Phase(enum.Enum):
+    """Where the stream is in its life; it only ever moves down the list
+    (OPEN to CLOSED directly by `aclose`)."""
+
+    OPEN = "open"
     BROKEN = "broken"
     CLOSED = "closed"
+
+
+class _NeedInput(enum.Enum):
+    """What `_attempt` answers for ``SSLWantReadError`` (an enum, so that
+    type checkers can tell it from the operation's own answer)."""
+
+    NEED_INPUT = enum.auto()
+
+
+def _at_least_one(max_bytes: int) -> int:
+    size = operator.index(max_bytes)
+    if size < 1:
+        raise ValueError(f"max_bytes must be at least 1 (or None for any amount), got {size}")
+    return size
+
+
+def _peer_left_without_goodbye(cause: BaseException | None, handshake_done: bool) -> bool:
+    """Whether a TLS failure only says that the peer went away without a
+    close_notify, which an HTTPS peer may do: by cutting the transport
+    (an unexpected EOF), or, before the handshake ended, by leaving
+    without a word (OpenSSL reports that as a failed system call)."""
+    if not handshake_done and isinstance(cause, ssl.SSLSyscallError):
+        return True
+    return _is_unexpected_eof(cause)
 
 
 def _is_unexpected_eof(error: BaseException | None) -> bool:
@@ -86,6 +125,31 @@ def _is_unexpected_eof(error: BaseException | None) -> bool:
         return True
     # OpenSSL 3 reports it as a generic SSL error with this reason.
     return isinstance(error, ssl.SSLError) and "UNEXPECTED_EOF_WHILE_READING" in str(error)
+
+
+def _ascii_hostname(hostname: str | bytes) -> str:
+    """The ASCII form of a server name, as name resolution computes it.
+
+    Given a non-ASCII name, the ssl module would encode it with the
+    standard library's IDNA 2003 codec, while tether resolves it with IDNA
+    2008: for a name like "faß.de" those are two different hosts. Encoding
+    it here, the IDNA 2008 way, makes the name sent for SNI and checked
+    against the certificate the one that was connected to."""
+    if isinstance(hostname, bytes):
+        try:
+            return hostname.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"server_hostname {hostname!r} is bytes but not ASCII: pass an "
+                "IDNA-encoded name (b'xn--...'), or the name as str to have it encoded"
+            ) from None
+    try:
+        return encode_hostname(hostname).decode("ascii")
+    except UnicodeError as error:  # idna.IDNAError is one
+        raise ValueError(
+            f"server_hostname {hostname!r} is not a valid internationalized host "
+            f"name (IDNA 2008): {error}"
+        ) from error
 
 
 # Methods and properties of the SSLObject that SSLStream offers as its own.
@@ -139,7 +203,10 @@ class SSLStream(Stream, Generic[StreamT]):
         certificate and name against the system's trusted CAs; turning
         verification off has to be done on the context, explicitly.
       server_hostname: the name of the server (clients): sent for SNI and
-        checked against the certificate. Required when the context checks
+        checked against the certificate. A non-ASCII name is encoded with
+        IDNA 2008, as tether's name resolution does (not with the standard
+        library's IDNA 2003 codec); ``server_hostname`` then reads as that
+        ASCII form. Required when the context checks
         host names (the default): leaving it out is a `ValueError` here.
       server_side: True for the server end of the connection.
       https_compatible: True to interoperate with HTTPS peers, which commonly
@@ -189,8 +256,8 @@ class SSLStream(Stream, Generic[StreamT]):
         transport_stream: StreamT,
         ssl_context: ssl.SSLContext,
         *,
-        server_hostname: str | bytes | None = None,
         server_side: bool = False,
+        server_hostname: str | bytes | None = None,
         https_compatible: bool = False,
     ) -> None:
         if not isinstance(transport_stream, Stream):
@@ -207,18 +274,15 @@ class SSLStream(Stream, Generic[StreamT]):
                 "this ssl_context checks the server's host name (check_hostname is "
                 "True), so SSLStream needs server_hostname= (the name to verify)"
             )
-        if isinstance(server_hostname, bytes):
-            server_hostname = server_hostname.decode("ascii")
+        if server_hostname is not None:
+            server_hostname = _ascii_hostname(server_hostname)
         self.transport_stream = transport_stream
         self._https_compatible = https_compatible
-        self._state = _State.OK
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
+        self._phase = _Phase.OPEN
+        self._from_peer = ssl.MemoryBIO()
+        self._to_peer = ssl.MemoryBIO()
         self._ssl_object = ssl_context.wrap_bio(
-            self._incoming,
-            self._outgoing,
-            server_side=server_side,
-            server_hostname=server_hostname,
+            self._from_peer, self._to_peer, server_hostname=server_hostname, server_side=server_side
         )
         # Server side, TLS 1.3: bytes the handshake's last step produced
         # (session tickets), held back until this side next sends. OpenSSL
@@ -229,12 +293,12 @@ class SSLStream(Stream, Generic[StreamT]):
         # The alert OpenSSL queued for the peer when a TLS error broke the
         # stream, for `aclose` to ship.
         self._alert = b""
-        self._handshake_started = False
-        self._handshake_complete = False
-        self._handshake_finished = Event()  # set on success and on failure
+        self._handshake_begun = False
+        self._handshake_done = False
+        self._handshake_over = Event()  # set on success and on failure
         self._ship_lock = StrictFIFOLock()
         self._transport_receive_lock = Lock()
-        self._receive_count = 0
+        self._receives_done = 0
         self._receive_size = STARTING_RECEIVE_SIZE
         self._send_guard = ConflictDetector("another task is already sending on this SSLStream")
         self._receive_guard = ConflictDetector(
@@ -242,13 +306,13 @@ class SSLStream(Stream, Generic[StreamT]):
         )
 
     def __repr__(self) -> str:
-        return f"<tether.SSLStream {self._state.value} over {self.transport_stream!r}>"
+        return f"<tether.SSLStream {self._phase.value} over {self.transport_stream!r}>"
 
     # Attributes of the SSLObject.
 
     def __getattr__(self, name: str) -> Any:
         if name in _FORWARDED:
-            if name in _NEED_HANDSHAKE and not self._handshake_complete:
+            if name in _NEED_HANDSHAKE and not self._handshake_done:
                 raise NeedHandshakeError(
                     f"SSLStream.{name} is only meaningful after the TLS handshake: "
                     f"await stream.do_handshake() first"
@@ -257,123 +321,140 @@ class SSLStream(Stream, Generic[StreamT]):
         raise AttributeError(f"'SSLStream' object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name in _FORWARDED:
-            setattr(self._ssl_object, name, value)
-        else:
-            super().__setattr__(name, value)
+        # The forwarded names that can be set (``context``, ``session``)
+        # are set on the SSLObject, which checks them.
+        if name not in _FORWARDED:
+            object.__setattr__(self, name, value)
+            return
+        setattr(self._ssl_object, name, value)
 
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *_FORWARDED})
+        return sorted(_FORWARDED.union(super().__dir__()))
 
-    # The engine.
+    # The engine: a TLS operation driven to its end over the transport.
 
     def _break(self) -> None:
         # A stream closed meanwhile (by another task) stays closed: being
         # told "closed" is the more useful of the two errors.
-        if self._state is _State.OK:
-            self._state = _State.BROKEN
+        if self._phase is _Phase.OPEN:
+            self._phase = _Phase.BROKEN
 
     def _raise_unless_usable(self) -> None:
-        if self._state is _State.BROKEN:
-            raise BrokenResourceError("this SSLStream is broken (an earlier error or cancellation)")
-        if self._state is _State.CLOSED:
+        if self._phase is _Phase.OPEN:
+            return
+        if self._phase is _Phase.CLOSED:
             raise ClosedResourceError("this SSLStream was closed")
+        raise BrokenResourceError("this SSLStream is broken (an earlier error or cancellation)")
 
-    async def _drive(
+    def _attempt(self, operation: Callable[..., T], args: tuple[object, ...]) -> T | _NeedInput:
+        """One call of a TLS operation, no I/O: its answer, or NEED_INPUT
+        when it has to see more of the peer's bytes first. A TLS failure
+        breaks the stream."""
+        try:
+            return operation(*args)
+        except ssl.SSLWantReadError:
+            return _NeedInput.NEED_INPUT
+        except (ssl.SSLError, ssl.CertificateError) as error:
+            self._break()
+            # OpenSSL usually queued an alert telling the peer why; `aclose`
+            # ships it (shipping it here could block the error).
+            self._alert = self._to_peer.read()
+            raise BrokenResourceError(f"TLS error: {error}") from error
+
+    def _tickets_wait_for_our_next_send(self) -> bool:
+        # See `_held_back`: only a TLS 1.3 server sends tickets unasked.
+        tls = self._ssl_object
+        return tls.server_side and tls.version() == "TLSv1.3"
+
+    async def _ship(self, records: bytes, *, queue: bool) -> None:
+        """Send TLS records on the transport, after those made before them.
+        With ``queue=False``, refuse (`BusyResourceError`) rather than wait
+        for another task's send, which a peer that does not read may block
+        for ever."""
+        if not queue and self._ship_lock.locked():
+            raise BusyResourceError("another task is sending on the transport")
+        try:
+            async with self._ship_lock:
+                # Held-back tickets were made first, so they go first.
+                records, self._held_back = self._held_back + records, b""
+                await self.transport_stream.send_all(records)
+        except BaseException:
+            # Some records may be lost: the peer cannot decrypt what follows.
+            self._break()
+            raise
+
+    async def _refill(self) -> None:
+        """Give the TLS object the transport's next bytes (an end of file if
+        the transport ended). Skipped if another task's receive finished
+        while this one waited for its turn: what it brought may be what we
+        need, so the caller tries its operation again first."""
+        receives_before = self._receives_done
+        async with self._transport_receive_lock:
+            if receives_before != self._receives_done:
+                return
+            chunk = await self.transport_stream.receive_some()
+            if not chunk:
+                self._from_peer.write_eof()
+            else:
+                self._from_peer.write(chunk)
+                self._receive_size = max(len(chunk), self._receive_size)
+            self._receives_done += 1
+
+    async def _pump(
         self,
         operation: Callable[..., T],
         *args: object,
-        ignore_want_read: bool = False,
-        is_handshake: bool = False,
+        handshake: bool = False,
+        send_only: bool = False,
+        queue_behind_senders: bool = True,
     ) -> T | None:
-        """Run one SSLObject operation to completion, moving bytes between
-        it and the transport. A checkpoint either way."""
+        """Drive `operation` until it answers, shipping what it writes and
+        feeding it what the transport brings. With `send_only`, stop once
+        its output is shipped, whatever it would like to read next. Each
+        round does one thing that may block, then tries again: another task
+        may have moved the connection on meanwhile. A checkpoint either
+        way; the answer, or None after a `send_only` run."""
         await checkpoint_if_cancelled()
-        yielded = False
+        blocked = False
         while True:
-            want_read = False
-            result = None
-            try:
-                result = operation(*args)
-            except ssl.SSLWantReadError:
-                want_read = True
-            except (ssl.SSLError, ssl.CertificateError) as error:
-                self._break()
-                # OpenSSL usually queued an alert telling the peer why;
-                # `aclose` ships it (here it could block the error).
-                self._alert = self._outgoing.read()
-                raise BrokenResourceError(f"TLS error: {error}") from error
-            # Once the operation completed (or its wish to read is to be
-            # ignored), only its output remains to ship.
-            finished = not want_read or ignore_want_read
-            if ignore_want_read:
-                want_read = False
-            to_ship = self._outgoing.read()
-            if (
-                is_handshake
-                and finished
-                and self._ssl_object.server_side
-                and self._ssl_object.version() == "TLSv1.3"
-            ):
-                self._held_back, to_ship = to_ship, b""
-
-            # Do one thing that may block, then look again: while this task
-            # waits, another may have moved the connection along. Shipping
-            # comes first because our bytes must queue for the transport in
-            # the order the TLS object produced them.
-            if to_ship:
-                try:
-                    async with self._ship_lock:
-                        yielded = True
-                        if self._held_back:
-                            to_ship = self._held_back + to_ship
-                            self._held_back = b""
-                        await self.transport_stream.send_all(to_ship)
-                except BaseException:
-                    # Some of the records may be lost: the peer cannot
-                    # decrypt what follows.
-                    self._break()
-                    raise
-            elif want_read:
-                count_before = self._receive_count
-                async with self._transport_receive_lock:
-                    yielded = True
-                    if count_before == self._receive_count:
-                        await self._receive_from_transport()
-            if finished:
+            answer = self._attempt(operation, args)
+            ended = send_only or answer is not _NeedInput.NEED_INPUT
+            records = self._to_peer.read()
+            if handshake and ended and self._tickets_wait_for_our_next_send():
+                self._held_back += records
+                records = b""
+            # Shipping comes first: our records must reach the transport in
+            # the order the TLS object made them.
+            if records:
+                blocked = True
+                await self._ship(records, queue=queue_behind_senders)
+            elif not ended:
+                blocked = True
+                await self._refill()
+            if ended:
                 break
-        if not yielded:
+        if not blocked:
             await cancel_shielded_checkpoint()
-        return result
-
-    async def _receive_from_transport(self) -> None:
-        data = await self.transport_stream.receive_some()
-        if data:
-            self._receive_size = max(self._receive_size, len(data))
-            self._incoming.write(data)
-        else:
-            self._incoming.write_eof()
-        self._receive_count += 1
+        return None if answer is _NeedInput.NEED_INPUT else answer
 
     async def _ensure_handshake(self) -> None:
-        """Run the handshake if nobody started it, or wait for the task that
+        """Run the handshake if nobody began it, or wait for the task that
         did. Raises `BrokenResourceError` if it failed (here or there)."""
-        if self._handshake_complete:
+        if self._handshake_done:
             return
-        if self._handshake_started:
-            await self._handshake_finished.wait()
+        if self._handshake_begun:
+            await self._handshake_over.wait()
             self._raise_unless_usable()
             return
-        self._handshake_started = True
+        self._handshake_begun = True
         try:
-            await self._drive(self._ssl_object.do_handshake, is_handshake=True)
+            await self._pump(self._ssl_object.do_handshake, handshake=True)
+            self._handshake_done = True
         except BaseException:
             self._break()
             raise
-        else:
-            self._handshake_complete = True
         finally:
-            self._handshake_finished.set()
+            self._handshake_over.set()
 
     # The stream methods.
 
@@ -395,7 +476,7 @@ class SSLStream(Stream, Generic[StreamT]):
           ClosedResourceError: if the stream was closed.
         """
         self._raise_unless_usable()
-        if self._handshake_complete:
+        if self._handshake_done:
             await checkpoint()
         else:
             await self._ensure_handshake()
@@ -417,35 +498,24 @@ class SSLStream(Stream, Generic[StreamT]):
             https_compatible).
           ClosedResourceError: if the stream was closed.
         """
+        limit = None if max_bytes is None else _at_least_one(max_bytes)
         with self._receive_guard:
             self._raise_unless_usable()
-            if max_bytes is not None:
-                max_bytes = operator.index(max_bytes)
-                if max_bytes < 1:
-                    raise ValueError(
-                        f"max_bytes must be at least 1 (or None for any amount), got {max_bytes}"
-                    )
+            handshake_done = False
             try:
                 await self._ensure_handshake()
+                handshake_done = True
+                if limit is None:
+                    limit = max(self._receive_size, self._from_peer.pending)
+                data = await self._pump(self._ssl_object.read, limit)
             except BrokenResourceError as error:
-                # An HTTPS peer may connect and leave without a word.
-                # (OpenSSL reports that as an EOF or as a failed system call.)
-                cause = error.__cause__
-                if self._https_compatible and (
-                    isinstance(cause, ssl.SSLSyscallError) or _is_unexpected_eof(cause)
+                if not (
+                    self._https_compatible
+                    and _peer_left_without_goodbye(error.__cause__, handshake_done)
                 ):
-                    await checkpoint()
-                    return b""
-                raise
-            if max_bytes is None:
-                max_bytes = max(self._receive_size, self._incoming.pending)
-            try:
-                data = await self._drive(self._ssl_object.read, max_bytes)
-            except BrokenResourceError as error:
-                if self._https_compatible and _is_unexpected_eof(error.__cause__):
-                    await checkpoint()
-                    return b""
-                raise
+                    raise
+                await checkpoint()
+                return b""
             assert data is not None
             return data
 
@@ -461,19 +531,19 @@ class SSLStream(Stream, Generic[StreamT]):
           BrokenResourceError: on a TLS error or a broken stream.
           ClosedResourceError: if the stream was closed.
         """
+        remaining = memoryview(data)
         with self._send_guard:
             self._raise_unless_usable()
             await self._ensure_handshake()
-            if not data:
+            if not remaining:
                 await checkpoint()
                 return
-            view = memoryview(data)
-            while view:
+            while remaining:
                 # With memory BIOs a write takes everything, but nothing in
                 # the ssl module's contract promises it.
-                written = await self._drive(self._ssl_object.write, view)
+                written = await self._pump(self._ssl_object.write, remaining)
                 assert written is not None
-                view = view[written:]
+                remaining = remaining[written:]
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the transport could take data (see
@@ -515,12 +585,12 @@ class SSLStream(Stream, Generic[StreamT]):
             self._raise_unless_usable()
             await self._ensure_handshake()
             try:
-                await self._drive(self._ssl_object.unwrap)
+                await self._pump(self._ssl_object.unwrap)
             except BaseException:
                 self._break()
                 raise
-            self._state = _State.CLOSED
-            return self.transport_stream, self._incoming.read()
+            self._phase = _Phase.CLOSED
+            return self.transport_stream, self._from_peer.read()
 
     async def aclose(self) -> None:
         """Close the TLS connection and the transport. Idempotent.
@@ -533,44 +603,46 @@ class SSLStream(Stream, Generic[StreamT]):
         the peer (saying why: an unknown CA, a bad record, ...) if the
         transport is not tied up by a blocked send.
 
+        If another task is sending on the transport (a `send_all` blocked by
+        a peer that does not read), no ``close_notify`` is sent: the
+        transport is closed at once, which wakes that task with
+        `ClosedResourceError`.
+
         A checkpoint. If it is cancelled (or anything fails), the transport
         is closed forcefully and the error propagates; the stream is closed
         either way. Tasks blocked on the stream wake with an error from the
         closed transport.
         """
-        if self._state is _State.CLOSED:
+        if self._phase is _Phase.CLOSED:
             await checkpoint()
             return
-        if self._state is _State.BROKEN:
-            self._state = _State.CLOSED
-            try:
-                await self._ship_alert()
-            except BaseException:
-                await aclose_forcefully(self.transport_stream)
-                raise
-            await self.transport_stream.aclose()
-            return
-        if self._https_compatible:
-            self._state = _State.CLOSED
-            await self.transport_stream.aclose()
-            return
         try:
-            await self._ensure_handshake()
-            try:
-                # One step of SSL_shutdown: queue our close_notify and ship
-                # it, without waiting for an answer (ignore_want_read).
-                await self._drive(self._ssl_object.unwrap, ignore_want_read=True)
-            except (BrokenResourceError, BusyResourceError):
-                # The peer may have closed first (nothing left to say), or
-                # the transport is tied up by a blocked task: no graceful
-                # close is possible, the transport is closed all the same.
-                pass
+            if self._phase is _Phase.BROKEN:
+                self._phase = _Phase.CLOSED
+                await self._ship_alert()
+            elif not self._https_compatible:
+                await self._say_goodbye()
         except BaseException:
-            self._state = _State.CLOSED
+            self._phase = _Phase.CLOSED
             await aclose_forcefully(self.transport_stream)
             raise
-        self._state = _State.CLOSED
+        self._phase = _Phase.CLOSED
         await self.transport_stream.aclose()
+
+    async def _say_goodbye(self) -> None:
+        """Complete the handshake if needed (its failure propagates), then
+        one step of SSL_shutdown: queue our close_notify and ship it,
+        without waiting for the peer's (a peer busy sending might never
+        send it) and without queueing behind a send that a peer which does
+        not read may block for ever (closing the transport is what wakes
+        that send, with ClosedResourceError)."""
+        await self._ensure_handshake()
+        try:
+            await self._pump(self._ssl_object.unwrap, send_only=True, queue_behind_senders=False)
+        except (BrokenResourceError, BusyResourceError):
+            # The peer may have closed first (nothing left to say), or the
+            # transport is tied up: the transport is closed all the same.
+            pass
 
     async def _ship_alert(self) -> None:
         """Best effort: tell the peer why the connection failed (a
@@ -614,25 +686,25 @@ class SSLListener(Listener[SSLStream[StreamT]], Generic[StreamT]):
         if not isinstance(ssl_context, ssl.SSLContext):
             raise TypeError(f"ssl_context must be an ssl.SSLContext, got {ssl_context!r}")
         self.transport_listener = transport_listener
-        self._ssl_context = ssl_context
-        self._https_compatible = https_compatible
+        # Every accepted connection gets the same server-side settings.
+        self._server_settings = (ssl_context, https_compatible)
 
     def __repr__(self) -> str:
         return f"<tether.SSLListener over {self.transport_listener!r}>"
-
-    async def accept(self) -> SSLStream[StreamT]:
-        """Accept the next connection from the transport listener and wrap
-        it in a server-side `SSLStream`. A checkpoint; cancellation and
-        errors are those of the transport listener's ``accept``."""
-        transport_stream = await self.transport_listener.accept()
-        return SSLStream(
-            transport_stream,
-            self._ssl_context,
-            server_side=True,
-            https_compatible=self._https_compatible,
-        )
 
     async def aclose(self) -> None:
         """Close the transport listener (streams already accepted stay
         open). Idempotent; closes even when cancelled."""
         await self.transport_listener.aclose()
+
+    async def accept(self) -> SSLStream[StreamT]:
+        """Accept the next connection from the transport listener and wrap
+        it in a server-side `SSLStream`. A checkpoint; cancellation and
+        errors are those of the transport listener's ``accept``."""
+        context, https_compatible = self._server_settings
+        return SSLStream(
+            await self.transport_listener.accept(),
+            context,
+            https_compatible=https_compatible,
+            server_side=True,
+        )

@@ -1,23 +1,34 @@
 """Child processes: `Process` and `open_process`.
 
-`open_process` spawns a child with `subprocess.Popen` (in a worker thread:
-forking and exec'ing can block) and wraps it in a `Process` whose pipes are
-tether streams (`FdStream`) and whose `Process.wait` parks the task until
-the child exits (`ChildExitWaiter`: a pidfd, a waitid thread, or polling).
-
-Invariants:
-
-* The child's ends of the pipes are always closed in the parent once the
-  child has been spawned (or failed to spawn); the parent's ends are closed
-  if spawning fails, so a failed spawn leaks no descriptor.
-* Only `subprocess.Popen` reaps the child, so `returncode` comes from one
-  place and the exit status is never lost. `returncode` and `poll` ask the
-  OS every time (no stale ``None``).
-* Once the child was reaped, its pidfd is closed (waking any task parked on
-  it), so a finished `Process` holds no descriptor.
-
 `run_process` (supervision, cancellation, captured output) lives in
-`_subprocess_run.py`.
+`_subprocess_run.py`; waiting for an exit without reaping it, in
+`_subprocess_wait.py`.
+
+What this module must do. `open_process` starts a child with
+`subprocess.Popen` (in a worker thread: forking and exec'ing can block) and
+returns a `Process`: the `Popen` methods a user expects (`returncode`,
+`poll`, `send_signal`, `terminate`, `kill`), a `wait` that parks the task
+instead of blocking the run, and, for every standard stream asked for as
+`subprocess.PIPE`, a tether stream (`FdStream`) on the parent's end.
+
+Design.
+
+* `_PipeSet` is the plumbing of one spawn. Asked what Popen should get for
+  a standard stream, it answers with the redirection unchanged, or, for
+  `subprocess.PIPE`, it makes a pipe, keeps the parent's end as an
+  `FdStream` under the stream's name and hands back the child's end. It
+  owns both kinds of end until the spawn is over: the child's ends are
+  closed then whatever happened (the child has its copies), the parent's
+  ends only if the spawn failed. So a failed spawn leaks no descriptor.
+* `Process` is a thin async face on one `Popen`, which stays the only
+  reaper: the exit status comes from one place and is never lost, and
+  `returncode` asks ``Popen.poll()`` every time (never a stale None).
+* Waiting goes through one `ChildExitWaiter` per process (a pidfd, a
+  waitid thread or polling). One task at a time parks on it, under
+  `_wait_lock`; the others queue on the lock and find the child reaped
+  when their turn comes. Once the child is reaped the waiter is closed,
+  which releases its pidfd (and wakes a task parked on it), so a finished
+  `Process` holds no descriptor.
 """
 
 from __future__ import annotations
@@ -26,8 +37,7 @@ import os
 import signal
 import subprocess
 from abc import ABCMeta
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Final, NoReturn, Protocol, TypeAlias, cast, final
 
@@ -41,15 +51,19 @@ from .abc import AsyncResource, ReceiveStream, SendStream
 
 __all__ = ["Process", "open_process"]
 
-StrOrBytesPath: TypeAlias = str | bytes | os.PathLike[str] | os.PathLike[bytes]
-Command: TypeAlias = StrOrBytesPath | Sequence[StrOrBytesPath]
+#: One argument of a command: text, bytes or a path object.
+CommandPart: TypeAlias = os.PathLike[str] | os.PathLike[bytes] | str | bytes
+Command: TypeAlias = CommandPart | Sequence[CommandPart]
 
 #: Popen options that would turn the pipes into buffered or text files;
 #: tether's pipes are byte streams, so they are refused.
-_TEXT_OR_BUFFER_OPTIONS = ("universal_newlines", "text", "encoding", "errors", "bufsize")
+_TEXT_OR_BUFFER_OPTIONS: Final = ("universal_newlines", "text", "encoding", "errors", "bufsize")
+
+#: The standard streams, in the order Popen takes them.
+_STANDARD_STREAMS: Final = ("stdin", "stdout", "stderr")
 
 
-class HasFileno(Protocol):
+class _FilenoOwner(Protocol):
     """Anything with a ``fileno()`` method (an open file, a socket)."""
 
     def fileno(self) -> int: ...
@@ -58,7 +72,46 @@ class HasFileno(Protocol):
 #: What ``stdin``/``stdout``/``stderr`` accept: `subprocess.PIPE`,
 #: `subprocess.DEVNULL`, `subprocess.STDOUT` (stderr only), a file
 #: descriptor, an object with ``fileno()``, or None (inherit the parent's).
-Redirect: TypeAlias = int | HasFileno | None
+Redirect: TypeAlias = int | _FilenoOwner | None
+
+
+def _is_pipe(redirect: object) -> bool:
+    return isinstance(redirect, int) and redirect == subprocess.PIPE
+
+
+class _PipeSet:
+    """The pipes of one spawn (see the module docstring)."""
+
+    __slots__ = ("child_ends", "parent_ends")
+
+    def __init__(self) -> None:
+        self.parent_ends: dict[str, FdStream] = {}
+        self.child_ends: list[int] = []
+
+    def for_child(self, name: str, redirect: Redirect) -> Redirect:
+        """What Popen is given for the standard stream `name`."""
+        if not _is_pipe(redirect):
+            # stderr=subprocess.STDOUT included: Popen sends it wherever
+            # stdout goes (our pipe, a file, or the parent's).
+            return redirect
+        read_end, write_end = os.pipe()
+        parent_end, child_end = (write_end, read_end) if name == "stdin" else (read_end, write_end)
+        self.child_ends.append(child_end)
+        try:
+            self.parent_ends[name] = FdStream(parent_end)
+        except BaseException:
+            os.close(parent_end)
+            raise
+        return child_end
+
+    def close_child_ends(self) -> None:
+        while self.child_ends:
+            os.close(self.child_ends.pop())
+
+    def close_parent_ends(self) -> None:
+        for stream in self.parent_ends.values():
+            stream.close()
+        self.parent_ends.clear()
 
 
 class _NoPublicConstructor(ABCMeta):
@@ -71,6 +124,14 @@ class _NoPublicConstructor(ABCMeta):
             "child with tether.run_process() (inside nursery.start() to get its "
             "Process) or tether.lowlevel.open_process()"
         )
+
+
+def _status_text(returncode: int | None, pid: int) -> str:
+    if returncode is None:
+        return f"running with PID {pid}"
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    return f"exited with signal {-returncode}"
 
 
 @final
@@ -98,12 +159,12 @@ class Process(AsyncResource, metaclass=_NoPublicConstructor):
     extension; trio's `Process` no longer has it).
     """
 
-    # Popen-compatible constants: the pipes carry bytes, unbuffered.
-    universal_newlines: Final = False
-    encoding: Final = None
-    errors: Final = None
+    # What Popen's text-mode attributes say for byte pipes without buffering.
+    encoding: Final[None] = None
+    errors: Final[None] = None
+    universal_newlines: Final[bool] = False
 
-    args: StrOrBytesPath | Sequence[StrOrBytesPath]
+    args: Command
     pid: int
     stdin: SendStream | None
     stdout: ReceiveStream | None
@@ -114,48 +175,35 @@ class Process(AsyncResource, metaclass=_NoPublicConstructor):
     _wait_lock: Lock
 
     @classmethod
-    def _create(
-        cls,
-        popen: subprocess.Popen[bytes],
-        stdin: SendStream | None,
-        stdout: ReceiveStream | None,
-        stderr: ReceiveStream | None,
-    ) -> Process:
-        self = cls.__new__(cls)
-        self._popen = popen
-        self._exit_waiter = ChildExitWaiter(popen)
-        # One waiter at a time parks on the pidfd / event; the others queue
-        # here, so every concurrent wait() returns once the child exited.
-        self._wait_lock = Lock()
-        self.args = popen.args
-        self.pid = popen.pid
-        self.stdin = stdin
-        self.stdout = stdout
-        self.stderr = stderr
-        self.stdio = None
-        if stdin is not None and stdout is not None:
-            self.stdio = StapledStream(stdin, stdout)
-        return self
+    def _create(cls, popen: subprocess.Popen[bytes], pipes: Mapping[str, FdStream]) -> Process:
+        process = cls.__new__(cls)
+        process._popen = popen
+        process._exit_waiter = ChildExitWaiter(popen)
+        process._wait_lock = Lock()
+        process.args = popen.args
+        process.pid = popen.pid
+        process.stdin = pipes.get("stdin")
+        process.stdout = pipes.get("stdout")
+        process.stderr = pipes.get("stderr")
+        process.stdio = None
+        if process.stdin is not None and process.stdout is not None:
+            process.stdio = StapledStream(process.stdin, process.stdout)
+        return process
 
     def __repr__(self) -> str:
-        returncode = self.returncode
-        if returncode is None:
-            status = f"running with PID {self.pid}"
-        elif returncode < 0:
-            status = f"exited with signal {-returncode}"
-        else:
-            status = f"exited with status {returncode}"
-        return f"<tether.Process {self.args!r}: {status}>"
+        return f"<tether.Process {self.args!r}: {_status_text(self.returncode, self.pid)}>"
 
     @property
     def returncode(self) -> int | None:
         """The exit status, or None while the child runs. Negative means
         killed by that signal (``-9`` for SIGKILL). Always current: no need
         to call `poll` or `wait` first. Not a checkpoint."""
-        result = self._popen.poll()
-        if result is not None:
-            self._exit_waiter.close()
-        return result
+        code = self._popen.poll()
+        if code is None:
+            return None
+        # Reaped: nobody will wait on the pidfd again.
+        self._exit_waiter.close()
+        return code
 
     def poll(self) -> int | None:
         """The same as `returncode` (kept for code ported from
@@ -169,21 +217,21 @@ class Process(AsyncResource, metaclass=_NoPublicConstructor):
         a cancelled wait changes nothing (the child keeps running, and a
         later `wait` works). Several tasks may wait at once.
         """
+        # Taking the lock is the checkpoint, also for an exited child.
         async with self._wait_lock:
-            if self.poll() is None:
+            code = self.returncode
+            if code is None:
                 await self._exit_waiter.wait_until_reapable()
-                # The child is a zombie by now, so this returns at once.
-                self._popen.wait()
+                # The child is a zombie by now: Popen reaps it at once.
+                code = self._popen.wait()
                 self._exit_waiter.close()
-        returncode = self._popen.returncode
-        assert returncode is not None
-        return returncode
+        return code
 
-    def send_signal(self, sig: signal.Signals | int) -> None:
-        """Send signal `sig` to the child (e.g. ``signal.SIGUSR1``). Does
-        nothing once the child has been reaped, so a reused pid is never
-        signalled. Not a checkpoint."""
-        self._popen.send_signal(sig)
+    def kill(self) -> None:
+        """Kill the child: ``SIGKILL`` on Unix (cannot be caught),
+        ``TerminateProcess`` on Windows. Delivered asynchronously: `wait`
+        for it. Not a checkpoint."""
+        self._popen.kill()
 
     def terminate(self) -> None:
         """Ask the child to exit: ``SIGTERM`` on Unix (a child may catch or
@@ -191,11 +239,11 @@ class Process(AsyncResource, metaclass=_NoPublicConstructor):
         `wait` to know when it has exited."""
         self._popen.terminate()
 
-    def kill(self) -> None:
-        """Kill the child: ``SIGKILL`` on Unix (cannot be caught),
-        ``TerminateProcess`` on Windows. Delivered asynchronously: `wait`
-        for it. Not a checkpoint."""
-        self._popen.kill()
+    def send_signal(self, sig: signal.Signals | int) -> None:
+        """Send signal `sig` to the child (e.g. ``signal.SIGUSR1``). Does
+        nothing once the child has been reaped, so a reused pid is never
+        signalled. Not a checkpoint."""
+        self._popen.send_signal(sig)
 
     async def aclose(self) -> None:
         """Close the pipes to the child, then wait for it to exit.
@@ -206,39 +254,38 @@ class Process(AsyncResource, metaclass=_NoPublicConstructor):
         for as long as it runs: put a deadline around the call.
         """
         with CancelScope(shield=True):
-            for stream in (self.stdin, self.stdout, self.stderr):
-                if stream is not None:
-                    await stream.aclose()
+            for pipe in (self.stdin, self.stdout, self.stderr):
+                if pipe is not None:
+                    await pipe.aclose()
         try:
             await self.wait()
-        finally:
-            if self._popen.returncode is None:
-                self.kill()
-                with CancelScope(shield=True):
-                    await self.wait()
+        except BaseException:
+            # Cancelled (or failed) before the exit: do not leave a zombie.
+            with CancelScope(shield=True):
+                if self.returncode is None:
+                    self.kill()
+                await self.wait()
+            raise
 
 
-def _is_pipe(redirect: object) -> bool:
-    return isinstance(redirect, int) and redirect == subprocess.PIPE
-
-
-def _check_options(command: object, options: dict[str, Any]) -> None:
-    for key in _TEXT_OR_BUFFER_OPTIONS:
-        if options.get(key):
-            raise TypeError(
-                "tether.Process only supports communicating over unbuffered byte "
-                f"streams; the '{key}' option is not supported (decode the bytes "
-                "you receive yourself)"
-            )
+def _check_options(command: object, options: Mapping[str, Any]) -> None:
+    refused = [name for name in _TEXT_OR_BUFFER_OPTIONS if options.get(name)]
+    if refused:
+        raise TypeError(
+            "tether.Process only supports communicating over unbuffered byte "
+            f"streams; the '{refused[0]}' option is not supported (decode the bytes "
+            "you receive yourself)"
+        )
     if os.name != "posix":
         return
-    shell = options.get("shell")
-    if isinstance(command, (str, bytes)) and not shell:
+    wants_shell = bool(options.get("shell"))
+    one_string = isinstance(command, (str, bytes))
+    if one_string and not wants_shell:
         raise TypeError(
             f"command {command!r} is a single string but shell=False: pass a list of "
             "arguments (e.g. ['ls', '-l']), or shell=True to let the shell parse it"
         )
-    if shell and not isinstance(command, (str, bytes)):
+    if wants_shell and not one_string:
         raise TypeError(
             "with shell=True the command must be one string (or bytes) for the shell "
             f"to parse, not {type(command).__name__}; join a list with shlex.join()"
@@ -284,52 +331,28 @@ async def open_process(
         executable, ...).
     """
     _check_options(command, options)
+    redirects = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
     if os.name != "posix":
-        piped = [
-            n for n, r in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)) if _is_pipe(r)
-        ]
+        piped = [name for name in _STANDARD_STREAMS if _is_pipe(redirects[name])]
         if piped:
             raise NotImplementedError(
                 f"tether has no subprocess pipes on {os.name} yet ({', '.join(piped)}="
                 "subprocess.PIPE): redirect to a file or subprocess.DEVNULL instead"
             )
-    our_stdin: FdStream | None = None
-    our_stdout: FdStream | None = None
-    our_stderr: FdStream | None = None
-    child_stdin: Redirect = stdin
-    child_stdout: Redirect = stdout
-    child_stderr: Redirect = stderr
-    with ExitStack() as close_child_ends, ExitStack() as close_ours_on_failure:
-        if _is_pipe(stdin):
-            child_stdin, write_end = os.pipe()
-            close_child_ends.callback(os.close, child_stdin)
-            our_stdin = FdStream(write_end)
-            close_ours_on_failure.callback(our_stdin.close)
-        if _is_pipe(stdout):
-            read_end, child_stdout = os.pipe()
-            close_child_ends.callback(os.close, child_stdout)
-            our_stdout = FdStream(read_end)
-            close_ours_on_failure.callback(our_stdout.close)
-        if _is_pipe(stderr):
-            read_end, child_stderr = os.pipe()
-            close_child_ends.callback(os.close, child_stderr)
-            our_stderr = FdStream(read_end)
-            close_ours_on_failure.callback(our_stderr.close)
-        # stderr=subprocess.STDOUT is passed through: Popen sends it to
-        # whatever stdout became (our pipe's write end, a file, or ours).
-        spawned = await to_thread_run_sync(
-            partial(
-                subprocess.Popen,
-                command,
-                stdin=child_stdin,
-                stdout=child_stdout,
-                stderr=child_stderr,
-                **options,
+    pipes = _PipeSet()
+    try:
+        try:
+            for name in _STANDARD_STREAMS:
+                redirects[name] = pipes.for_child(name, redirects[name])
+            spawned = await to_thread_run_sync(
+                partial(subprocess.Popen, command, **redirects, **options)
             )
-        )
-        # The text options were refused above, so this is a bytes Popen
-        # (the type checker cannot tell from **options).
-        popen = cast("subprocess.Popen[bytes]", spawned)
-        process = Process._create(popen, our_stdin, our_stdout, our_stderr)
-        close_ours_on_failure.pop_all()
-    return process
+        finally:
+            # Spawned or not, the parent has no use for the child's ends.
+            pipes.close_child_ends()
+    except BaseException:
+        pipes.close_parent_ends()
+        raise
+    # The text options were refused above, so this is a bytes Popen (the
+    # type checker cannot tell from **options).
+    return Process._create(cast("subprocess.Popen[bytes]", spawned), pipes.parent_ends)

@@ -11,8 +11,12 @@ best the platform has:
 2. **waitid in a thread**: ``os.waitid(P_PID, pid, WEXITED | WNOWAIT)``
    blocks until the child exits without reaping it. It runs in a worker
    thread owned by a *system task*, not by the waiting task, so cancelling
-   a wait never leaves a second thread behind: every later wait shares the
-   same `Event`.
+   a wait never leaves a second thread behind: every later wait in the run
+   shares the same `Event`. That event belongs to the run (a `RunVar`),
+   like the system task: when a run ends its watcher is cancelled without
+   setting it, and a wait in a later `tether.run` starts a watcher of its
+   own instead of taking the child for exited (and then blocking the
+   whole run in ``Popen.wait()``).
 3. **polling** (no pidfd and no waitid, e.g. macOS or Windows): ask
    ``Popen.poll()`` every `POLL_INTERVAL` seconds.
 
@@ -55,6 +59,10 @@ _waitid_usable = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
 # starve `to_thread.run_sync`), so they get an unbounded one per run.
 _waitid_limiter: RunVar[CapacityLimiter] = RunVar("tether subprocess waitid limiter")
 
+# The waitid watches of the current run: the event each waiter's watcher
+# sets once its child has exited. An entry leaves when its watcher finishes.
+_waitid_watches: RunVar[dict[ChildExitWaiter, Event]] = RunVar("tether subprocess waitid watches")
+
 
 def _current_waitid_limiter() -> CapacityLimiter:
     try:
@@ -65,17 +73,28 @@ def _current_waitid_limiter() -> CapacityLimiter:
         return limiter
 
 
+def _current_waitid_watches() -> dict[ChildExitWaiter, Event]:
+    try:
+        return _waitid_watches.get()
+    except LookupError:
+        watches: dict[ChildExitWaiter, Event] = {}
+        _waitid_watches.set(watches)
+        return watches
+
+
 def _block_until_reapable(pid: int) -> None:
     # In a worker thread. WNOWAIT leaves the child a zombie, for Popen to
     # reap; the interpreter retries on EINTR itself (PEP 475).
     os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
 
 
-async def _watch_with_waitid(pid: int, exited: Event) -> None:
-    """System task: run the blocking waitid in a thread, then set `exited`.
+async def _watch_with_waitid(waiter: ChildExitWaiter, pid: int) -> None:
+    """System task: run the blocking waitid in a thread, then set the
+    waiter's event in this run's watches.
 
     The thread may be abandoned only when the run itself is shutting down
-    (system tasks are cancelled then); it ends when the child does."""
+    (system tasks are cancelled then); it ends when the child does. A
+    cancelled watcher sets nothing: the child has not exited."""
     try:
         await to_thread_run_sync(
             _block_until_reapable,
@@ -87,8 +106,7 @@ async def _watch_with_waitid(pid: int, exited: Event) -> None:
         # waitid failed, so Popen.wait() will not block either (typically
         # ECHILD: SIGCHLD is ignored and the kernel reaped the child).
         pass
-    finally:
-        exited.set()
+    _current_waitid_watches().pop(waiter).set()
 
 
 class ChildExitWaiter:
@@ -96,11 +114,10 @@ class ChildExitWaiter:
     docstring for the three ways). Created right after the child is
     spawned, before anyone could have reaped it."""
 
-    __slots__ = ("_exited", "_pidfd", "_popen")
+    __slots__ = ("_pidfd", "_popen")
 
     def __init__(self, popen: subprocess.Popen[bytes]) -> None:
         self._popen = popen
-        self._exited: Event | None = None
         self._pidfd = -1
         if _pidfd_usable:
             try:
@@ -118,7 +135,7 @@ class ChildExitWaiter:
     async def wait_until_reapable(self) -> None:
         """Block until the child has exited. Cancellable: a cancelled wait
         leaves nothing behind but (on the waitid path) the shared thread,
-        which later waits reuse."""
+        which later waits in the same run reuse."""
         if self._pidfd != -1:
             try:
                 await wait_readable(self._pidfd)
@@ -126,15 +143,17 @@ class ChildExitWaiter:
                 # `close` ran in another task because `poll()` saw the exit.
                 pass
         elif _waitid_usable:
-            if self._exited is None:
-                self._exited = Event()
+            watches = _current_waitid_watches()
+            exited = watches.get(self)
+            if exited is None:
+                exited = watches[self] = Event()
                 spawn_system_task(
                     _watch_with_waitid,
+                    self,
                     self._popen.pid,
-                    self._exited,
                     name=f"<waitid for process {self._popen.pid}>",
                 )
-            await self._exited.wait()
+            await exited.wait()
         else:
             while self._popen.poll() is None:
                 await sleep(POLL_INTERVAL)

@@ -1,28 +1,41 @@
 """A byte stream over a raw file descriptor: pipes, FIFOs, terminals.
 
-`FdStream` owns one file descriptor, puts it in non-blocking mode and moves
-bytes with ``os.read`` / ``os.write``, parking on the run's I/O waits
-(`wait_readable` / `wait_writable`) whenever the descriptor would block.
+What it must do. `FdStream(fd)` takes ownership of one descriptor that
+supports non-blocking I/O and offers it as a `tether.abc.Stream`: bytes go
+out with ``os.write``, come in with ``os.read``, and whenever the OS says
+"would block" the task parks on the run's readiness waits
+(`wait_writable` / `wait_readable`). One sender and one receiver may work
+at once; a second of either kind is a caller bug (`BusyResourceError`).
+Closing is synchronous (`close`; `aclose` adds the checkpoint) and wakes
+any task parked on the descriptor with `ClosedResourceError`. A stream
+dropped without being closed closes its descriptor when collected.
 
-Invariants:
+Design.
 
-* The stream's fd number is forgotten (``-1``) the moment it is closed, so
-  a later call can never reach an unrelated file that reused the number: it
-  gets ``EBADF`` from the OS, which becomes `ClosedResourceError`.
-* Closing from inside the run first calls `notify_closing`, so a task parked
-  on the fd wakes with `ClosedResourceError` instead of waiting forever.
-* At most one task sends and one task receives at a time; a second one gets
-  `BusyResourceError` instead of interleaving bytes.
-* The descriptor's original blocking mode is restored before it is closed:
-  the mode belongs to the open file description, which a dup or a child
-  process may share.
+* The number lives in one attribute, ``_fd``, whose *class-level* value is
+  the sentinel `_NO_FD` (-1). Closing swaps the sentinel in before the
+  descriptor is released, so every later system call on the stream is
+  made on -1 and fails with ``EBADF`` instead of reaching an unrelated
+  file that was given the recycled number. ``EBADF`` is therefore the one
+  way "closed" is detected, whether the stream was closed before a call or
+  while a call was parked (`_as_stream_error`). Because the sentinel is
+  the class default, ``__del__`` also works on an instance whose
+  constructor raised before taking the descriptor: it finds nothing to
+  close.
+* Non-blocking mode is a property of the open file description, which
+  duplicates and children share. If the descriptor was blocking when it
+  was handed over, `_release` makes it blocking again before closing it;
+  one that was already non-blocking is left alone.
+* The I/O loops re-read ``self._fd`` on every attempt (never a local copy
+  taken before a park), which is what makes a close that happens between
+  a wake-up and the next system call turn into `ClosedResourceError`.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from typing import final
+from typing import NoReturn, final
 
 from ._conflict_detector import ConflictDetector
 
@@ -46,53 +59,31 @@ __all__ = ["FdStream"]
 #: capacity of a Linux pipe, so one call usually empties a full pipe.
 DEFAULT_RECEIVE_SIZE = 65536
 
+#: The value of ``FdStream._fd`` when the stream holds no descriptor. Any
+#: system call made with it fails with EBADF.
+_NO_FD = -1
 
-class _OwnedFd:
-    """Holds the descriptor: non-blocking while owned, closed exactly once.
 
-    Kept apart from `FdStream` so that a constructor failing half-way still
-    leaves an object whose ``__del__`` knows what (if anything) to close.
-    """
+def _release(fd: int, make_blocking: bool) -> None:
+    """Give `fd` back to the OS, restoring blocking mode first if the
+    stream had taken it away. The descriptor is closed even if restoring
+    the mode fails."""
+    try:
+        if make_blocking:
+            os.set_blocking(fd, True)
+    finally:
+        os.close(fd)
 
-    __slots__ = ("_was_blocking", "fd")
 
-    def __init__(self, fd: int) -> None:
-        self.fd = -1  # set first: __del__ runs even if the checks below raise
-        if not isinstance(fd, int):
-            raise TypeError(
-                f"FdStream needs a file descriptor number (an int), got {fd!r}; "
-                "pass f.fileno() for a file object"
-            )
-        self._was_blocking = os.get_blocking(fd)
-        os.set_blocking(fd, False)
-        self.fd = fd
-
-    @property
-    def closed(self) -> bool:
-        return self.fd == -1
-
-    def close_quietly(self) -> None:
-        """Close without waking waiters. Only safe where no task can be
-        parked on the fd: from ``__del__`` (a parked task would hold a
-        reference to the stream) or outside a run."""
-        fd = self.fd
-        if fd == -1:
-            return
-        self.fd = -1
-        try:
-            os.set_blocking(fd, self._was_blocking)
-        finally:
-            os.close(fd)
-
-    def close(self) -> None:
-        if self.fd == -1:
-            return
-        if in_tether_run():
-            notify_closing(self.fd)
-        self.close_quietly()
-
-    def __del__(self) -> None:
-        self.close_quietly()
+def _as_stream_error(error: OSError) -> NoReturn:
+    """Re-raise an OS error from a read or write as the stream error it
+    means. Call it from the ``except`` block that caught `error`."""
+    if error.errno == errno.EBADF:
+        # Our number was swapped for the sentinel: the stream was closed.
+        raise ClosedResourceError("this FdStream is closed") from None
+    # EPIPE, EIO, a descriptor that turned out not to be readable...: the
+    # stream cannot be used any more, and the OS error says why.
+    raise BrokenResourceError(f"I/O on the file descriptor failed: {error}") from error
 
 
 @final
@@ -121,13 +112,26 @@ class FdStream(ClosesSynchronously, Stream):
       OSError: if `fd` is not an open descriptor.
     """
 
+    # Class-level defaults, seen by __del__ if __init__ did not finish;
+    # the constructor sets both on the instance.
+    _fd: int = _NO_FD
+    _was_blocking: bool = False
+
     def __init__(self, fd: int) -> None:
-        self._owned = _OwnedFd(fd)
-        self._send_guard = ConflictDetector("another task is using this stream for send")
-        self._receive_guard = ConflictDetector("another task is using this stream for receive")
+        if not isinstance(fd, int):
+            raise TypeError(
+                f"FdStream wants a file descriptor number (an int), not {fd!r}; "
+                "for a file object, pass its fileno()"
+            )
+        was_blocking = os.get_blocking(fd)  # OSError here if fd is not open
+        os.set_blocking(fd, False)
+        self._was_blocking = was_blocking
+        self._fd = fd
+        self._sending = ConflictDetector("another task is using this stream for send")
+        self._receiving = ConflictDetector("another task is using this stream for receive")
 
     def __repr__(self) -> str:
-        return f"<tether.lowlevel.FdStream fd={self._owned.fd}>"
+        return f"<tether.lowlevel.FdStream fd={self._fd}>"
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Write all of `data`, waiting while the pipe is full.
@@ -143,21 +147,22 @@ class FdStream(ClosesSynchronously, Stream):
           BrokenResourceError: if the reading end went away (``EPIPE``) or
             the write failed in another way; the `OSError` is the cause.
         """
-        with self._send_guard:
-            if self._owned.closed:
+        with self._sending:
+            if self._fd == _NO_FD:
                 raise ClosedResourceError("this FdStream was already closed")
             await checkpoint()
-            # Counted in bytes whatever the buffer's item format is.
-            with memoryview(data) as given, given.cast("B") as view:
-                total = len(view)
-                sent = 0
-                while sent < total:
+            # Positions count bytes, whatever the buffer's item format.
+            with memoryview(data) as given, given.cast("B") as octets:
+                remaining = octets
+                while remaining:
                     try:
-                        sent += os.write(self._owned.fd, view[sent:])
+                        written = os.write(self._fd, remaining)
                     except BlockingIOError:
-                        await wait_writable(self._owned.fd)
-                    except OSError as exc:
-                        raise _translate_os_error(exc) from _cause(exc)
+                        await wait_writable(self._fd)
+                        continue
+                    except OSError as error:
+                        _as_stream_error(error)
+                    remaining = remaining[written:]
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the pipe has room, so that `send_all` might not block.
@@ -169,10 +174,10 @@ class FdStream(ClosesSynchronously, Stream):
           ClosedResourceError: if the stream is closed, or is closed while
             this call waits.
         """
-        with self._send_guard:
-            if self._owned.closed:
+        with self._sending:
+            if self._fd == _NO_FD:
                 raise ClosedResourceError("this FdStream was already closed")
-            await wait_writable(self._owned.fd)
+            await wait_writable(self._fd)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Wait for data and return between 1 and `max_bytes` bytes of it
@@ -190,40 +195,46 @@ class FdStream(ClosesSynchronously, Stream):
           BrokenResourceError: if the read failed with an unexpected OS
             error; the `OSError` is the cause.
         """
-        with self._receive_guard:
+        with self._receiving:
             if max_bytes is None:
-                max_bytes = DEFAULT_RECEIVE_SIZE
+                size = DEFAULT_RECEIVE_SIZE
             elif not isinstance(max_bytes, int):
-                raise TypeError("max_bytes must be integer >= 1")
+                raise TypeError(f"max_bytes must be an int or None, got {max_bytes!r}")
             elif max_bytes < 1:
+                # These exact words are what trio's tests expect.
                 raise ValueError("max_bytes must be integer >= 1")
+            else:
+                size = max_bytes
             await checkpoint()
             while True:
                 try:
-                    return os.read(self._owned.fd, max_bytes)
+                    return os.read(self._fd, size)
                 except BlockingIOError:
-                    await wait_readable(self._owned.fd)
-                except OSError as exc:
-                    raise _translate_os_error(exc) from _cause(exc)
+                    pass
+                except OSError as error:
+                    _as_stream_error(error)
+                await wait_readable(self._fd)
 
     def close(self) -> None:
         """Close the descriptor now; tasks waiting on it wake with
         `ClosedResourceError`. Idempotent. Not a checkpoint."""
-        self._owned.close()
+        fd = self._fd
+        if fd == _NO_FD:
+            return
+        self._fd = _NO_FD
+        if in_tether_run():
+            # Parked tasks are woken before the number can be reused.
+            notify_closing(fd)
+        _release(fd, self._was_blocking)
 
     def fileno(self) -> int:
         """The descriptor this stream owns, or -1 once it is closed."""
-        return self._owned.fd
+        return self._fd
 
-
-def _translate_os_error(exc: OSError) -> ClosedResourceError | BrokenResourceError:
-    # EBADF means our fd number was forgotten (closed) under us: that is the
-    # "closed" error. Anything else (EPIPE, EIO, a descriptor that turned out
-    # not to be readable) leaves the stream unusable: "broken".
-    if exc.errno == errno.EBADF:
-        return ClosedResourceError("this FdStream was closed")
-    return BrokenResourceError(f"the file descriptor failed: {exc}")
-
-
-def _cause(exc: OSError) -> OSError | None:
-    return None if exc.errno == errno.EBADF else exc
+    def __del__(self) -> None:
+        # No task can be parked on the descriptor here (it would hold a
+        # reference to the stream), so there is nobody to notify.
+        fd = self._fd
+        if fd != _NO_FD:
+            self._fd = _NO_FD
+            _release(fd, self._was_blocking)
