@@ -25,6 +25,7 @@ PROGRAMS = [
     "exception_handling.py",
     "futures_and_callbacks.py",
     "gather_iterations.py",
+    "gather_semantics.py",
     "iteration_exact_interleavings.py",
     "shutdown_behaviour.py",
     "taskgroup_semantics.py",
