@@ -27,6 +27,7 @@ PROGRAMS = [
     "gather_iterations.py",
     "gather_semantics.py",
     "iteration_exact_interleavings.py",
+    "loop_lifecycle.py",
     "runner_api.py",
     "shield_semantics.py",
     "shutdown_behaviour.py",
