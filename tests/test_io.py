@@ -675,9 +675,12 @@ def test_idle_run_loop_uses_no_cpu(pair):
     wall, cpu = tether.run(main, instruments=[recorder])
     assert wall >= 0.2
     assert cpu < wall / 4, (cpu, wall)
-    # It slept in one (or a few) waits bounded by the deadline, not a poll loop.
-    assert any(0.1 < t <= 0.2 for t in recorder.timeouts), recorder.timeouts
-    assert len(recorder.timeouts) < 20
+    # It slept in one (or a few) waits bounded by the deadline, not a poll
+    # loop. (How long the first wait is depends on how late the loop got
+    # there on a busy machine: only the bound is checked.)
+    sleeps = [t for t in recorder.timeouts if t > 0]
+    assert 1 <= len(sleeps) <= 3, recorder.timeouts
+    assert all(t <= 0.2 for t in sleeps), recorder.timeouts
 
 
 def test_loop_blocks_without_deadline_and_wakes_for_another_thread():
@@ -1012,15 +1015,16 @@ def test_signal_delivered_to_another_thread_wakes_a_blocked_run():
             helper.start()
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
             try:
-                start = time.perf_counter()
-                with tether.move_on_after(5):
+                # A deadline only so that a failure does not hang the test.
+                with tether.move_on_after(40) as scope:
                     async for signum in signals:
-                        got.append((signum, time.perf_counter() - start))
+                        got.append(signum)
                         break
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
         helper.join()
+        return scope.cancelled_caught
 
-    tether.run(main)
-    assert got and got[0][0] == signal.SIGUSR1
-    assert got[0][1] < 4  # woke for the signal, not for the 5 s deadline
+    timed_out = tether.run(main)
+    assert got == [signal.SIGUSR1]
+    assert not timed_out  # woke for the signal, not for the deadline

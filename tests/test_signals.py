@@ -70,8 +70,9 @@ def test_signals_arrive_in_order_and_duplicates_coalesce():
             for signum in (signal.SIGUSR2, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
                 kill(signum)
             kill(signal.SIGUSR2)
-            # One queued callback per distinct signal, however many arrived.
-            assert lowlevel.current_statistics().run_sync_soon_queue_size == 3
+            # One queued wake-up, however many signals arrived.
+            assert lowlevel.current_statistics().run_sync_soon_queue_size == 1
+            assert receiver.pending_count() == 3
             await let_callbacks_run()
             assert receiver.pending_count() == 3
             got = [await receiver.__anext__() for _ in range(3)]
@@ -184,18 +185,47 @@ def test_pending_signals_are_redelivered_on_exit(outer_handlers):
     run_mock(main)
 
 
-def test_signal_queued_but_not_processed_at_exit_is_redelivered(outer_handlers):
+def test_signal_whose_wake_up_has_not_run_at_exit_is_redelivered_at_the_exit(outer_handlers):
     outer, _ = outer_handlers
 
     async def main():
         with tether.open_signal_receiver(signal.SIGUSR1):
-            # The handler ran, but the loop has not run its callback yet.
+            # The handler ran, but the loop has not run its wake-up yet.
             kill(signal.SIGUSR1)
-        assert outer == []
+            assert lowlevel.current_statistics().run_sync_soon_queue_size == 1
+        assert outer == [signal.SIGUSR1]
+        # The late wake-up delivers nothing more.
         await let_callbacks_run()
         assert outer == [signal.SIGUSR1]
 
     run_mock(main)
+
+
+def test_an_error_from_a_restored_handler_propagates_from_the_exit_and_the_run_goes_on():
+    class FromHandler(Exception):
+        pass
+
+    def failing(signum, frame):
+        raise FromHandler(signum)
+
+    signal.signal(signal.SIGUSR1, failing)  # the fixture restores it
+    signal.signal(signal.SIGUSR2, failing)
+
+    async def main():
+        with pytest.raises(FromHandler) as info:
+            with tether.open_signal_receiver(signal.SIGUSR1, signal.SIGUSR2):
+                # Both arrive with their wake-up not yet run: the late
+                # wake-up must not raise them again inside the run loop.
+                kill(signal.SIGUSR1)
+                kill(signal.SIGUSR2)
+        # Both handlers ran; neither error is lost.
+        assert info.value.args == (signal.SIGUSR2,)
+        assert isinstance(info.value.__context__, FromHandler)
+        assert info.value.__context__.args == (signal.SIGUSR1,)
+        await let_callbacks_run()
+        return "the run went on"
+
+    assert run_mock(main) == "the run went on"
 
 
 def test_nested_receivers_restore_in_order(outer_handlers):

@@ -845,6 +845,65 @@ def test_lock_whose_owner_exits_without_releasing_breaks_for_waiters():
     tether.run(main, clock=MockClock(autojump_threshold=0))
 
 
+@pytest.mark.parametrize("lock_class", [tether.Lock, tether.StrictFIFOLock])
+def test_a_lock_handed_to_a_waiter_that_exits_holding_it_breaks_for_the_rest(lock_class):
+    # The first owner releases to the first waiter while a second waits:
+    # when the new owner exits holding the lock, the second one is told.
+    log = []
+
+    async def first_owner(lock, release):
+        async with lock:
+            await release.wait()
+
+    async def takes_it_and_exits(lock):
+        await lock.acquire()
+        log.append("took it")
+
+    async def waiter(lock):
+        with pytest.raises(tether.BrokenResourceError, match="exited without releasing"):
+            await lock.acquire()
+        log.append("told")
+
+    async def main():
+        lock = lock_class()
+        release = tether.Event()
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(first_owner, lock, release)
+            await wait_all_tasks_blocked()
+            nursery.start_soon(takes_it_and_exits, lock)
+            await wait_all_tasks_blocked()
+            nursery.start_soon(waiter, lock)
+            await wait_all_tasks_blocked()
+            release.set()
+        assert log == ["took it", "told"]
+
+    tether.run(main, clock=MockClock(autojump_threshold=0))
+
+
+def test_a_task_notified_by_a_condition_is_told_when_the_owner_exits_holding_the_lock():
+    async def waits(condition, log):
+        await condition.acquire()
+        with pytest.raises(tether.BrokenResourceError, match="exited without releasing"):
+            await condition.wait()
+        log.append("told")
+
+    async def notifies_and_exits(condition):
+        await condition.acquire()
+        condition.notify()
+        # ... and exits holding the lock.
+
+    async def main():
+        condition = tether.Condition()
+        log = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waits, condition, log)
+            await wait_all_tasks_blocked()
+            nursery.start_soon(notifies_and_exits, condition)
+        assert log == ["told"]
+
+    tether.run(main, clock=MockClock(autojump_threshold=0))
+
+
 def test_lock_released_before_exit_is_not_broken():
     async def user(lock):
         async with lock:

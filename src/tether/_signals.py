@@ -1,16 +1,22 @@
 """Receiving Unix signals as an async iterator.
 
 `open_signal_receiver` installs a Python signal handler for each requested
-signal. The handler runs in the main thread, at any bytecode boundary, so it
-does the one thing that is safe there: queue a callback with
-`TetherToken.run_sync_soon` (idempotent, so a burst of one signal queues one
-callback). The callback, in the run loop, records the signal in the
-receiver's pending set and wakes the task iterating it.
+signal. The handler runs in the main thread (the run's thread: the receiver
+only opens there), at a bytecode boundary, so it does only what is safe
+there: it records the signal in the receiver's pending set (one dict store,
+atomic under the GIL) and queues a wake-up with `TetherToken.run_sync_soon`
+(idempotent, so a burst of signals queues one callback). The callback, in
+the run loop, wakes the task iterating the receiver.
 
 A signal is pending at most once: several deliveries of the same signal
 before the iterator takes it coalesce, as the operating system itself does
-for standard signals. Signals still pending when the block exits are
-re-raised with the handlers that were in place before, so none is lost.
+for standard signals. When the block exits, the previous handlers are put
+back first and then every pending signal is re-raised, in the exiting task,
+so the restored handlers see each one, exactly once, and an exception from
+one of them propagates from the block's exit like any signal handler's.
+Because the handler records a signal before queueing the wake-up, no signal
+can reach the receiver after that point: a wake-up that runs after the block
+exited finds nothing to do.
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ class SignalReceiver(AsyncIterator[int]):
     __slots__ = ("_closed", "_iterating", "_lot", "_pending")
 
     def __init__(self) -> None:
-        # A dict as an ordered set: arrival order, no duplicates.
+        # A dict as an ordered set: arrival order, no duplicates. Written by
+        # the signal handler, read and emptied by the iterating task and at
+        # the block's exit (all in the main thread).
         self._pending: dict[int, None] = {}
         self._lot = ParkingLot()
         self._closed = False
@@ -48,29 +56,31 @@ class SignalReceiver(AsyncIterator[int]):
     def __repr__(self) -> str:
         return f"<tether signal receiver, pending={list(self._pending)}>"
 
-    def _deliver(self, signum: int) -> None:
-        # In the run's thread, from the entry queue.
-        if self._closed:
-            # Arrived after the block exited: hand it to the restored handler.
-            signal.raise_signal(signum)
-            return
-        self._pending[signum] = None
-        self._lot.unpark()
+    def _wake(self) -> None:
+        # In the run's thread, from the entry queue. After the block exited
+        # the signals were already re-raised (see `_close`): nothing to do.
+        if not self._closed and self._pending:
+            self._lot.unpark()
 
     def _close(self) -> None:
+        # Called after the previous handlers are back: nothing adds to
+        # `_pending` any more.
         self._closed = True
         pending = list(self._pending)
         self._pending.clear()
         self._lot.unpark_all()
-        errors = []
+        error: BaseException | None = None
         for signum in pending:
-            # Each one even if an earlier handler raises (SIGINT's does).
+            # Each one even if an earlier handler raises (SIGINT's does); the
+            # last error is raised, with the earlier ones as its context.
             try:
                 signal.raise_signal(signum)
             except BaseException as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+                if error is not None and exc.__context__ is None:
+                    exc.__context__ = error
+                error = exc
+        if error is not None:
+            raise error
 
     def __aiter__(self) -> SignalReceiver:
         return self
@@ -126,9 +136,12 @@ class _SignalReceiverManager:
         token = current_tether_token()
         receiver = self._receiver = SignalReceiver()
 
+        wake = receiver._wake
+
         def handler(signum: int, frame: FrameType | None) -> None:
+            receiver._pending[signum] = None
             try:
-                token.run_sync_soon(receiver._deliver, signum, idempotent=True)
+                token.run_sync_soon(wake, idempotent=True)
             except RunFinishedError:
                 # The run ended with the handler still in place (the block
                 # was never exited); nothing can receive it any more.
@@ -179,9 +192,12 @@ def open_signal_receiver(*signals: signal.Signals | int) -> _SignalReceiverManag
     signals``. Entering installs a handler for each signal (replacing the
     current one); exiting puts the previous handlers back. Several arrivals
     of one signal before it is taken are reported once. Signals that arrived
-    but were not taken when the block exits are re-raised, so the restored
-    handlers see them (for a signal whose default action is to end the
-    process, that ends it: drain the iterator first if that matters).
+    but were not taken when the block exits are re-raised there, after the
+    previous handlers are back, so the restored handlers see each of them
+    once (for a signal whose default action is to end the process, that
+    ends it: drain the iterator first if that matters); an exception that
+    a restored handler raises propagates from the block's exit. No signal
+    reaches the receiver after its block has exited.
 
     Neither entering nor exiting is a checkpoint; waiting in the iterator is
     a cancellable checkpoint. Must be used inside `tether.run`.

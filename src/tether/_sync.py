@@ -159,13 +159,23 @@ class LockStatistics:
 
 
 class _LockImpl(_ReleaseOnExit):
-    """The shared implementation of `Lock` and `StrictFIFOLock`."""
+    """The shared implementation of `Lock` and `StrictFIFOLock`.
 
-    __slots__ = ("__weakref__", "_lot", "_owner")
+    If the owner exits holding the lock, its waiters get `BrokenResourceError`
+    instead of waiting forever: the owner is registered to break the lot
+    (`add_parking_lot_breaker`), but only once a task is about to wait, so
+    that taking and releasing a free lock, the common case, pays neither for
+    that registration and its removal nor for the check that the owner is
+    alive."""
+
+    __slots__ = ("__weakref__", "_lot", "_owner", "_owner_breaks_lot")
 
     def __init__(self) -> None:
         self._lot = ParkingLot()
         self._owner: Task | None = None
+        #: Whether `_owner` is registered to break `_lot`. Invariant: True
+        #: whenever a task is parked in `_lot`.
+        self._owner_breaks_lot = False
 
     def __repr__(self) -> str:
         if self._owner is None:
@@ -177,6 +187,21 @@ class _LockImpl(_ReleaseOnExit):
     def locked(self) -> bool:
         """Whether some task holds the lock."""
         return self._owner is not None
+
+    def _owner_must_break_lot(self) -> None:
+        """Before a task waits in the lot: have the owner break it if the
+        owner exits holding the lock. `BrokenResourceError` if the owner
+        has exited already (nobody would ever release the lock)."""
+        owner = self._owner
+        if self._owner_breaks_lot or owner is None:
+            return
+        try:
+            add_parking_lot_breaker(owner, self._lot)
+        except BrokenResourceError:
+            raise BrokenResourceError(
+                f"Owner of this lock exited without releasing: {owner!r}"
+            ) from None
+        self._owner_breaks_lot = True
 
     def acquire_nowait(self) -> None:
         """Take the lock without blocking. Not a checkpoint.
@@ -191,7 +216,6 @@ class _LockImpl(_ReleaseOnExit):
         owner = self._owner
         if owner is None and not self._lot:
             self._owner = task
-            add_parking_lot_breaker(task, self._lot)
             return
         if owner is task:
             raise RuntimeError(f"attempt to re-acquire a {type(self).__name__} this task holds")
@@ -214,7 +238,6 @@ class _LockImpl(_ReleaseOnExit):
         owner = self._owner
         if owner is None and not self._lot:
             self._owner = task
-            add_parking_lot_breaker(task, self._lot)
             await cancel_shielded_checkpoint()
             return
         if owner is task:
@@ -222,6 +245,7 @@ class _LockImpl(_ReleaseOnExit):
         # `release` makes the woken task the owner before it runs again. If
         # the owner exits without releasing, the kernel breaks the lot and
         # this raises BrokenResourceError instead of waiting forever.
+        self._owner_must_break_lot()
         try:
             await self._lot.park()
         except BrokenResourceError:
@@ -243,11 +267,15 @@ class _LockImpl(_ReleaseOnExit):
                 f"can't release a {type(self).__name__} that this task does not hold"
             )
         lot = self._lot
-        remove_parking_lot_breaker(owner, lot)
+        if self._owner_breaks_lot:
+            remove_parking_lot_breaker(owner, lot)
+            self._owner_breaks_lot = False
         if lot:
             (new_owner,) = lot.unpark()
             self._owner = new_owner
-            add_parking_lot_breaker(new_owner, lot)
+            if lot:
+                # Others still wait, now for the new owner.
+                self._owner_must_break_lot()
         else:
             self._owner = None
 
@@ -383,6 +411,9 @@ class Condition:
         if current_task() is not self._lock._owner:
             raise RuntimeError("must hold the Condition's lock to notify")
         self._lot.repark(self._lock._lot, count=n)
+        # They wait for the lock now: see `_LockImpl._owner_must_break_lot`.
+        if self._lock._lot:
+            self._lock._owner_must_break_lot()
 
     def notify_all(self) -> None:
         """Wake every task blocked in `wait`; see `notify`.
@@ -393,6 +424,8 @@ class Condition:
         if current_task() is not self._lock._owner:
             raise RuntimeError("must hold the Condition's lock to notify")
         self._lot.repark_all(self._lock._lot)
+        if self._lock._lot:
+            self._lock._owner_must_break_lot()
 
     def statistics(self) -> ConditionStatistics:
         """``tasks_waiting`` (in `wait`) and ``lock_statistics``."""

@@ -2,11 +2,14 @@
 
 `install_task_dump` is opt-in, for looking into a program that seems stuck
 (``kill -USR1 <pid>``). It installs a handler for the signal in the main
-thread. The handler only queues the dump with the run's `run_sync_soon`:
-the tree is taken and drawn by the run loop between two batches of steps,
-where it is consistent, and the signal interrupts nothing in the tasks. A
-system task holds the installation: when the run ends (system tasks are
-cancelled then) it puts back the handler that was there before.
+thread. Python runs that handler between two bytecodes of whatever the
+main thread is doing, the kernel's own bookkeeping included, where the
+task tree may be half-updated: so the handler takes no snapshot, it only
+queues the dump with the run's `run_sync_soon` (which is safe there). The
+tree is taken and drawn by the run loop between two batches of steps,
+where it is consistent; no task's code is interrupted to do it. A system
+task holds the installation: when the run ends (system tasks are cancelled
+then) it puts back the handler that was there before.
 
 A task that never gives control back to the loop (a busy loop, a blocking
 call in async code) also keeps the loop from printing the dump; the

@@ -239,8 +239,17 @@ async def to_thread_run_sync(
 
     Raises:
       Exception: whatever ``sync_fn(*args)`` raises, unchanged.
-      TypeError: if ``sync_fn`` is an async function.
+      TypeError: if ``sync_fn`` is an async function, or at once (before
+        the checkpoint) if ``thread_name`` is neither a `str` nor None.
     """
+    if thread_name is not None and not isinstance(thread_name, str):
+        # Checked here: the worker thread would only fail to set the name,
+        # far from the caller.
+        raise TypeError(
+            "tether.to_thread.run_sync: thread_name must be a str or None, got "
+            f"{thread_name!r} (a {type(thread_name).__name__}); pass str(...) to use "
+            "that value as the thread's name"
+        )
     await checkpoint_if_cancelled()
     abandon = bool(abandon_on_cancel)
     token_source: _Limiter = current_default_thread_limiter() if limiter is None else limiter

@@ -25,7 +25,11 @@ PROGRAMS = [
     "exception_handling.py",
     "futures_and_callbacks.py",
     "gather_iterations.py",
+    "gather_semantics.py",
     "iteration_exact_interleavings.py",
+    "loop_lifecycle.py",
+    "runner_api.py",
+    "shield_semantics.py",
     "shutdown_behaviour.py",
     "taskgroup_semantics.py",
 ]

@@ -409,6 +409,32 @@ def test_host_changes_the_autojump_threshold():
     assert host.run(main, clock=clock) == 1000
 
 
+def test_host_jumps_the_mock_clock():
+    # The guest's loop waits for ever for a deadline on a clock that stands
+    # still: a jump from host code must give it a turn to see the new time.
+    clock = MockClock()
+    host = QueueHost()
+
+    async def main():
+        host.call_soon(lambda: clock.jump(1000))
+        await tether.sleep(1000)
+        return tether.current_time()
+
+    assert host.run(main, clock=clock) == 1000
+
+
+def test_host_starts_the_mock_clock():
+    clock = MockClock()
+    host = QueueHost()
+
+    async def main():
+        host.call_soon(lambda: setattr(clock, "rate", 1e9))
+        await tether.sleep(1000)
+        return tether.current_time() >= 1000
+
+    assert host.run(main, clock=clock)
+
+
 def test_host_wakeup_is_not_idleness():
     # A wakeup from the host that changes nothing the tasks wait for must not
     # count as "every task has been blocked for the cushion".

@@ -839,7 +839,40 @@ def test_a_deadlock_on_an_autojump_clock_fails_fast(pytester):
     )
 
 
+# A helper module for the test files below: `reported` is set once the hang
+# watchdog has named a task blocking the run loop. A test blocks the loop
+# until then, whatever the machine's load, instead of for a fixed time that
+# a late watchdog thread could overrun.
+WATCHDOG_PROBE = """
+    import signal
+    import threading
+    import time
+
+    import tether.testing._watchdog as watchdog
+
+    reported = threading.Event()
+    _blocked_task_report = watchdog.HangWatchdog._blocked_task_report
+
+
+    def _noting_the_report(self):
+        report = _blocked_task_report(self)
+        if report is not None:
+            reported.set()
+        return report
+
+
+    watchdog.HangWatchdog._blocked_task_report = _noting_the_report
+
+
+    def time_out_now():
+        # pytest-timeout's own alarm, fired now instead of at its timeout.
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
+        time.sleep(30)
+"""
+
+
 def test_stuck_in_synchronous_code_is_written_to_stderr(pytester):
+    pytester.makepyfile(watchdog_probe=textwrap.dedent(WATCHDOG_PROBE))
     pytester.makeconftest(
         """
         import tether.testing._watchdog as watchdog
@@ -849,12 +882,12 @@ def test_stuck_in_synchronous_code_is_written_to_stderr(pytester):
     result = run(
         pytester,
         """
-        import time
         import pytest
+        from watchdog_probe import reported
 
         @pytest.mark.tether
         async def test_blocks_the_loop():
-            time.sleep(1.0)
+            assert reported.wait(30)
         """,
         ini="tether_hang_timeout = 0.2",
     )
@@ -864,43 +897,50 @@ def test_stuck_in_synchronous_code_is_written_to_stderr(pytester):
             "*Captured stderr call*",
             "*is stuck in synchronous code*",
             "*in test_blocks_the_loop*",
-            "*time.sleep(1.0)*",
+            "*assert reported.wait(30)*",
         ]
     )
 
 
-def test_a_task_blocking_the_loop_is_named_even_with_a_short_test_timeout(pytester):
-    # pytest-timeout fails the test 0.2 s after tether's hang timeout: the
-    # watchdog notices the loop is stuck inside a task's step and names the
-    # task, with its stack, before that. Its own process: pytest-timeout's
-    # alarm signal would clobber ours.
-    pytester.makeini("[pytest]\ntimeout = 2\n")
+def test_a_task_blocking_the_loop_is_named_before_pytest_timeout_ends_the_test(pytester):
+    # The watchdog names the task blocking the loop, with its stack, as soon
+    # as the loop fails to take the hang report: pytest-timeout, firing
+    # right after that (the test fires its alarm itself, so that the order
+    # does not depend on the machine's load), finds the report made. Its own
+    # process: pytest-timeout's alarm signal would clobber ours.
+    pytester.makeini("[pytest]\ntimeout = 60\ntether_hang_timeout = 0.3\n")
+    pytester.makepyfile(watchdog_probe=textwrap.dedent(WATCHDOG_PROBE))
     pytester.makepyfile(
         textwrap.dedent(
             """
-            import time
             import pytest
+            from watchdog_probe import reported, time_out_now
+
+            @pytest.fixture(autouse=True)
+            def fresh_report():
+                reported.clear()
 
             @pytest.mark.tether
             async def test_sleeps():
-                time.sleep(5)
+                reported.wait(30)
+                time_out_now()
 
             @pytest.mark.tether
             async def test_spins():
-                end = time.monotonic() + 5
-                while time.monotonic() < end:
+                while not reported.is_set():
                     pass
+                time_out_now()
             """
         )
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=2)
-    for test, line in [("test_sleeps", "time.sleep(5)"), ("test_spins", "while time.monotonic()")]:
+    for test, line in [("test_sleeps", "reported.wait(30)"), ("test_spins", "while not reported")]:
         result.stdout.fnmatch_lines(
             [
                 f"*_ {test} _*",
                 f"tether: *::{test} is stuck in synchronous code: task 'test *::{test}' has "
-                "not yielded to the run loop since before the hang timeout (1.8 s).*",
+                "not yielded to the run loop since before the hang timeout (0.3 s).*",
                 f'*File "*", line *, in {test}',
                 f"*{line}*",
                 "*After it was cancelled, the test also raised: Timeout*",
@@ -927,10 +967,18 @@ def test_the_hang_timeout_defaults_to_just_under_pytest_timeouts(pytester, ini, 
 
 
 def test_the_hang_report_comes_before_pytest_timeouts(pytester):
-    # Its own process: pytest-timeout's alarm signal would clobber ours. (A
-    # timeout of a few seconds: the report, and pytest's report of it, must
-    # be done in the 10% of it left before pytest-timeout, on a busy machine.)
+    # With only pytest-timeout's timeout set, the hang timeout derived from
+    # it fires first and the hang report fails the test. The margin is made
+    # wide here (the hang timeout is a tenth of pytest-timeout's) so that a
+    # busy machine cannot make pytest-timeout win; its usual size is checked
+    # above. Its own process: pytest-timeout's alarm signal would clobber ours.
     pytester.makeini("[pytest]\ntimeout = 3\n")
+    pytester.makeconftest(
+        """
+        from tether.testing import _pytest_plugin
+        _pytest_plugin.HANG_MARGIN_FRACTION = 0.9
+        """
+    )
     pytester.makepyfile(
         textwrap.dedent(
             """
@@ -945,5 +993,5 @@ def test_the_hang_report_comes_before_pytest_timeouts(pytester):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*test_hangs hung: still running after 2.7 s*"])
+    result.stdout.fnmatch_lines(["*test_hangs hung: still running after 0.3 s*"])
     assert "Timeout" not in result.stdout.str()

@@ -12,6 +12,7 @@ from ..lowlevel import (
     current_statistics,
     current_tether_token,
     in_tether_run,
+    in_tether_task,
 )
 
 
@@ -54,6 +55,7 @@ class MockClock(Clock):
         self._virtual_base += self._rate * (real - self._real_base)
         self._real_base = real
         self._rate = float(new_rate)
+        self._wake_waiting_run_loop()
 
     @property
     def autojump_threshold(self) -> float:
@@ -69,6 +71,14 @@ class MockClock(Clock):
             )
         self._autojump_threshold = float(new_threshold)
         self._wake_run_loop()
+
+    def _wake_waiting_run_loop(self) -> None:
+        # Time moved (or will move faster) outside a task: in host code of a
+        # guest run, the loop may be waiting for the old next deadline (for
+        # ever, if time stood still). Inside a task the loop looks at the
+        # deadlines again before it waits: no wake-up needed.
+        if not in_tether_task():
+            self._wake_run_loop()
 
     def _wake_run_loop(self) -> None:
         # The run loop reads the threshold when it is about to wait. A loop
@@ -97,10 +107,15 @@ class MockClock(Clock):
 
     def jump(self, seconds: float) -> None:
         """Move virtual time forward by `seconds` at once. Deadlines that
-        pass are handled at the run loop's next turn."""
+        pass are handled at the run loop's next turn; called outside a task
+        (host code of a guest run, say) it gives the run loop a turn, so
+        that a loop waiting for a deadline sees the new time. From another
+        thread it cannot: wake the run yourself (`TetherToken.run_sync_soon`).
+        """
         if math.isnan(seconds) or seconds < 0:
             raise ValueError(f"time can't go backwards: jump({seconds!r})")
         self._virtual_base += seconds
+        self._wake_waiting_run_loop()
 
     def _reset(self) -> None:
         # Back to virtual time 0, keeping rate and threshold: a `Schedule`
@@ -116,7 +131,9 @@ class MockClock(Clock):
         that deadline is)."""
         jump = current_statistics().seconds_to_next_deadline
         if 0 < jump < math.inf:
-            self.jump(jump)
+            # Not `jump()`: the run loop itself calls this, about to look at
+            # the deadlines; it needs no wake-up.
+            self._virtual_base += jump
 
 
 def _nothing() -> None:

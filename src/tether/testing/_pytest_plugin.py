@@ -51,6 +51,12 @@ _RUNNER_FILES = frozenset(
     }
 )
 
+#: The default hang timeout is pytest-timeout's timeout less this fraction of
+#: it, and less at most `HANG_MARGIN_MAX` seconds: the margin leaves the hang
+#: report time to be drawn and shown before pytest-timeout ends the test.
+HANG_MARGIN_FRACTION = 0.1
+HANG_MARGIN_MAX = 5.0
+
 _HANG_TIMEOUT_HELP = (
     "tether: real seconds after which a running tether test is cancelled and fails with "
     "its task tree; 0 disables. Default: pytest-timeout's timeout minus 10% (at most 5 s), "
@@ -331,7 +337,7 @@ def _hang_timeout(item: pytest.Function) -> float | None:
     if timeout is None:
         return None
     # Leave pytest-timeout a margin to stay the backstop.
-    return timeout - min(5.0, timeout * 0.1)
+    return timeout - min(HANG_MARGIN_MAX, timeout * HANG_MARGIN_FRACTION)
 
 
 def _pytest_timeout(item: pytest.Function) -> float | None:

@@ -1,42 +1,57 @@
-"""gather: order of results, first error, return_exceptions, cancellation."""
+"""gather: order of results, first error, return_exceptions, cancellation.
+
+No real timers: a child finishes after a given number of loop iterations
+(``sleep(0)`` yields exactly one), or never, so the order in which children
+finish is fixed by the loop's own ordering and not by how busy the machine
+is."""
 
 import asyncio
 
+FOREVER = None
 
-async def value(delay, v):
-    await asyncio.sleep(delay)
+
+async def iterations(count):
+    if count is FOREVER:
+        await asyncio.get_running_loop().create_future()
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def value(count, v):
+    await iterations(count)
     print("finished", v)
     return v
 
 
-async def fail(delay, exc):
-    await asyncio.sleep(delay)
+async def fail(count, exc):
+    await iterations(count)
     print("raising", exc)
     raise exc
 
 
 async def main():
-    print(await asyncio.gather(value(0.03, "a"), value(0.01, "b"), value(0.02, "c")))
-    slow = asyncio.create_task(value(0.05, "slow"))
+    loop = asyncio.get_running_loop()
+    print(await asyncio.gather(value(3, "a"), value(1, "b"), value(2, "c")))
+    slow = asyncio.create_task(value(5, "slow"))
     try:
-        await asyncio.gather(fail(0.01, ValueError("first")), slow)
+        await asyncio.gather(fail(1, ValueError("first")), slow)
     except ValueError as exc:
         print("gather raised", repr(exc), "slow done?", slow.done())
     print("slow result", await slow)
-    results = await asyncio.gather(
-        value(0.01, 1), fail(0.02, KeyError("k")), return_exceptions=True
-    )
+    results = await asyncio.gather(value(1, 1), fail(2, KeyError("k")), return_exceptions=True)
     print([repr(r) for r in results])
-    gathering = asyncio.gather(value(1, "never"), value(1, "never2"))
-    await asyncio.sleep(0.01)
+    gathering = asyncio.gather(value(FOREVER, "never"), value(FOREVER, "never2"))
+    await iterations(1)
     print("cancel returned", gathering.cancel("stop"))
     try:
         await gathering
     except asyncio.CancelledError as exc:
         print("gather cancelled", exc.args, gathering.cancelled(), gathering.done())
-    child = asyncio.create_task(value(1, "child"))
-    other = asyncio.create_task(value(0.02, "other"))
-    asyncio.get_running_loop().call_later(0.01, child.cancel)
+    child = asyncio.create_task(value(FOREVER, "child"))
+    other = asyncio.create_task(value(5, "other"))
+    # Runs in the loop's next iteration, after both children have started
+    # and iterations before `other` finishes.
+    loop.call_soon(child.cancel)
     try:
         await asyncio.gather(child, other)
     except asyncio.CancelledError:

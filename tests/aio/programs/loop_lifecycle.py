@@ -1,19 +1,29 @@
-"""A loop run in several steps: run_until_complete, run_forever, stop, close."""
+"""A loop run in several steps: run_until_complete, run_forever, stop, close.
+
+No real timers: the ticker and the first run take counted loop iterations
+(``sleep(0)`` yields exactly one), so how far the ticker gets in the first
+run does not depend on the machine's load."""
 
 import asyncio
+
+
+async def iterations(count, result=None):
+    for _ in range(count):
+        await asyncio.sleep(0)
+    return result
 
 
 async def ticker(n):
     for i in range(n):
         print("tick", i)
-        await asyncio.sleep(0.05)
+        await iterations(10)
     return "ticker done"
 
 
 loop = asyncio.new_event_loop()
 task = loop.create_task(ticker(4))
 loop.call_soon(print, "callback queued before running")
-print("first run:", loop.run_until_complete(asyncio.sleep(0.075, "slept")))
+print("first run:", loop.run_until_complete(iterations(14, "slept")))
 print("task done between runs?", task.done())
 loop.call_soon(print, "one")
 loop.call_soon(loop.stop)
