@@ -113,15 +113,11 @@ def test_a_thread_name_that_is_not_a_str_is_a_type_error_at_once(bad_name):
     assert ran == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the check belongs in the kernel's thread cache (_core/_thread_cache.py): "
-    "a bad name makes the worker thread die before calling deliver",
-)
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_lowlevel_start_thread_soon_refuses_a_thread_name_that_is_not_a_str():
-    with pytest.raises(TypeError):
-        lowlevel.start_thread_soon(lambda: None, lambda result: None, 123)
+    delivered = []
+    with pytest.raises(TypeError, match="must be a str or None, got 123"):
+        lowlevel.start_thread_soon(lambda: None, delivered.append, 123)
+    assert delivered == []
 
 
 def test_run_sync_propagates_exceptions():

@@ -213,6 +213,14 @@ class ThreadCache:
         deliver: Callable[[outcome.Outcome[T]], object],
         name: str | None = None,
     ) -> None:
+        # Checked here, in the caller's thread: a bad name found by the
+        # worker would kill it before `deliver` runs, and the caller would
+        # wait for a result that never comes.
+        if name is not None and not isinstance(name, str):
+            raise TypeError(
+                f"a worker thread's name must be a str or None, got {name!r} "
+                f"(a {type(name).__name__})"
+            )
         with self._lock:
             worker = self._idle_workers.popitem()[0] if self._idle_workers else None
         if worker is None:
