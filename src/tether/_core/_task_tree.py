@@ -14,9 +14,12 @@ and further inspection.
 Taking a snapshot is not a checkpoint and changes nothing in the run: it
 reads the kernel's fields (never a property that may act, such as
 `CancelScope.cancel_called`, which cancels a scope whose deadline passed),
-so it can be taken from a task, an instrument, a `run_sync_soon` callback
-or a signal handler in the run's thread. From another thread it is a best
-effort: the run keeps changing the tree while it is read.
+so it can be taken from a task, an instrument or a `run_sync_soon`
+callback. Not from a signal handler: the handler may interrupt the kernel
+half way through building a task, whose fields are then missing (that is
+why `install_task_dump`'s handler only queues the dump for the run loop).
+From another thread it is a best effort: the run keeps changing the tree
+while it is read.
 """
 
 from __future__ import annotations
@@ -190,8 +193,10 @@ def current_task_tree(root: Task | None = None) -> TaskTree:
     See `TaskTree`.
 
     Not a checkpoint, and it changes nothing: it can be called from a task,
-    an instrument, a `run_sync_soon` callback, or a signal handler in the
-    run's thread. Given a `root`, it may also be called from another thread
+    an instrument or a `run_sync_soon` callback, but not from a signal
+    handler (it may find a task half built; queue the work with
+    `TetherToken.run_sync_soon` instead, as `install_task_dump` does).
+    Given a `root`, it may also be called from another thread
     (a watchdog), as a best effort: the run goes on changing the tree while
     it is read.
 
