@@ -24,7 +24,7 @@ decide the order instead (see _scheduler.py).
 Stepping a task sends it a value (or throws into it) inside the task's own
 `contextvars.Context`, and dispatches on the trap it yields next. That
 dispatch is the hottest code in tether: keep it free of calls it does not
-need.
+need (the rare yields go to _foreign_yield.py).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from ._clock import Clock
 from ._deadlines import Deadlines
 from ._entry_queue import EntryQueue, TetherToken
 from ._exceptions import TetherInternalError
+from ._foreign_yield import foreign_yield
 from ._instrumentation import Instrument, Instruments
 from ._io import make_io_manager
 from ._ki import register_step_loop
@@ -60,9 +61,10 @@ from ._traps import (
     ABORT_BY_LEAVING_LOT,
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
+    RESUME_CHECKPOINT,
     TASK_EXIT,
+    THROW_ON_RESUME,
     Abort,
-    PermanentlyDetach,
     WaitTaskRescheduled,
 )
 
@@ -84,28 +86,6 @@ class IdleAction(enum.Enum):
     #: Call the clock's ``autojump()`` (see `Clock`): move virtual time to
     #: the nearest deadline.
     AUTOJUMP_CLOCK = "autojump clock"
-
-
-class _CheckpointResume:
-    """Marker in ``task._next_send``: the task yielded `CHECKPOINT`, so check
-    for cancellation when it resumes (not when it yielded: a deadline may
-    expire, or a sibling may cancel, in between)."""
-
-    __slots__ = ()
-
-
-_RESUME_CHECKPOINT: Any = _CheckpointResume()
-
-
-class _ThrowOnResume:
-    """Marker in ``task._next_send``: throw ``task._pending_throw`` into the
-    task when it resumes (used when a task yielded something that is not a
-    trap, so there is no trap frame to unwrap an outcome)."""
-
-    __slots__ = ()
-
-
-_THROW: Any = _ThrowOnResume()
 
 
 def _take_pending_throw(task: Task) -> BaseException:
@@ -170,7 +150,7 @@ class Runner:
         self.tasks_spawned = 0
         #: The deadlines of the entered cancel scopes, and the timers of
         #: the tasks in `sleep_until`.
-        self.deadlines = Deadlines(lambda task: self._wake(task, _RESUME_CHECKPOINT))
+        self.deadlines = Deadlines(lambda task: self._wake(task, RESUME_CHECKPOINT))
         #: Callbacks from other threads and signal handlers
         #: (`TetherToken.run_sync_soon`), run by the loop between batches.
         self.entry_queue = EntryQueue(self.io_manager.wakeup_threadsafe)
@@ -367,7 +347,7 @@ class Runner:
             else:
                 assert isinstance(next_send, outcome.Error)
                 task._pending_throw = next_send.error
-                task._next_send = _THROW
+                task._next_send = THROW_ON_RESUME
         else:
             task._next_send = next_send
         self.runq.append(task)
@@ -379,7 +359,7 @@ class Runner:
         trap, which raises what is thrown in: no `outcome.Error` to unwrap."""
         task._foreign_wait = False
         task._pending_throw = error
-        self._wake(task, _THROW)
+        self._wake(task, THROW_ON_RESUME)
 
     def _wake(self, task: Task, next_send: Any) -> None:
         """Make a blocked task runnable, to be sent `next_send` (or whatever
@@ -586,7 +566,7 @@ class Runner:
                     instruments.call("before_task_step", task)
                 next_send = task._next_send
                 try:
-                    if next_send is _RESUME_CHECKPOINT:
+                    if next_send is RESUME_CHECKPOINT:
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
                             # As in trio: the task is rescheduled with
@@ -597,7 +577,7 @@ class Runner:
                             msg = _CANCEL_AT_NEXT_STEP
                         else:
                             msg = task.context.run(task.coro.send, None)
-                    elif next_send is _THROW:
+                    elif next_send is THROW_ON_RESUME:
                         # (No local holds the error: its traceback will hold
                         # the task's frames, which must die with the task.)
                         msg = task.context.run(task.coro.throw, _take_pending_throw(task))
@@ -618,7 +598,7 @@ class Runner:
                     del exc, tb
                 else:
                     if msg is CHECKPOINT:
-                        task._next_send = _RESUME_CHECKPOINT
+                        task._next_send = RESUME_CHECKPOINT
                         runq.append(task)
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
@@ -641,7 +621,7 @@ class Runner:
                         # A face's stepper ended its task (see TASK_EXIT).
                         self.task_exited(task, _VALUE_NONE)
                     else:
-                        self._foreign_yield(task, msg)
+                        foreign_yield(self, task, msg)
                 if instruments and "after_task_step" in instruments:
                     instruments.call("after_task_step", task)
             self.current_task = None
@@ -674,8 +654,8 @@ class Runner:
             return
         if task._abort_func is not None:
             task._attempt_abort(self._raise_ki)
-        elif task._next_send is _RESUME_CHECKPOINT:
-            task._next_send = _THROW
+        elif task._next_send is RESUME_CHECKPOINT:
+            task._next_send = THROW_ON_RESUME
             task._pending_throw = KeyboardInterrupt()
             self.ki_pending = False
 
@@ -743,7 +723,7 @@ class Runner:
         or throw `BrokenResourceError` into it if the lot is broken."""
         if lot._broken_by is not None:
             task._pending_throw = broken_lot_error(lot)
-            task._next_send = _THROW
+            task._next_send = THROW_ON_RESUME
             self.runq.append(task)
             return
         lot._parked[task] = None
@@ -754,52 +734,6 @@ class Runner:
         status = task._cancel_status
         if status is not None and status.effectively_cancelled:
             task._attempt_delivery_of_any_pending_cancel()
-
-    def _foreign_yield(self, task: Task, msg: object) -> None:
-        if type(msg) is PermanentlyDetach:
-            # The coroutine is someone else's now; the task ends here.
-            final: Any = msg.final_outcome
-            self.task_exited(task, final.error if type(final) is outcome.Error else final)
-            return
-        if isinstance(msg, ParkingLot):
-            # A subclass of ParkingLot: the step loop only checks the exact
-            # type.
-            self._queue_in_lot(task, msg)
-            return
-        if msg is TASK_EXIT:
-            # (Only a face's stepper may end its task this way.)
-            task._pending_throw = TypeError(
-                f"{task!r} yielded tether.lowlevel.TASK_EXIT, which only a face's "
-                "stepper returns (see tether.lowlevel.spawn_task)"
-            )
-            task._next_send = _THROW
-            self.runq.append(task)
-            return
-        handler = task.foreign_yield_handler
-        if handler is not None:
-            try:
-                abort_func = handler(task, msg)
-            except BaseException as exc:
-                # The handler refused the object: the task gets the error.
-                task._pending_throw = exc
-                task._next_send = _THROW
-                self.runq.append(task)
-                return
-            task._abort_func = abort_func
-            task._foreign_wait = True
-            task._attempt_delivery_of_any_pending_cancel()
-            return
-        error = TypeError(
-            f"{task!r} yielded {msg!r} to the tether kernel, which runs only tether "
-            "traps. This usually means the task awaited something written for "
-            "another async framework (an asyncio future, a bare 'yield' in a "
-            "generator-based coroutine); use tether's equivalent or tether.aio."
-        )
-        # The task resumes in the next batch with the TypeError thrown in at
-        # the point where it yielded.
-        task._pending_throw = error
-        task._next_send = _THROW
-        self.runq.append(task)
 
     def _wake_idle_waiters(self) -> None:
         waiting = self.waiting_for_idle
