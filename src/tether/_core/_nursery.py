@@ -212,7 +212,21 @@ class NurseryManager:
             # GeneratorExit (an async generator closed while suspended in
             # this block) waits for the children like every other error.
             return False
-        new_exc = await self._nursery._nested_child_finished(exc)
+        try:
+            nursery = self._nursery
+        except AttributeError:
+            raise RuntimeError(
+                "this nursery's 'async with' block was exited without being entered: "
+                "call __aexit__ only after __aenter__ (or use 'async with')"
+            ) from None
+        if not nursery._nested_child_running:
+            # (Its list of the parent's open nurseries was already popped:
+            # a second exit would pop someone else's, or an empty list.)
+            raise RuntimeError(
+                f"{nursery!r} was exited twice: its 'async with' block has already "
+                "been exited once (call __aexit__ once per __aenter__)"
+            )
+        new_exc = await nursery._nested_child_finished(exc)
         # (Named for the line a traceback shows.)
         errors_from_nursery = self._scope._close(new_exc)
         if errors_from_nursery is None:
