@@ -189,3 +189,48 @@ def test_cancelled_survives_pickling():
         exc.reason,
     )
     assert str(copy) == str(exc)
+
+
+def test_own_deadline_after_a_borrowed_cancellation_ends_says_deadline():
+    # The inner scope is first cancelled from outside (explicitly); then a
+    # shield keeps that out, and what cancels the code later is the inner
+    # scope's own deadline: its Cancelled says so.
+    async def main():
+        with tether.CancelScope() as outer:
+            with tether.CancelScope() as inner:
+                outer.cancel(reason="outer said so")
+                borrowed = await cancelled_at_checkpoint()
+                inner.shield = True
+                inner.deadline = tether.current_time() + 1
+                try:
+                    await tether.sleep(5)
+                except tether.Cancelled as exc:
+                    own = exc
+                    raise
+            assert inner.cancelled_caught
+        return borrowed, own
+
+    borrowed, own = run_mock(main)
+    assert (borrowed.source, borrowed.reason) == ("explicit", "outer said so")
+    assert (own.source, own.reason, own.source_task) == ("deadline", None, None)
+    assert str(own) == "cancelled due to deadline"
+
+
+def test_borrowed_reason_follows_the_outer_scope_that_reaches_in_now():
+    # Shielded while the first outer scope is cancelled, then unshielded
+    # under a second cancellation: the reason is the one in effect.
+    async def main():
+        with tether.CancelScope() as outer:
+            with tether.CancelScope() as middle:
+                with tether.CancelScope() as inner:
+                    middle.cancel(reason="first")
+                    first = await cancelled_at_checkpoint()
+                    inner.shield = True
+                    await lowlevel.checkpoint()  # not cancelled: shielded
+                    outer.cancel(reason="ignored: middle keeps its own reason")
+                    inner.shield = False
+                    second = await cancelled_at_checkpoint()
+        return first, second
+
+    first, second = tether.run(main)
+    assert first.reason == second.reason == "first"

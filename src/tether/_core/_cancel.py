@@ -147,11 +147,18 @@ class CancelStatus:
             inherited = current.parent_cancellation_is_visible_to_us
             new_state = current._scope._cancel_called or inherited
             if new_state != current.effectively_cancelled:
-                if inherited and current._scope._cancel_reason is None:
-                    # Cancelled from outside: its Cancelled says why the
-                    # outer scope was cancelled.
-                    assert current._parent is not None
-                    current._scope._cancel_reason = current._parent._scope._cancel_reason
+                scope = current._scope
+                if not scope._cancel_called:
+                    # The scope's reason can only be one it borrowed from an
+                    # outer scope: it holds while that cancellation reaches
+                    # in, and goes when it stops (a shield, a move under
+                    # another nursery), so that a later cause of the scope's
+                    # own, its deadline, is reported as itself.
+                    if new_state:
+                        assert current._parent is not None
+                        scope._cancel_reason = current._parent._scope._cancel_reason
+                    else:
+                        scope._cancel_reason = None
                 current.effectively_cancelled = new_state
                 _count(1 if new_state else -1)
                 if new_state:
