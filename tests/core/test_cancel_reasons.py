@@ -234,3 +234,37 @@ def test_borrowed_reason_follows_the_outer_scope_that_reaches_in_now():
 
     first, second = tether.run(main)
     assert first.reason == second.reason == "first"
+
+
+def test_cancel_builds_the_task_text_only_when_a_cancelled_needs_it(monkeypatch):
+    reprs = []
+
+    async def main():
+        task_type = type(lowlevel.current_task())
+        plain_repr = task_type.__repr__
+
+        def counting_repr(task):
+            reprs.append(task)
+            return plain_repr(task)
+
+        monkeypatch.setattr(task_type, "__repr__", counting_repr)
+        for _ in range(3):
+            with tether.CancelScope() as cs:
+                cs.cancel()  # nothing inside is ever cancelled by it
+        assert reprs == []
+
+        # A child cancels and exits; the text still names it afterwards.
+        with tether.CancelScope() as cs:
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(_cancel, cs)
+            exc = await cancelled_at_checkpoint()
+        return exc, list(reprs)
+
+    exc, built = run_mock(main)
+    assert len(built) == 1  # built once, for the first Cancelled
+    assert exc.source == "explicit"
+    assert exc.source_task.startswith("<Task ") and "_cancel" in exc.source_task
+
+
+async def _cancel(scope):
+    scope.cancel()

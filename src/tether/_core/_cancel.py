@@ -504,11 +504,11 @@ class CancelScope:
         """
         if self._cancel_called:
             return
-        try:
-            task: str | None = repr(current_task())
-        except RuntimeError:
-            task = None
-        self._cancel(CancelReason("explicit", source_task=task, reason=reason))
+        runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
+        # (The task, not its repr: the reason builds the text only if a
+        # Cancelled or a task tree needs it.)
+        task = runner.current_task if runner is not None else None
+        self._cancel(CancelReason("explicit", by_task=task, reason=reason))
 
     def _cancel(self, reason: CancelReason | None) -> None:
         """`cancel` for the kernel's own causes, which say why."""
