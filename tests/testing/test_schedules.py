@@ -294,6 +294,15 @@ def test_a_worker_thread_is_not_a_deadlock():
     assert Schedule().run(main) == "done"
 
 
+def test_a_worker_thread_with_its_own_limiter_is_not_a_deadlock():
+    async def main():
+        limiter = tether.CapacityLimiter(1)
+        await tether.to_thread.run_sync(time.sleep, 0.05, limiter=limiter)
+        return "done"
+
+    assert Schedule().run(main) == "done"
+
+
 # -- schedules() -------------------------------------------------------------------
 
 

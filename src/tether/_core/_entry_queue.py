@@ -3,6 +3,11 @@
 Callbacks go into a deque (whose append is atomic, so any thread, and a
 signal handler, may add to it) and the run loop is woken through the I/O
 manager's wakeup socket. The loop runs them between task steps, in order.
+
+The queue also counts the reports that worker threads owe the run
+(`reports_due`): a `to_thread` job will queue a callback when its thread is
+done, so until it has, the run is not stuck even if nothing else can wake a
+task, and a mock clock must not jump time forward under the thread.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ if TYPE_CHECKING:
 class EntryQueue:
     """The run's queue of callbacks from outside it."""
 
-    __slots__ = ("done", "idempotent_queue", "lock", "queue", "wakeup")
+    __slots__ = ("done", "idempotent_queue", "lock", "queue", "reports_due", "wakeup")
 
     #: Callbacks in the order they came, as ``(sync_fn, args)``. Appended
     #: to without the lock by the SIGINT handler (a deque's append is
@@ -39,6 +44,10 @@ class EntryQueue:
     #: (dicts are not safe to mutate from several threads at once).
     #: Reentrant: a signal handler may queue while this thread holds it.
     lock: threading.RLock
+    #: Worker-thread jobs started from this run whose report (a callback
+    #: in this queue) has not run yet. Changed in the run's thread only
+    #: (`expect_thread_report`, `thread_report_received`).
+    reports_due: int
 
     def __init__(self, wakeup: Callable[[], None]) -> None:
         self.queue = deque()
@@ -46,6 +55,7 @@ class EntryQueue:
         self.wakeup = wakeup
         self.done = False
         self.lock = threading.RLock()
+        self.reports_due = 0
 
     def __len__(self) -> int:
         return len(self.queue) + len(self.idempotent_queue)

@@ -469,8 +469,10 @@ class Runner:
         threshold = getattr(self.clock, "autojump_threshold", math.inf)
         # Autojumping only helps when there is a deadline to jump to; with
         # none, every task waits on something else (I/O, another thread, or
-        # a deadlock), so sleep instead of spinning.
-        if threshold < timeout and deadline != math.inf:
+        # a deadlock), so sleep instead of spinning. Nor while a worker
+        # thread is still working for the run: virtual time would run out
+        # under a job that takes real time (a timeout around it would fire).
+        if threshold < timeout and deadline != math.inf and not self.entry_queue.reports_due:
             return threshold, IdleAction.AUTOJUMP_CLOCK
         return timeout, None
 
@@ -680,13 +682,18 @@ class Runner:
         self.current_task = None
 
     def _stuck(self) -> bool:
+        """Whether nothing the kernel knows of can ever wake a task: none
+        is runnable, no deadline, no I/O wait, no idle waiter, no callback
+        queued, and no worker thread still owes the run its report."""
+        entry_queue = self.entry_queue
         return (
             not self.runq
             and not self.deadlines
             and not self.io_manager.has_waiters
             and not self.waiting_for_idle
-            and not self.entry_queue.queue
-            and not self.entry_queue.idempotent_queue
+            and not entry_queue.queue
+            and not entry_queue.idempotent_queue
+            and not entry_queue.reports_due
         )
 
     def _call_scheduler(self, hook: Callable[..., None], *args: Any) -> None:
