@@ -806,31 +806,6 @@ def test_an_abandoned_call_stops_counting_as_active():
     tether.run(main)
 
 
-def test_autojump_clock_does_not_jump_under_a_running_thread():
-    # The timeout is far longer than the thread's work: virtual time must
-    # not run out while the thread works in real time.
-    async def main():
-        with tether.move_on_after(60) as scope:
-            await to_thread.run_sync(time.sleep, 0.05)
-            await lowlevel.checkpoint()
-        with tether.move_on_after(60) as own_limiter_scope:
-            limiter = tether.CapacityLimiter(1)
-            await to_thread.run_sync(time.sleep, 0.05, limiter=limiter)
-            await lowlevel.checkpoint()
-        return scope.cancelled_caught, own_limiter_scope.cancelled_caught, tether.current_time()
-
-    assert run_mock(main) == (False, False, 0.0)
-
-
-def test_autojump_clock_jumps_again_once_the_thread_reported():
-    async def main():
-        await to_thread.run_sync(time.sleep, 0.01)
-        await tether.sleep(30)
-        return tether.current_time()
-
-    assert run_mock(main) == 30.0
-
-
 def test_a_crashed_run_waits_for_a_worker_thread_before_giving_up():
     # After a crash every task is cancelled; a task whose thread is still
     # working cannot be woken by the kernel, but its thread will report

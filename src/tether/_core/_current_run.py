@@ -121,7 +121,7 @@ def expect_thread_report() -> None:
     """The calling code is starting a worker-thread job that will report
     back to this run with `TetherToken.run_sync_soon`: until it has, the run
     counts as not stuck (no deadlock report, no scheduler told every task is
-    blocked) and a mock clock does not autojump. Call it in the run's
+    blocked). Call it in the run's
     thread, and `thread_report_received` exactly once when the report has
     arrived (or the thread could not be started)."""
     current_runner().entry_queue.reports_due += 1

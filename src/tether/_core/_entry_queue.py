@@ -7,7 +7,7 @@ manager's wakeup socket. The loop runs them between task steps, in order.
 The queue also counts the reports that worker threads owe the run
 (`reports_due`): a `to_thread` job will queue a callback when its thread is
 done, so until it has, the run is not stuck even if nothing else can wake a
-task, and a mock clock must not jump time forward under the thread.
+task.
 """
 
 from __future__ import annotations

@@ -469,10 +469,10 @@ class Runner:
         threshold = getattr(self.clock, "autojump_threshold", math.inf)
         # Autojumping only helps when there is a deadline to jump to; with
         # none, every task waits on something else (I/O, another thread, or
-        # a deadlock), so sleep instead of spinning. Nor while a worker
-        # thread is still working for the run: virtual time would run out
-        # under a job that takes real time (a timeout around it would fire).
-        if threshold < timeout and deadline != math.inf and not self.entry_queue.reports_due:
+        # a deadlock), so sleep instead of spinning. (A task waiting for a
+        # worker thread is blocked like any other, as in trio: the clock
+        # jumps under it. See MockClock.)
+        if threshold < timeout and deadline != math.inf:
             return threshold, IdleAction.AUTOJUMP_CLOCK
         return timeout, None
 
