@@ -74,6 +74,9 @@ def foreign_yield(runner: Runner, task: Task, msg: object) -> None:
             return
         task._abort_func = abort_func
         task._foreign_wait = True
+        if runner.ki_pending and task is runner.main_task:
+            runner._deliver_pending_ki()
+        # (Returns at once if the KeyboardInterrupt aborted the wait.)
         task._attempt_delivery_of_any_pending_cancel()
         return
     # The task resumes in the next batch with the TypeError thrown in at the

@@ -631,8 +631,10 @@ class Runner:
             spare = batch
             if self.ki_pending:
                 # Once per batch rather than per step: the main task may have
-                # reached a checkpoint in this batch.
-                self._deliver_pending_ki()
+                # reached a checkpoint in this batch. (Only that: its waits
+                # are tried when it starts one, so an abort function that
+                # refused is not asked again every batch.)
+                self._deliver_ki_at_checkpoint()
 
     # -- KeyboardInterrupt -------------------------------------------------------
 
@@ -648,15 +650,34 @@ class Runner:
         raise KeyboardInterrupt
 
     def _deliver_pending_ki(self) -> None:
-        # KeyboardInterrupt is outside every cancel scope: it reaches the main
-        # task at a checkpoint or in a wait, shielded or not, but never at a
-        # cancel-shielded checkpoint (which is not a cancel point at all).
+        """Deliver the pending KeyboardInterrupt to the main task if it can
+        take it now: in a wait (by aborting it) or at a checkpoint.
+
+        KeyboardInterrupt is outside every cancel scope: it reaches the main
+        task at a checkpoint or in a wait, shielded or not, but never at a
+        cancel-shielded checkpoint (which is not a cancel point at all).
+        Tried when it arrives (`deliver_ki`), whenever the main task starts
+        a wait while it is pending (the step loop, `_queue_in_lot`,
+        `foreign_yield`), and after each batch for a checkpoint
+        (`_deliver_ki_at_checkpoint`). A wait whose abort function refused
+        is not asked again: the task's next wait or checkpoint takes it."""
         task = self.main_task
         if task is None or self.main_task_outcome is not None:
             return
         if task._abort_func is not None:
             task._attempt_abort(self._raise_ki)
-        elif task._next_send is RESUME_CHECKPOINT:
+        else:
+            self._deliver_ki_at_checkpoint()
+
+    def _deliver_ki_at_checkpoint(self) -> None:
+        """If the main task resumes from a checkpoint next, make it raise
+        the pending KeyboardInterrupt there."""
+        task = self.main_task
+        if (
+            task is not None
+            and task._next_send is RESUME_CHECKPOINT
+            and self.main_task_outcome is None
+        ):
             task._next_send = THROW_ON_RESUME
             task._pending_throw = KeyboardInterrupt()
             self.ki_pending = False
