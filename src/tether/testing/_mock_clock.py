@@ -12,6 +12,7 @@ from ..lowlevel import (
     current_statistics,
     current_tether_token,
     in_tether_run,
+    in_tether_task,
 )
 
 
@@ -55,6 +56,7 @@ class MockClock(Clock):
         self._virtual_base += self._rate * (real - self._real_base)
         self._real_base = real
         self._rate = float(new_rate)
+        self._wake_waiting_guest()
 
     @property
     def autojump_threshold(self) -> float:
@@ -81,6 +83,14 @@ class MockClock(Clock):
             except RunFinishedError:
                 pass
 
+    def _wake_waiting_guest(self) -> None:
+        # Called on the host thread of a guest run (in the run, not in a
+        # task), the loop may be waiting in its worker thread for a time
+        # computed before this change: give it a turn. (Anywhere else the
+        # loop computes its next wait after this code anyway: no need.)
+        if not in_tether_task():
+            self._wake_run_loop()
+
     def start_clock(self) -> None:
         pass
 
@@ -102,6 +112,7 @@ class MockClock(Clock):
         if math.isnan(seconds) or seconds < 0:
             raise ValueError(f"time can't go backwards: jump({seconds!r})")
         self._virtual_base += seconds
+        self._wake_waiting_guest()
 
     def _reset(self) -> None:
         # Back to virtual time 0, keeping rate and threshold: a `Schedule`
@@ -117,7 +128,8 @@ class MockClock(Clock):
         that deadline is)."""
         jump = current_statistics().seconds_to_next_deadline
         if 0 < jump < math.inf:
-            self.jump(jump)
+            # (Not `jump()`: the loop itself calls this, about to run a turn.)
+            self._virtual_base += jump
 
 
 def _nothing() -> None:
