@@ -830,3 +830,31 @@ def test_an_abandoned_call_stops_counting_as_active():
         gate.open()
 
     tether.run(main)
+
+
+def test_a_crashed_run_waits_for_a_worker_thread_before_giving_up():
+    # After a crash every task is cancelled; a task whose thread is still
+    # working cannot be woken by the kernel, but its thread will report
+    # back: the run waits for it instead of declaring the tasks stuck.
+    seen = []
+
+    def crash():
+        raise RuntimeError("callback failed")
+
+    async def worker():
+        try:
+            seen.append(await to_thread.run_sync(time.sleep, 0.05))
+        finally:
+            seen.append("unwound")
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(worker)
+            await wait_all_tasks_blocked()
+            lowlevel.current_tether_token().run_sync_soon(crash)
+            await tether.sleep_forever()
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        tether.run(main)
+    assert "could not be woken" not in str(info.value)
+    assert seen == [None, "unwound"]

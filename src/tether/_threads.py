@@ -47,6 +47,7 @@ from ._core import (
     current_task,
     current_tether_token,
     disable_ki_protection,
+    expect_thread_report,
     forget_async_library,
     in_tether_run,
     mark_tether_context,
@@ -54,6 +55,8 @@ from ._core import (
     reschedule,
     spawn_system_task,
     start_thread_soon,
+    thread_report_received,
+    thread_reports_due,
     wait_task_rescheduled,
 )
 from ._sync import CapacityLimiter, Event
@@ -122,6 +125,14 @@ def active_threads() -> _ActiveThreads:
         active = _ActiveThreads()
         _active_threads.set(active)
         return active
+
+
+def thread_jobs_running() -> int:
+    """How many worker-thread jobs of this run's `to_thread.run_sync` calls
+    have not reported back yet, whatever limiter they use, abandoned calls
+    included (their report still returns a limiter token). While there are
+    any, the run is not deadlocked. Not a checkpoint."""
+    return thread_reports_due()
 
 
 class _ThreadPlaceholder:
@@ -271,6 +282,8 @@ async def to_thread_run_sync(
     def report_back(result: outcome.Outcome[T]) -> None:
         # Runs in the run's thread. Release the token first; if the limiter's
         # release fails, that error replaces (and chains onto) the result.
+        thread_report_received()
+
         def release_then_unwrap() -> T:
             try:
                 return result.unwrap()
@@ -299,9 +312,13 @@ async def to_thread_run_sync(
     active = active_threads()
     active.started()
     try:
+        # (Counted even after the call is abandoned: the thread's report
+        # still returns the limiter's token, which can wake a task.)
+        expect_thread_report()
         try:
             start_thread_soon(job_in_thread, deliver, thread_name)
         except BaseException:
+            thread_report_received()
             token_source.release_on_behalf_of(placeholder)
             raise
 
@@ -361,12 +378,17 @@ class _FromThreadCall:
     """One call a thread asked the run to make. Created in the thread; its
     outcome goes back through `reply`, for which the thread blocks."""
 
-    __slots__ = ("args", "context", "fn", "is_async", "reply")
+    __slots__ = ("args", "context", "fn", "is_async", "pauses_job", "reply")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], is_async: bool) -> None:
         self.fn = fn
         self.args = args
         self.is_async = is_async
+        #: The calling thread is a `to_thread` job of the run it calls into:
+        #: while the run handles the call, the thread waits for the run
+        #: rather than working for it, so the run does not count its report
+        #: as due (see `expect_thread_report`). Set by `send`.
+        self.pauses_job = False
         # The thread's context, so contextvars it set are visible to the
         # call; the call runs in the run's thread, so sniffio says tether.
         self.context = contextvars.copy_context()
@@ -374,6 +396,17 @@ class _FromThreadCall:
         self.reply: queue.SimpleQueue[outcome.Outcome[Any]] = queue.SimpleQueue()
 
     # -- in the run's thread -------------------------------------------------
+
+    def _begin(self) -> None:
+        """The call reached the run (a run_sync_soon callback)."""
+        if self.pauses_job:
+            thread_report_received()
+
+    def _answer(self, result: outcome.Outcome[Any]) -> None:
+        """Send `result` back to the thread, which works on from here."""
+        if self.pauses_job:
+            expect_thread_report()
+        self.reply.put(result)
 
     @disable_ki_protection
     async def _call_async(self) -> Any:
@@ -403,7 +436,7 @@ class _FromThreadCall:
         """Run the call in the task waiting in `to_thread.run_sync`, inside
         its cancel scopes."""
         if not self.is_async:
-            self.reply.put(outcome.capture(self._call_sync))
+            self._answer(outcome.capture(self._call_sync))
             return
         task = current_task()
         task_context = task.context
@@ -416,20 +449,21 @@ class _FromThreadCall:
         finally:
             task.context = task_context
         await cancel_shielded_checkpoint()
-        self.reply.put(result)
+        self._answer(result)
 
     async def _run_as_system_task(self) -> None:
-        self.reply.put(await outcome.acapture(self._call_async))
+        self._answer(await outcome.acapture(self._call_async))
 
     def start_in_system_task(self) -> None:
         # A run_sync_soon callback: must never raise.
+        self._begin()
         if not self.is_async:
-            self.reply.put(outcome.capture(self._call_sync))
+            self._answer(outcome.capture(self._call_sync))
             return
         try:
             spawn_system_task(self._run_as_system_task, name=self.fn, context=self.context)
         except RuntimeError:
-            self.reply.put(
+            self._answer(
                 outcome.Error(
                     RunFinishedError("the tether run is shutting down and takes no new work")
                 )
@@ -472,6 +506,7 @@ class _FromThreadCall:
         # the call can run.
         if link is not None:
             link.from_thread_call = self
+            self.pauses_job = token is link.token
         try:
             if tether_token is not None or link is None or link.abandon_on_cancel:
                 token.run_sync_soon(self.start_in_system_task)
@@ -479,6 +514,7 @@ class _FromThreadCall:
 
                 def hand_to_waiting_task() -> None:
                     assert link.task is not None, "only abandoned calls lose their task"
+                    self._begin()
                     reschedule(link.task, outcome.Value(self))
 
                 token.run_sync_soon(hand_to_waiting_task)

@@ -343,3 +343,52 @@ def test_run_restores_the_hooks_it_found():
 
     tether.run(main)
     assert sys.get_asyncgen_hooks() == before
+
+
+def test_a_generator_of_ours_reusing_a_finished_foreign_ones_id_is_still_ours(unraisable):
+    # A foreign generator that finishes normally is never finalized, so its
+    # id is not forgotten that way; a generator of ours that Python later
+    # puts at the same address (same id) must still be closed by the run,
+    # in a task, where its cleanup can await.
+    foreign_ids = set()
+    closed = []
+
+    async def cleanup_awaits(awaits=True):
+        try:
+            yield 1
+        finally:
+            if awaits:
+                await lowlevel.cancel_shielded_checkpoint()
+                closed.append("cleanup finished")
+
+    def exhaust_outside_any_task():
+        # (The same function: a generator of the same size, so the same
+        # memory block, and id, can serve the next one.)
+        agen = cleanup_awaits(awaits=False)
+        with pytest.raises(StopIteration):
+            agen.asend(None).send(None)
+        with pytest.raises(StopAsyncIteration):
+            agen.asend(None).send(None)  # finished: no finalizer call later
+        foreign_ids.add(id(agen))
+
+    async def main():
+        token = lowlevel.current_tether_token()
+        for _ in range(200):
+            token.run_sync_soon(exhaust_outside_any_task)
+            await lowlevel.checkpoint()  # (the callback runs before this returns)
+            ours = cleanup_awaits()
+            await ours.asend(None)
+            if id(ours) in foreign_ids:
+                break
+            await ours.aclose()
+            closed.clear()
+        else:
+            pytest.skip("the interpreter never reused a finished generator's id")
+        with pytest.warns(ResourceWarning, match="garbage collected"):
+            del ours
+            gc.collect()
+        await wait_all_tasks_blocked()
+
+    tether.run(main)
+    assert unraisable == []
+    assert closed == ["cleanup finished"]

@@ -189,3 +189,82 @@ def test_cancelled_survives_pickling():
         exc.reason,
     )
     assert str(copy) == str(exc)
+
+
+def test_own_deadline_after_a_borrowed_cancellation_ends_says_deadline():
+    # The inner scope is first cancelled from outside (explicitly); then a
+    # shield keeps that out, and what cancels the code later is the inner
+    # scope's own deadline: its Cancelled says so.
+    async def main():
+        with tether.CancelScope() as outer:
+            with tether.CancelScope() as inner:
+                outer.cancel(reason="outer said so")
+                borrowed = await cancelled_at_checkpoint()
+                inner.shield = True
+                inner.deadline = tether.current_time() + 1
+                try:
+                    await tether.sleep(5)
+                except tether.Cancelled as exc:
+                    own = exc
+                    raise
+            assert inner.cancelled_caught
+        return borrowed, own
+
+    borrowed, own = run_mock(main)
+    assert (borrowed.source, borrowed.reason) == ("explicit", "outer said so")
+    assert (own.source, own.reason, own.source_task) == ("deadline", None, None)
+    assert str(own) == "cancelled due to deadline"
+
+
+def test_borrowed_reason_follows_the_outer_scope_that_reaches_in_now():
+    # Shielded while the first outer scope is cancelled, then unshielded
+    # under a second cancellation: the reason is the one in effect.
+    async def main():
+        with tether.CancelScope() as outer:
+            with tether.CancelScope() as middle:
+                with tether.CancelScope() as inner:
+                    middle.cancel(reason="first")
+                    first = await cancelled_at_checkpoint()
+                    inner.shield = True
+                    await lowlevel.checkpoint()  # not cancelled: shielded
+                    outer.cancel(reason="ignored: middle keeps its own reason")
+                    inner.shield = False
+                    second = await cancelled_at_checkpoint()
+        return first, second
+
+    first, second = tether.run(main)
+    assert first.reason == second.reason == "first"
+
+
+def test_cancel_builds_the_task_text_only_when_a_cancelled_needs_it(monkeypatch):
+    reprs = []
+
+    async def main():
+        task_type = type(lowlevel.current_task())
+        plain_repr = task_type.__repr__
+
+        def counting_repr(task):
+            reprs.append(task)
+            return plain_repr(task)
+
+        monkeypatch.setattr(task_type, "__repr__", counting_repr)
+        for _ in range(3):
+            with tether.CancelScope() as cs:
+                cs.cancel()  # nothing inside is ever cancelled by it
+        assert reprs == []
+
+        # A child cancels and exits; the text still names it afterwards.
+        with tether.CancelScope() as cs:
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(_cancel, cs)
+            exc = await cancelled_at_checkpoint()
+        return exc, list(reprs)
+
+    exc, built = run_mock(main)
+    assert len(built) == 1  # built once, for the first Cancelled
+    assert exc.source == "explicit"
+    assert exc.source_task.startswith("<Task ") and "_cancel" in exc.source_task
+
+
+async def _cancel(scope):
+    scope.cancel()

@@ -6,6 +6,8 @@ test_guest_asyncio.py.)"""
 from __future__ import annotations
 
 import gc
+import os
+import selectors
 import signal
 import socket
 import threading
@@ -749,3 +751,119 @@ def test_host_dropping_the_run_abandons_it():
 
 async def _checkpoint():
     await lowlevel.checkpoint()
+
+
+def test_host_jumps_the_mock_clock():
+    # The run waits in its worker thread for a deadline that a clock whose
+    # time stands still never reaches by itself; the host moves time.
+    clock = MockClock()
+    host = QueueHost()
+
+    async def main():
+        host.call_soon(lambda: clock.jump(5))
+        await tether.sleep(5)
+        return tether.current_time()
+
+    assert host.run(main, clock=clock) == 5
+
+
+def test_host_sets_the_mock_clocks_rate():
+    clock = MockClock()
+    host = QueueHost()
+
+    async def main():
+        host.call_soon(lambda: setattr(clock, "rate", 1_000_000))
+        await tether.sleep(1)
+        return tether.current_time() >= 1
+
+    assert host.run(main, clock=clock)
+
+
+@pytest.mark.parametrize("name", ["PollSelector", "SelectSelector"])
+def test_io_on_the_selectors_backend(name, monkeypatch):
+    # The selectors fallback waits in the guest's worker thread too; the
+    # bookkeeping of what is registered stays on the run's thread.
+    from tether._core import _io, _run
+
+    selector_class = getattr(selectors, name, None)
+    if selector_class is None:
+        pytest.skip(f"selectors.{name} is not available here")
+    monkeypatch.setattr(selectors, "DefaultSelector", selector_class)
+    monkeypatch.setattr(_run, "make_io_manager", _io.SelectorIOManager)
+    log = []
+
+    async def victim(fd):
+        try:
+            await lowlevel.wait_readable(fd)
+        except tether.ClosedResourceError:
+            log.append("closed")
+        else:
+            # poll() reports a closed fd ready (POLLNVAL): woken, no hang.
+            log.append("closed" if name == "PollSelector" else "woken without error")
+
+    async def main():
+        assert tether.lowlevel.current_statistics().io_statistics.backend == name
+        a, b = tether.socket.socketpair()
+        fd = os.dup(b.fileno())
+        with a, b:
+            async with tether.open_nursery() as nursery:
+
+                async def receive():
+                    for _ in range(3):
+                        log.append(await a.recv(10))
+
+                nursery.start_soon(receive)
+                nursery.start_soon(victim, fd)
+                await wait_all_tasks_blocked()
+                os.close(fd)  # behind the selector's back
+                for message in (b"1", b"2", b"3"):
+                    await b.send(message)
+                    await wait_all_tasks_blocked()
+        return sorted(map(str, log))
+
+    assert run_as_guest(main) == sorted(map(str, ["closed", b"1", b"2", b"3"]))
+
+
+@pytest.mark.parametrize("name", ["PollSelector", "SelectSelector"])
+def test_selectors_backend_changes_registrations_on_the_host_thread_only(name, monkeypatch):
+    # The worker thread only waits; what is registered is changed on the
+    # host thread (where host code may cancel a wait at the same time).
+    from tether._core import _io, _run
+
+    base = getattr(selectors, name, None)
+    if base is None:
+        pytest.skip(f"selectors.{name} is not available here")
+    host_thread = threading.current_thread()
+    changed_from = []
+    arriving = []
+
+    class Watched(base):
+        def register(self, *args, **kwargs):
+            changed_from.append(threading.current_thread())
+            return super().register(*args, **kwargs)
+
+        def unregister(self, *args, **kwargs):
+            changed_from.append(threading.current_thread())
+            return super().unregister(*args, **kwargs)
+
+        def select(self, timeout=None):
+            if timeout and arriving:
+                # Data arrives while the worker thread waits.
+                sock, data = arriving.pop()
+                sock.send(data)
+            return super().select(timeout)
+
+    monkeypatch.setattr(selectors, "DefaultSelector", Watched)
+    monkeypatch.setattr(_run, "make_io_manager", _io.SelectorIOManager)
+
+    async def main():
+        a, b = socket.socketpair()
+        with a, b:
+            a.setblocking(False)
+            arriving.append((b, b"during the wait"))
+            await lowlevel.wait_readable(a)
+            return a.recv(100)
+
+    assert run_as_guest(main) == b"during the wait"
+    assert not arriving
+    assert set(changed_from) == {host_thread}

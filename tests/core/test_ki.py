@@ -6,6 +6,7 @@ import gc
 import os
 import signal
 import threading
+import types
 import weakref
 
 import pytest
@@ -426,3 +427,73 @@ def test_a_deferred_ctrl_c_is_delivered_once():
         return "no second KeyboardInterrupt"
 
     assert run_mock(main) == "no second KeyboardInterrupt"
+
+
+def test_a_wait_that_refuses_the_interrupt_is_not_asked_again_every_batch():
+    # The main task waits on something that cannot be abandoned (its abort
+    # function refuses). The Ctrl-C is tried on that wait once, not after
+    # every batch the other tasks run; it is raised at the main task's next
+    # checkpoint once the wait is over.
+    asked = []
+
+    async def main():
+        me = lowlevel.current_task()
+
+        def refuse(raise_cancel):
+            asked.append("asked")
+            return lowlevel.Abort.FAILED
+
+        async def busy_then_wake():
+            await tether.testing.wait_all_tasks_blocked()
+            ctrl_c_protected()  # (deferred: it goes to the main task)
+            for _ in range(50):
+                await lowlevel.checkpoint()
+            lowlevel.reschedule(me)
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(busy_then_wake)
+            await lowlevel.wait_task_rescheduled(refuse)
+            asked_during_the_wait = len(asked)
+            try:
+                await lowlevel.checkpoint()
+            except KeyboardInterrupt:
+                return asked_during_the_wait, "interrupted at the checkpoint"
+        return asked_during_the_wait, "not interrupted"  # pragma: no cover
+
+    # (Checked outside the run: a failure inside would meet the pending
+    # KeyboardInterrupt, which ends the whole test session.)
+    assert run_mock(main) == (1, "interrupted at the checkpoint")
+    assert asked == ["asked"]
+
+
+def test_ctrl_c_reaches_a_main_task_waiting_at_a_foreign_yield():
+    # A task that the face's handler parks on a foreign object gets the
+    # pending Ctrl-C when it starts waiting, as in any other wait.
+    class Foreign:
+        pass
+
+    aborted = []
+
+    def handler(task, obj):
+        def abort(raise_cancel):
+            aborted.append(obj)
+            return lowlevel.Abort.SUCCEEDED
+
+        return abort
+
+    @types.coroutine
+    def wait_foreign(obj):
+        yield obj
+
+    async def main():
+        lowlevel.current_task().foreign_yield_handler = handler
+        ctrl_c_protected()
+        # Not an interrupt point: the task is runnable, not at a checkpoint,
+        # when the run first tries to deliver the Ctrl-C; the foreign wait
+        # is the next chance.
+        await lowlevel.cancel_shielded_checkpoint()
+        await wait_foreign(Foreign())
+
+    with pytest.raises(KeyboardInterrupt):
+        tether.run(main)
+    assert len(aborted) == 1

@@ -26,7 +26,7 @@ def test_exiting_outer_scope_first_names_the_inner_one():
 
     message = tether.run(main)
     assert "Cancel scope stack corrupted" in message
-    assert "reverse\norder they were entered" in message
+    assert "leaves it, innermost first" in message
 
 
 def test_exiting_scope_from_unrelated_task_changes_nothing():

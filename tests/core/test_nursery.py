@@ -767,3 +767,30 @@ def test_cancelled_nursery_is_freed_without_the_garbage_collector():
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_exiting_a_nursery_twice_is_a_clear_error():
+    async def main():
+        async with tether.open_nursery() as outer:
+            manager = tether.open_nursery()
+            inner = await manager.__aenter__()
+            assert await manager.__aexit__(None, None, None) is True
+            with pytest.raises(RuntimeError, match="exited twice"):
+                await manager.__aexit__(None, None, None)
+            with pytest.raises(RuntimeError, match="exited twice"):
+                await manager.__aexit__(ValueError, ValueError("late"), None)
+            # The task's other open nursery is untouched by the refused exits.
+            assert lowlevel.current_task().child_nurseries == [outer]
+            outer.start_soon(tether.sleep, 1)
+            with pytest.raises(RuntimeError, match="Nursery is closed"):
+                inner.start_soon(tether.sleep, 1)
+
+    run_mock(main)
+
+
+def test_exiting_an_unentered_nursery_is_a_clear_error():
+    async def main():
+        with pytest.raises(RuntimeError, match="without being entered"):
+            await tether.open_nursery().__aexit__(None, None, None)
+
+    run_mock(main)

@@ -823,12 +823,18 @@ def test_a_deadlock_on_an_autojump_clock_fails_fast(pytester):
             await tether.to_thread.run_sync(time.sleep, 0.3)
 
         @pytest.mark.tether
+        async def test_a_thread_with_its_own_limiter_is_not_a_deadlock(autojump_clock):
+            import time
+            limiter = tether.CapacityLimiter(1)
+            await tether.to_thread.run_sync(time.sleep, 0.3, limiter=limiter)
+
+        @pytest.mark.tether
         async def test_waiting_for_idle_is_not_a_deadlock(autojump_clock):
             await tether.testing.wait_all_tasks_blocked(0.3)
         """,
         "--tether-deadlock-grace=0.1",
     )
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=4, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*test_deadlock deadlocked: every task is blocked and nothing can wake one*",

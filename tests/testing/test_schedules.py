@@ -294,6 +294,28 @@ def test_a_worker_thread_is_not_a_deadlock():
     assert Schedule().run(main) == "done"
 
 
+def test_a_worker_thread_waiting_for_the_run_is_part_of_a_deadlock():
+    # The thread is blocked in from_thread.run, in a call that waits
+    # forever: nothing will ever report back.
+    async def never():
+        await tether.Event().wait()
+
+    async def main():
+        await tether.to_thread.run_sync(tether.from_thread.run, never)
+
+    with pytest.raises(HangError, match="deadlocked"):
+        Schedule().run(main)
+
+
+def test_a_worker_thread_with_its_own_limiter_is_not_a_deadlock():
+    async def main():
+        limiter = tether.CapacityLimiter(1)
+        await tether.to_thread.run_sync(time.sleep, 0.05, limiter=limiter)
+        return "done"
+
+    assert Schedule().run(main) == "done"
+
+
 # -- schedules() -------------------------------------------------------------------
 
 

@@ -19,6 +19,15 @@ run's hooks were installed). While a run is active:
   finalizer there, it is closed the way Python closes a generator without
   hooks: one step of ``aclose()``, and an error if it wanted to await.
 
+Foreign generators are remembered by id, not by weak reference: Python
+clears a generator's weak references *before* it calls the finalizer hook,
+so at that point a weak set no longer knows the generator. An id outlives
+its generator when the generator finishes normally (no finalizer call
+removes it) and may then be reused by a new one; so every first iteration
+records the verdict for its id afresh (ours: the id is dropped from the
+foreign set). Two live objects never share an id, so when a generator is
+finalized, the entry for its id is the one its own first iteration made.
+
 Closing one of ours runs in a cancelled, shielded scope, as trio does: its
 cleanup can run synchronous code and `cancel_shielded_checkpoint`, and any
 ``await`` of a checkpoint raises `Cancelled`. Nothing a generator does while
@@ -103,9 +112,11 @@ class AsyncGenerators:
     #: strong once the end-of-run finalization starts (the module's
     #: invariant).
     alive: weakref.WeakSet[AGen] | set[AGen]
-    #: ids of foreign generators that have not been finalized yet. (An id
-    #: is safe to keep: the finalizer runs before the id can be reused,
-    #: and removes it.)
+    #: ids of the foreign generators (see the module docstring for why ids
+    #: and why this is exact). Invariant: for every id, the entry reflects
+    #: the latest generator with that id to be first iterated while the
+    #: hooks were ours. An id of a foreign generator that finished normally
+    #: stays until the id is reused or the run ends.
     _foreign: set[int]
     #: Ours, collected while the system nursery was closing.
     _trailing: set[AGen]
@@ -134,6 +145,9 @@ class AsyncGenerators:
         runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
         if runner is self.runner and runner.current_task is not None:
             self.alive.add(agen)
+            # (A foreign generator that finished normally may have had
+            # this id: it is not this one.)
+            self._foreign.discard(id(agen))
             return
         self._foreign.add(id(agen))
         previous = self._prev_hooks.firstiter

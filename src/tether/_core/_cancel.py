@@ -98,8 +98,7 @@ class CancelStatus:
             parent is not None and not scope._shield and parent.effectively_cancelled
         ):
             self.effectively_cancelled = True
-            if scope._cancel_reason is None:
-                scope._cancel_reason = parent._scope._cancel_reason
+            _borrow_reason(scope, parent)
         if self.effectively_cancelled:
             _count(1)
         if parent is not None:
@@ -147,11 +146,11 @@ class CancelStatus:
             inherited = current.parent_cancellation_is_visible_to_us
             new_state = current._scope._cancel_called or inherited
             if new_state != current.effectively_cancelled:
-                if inherited and current._scope._cancel_reason is None:
-                    # Cancelled from outside: its Cancelled says why the
-                    # outer scope was cancelled.
+                if new_state and not current._scope._cancel_called:
                     assert current._parent is not None
-                    current._scope._cancel_reason = current._parent._scope._cancel_reason
+                    _borrow_reason(current._scope, current._parent)
+                elif not new_state:
+                    _return_borrowed_reason(current._scope)
                 current.effectively_cancelled = new_state
                 _count(1 if new_state else -1)
                 if new_state:
@@ -195,6 +194,26 @@ class CancelStatus:
         elif self.effectively_cancelled:
             # Closed for good: nothing can be under it any more.
             _count(-1)
+
+
+# A scope cancelled only because an outer one is has no reason of its own:
+# it shows the outer scope's while that cancellation reaches in. When it
+# stops reaching in (a shield, a move under another nursery), the scope
+# gives the reason back, so that a later cause of its own (its deadline)
+# is reported as itself rather than as the outer scope's old one.
+
+
+def _borrow_reason(scope: CancelScope, outer: CancelStatus) -> None:
+    """`scope` becomes cancelled through `outer`, the status it nests in."""
+    if not scope._cancel_called:
+        scope._cancel_reason = outer._scope._cancel_reason
+
+
+def _return_borrowed_reason(scope: CancelScope) -> None:
+    """`scope` is no longer cancelled (so the outer cancellation no longer
+    reaches it, and it was never cancelled itself)."""
+    if not scope._cancel_called:
+        scope._cancel_reason = None
 
 
 def _count(change: int) -> None:
@@ -412,8 +431,8 @@ class CancelScope:
         status = self._cancel_status
         if status is None:
             new_exc = RuntimeError(
-                f"Cancel scope stack corrupted: attempted to exit {self!r} "
-                "which had already been exited"
+                f"Cancel scope stack corrupted: {self!r} is a scope which had already "
+                "been exited; a scope is left once"
             )
             new_exc.__context__ = exc
             return new_exc
@@ -424,8 +443,9 @@ class CancelScope:
                 pass
             elif not status.encloses(task._cancel_status):
                 new_exc = RuntimeError(
-                    f"Cancel scope stack corrupted: attempted to exit {self!r} from "
-                    f"unrelated {task!r}\n{MISNESTING_ADVICE}"
+                    f"Cancel scope stack corrupted: {self!r} was exited from unrelated "
+                    f"{task!r}, which is not inside it; nothing was changed"
+                    f"\n{MISNESTING_ADVICE}"
                 )
                 new_exc.__context__ = exc
                 return new_exc
@@ -433,9 +453,10 @@ class CancelScope:
                 inner = task._cancel_status
                 inner_scope = inner._scope if inner is not None else None
                 new_exc = RuntimeError(
-                    f"Cancel scope stack corrupted: attempted to exit {self!r} in "
-                    f"{task!r}, which is still within its child {inner_scope!r}: exit "
-                    f"that one first\n{MISNESTING_ADVICE}"
+                    f"Cancel scope stack corrupted: {self!r} was exited while "
+                    f"{task!r} is still within its child {inner_scope!r}, which should "
+                    "have been left first; the child is now cancelled so that the code "
+                    f"in it unwinds\n{MISNESTING_ADVICE}"
                 )
                 new_exc.__context__ = exc
                 exc = new_exc
@@ -497,11 +518,11 @@ class CancelScope:
         """
         if self._cancel_called:
             return
-        try:
-            task: str | None = repr(current_task())
-        except RuntimeError:
-            task = None
-        self._cancel(CancelReason("explicit", source_task=task, reason=reason))
+        runner = getattr(GLOBAL_RUN_CONTEXT, "runner", None)
+        # (The task, not its repr: the reason builds the text only if a
+        # Cancelled or a task tree needs it.)
+        task = runner.current_task if runner is not None else None
+        self._cancel(CancelReason("explicit", by_task=task, reason=reason))
 
     def _cancel(self, reason: CancelReason | None) -> None:
         """`cancel` for the kernel's own causes, which say why."""

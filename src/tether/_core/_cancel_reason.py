@@ -10,8 +10,14 @@ which task::
     cancelled due to nursery with reason 'child task raised exception
     ValueError()' from task <Task 'app.worker' at 0x7f...>
 
-Tasks are recorded by their ``repr`` rather than referenced, so a kept
-exception never keeps a task (and everything it references) alive.
+A `Cancelled` records the task by its ``repr`` rather than referencing it,
+so a kept exception never keeps a task (and everything it references) alive.
+The reason itself may hold the task until that text is first needed:
+`CancelScope.cancel` runs in whatever loop cancels things, and building a
+``repr`` there that nobody may ever read (no checkpoint left in the scope)
+is wasted work. The first read of `CancelReason.source_task` (when the
+first `Cancelled` is made, or a task tree is drawn) builds the text and
+lets go of the task.
 """
 
 from __future__ import annotations
@@ -36,18 +42,22 @@ CancelSource: TypeAlias = Literal[
 
 
 class CancelReason:
-    """The cause recorded on a cancelled scope (immutable)."""
+    """The cause recorded on a cancelled scope (immutable, apart from the
+    task text built on first read)."""
 
-    __slots__ = ("reason", "source", "source_task")
+    __slots__ = ("_by_task", "_source_task", "reason", "source")
 
     #: What kind of event it was (see `CancelSource`).
     source: CancelSource
-    #: The ``repr`` of the task that caused it, if known (a string, so that
-    #: a kept reason does not keep the task alive).
-    source_task: str | None
     #: The text given to ``cancel(reason=...)``, or tether's description of
     #: the cause; None for none.
     reason: str | None
+    #: The ``repr`` of the task that caused it, once built (see
+    #: `source_task`); None while `_by_task` holds the task, or if unknown.
+    _source_task: str | None
+    #: The task that caused it, until `source_task` is first read; then
+    #: None. Invariant: at most one of `_by_task` and `_source_task` is set.
+    _by_task: object | None
 
     def __init__(
         self,
@@ -55,10 +65,25 @@ class CancelReason:
         *,
         source_task: str | None = None,
         reason: str | None = None,
+        by_task: object | None = None,
     ) -> None:
+        """`source_task` is the causing task's text if already built;
+        `by_task` is the task itself, for its text to be built lazily."""
         self.source = source
-        self.source_task = source_task
         self.reason = reason
+        self._source_task = source_task
+        self._by_task = by_task
+
+    @property
+    def source_task(self) -> str | None:
+        """The ``repr`` of the task that caused it, if known (a string, so
+        that a `Cancelled` made from this reason does not keep the task
+        alive). Built on first read."""
+        task = self._by_task
+        if task is not None:
+            self._source_task = repr(task)
+            self._by_task = None
+        return self._source_task
 
     def __repr__(self) -> str:
         return (

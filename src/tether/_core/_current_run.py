@@ -117,6 +117,30 @@ def current_statistics() -> RunStatistics:
     )
 
 
+def expect_thread_report() -> None:
+    """The calling code is starting a worker-thread job that will report
+    back to this run with `TetherToken.run_sync_soon`: until it has, the run
+    counts as not stuck (no deadlock report, no scheduler told every task is
+    blocked). Call it in the run's
+    thread, and `thread_report_received` exactly once when the report has
+    arrived (or the thread could not be started)."""
+    current_runner().entry_queue.reports_due += 1
+
+
+def thread_report_received() -> None:
+    """The report of a job counted by `expect_thread_report` has arrived (in
+    the run's thread)."""
+    queue = current_runner().entry_queue
+    assert queue.reports_due > 0, "thread_report_received without expect_thread_report"
+    queue.reports_due -= 1
+
+
+def thread_reports_due() -> int:
+    """How many worker-thread jobs started from this run have not reported
+    back yet (see `expect_thread_report`). Not a checkpoint."""
+    return current_runner().entry_queue.reports_due
+
+
 def current_tether_token() -> TetherToken:
     """The `TetherToken` of the current run, for use from other threads."""
     return current_runner().token

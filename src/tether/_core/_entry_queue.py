@@ -27,6 +27,11 @@ between any two statements.
 checks it under the same guard, so a call is either refused or is in the
 inbox before the run's last `take_all`. The guard is reentrant because a
 signal handler may call `submit` while the interrupted code holds it.
+
+The inbox also counts the reports that worker threads owe the run
+(`reports_due`): a `to_thread` job hands the run a call when its thread is
+done, so until it has, the run is not stuck even if nothing else can wake
+a task.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class CallbackInbox:
     """The calls handed to one run from outside it, until the loop makes
     them."""
 
-    __slots__ = ("accepting", "coalesced", "guard", "ordered", "wake_loop")
+    __slots__ = ("accepting", "coalesced", "guard", "ordered", "reports_due", "wake_loop")
 
     #: Plain calls, oldest first.
     ordered: deque[Call]
@@ -62,6 +67,10 @@ class CallbackInbox:
     #: Held while `accepting` is read or cleared, and while `coalesced`
     #: changes (a dict must not be changed by two threads at once).
     guard: threading.RLock
+    #: Worker-thread jobs started from this run whose report (a call in
+    #: this inbox) has not been made yet. Changed in the run's thread only
+    #: (`expect_thread_report`, `thread_report_received`).
+    reports_due: int
 
     def __init__(self, wake_loop: Callable[[], None]) -> None:
         self.ordered = deque()
@@ -69,6 +78,7 @@ class CallbackInbox:
         self.wake_loop = wake_loop
         self.accepting = True
         self.guard = threading.RLock()
+        self.reports_due = 0
 
     def __len__(self) -> int:
         return len(self.coalesced) + len(self.ordered)

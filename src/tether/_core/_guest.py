@@ -29,15 +29,21 @@ The turns are those of `Runner._run_loop`, driven through the generator of
 who waits for I/O and in what can wake that wait. In a plain run, only I/O,
 a deadline or another thread (through the wakeup socket) can change what
 the loop waits for. In a guest run, code on the host thread can too, between
-two turns: waking a task (`GuestRunner.reschedule`), starting one, or moving
-a deadline earlier (`GuestDeadlines.add`). Those write to the wakeup socket
+two turns: waking a task (`GuestRunner.reschedule`), starting one, moving
+a deadline earlier (`GuestDeadlines.add`), or moving the clock itself (a
+`MockClock`'s ``jump()`` or ``rate``, which queue a no-op `run_sync_soon`
+callback when called outside a task). Those write to the wakeup socket
 while the worker waits, so the next turn comes at once.
 
 Invariants:
 
 * At most one tick is pending at a time, and the worker waits only while
   no tick is pending, so the loop's generator is never entered twice and
-  the I/O manager is never polled from two threads at once.
+  the I/O manager is never polled from two threads at once. The worker
+  only polls: `IOManager.get_events` changes none of the run's bookkeeping
+  (what is registered, the waiters), which the host thread may be changing
+  at the same time (host code cancelling a wait); `process_events` does
+  that at the next tick.
 * The `GuestRunner` holds no reference to its `GuestRun`. Only the pending
   tick (on the host) or the worker's job holds one, so a host that drops
   them (it stopped without finishing the run) lets the run be garbage

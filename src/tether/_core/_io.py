@@ -11,6 +11,13 @@ would race for the same bytes.
 
 The public functions at the end (`wait_readable`, `wait_writable`,
 `notify_closing`) find the calling thread's run and use its `IOManager`.
+
+Threads: `get_events` may run in another thread than the run's (a guest
+run waits for I/O in a worker thread, see _guest.py), while code on the
+run's thread can still cancel a wait. So `get_events` only asks the OS and
+translates its answer: every change to the run's bookkeeping (the waiters,
+what is registered, waking tasks) happens in `process_events` and the waits
+themselves, in the run's thread.
 """
 
 from __future__ import annotations
@@ -86,6 +93,11 @@ _WAKEUP_DRAIN_CHUNK = 4096
 #: Most ready fds one epoll wait reports; more stay ready for the next wait
 #: (which the loop makes at once, with a zero timeout, if tasks run).
 _MAX_EVENTS_PER_POLL = 1024
+
+#: What `SelectorIOManager.get_events` returns when the OS refused the wait
+#: because a registered fd was closed: an "event" on fd -1, which no file
+#: has, telling `process_events` to find and evict the closed fds.
+_CLOSED_FD_SOMEWHERE = (-1, 0)
 
 
 class _Waiters:
@@ -458,27 +470,36 @@ class SelectorIOManager(IOManager):
                 self.notify_closing(fd)
 
     def get_events(self, timeout: float) -> list[tuple[int, int]]:
+        # (Possibly in a guest run's worker thread: no bookkeeping here, see
+        # the module docstring.)
         try:
             ready = self._selector.select(timeout)
         except (OSError, ValueError):
             # select()/poll() fail as a whole when one registered fd was
-            # closed behind our back: evict the closed ones, so their waiters
-            # get ClosedResourceError and everyone else keeps waiting.
-            self._evict_closed_fds()
-            return []
+            # closed behind our back: `process_events` evicts the closed ones.
+            return [_CLOSED_FD_SOMEWHERE]
         converted = []
         for key, events in ready:
-            fd = key.fd
             mask = (_READ_BIT if events & selectors.EVENT_READ else 0) | (
                 _WRITE_BIT if events & selectors.EVENT_WRITE else 0
             )
-            converted.append((fd, mask))
+            converted.append((key.fd, mask))
+        return converted
+
+    def process_events(self, events: list[tuple[int, int]]) -> None:
+        for fd, _ in events:
+            if fd == _CLOSED_FD_SOMEWHERE[0]:
+                # Their waiters get ClosedResourceError; everyone else keeps
+                # waiting.
+                self._evict_closed_fds()
+                continue
             waiters = self._waiters.get(fd)
             if waiters is not None:
-                # Emulate one-shot: process_events re-registers what is wanted.
+                # Emulate one-shot: `super().process_events` registers again
+                # what is still wanted.
                 self._unregister(fd)
                 waiters.registered = False
-        return converted
+        super().process_events(events)
 
 
 def make_io_manager() -> IOManager:

@@ -36,11 +36,15 @@ if TYPE_CHECKING:
     from ._nursery import Nursery
     from ._task import Task, TaskResult
 
+#: The second part of every misnesting error: the rule, and where to look.
 MISNESTING_ADVICE = """
-Cancel scopes (and nurseries, which contain one) must be exited in the reverse
-order they were entered, by the task that entered them. Check for a 'with'
-block that is entered and exited in different tasks, or a generator that
-yields from inside a 'with CancelScope()' / 'async with open_nursery()' block.
+The rule: the task that enters a cancel scope or a nursery is the one that
+leaves it, innermost first. Usual ways to break it: a generator or async
+generator that yields inside 'with CancelScope()' or 'async with
+open_nursery()' (write such a helper with @contextmanager or
+@asynccontextmanager), an ExitStack or AsyncExitStack that closes blocks out
+of order or from another task, or __enter__/__exit__ (__aenter__/__aexit__)
+called by hand.
 """
 
 LOGGER = logging.getLogger("tether")
@@ -81,23 +85,27 @@ def misnested_task_exit(task: Task, result: TaskResult) -> BaseException:
             CancelReason(
                 "nursery",
                 source_task=repr(task),
-                reason="Parent Task exited prematurely, abandoning this nursery "
-                "without exiting it properly.",
+                reason="abandoned: the task that opened this nursery finished "
+                "without leaving its block",
             )
         )
         # No new tasks; the block's exit (if it ever runs) waits for none.
         nursery._closed = True
+    # (Each message keeps the words trio's tests match on: "Nursery stack
+    # corrupted", "closed before the task exited".)
     if nurseries:
-        error = RuntimeError(
-            f"Nursery stack corrupted: {task!r} exited while the nursery it opened "
-            f"({nurseries[-1]!r}) was still open; the nursery was cancelled and its "
-            f"remaining tasks abandoned\n{MISNESTING_ADVICE}"
+        what = (
+            f"Nursery stack corrupted: {task!r} finished with {nurseries[-1]!r}, "
+            "which it opened, still open. That nursery is now cancelled and takes "
+            "no new tasks; the tasks left in it unwind on their own"
         )
     else:
-        error = RuntimeError(
-            f"Cancel scope stack corrupted: the cancel scope surrounding {task!r} "
-            f"was closed before the task exited\n{MISNESTING_ADVICE}"
+        what = (
+            f"Cancel scope stack corrupted: {task!r} was still inside a cancel "
+            "scope that was closed before the task exited (by another task, or "
+            "by an exit out of order)"
         )
+    error = RuntimeError(f"{what}\n{MISNESTING_ADVICE}")
     if isinstance(result, BaseException):
         error.__context__ = result
     return error

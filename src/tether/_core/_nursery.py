@@ -1,11 +1,11 @@
 """Nurseries: the only way to run tasks concurrently.
 
 A nursery is opened by a parent task with ``async with open_nursery()``. The
-block's own code is the nursery's "nested child". The nursery closes, and the
-``async with`` exits, only when the nested child and every spawned child have
-finished. Every error from them is collected; the first one cancels the
-nursery's scope so that siblings stop; they are raised together as an
-`ExceptionGroup` (always a group, even for one error), so none is lost.
+nursery closes, and the ``async with`` exits, only when the block's own code
+and every task started in the nursery have finished. Every error from them
+is collected; the first one cancels the nursery's scope so that siblings
+stop; they are raised together as an `ExceptionGroup` (always a group, even
+for one error), so none is lost.
 """
 
 from __future__ import annotations
@@ -212,7 +212,21 @@ class NurseryManager:
             # GeneratorExit (an async generator closed while suspended in
             # this block) waits for the children like every other error.
             return False
-        new_exc = await self._nursery._nested_child_finished(exc)
+        try:
+            nursery = self._nursery
+        except AttributeError:
+            raise RuntimeError(
+                "this nursery's 'async with' block was exited without being entered: "
+                "call __aexit__ only after __aenter__ (or use 'async with')"
+            ) from None
+        if not nursery._block_running:
+            # (Its list of the parent's open nurseries was already popped:
+            # a second exit would pop someone else's, or an empty list.)
+            raise RuntimeError(
+                f"{nursery!r} was exited twice: its 'async with' block has already "
+                "been exited once (call __aexit__ once per __aenter__)"
+            )
+        new_exc = await nursery._exit_block(exc)
         # (Named for the line a traceback shows.)
         errors_from_nursery = self._scope._close(new_exc)
         if errors_from_nursery is None:
@@ -289,21 +303,21 @@ class Nursery:
 
     __slots__ = (
         "__weakref__",
+        "_block_running",
         "_cancel_status",
         "_children",
         "_closed",
-        "_nested_child_running",
         "_parent_task",
-        "_parent_waiting_in_aexit",
+        "_parent_waiting_for_children",
         "_pending_excs",
         "_pending_starts",
         "_strict_exception_groups",
         "cancel_scope",
     )
 
-    #: The task that opened the nursery (it runs the block, the "nested
-    #: child"). Invariant: the nursery is in its ``_child_nurseries`` until
-    #: the block's exit has waited for the children.
+    #: The task that opened the nursery (it runs the block). Invariant: the
+    #: nursery is in its ``_child_nurseries`` until the block's exit has
+    #: waited for the children.
     _parent_task: Task
 
     #: Whether the errors are raised in a group even when there is one.
@@ -326,11 +340,11 @@ class Nursery:
     _pending_excs: list[BaseException] | None
 
     #: The block's own code is still running (its exit has not started).
-    _nested_child_running: bool
+    _block_running: bool
 
     #: The parent task is blocked in the block's exit, waiting for the
     #: children: the last one to finish reschedules it.
-    _parent_waiting_in_aexit: bool
+    _parent_waiting_for_children: bool
 
     #: `start` calls in progress on this nursery: their tasks will move in,
     #: so the nursery must not close yet.
@@ -356,8 +370,8 @@ class Nursery:
         self.cancel_scope = cancel_scope
         self._children = set()
         self._pending_excs = []
-        self._nested_child_running = True
-        self._parent_waiting_in_aexit = False
+        self._block_running = True
+        self._parent_waiting_for_children = False
         self._pending_starts = 0
         self._closed = False
 
@@ -413,77 +427,100 @@ class Nursery:
         self._add_exc(error, reason)
 
     def _check_nursery_closed(self) -> None:
-        if not (self._nested_child_running or self._children or self._pending_starts):
+        if not (self._block_running or self._children or self._pending_starts):
             self._closed = True
-            if self._parent_waiting_in_aexit:
-                self._parent_waiting_in_aexit = False
+            if self._parent_waiting_for_children:
+                self._parent_waiting_for_children = False
                 GLOBAL_RUN_CONTEXT.runner.reschedule(self._parent_task)
 
-    async def _nested_child_finished(
-        self, nested_child_exc: BaseException | None
-    ) -> BaseException | None:
-        if nested_child_exc is not None:
-            reason = None
-            if not self.cancel_scope._cancel_called:
-                reason = CancelReason(
-                    "nursery",
-                    source_task=repr(self._parent_task),
-                    reason="Code block inside nursery contextmanager raised exception "
-                    f"{nested_child_exc!r}",
-                )
-            self._add_exc(nested_child_exc, reason)
-        self._nested_child_running = False
+    async def _exit_block(self, block_error: BaseException | None) -> BaseException | None:
+        """The parent task has left the nursery's block, with `block_error`
+        (None if the block finished normally). Wait until nothing runs in
+        the nursery, take it off the parent task's open nurseries, and
+        return what the ``async with`` must raise: None, or every error
+        collected, as a group (see `_collected_errors`)."""
+        if block_error is not None:
+            self._block_failed(block_error)
+        self._block_running = False
         self._check_nursery_closed()
-
-        if not self._closed:
-            # Wait for the children. Cancellation cannot stop this wait (the
-            # children get cancelled through the nursery's scope instead), but
-            # a KeyboardInterrupt delivered here must not be lost.
-            def aborted(raise_cancel: Callable[[], Any]) -> Abort:
-                exc = outcome.capture(raise_cancel).error
-                if not isinstance(exc, Cancelled):
-                    # A KeyboardInterrupt: it is raised from the block, and
-                    # the children are cancelled.
-                    self._add_exc(
-                        exc,
-                        CancelReason("KeyboardInterrupt", source_task=repr(self._parent_task)),
-                    )
-                del exc
-                return Abort.FAILED
-
-            self._parent_waiting_in_aexit = True
-            await wait_task_rescheduled(aborted)
-        else:
+        if self._closed:
+            # Nothing to wait for: the exit is a schedule point only.
             try:
                 await cancel_shielded_checkpoint()
             except BaseException as exc:
-                # (No children left to cancel: no reason needed.)
+                # (A KeyboardInterrupt. No children left to cancel: no
+                # reason needed.)
                 self._add_exc(exc, None)
+        else:
+            await self._wait_for_children()
+        self._leave_parent_task()
+        return self._collected_errors()
 
-        nurseries = self._parent_task._child_nurseries
-        popped = nurseries.pop()  # type: ignore[union-attr]
-        if popped is not self:
-            # An inner nursery of this task is still open. Both stay on the
-            # task's list: its exit reports the misnesting and abandons them
-            # ("Nursery stack corrupted", see _misnesting.py).
-            nurseries.append(popped)  # type: ignore[union-attr]
+    def _block_failed(self, error: BaseException) -> None:
+        """The block's own code raised `error`: keep it, and cancel the
+        children (unless that was done already)."""
+        reason = None
+        if not self.cancel_scope._cancel_called:
+            # (The reason's text is trio's, which code ported from trio may
+            # match on.)
+            reason = CancelReason(
+                "nursery",
+                source_task=repr(self._parent_task),
+                reason=f"Code block inside nursery contextmanager raised exception {error!r}",
+            )
+        self._add_exc(error, reason)
+
+    async def _wait_for_children(self) -> None:
+        """Block the parent task until the last child has finished (that
+        child's exit reschedules it, see `_check_nursery_closed`)."""
+
+        def refuse_but_keep_interrupt(raise_cancel: Callable[[], Any]) -> Abort:
+            # The wait cannot be given up: a cancellation reaches the children
+            # through the nursery's scope, and the block exits once they have
+            # unwound. A KeyboardInterrupt sent here is kept, though: it
+            # cancels the children and is raised with the block's errors.
+            delivered = outcome.capture(raise_cancel).error
+            if not isinstance(delivered, Cancelled):
+                self._add_exc(
+                    delivered,
+                    CancelReason("KeyboardInterrupt", source_task=repr(self._parent_task)),
+                )
+            del delivered
+            return Abort.FAILED
+
+        self._parent_waiting_for_children = True
+        await wait_task_rescheduled(refuse_but_keep_interrupt)
+
+    def _leave_parent_task(self) -> None:
+        """Take this nursery off its parent task's list of open nurseries,
+        which must end with it."""
+        still_open = self._parent_task._child_nurseries
+        if not still_open or still_open[-1] is not self:
+            # A nursery the task opened inside this one is still open. Both
+            # stay on the list: the task's exit reports the misnesting and
+            # abandons them ("Nursery stack corrupted", see _misnesting.py).
+            # (The message is trio's, which code ported from trio may match.)
             raise AssertionError("Nursery misnesting detected!")
-        excs = self._pending_excs
-        # (None from now on: no reference cycle through the errors' frames,
-        # and a late error is known to be late; see `_child_failed`.)
-        self._pending_excs = None
-        if excs:
-            try:
-                if self._strict_exception_groups:
-                    return BaseExceptionGroup("Exceptions from tether nursery", excs)
-                if len(excs) == 1:
-                    return excs[0]
-                group = BaseExceptionGroup("Exceptions from tether nursery", excs)
+        still_open.pop()
+
+    def _collected_errors(self) -> BaseException | None:
+        """What the block's exit raises: None if nothing failed, else the
+        errors in one group (or, for a loose nursery, a single error bare).
+        From now on `_pending_excs` is None: a later error is known to be
+        late (see `_child_failed`), and no reference cycle runs through the
+        errors' frames."""
+        errors, self._pending_excs = self._pending_excs, None
+        if not errors:
+            return None
+        try:
+            if not self._strict_exception_groups and len(errors) == 1:
+                return errors[0]
+            group = BaseExceptionGroup("Exceptions from tether nursery", errors)
+            if not self._strict_exception_groups:
                 group.add_note(LOOSE_GROUP_NOTE)
-                return group
-            finally:
-                del excs
-        return None
+            return group
+        finally:
+            del errors
 
     def start_soon(
         self,

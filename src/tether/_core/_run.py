@@ -24,7 +24,7 @@ decide the order instead (see _scheduler.py).
 Stepping a task sends it a value (or throws into it) inside the task's own
 `contextvars.Context`, and dispatches on the trap it yields next. That
 dispatch is the hottest code in tether: keep it free of calls it does not
-need.
+need (the rare yields go to _foreign_yield.py).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from ._clock import Clock
 from ._deadlines import Deadlines
 from ._entry_queue import CallbackInbox, TetherToken
 from ._exceptions import TetherInternalError
+from ._foreign_yield import foreign_yield
 from ._instrumentation import Instrument, Instruments
 from ._io import make_io_manager
 from ._ki import register_step_loop
@@ -60,9 +61,10 @@ from ._traps import (
     ABORT_BY_LEAVING_LOT,
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
+    RESUME_CHECKPOINT,
     TASK_EXIT,
+    THROW_ON_RESUME,
     Abort,
-    PermanentlyDetach,
     WaitTaskRescheduled,
 )
 
@@ -84,28 +86,6 @@ class IdleAction(enum.Enum):
     #: Call the clock's ``autojump()`` (see `Clock`): move virtual time to
     #: the nearest deadline.
     AUTOJUMP_CLOCK = "autojump clock"
-
-
-class _CheckpointResume:
-    """Marker in ``task._next_send``: the task yielded `CHECKPOINT`, so check
-    for cancellation when it resumes (not when it yielded: a deadline may
-    expire, or a sibling may cancel, in between)."""
-
-    __slots__ = ()
-
-
-_RESUME_CHECKPOINT: Any = _CheckpointResume()
-
-
-class _ThrowOnResume:
-    """Marker in ``task._next_send``: throw ``task._pending_throw`` into the
-    task when it resumes (used when a task yielded something that is not a
-    trap, so there is no trap frame to unwrap an outcome)."""
-
-    __slots__ = ()
-
-
-_THROW: Any = _ThrowOnResume()
 
 
 def _take_pending_throw(task: Task) -> BaseException:
@@ -170,7 +150,7 @@ class Runner:
         self.tasks_spawned = 0
         #: The deadlines of the entered cancel scopes, and the timers of
         #: the tasks in `sleep_until`.
-        self.deadlines = Deadlines(lambda task: self._wake(task, _RESUME_CHECKPOINT))
+        self.deadlines = Deadlines(lambda task: self._wake(task, RESUME_CHECKPOINT))
         #: Callbacks from other threads and signal handlers
         #: (`TetherToken.run_sync_soon`), run by the loop between batches.
         self.entry_queue = CallbackInbox(self.io_manager.wakeup_threadsafe)
@@ -367,7 +347,7 @@ class Runner:
             else:
                 assert isinstance(next_send, outcome.Error)
                 task._pending_throw = next_send.error
-                task._next_send = _THROW
+                task._next_send = THROW_ON_RESUME
         else:
             task._next_send = next_send
         self.runq.append(task)
@@ -379,7 +359,7 @@ class Runner:
         trap, which raises what is thrown in: no `outcome.Error` to unwrap."""
         task._foreign_wait = False
         task._pending_throw = error
-        self._wake(task, _THROW)
+        self._wake(task, THROW_ON_RESUME)
 
     def _wake(self, task: Task, next_send: Any) -> None:
         """Make a blocked task runnable, to be sent `next_send` (or whatever
@@ -489,7 +469,9 @@ class Runner:
         threshold = getattr(self.clock, "autojump_threshold", math.inf)
         # Autojumping only helps when there is a deadline to jump to; with
         # none, every task waits on something else (I/O, another thread, or
-        # a deadlock), so sleep instead of spinning.
+        # a deadlock), so sleep instead of spinning. (A task waiting for a
+        # worker thread is blocked like any other, as in trio: the clock
+        # jumps under it. See MockClock.)
         if threshold < timeout and deadline != math.inf:
             return threshold, IdleAction.AUTOJUMP_CLOCK
         return timeout, None
@@ -586,7 +568,7 @@ class Runner:
                     instruments.call("before_task_step", task)
                 next_send = task._next_send
                 try:
-                    if next_send is _RESUME_CHECKPOINT:
+                    if next_send is RESUME_CHECKPOINT:
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
                             # As in trio: the task is rescheduled with
@@ -597,7 +579,7 @@ class Runner:
                             msg = _CANCEL_AT_NEXT_STEP
                         else:
                             msg = task.context.run(task.coro.send, None)
-                    elif next_send is _THROW:
+                    elif next_send is THROW_ON_RESUME:
                         # (No local holds the error: its traceback will hold
                         # the task's frames, which must die with the task.)
                         msg = task.context.run(task.coro.throw, _take_pending_throw(task))
@@ -618,7 +600,7 @@ class Runner:
                     del exc, tb
                 else:
                     if msg is CHECKPOINT:
-                        task._next_send = _RESUME_CHECKPOINT
+                        task._next_send = RESUME_CHECKPOINT
                         runq.append(task)
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
@@ -641,7 +623,7 @@ class Runner:
                         # A face's stepper ended its task (see TASK_EXIT).
                         self.task_exited(task, _VALUE_NONE)
                     else:
-                        self._foreign_yield(task, msg)
+                        foreign_yield(self, task, msg)
                 if instruments and "after_task_step" in instruments:
                     instruments.call("after_task_step", task)
             self.current_task = None
@@ -649,8 +631,10 @@ class Runner:
             spare = batch
             if self.ki_pending:
                 # Once per batch rather than per step: the main task may have
-                # reached a checkpoint in this batch.
-                self._deliver_pending_ki()
+                # reached a checkpoint in this batch. (Only that: its waits
+                # are tried when it starts one, so an abort function that
+                # refused is not asked again every batch.)
+                self._deliver_ki_at_checkpoint()
 
     # -- KeyboardInterrupt -------------------------------------------------------
 
@@ -666,16 +650,35 @@ class Runner:
         raise KeyboardInterrupt
 
     def _deliver_pending_ki(self) -> None:
-        # KeyboardInterrupt is outside every cancel scope: it reaches the main
-        # task at a checkpoint or in a wait, shielded or not, but never at a
-        # cancel-shielded checkpoint (which is not a cancel point at all).
+        """Deliver the pending KeyboardInterrupt to the main task if it can
+        take it now: in a wait (by aborting it) or at a checkpoint.
+
+        KeyboardInterrupt is outside every cancel scope: it reaches the main
+        task at a checkpoint or in a wait, shielded or not, but never at a
+        cancel-shielded checkpoint (which is not a cancel point at all).
+        Tried when it arrives (`deliver_ki`), whenever the main task starts
+        a wait while it is pending (the step loop, `_queue_in_lot`,
+        `foreign_yield`), and after each batch for a checkpoint
+        (`_deliver_ki_at_checkpoint`). A wait whose abort function refused
+        is not asked again: the task's next wait or checkpoint takes it."""
         task = self.main_task
         if task is None or self.main_task_outcome is not None:
             return
         if task._abort_func is not None:
             task._attempt_abort(self._raise_ki)
-        elif task._next_send is _RESUME_CHECKPOINT:
-            task._next_send = _THROW
+        else:
+            self._deliver_ki_at_checkpoint()
+
+    def _deliver_ki_at_checkpoint(self) -> None:
+        """If the main task resumes from a checkpoint next, make it raise
+        the pending KeyboardInterrupt there."""
+        task = self.main_task
+        if (
+            task is not None
+            and task._next_send is RESUME_CHECKPOINT
+            and self.main_task_outcome is None
+        ):
+            task._next_send = THROW_ON_RESUME
             task._pending_throw = KeyboardInterrupt()
             self.ki_pending = False
 
@@ -700,13 +703,18 @@ class Runner:
         self.current_task = None
 
     def _stuck(self) -> bool:
+        """Whether nothing the kernel knows of can ever wake a task: none
+        is runnable, no deadline, no I/O wait, no idle waiter, no callback
+        queued, and no worker thread still owes the run its report."""
+        entry_queue = self.entry_queue
         return (
             not self.runq
             and not self.deadlines
             and not self.io_manager.has_waiters
             and not self.waiting_for_idle
-            and not self.entry_queue.ordered
-            and not self.entry_queue.coalesced
+            and not entry_queue.ordered
+            and not entry_queue.coalesced
+            and not entry_queue.reports_due
         )
 
     def _call_scheduler(self, hook: Callable[..., None], *args: Any) -> None:
@@ -743,7 +751,7 @@ class Runner:
         or throw `BrokenResourceError` into it if the lot is broken."""
         if lot._breakers is not None:
             task._pending_throw = park_refused_error(lot)
-            task._next_send = _THROW
+            task._next_send = THROW_ON_RESUME
             self.runq.append(task)
             return
         lot._waiters[task] = None
@@ -754,52 +762,6 @@ class Runner:
         status = task._cancel_status
         if status is not None and status.effectively_cancelled:
             task._attempt_delivery_of_any_pending_cancel()
-
-    def _foreign_yield(self, task: Task, msg: object) -> None:
-        if type(msg) is PermanentlyDetach:
-            # The coroutine is someone else's now; the task ends here.
-            final: Any = msg.final_outcome
-            self.task_exited(task, final.error if type(final) is outcome.Error else final)
-            return
-        if isinstance(msg, ParkingLot):
-            # A subclass of ParkingLot: the step loop only checks the exact
-            # type.
-            self._queue_in_lot(task, msg)
-            return
-        if msg is TASK_EXIT:
-            # (Only a face's stepper may end its task this way.)
-            task._pending_throw = TypeError(
-                f"{task!r} yielded tether.lowlevel.TASK_EXIT, which only a face's "
-                "stepper returns (see tether.lowlevel.spawn_task)"
-            )
-            task._next_send = _THROW
-            self.runq.append(task)
-            return
-        handler = task.foreign_yield_handler
-        if handler is not None:
-            try:
-                abort_func = handler(task, msg)
-            except BaseException as exc:
-                # The handler refused the object: the task gets the error.
-                task._pending_throw = exc
-                task._next_send = _THROW
-                self.runq.append(task)
-                return
-            task._abort_func = abort_func
-            task._foreign_wait = True
-            task._attempt_delivery_of_any_pending_cancel()
-            return
-        error = TypeError(
-            f"{task!r} yielded {msg!r} to the tether kernel, which runs only tether "
-            "traps. This usually means the task awaited something written for "
-            "another async framework (an asyncio future, a bare 'yield' in a "
-            "generator-based coroutine); use tether's equivalent or tether.aio."
-        )
-        # The task resumes in the next batch with the TypeError thrown in at
-        # the point where it yielded.
-        task._pending_throw = error
-        task._next_send = _THROW
-        self.runq.append(task)
 
     def _wake_idle_waiters(self) -> None:
         waiting = self.waiting_for_idle

@@ -18,7 +18,8 @@ Invariants the kernel keeps for a scheduler:
   batch, as without a scheduler, so no ordering can starve a task;
 - `all_tasks_blocked` is called between steps, in the run's thread, when no
   task is runnable and nothing the kernel knows of can wake one: no
-  deadline, no I/O wait, no `run_sync_soon` callback queued, no task in
+  deadline, no I/O wait, no `run_sync_soon` callback queued, no worker
+  thread of a `to_thread` call still working, no task in
   `wait_all_tasks_blocked`. (A thread or a signal handler could still
   queue a callback; the kernel cannot see those.)
 

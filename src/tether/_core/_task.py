@@ -184,8 +184,8 @@ class Task:
 
     #: What the next step sends into `coro`. None for a new task, or after a
     #: schedule point; the `outcome.Outcome` of a wait (the trap unwraps it
-    #: in the task's own frame); `_RESUME_CHECKPOINT` after a `CHECKPOINT`
-    #: (the step checks for cancellation first); `_THROW`, to throw
+    #: in the task's own frame); `RESUME_CHECKPOINT` after a `CHECKPOINT`
+    #: (the step checks for cancellation first); `THROW_ON_RESUME`, to throw
     #: `_pending_throw` in instead; a plain value after a foreign wait.
     #: None again once the task has exited (an error's traceback in it would
     #: keep the task's frames alive).
@@ -196,7 +196,7 @@ class Task:
     #: exits (`Nursery.start` moves it, with this field, when it starts).
     _parent_nursery: Nursery | None
 
-    #: The error the next step throws in, while `_next_send` is `_THROW`;
+    #: The error the next step throws in, while `_next_send` is `THROW_ON_RESUME`;
     #: None once taken. Left unset by `_start_task`, like
     #: `_eventual_parent_nursery`.
     _pending_throw: BaseException | None

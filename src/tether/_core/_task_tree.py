@@ -260,7 +260,7 @@ class _Builder:
                     nursery=nursery,
                     cancel_scope=_scope_info(nursery.cancel_scope, nursery),
                     children=tuple(done.pop(child) for child in children if child in done),
-                    block_exited=not nursery._nested_child_running,
+                    block_exited=not nursery._block_running,
                 )
                 for nursery, children in layout[task]
             )

@@ -6,8 +6,8 @@ dispatches on them. Everything that blocks (sleep, locks, channels, I/O,
 threads) is built from `wait_task_rescheduled`, usually through
 `ParkingLot`. The traps are generator-based coroutines (``await trap()``),
 and the kernel's markers that are not yielded (`TASK_EXIT`, the abort
-markers `ABORT_BY_LEAVING_LOT` and `ABORT_BY_CANCELLING_TIMER`) live here
-too.
+markers `ABORT_BY_LEAVING_LOT` and `ABORT_BY_CANCELLING_TIMER`, the resume
+markers `RESUME_CHECKPOINT` and `THROW_ON_RESUME`) live here too.
 
 What the kernel sends back:
 - after `CHECKPOINT` / `CANCEL_SHIELDED_CHECKPOINT`: ``None`` (or it throws
@@ -211,6 +211,34 @@ ABORT_BY_LEAVING_LOT: Final = _AbortMarker("leave the parking lot")
 #: its timer in the run's deadlines is its ``custom_sleep_data``): the
 #: kernel aborts the wait by removing the timer.
 ABORT_BY_CANCELLING_TIMER: Final = _AbortMarker("cancel the timer")
+
+
+class _NextSendMarker:
+    """The class of the markers the kernel stores in a task's ``_next_send``
+    instead of a value to send: they tell the step loop what to do when the
+    task resumes. Recognised by identity; never sent to a task."""
+
+    __slots__ = ("action",)
+
+    #: For ``repr``: what the step loop does on resuming the task.
+    action: str
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    def __repr__(self) -> str:
+        return f"<tether resume marker: {self.action}>"
+
+
+#: In ``task._next_send``: the task yielded `CHECKPOINT`, so the step loop
+#: checks for cancellation when the task resumes (not when it yielded: a
+#: deadline may expire, or a sibling may cancel, in between).
+RESUME_CHECKPOINT: Any = _NextSendMarker("check for cancellation, then send None")
+
+#: In ``task._next_send``: throw ``task._pending_throw`` into the task when it
+#: resumes (for a task whose wait has no trap frame to unwrap an outcome,
+#: such as a foreign yield, and for errors the kernel raises in a task).
+THROW_ON_RESUME: Any = _NextSendMarker("throw the pending error in")
 
 
 class PermanentlyDetach:

@@ -310,7 +310,7 @@ def _describe_nursery_wait(task: Task) -> WaitInfo | None:
     if not nurseries:
         return None
     nursery: Nursery = nurseries[-1]
-    if not nursery._parent_waiting_in_aexit:
+    if not nursery._parent_waiting_for_children:
         return None
     children = sorted(nursery._children, key=_spawn_index)
     starting = [child for child in children if getattr(child, "_eventual_parent_nursery", None)]

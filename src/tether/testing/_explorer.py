@@ -26,7 +26,6 @@ from collections.abc import Callable
 from .. import CancelScope
 from ..abc import Clock
 from ..lowlevel import Scheduler, Task, current_statistics, enclosing_deadline_scope
-from ..to_thread import current_default_thread_limiter
 from ._decisions import Decisions
 from ._story import Story
 from ._watchdog import HangError
@@ -140,8 +139,8 @@ class Explorer(Scheduler):
             return 0
 
     def all_tasks_blocked(self) -> None:
-        if current_default_thread_limiter().borrowed_tokens:
-            return  # a worker thread will report back
+        # (Never called while a to_thread job is running: the kernel counts
+        # a worker thread's report as something that can wake a task.)
         if self.aborted is not None:
             raise self.aborted  # the run is being abandoned anyway
         if self.deadlock is None:

@@ -22,7 +22,8 @@ class MockClock(Clock):
     Virtual time starts at 0 and advances at ``rate`` times real time (0, the
     default, means it stands still) plus whatever `jump` adds. With
     ``autojump_threshold=t``, whenever every task has been blocked for ``t``
-    real seconds, the clock jumps straight to the nearest deadline; with
+    real seconds, the clock jumps straight to the nearest deadline (a task
+    waiting for a `to_thread` job counts as blocked, as in trio); with
     ``t=0``, timeouts in a test run instantly, in the same order as they
     would in real time.
 

@@ -37,6 +37,7 @@ import traceback
 from collections.abc import Callable
 
 from .. import RunFinishedError, run
+from .._threads import thread_jobs_running
 from ..abc import Instrument
 from ..lowlevel import (
     SteppingState,
@@ -49,7 +50,6 @@ from ..lowlevel import (
     current_stepping_state,
     current_tether_token,
 )
-from ..to_thread import current_default_thread_limiter
 from ._mock_clock import MockClock
 from ._task_tree import format_task_tree
 
@@ -376,6 +376,6 @@ class _DeadlockDetector(Instrument):
             or stats.seconds_to_next_deadline != math.inf
             or io.tasks_waiting_read
             or io.tasks_waiting_write
-            # A worker thread that will report back to a task:
-            or current_default_thread_limiter().borrowed_tokens
+            # A worker thread that will report back (any limiter's):
+            or thread_jobs_running()
         )
