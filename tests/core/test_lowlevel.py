@@ -41,6 +41,57 @@ def test_reschedule_with_value():
     assert tether.run(main) == "hello"
 
 
+def test_a_task_of_another_run_is_not_rescheduled():
+    async def waiter(box):
+        box["task"] = lowlevel.current_task()
+        box["result"] = await lowlevel.wait_task_rescheduled(
+            lambda raise_cancel: lowlevel.Abort.SUCCEEDED
+        )
+
+    async def stranger(task):
+        with pytest.raises(RuntimeError, match="belongs to another tether run") as info:
+            lowlevel.reschedule(task, outcome.Value("from the other run"))
+        return str(info.value)
+
+    async def main():
+        box = {}
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter, box)
+            await wait_all_tasks_blocked()
+            message = await tether.to_thread.run_sync(tether.run, stranger, box["task"])
+            assert "run_sync_soon" in message
+            assert "result" not in box  # still waiting: the refusal changed nothing
+            lowlevel.reschedule(box["task"], outcome.Value("from its own run"))
+        return box["result"]
+
+    assert tether.run(main) == "from its own run"
+
+
+def test_a_foreign_wait_rescheduled_with_a_plain_value_gets_a_type_error():
+    @types.coroutine
+    def foreign_wait():
+        return (yield object())
+
+    async def waiter(box):
+        task = box["task"] = lowlevel.current_task()
+        task.foreign_yield_handler = lambda task, obj: lambda raise_cancel: (
+            lowlevel.Abort.SUCCEEDED
+        )
+        with pytest.raises(TypeError, match="needs an outcome.Value or outcome.Error, got 42"):
+            await foreign_wait()
+        box["done"] = True
+
+    async def main():
+        box = {}
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter, box)
+            await wait_all_tasks_blocked()
+            lowlevel.current_stepping_state().reschedule(box["task"], 42)
+        return box
+
+    assert tether.run(main)["done"] is True
+
+
 def test_reschedule_default_sends_none():
     async def waiter(box):
         box["task"] = lowlevel.current_task()

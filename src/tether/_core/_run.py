@@ -331,11 +331,8 @@ class Runner:
             self.runq.append(task)
 
     def reschedule(self, task: Task, next_send: outcome.Outcome[Any] = _VALUE_NONE) -> None:
-        if task._abort_func is None:
-            raise RuntimeError(
-                f"cannot reschedule {task!r}: it is not blocked in wait_task_rescheduled "
-                "(was it rescheduled twice?)"
-            )
+        if task._abort_func is None or task._runner is not self:
+            raise RuntimeError(_refusal_to_reschedule(task, self))
         task._abort_func = None
         task.custom_sleep_data = None
         if task._foreign_wait:
@@ -344,9 +341,13 @@ class Runner:
             task._foreign_wait = False
             if isinstance(next_send, outcome.Value):
                 task._next_send = next_send.value
-            else:
-                assert isinstance(next_send, outcome.Error)
+            elif isinstance(next_send, outcome.Error):
                 task._pending_throw = next_send.error
+                task._next_send = THROW_ON_RESUME
+            else:
+                task._pending_throw = TypeError(
+                    f"reschedule() needs an outcome.Value or outcome.Error, got {next_send!r}"
+                )
                 task._next_send = THROW_ON_RESUME
         else:
             task._next_send = next_send
@@ -781,3 +782,16 @@ class Runner:
 
 
 register_step_loop(Runner._run_loop)
+
+
+def _refusal_to_reschedule(task: Task, runner: Runner) -> str:
+    """Why `Runner.reschedule` refuses `task` (off the fast path)."""
+    if task._runner is not runner:
+        return (
+            f"cannot reschedule {task!r}: it belongs to another tether run; from "
+            "outside that run, hand the wake-up to its TetherToken.run_sync_soon"
+        )
+    return (
+        f"cannot reschedule {task!r}: it is not blocked in wait_task_rescheduled "
+        "(was it rescheduled twice?)"
+    )
