@@ -753,32 +753,6 @@ async def _checkpoint():
     await lowlevel.checkpoint()
 
 
-def test_host_jumps_the_mock_clock():
-    # The run waits in its worker thread for a deadline that a clock whose
-    # time stands still never reaches by itself; the host moves time.
-    clock = MockClock()
-    host = QueueHost()
-
-    async def main():
-        host.call_soon(lambda: clock.jump(5))
-        await tether.sleep(5)
-        return tether.current_time()
-
-    assert host.run(main, clock=clock) == 5
-
-
-def test_host_sets_the_mock_clocks_rate():
-    clock = MockClock()
-    host = QueueHost()
-
-    async def main():
-        host.call_soon(lambda: setattr(clock, "rate", 1_000_000))
-        await tether.sleep(1)
-        return tether.current_time() >= 1
-
-    assert host.run(main, clock=clock)
-
-
 @pytest.mark.parametrize("name", ["PollSelector", "SelectSelector"])
 def test_io_on_the_selectors_backend(name, monkeypatch):
     # The selectors fallback waits in the guest's worker thread too; the

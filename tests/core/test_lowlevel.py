@@ -74,10 +74,8 @@ def test_a_foreign_wait_rescheduled_with_a_plain_value_gets_a_type_error():
 
     async def waiter(box):
         task = box["task"] = lowlevel.current_task()
-        task.foreign_yield_handler = lambda task, obj: lambda raise_cancel: (
-            lowlevel.Abort.SUCCEEDED
-        )
-        with pytest.raises(TypeError, match="needs an outcome.Value or outcome.Error, got 42"):
+        task.foreign_yield_handler = lambda task, obj: lambda raise_cancel: lowlevel.Abort.SUCCEEDED
+        with pytest.raises(TypeError, match=r"needs an outcome\.Value or outcome\.Error, got 42"):
             await foreign_wait()
         box["done"] = True
 
