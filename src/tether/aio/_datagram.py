@@ -92,7 +92,9 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         self._fd = sock.fileno()
         self._protocol: Any = protocol
         self._remote = address
-        # A connected socket takes send(); others need the address each time.
+        # A connected socket takes send(); others need the address each time
+        # (a datagram without one can only go to a connected peer, which an
+        # unnamed AF_UNIX peer is although its peername is '').
         self._use_send = bool(self._extra["peername"])
         self._phase: Phase = "open"
         self._pending: deque[tuple[bytes, Any]] = deque()
@@ -153,7 +155,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         sent); True if it went, or failed and the failure was dealt with."""
         assert self._sock is not None
         try:
-            if self._use_send:
+            if self._use_send or addr is None:
                 self._sock.send(data)
             else:
                 self._sock.sendto(data, addr)
