@@ -245,3 +245,38 @@ def test_write_pipe_ends_once_even_when_aborted_twice():
 
     aio.run(main())
     assert lost == [None] and errors == []
+
+
+def test_write_pipe_close_sends_the_queue_first_with_flow_control():
+    events = []
+
+    class Writer(asyncio.Protocol):
+        def pause_writing(self):
+            events.append("pause")
+
+        def resume_writing(self):
+            events.append("resume")
+
+        def connection_lost(self, exc):
+            events.append(("lost", exc))
+
+    payload = bytes(range(256)) * 4096  # 1 MiB: more than a pipe holds
+
+    async def main():
+        loop = aio.get_running_loop()
+        read_fd, write_fd = os.pipe()
+        writer, _ = await loop.connect_write_pipe(Writer, os.fdopen(write_fd, "wb", 0))
+        writer.write(payload)
+        assert writer.get_write_buffer_size() > 0 and events == ["pause"]
+        writer.close()
+        writer.write(b"dropped: the pipe is closing")
+        reader = asyncio.StreamReader()
+        read_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0)
+        )
+        data = await reader.read()
+        read_transport.close()
+        return data
+
+    assert aio.run(main()) == payload
+    assert events == ["pause", "resume", ("lost", None)]
