@@ -89,6 +89,7 @@ class _CtrlC:
         self._loop = loop
         self._task = task
         self.presses = 0
+        self._cancel_landed = False
         self._installed: Callable[[int, FrameType | None], None] | None = None
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
@@ -97,7 +98,12 @@ class _CtrlC:
             raise KeyboardInterrupt()
         # The signal may have landed in the middle of the loop's own
         # bookkeeping: hand the cancel over the thread-safe queue.
-        self._loop.call_soon_threadsafe(self._task.cancel)
+        self._loop.call_soon_threadsafe(self._cancel_task)
+
+    def _cancel_task(self) -> None:
+        # It counts only if it reached the task before the task finished
+        # (cancelled by someone else, say).
+        self._cancel_landed = bool(self._task.cancel())
 
     def __enter__(self) -> _CtrlC:
         if threading.current_thread() is not threading.main_thread():
@@ -119,7 +125,7 @@ class _CtrlC:
     def caused(self, task: asyncio.Task[Any]) -> bool:
         """True if the task's cancellation came from Ctrl-C alone (no other
         cancel request remains once ours is withdrawn)."""
-        if not self.presses:
+        if not self._cancel_landed:
             return False
         withdraw = getattr(task, "uncancel", None)
         return withdraw is not None and withdraw() == 0
@@ -202,7 +208,8 @@ class Runner:
 
         The first Ctrl-C (SIGINT, in the main thread, if Python's default
         handler is installed) cancels the task, which then raises
-        `KeyboardInterrupt` from here; a second one raises at once.
+        `KeyboardInterrupt` from here (`CancelledError` if something else
+        had already cancelled the task); a second one raises at once.
 
         Raises `ValueError` if `coro` is not a coroutine and `RuntimeError`
         when called with an event loop running in this thread."""
