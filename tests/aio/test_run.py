@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import _thread
 import asyncio
+import signal
 import threading
 
 import pytest
@@ -322,3 +324,41 @@ def test_aio_run_inside_tether_run_is_an_error():
 
     with pytest.raises(RuntimeError):
         tether.run(tmain)
+
+
+def test_ctrl_c_cancels_the_main_task_then_raises_keyboard_interrupt():
+    seen = []
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.call_soon(_thread.interrupt_main)  # as if Ctrl-C were pressed
+        try:
+            await loop.create_future()
+        except aio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    with aio.Runner() as runner, pytest.raises(KeyboardInterrupt):
+        runner.run(main())
+    assert seen == ["cancelled"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_after_the_main_task_was_cancelled_leaves_it_a_cancellation():
+    # Ctrl-C's cancel arrives after another one already ended the task: the
+    # task was not cancelled by Ctrl-C, so run() raises its CancelledError.
+    async def cancel_then_interrupt(task):
+        await aio.sleep(0)
+        task.cancel()
+        _thread.interrupt_main()
+
+    async def main():
+        aio.create_task(cancel_then_interrupt(aio.current_task()))
+        await aio.get_running_loop().create_future()
+
+    with aio.Runner() as runner:
+        try:
+            with pytest.raises(aio.CancelledError):
+                runner.run(main())
+        except KeyboardInterrupt:  # would end the whole pytest session
+            pytest.fail("run() took Ctrl-C for the cause of another task's cancel")

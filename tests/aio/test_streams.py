@@ -448,3 +448,51 @@ def test_unix_datagram_endpoint_replaces_a_stale_socket_file(tmp_path):
 
     aio.run(main())
     assert received == [b"ping"]
+
+
+def test_datagrams_queue_when_the_socket_is_full_and_close_drains_them():
+    lost = []
+    pauses = []
+
+    class Sender(asyncio.DatagramProtocol):
+        def pause_writing(self):
+            pauses.append("pause")
+
+        def resume_writing(self):
+            pauses.append("resume")
+
+        def connection_lost(self, exc):
+            lost.append(exc)
+
+    async def main():
+        loop = aio.get_running_loop()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        theirs.setblocking(False)
+        transport, _ = await loop.create_datagram_endpoint(Sender, sock=mine)
+        transport.set_write_buffer_limits(high=4096)
+        sent = 0
+        # Until the peer's receive queue is full and datagrams wait in ours.
+        while transport.get_write_buffer_size() <= 4096:
+            assert sent < 10_000, "the datagrams never queued up"
+            transport.sendto(b"%08d" % sent + b"." * 1000)
+            sent += 1
+        assert pauses == ["pause"]
+        transport.close()
+        assert transport.is_closing() and not lost
+        received = []
+        while not lost:
+            try:
+                received.append(theirs.recv(2048))
+            except BlockingIOError:
+                await aio.sleep(0.001)
+        while True:
+            try:
+                received.append(theirs.recv(2048))
+            except BlockingIOError:
+                break
+        theirs.close()
+        return sent, received
+
+    sent, received = aio.run(main())
+    assert [int(datagram[:8]) for datagram in received] == list(range(sent))
+    assert pauses == ["pause", "resume"] and lost == [None]

@@ -216,3 +216,67 @@ def test_pipe_transport_rejects_regular_files(tmp_path):
             await loop.connect_read_pipe(asyncio.Protocol, f)
 
     aio.run(main())
+
+
+def test_write_pipe_ends_once_even_when_aborted_twice():
+    lost = []
+    errors = []
+
+    class Recording(asyncio.Protocol):
+        def connection_lost(self, exc):
+            lost.append(exc)
+
+    async def main():
+        loop = aio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: errors.append(context))
+        read_fd, write_fd = os.pipe()
+        writer, _ = await loop.connect_write_pipe(Recording, os.fdopen(write_fd, "wb", 0))
+        # Fill the pipe so that the rest waits in the transport's queue.
+        writer.write(b"x" * (1 << 20))
+        assert writer.get_write_buffer_size() > 0
+        writer.close()
+        assert writer.is_closing() and writer.get_write_buffer_size() > 0
+        writer.abort()
+        writer.abort()
+        await aio.sleep(0)
+        await aio.sleep(0)
+        assert writer.get_write_buffer_size() == 0
+        os.close(read_fd)
+
+    aio.run(main())
+    assert lost == [None] and errors == []
+
+
+def test_write_pipe_close_sends_the_queue_first_with_flow_control():
+    events = []
+
+    class Writer(asyncio.Protocol):
+        def pause_writing(self):
+            events.append("pause")
+
+        def resume_writing(self):
+            events.append("resume")
+
+        def connection_lost(self, exc):
+            events.append(("lost", exc))
+
+    payload = bytes(range(256)) * 4096  # 1 MiB: more than a pipe holds
+
+    async def main():
+        loop = aio.get_running_loop()
+        read_fd, write_fd = os.pipe()
+        writer, _ = await loop.connect_write_pipe(Writer, os.fdopen(write_fd, "wb", 0))
+        writer.write(payload)
+        assert writer.get_write_buffer_size() > 0 and events == ["pause"]
+        writer.close()
+        writer.write(b"dropped: the pipe is closing")
+        reader = asyncio.StreamReader()
+        read_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0)
+        )
+        data = await reader.read()
+        read_transport.close()
+        return data
+
+    assert aio.run(main()) == payload
+    assert events == ["pause", "resume", ("lost", None)]

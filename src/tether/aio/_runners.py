@@ -1,17 +1,40 @@
-"""`run` and `Runner`: the entry points, as in asyncio.
+"""`run`, `Runner` and `run_hosted`: the entry points of the asyncio face.
 
-They drive a `TetherEventLoop` exactly the way asyncio's own `run` and
-`Runner` drive an asyncio loop: run the main coroutine as a task until it is
-done; then cancel the tasks left over and wait for them, close async
-generators, shut the default executor down, and close the loop. Each of
-those steps is one segment of the loop, i.e. one `tether.run`.
+What they must do (asyncio's documented behaviour for `asyncio.run` and
+`asyncio.Runner`):
+
+- A runner owns one event loop, created on first use (entering the
+  ``with`` block, `get_loop` or `run`) and used by every later `run` call,
+  so tasks started by one call keep going in the next. Every `run` call
+  runs its coroutine as a task in one `contextvars.Context` copied when the
+  loop was created, unless the caller passes its own.
+- `run` refuses what is not a coroutine (ValueError) and refuses to nest
+  inside a running loop (RuntimeError); the words of both messages are the
+  ones CPython's tests match.
+- Ctrl-C while `run` waits (main thread, Python's default SIGINT handler
+  in place): the first one cancels the main task, and if the task lets that
+  cancellation end it, `run` raises KeyboardInterrupt; a further Ctrl-C
+  raises KeyboardInterrupt at once. Python's handler is put back after.
+- Closing, which is documented as a fixed sequence and so has asyncio's
+  order: cancel every task still alive and wait for all of them (errors
+  other than the cancellation go to the exception handler), close the
+  async generators, shut the default executor down, un-set the loop as the
+  thread's current one (if the runner set it), close the loop. A closed
+  runner stays closed: using it again is a RuntimeError.
+
+Design: the runner's life is its `_loop` slot (None before the loop is
+created) plus a `_closed` flag. The shutdown steps are one coroutine,
+`_wind_down`, shared by the synchronous runner (which runs it with
+`run_until_complete`) and by `run_hosted` (which drives it inside a tether
+run); the tasks to cancel are picked before it starts, so it never cancels
+itself. SIGINT handling is the `_CtrlC` context manager.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import enum
+import inspect
 import signal
 import sys
 import threading
@@ -27,15 +50,85 @@ from ._events import new_event_loop, set_event_loop
 from ._gather import gather
 from ._loop import TetherEventLoop
 from ._stdlib import get_running_loop_or_none
-from ._task import all_tasks
+from ._task import Task, all_tasks
 
 T = TypeVar("T")
 
+#: The exception handler's message for a leftover task that failed while it
+#: was being cancelled at shutdown (CPython's tests match "asyncio.run.*shutdown").
+SHUTDOWN_ERROR_MESSAGE = "unhandled exception during asyncio.run() shutdown"
 
-class _State(enum.Enum):
-    CREATED = "created"
-    INITIALIZED = "initialized"
-    CLOSED = "closed"
+
+def _require_coroutine(coro: object) -> None:
+    if not asyncio.iscoroutine(coro):
+        raise ValueError(f"a coroutine was expected, got {coro!r}")
+
+
+async def _wind_down(loop: Any, leftovers: set[Task[Any]]) -> None:
+    """Cancel `leftovers` and wait for them; report those that failed
+    otherwise; then close async generators and the default executor."""
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await gather(*leftovers, return_exceptions=True)
+    failed = [t for t in leftovers if not t.cancelled() and t.exception() is not None]
+    for task in failed:
+        loop.call_exception_handler(
+            {"message": SHUTDOWN_ERROR_MESSAGE, "exception": task.exception(), "task": task}
+        )
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
+
+
+class _CtrlC:
+    """While active (a context manager), Ctrl-C cancels `task` once; any
+    further Ctrl-C raises KeyboardInterrupt. Only takes over SIGINT when
+    Python's own handler is installed and this is the main thread."""
+
+    def __init__(self, loop: Any, task: asyncio.Task[Any]) -> None:
+        self._loop = loop
+        self._task = task
+        self.presses = 0
+        self._cancel_landed = False
+        self._installed: Callable[[int, FrameType | None], None] | None = None
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self.presses += 1
+        if self.presses > 1 or self._task.done():
+            raise KeyboardInterrupt()
+        # The signal may have landed in the middle of the loop's own
+        # bookkeeping: hand the cancel over the thread-safe queue.
+        self._loop.call_soon_threadsafe(self._cancel_task)
+
+    def _cancel_task(self) -> None:
+        # It counts only if it reached the task before the task finished
+        # (cancelled by someone else, say).
+        self._cancel_landed = bool(self._task.cancel())
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return self  # the program handles SIGINT itself
+        try:
+            signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:
+            return self  # signals are not available here
+        self._installed = self._on_sigint
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # Only undo our own handler: code inside may have replaced it.
+        if self._installed is not None and signal.getsignal(signal.SIGINT) == self._installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def caused(self, task: asyncio.Task[Any]) -> bool:
+        """True if the task's cancellation came from Ctrl-C alone (no other
+        cancel request remains once ours is withdrawn)."""
+        if not self._cancel_landed:
+            return False
+        withdraw = getattr(task, "uncancel", None)
+        return withdraw is not None and withdraw() == 0
 
 
 class Runner:
@@ -62,18 +155,20 @@ class Runner:
         clock: Clock | None = None,
     ) -> None:
         if clock is not None and loop_factory is not None:
-            raise ValueError("pass clock= or loop_factory=, not both")
-        self._state = _State.CREATED
+            raise ValueError(
+                "Runner() takes clock= or loop_factory=, not both: a loop from a "
+                "factory brings its own clock"
+            )
         self._debug = debug
-        self._loop_factory = loop_factory
+        self._make_loop = loop_factory
         self._clock = clock
         self._loop: Any = None
+        self._closed = False
+        self._made_current = False
         self._context: contextvars.Context | None = None
-        self._interrupt_count = 0
-        self._set_event_loop = False
 
     def __enter__(self) -> Runner:
-        self._lazy_init()
+        self._ensure_loop()
         return self
 
     def __exit__(
@@ -84,29 +179,28 @@ class Runner:
     ) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Cancel the tasks still running and wait for them, close the async
-        generators, shut the default executor down, and close the loop.
-        Errors of cancelled tasks other than `CancelledError` go to the
-        loop's exception handler."""
-        if self._state is not _State.INITIALIZED:
-            return
-        try:
-            loop = self._loop
-            _cancel_all_tasks(loop)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            if self._set_event_loop:
-                set_event_loop(None)
-            loop.close()
-            self._loop = None
-            self._state = _State.CLOSED
+    def _ensure_loop(self) -> Any:
+        if self._closed:
+            raise RuntimeError("Runner is closed")
+        if self._loop is not None:
+            return self._loop
+        if self._make_loop is not None:
+            loop = self._make_loop()
+        else:
+            # Only a loop the runner made itself becomes the thread's
+            # current loop (a factory's loop is the caller's business).
+            loop = new_event_loop(clock=self._clock)
+            set_event_loop(loop)
+            self._made_current = True
+        if self._debug is not None:
+            loop.set_debug(self._debug)
+        self._context = contextvars.copy_context()
+        self._loop = loop
+        return loop
 
     def get_loop(self) -> Any:
         """The runner's event loop (created on first use)."""
-        self._lazy_init()
-        return self._loop
+        return self._ensure_loop()
 
     def run(self, coro: Coroutine[Any, Any, T], *, context: contextvars.Context | None = None) -> T:
         """Run `coro` as a task in the runner's loop until it is done; return
@@ -114,70 +208,45 @@ class Runner:
 
         The first Ctrl-C (SIGINT, in the main thread, if Python's default
         handler is installed) cancels the task, which then raises
-        `KeyboardInterrupt` from here; a second one raises at once.
+        `KeyboardInterrupt` from here (`CancelledError` if something else
+        had already cancelled the task); a second one raises at once.
 
         Raises `ValueError` if `coro` is not a coroutine and `RuntimeError`
         when called with an event loop running in this thread."""
-
-        if not asyncio.iscoroutine(coro):
-            raise ValueError(f"a coroutine was expected, got {coro!r}")
+        _require_coroutine(coro)
         if get_running_loop_or_none() is not None:
             raise RuntimeError("Runner.run() cannot be called from a running event loop")
-        self._lazy_init()
-        if context is None:
-            context = self._context
-        task = self._loop.create_task(coro, context=context)
-
-        sigint_handler: Callable[[int, FrameType | None], None] | None = None
-        if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        ):
-
-            def on_sigint(signum: int, frame: FrameType | None) -> None:
-                self._interrupt_count += 1
-                if self._interrupt_count == 1 and not task.done():
-                    # Through the thread-safe queue: the signal may have
-                    # interrupted the loop's own bookkeeping.
-                    self._loop.call_soon_threadsafe(task.cancel)
-                    return
-                raise KeyboardInterrupt()
-
-            sigint_handler = on_sigint
+        loop = self._ensure_loop()
+        task = loop.create_task(coro, context=self._context if context is None else context)
+        with _CtrlC(loop, task) as ctrl_c:
             try:
-                signal.signal(signal.SIGINT, sigint_handler)
-            except ValueError:
-                sigint_handler = None
-
-        self._interrupt_count = 0
-        try:
-            return self._loop.run_until_complete(task)  # type: ignore[no-any-return]
-        except asyncio.CancelledError:
-            if self._interrupt_count > 0:
-                uncancel = getattr(task, "uncancel", None)
-                if uncancel is not None and uncancel() == 0:
+                return loop.run_until_complete(task)  # type: ignore[no-any-return]
+            except asyncio.CancelledError:
+                if ctrl_c.caused(task):
                     raise KeyboardInterrupt() from None
-            raise
-        finally:
-            if sigint_handler is not None and signal.getsignal(signal.SIGINT) is sigint_handler:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise
 
-    def _lazy_init(self) -> None:
-        if self._state is _State.CLOSED:
-            raise RuntimeError("Runner is closed")
-        if self._state is _State.INITIALIZED:
-            return
-        if self._loop_factory is None:
-            self._loop = new_event_loop(clock=self._clock)
-            if not self._set_event_loop:
-                set_event_loop(self._loop)
-                self._set_event_loop = True
-        else:
-            self._loop = self._loop_factory()
-        if self._debug is not None:
-            self._loop.set_debug(self._debug)
-        self._context = contextvars.copy_context()
-        self._state = _State.INITIALIZED
+    def close(self) -> None:
+        """Cancel the tasks still running and wait for them, close the async
+        generators, shut the default executor down, and close the loop.
+        Errors of cancelled tasks other than `CancelledError` go to the
+        loop's exception handler. Closing again does nothing."""
+        loop = self._loop
+        if loop is None:
+            return  # never started (it may still be), or already closed
+        wind_down = _wind_down(loop, all_tasks(loop))
+        try:
+            loop.run_until_complete(wind_down)
+        finally:
+            if inspect.getcoroutinestate(wind_down) == inspect.CORO_CREATED:
+                # The loop refused to run it (e.g. called inside another
+                # run): close it, or it warns that it was never awaited.
+                wind_down.close()
+            if self._made_current:
+                set_event_loop(None)
+            loop.close()
+            self._loop = None
+            self._closed = True
 
 
 def run(
@@ -226,7 +295,6 @@ async def run_hosted(main: Coroutine[Any, Any, T], *, debug: bool | None = None)
     Raises `RuntimeError` if an event loop is already running in this thread
     (inside an aio task, await `main` directly instead).
     """
-
     if get_running_loop_or_none() is not None:
         if asyncio.iscoroutine(main):
             main.close()  # never to run: no "never awaited" warning
@@ -236,8 +304,7 @@ async def run_hosted(main: Coroutine[Any, Any, T], *, debug: bool | None = None)
             "use tether.aio and asyncio themselves; run_hosted is for trio-style code "
             "under tether.run())"
         )
-    if not asyncio.iscoroutine(main):
-        raise ValueError(f"a coroutine was expected, got {main!r}")
+    _require_coroutine(main)
     loop = TetherEventLoop(clock=lowlevel.current_clock())
     if debug is not None:
         loop.set_debug(debug)
@@ -249,84 +316,46 @@ async def run_hosted(main: Coroutine[Any, Any, T], *, debug: bool | None = None)
         sniffio = sys.modules.get("sniffio")
         if sniffio is not None:
             context.run(sniffio.current_async_library_cvar.set, None)
-        task = loop.create_task(main, context=context)
-        finished = tether.Event()
+        main_task = loop.create_task(main, context=context)
+        loop_done = tether.Event()
 
-        async def drive() -> None:
-            # The loop runs in a child task shielded from the caller's
-            # scopes: its tasks see asyncio's cancellation, never the
-            # kernel's, and its cleanup always completes.
+        async def drive_loop() -> None:
+            # Shielded from the caller's scopes: the loop's tasks see
+            # asyncio's cancellation, never the kernel's, and the wind-down
+            # always completes.
             with tether.CancelScope(shield=True):
                 try:
-                    await _hosted_run_until_complete(loop, task)
+                    await _drive_until_done(loop, main_task)
                 finally:
                     try:
-                        await _hosted_cleanup(loop)
+                        wind_down = _wind_down(loop, all_tasks(loop))
+                        await _drive_until_done(loop, loop.create_task(wind_down))
                     finally:
-                        finished.set()
+                        loop_done.set()
 
         async with tether.open_nursery() as nursery:
-            nursery.start_soon(drive, name="tether.aio hosted loop")
+            nursery.start_soon(drive_loop, name="tether.aio hosted loop")
             try:
-                await finished.wait()
+                await loop_done.wait()
             except BaseException:
                 # The caller was cancelled (or interrupted): cancel the
                 # asyncio side the asyncio way; the nursery waits for it.
-                task.cancel()
+                main_task.cancel()
                 raise
-        return task.result()
+        return main_task.result()
     finally:
         loop.close()
 
 
-async def _hosted_run_until_complete(loop: Any, future: Any) -> None:
-    def stop(_: object) -> None:
+async def _drive_until_done(loop: Any, future: asyncio.Future[Any]) -> None:
+    """Run segments of the hosted loop until `future` is done."""
+
+    def stop_loop(_: object) -> None:
         loop.stop()
 
-    future.add_done_callback(stop)
+    future.add_done_callback(stop_loop)
     try:
         while not future.done():
             await loop._run_forever_hosted()
     finally:
-        future.remove_done_callback(stop)
-
-
-async def _hosted_cleanup(loop: Any) -> None:
-
-    to_cancel = all_tasks(loop)
-    if to_cancel:
-        for task in to_cancel:
-            task.cancel()
-        await _hosted_run_until_complete(loop, gather(*to_cancel, return_exceptions=True))
-        for task in to_cancel:
-            if not task.cancelled() and task.exception() is not None:
-                loop.call_exception_handler(
-                    {
-                        "message": "unhandled exception during asyncio.run() shutdown",
-                        "exception": task.exception(),
-                        "task": task,
-                    }
-                )
-    await _hosted_run_until_complete(loop, loop.create_task(loop.shutdown_asyncgens()))
-    await _hosted_run_until_complete(loop, loop.create_task(loop.shutdown_default_executor()))
-
-
-def _cancel_all_tasks(loop: Any) -> None:
-
-    to_cancel = all_tasks(loop)
-    if not to_cancel:
-        return
-    for task in to_cancel:
-        task.cancel()
-    loop.run_until_complete(gather(*to_cancel, return_exceptions=True))
-    for task in to_cancel:
-        if task.cancelled():
-            continue
-        if task.exception() is not None:
-            loop.call_exception_handler(
-                {
-                    "message": "unhandled exception during asyncio.run() shutdown",
-                    "exception": task.exception(),
-                    "task": task,
-                }
-            )
+        future.remove_done_callback(stop_loop)

@@ -1,33 +1,66 @@
 """Time: `sleep`, `timeout` / `timeout_at` / `Timeout`, and `wait_for`.
 
-Timers are the loop's (see `_loop_core.py`: one heap, served by a kernel task
-that sleeps on a kernel deadline). A timeout that expires cancels its task
-the asyncio way, once (`Task.cancel`), and turns the resulting
-`CancelledError` into `TimeoutError` when it leaves the block. It does not
-use a kernel cancel scope for the block: a scope is level-triggered (every
-await inside it would fail again after expiry, and `except CancelledError`
-handlers would see `tether.Cancelled` instead), which asyncio code would
-notice. See docs/aio.md.
+What they must do (asyncio's documented behaviour):
+
+- ``sleep(delay, result)`` suspends for `delay` seconds of loop time and
+  returns `result`; a delay of zero or less just lets everything else that
+  is ready run once. NaN is refused.
+- A `Timeout` is entered once, in a task. While its block runs, reaching
+  the deadline cancels that task once (``task.cancel()``, edge-triggered:
+  cleanup may await afterwards). When the block exits after that, the
+  timeout withdraws its cancel request (``task.uncancel()``); if no other
+  request is left over from inside the block, a `CancelledError` leaving
+  the block becomes `TimeoutError` (raised from it). From Python 3.13 on,
+  another exception leaving an expired block also records the timeout: a
+  `TimeoutError` is slotted into its ``__context__`` chain just above the
+  `CancelledError` the expiry caused (for an `ExceptionGroup`, in the
+  group's chain and in each direct member's).
+- Its phases, which its ``repr`` and its errors name, and which CPython's
+  tests match word for word: created, active, expiring (deadline passed,
+  block still running), expired, finished. `reschedule` works only while
+  active; ``when=None`` means no deadline; a deadline already past fires at
+  the next loop iteration.
+- ``wait_for(aw, timeout)`` returns the result of `aw`, or cancels it at
+  the deadline, waits for it to finish, and raises `TimeoutError` (unless
+  it still produced a value). Cancelling the caller cancels `aw` too. On
+  3.12+ a coroutine runs in the calling task, under a `Timeout`; on 3.11 it
+  runs in a task of its own, watched with `wait`.
+
+Design: the timer is a loop handle (`call_at` / `call_soon`) that the
+timeout swaps on every reschedule and drops on exit. Expiry is a kernel
+cancel scope nowhere: a scope is level-triggered (every await in the block
+would fail again after expiry, and ``except CancelledError`` would see
+`tether.Cancelled`), which asyncio code would notice. See docs/aio.md.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 import sys
 import types
 from asyncio import CancelledError
 from collections.abc import Awaitable, Generator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import tether
 
 from .. import lowlevel
 from ._stdlib import current_task, current_task_of, get_running_loop, get_running_loop_or_none
 from ._task import ensure_future
+from ._wait import wait
 
 T = TypeVar("T")
+
+#: Python 3.13 also records an expiry on errors other than CancelledError
+#: that leave the block.
+RECORD_EXPIRY_ON_OTHER_ERRORS = sys.version_info >= (3, 13)
+
+#: From 3.12, `wait_for` runs a coroutine in the calling task (under a
+#: `Timeout`) instead of in a task of its own.
+WAIT_FOR_IN_CALLER = sys.version_info >= (3, 12)
+
+Phase = Literal["created", "active", "expiring", "expired", "finished"]
 
 
 @types.coroutine
@@ -36,9 +69,9 @@ def _yield_once() -> Generator[None, None, None]:
     yield
 
 
-def _set_result_unless_cancelled(future: Any, result: Any) -> None:
-    if not future.cancelled():
-        future.set_result(result)
+def _resolve(future: Any, value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 async def sleep(delay: float, result: T = None) -> T:  # type: ignore[assignment]
@@ -50,33 +83,40 @@ async def sleep(delay: float, result: T = None) -> T:  # type: ignore[assignment
 
     Outside a task of an event loop (in a trio-style task of
     `tether.run`), it sleeps the tether way (`tether.sleep`)."""
-    if delay <= 0:
-        if current_task_of(get_running_loop_or_none()) is None:
-            # Not in an aio task: a trio-style task of tether.run.
-            await lowlevel.checkpoint()
-            return result
-        await _yield_once()
-        return result
     if math.isnan(delay):
-        raise ValueError("Invalid delay: NaN (not a number)")
+        raise ValueError("sleep() got a delay of NaN (not a number); pass seconds as a number")
     loop = get_running_loop_or_none()
     if current_task_of(loop) is None:
-        await tether.sleep(delay)
+        # A trio-style task of tether.run, not an aio task.
+        if delay > 0:
+            await tether.sleep(delay)
+        else:
+            await lowlevel.checkpoint()
         return result
-    future = loop.create_future()
-    handle = loop.call_later(delay, _set_result_unless_cancelled, future, result)
+    if delay <= 0:
+        await _yield_once()
+        return result
+    wake_up = loop.create_future()
+    timer = loop.call_later(delay, _resolve, wake_up, result)
     try:
-        return await future  # type: ignore[no-any-return]
+        return await wake_up  # type: ignore[no-any-return]
     finally:
-        handle.cancel()
+        timer.cancel()
 
 
-class _State(enum.Enum):
-    CREATED = "created"
-    ENTERED = "active"
-    EXPIRING = "expiring"
-    EXPIRED = "expired"
-    EXITED = "finished"
+def _slot_timeout_into_chain(error: BaseException) -> None:
+    """Put a TimeoutError between `error`'s context chain and the first
+    CancelledError in it (the one the expiry caused)."""
+    link = error
+    while link.__context__ is not None:
+        below = link.__context__
+        if isinstance(below, CancelledError):
+            marker = TimeoutError()
+            marker.__cause__ = below
+            marker.__context__ = below
+            link.__context__ = marker
+            return
+        link = below
 
 
 class Timeout:
@@ -93,56 +133,69 @@ class Timeout:
     """
 
     def __init__(self, when: float | None) -> None:
-        self._state = _State.CREATED
-        self._timeout_handler: Any = None
-        self._task: Any = None
-        self._when = when
-        self._cancelling = 0
+        self._deadline = when
+        self._phase: Phase = "created"
+        self._timer: Any = None
+        self._owner: Any = None
+        # The owner's pending cancel requests when the block began: only
+        # requests above this many are the block's own.
+        self._requests_before = 0
 
     def when(self) -> float | None:
         """The deadline (loop time), or None."""
-        return self._when
+        return self._deadline
+
+    def expired(self) -> bool:
+        """Whether the deadline passed while the block was active."""
+        return self._phase == "expiring" or self._phase == "expired"
+
+    def __repr__(self) -> str:
+        if self._phase != "active":
+            return f"<Timeout [{self._phase}]>"
+        shown = None if self._deadline is None else round(self._deadline, 3)
+        return f"<Timeout [active] when={shown}>"
 
     def reschedule(self, when: float | None) -> None:
         """Move the deadline to `when` (loop time; None: no deadline).
         Raises `RuntimeError` unless the block is active."""
-        if self._state is not _State.ENTERED:
-            if self._state is _State.CREATED:
-                raise RuntimeError("Timeout has not been entered")
-            raise RuntimeError(f"Cannot change state of {self._state.value} Timeout")
-        self._when = when
-        if self._timeout_handler is not None:
-            self._timeout_handler.cancel()
-        if when is None:
-            self._timeout_handler = None
-        else:
+        if self._phase == "created":
+            raise RuntimeError(
+                "Timeout has not been entered: reschedule() works inside its `async with` block"
+            )
+        if self._phase != "active":
+            raise RuntimeError(
+                f"Timeout is {self._phase}: reschedule() works only while its block is active"
+            )
+        self._deadline = when
+        self._drop_timer()
+        if when is not None:
             loop = get_running_loop()
-            if when <= loop.time():
-                self._timeout_handler = loop.call_soon(self._on_timeout)
+            if when > loop.time():
+                self._timer = loop.call_at(when, self._expire)
             else:
-                self._timeout_handler = loop.call_at(when, self._on_timeout)
+                self._timer = loop.call_soon(self._expire)
 
-    def expired(self) -> bool:
-        """Whether the deadline passed while the block was active."""
-        return self._state in (_State.EXPIRING, _State.EXPIRED)
+    def _drop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    def __repr__(self) -> str:
-        info = [""]
-        if self._state is _State.ENTERED:
-            when = round(self._when, 3) if self._when is not None else None
-            info.append(f"when={when}")
-        return f"<Timeout [{self._state.value}]{' '.join(info)}>"
+    def _expire(self) -> None:
+        self._timer = None
+        if self._phase == "active":
+            self._phase = "expiring"
+            self._owner.cancel()
 
     async def __aenter__(self) -> Timeout:
-        if self._state is not _State.CREATED:
-            raise RuntimeError("Timeout has already been entered")
-        task = current_task()
-        if task is None:
+        if self._phase != "created":
+            raise RuntimeError("Timeout has already been entered: a Timeout is good for one block")
+        owner = current_task()
+        if owner is None:
             raise RuntimeError("Timeout should be used inside a task")
-        self._state = _State.ENTERED
-        self._task = task
-        self._cancelling = task.cancelling()
-        self.reschedule(self._when)
+        self._owner = owner
+        self._requests_before = owner.cancelling()
+        self._phase = "active"
+        self.reschedule(self._deadline)
         return self
 
     async def __aexit__(
@@ -151,60 +204,59 @@ class Timeout:
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
     ) -> bool | None:
-        assert self._state in (_State.ENTERED, _State.EXPIRING)
-        if self._timeout_handler is not None:
-            self._timeout_handler.cancel()
-            self._timeout_handler = None
-        if self._state is _State.EXPIRING:
-            self._state = _State.EXPIRED
-            if _NEW_TIMEOUT_RULES:
-                if self._task.uncancel() <= self._cancelling and exc_type is not None:
-                    if issubclass(exc_type, CancelledError):
-                        raise TimeoutError from exc_val
-                    if exc_val is not None:
-                        _insert_timeout_error(exc_val)
-                        if isinstance(exc_val, ExceptionGroup):
-                            for exc in exc_val.exceptions:
-                                _insert_timeout_error(exc)
-            elif self._task.uncancel() <= self._cancelling and exc_type is CancelledError:
-                raise TimeoutError from exc_val
-        elif self._state is _State.ENTERED:
-            self._state = _State.EXITED
+        self._drop_timer()
+        if self._phase == "active":
+            self._phase = "finished"
+            return None
+        if self._phase != "expiring":
+            return None
+        self._phase = "expired"
+        ours_only = self._owner.uncancel() <= self._requests_before
+        if not ours_only or exc_val is None:
+            return None
+        if isinstance(exc_val, CancelledError):
+            raise TimeoutError from exc_val
+        if RECORD_EXPIRY_ON_OTHER_ERRORS:
+            _slot_timeout_into_chain(exc_val)
+            if isinstance(exc_val, ExceptionGroup):
+                for member in exc_val.exceptions:
+                    _slot_timeout_into_chain(member)
         return None
-
-    def _on_timeout(self) -> None:
-        assert self._state is _State.ENTERED
-        self._task.cancel()
-        self._state = _State.EXPIRING
-
-
-# Python 3.13 also marks a timeout on errors other than CancelledError that
-# leave an expired block (the TimeoutError goes into their context chain).
-_NEW_TIMEOUT_RULES = sys.version_info >= (3, 13)
-
-
-def _insert_timeout_error(exc_val: BaseException) -> None:
-    while exc_val.__context__ is not None:
-        if isinstance(exc_val.__context__, CancelledError):
-            te = TimeoutError()
-            te.__context__ = te.__cause__ = exc_val.__context__
-            exc_val.__context__ = te
-            break
-        exc_val = exc_val.__context__
 
 
 def timeout(delay: float | None) -> Timeout:
     """``async with timeout(delay):`` cancels the block after `delay`
     seconds and raises `TimeoutError` from it; None: no timeout. See
     `Timeout`. Must be used in a task."""
-    loop = get_running_loop()
-    return Timeout(loop.time() + delay if delay is not None else None)
+    if delay is None:
+        return Timeout(None)
+    return Timeout(get_running_loop().time() + delay)
 
 
 def timeout_at(when: float | None) -> Timeout:
     """Like `timeout`, with an absolute deadline in loop time
     (``loop.time()``)."""
     return Timeout(when)
+
+
+async def _cancel_and_wait(target: Any) -> None:
+    """Cancel `target` and wait until it has finished. Cancelling this
+    wait leaves `target` to finish on its own."""
+    target.cancel()
+    await wait([target])
+
+
+async def _out_of_time(target: Any) -> Any:
+    """The deadline has passed for `target` (a future or task): its result
+    if it has one already, else cancel it, wait, and raise TimeoutError
+    unless it finished with a value anyway."""
+    if target.done():
+        return target.result()
+    await _cancel_and_wait(target)
+    try:
+        return target.result()
+    except CancelledError as exc:
+        raise TimeoutError from exc
 
 
 async def wait_for(fut: Awaitable[T], timeout: float | None) -> T:
@@ -219,85 +271,21 @@ async def wait_for(fut: Awaitable[T], timeout: float | None) -> T:
     From Python 3.12 on a coroutine runs in the calling task (inside a
     `timeout` block); on 3.11 it runs in a task of its own, as in each
     version's asyncio."""
-    if not _NEW_WAIT_FOR:
-        return await _wait_for_311(fut, timeout)
-
     if timeout is not None and timeout <= 0:
-        future = ensure_future(fut)
-        if future.done():
-            return future.result()
-        await _cancel_and_wait(future)
-        try:
-            return future.result()
-        except CancelledError as exc:
-            raise TimeoutError from exc
-    async with Timeout(get_running_loop().time() + timeout if timeout is not None else None):
-        return await fut
-
-
-_NEW_WAIT_FOR = sys.version_info >= (3, 12)
-
-
-def _release_waiter(waiter: Any, *args: Any) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-async def _cancel_and_wait(fut: Any) -> None:
-    """Cancel `fut` and wait for it to finish; cancelling this wait does not
-    wait for `fut`."""
-    loop = get_running_loop()
-    waiter = loop.create_future()
-
-    def release(_: Any) -> None:
-        _release_waiter(waiter)
-
-    fut.add_done_callback(release)
-    try:
-        fut.cancel()
-        await waiter
-    finally:
-        fut.remove_done_callback(release)
-
-
-async def _wait_for_311(fut: Awaitable[T], timeout: float | None) -> T:
-
-    loop = get_running_loop()
+        return await _out_of_time(ensure_future(fut))  # type: ignore[no-any-return]
+    if WAIT_FOR_IN_CALLER:
+        async with timeout_at(None if timeout is None else get_running_loop().time() + timeout):
+            return await fut
     if timeout is None:
         return await fut
-    if timeout <= 0:
-        future = ensure_future(fut, loop=loop)
-        if future.done():
-            return future.result()
-        await _cancel_and_wait(future)
-        try:
-            return future.result()
-        except CancelledError as exc:
-            raise TimeoutError() from exc
-    waiter = loop.create_future()
-    timeout_handle = loop.call_later(timeout, _release_waiter, waiter)
-
-    def release(_: Any) -> None:
-        _release_waiter(waiter)
-
-    future = ensure_future(fut, loop=loop)
-    future.add_done_callback(release)
+    # Python 3.11: `fut` runs as a task of its own, watched by `wait`.
+    target = ensure_future(fut)
     try:
-        try:
-            await waiter
-        except CancelledError:
-            if future.done():
-                return future.result()
-            future.remove_done_callback(release)
-            await _cancel_and_wait(future)
-            raise
-        if future.done():
-            return future.result()
-        future.remove_done_callback(release)
-        await _cancel_and_wait(future)
-        try:
-            return future.result()
-        except CancelledError as exc:
-            raise TimeoutError() from exc
-    finally:
-        timeout_handle.cancel()
+        await wait([target], timeout=timeout)
+    except CancelledError:
+        if target.done():
+            # It finished in the same iteration: its outcome wins (3.11).
+            return target.result()
+        await _cancel_and_wait(target)
+        raise
+    return await _out_of_time(target)  # type: ignore[no-any-return]
