@@ -155,7 +155,10 @@ def _message_of(exc: BaseException) -> Any:
 
 
 class _Wakeup:
-    """The done callback a waiting task adds to the future it waits for.
+    """The done callback a waiting task adds to the future it waits for, and
+    also the abort function the kernel keeps for that wait (one object, made
+    at the task's first wait, serves every wait: a task parked on a future
+    allocates nothing else for it).
 
     The loop's ``call_soon`` recognises it by type and calls `fire` at once
     instead of queueing it: waking a kernel task appends it to the kernel's
@@ -167,8 +170,13 @@ class _Wakeup:
     def __init__(self, task: Task[Any]) -> None:
         self.task = task
 
-    def __call__(self, future: object) -> None:
+    def __call__(self, future_or_raise_cancel: Any) -> lowlevel.Abort | None:
+        # As a done callback it gets the future; as the kernel's abort
+        # function, its ``raise_cancel`` function (futures are not callable).
+        if callable(future_or_raise_cancel):
+            return self.task._abort_wait(future_or_raise_cancel)
         self.fire()
+        return None
 
     def __repr__(self) -> str:
         return f"<wakeup of {self.task!r}>"
@@ -502,6 +510,28 @@ class Task(StdlibTask[T], lowlevel.Task):
         coroutine at its next step."""
         # Whatever the outcome, the coroutine waits at an asyncio-level await.
         self._aio_point = True
+        kind = type(awaited)
+        if (kind is Future or kind is Task) and awaited is not self:
+            future: Any = awaited
+            if (
+                future._asyncio_future_blocking
+                and future._loop is self._tloop
+                and not future.done()
+            ):
+                # The common case, a pending future or task of this loop
+                # awaited the normal way: asyncio's checks below pass, and
+                # the wakeup cannot run before the task waits.
+                future._asyncio_future_blocking = False
+                wakeup = getattr(self, "_wakeup", None)
+                if wakeup is None:
+                    wakeup = self._wakeup = _Wakeup(self)
+                future.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
+                self._fut_waiter = future
+                if self._must_cancel and future.cancel(msg=self._cancel_message):
+                    self._must_cancel = False
+                    raise future._make_cancelled_error()
+                self._task_state = WAITING
+                return wakeup  # type: ignore[return-value]
         blocking = getattr(awaited, "_asyncio_future_blocking", None)
         if blocking is None:
             if inspect.isgenerator(awaited):
@@ -510,7 +540,7 @@ class Task(StdlibTask[T], lowlevel.Task):
                     f"{self!r} with {awaited!r}"
                 )
             raise RuntimeError(f"Task got bad yield: {awaited!r}")
-        future: Any = awaited
+        future = awaited
         if loop_of(future) is not self._tloop:
             raise RuntimeError(f"Task {self!r} got Future {future!r} attached to a different loop")
         if not blocking:
@@ -538,7 +568,8 @@ class Task(StdlibTask[T], lowlevel.Task):
             # iteration.
             self._woken_early = False
             self._tloop.call_soon(wakeup.fire)
-        return self._abort_wait
+        # (The abort function: `_abort_wait`, through the wakeup.)
+        return wakeup  # type: ignore[return-value]
 
     def _abort_wait(self, raise_cancel: Callable[[], Any]) -> lowlevel.Abort:
         # The kernel cancels the wait: a trio-style scope around the task was
