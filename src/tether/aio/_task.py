@@ -190,7 +190,9 @@ class _Wakeup:
             # The task enters the run queue: callbacks queued from now on
             # run after it.
             loop._open_batch = None
-            lowlevel.reschedule(task, _VALUE_NONE)
+            # (The segment's run, without `lowlevel.reschedule`'s checks: the
+            # task waits at a foreign yield, and the value is an outcome.)
+            loop._kernel.reschedule(task, _VALUE_NONE)  # type: ignore[union-attr]
         elif state is WAITING or state is WAITING_DETACHED:
             task._set_resume(None, None)
             loop._make_ready(task)
@@ -226,25 +228,24 @@ class Task(StdlibTask[T], lowlevel.Task):
         "_coro",
         "_done_hook",
         "_fut_waiter",
-        "_interrupt",
-        "_log_destroy_pending",
         "_must_cancel",
         "_name",
         "_num_cancels_requested",
-        "_resume",
         "_slow",
         "_task_state",
         "_tloop",
         "_wakeup",
-        "_woken_early",
     )
 
     # Set by new_task (declared here for type checkers), except for
-    # ``_log_destroy_pending`` (only written, by stdlib helpers and ours),
-    # ``_woken_early`` (written before it is read), ``_resume`` and
     # ``_wakeup`` (read with a default): fields left unset cost the garbage
     # collector nothing, and every pending task is traversed several times
-    # while many are alive.
+    # while many are alive. Four fields that are rarely set have no slot (8
+    # bytes each on every task): ``_interrupt``, ``_resume`` and
+    # ``_woken_early`` live in the instance's ``__dict__`` (which the C
+    # future provides, made only when first needed) while they are set, and
+    # are read with a default; ``_log_destroy_pending`` (only written,
+    # False, by stdlib helpers and ours) is the C task's own field.
     #: The coroutine is suspended at an asyncio-level await (a bare yield,
     #: a future) or has not started: a pending `cancel()` is thrown in at
     #: the next step. False while it waits in tether-native code, which gets
@@ -262,9 +263,9 @@ class Task(StdlibTask[T], lowlevel.Task):
     #: its next step starts.
     _fut_waiter: Any
     #: The `CancelledError` that replaces the outcome of a tether-native
-    #: wait that `cancel()` interrupted (see `_interrupt_native_wait`); None
-    #: otherwise.
-    _interrupt: BaseException | None
+    #: wait that `cancel()` interrupted (see `_interrupt_native_wait`);
+    #: unset otherwise.
+    _interrupt: BaseException
     _log_destroy_pending: bool
     #: A `cancel()` waits to be delivered at the next asyncio-level await
     #: (asyncio's name for it).
@@ -274,8 +275,8 @@ class Task(StdlibTask[T], lowlevel.Task):
     _name: str | int
     _num_cancels_requested: int
     #: What to resume a detached task with when it is attached again:
-    #: ``(value, error)``, or None for ``(None, None)``.
-    _resume: tuple[Any, BaseException | None] | None
+    #: ``(value, error)``; unset for ``(None, None)``.
+    _resume: tuple[Any, BaseException | None]
     #: The next step must take the stepper's slow path (see the invariants).
     _slow: bool
     #: Where the task is: a `TaskState`.
@@ -284,8 +285,9 @@ class Task(StdlibTask[T], lowlevel.Task):
     #: The done callback the task adds to the futures it waits for (made
     #: once, at its first wait).
     _wakeup: _Wakeup | None
-    #: Set by ``_wakeup`` when the future is done before the task has
-    #: finished starting to wait for it (`_on_foreign_yield`).
+    #: Set (True) by ``_wakeup`` when the future is done before the task
+    #: has finished starting to wait for it (`_on_foreign_yield`); unset
+    #: otherwise.
     _woken_early: bool
 
     def __init__(
@@ -461,7 +463,10 @@ class Task(StdlibTask[T], lowlevel.Task):
     def _set_resume(self, value: Any, error: BaseException | None) -> None:
         """Resume the task with `value` (or throw `error` in) at its next
         first step in a segment."""
-        self._resume = None if value is None and error is None else (value, error)
+        if value is not None or error is not None:
+            self._resume = (value, error)
+        elif getattr(self, "_resume", None) is not None:
+            del self._resume
         self._slow = True
 
     def _queue(self) -> None:
@@ -550,7 +555,9 @@ class Task(StdlibTask[T], lowlevel.Task):
         if future is self:
             raise RuntimeError(f"Task cannot await on itself: {self!r}")
         future._asyncio_future_blocking = False
-        self._woken_early = False
+        if getattr(self, "_woken_early", False):
+            # (Left by a wakeup of a wait that was abandoned.)
+            del self._woken_early
         wakeup = getattr(self, "_wakeup", None)
         if wakeup is None:
             wakeup = self._wakeup = _Wakeup(self)
@@ -562,11 +569,11 @@ class Task(StdlibTask[T], lowlevel.Task):
             # asyncio task's wakeup would.
             raise future._make_cancelled_error()
         self._task_state = WAITING
-        if self._woken_early:
+        if getattr(self, "_woken_early", False):
             # A future-like object that was already done when awaited: its
             # callback ran before the task was waiting. Wake up next
             # iteration.
-            self._woken_early = False
+            del self._woken_early
             self._tloop.call_soon(wakeup.fire)
         # (The abort function: `_abort_wait`, through the wakeup.)
         return wakeup  # type: ignore[return-value]
@@ -651,7 +658,6 @@ def new_task(
     task._tloop = loop
     task.context = _copy_context() if context is None else context
     task._must_cancel = False
-    task._interrupt = None
     task._done_hook = None
     task._aio_point = True
     # A new task starts with nothing to resume it with (None), so its first
