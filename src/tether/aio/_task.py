@@ -202,6 +202,14 @@ class _Wakeup:
             task._woken_early = True
 
 
+#: Kernel fields (`lowlevel.TASK_SLOTS`) that the kernel writes before it
+#: reads them, and that an aio task seldom needs: `Nursery.start`'s (never
+#: used on an aio task) and an error to throw in at the next step. Without
+#: a slot they take no room on every task; once set they live in the
+#: instance's ``__dict__``, which the C future provides.
+_KERNEL_FIELDS_IN_DICT = frozenset({"_eventual_parent_nursery", "_pending_throw"})
+
+
 class Task(StdlibTask[T], lowlevel.Task):
     """A coroutine running concurrently, as `asyncio.Task`.
 
@@ -223,7 +231,7 @@ class Task(StdlibTask[T], lowlevel.Task):
     """
 
     __slots__ = (
-        *lowlevel.TASK_SLOTS,
+        *(name for name in lowlevel.TASK_SLOTS if name not in _KERNEL_FIELDS_IN_DICT),
         "_aio_point",
         "_coro",
         "_done_hook",
