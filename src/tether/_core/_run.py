@@ -787,7 +787,9 @@ class Runner:
                 return
             task._abort_func = abort_func
             task._foreign_wait = True
-            task._attempt_delivery_of_any_pending_cancel()
+            status = task._cancel_status
+            if status is not None and status.effectively_cancelled:
+                task._attempt_delivery_of_any_pending_cancel()
             return
         error = TypeError(
             f"{task!r} yielded {msg!r} to the tether kernel, which runs only tether "

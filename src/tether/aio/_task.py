@@ -203,11 +203,13 @@ class _Wakeup:
 
 
 #: Kernel fields (`lowlevel.TASK_SLOTS`) that the kernel writes before it
-#: reads them, and that an aio task seldom needs: `Nursery.start`'s (never
-#: used on an aio task) and an error to throw in at the next step. Without
-#: a slot they take no room on every task; once set they live in the
-#: instance's ``__dict__``, which the C future provides.
-_KERNEL_FIELDS_IN_DICT = frozenset({"_eventual_parent_nursery", "_pending_throw"})
+#: reads them, and that an aio task never needs: `Nursery.start`'s (an aio
+#: task is never started that way). Without a slot they take no room on
+#: every task; if set they would live in the instance's ``__dict__``, which
+#: the C future provides. (Not the error to throw in, `_pending_throw`:
+#: the end of a segment sets it on every waiting task, and a dict made for
+#: it would cost more than the slot.)
+_KERNEL_FIELDS_IN_DICT = frozenset({"_eventual_parent_nursery"})
 
 
 class Task(StdlibTask[T], lowlevel.Task):
