@@ -184,7 +184,7 @@ class _Wakeup:
     def fire(self) -> None:
         task = self.task
         state = task._task_state
-        loop = task._tloop
+        loop = task._loop
         if state is WAITING and loop._nursery is not None:
             task._task_state = RUNNING
             # The task enters the run queue: callbacks queued from now on
@@ -243,7 +243,6 @@ class Task(StdlibTask[T], lowlevel.Task):
         "_num_cancels_requested",
         "_slow",
         "_task_state",
-        "_tloop",
         "_wakeup",
     )
 
@@ -291,7 +290,9 @@ class Task(StdlibTask[T], lowlevel.Task):
     _slow: bool
     #: Where the task is: a `TaskState`.
     _task_state: TaskState
-    _tloop: LoopCore
+    #: The loop (the C future's own field, set by its ``__init__``: no slot
+    #: of ours).
+    _loop: LoopCore
     #: The done callback the task adds to the futures it waits for (made
     #: once, at its first wait).
     _wakeup: _Wakeup | None
@@ -483,7 +484,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         """The task goes to QUEUED: into the loop's pending queue, to be
         started when the loop runs (again). Its resume value is set."""
         self._task_state = QUEUED
-        self._tloop._pending.append(self)
+        self._loop._pending.append(self)
 
     def _interrupt_native_wait(self) -> None:
         """Deliver a pending `cancel()` to a task whose kernel task waits in
@@ -497,7 +498,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         request pending: it is delivered at the task's next asyncio-level
         await, or by interrupting its next tether-native wait. If the task
         is the one running, it is not waiting yet: try again once it is."""
-        loop = self._tloop
+        loop = self._loop
         if self._task_state is not RUNNING or loop._frozen or loop._nursery is None:
             # Not in tether-native code: detached, not started, waiting for
             # a future (cancelling the future delivers it); or the segment is
@@ -528,11 +529,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         kind = type(awaited)
         if (kind is Future or kind is Task) and awaited is not self:
             future: Any = awaited
-            if (
-                future._asyncio_future_blocking
-                and future._loop is self._tloop
-                and not future.done()
-            ):
+            if future._asyncio_future_blocking and future._loop is self._loop and not future.done():
                 # The common case, a pending future or task of this loop
                 # awaited the normal way: asyncio's checks below pass, and
                 # the wakeup cannot run before the task waits.
@@ -556,7 +553,7 @@ class Task(StdlibTask[T], lowlevel.Task):
                 )
             raise RuntimeError(f"Task got bad yield: {awaited!r}")
         future = awaited
-        if loop_of(future) is not self._tloop:
+        if loop_of(future) is not self._loop:
             raise RuntimeError(f"Task {self!r} got Future {future!r} attached to a different loop")
         if not blocking:
             raise RuntimeError(
@@ -584,7 +581,7 @@ class Task(StdlibTask[T], lowlevel.Task):
             # callback ran before the task was waiting. Wake up next
             # iteration.
             del self._woken_early
-            self._tloop.call_soon(wakeup.fire)
+            self._loop.call_soon(wakeup.fire)
         # (The abort function: `_abort_wait`, through the wakeup.)
         return wakeup  # type: ignore[return-value]
 
@@ -592,7 +589,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         # The kernel cancels the wait: a trio-style scope around the task was
         # cancelled, or the segment is ending (then the task stays waiting
         # for its future, detached).
-        if self._tloop._frozen:
+        if self._loop._frozen:
             self._task_state = WAITING_DETACHED
         else:
             self._task_state = RUNNING
@@ -665,7 +662,6 @@ def new_task(
     if type(coro) is not _CoroutineType and not _is_coroutine(coro):
         task._log_destroy_pending = False
         raise TypeError(f"a coroutine was expected, got {coro!r}")
-    task._tloop = loop
     task.context = _copy_context() if context is None else context
     task._must_cancel = False
     task._done_hook = None
