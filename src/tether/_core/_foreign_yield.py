@@ -76,8 +76,13 @@ def foreign_yield(runner: Runner, task: Task, msg: object) -> None:
         task._foreign_wait = True
         if runner.ki_pending and task is runner.main_task:
             runner._deliver_pending_ki()
-        # (Returns at once if the KeyboardInterrupt aborted the wait.)
-        task._attempt_delivery_of_any_pending_cancel()
+        # Checked here, not only inside the call: most foreign waits start
+        # uncancelled, and this is on every aio wait. (A KeyboardInterrupt
+        # that aborted the wait has cleared `_abort_func`: the call below
+        # then returns at once.)
+        status = task._cancel_status
+        if status is not None and status.effectively_cancelled:
+            task._attempt_delivery_of_any_pending_cancel()
         return
     # The task resumes in the next batch with the TypeError thrown in at the
     # point where it yielded.

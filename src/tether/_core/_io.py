@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import outcome
 
 from ._exceptions import BusyResourceError, ClosedResourceError
-from ._run_context import GLOBAL_RUN_CONTEXT, current_runner, current_task
-from ._traps import Abort, wait_task_rescheduled
+from ._run_context import GLOBAL_RUN_CONTEXT, current_runner
+from ._traps import Abort, WaitTaskRescheduled, wait_on
 
 if TYPE_CHECKING:
     from ._task import Task
@@ -101,9 +101,23 @@ _CLOSED_FD_SOMEWHERE = (-1, 0)
 
 
 class _Waiters:
-    """The tasks waiting on one file descriptor."""
+    """The tasks waiting on one file descriptor. Kept from the fd's first
+    wait until it is closed (`notify_closing`) or refused by the poller, with
+    its two traps built once, so that a wait allocates nothing."""
 
-    __slots__ = ("read_task", "registered", "write_task")
+    __slots__ = (
+        "_manager",
+        "fd",
+        "read_task",
+        "read_trap",
+        "registered",
+        "write_task",
+        "write_trap",
+    )
+
+    _manager: IOManager
+    #: The fd these are the waiters of.
+    fd: int
 
     #: The task in `wait_readable` / `wait_writable` on the fd; None for
     #: none. (At most one each: a second one gets `BusyResourceError`.)
@@ -112,11 +126,28 @@ class _Waiters:
     #: Whether the backend has been told about the fd since it last forgot
     #: it (`IOManager._register` must then modify rather than add).
     registered: bool
+    #: What a wait to read / to write yields (see `wait_on`).
+    read_trap: WaitTaskRescheduled
+    write_trap: WaitTaskRescheduled
 
-    def __init__(self) -> None:
+    def __init__(self, manager: IOManager, fd: int) -> None:
+        self._manager = manager
+        self.fd = fd
         self.read_task = None
         self.write_task = None
         self.registered = False
+        self.read_trap = WaitTaskRescheduled(self._abort_read)
+        self.write_trap = WaitTaskRescheduled(self._abort_write)
+
+    def _abort_read(self, _: Callable[[], Any]) -> Abort:
+        self.read_task = None
+        self._manager._after_abort(self)
+        return Abort.SUCCEEDED
+
+    def _abort_write(self, _: Callable[[], Any]) -> Abort:
+        self.write_task = None
+        self._manager._after_abort(self)
+        return Abort.SUCCEEDED
 
 
 #: Bits of the readiness masks that the backends hand to `process_events`
@@ -132,11 +163,19 @@ class IOManager:
 
     #: The name `IOStatistics.backend` reports.
     backend = "abstract"
+    #: Whether `_forget` leaves the fd registered with the poller (so that
+    #: a kept `_Waiters` stays ``registered``).
+    _keeps_registrations = False
 
     #: The waiters of every fd some task waits on. Invariant: an fd's entry
     #: has at least one waiter (`_update` deletes an empty one); the run
     #: loop tests this dict's truth to know whether to poll at all.
     _waiters: dict[int, _Waiters]
+    #: Every fd's `_Waiters`, kept between waits (see `_Waiters`).
+    _all: dict[int, _Waiters]
+    #: The run's own fds (`_own_fds`), which no task may wait on; set by
+    #: the backend once they exist.
+    _own: frozenset[int]
     #: The two ends of the wakeup socket pair: writing a byte to
     #: `_wakeup_send` (`wakeup_threadsafe`, or the C-level signal handler
     #: through `signal.set_wakeup_fd`) makes the poller return;
@@ -147,6 +186,8 @@ class IOManager:
 
     def __init__(self) -> None:
         self._waiters = {}
+        self._all = {}
+        self._own = frozenset()
         self._wakeup_recv, self._wakeup_send = socket.socketpair()
         self._wakeup_recv.setblocking(False)
         self._wakeup_send.setblocking(False)
@@ -214,7 +255,12 @@ class IOManager:
             if flags & ~_WRITE_BIT and waiters.read_task is not None:
                 runner.reschedule(waiters.read_task)
                 waiters.read_task = None
-            self._update(fd, waiters)
+            if waiters.read_task is None and waiters.write_task is None:
+                # The one-shot registration disarmed itself (the selectors
+                # backend unregistered it): nothing to tell the poller.
+                del self._waiters[fd]
+            else:
+                self._update(fd, waiters)
 
     def _update(self, fd: int, waiters: _Waiters) -> None:
         """Make the poller watch `fd` for what its waiters want now. Called
@@ -226,6 +272,7 @@ class IOManager:
         if not mask:
             if waiters.registered:
                 self._forget(fd)
+                waiters.registered = self._keeps_registrations
             del self._waiters[fd]
             return
         try:
@@ -245,6 +292,8 @@ class IOManager:
         only into a waiter."""
         if self._waiters.get(fd) is waiters:
             del self._waiters[fd]
+        if self._all.get(fd) is waiters:
+            del self._all[fd]
         self._unregister(fd)
         runner = GLOBAL_RUN_CONTEXT.runner
         calling = runner.current_task
@@ -264,31 +313,73 @@ class IOManager:
     def _own_fds(self) -> tuple[int, ...]:
         return (self._wakeup_fd, self._wakeup_send.fileno())
 
-    async def _wait(self, obj: FdLike, which: str) -> None:
-        fd = fd_of(obj)
-        if fd in self._own_fds():
+    def _wait_fd(self, obj: FdLike) -> int:
+        """`obj`'s fd, checked as `fd_of` checks it (with one type test for
+        the common cases, an int or a socket), and not one of the run's."""
+        if type(obj) is int:
+            fd = obj
+        else:
+            fileno = getattr(obj, "fileno", None)
+            number = fileno() if fileno is not None else None
+            # (`fd_of` raises the precise error for anything odd.)
+            fd = number if type(number) is int else fd_of(obj)
+        if fd < 0:
+            fd_of(obj)  # raises the precise error
+        if fd in self._own:
             raise ValueError(
                 f"file descriptor {fd} belongs to the tether run itself (its wakeup "
                 "socket); was your file closed before the run started, so that its "
                 "number was reused?"
             )
-        waiters = self._waiters.get(fd)
+        return fd
+
+    def start_read_wait(self, obj: FdLike) -> WaitTaskRescheduled:
+        """Make the current task the one waiting to read `obj`, and return
+        the trap it then yields (``await wait_on(trap)``). Raises
+        `BusyResourceError` if another task waits to read it already."""
+        fd = self._wait_fd(obj)
+        waiters = self._all.get(fd)
         if waiters is None:
-            waiters = self._waiters[fd] = _Waiters()
-        if getattr(waiters, which) is not None:
-            verb = "read from" if which == "read_task" else "write to"
+            waiters = self._all[fd] = _Waiters(self, fd)
+        elif waiters.read_task is not None:
             raise BusyResourceError(
-                f"another task is already waiting to {verb} file descriptor {fd}"
+                f"another task is already waiting to read from file descriptor {fd}"
             )
-        task = current_task()
-        setattr(waiters, which, task)
+        task = GLOBAL_RUN_CONTEXT.runner.current_task
+        waiters.read_task = task
+        self._waiters[fd] = waiters
+        self._arm(fd, waiters)
+        return waiters.read_trap
+
+    def start_write_wait(self, obj: FdLike) -> WaitTaskRescheduled:
+        """As `start_read_wait`, for writing."""
+        fd = self._wait_fd(obj)
+        waiters = self._all.get(fd)
+        if waiters is None:
+            waiters = self._all[fd] = _Waiters(self, fd)
+        elif waiters.write_task is not None:
+            raise BusyResourceError(
+                f"another task is already waiting to write to file descriptor {fd}"
+            )
+        task = GLOBAL_RUN_CONTEXT.runner.current_task
+        waiters.write_task = task
+        self._waiters[fd] = waiters
+        self._arm(fd, waiters)
+        return waiters.write_trap
+
+    def _arm(self, fd: int, waiters: _Waiters) -> None:
+        """Tell the poller what `waiters` (which the current task has just
+        joined) want now; undo the join if that fails."""
         try:
             self._update(fd, waiters)
         except BaseException:
             # (An OS error has already cleared every waiter; see
             # `_fail_waiters`.)
-            if getattr(waiters, which) is task:
-                setattr(waiters, which, None)
+            task = GLOBAL_RUN_CONTEXT.runner.current_task
+            if waiters.read_task is task:
+                waiters.read_task = None
+            if waiters.write_task is task:
+                waiters.write_task = None
             if (
                 waiters.read_task is None
                 and waiters.write_task is None
@@ -297,19 +388,16 @@ class IOManager:
                 del self._waiters[fd]
             raise
 
-        def abort(_: Callable[[], Any]) -> Abort:
-            setattr(waiters, which, None)
-            if self._waiters.get(fd) is waiters:
-                self._update(fd, waiters)
-            return Abort.SUCCEEDED
-
-        await wait_task_rescheduled(abort)
+    def _after_abort(self, waiters: _Waiters) -> None:
+        # A wait on the fd was cancelled: the poller watches what is left.
+        if self._waiters.get(waiters.fd) is waiters:
+            self._update(waiters.fd, waiters)
 
     async def wait_readable(self, obj: FdLike) -> None:
-        await self._wait(obj, "read_task")
+        await wait_on(self.start_read_wait(obj))
 
     async def wait_writable(self, obj: FdLike) -> None:
-        await self._wait(obj, "write_task")
+        await wait_on(self.start_write_wait(obj))
 
     def notify_closing(self, obj: FdLike) -> None:
         fd = _fileno(obj)
@@ -317,6 +405,7 @@ class IOManager:
             # Already closed (a socket object's fileno() is -1 then), or never
             # a file: nothing can be waiting on it, nothing to unregister.
             return
+        self._all.pop(fd, None)
         waiters = self._waiters.pop(fd, None)
         if waiters is None:
             # Nobody waits, but a registration may be kept for the next wait:
@@ -341,10 +430,23 @@ class IOManager:
         return IOStatistics(reading, writing, self.backend)
 
 
+#: The epoll flags for a mask of `_READ_BIT` and `_WRITE_BIT`, one-shot.
+_EPOLL_FLAGS = (
+    {
+        _READ_BIT: select.EPOLLONESHOT | select.EPOLLIN,
+        _WRITE_BIT: select.EPOLLONESHOT | select.EPOLLOUT,
+        _READ_BIT | _WRITE_BIT: select.EPOLLONESHOT | select.EPOLLIN | select.EPOLLOUT,
+    }
+    if hasattr(select, "epoll")
+    else {}
+)
+
+
 class EpollIOManager(IOManager):
     """Linux: `select.epoll`, every registration one-shot."""
 
     backend = "epoll"
+    _keeps_registrations = True
 
     #: The epoll object; the wakeup socket is registered in it for good.
     _epoll: select.epoll
@@ -360,6 +462,7 @@ class EpollIOManager(IOManager):
         self._epoll = select.epoll()
         self._epoll.register(self._wakeup_fd, select.EPOLLIN)
         self._kept = set()
+        self._own = frozenset(self._own_fds())
 
     def close(self) -> None:
         self._epoll.close()
@@ -369,13 +472,10 @@ class EpollIOManager(IOManager):
         return (*super()._own_fds(), self._epoll.fileno())
 
     def _register(self, fd: int, mask: int, already: bool) -> None:
-        flags = select.EPOLLONESHOT
-        if mask & _READ_BIT:
-            flags |= select.EPOLLIN
-        if mask & _WRITE_BIT:
-            flags |= select.EPOLLOUT
+        flags = _EPOLL_FLAGS[mask]
+        kept = self._kept
         try:
-            if already or fd in self._kept:
+            if already or fd in kept:
                 try:
                     self._epoll.modify(fd, flags)
                 except FileNotFoundError:
@@ -387,10 +487,10 @@ class EpollIOManager(IOManager):
                     self._epoll.register(fd, flags)
                 except FileExistsError:
                     self._epoll.modify(fd, flags)
+                kept.add(fd)
         except OSError:
-            self._kept.discard(fd)
+            kept.discard(fd)
             raise
-        self._kept.add(fd)
 
     def _drop(self, fd: int) -> None:
         if fd in self._kept:
@@ -439,6 +539,7 @@ class SelectorIOManager(IOManager):
         self._selector = selectors.DefaultSelector()
         self.backend = type(self._selector).__name__
         self._selector.register(self._wakeup_fd, selectors.EVENT_READ)
+        self._own = frozenset(self._own_fds())
 
     def close(self) -> None:
         self._selector.close()
@@ -517,12 +618,12 @@ async def wait_readable(fd: object) -> None:
     the wait, or closed without `notify_closing` while a task waited on it
     in the other direction. `ValueError` for a negative fd (a closed socket
     object's)."""
-    await current_runner().io_manager.wait_readable(fd)  # type: ignore[arg-type]
+    await wait_on(current_runner().io_manager.start_read_wait(fd))  # type: ignore[arg-type]
 
 
 async def wait_writable(fd: object) -> None:
     """Block until `fd` is writable; otherwise like `wait_readable`."""
-    await current_runner().io_manager.wait_writable(fd)  # type: ignore[arg-type]
+    await wait_on(current_runner().io_manager.start_write_wait(fd))  # type: ignore[arg-type]
 
 
 def notify_closing(fd: object) -> None:

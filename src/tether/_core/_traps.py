@@ -264,13 +264,28 @@ def yield_to_runner(value: object) -> Generator[Any, Any, Any]:
 
 
 @types.coroutine
-def checkpoint_if_cancelled() -> Generator[Any, Any, None]:
+def _finished() -> Generator[Any, Any, None]:
+    return
+    yield  # (makes this a generator)
+
+
+#: A generator-based coroutine that has already finished: awaiting it again
+#: returns None at once (a generator, unlike a native coroutine, may be
+#: resumed after it ended), so it is shared by every call that has nothing
+#: to wait for.
+_ALREADY_DONE: Final = _finished()
+for _ in _ALREADY_DONE:
+    pass
+
+
+def checkpoint_if_cancelled() -> Any:
     """``await checkpoint_if_cancelled()``: a checkpoint only if this task is
     in a cancelled scope (then it raises `Cancelled`), or is the main task with
     a Ctrl-C pending; otherwise it returns without letting other tasks run.
 
-    Generator-based, so the common case (not cancelled) costs a function call
-    and no coroutine frame."""
+    A plain function that returns what to await: in the common case (not
+    cancelled) one shared, finished awaitable, so that no frame is created
+    at all."""
     runner = current_runner()
     task = runner.current_task
     if task is None:
@@ -279,4 +294,21 @@ def checkpoint_if_cancelled() -> Generator[Any, Any, None]:
     if (status is not None and status.effectively_cancelled) or (
         runner.ki_pending and task is runner.main_task
     ):
-        yield CHECKPOINT
+        return checkpoint()
+    return _ALREADY_DONE
+
+
+@types.coroutine
+def wait_on(trap: WaitTaskRescheduled) -> Generator[Any, Any, Any]:
+    """`wait_task_rescheduled` with a trap built in advance, for a primitive
+    that parks the same way many times and keeps its trap (the I/O waits):
+    ``await wait_on(trap)``. Not a cancel point but through the trap's abort
+    function, like `wait_task_rescheduled`."""
+    next_send: outcome.Outcome[Any] = yield trap
+    if type(next_send) is outcome.Value:
+        return next_send.value
+    try:
+        return next_send.unwrap()
+    finally:
+        # (See `wait_task_rescheduled`: no cycle through the traceback.)
+        del next_send

@@ -322,6 +322,21 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
                 # set: nothing reads it on a tether.aio Task.)
                 child = new_task(arg, loop, None, None)
                 child._done_hook = hook
+            elif (
+                type(arg) is Task
+                and (loop is None or arg._loop is loop)
+                and arg._done_hook is None
+                and not arg._callbacks
+                and not arg.done()
+            ):
+                # A pending task of this loop (made with create_task) with no
+                # done callbacks yet: the hook can be its first one too, and
+                # counts it without a callback unless it fails or is last.
+                child = arg
+                child._done_hook = hook
+                if loop is None:
+                    loop = child._loop
+                    plain = creates_plain_tasks(loop)
             else:
                 mixed = True
                 child = _as_future(arg, loop)

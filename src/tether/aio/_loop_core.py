@@ -569,7 +569,8 @@ class LoopCore(asyncio.AbstractEventLoop):
         if batch is None:
             if self._idle_batches:
                 batch = self._idle_batches.pop()
-                lowlevel.reschedule(batch.runner)
+                # (Without `lowlevel.reschedule`'s checks: the runner is idle.)
+                self._kernel.reschedule(batch.runner)  # type: ignore[union-attr]
             else:
                 batch = CallbackBatch()
                 self._nursery.start_soon(self._run_callbacks, batch, name="tether.aio callbacks")

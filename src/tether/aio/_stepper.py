@@ -150,7 +150,7 @@ class _Stepper:
             # The first step in this segment: resume where the task left off.
             resume = getattr(task, "_resume", None)
             if resume is not None:
-                task._resume = None
+                del task._resume
                 value, error = resume
             else:
                 value = error = None
@@ -177,11 +177,11 @@ class _Stepper:
             # segment: the task cannot leave the kernel in the middle of
             # tether code, so it unwinds with the kernel's Cancelled.
         task._task_state = RUNNING
-        interrupt = task._interrupt
+        interrupt = getattr(task, "_interrupt", None)
         if interrupt is not None:
             # `cancel()` aborted the tether-native wait: it raises asyncio's
             # CancelledError instead of the kernel's Cancelled.
-            task._interrupt = None
+            del task._interrupt
             if not loop._frozen and type(value) is outcome.Error:
                 value = outcome.Error(interrupt)
                 # A cancel() since then is answered by this error too, as

@@ -155,7 +155,10 @@ def _message_of(exc: BaseException) -> Any:
 
 
 class _Wakeup:
-    """The done callback a waiting task adds to the future it waits for.
+    """The done callback a waiting task adds to the future it waits for, and
+    also the abort function the kernel keeps for that wait (one object, made
+    at the task's first wait, serves every wait: a task parked on a future
+    allocates nothing else for it).
 
     The loop's ``call_soon`` recognises it by type and calls `fire` at once
     instead of queueing it: waking a kernel task appends it to the kernel's
@@ -167,8 +170,13 @@ class _Wakeup:
     def __init__(self, task: Task[Any]) -> None:
         self.task = task
 
-    def __call__(self, future: object) -> None:
+    def __call__(self, future_or_raise_cancel: Any) -> lowlevel.Abort | None:
+        # As a done callback it gets the future; as the kernel's abort
+        # function, its ``raise_cancel`` function (futures are not callable).
+        if callable(future_or_raise_cancel):
+            return self.task._abort_wait(future_or_raise_cancel)
         self.fire()
+        return None
 
     def __repr__(self) -> str:
         return f"<wakeup of {self.task!r}>"
@@ -176,13 +184,15 @@ class _Wakeup:
     def fire(self) -> None:
         task = self.task
         state = task._task_state
-        loop = task._tloop
+        loop = task._loop
         if state is WAITING and loop._nursery is not None:
             task._task_state = RUNNING
             # The task enters the run queue: callbacks queued from now on
             # run after it.
             loop._open_batch = None
-            lowlevel.reschedule(task, _VALUE_NONE)
+            # (The segment's run, without `lowlevel.reschedule`'s checks: the
+            # task waits at a foreign yield, and the value is an outcome.)
+            loop._kernel.reschedule(task, _VALUE_NONE)  # type: ignore[union-attr]
         elif state is WAITING or state is WAITING_DETACHED:
             task._set_resume(None, None)
             loop._make_ready(task)
@@ -190,6 +200,16 @@ class _Wakeup:
             # The wait was abandoned, or the future finished while the task
             # was still starting to wait (`_on_foreign_yield` handles that).
             task._woken_early = True
+
+
+#: Kernel fields (`lowlevel.TASK_SLOTS`) that the kernel writes before it
+#: reads them, and that an aio task never needs: `Nursery.start`'s (an aio
+#: task is never started that way). Without a slot they take no room on
+#: every task; if set they would live in the instance's ``__dict__``, which
+#: the C future provides. (Not the error to throw in, `_pending_throw`:
+#: the end of a segment sets it on every waiting task, and a dict made for
+#: it would cost more than the slot.)
+_KERNEL_FIELDS_IN_DICT = frozenset({"_eventual_parent_nursery"})
 
 
 class Task(StdlibTask[T], lowlevel.Task):
@@ -213,30 +233,28 @@ class Task(StdlibTask[T], lowlevel.Task):
     """
 
     __slots__ = (
-        *lowlevel.TASK_SLOTS,
+        *(name for name in lowlevel.TASK_SLOTS if name not in _KERNEL_FIELDS_IN_DICT),
         "_aio_point",
         "_coro",
         "_done_hook",
         "_fut_waiter",
-        "_interrupt",
-        "_log_destroy_pending",
         "_must_cancel",
         "_name",
         "_num_cancels_requested",
-        "_resume",
         "_slow",
         "_task_state",
-        "_tloop",
         "_wakeup",
-        "_woken_early",
     )
 
     # Set by new_task (declared here for type checkers), except for
-    # ``_log_destroy_pending`` (only written, by stdlib helpers and ours),
-    # ``_woken_early`` (written before it is read), ``_resume`` and
     # ``_wakeup`` (read with a default): fields left unset cost the garbage
     # collector nothing, and every pending task is traversed several times
-    # while many are alive.
+    # while many are alive. Four fields that are rarely set have no slot (8
+    # bytes each on every task): ``_interrupt``, ``_resume`` and
+    # ``_woken_early`` live in the instance's ``__dict__`` (which the C
+    # future provides, made only when first needed) while they are set, and
+    # are read with a default; ``_log_destroy_pending`` (only written,
+    # False, by stdlib helpers and ours) is the C task's own field.
     #: The coroutine is suspended at an asyncio-level await (a bare yield,
     #: a future) or has not started: a pending `cancel()` is thrown in at
     #: the next step. False while it waits in tether-native code, which gets
@@ -254,9 +272,9 @@ class Task(StdlibTask[T], lowlevel.Task):
     #: its next step starts.
     _fut_waiter: Any
     #: The `CancelledError` that replaces the outcome of a tether-native
-    #: wait that `cancel()` interrupted (see `_interrupt_native_wait`); None
-    #: otherwise.
-    _interrupt: BaseException | None
+    #: wait that `cancel()` interrupted (see `_interrupt_native_wait`);
+    #: unset otherwise.
+    _interrupt: BaseException
     _log_destroy_pending: bool
     #: A `cancel()` waits to be delivered at the next asyncio-level await
     #: (asyncio's name for it).
@@ -266,18 +284,21 @@ class Task(StdlibTask[T], lowlevel.Task):
     _name: str | int
     _num_cancels_requested: int
     #: What to resume a detached task with when it is attached again:
-    #: ``(value, error)``, or None for ``(None, None)``.
-    _resume: tuple[Any, BaseException | None] | None
+    #: ``(value, error)``; unset for ``(None, None)``.
+    _resume: tuple[Any, BaseException | None]
     #: The next step must take the stepper's slow path (see the invariants).
     _slow: bool
     #: Where the task is: a `TaskState`.
     _task_state: TaskState
-    _tloop: LoopCore
+    #: The loop (the C future's own field, set by its ``__init__``: no slot
+    #: of ours).
+    _loop: LoopCore
     #: The done callback the task adds to the futures it waits for (made
     #: once, at its first wait).
     _wakeup: _Wakeup | None
-    #: Set by ``_wakeup`` when the future is done before the task has
-    #: finished starting to wait for it (`_on_foreign_yield`).
+    #: Set (True) by ``_wakeup`` when the future is done before the task
+    #: has finished starting to wait for it (`_on_foreign_yield`); unset
+    #: otherwise.
     _woken_early: bool
 
     def __init__(
@@ -453,14 +474,17 @@ class Task(StdlibTask[T], lowlevel.Task):
     def _set_resume(self, value: Any, error: BaseException | None) -> None:
         """Resume the task with `value` (or throw `error` in) at its next
         first step in a segment."""
-        self._resume = None if value is None and error is None else (value, error)
+        if value is not None or error is not None:
+            self._resume = (value, error)
+        elif getattr(self, "_resume", None) is not None:
+            del self._resume
         self._slow = True
 
     def _queue(self) -> None:
         """The task goes to QUEUED: into the loop's pending queue, to be
         started when the loop runs (again). Its resume value is set."""
         self._task_state = QUEUED
-        self._tloop._pending.append(self)
+        self._loop._pending.append(self)
 
     def _interrupt_native_wait(self) -> None:
         """Deliver a pending `cancel()` to a task whose kernel task waits in
@@ -474,7 +498,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         request pending: it is delivered at the task's next asyncio-level
         await, or by interrupting its next tether-native wait. If the task
         is the one running, it is not waiting yet: try again once it is."""
-        loop = self._tloop
+        loop = self._loop
         if self._task_state is not RUNNING or loop._frozen or loop._nursery is None:
             # Not in tether-native code: detached, not started, waiting for
             # a future (cancelling the future delivers it); or the segment is
@@ -502,6 +526,24 @@ class Task(StdlibTask[T], lowlevel.Task):
         coroutine at its next step."""
         # Whatever the outcome, the coroutine waits at an asyncio-level await.
         self._aio_point = True
+        kind = type(awaited)
+        if (kind is Future or kind is Task) and awaited is not self:
+            future: Any = awaited
+            if future._asyncio_future_blocking and future._loop is self._loop and not future.done():
+                # The common case, a pending future or task of this loop
+                # awaited the normal way: asyncio's checks below pass, and
+                # the wakeup cannot run before the task waits.
+                future._asyncio_future_blocking = False
+                wakeup = getattr(self, "_wakeup", None)
+                if wakeup is None:
+                    wakeup = self._wakeup = _Wakeup(self)
+                future.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
+                self._fut_waiter = future
+                if self._must_cancel and future.cancel(msg=self._cancel_message):
+                    self._must_cancel = False
+                    raise future._make_cancelled_error()
+                self._task_state = WAITING
+                return wakeup  # type: ignore[return-value]
         blocking = getattr(awaited, "_asyncio_future_blocking", None)
         if blocking is None:
             if inspect.isgenerator(awaited):
@@ -510,8 +552,8 @@ class Task(StdlibTask[T], lowlevel.Task):
                     f"{self!r} with {awaited!r}"
                 )
             raise RuntimeError(f"Task got bad yield: {awaited!r}")
-        future: Any = awaited
-        if loop_of(future) is not self._tloop:
+        future = awaited
+        if loop_of(future) is not self._loop:
             raise RuntimeError(f"Task {self!r} got Future {future!r} attached to a different loop")
         if not blocking:
             raise RuntimeError(
@@ -520,7 +562,9 @@ class Task(StdlibTask[T], lowlevel.Task):
         if future is self:
             raise RuntimeError(f"Task cannot await on itself: {self!r}")
         future._asyncio_future_blocking = False
-        self._woken_early = False
+        if getattr(self, "_woken_early", False):
+            # (Left by a wakeup of a wait that was abandoned.)
+            del self._woken_early
         wakeup = getattr(self, "_wakeup", None)
         if wakeup is None:
             wakeup = self._wakeup = _Wakeup(self)
@@ -532,19 +576,20 @@ class Task(StdlibTask[T], lowlevel.Task):
             # asyncio task's wakeup would.
             raise future._make_cancelled_error()
         self._task_state = WAITING
-        if self._woken_early:
+        if getattr(self, "_woken_early", False):
             # A future-like object that was already done when awaited: its
             # callback ran before the task was waiting. Wake up next
             # iteration.
-            self._woken_early = False
-            self._tloop.call_soon(wakeup.fire)
-        return self._abort_wait
+            del self._woken_early
+            self._loop.call_soon(wakeup.fire)
+        # (The abort function: `_abort_wait`, through the wakeup.)
+        return wakeup  # type: ignore[return-value]
 
     def _abort_wait(self, raise_cancel: Callable[[], Any]) -> lowlevel.Abort:
         # The kernel cancels the wait: a trio-style scope around the task was
         # cancelled, or the segment is ending (then the task stays waiting
         # for its future, detached).
-        if self._tloop._frozen:
+        if self._loop._frozen:
             self._task_state = WAITING_DETACHED
         else:
             self._task_state = RUNNING
@@ -617,10 +662,8 @@ def new_task(
     if type(coro) is not _CoroutineType and not _is_coroutine(coro):
         task._log_destroy_pending = False
         raise TypeError(f"a coroutine was expected, got {coro!r}")
-    task._tloop = loop
     task.context = _copy_context() if context is None else context
     task._must_cancel = False
-    task._interrupt = None
     task._done_hook = None
     task._aio_point = True
     # A new task starts with nothing to resume it with (None), so its first

@@ -58,6 +58,46 @@ async def main():
         print("child cancellation propagated; other done?", other.done())
     print("other", await other, "child cancelled", child.cancelled())
     print("empty gather", await asyncio.gather())
+    await gathered_tasks_in_order()
+
+
+async def gathered_tasks_in_order():
+    # gather of tasks made beforehand: where its completion falls among the
+    # tasks' own done callbacks and the steps of another task.
+    log = []
+
+    async def quick(name, fail=False):
+        log.append(f"run {name}")
+        if fail:
+            raise ValueError(name)
+        return name
+
+    async def bystander():
+        for i in range(8):
+            log.append(f"bystander {i}")
+            await asyncio.sleep(0)
+
+    by = asyncio.create_task(bystander())
+    a = asyncio.create_task(quick("a"))
+    b = asyncio.create_task(quick("b"))
+    c = asyncio.create_task(quick("c"))
+    gathering = asyncio.gather(a, b, c)
+    gathering.add_done_callback(lambda f: log.append("gather done"))
+    for task in (a, b, c):
+        task.add_done_callback(lambda t: log.append(f"{t.result()} callback"))
+    log.append(f"gathered {await gathering}")
+    d = asyncio.create_task(quick("d"))
+    e = asyncio.create_task(quick("e", fail=True))
+    f = asyncio.create_task(quick("f"))
+    again = asyncio.gather(d, e, f, d)
+    twice = asyncio.gather(f, d, return_exceptions=True)
+    try:
+        await again
+    except ValueError as exc:
+        log.append(f"raised {exc!r}")
+    log.append(f"twice {await twice}")
+    await by
+    print(log)
 
 
 asyncio.run(main())

@@ -64,5 +64,25 @@ async def main():
     except asyncio.CancelledError as exc:
         print("external cancellation passes through timeout", exc.args)
 
+    # How many iterations a wait_for on a coroutine that does not block
+    # takes, seen from another task.
+    log = []
+
+    async def ticker():
+        for i in range(8):
+            log.append(i)
+            await asyncio.sleep(0)
+
+    async def quick():
+        log.append("quick runs")
+        return "quick"
+
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    log.append(await asyncio.wait_for(quick(), 10))
+    log.append(await asyncio.wait_for(quick(), None))
+    await ticking
+    print(log)
+
 
 asyncio.run(main())
