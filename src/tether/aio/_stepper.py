@@ -87,9 +87,12 @@ class _Stepper:
         loop = self._loop
         if task._slow or loop._frozen:
             # (The frames of a step can outlive it, as the f_back of the
-            # coroutine's frame in an error's traceback: the task stored
-            # in them would keep itself alive. So the slow path reads it
-            # again, and the error paths drop it before `_finish`.)
+            # coroutine's frame in an error's traceback (Python 3.12 and
+            # later link it): the task stored in them would keep itself
+            # alive, and so would the value sent in, an outcome whose
+            # error's traceback holds the frames of the task's wait. So
+            # the slow path reads the task again, and the error paths drop
+            # both before `_finish`.)
             del task
             return self._step(value, None)
         # The fast path: `_step` for a task with nothing pending, written
@@ -109,7 +112,7 @@ class _Stepper:
             return _finish(task, loop, stop.value, None)
         except BaseException as exc:
             leave_task(loop, task)
-            del task
+            del task, value
             return _finish(self._kernel.current_task, loop, None, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
         # (The first step of a task may be this fast one: STARTING with no
@@ -208,7 +211,7 @@ class _Stepper:
             return _finish(self._kernel.current_task, loop, stop.value, None)  # type: ignore[arg-type]
         except BaseException as exc:
             leave_task(loop, task)
-            del error, task  # see send()
+            del error, task, value  # see send()
             return _finish(self._kernel.current_task, loop, None, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
         if _has_open_nurseries(task):
