@@ -557,6 +557,35 @@ def test_a_failed_task_is_freed_and_reported_without_the_cycle_collector(wait):
     assert reports == ["Task exception was never retrieved"]
 
 
+def test_a_task_that_fails_at_the_end_of_a_segment_is_freed_without_the_cycle_collector(loop):
+    # The end of a run_until_complete() cancels a tether-native wait with
+    # the kernel's Cancelled; this task swallows it and fails.
+    reports = []
+    loop.set_exception_handler(lambda _loop, context: reports.append(context["message"]))
+
+    async def fails():
+        try:
+            await tether.sleep(10)
+        except tether.Cancelled:
+            pass
+        raise ValueError("boom")
+
+    gc.disable()
+    try:
+        task = loop.create_task(fails())
+        loop.run_until_complete(aio.sleep(0))
+        loop.run_until_complete(aio.sleep(0))
+        assert task.done()  # (its exception is not retrieved)
+        ref = weakref.ref(task)
+        del task
+        loop.run_until_complete(aio.sleep(0))
+        freed = ref() is None
+    finally:
+        gc.enable()
+    assert freed
+    assert reports == ["Task exception was never retrieved"]
+
+
 def test_a_finished_gather_is_freed_without_the_cycle_collector():
     async def ok(i):
         await aio.sleep(0)
