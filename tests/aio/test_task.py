@@ -509,8 +509,14 @@ def test_yielding_a_kernel_only_trap_is_a_bad_yield():
     assert run_virtual(main()) == "went on"
 
 
-@pytest.mark.parametrize("wait", ["aio sleep", "tether sleep", "cancelled tether sleep"])
+@pytest.mark.parametrize(
+    "wait",
+    ["aio sleep", "tether sleep", "cancelled tether sleep", "tether sleep in a cancelled scope"],
+)
 def test_a_failed_task_is_freed_and_reported_without_the_cycle_collector(wait):
+    # (On Python 3.12 and later, the frame of a coroutine that raised links
+    # to the frames of the step that ran it: nothing in those may refer
+    # back to the task, or to a cancellation's error that does.)
     reports = []
 
     async def fails():
@@ -518,6 +524,9 @@ def test_a_failed_task_is_freed_and_reported_without_the_cycle_collector(wait):
             await aio.sleep(0)
         elif wait == "tether sleep":
             await tether.sleep(0.01)
+        elif wait == "tether sleep in a cancelled scope":
+            with tether.move_on_after(1):
+                await tether.sleep(10)
         else:
             try:
                 await tether.sleep(10)
@@ -542,6 +551,35 @@ def test_a_failed_task_is_freed_and_reported_without_the_cycle_collector(wait):
     gc.disable()
     try:
         freed = run_virtual(main())
+    finally:
+        gc.enable()
+    assert freed
+    assert reports == ["Task exception was never retrieved"]
+
+
+def test_a_task_that_fails_at_the_end_of_a_segment_is_freed_without_the_cycle_collector(loop):
+    # The end of a run_until_complete() cancels a tether-native wait with
+    # the kernel's Cancelled; this task swallows it and fails.
+    reports = []
+    loop.set_exception_handler(lambda _loop, context: reports.append(context["message"]))
+
+    async def fails():
+        try:
+            await tether.sleep(10)
+        except tether.Cancelled:
+            pass
+        raise ValueError("boom")
+
+    gc.disable()
+    try:
+        task = loop.create_task(fails())
+        loop.run_until_complete(aio.sleep(0))
+        loop.run_until_complete(aio.sleep(0))
+        assert task.done()  # (its exception is not retrieved)
+        ref = weakref.ref(task)
+        del task
+        loop.run_until_complete(aio.sleep(0))
+        freed = ref() is None
     finally:
         gc.enable()
     assert freed

@@ -14,6 +14,8 @@ finish, so that most of them need no callback at all.
 
 from __future__ import annotations
 
+import reprlib
+from asyncio import events
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -120,6 +122,28 @@ class CallbackBatch(list[QueuedCallback]):
         """Queue ``callback.function(arg)``."""
         self.append(callback)
         self.append(arg)
+
+    def __repr__(self) -> str:
+        # What the story of a run (tether.testing) calls the runner of
+        # this batch. A Handle is named with its callback's arguments:
+        # asyncio's own repr leaves them out outside debug mode since
+        # Python 3.13, and the story needs them to tell callbacks apart.
+        return f"[{', '.join(_describe(entry) for entry in self)}]"
+
+
+def _describe(entry: QueuedCallback) -> str:
+    """``<Handle function(arg, ...)>`` for a Handle (the arguments
+    shortened); the repr of any other entry."""
+    if not isinstance(entry, events.Handle):
+        return repr(entry)
+    handle: Any = entry  # (typeshed does not declare a Handle's _callback)
+    kind = type(handle).__name__
+    callback = handle._callback
+    if callback is None:
+        return f"<{kind} cancelled>"
+    name = getattr(callback, "__qualname__", None) or repr(callback)
+    arguments = ", ".join(reprlib.repr(arg) for arg in handle._args or ())
+    return f"<{kind} {name}({arguments})>"
 
 
 def requeue_callbacks(

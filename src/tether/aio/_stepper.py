@@ -87,11 +87,17 @@ class _Stepper:
         loop = self._loop
         if task._slow or loop._frozen:
             # (The frames of a step can outlive it, as the f_back of the
-            # coroutine's frame in an error's traceback: the task stored
-            # in them would keep itself alive. So the slow path reads it
-            # again, and the error paths drop it before `_finish`.)
+            # coroutine's frame in an error's traceback (Python 3.12 and
+            # later link it): the task stored in them would keep itself
+            # alive, and so would the value sent in, an outcome whose
+            # error's traceback holds the frames of the task's wait. So
+            # the slow path reads the task again, the error paths drop both
+            # before `_finish`, and the slow path drops the value before it
+            # returns.)
             del task
-            return self._step(value, None)
+            result = self._step(value, None)
+            del value
+            return result
         # The fast path: `_step` for a task with nothing pending, written
         # out. It saves a call and the tests of what is pending on every
         # step: taking `_step` for every step costs about 10% more CPU time
@@ -109,7 +115,7 @@ class _Stepper:
             return _finish(task, loop, stop.value, None)
         except BaseException as exc:
             leave_task(loop, task)
-            del task
+            del task, value
             return _finish(self._kernel.current_task, loop, None, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
         # (The first step of a task may be this fast one: STARTING with no
@@ -135,7 +141,10 @@ class _Stepper:
     @_protected
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         error = typ if isinstance(typ, BaseException) else typ(val)
-        return self._step(None, error)
+        del typ, val, tb
+        result = self._step(None, error)
+        del error  # see send()
+        return result
 
     @_protected
     def _step(self, value: Any, error: BaseException | None) -> Any:
@@ -208,7 +217,7 @@ class _Stepper:
             return _finish(self._kernel.current_task, loop, stop.value, None)  # type: ignore[arg-type]
         except BaseException as exc:
             leave_task(loop, task)
-            del error, task  # see send()
+            del error, task, value  # see send()
             return _finish(self._kernel.current_task, loop, None, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
         if _has_open_nurseries(task):
