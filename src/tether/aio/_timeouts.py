@@ -46,8 +46,10 @@ from typing import Any, Literal, TypeVar
 import tether
 
 from .. import lowlevel
+from ._callbacks import LoopCallback
+from ._loop_core import creates_plain_tasks
 from ._stdlib import current_task, current_task_of, get_running_loop, get_running_loop_or_none
-from ._task import ensure_future
+from ._task import ensure_future, new_task
 from ._wait import wait
 
 T = TypeVar("T")
@@ -278,14 +280,55 @@ async def wait_for(fut: Awaitable[T], timeout: float | None) -> T:
             return await fut
     if timeout is None:
         return await fut
-    # Python 3.11: `fut` runs as a task of its own, watched by `wait`.
-    target = ensure_future(fut)
+    # Python 3.11: `fut` runs as a task of its own; this task sleeps on a
+    # gate that opens when the target finishes or the time is up.
+    loop = get_running_loop()
+    gate = _Gate(loop)
+    if type(fut) is types.CoroutineType and creates_plain_tasks(loop):
+        # A new task has no done callbacks: the gate can be its first one
+        # without a trip through the callback list (see `Task._done_hook`).
+        target: Any = new_task(fut, loop, None, None)
+        target._done_hook = gate.on_target_done
+    else:
+        target = ensure_future(fut)
+        target.add_done_callback(gate.on_target_done)
+    alarm = loop.call_later(timeout, gate.open)
     try:
-        await wait([target], timeout=timeout)
+        await gate.future
     except CancelledError:
         if target.done():
             # It finished in the same iteration: its outcome wins (3.11).
-            return target.result()
+            return target.result()  # type: ignore[no-any-return]
+        gate.detach_from(target)
         await _cancel_and_wait(target)
         raise
+    finally:
+        alarm.cancel()
+    if not target.done():
+        gate.detach_from(target)
     return await _out_of_time(target)  # type: ignore[no-any-return]
+
+
+class _Gate:
+    """What 3.11's `wait_for` sleeps on: a future of the loop that the
+    target's first done callback or the alarm resolves, whichever comes
+    first."""
+
+    __slots__ = ("future", "on_target_done")
+
+    def __init__(self, loop: Any) -> None:
+        self.future = loop.create_future()
+        # (A `LoopCallback`: queued without an asyncio Handle.)
+        self.on_target_done = LoopCallback(self.open)
+
+    def open(self, *_: object) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+    def detach_from(self, target: Any) -> None:
+        """The target has not finished and is about to be cancelled: it
+        must not open the gate any more."""
+        if getattr(target, "_done_hook", None) is self.on_target_done:
+            target._done_hook = None
+        else:
+            target.remove_done_callback(self.on_target_done)
