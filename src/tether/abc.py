@@ -11,11 +11,26 @@ channel over a socket, a test double). `SendStream`, `ReceiveStream`,
 follow trio's ``trio.abc``.
 """
 
+# Behaviour and design (written for tether, from trio's documented API):
+#
+# * Every class here is an interface: its names and its abstract methods'
+#   signatures are the public contract (trio's tests and user subclasses
+#   rely on them), so they are spelled exactly as documented.
+# * Each class declares empty ``__slots__`` (at the end of its body) so a
+#   subclass that declares its own slots really is slotted, generic or not.
+# * The only concrete code is the glue every implementation would otherwise
+#   repeat: ``async with`` support on `AsyncResource` (always `aclose` on
+#   the way out, whatever the block did, and never swallow its error) and
+#   ``async for`` support on the receiving ends (a channel's iteration stops
+#   at `EndOfChannel`, a stream's at the empty chunk that marks its end).
+# * The byte-stream family comes first, the object-channel family second,
+#   then the two networking hooks; `Clock` and `Instrument` live in the
+#   kernel and are re-exported.
+
 from __future__ import annotations
 
-import socket
 from abc import ABC, abstractmethod
-from types import TracebackType
+from socket import AF_INET, SOCK_STREAM, AddressFamily, SocketKind
 from typing import Generic, Self, TypeVar
 
 from ._core import Clock, EndOfChannel, Instrument
@@ -50,7 +65,12 @@ class AsyncResource(ABC):
     cancelled is never a reason to leak.
     """
 
-    __slots__ = ()
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        # Returns None: an error from the block always propagates.
+        await self.aclose()
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -58,111 +78,7 @@ class AsyncResource(ABC):
         (other than the caller) wakes with `ClosedResourceError`. Closes the
         resource even when cancelled."""
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-class SendChannel(AsyncResource, Generic[SendType]):
-    """The sending end of a channel of Python objects.
-
-    Implementations raise `ClosedResourceError` from `send` once this end
-    has been closed, and `BrokenResourceError` once nobody can ever receive
-    what is sent (every receiving end is closed).
-    """
-
     __slots__ = ()
-
-    @abstractmethod
-    async def send(self, value: SendType) -> None:
-        """Send `value`, blocking while the channel cannot take it.
-
-        A checkpoint. If it raises `Cancelled`, the value was not sent.
-
-        Raises:
-          BrokenResourceError: if the receiving side is closed.
-          ClosedResourceError: if this end was closed (also when it is closed
-            by another task while this call is blocked).
-        """
-
-
-class ReceiveChannel(AsyncResource, Generic[ReceiveType]):
-    """The receiving end of a channel of Python objects.
-
-    ``async for value in channel:`` receives until `EndOfChannel`, which
-    ends the loop quietly.
-    """
-
-    __slots__ = ()
-
-    @abstractmethod
-    async def receive(self) -> ReceiveType:
-        """Receive the next value, blocking until one is available.
-
-        A checkpoint. If it raises `Cancelled`, no value was taken.
-
-        Raises:
-          EndOfChannel: once every sending end is closed and every value
-            sent before that has been received.
-          ClosedResourceError: if this end was closed (also when it is closed
-            by another task while this call is blocked).
-        """
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> ReceiveType:
-        try:
-            return await self.receive()
-        except EndOfChannel:
-            raise StopAsyncIteration from None
-
-
-class Channel(SendChannel[T], ReceiveChannel[T]):
-    """Both ends of a two-way channel in one object."""
-
-    __slots__ = ()
-
-
-class SendStream(AsyncResource):
-    """The sending end of a byte stream (a socket, a pipe, a TLS
-    connection, an in-memory test stream).
-
-    Only one task may send at a time: a second concurrent `send_all` (or
-    `wait_send_all_might_not_block`) raises `BusyResourceError`.
-    """
-
-    __slots__ = ()
-
-    @abstractmethod
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of `data`, blocking until the stream has taken it.
-
-        A checkpoint. If it is cancelled, some of the data may have been
-        sent and the stream is left in an unknown state: the only safe
-        thing to do with it afterwards is to close it.
-
-        Raises:
-          BusyResourceError: if another task is already sending on it.
-          BrokenResourceError: if the peer went away (the stream is broken).
-          ClosedResourceError: if this end was closed (also when it is closed
-            by another task while this call is blocked).
-        """
-
-    @abstractmethod
-    async def wait_send_all_might_not_block(self) -> None:
-        """Block until a call to `send_all` might not block (a hint: it may
-        still block, and this may return early). A checkpoint.
-
-        Raises the same errors as `send_all`.
-        """
 
 
 class ReceiveStream(AsyncResource):
@@ -172,8 +88,6 @@ class ReceiveStream(AsyncResource):
     stream. Only one task may receive at a time: a second concurrent
     `receive_some` raises `BusyResourceError`.
     """
-
-    __slots__ = ()
 
     @abstractmethod
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
@@ -196,10 +110,47 @@ class ReceiveStream(AsyncResource):
         return self
 
     async def __anext__(self) -> bytes | bytearray:
-        data = await self.receive_some()
-        if not data:
-            raise StopAsyncIteration
-        return data
+        chunk = await self.receive_some()
+        if chunk:
+            return chunk
+        # An empty chunk is the end of the stream.
+        raise StopAsyncIteration
+
+    __slots__ = ()
+
+
+class SendStream(AsyncResource):
+    """The sending end of a byte stream (a socket, a pipe, a TLS
+    connection, an in-memory test stream).
+
+    Only one task may send at a time: a second concurrent `send_all` (or
+    `wait_send_all_might_not_block`) raises `BusyResourceError`.
+    """
+
+    @abstractmethod
+    async def wait_send_all_might_not_block(self) -> None:
+        """Block until a call to `send_all` might not block (a hint: it may
+        still block, and this may return early). A checkpoint.
+
+        Raises the same errors as `send_all`.
+        """
+
+    @abstractmethod
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send all of `data`, blocking until the stream has taken it.
+
+        A checkpoint. If it is cancelled, some of the data may have been
+        sent and the stream is left in an unknown state: the only safe
+        thing to do with it afterwards is to close it.
+
+        Raises:
+          BusyResourceError: if another task is already sending on it.
+          BrokenResourceError: if the peer went away (the stream is broken).
+          ClosedResourceError: if this end was closed (also when it is closed
+            by another task while this call is blocked).
+        """
+
+    __slots__ = ()
 
 
 class Stream(SendStream, ReceiveStream):
@@ -211,8 +162,6 @@ class Stream(SendStream, ReceiveStream):
 class HalfCloseableStream(Stream):
     """A `Stream` whose sending side can be closed on its own, leaving the
     receiving side open (TCP's ``shutdown(SHUT_WR)``)."""
-
-    __slots__ = ()
 
     @abstractmethod
     async def send_eof(self) -> None:
@@ -226,12 +175,12 @@ class HalfCloseableStream(Stream):
           ClosedResourceError: if the stream was closed.
         """
 
+    __slots__ = ()
+
 
 class Listener(AsyncResource, Generic[T]):
     """Accepts incoming connections, each as a resource of type ``T``
     (usually a `Stream`)."""
-
-    __slots__ = ()
 
     @abstractmethod
     async def accept(self) -> T:
@@ -245,13 +194,83 @@ class Listener(AsyncResource, Generic[T]):
             transient (a listener retries the transient ones itself).
         """
 
+    __slots__ = ()
+
+
+class ReceiveChannel(AsyncResource, Generic[ReceiveType]):
+    """The receiving end of a channel of Python objects.
+
+    ``async for value in channel:`` receives until `EndOfChannel`, which
+    ends the loop quietly.
+    """
+
+    @abstractmethod
+    async def receive(self) -> ReceiveType:
+        """Receive the next value, blocking until one is available.
+
+        A checkpoint. If it raises `Cancelled`, no value was taken.
+
+        Raises:
+          EndOfChannel: once every sending end is closed and every value
+            sent before that has been received.
+          ClosedResourceError: if this end was closed (also when it is closed
+            by another task while this call is blocked).
+        """
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ReceiveType:
+        try:
+            value = await self.receive()
+        except EndOfChannel:
+            # The channel is drained for good: end the loop without the
+            # EndOfChannel as context.
+            raise StopAsyncIteration from None
+        return value
+
+    __slots__ = ()
+
+
+class SendChannel(AsyncResource, Generic[SendType]):
+    """The sending end of a channel of Python objects.
+
+    Implementations raise `ClosedResourceError` from `send` once this end
+    has been closed, and `BrokenResourceError` once nobody can ever receive
+    what is sent (every receiving end is closed).
+    """
+
+    @abstractmethod
+    async def send(self, value: SendType) -> None:
+        """Send `value`, blocking while the channel cannot take it.
+
+        A checkpoint. If it raises `Cancelled`, the value was not sent.
+
+        Raises:
+          BrokenResourceError: if the receiving side is closed.
+          ClosedResourceError: if this end was closed (also when it is closed
+            by another task while this call is blocked).
+        """
+
+    __slots__ = ()
+
+
+class Channel(SendChannel[T], ReceiveChannel[T]):
+    """Both ends of a two-way channel in one object."""
+
+    __slots__ = ()
+
 
 class HostnameResolver(ABC):
     """Resolves names for `tether.socket.getaddrinfo` and `getnameinfo`,
     once installed with `tether.socket.set_custom_hostname_resolver` (for
     tests, or a resolver other than the system's)."""
 
-    __slots__ = ()
+    @abstractmethod
+    async def getnameinfo(
+        self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int
+    ) -> tuple[str, str]:
+        """Like `socket.getnameinfo`."""
 
     @abstractmethod
     async def getaddrinfo(
@@ -264,8 +283,8 @@ class HostnameResolver(ABC):
         flags: int = 0,
     ) -> list[
         tuple[
-            socket.AddressFamily,
-            socket.SocketKind,
+            AddressFamily,
+            SocketKind,
             int,
             str,
             tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes],
@@ -274,11 +293,7 @@ class HostnameResolver(ABC):
         """Like `socket.getaddrinfo`. `host` arrives already encoded as
         IDNA ASCII bytes (or None), and numeric hosts never reach it."""
 
-    @abstractmethod
-    async def getnameinfo(
-        self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int
-    ) -> tuple[str, str]:
-        """Like `socket.getnameinfo`."""
+    __slots__ = ()
 
 
 class SocketFactory(ABC):
@@ -286,14 +301,14 @@ class SocketFactory(ABC):
     installed with `tether.socket.set_custom_socket_factory` (for tests
     that fake the network)."""
 
-    __slots__ = ()
-
     @abstractmethod
     def socket(
         self,
-        family: socket.AddressFamily | int = socket.AF_INET,
-        type: socket.SocketKind | int = socket.SOCK_STREAM,
+        family: AddressFamily | int = AF_INET,
+        type: SocketKind | int = SOCK_STREAM,
         proto: int = 0,
     ) -> object:
         """Return a new socket object (a `tether.socket.SocketType`) for
         these arguments. Not a checkpoint."""
+
+    __slots__ = ()
