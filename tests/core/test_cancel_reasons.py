@@ -191,6 +191,26 @@ def test_cancelled_survives_pickling():
     assert str(copy) == str(exc)
 
 
+def test_cancelled_repr_names_every_fact():
+    async def main():
+        with tether.CancelScope(deadline=-math.inf):
+            return await cancelled_at_checkpoint()
+
+    exc = tether.run(main)
+    assert repr(exc) == (f"Cancelled(source='deadline', source_task=None, reason={exc.reason!r})")
+
+    async def explicit():
+        with tether.CancelScope() as cs:
+            cs.cancel(reason="stop")
+            return await cancelled_at_checkpoint()
+
+    exc = tether.run(explicit)
+    assert repr(exc) == (
+        f"Cancelled(source='explicit', source_task={exc.source_task!r}, reason='stop')"
+    )
+    assert exc.source_task is not None
+
+
 def test_own_deadline_after_a_borrowed_cancellation_ends_says_deadline():
     # The inner scope is first cancelled from outside (explicitly); then a
     # shield keeps that out, and what cancels the code later is the inner
