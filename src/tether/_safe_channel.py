@@ -31,13 +31,33 @@ Invariants:
   it; any other error in that group is kept.
 """
 
+# Design (tether's own): three pieces.
+#
+# * `as_safe_channel` only wraps: the function it returns (with `fn`'s name
+#   and docstring) hands its arguments to `_serve`, an async context manager
+#   written as a generator, which does the work.
+# * `_serve` opens an unbuffered memory channel and a nursery, starts the
+#   producer task in it, yields a `_SafeReceiveChannel`, and afterwards
+#   closes the receiving end (synchronously: a checkpoint there could swap
+#   the block's exception for a Cancelled) and cancels the producer. The
+#   nursery's group is unwrapped by `_raise_single_error`.
+# * Demand is a `Semaphore` counting values asked for and not yet being
+#   made: `receive` releases it, the producer acquires it before advancing
+#   the generator. A receive that fails takes its request back if it can;
+#   if the producer already took it, the value in the making is counted as
+#   an orphan and handed to the next receive, which then asks for nothing.
+# * The producer (`_produce` / `_pump`) owns the send channel and the
+#   generator: whatever way it ends, the generator is closed first
+#   (`_close_generator`, which tolerates the one GeneratorExit that closing
+#   throws in, even inside an exception group) and the send channel second,
+#   so the consumer sees end-of-channel only after the cleanup ran.
+
 from __future__ import annotations
 
 import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from types import TracebackType
-from typing import Generic, NoReturn, ParamSpec, Self, TypeVar
+from typing import Any, Generic, NoReturn, ParamSpec, TypeVar
 
 from ._channel import MemoryReceiveChannel, MemorySendChannel, open_memory_channel
 from ._core import BrokenResourceError, Cancelled, TaskStatus, WouldBlock, open_nursery
@@ -50,70 +70,12 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 #: Added to the exception group raised when both the generator's cleanup and
-#: the ``async with`` block failed, so neither could be picked as *the* error.
+#: the ``async with`` block failed, so neither could be picked as *the* error
+#: (trio's tests match these words).
 SEVERAL_ERRORS_NOTE = (
     "Encountered exception during cleanup of generator object, as well as "
     "exception in the contextmanager body - unable to unwrap."
 )
-
-
-class _SafeReceiveChannel(ReceiveChannel[T], Generic[T]):
-    """The receive channel an `as_safe_channel` block gets: a memory receive
-    channel that also asks the producer for each value it receives."""
-
-    __slots__ = ("_orphans", "_receive_channel", "_requests")
-
-    def __init__(self, receive_channel: MemoryReceiveChannel[T], requests: Semaphore) -> None:
-        self._receive_channel = receive_channel
-        self._requests = requests
-        # Values the producer took a request for whose receive has gone.
-        self._orphans = 0
-
-    def __repr__(self) -> str:
-        return f"<tether.as_safe_channel receive channel at {id(self):#x}>"
-
-    async def receive(self) -> T:
-        """Ask the generator for its next value and wait for it.
-
-        A checkpoint. If cancelled, no value is taken; a value the generator
-        was already making for this call goes to the next `receive` (which
-        then does not ask for another).
-
-        Raises:
-          EndOfChannel: the generator is exhausted (or failed; its error is
-            raised when the ``async with`` block exits).
-          ClosedResourceError: this channel was closed.
-        """
-        if self._orphans:
-            self._orphans -= 1
-        else:
-            self._requests.release()
-        try:
-            return await self._receive_channel.receive()
-        except BaseException:
-            try:
-                self._requests.acquire_nowait()
-            except WouldBlock:
-                # The producer took the request: what it makes is unclaimed.
-                self._orphans += 1
-            raise
-
-    async def aclose(self) -> None:
-        """Close the channel: further `receive` calls (and ones blocked now)
-        raise `ClosedResourceError`, and the generator is not advanced any
-        more. A checkpoint; closes even if cancelled."""
-        await self._receive_channel.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._receive_channel.close()
 
 
 def as_safe_channel(
@@ -156,89 +118,163 @@ def as_safe_channel(
     channel is a checkpoint (see `ReceiveChannel.receive`).
     """
 
-    @asynccontextmanager
     @functools.wraps(fn)
-    async def open_safe_channel(
+    def open_channel(
         *args: P.args, **kwargs: P.kwargs
-    ) -> AsyncIterator[_SafeReceiveChannel[T]]:
-        send_channel, receive_channel = open_memory_channel[T](0)
-        try:
-            async with open_nursery() as nursery:
-                agen = fn(*args, **kwargs)
-                requests = Semaphore(0)
-                # start(), not start_soon(): once it returns, the producer is
-                # running and owns the closing of the generator and of the
-                # send channel.
-                await nursery.start(_produce, agen, send_channel, requests)
-                # A plain `with`: the channel's `async with` would checkpoint
-                # on the way out, and could replace the block's exception.
-                with _SafeReceiveChannel(receive_channel, requests) as safe_channel:
-                    yield safe_channel
-                # The block is done: stop the generator wherever it is.
-                nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            _raise_single_error(group)
+    ) -> AbstractAsyncContextManager[ReceiveChannel[T]]:
+        return _serve(fn, args, kwargs)
 
-    return open_safe_channel
+    return open_channel
+
+
+@asynccontextmanager
+async def _serve(
+    fn: Callable[..., AsyncGenerator[T, None]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> AsyncIterator[ReceiveChannel[T]]:
+    """Run ``fn(*args, **kwargs)`` in a producer task for the length of the
+    ``async with`` block; see `as_safe_channel`."""
+    sender, values = open_memory_channel[T](0)
+    demand = Semaphore(0)
+    try:
+        async with open_nursery() as nursery:
+            gen = fn(*args, **kwargs)
+            # start(), not start_soon(): once it returns, the producer runs and
+            # is responsible for closing the generator and the send channel.
+            await nursery.start(_produce, gen, sender, demand)
+            try:
+                yield _SafeReceiveChannel(values, demand)
+            finally:
+                values.close()
+            # The block is over: stop the generator wherever it is.
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        _raise_single_error(group)
+
+
+class _SafeReceiveChannel(ReceiveChannel[T], Generic[T]):
+    """The receive channel an `as_safe_channel` block gets: a memory receive
+    channel that also asks the producer for each value it receives."""
+
+    __slots__ = ("_demand", "_orphans", "_values")
+
+    def __init__(self, values: MemoryReceiveChannel[T], demand: Semaphore) -> None:
+        self._values = values
+        self._demand = demand
+        # Values the producer is making (or has made) for receives that ended.
+        self._orphans = 0
+
+    def __repr__(self) -> str:
+        return f"<tether.as_safe_channel receive channel at {id(self):#x}>"
+
+    async def receive(self) -> T:
+        """Ask the generator for its next value and wait for it.
+
+        A checkpoint. If cancelled, no value is taken; a value the generator
+        was already making for this call goes to the next `receive` (which
+        then does not ask for another).
+
+        Raises:
+          EndOfChannel: the generator is exhausted (or failed; its error is
+            raised when the ``async with`` block exits).
+          ClosedResourceError: this channel was closed.
+        """
+        if self._orphans == 0:
+            self._demand.release()
+        else:
+            self._orphans -= 1
+        try:
+            return await self._values.receive()
+        except BaseException:
+            self._withdraw()
+            raise
+
+    def _withdraw(self) -> None:
+        """Take back the request of a receive that ended without a value."""
+        try:
+            self._demand.acquire_nowait()
+        except WouldBlock:
+            # Too late: the producer took it, so what it makes is unclaimed.
+            self._orphans += 1
+
+    async def aclose(self) -> None:
+        """Close the channel: further `receive` calls (and ones blocked now)
+        raise `ClosedResourceError`, and the generator is not advanced any
+        more. A checkpoint; closes even if cancelled."""
+        await self._values.aclose()
 
 
 async def _produce(
-    agen: AsyncGenerator[T, None],
-    send_channel: MemorySendChannel[T],
-    requests: Semaphore,
+    gen: AsyncGenerator[T, None],
+    sender: MemorySendChannel[T],
+    demand: Semaphore,
     task_status: TaskStatus[None],
 ) -> None:
-    """The producer task: advance `agen` once per request and send each
-    value on; close the generator and the channel when done or cancelled."""
-    with send_channel:
+    """The producer task: serve requests with `gen`'s values, then close the
+    generator and (last) the send channel, however it ends."""
+    with sender:
+        task_status.started()
         try:
-            task_status.started()
-            while True:
-                await requests.acquire()
-                if not send_channel.statistics().open_receive_channels:
-                    # Nobody can receive the value: don't compute it.
-                    return
-                try:
-                    value = await agen.__anext__()
-                except StopAsyncIteration:
-                    return
-                try:
-                    await send_channel.send(value)
-                except BrokenResourceError:
-                    # The channel was closed while the value was computed.
-                    return
+            await _pump(gen, sender, demand)
         finally:
-            await _close_generator(agen)
+            await _close_generator(gen)
 
 
-async def _close_generator(agen: AsyncGenerator[object, None]) -> None:
-    """``await agen.aclose()``, treating the GeneratorExit it throws in as
+async def _pump(
+    gen: AsyncGenerator[T, None], sender: MemorySendChannel[T], demand: Semaphore
+) -> None:
+    """Advance `gen` once per request and send the value on, until the
+    generator is exhausted or nobody is left to receive."""
+    while True:
+        await demand.acquire()
+        if sender.statistics().open_receive_channels == 0:
+            # Nobody can receive the value: don't compute it.
+            return
+        try:
+            value = await anext(gen)
+        except StopAsyncIteration:
+            return
+        try:
+            await sender.send(value)
+        except BrokenResourceError:
+            # The channel was closed while the value was computed.
+            return
+
+
+async def _close_generator(gen: AsyncGenerator[object, None]) -> None:
+    """``await gen.aclose()``, treating the GeneratorExit it throws in as
     the normal way to stop even when it comes back inside an exception
     group (the generator was suspended in a nursery)."""
     try:
-        await agen.aclose()
+        await gen.aclose()
     except BaseExceptionGroup as group:
-        generator_exits, rest = group.split(GeneratorExit)
-        found = _count_leaves(generator_exits)
-        if found > 1:
+        exits, others = group.split(GeneratorExit)
+        thrown = _leaf_count(exits)
+        if thrown > 1:
             # aclose throws one GeneratorExit; more means the generator's
             # tasks raised their own, which would otherwise vanish here.
-            problem = AssertionError(
-                f"{found} GeneratorExit exceptions came out of closing the async "
+            extra = AssertionError(
+                f"{thrown} GeneratorExit exceptions came out of closing the async "
                 "generator, which threw in only one; the others were raised by "
                 "its own code"
             )
-            rest = group.derive([problem] if rest is None else [*rest.exceptions, problem])
-        if rest is not None:
-            raise rest from None
+            kept = () if others is None else others.exceptions
+            others = group.derive([*kept, extra])
+        # `others` came from split(), which keeps the group's traceback and
+        # notes; the GeneratorExit that was thrown in is dropped.
+        if others is not None:
+            raise others from None
 
 
-def _count_leaves(group: BaseExceptionGroup[BaseException] | None) -> int:
+def _leaf_count(group: BaseExceptionGroup[BaseException] | None) -> int:
+    """How many non-group exceptions `group` holds, at any depth."""
     if group is None:
         return 0
-    return sum(
-        _count_leaves(exc) if isinstance(exc, BaseExceptionGroup) else 1 for exc in group.exceptions
-    )
+    count = 0
+    for exc in group.exceptions:
+        count += _leaf_count(exc) if isinstance(exc, BaseExceptionGroup) else 1
+    return count
 
 
 def _raise_single_error(group: BaseExceptionGroup[BaseException]) -> NoReturn:
