@@ -46,3 +46,25 @@ async def test_socket_file_nobody_listens_on(tmp_path):
 async def test_filename_must_be_a_path(bad):
     with pytest.raises(TypeError):
         await tether.open_unix_socket(bad)
+
+
+class RecordingFactory(tether.abc.SocketFactory):
+    def __init__(self):
+        self.made = []
+
+    def socket(self, family=stdlib_socket.AF_INET, type=stdlib_socket.SOCK_STREAM, proto=0):
+        sock = tether.socket.from_stdlib_socket(stdlib_socket.socket(family, type, proto))
+        self.made.append(sock)
+        return sock
+
+
+async def test_a_failed_connect_closes_its_socket_and_a_bad_path_makes_none(tmp_path):
+    factory = RecordingFactory()
+    tether.socket.set_custom_socket_factory(factory)
+    with pytest.raises(FileNotFoundError):
+        await tether.open_unix_socket(tmp_path / "nobody-here")
+    assert len(factory.made) == 1
+    assert factory.made[0].fileno() == -1  # closed
+    with pytest.raises(TypeError):
+        await tether.open_unix_socket(4)
+    assert len(factory.made) == 1

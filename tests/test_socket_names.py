@@ -9,6 +9,7 @@ import pytest
 
 import tether
 from tether import socket as tsocket
+from tether._socket_names import resolve_address
 from tether.testing import assert_checkpoints, wait_all_tasks_blocked
 
 pytestmark = [pytest.mark.tether, pytest.mark.timeout(20)]
@@ -112,3 +113,62 @@ async def test_resolver_is_per_run():
 def test_resolver_hooks_need_a_run():
     with pytest.raises(RuntimeError):
         tsocket.set_custom_hostname_resolver(None)
+
+
+# ---- resolve_address: what socket methods do to an address before the call
+
+
+async def _resolved(address, family=tsocket.AF_INET, *, local=False, v6only=True):
+    return await resolve_address(
+        address,
+        family=family,
+        type=tsocket.SOCK_DGRAM,
+        proto=0,
+        ipv6_v6only=v6only,
+        local=local,
+    )
+
+
+async def test_numeric_addresses_come_back_as_given():
+    assert await _resolved(("10.1.2.3", 53)) == ("10.1.2.3", 53)
+    assert await _resolved(("1::2", 53), tsocket.AF_INET6) == ("1::2", 53)
+
+
+async def test_the_stdlib_spellings_of_any_loopback_and_broadcast():
+    assert await _resolved(("", 7), local=True) == ("0.0.0.0", 7)
+    assert await _resolved(("", 7), local=False) == ("127.0.0.1", 7)
+    assert await _resolved((None, 7), local=True) == ("0.0.0.0", 7)
+    assert await _resolved(("<broadcast>", 7)) == ("255.255.255.255", 7)
+    assert await _resolved(("127.0.0.1", "7")) == ("127.0.0.1", 7)
+
+
+async def test_ipv6_keeps_the_flowinfo_and_scope_id_it_was_given():
+    for given, expected in [
+        (("1::2", "80"), ("1::2", 80, 0, 0)),
+        (("1::2", "80", 3), ("1::2", 80, 3, 0)),
+        (("1::2", "80", 3, 4), ("1::2", 80, 3, 4)),
+    ]:
+        assert await _resolved(given, tsocket.AF_INET6) == expected
+
+
+async def test_a_dual_stack_socket_reaches_ipv4_hosts_as_mapped_addresses():
+    mapped = await _resolved(("1.2.3.4", "80"), tsocket.AF_INET6, v6only=False)
+    assert mapped[:2] == ("::ffff:1.2.3.4", 80)
+
+
+async def test_ip_addresses_of_the_wrong_shape_are_refused():
+    for address in ["1.2.3.4", ("1.2.3.4",), ("1.2.3.4", 80, 0)]:
+        with pytest.raises(ValueError, match=r"\(host, port\) tuple"):
+            await _resolved(address)
+    for address in [("1::2",), ("1::2", 80, 0, 0, 0)]:
+        with pytest.raises(ValueError, match=r"\(host, port, \[flowinfo, \[scopeid\]\]\) tuple"):
+            await _resolved(address, tsocket.AF_INET6)
+
+
+async def test_other_families_pass_through_and_unix_paths_become_str_or_bytes(tmp_path):
+    odd = object()
+    assert await _resolved(odd, family=-12345) is odd
+    assert await _resolved(tmp_path, tsocket.AF_UNIX) == str(tmp_path)
+    assert await _resolved(b"/x", tsocket.AF_UNIX) == b"/x"
+    with pytest.raises(TypeError, match="AF_UNIX address is a path"):
+        await _resolved(("x", 1), tsocket.AF_UNIX)

@@ -1,6 +1,8 @@
 """`open_unix_socket`: connect to a Unix domain socket by its path.
 
-Invariant: the socket is returned inside the stream, or closed.
+Invariant: the socket is returned inside the stream, or closed. The path is
+checked (`os.fspath`) before a socket exists, so a bad argument leaks
+nothing; any failure after that (the connect, a cancellation) closes it.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ async def open_unix_socket(
       RuntimeError: this platform has no Unix domain sockets.
     """
     if not hasattr(_stdlib_socket, "AF_UNIX"):
+        # (trio's words: its test on such platforms matches them.)
         raise RuntimeError("Unix sockets are not supported on this platform")
-    path = os.fspath(filename)
-    sock = socket(_stdlib_socket.AF_UNIX, _stdlib_socket.SOCK_STREAM)
+    target = os.fspath(filename)
+    client = socket(_stdlib_socket.AF_UNIX, _stdlib_socket.SOCK_STREAM)
+    stream = None
     try:
-        await sock.connect(path)
-        return SocketStream(sock)
-    except BaseException:
-        sock.close()
-        raise
+        await client.connect(target)
+        stream = SocketStream(client)
+    finally:
+        if stream is None:
+            client.close()
+    return stream

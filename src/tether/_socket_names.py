@@ -20,14 +20,22 @@ Invariants:
   different host (``"faß.de"``).
 - The custom resolver is per run (a `RunVar`): setting it in one
   `tether.run` does not affect another.
+
+Design: a lookup is a `_Query`, the six arguments of ``getaddrinfo`` as a
+named tuple, which knows how to answer itself locally (numeric only) and
+how to hand itself to a resolver. Address normalisation (`resolve_address`)
+checks the shape of an address against a per-family table, takes a fast
+exit for addresses that are already numeric, and otherwise builds a
+`_Query` and takes its first answer.
 """
 
 from __future__ import annotations
 
 import os
 import socket as _stdlib_socket
+from collections.abc import Callable
 from socket import AddressFamily, SocketKind
-from typing import Any, TypeAlias, cast
+from typing import Any, NamedTuple, TypeAlias, TypeVar, cast
 
 import idna
 
@@ -40,17 +48,44 @@ from .abc import HostnameResolver
 #: AF_UNIX, anything else for other families.
 Address: TypeAlias = Any
 
-#: The address part of a `getaddrinfo` entry.
-SockAddr: TypeAlias = tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]
+_V4Pair: TypeAlias = tuple[str, int]
+_V6Quad: TypeAlias = tuple[str, int, int, int]
+
+#: The address part of a `getaddrinfo` entry (the last form: a family the
+#: standard library leaves raw, e.g. AF_INET6 without IPv6 support).
+SockAddr: TypeAlias = _V4Pair | _V6Quad | tuple[int, bytes]
 
 #: One `getaddrinfo` entry: (family, type, proto, canonname, sockaddr).
 AddrInfo: TypeAlias = tuple[AddressFamily, SocketKind, int, str, SockAddr]
 
-# Flags that make the system's getaddrinfo refuse anything that would need a
-# lookup. AI_NUMERICSERV is missing on a few old platforms.
-_NUMERIC_ONLY = _stdlib_socket.AI_NUMERICHOST | getattr(_stdlib_socket, "AI_NUMERICSERV", 0)
+_HostArg: TypeAlias = bytes | str | None
+_PortArg: TypeAlias = bytes | str | int | None
 
-_resolver: RunVar[HostnameResolver | None] = RunVar("tether.socket hostname resolver", None)
+_T = TypeVar("_T")
+
+# Added to a query's flags to make the system answer only what needs no
+# lookup. (Some old platforms lack AI_NUMERICSERV: then ports are looked
+# up in the services table, which is local anyway.)
+_NO_LOOKUP_FLAGS = _stdlib_socket.AI_NUMERICHOST | getattr(_stdlib_socket, "AI_NUMERICSERV", 0)
+
+# How the standard library spells "no host" and "the broadcast address" in
+# an IPv4/IPv6 address, and what getaddrinfo must be asked instead.
+_HOST_ALIASES: dict[str, str | None] = {"": None, "<broadcast>": "255.255.255.255"}
+
+# The words of these two messages are trio's: its tests match them.
+_V4_SHAPE = "address should be a (host, port) tuple"
+_V6_SHAPE = "address should be a (host, port, [flowinfo, [scopeid]]) tuple"
+
+# family -> (shortest, longest tuple, message if the tuple is neither)
+_IP_SHAPES: dict[int, tuple[int, int, str]] = {
+    _stdlib_socket.AF_INET: (2, 2, _V4_SHAPE),
+    _stdlib_socket.AF_INET6: (2, 4, _V6_SHAPE),
+}
+
+# AF_UNIX, or a value no family has on platforms without it.
+_AF_UNIX: object = getattr(_stdlib_socket, "AF_UNIX", object())
+
+_custom_resolver: RunVar[HostnameResolver | None] = RunVar("tether.socket hostname resolver", None)
 
 
 def set_custom_hostname_resolver(
@@ -70,9 +105,9 @@ def set_custom_hostname_resolver(
     Raises:
       RuntimeError: outside `tether.run`.
     """
-    previous = _resolver.get()
-    _resolver.set(hostname_resolver)
-    return previous
+    replaced = _custom_resolver.get()
+    _custom_resolver.set(hostname_resolver)
+    return replaced
 
 
 def encode_hostname(hostname: str) -> bytes:
@@ -81,34 +116,51 @@ def encode_hostname(hostname: str) -> bytes:
     because the idna package rejects valid ASCII hosts such as ``"::1"``.
     `SSLStream` uses it too, so that the name sent for SNI and checked
     against the certificate is the one that was resolved."""
-    try:
-        return hostname.encode("ascii")
-    except UnicodeEncodeError:
-        return idna.encode(hostname, uts46=True)
+    if hostname.isascii():
+        return hostname.encode()
+    return idna.encode(hostname, uts46=True)
 
 
-def _numeric_lookup(
-    host: bytes | str | None,
-    port: bytes | str | int | None,
-    family: int,
-    type: int,
-    proto: int,
-    flags: int,
-) -> list[AddrInfo] | None:
-    """The answer if `host` and `port` are numeric, None if they need a
-    real lookup. Raises the system's error for any other failure."""
-    try:
-        answers = _stdlib_socket.getaddrinfo(host, port, family, type, proto, flags | _NUMERIC_ONLY)
-    except _stdlib_socket.gaierror as exc:
-        if exc.errno == _stdlib_socket.EAI_NONAME:
+async def _off_thread(blocking_call: Callable[..., _T], *args: object) -> _T:
+    # Every system lookup may block on the network; a cancelled caller
+    # leaves at once and the thread's late answer is thrown away.
+    return await to_thread_run_sync(blocking_call, *args, abandon_on_cancel=True)
+
+
+class _Query(NamedTuple):
+    """The arguments of one ``getaddrinfo`` call, in its order."""
+
+    host: bytes | None
+    port: _PortArg
+    family: int
+    type: int
+    proto: int
+    flags: int
+
+    def answer_locally(self) -> list[AddrInfo] | None:
+        """The answer if host and port are numeric; None if a resolver must
+        be asked. Other errors of the system's are raised."""
+        numeric_only = self._replace(flags=self.flags | _NO_LOOKUP_FLAGS)
+        try:
+            found = _stdlib_socket.getaddrinfo(*numeric_only)
+        except _stdlib_socket.gaierror as exc:
+            if exc.errno != _stdlib_socket.EAI_NONAME:
+                raise
             return None
-        raise
-    return cast(list[AddrInfo], answers)
+        return cast(list[AddrInfo], found)
+
+    async def ask(self, resolver: HostnameResolver | None) -> list[AddrInfo]:
+        """The answer of `resolver`, or of the system's in a worker thread."""
+        if resolver is not None:
+            return await resolver.getaddrinfo(*self)
+        # `_stdlib_socket.getaddrinfo` is read now, not at import, so that a
+        # test that monkeypatches socket.getaddrinfo is obeyed.
+        return cast(list[AddrInfo], await _off_thread(_stdlib_socket.getaddrinfo, *self))
 
 
 async def getaddrinfo(
-    host: bytes | str | None,
-    port: bytes | str | int | None,
+    host: _HostArg,
+    port: _PortArg,
     family: int = 0,
     type: int = 0,
     proto: int = 0,
@@ -135,36 +187,27 @@ async def getaddrinfo(
     """
     await checkpoint_if_cancelled()
     try:
-        if isinstance(host, str):
-            host = encode_hostname(host)
-        numeric = _numeric_lookup(host, port, family, type, proto, flags)
+        query = _Query(
+            encode_hostname(host) if isinstance(host, str) else host,
+            port,
+            family,
+            type,
+            proto,
+            flags,
+        )
+        local_answer = query.answer_locally()
     except BaseException:
+        # A bad argument still makes this a full checkpoint.
         await cancel_shielded_checkpoint()
         raise
-    if numeric is not None:
-        await cancel_shielded_checkpoint()
-        return numeric
-    resolver = _resolver.get()
-    if resolver is not None:
-        return await resolver.getaddrinfo(host, port, family, type, proto, flags)
-    # Looked up through the module at call time, so that a test's
-    # monkeypatched socket.getaddrinfo is the one called.
-    answers = await to_thread_run_sync(
-        _stdlib_socket.getaddrinfo,
-        host,
-        port,
-        family,
-        type,
-        proto,
-        flags,
-        abandon_on_cancel=True,
-    )
-    return cast(list[AddrInfo], answers)
+    if local_answer is None:
+        # (The worker thread, or the custom resolver, schedules.)
+        return await query.ask(_custom_resolver.get())
+    await cancel_shielded_checkpoint()
+    return local_answer
 
 
-async def getnameinfo(
-    sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int
-) -> tuple[str, str]:
+async def getnameinfo(sockaddr: _V4Pair | _V6Quad, flags: int) -> tuple[str, str]:
     """Translate a numeric address into a host name and service name, like
     `socket.getnameinfo`, through the custom resolver if one is set, else
     the system resolver in a worker thread.
@@ -176,12 +219,10 @@ async def getnameinfo(
       socket.gaierror: as `socket.getnameinfo` (e.g. the host in `sockaddr`
         is not numeric).
     """
-    resolver = _resolver.get()
-    if resolver is not None:
-        return await resolver.getnameinfo(sockaddr, flags)
-    return await to_thread_run_sync(
-        _stdlib_socket.getnameinfo, sockaddr, flags, abandon_on_cancel=True
-    )
+    custom = _custom_resolver.get()
+    if custom is None:
+        return await _off_thread(_stdlib_socket.getnameinfo, sockaddr, flags)
+    return await custom.getnameinfo(sockaddr, flags)
 
 
 async def getprotobyname(name: str) -> int:
@@ -192,7 +233,7 @@ async def getprotobyname(name: str) -> int:
     Raises:
       OSError: unknown protocol name.
     """
-    return await to_thread_run_sync(_stdlib_socket.getprotobyname, name, abandon_on_cancel=True)
+    return await _off_thread(_stdlib_socket.getprotobyname, name)
 
 
 def no_addresses_error(host: bytes | str | None, port: bytes | str | int | None) -> OSError:
@@ -212,6 +253,17 @@ def no_addresses_error(host: bytes | str | None, port: bytes | str | int | None)
     service = as_text(port, "0")
     where = f"[{text}]:{service}" if ":" in text else f"{text}:{service}"
     return OSError(f"no addresses were found for {where} (the resolver answered an empty list)")
+
+
+def _is_numeric_ip(family: int, host: object, port: object) -> bool:
+    """Whether `host` is already an address of `family` and `port` a number."""
+    if not (isinstance(port, int) and isinstance(host, str)):
+        return False
+    try:
+        _stdlib_socket.inet_pton(family, host)
+    except OSError:
+        return False
+    return True
 
 
 async def resolve_address(
@@ -241,49 +293,41 @@ async def resolve_address(
       socket.gaierror: the host does not resolve.
       OSError: a custom resolver found no address for the host.
     """
-    if family == _stdlib_socket.AF_INET:
-        if not isinstance(address, tuple) or len(address) != 2:
-            raise ValueError("address should be a (host, port) tuple")
-    elif family == _stdlib_socket.AF_INET6:
-        if not isinstance(address, tuple) or not 2 <= len(address) <= 4:
-            raise ValueError("address should be a (host, port, [flowinfo, [scopeid]]) tuple")
-    elif family == getattr(_stdlib_socket, "AF_UNIX", object()):
-        if not isinstance(address, str | bytes | os.PathLike):
-            raise TypeError(
-                f"an AF_UNIX address is a path (str, bytes or os.PathLike), not {address!r}"
-            )
-        return os.fspath(address)
-    else:
+    shape = _IP_SHAPES.get(family)
+    if shape is None:
+        if family != _AF_UNIX:
+            return address  # a family we know nothing about: as given
+        if isinstance(address, str | bytes | os.PathLike):
+            return os.fspath(address)
+        raise TypeError(
+            f"an AF_UNIX address is a path (str, bytes or os.PathLike), not {address!r}"
+        )
+    shortest, longest, wrong_shape = shape
+    if not (isinstance(address, tuple) and shortest <= len(address) <= longest):
+        raise ValueError(wrong_shape)
+
+    # Already numeric: by far the most common case (every sendto of a UDP
+    # server comes through here), so it skips getaddrinfo entirely.
+    if _is_numeric_ip(family, address[0], address[1]):
         return address
 
-    host, port, *_ = address
-    # Already numeric: by far the most common case (every sendto of a UDP
-    # server comes through here), so it avoids getaddrinfo entirely.
-    if isinstance(port, int) and isinstance(host, str):
-        try:
-            _stdlib_socket.inet_pton(family, host)
-        except OSError:
-            pass
-        else:
-            return address
-    # The standard library's spellings of "no host" and "broadcast".
-    if host == "":
-        host = None
-    elif host == "<broadcast>":
-        host = "255.255.255.255"
-    flags = _stdlib_socket.AI_PASSIVE if local else 0
-    # No AI_ADDRCONFIG: the family is explicit here, so it would only hide
-    # addresses (and break IPv6 tests on hosts without IPv6 routes).
-    if family == _stdlib_socket.AF_INET6 and not ipv6_v6only:
-        flags |= _stdlib_socket.AI_V4MAPPED
-    answers = await getaddrinfo(host, port, family, type, proto, flags)
+    host = address[0]
+    if isinstance(host, str) and host in _HOST_ALIASES:
+        host = _HOST_ALIASES[host]
+    passive = _stdlib_socket.AI_PASSIVE if local else 0
+    # A dual-stack IPv6 socket reaches IPv4 hosts as ::ffff:a.b.c.d. (No
+    # AI_ADDRCONFIG: the family is explicit, so it would only hide
+    # addresses, and break IPv6 on hosts without IPv6 routes.)
+    mapped = (
+        _stdlib_socket.AI_V4MAPPED if family == _stdlib_socket.AF_INET6 and not ipv6_v6only else 0
+    )
+    answers = await getaddrinfo(host, address[1], family, type, proto, passive | mapped)
     if not answers:
-        raise no_addresses_error(host, port)
-    _, _, _, _, resolved = answers[0]
-    if family == _stdlib_socket.AF_INET6:
-        # getaddrinfo knows nothing of the caller's flowinfo and scope id:
-        # keep the ones given.
-        full = list(resolved)
-        full[2 : 2 + len(address[2:])] = address[2:]
-        return tuple(full)
-    return resolved
+        raise no_addresses_error(host, address[1])
+    first = answers[0][4]
+    extra = address[2:]
+    if family != _stdlib_socket.AF_INET6 or not extra:
+        return first
+    # getaddrinfo knows nothing of the caller's flowinfo and scope id: the
+    # ones given replace what it answered.
+    return (*first[:2], *extra, *first[2 + len(extra) :])

@@ -25,6 +25,28 @@ def test_defaults_and_validation():
     assert MockClock(rate=3, autojump_threshold=1).rate == 3
 
 
+def test_nan_is_refused_everywhere():
+    clock = MockClock()
+    for set_bad in (
+        lambda: setattr(clock, "rate", math.nan),
+        lambda: setattr(clock, "autojump_threshold", math.nan),
+        lambda: clock.jump(math.nan),
+        lambda: MockClock(rate=math.nan),
+    ):
+        with pytest.raises(ValueError, match="must be a number >= 0"):
+            set_bad()
+    assert (clock.rate, clock.autojump_threshold, clock.current_time()) == (0, math.inf, 0)
+
+
+def test_deadline_to_sleep_time_while_time_stands_still():
+    clock = MockClock()
+    clock.jump(5)
+    assert clock.deadline_to_sleep_time(4) == 0
+    assert clock.deadline_to_sleep_time(5) == 0
+    # No amount of real waiting reaches a later deadline at rate 0.
+    assert clock.deadline_to_sleep_time(5.001) > 1e6
+
+
 def test_time_starts_at_zero_and_only_moves_by_jump():
     clock = MockClock()
     assert clock.current_time() == 0.0

@@ -4,6 +4,7 @@ whose address the kernel chose."""
 from __future__ import annotations
 
 import socket as _stdlib_socket
+from typing import Any
 
 from .._highlevel_socket import SocketListener, SocketStream
 from .._socket import socket
@@ -11,6 +12,18 @@ from .._socket import socket
 # A listener on the wildcard address accepts on every interface; a client
 # cannot connect to the wildcard itself, so it uses the loopback one.
 _LOOPBACK_FOR_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+_IP_FAMILIES = (_stdlib_socket.AF_INET, _stdlib_socket.AF_INET6)
+
+
+def _where_to_connect(family: int, bound_to: Any) -> Any:
+    """The address a client uses to reach a listener bound to `bound_to`:
+    the same, except that an IP wildcard host becomes the loopback host
+    (flowinfo and scope id of IPv6 kept). Unix paths are used as they are."""
+    if family not in _IP_FAMILIES:
+        return bound_to
+    host, *rest = bound_to
+    return (_LOOPBACK_FOR_WILDCARD.get(host, host), *rest)
 
 
 async def open_stream_to_socket_listener(socket_listener: SocketListener) -> SocketStream:
@@ -31,15 +44,14 @@ async def open_stream_to_socket_listener(socket_listener: SocketListener) -> Soc
     Raises:
       OSError: the connection failed.
     """
-    family = socket_listener.socket.family
-    sockaddr = socket_listener.socket.getsockname()
-    if family in (_stdlib_socket.AF_INET, _stdlib_socket.AF_INET6):
-        host = _LOOPBACK_FOR_WILDCARD.get(sockaddr[0], sockaddr[0])
-        sockaddr = (host, *sockaddr[1:])
-    sock = socket(family)
+    listening = socket_listener.socket
+    target = _where_to_connect(listening.family, listening.getsockname())
+    client = socket(listening.family)
+    stream = None
     try:
-        await sock.connect(sockaddr)
-        return SocketStream(sock)
-    except BaseException:
-        sock.close()
-        raise
+        await client.connect(target)
+        stream = SocketStream(client)
+    finally:
+        if stream is None:
+            client.close()  # failed or cancelled: nothing must leak
+    return stream
