@@ -65,7 +65,12 @@ def _os_thread_namer() -> Callable[[str], None] | None:
     try:
         # The C library is already loaded into the process: look the symbols
         # up there rather than searching the file system for libpthread.
-        libc = ctypes.CDLL(None)
+        # Through PyDLL, which keeps the GIL during the call: naming a thread
+        # is a quick system call that never blocks, and a worker names
+        # itself twice per job; giving the GIL up around it would let every
+        # other thread that wants the GIL (the run loop, other workers) take
+        # it away in the middle of the job, several thread switches per job.
+        libc = ctypes.PyDLL(None)
         setname = libc.pthread_setname_np
         pthread_self = libc.pthread_self
     except (OSError, AttributeError, TypeError):
