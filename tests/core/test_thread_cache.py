@@ -125,6 +125,24 @@ def test_jobs_queued_for_a_delivering_worker_do_not_wait_for_each_other():
     assert [o.unwrap() for o in outcomes] == [None, True]
 
 
+def test_a_job_without_a_thread_raises_and_never_runs(monkeypatch):
+    cache = _thread_cache.ThreadCache()  # no idle workers: needs a new thread
+    ran = []
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        cache.start_thread_soon(lambda: ran.append(1), lambda _outcome: None)
+    monkeypatch.undo()
+    # The cache is usable again, and the refused job did not linger in it.
+    results = queue.Queue()
+    cache.start_thread_soon(lambda: "next", results.put)
+    assert results.get(timeout=GATE_TIMEOUT).unwrap() == "next"
+    assert ran == []
+
+
 def test_an_error_in_deliver_is_printed_and_the_worker_carries_on(capfd):
     first = queue.Queue()
 

@@ -244,8 +244,35 @@ class ThreadCache:
                 return job
             # The others must not wait for this job to finish.
             new_scout = self._take_scout()
-        _wake(self, new_scout)
+        try:
+            _wake(self, new_scout)
+        except Exception as exc:
+            # No thread for the jobs still queued: they fail rather than
+            # wait for this one. (This job runs: it has its thread.)
+            self._scout_failed(exc)
         return job
+
+    def _scout_failed(self, exc: BaseException, own: _Job | None = None) -> bool:
+        """A new worker counted as a scout could not be started. Undo the
+        count; if no scout is left, fail the queued jobs (hand `exc` to
+        their ``deliver``) so that none waits for ever, except `own` (the
+        caller's job). True if `own` was among them: the caller raises."""
+        with self._lock:
+            self._scouts -= 1
+            if self._scouts:
+                return False
+            orphans = list(self._pending)
+            self._pending.clear()
+        own_orphaned = False
+        for job in orphans:
+            if job is own:
+                own_orphaned = True
+                continue
+            try:
+                job[1](outcome.Error(exc))
+            except BaseException as deliver_exc:
+                traceback.print_exception(deliver_exc)
+        return own_orphaned
 
     def _returning(self) -> None:
         """A worker finished its job and will look at the queue next."""
@@ -275,13 +302,22 @@ class ThreadCache:
                 f"a worker thread's name must be a str or None, got {name!r} "
                 f"(a {type(name).__name__})"
             )
+        job: _Job = (fn, deliver, name)
         with self._lock:
-            self._pending.append((fn, deliver, name))
+            self._pending.append(job)
             if self._scouts:
                 # A worker will look at the queue before anything else.
                 return
             worker = self._take_scout()
-        _wake(self, worker)
+        try:
+            _wake(self, worker)
+        except BaseException as exc:
+            # (Only starting a thread can fail.) If this job is still
+            # queued with nobody to take it, it never runs: the caller gets
+            # the error. Jobs queued behind it get it through their
+            # deliver; if a scout is left, it takes them all instead.
+            if self._scout_failed(exc, job):
+                raise
 
     def _forget_workers_after_fork(self) -> None:
         # In a forked child only the forking thread exists: the workers in
