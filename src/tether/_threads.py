@@ -292,17 +292,17 @@ async def to_thread_run_sync(
     def report_back(result: outcome.Outcome[T]) -> None:
         # Runs in the run's thread. Release the token first; if the limiter's
         # release fails, that error replaces (and chains onto) the result.
+        # (The outcome itself goes to the task, which unwraps it: no new
+        # outcome, no closure per call.)
         thread_report_received()
-
-        def release_then_unwrap() -> T:
-            try:
-                return result.unwrap()
-            finally:
-                token_source.release_on_behalf_of(placeholder)
-
-        final = outcome.capture(release_then_unwrap)
+        try:
+            token_source.release_on_behalf_of(placeholder)
+        except BaseException as exc:
+            if isinstance(result, outcome.Error) and exc.__context__ is None:
+                exc.__context__ = result.error
+            result = outcome.Error(exc)
         if link.task is not None:
-            reschedule(link.task, outcome.Value(final))
+            reschedule(link.task, outcome.Value(result))
 
     def deliver(result: outcome.Outcome[T]) -> None:
         try:
