@@ -287,6 +287,33 @@ def test_default_limiter_is_per_run_with_40_tokens():
     assert tether.run(main) is not tether.run(main)
 
 
+class _LimiterFailingOnRelease:
+    async def acquire_on_behalf_of(self, borrower):
+        await lowlevel.checkpoint()
+
+    def release_on_behalf_of(self, borrower):
+        raise KeyError("release refused")
+
+
+@pytest.mark.parametrize("job_fails", [False, True])
+def test_a_limiter_failing_to_release_replaces_the_result_and_chains_onto_it(job_fails):
+    def job():
+        if job_fails:
+            raise ValueError("from the job")
+        return "result"
+
+    async def main():
+        with pytest.raises(KeyError, match="release refused") as info:
+            await to_thread.run_sync(job, limiter=_LimiterFailingOnRelease())
+        return info.value
+
+    error = tether.run(main)
+    if job_fails:
+        assert isinstance(error.__context__, ValueError)
+    else:
+        assert error.__context__ is None
+
+
 @pytest.mark.parametrize("use_default", [False, True])
 def test_limiter_bounds_concurrent_threads(use_default):
     running = 0

@@ -42,6 +42,7 @@ from ._core import (
     Task,
     TetherToken,
     WaitInfo,
+    WouldBlock,
     cancel_shielded_checkpoint,
     checkpoint_if_cancelled,
     current_task,
@@ -95,23 +96,32 @@ def current_default_thread_limiter() -> CapacityLimiter:
 
 class _ActiveThreads:
     """How many `to_thread.run_sync` calls of one run wait for their thread,
-    and an event set each time that number drops to zero."""
+    and an event set when that number drops to zero."""
 
-    __slots__ = ("all_done", "count")
+    __slots__ = ("_all_done", "count")
 
     def __init__(self) -> None:
         self.count = 0
-        self.all_done = Event()
+        #: Set when `count` next drops to zero; made only when someone
+        #: waits for that (`all_done`), since one caller making calls in a
+        #: row drops it to zero at every call.
+        self._all_done: Event | None = None
+
+    def all_done(self) -> Event:
+        """The event set when `count` next drops to zero."""
+        if self._all_done is None:
+            self._all_done = Event()
+        return self._all_done
 
     def started(self) -> None:
         self.count += 1
 
     def finished(self) -> None:
         self.count -= 1
-        if self.count == 0:
-            self.all_done.set()
-            # A fresh event for the next time threads run.
-            self.all_done = Event()
+        if self.count == 0 and self._all_done is not None:
+            self._all_done.set()
+            # A fresh event (when asked for) for the next time threads run.
+            self._all_done = None
 
 
 _active_threads: RunVar[_ActiveThreads] = RunVar("tether.to_thread active threads")
@@ -263,7 +273,7 @@ async def to_thread_run_sync(
         )
     await checkpoint_if_cancelled()
     abandon = bool(abandon_on_cancel)
-    token_source: _Limiter = current_default_thread_limiter() if limiter is None else limiter
+    token_source: _Limiter
     task = current_task()
     token = current_tether_token()
     if thread_name is None:
@@ -282,17 +292,17 @@ async def to_thread_run_sync(
     def report_back(result: outcome.Outcome[T]) -> None:
         # Runs in the run's thread. Release the token first; if the limiter's
         # release fails, that error replaces (and chains onto) the result.
+        # (The outcome itself goes to the task, which unwraps it: no new
+        # outcome, no closure per call.)
         thread_report_received()
-
-        def release_then_unwrap() -> T:
-            try:
-                return result.unwrap()
-            finally:
-                token_source.release_on_behalf_of(placeholder)
-
-        final = outcome.capture(release_then_unwrap)
+        try:
+            token_source.release_on_behalf_of(placeholder)
+        except BaseException as exc:
+            if isinstance(result, outcome.Error) and exc.__context__ is None:
+                exc.__context__ = result.error
+            result = outcome.Error(exc)
         if link.task is not None:
-            reschedule(link.task, outcome.Value(final))
+            reschedule(link.task, outcome.Value(result))
 
     def deliver(result: outcome.Outcome[T]) -> None:
         try:
@@ -308,7 +318,20 @@ async def to_thread_run_sync(
             return Abort.SUCCEEDED
         return Abort.FAILED
 
-    await token_source.acquire_on_behalf_of(placeholder)
+    if limiter is None:
+        default_limiter = current_default_thread_limiter()
+        token_source = default_limiter
+        try:
+            # The default limiter is ours: with a token free, take it without
+            # the schedule point of `acquire_on_behalf_of` (this call has its
+            # cancel point above, and waiting for the thread is its schedule
+            # point).
+            default_limiter.acquire_on_behalf_of_nowait(placeholder)
+        except WouldBlock:
+            await default_limiter.acquire_on_behalf_of(placeholder)
+    else:
+        token_source = limiter
+        await limiter.acquire_on_behalf_of(placeholder)
     active = active_threads()
     active.started()
     try:

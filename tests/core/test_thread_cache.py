@@ -88,6 +88,61 @@ def test_a_job_started_from_deliver_reuses_the_delivering_thread():
     assert len(set(seen)) == 1
 
 
+def test_jobs_handed_over_together_all_run_at_once():
+    # Each job blocks until all have started: none may wait in the queue for
+    # a busy worker.
+    count = 8
+    results = queue.Queue()
+    # First leave `count` idle workers, so that handing the jobs over wakes
+    # sleeping threads instead of starting new ones.
+    release = threading.Event()
+    for _ in range(count):
+        lowlevel.start_thread_soon(lambda: release.wait(GATE_TIMEOUT), results.put)
+    release.set()
+    for _ in range(count):
+        assert results.get(timeout=GATE_TIMEOUT).unwrap()
+
+    barrier = threading.Barrier(count, timeout=GATE_TIMEOUT)
+    for _ in range(count):
+        lowlevel.start_thread_soon(barrier.wait, results.put)
+    for _ in range(count):
+        results.get(timeout=GATE_TIMEOUT).unwrap()
+
+
+def test_jobs_queued_for_a_delivering_worker_do_not_wait_for_each_other():
+    # Both jobs are handed over while one worker delivers, so both wait for
+    # it; the first blocks until the second has run, so the second must get
+    # a thread of its own.
+    second_ran = threading.Event()
+    results = queue.Queue()
+
+    def deliver(_outcome):
+        lowlevel.start_thread_soon(lambda: second_ran.wait(GATE_TIMEOUT), results.put)
+        lowlevel.start_thread_soon(second_ran.set, results.put)
+
+    lowlevel.start_thread_soon(lambda: None, deliver)
+    outcomes = [results.get(timeout=GATE_TIMEOUT) for _ in range(2)]
+    assert [o.unwrap() for o in outcomes] == [None, True]
+
+
+def test_a_job_without_a_thread_raises_and_never_runs(monkeypatch):
+    cache = _thread_cache.ThreadCache()  # no idle workers: needs a new thread
+    ran = []
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        cache.start_thread_soon(lambda: ran.append(1), lambda _outcome: None)
+    monkeypatch.undo()
+    # The cache is usable again, and the refused job did not linger in it.
+    results = queue.Queue()
+    cache.start_thread_soon(lambda: "next", results.put)
+    assert results.get(timeout=GATE_TIMEOUT).unwrap() == "next"
+    assert ran == []
+
+
 def test_an_error_in_deliver_is_printed_and_the_worker_carries_on(capfd):
     first = queue.Queue()
 

@@ -28,6 +28,17 @@ checks it under the same guard, so a call is either refused or is in the
 inbox before the run's last `take_all`. The guard is reentrant because a
 signal handler may call `submit` while the interrupted code holds it.
 
+Handing over a call writes to the wake-up socket (a system call, which
+also lets other threads take the GIL) only while ``loop_may_sleep`` is
+set: the loop sets it before it last looks at the inbox ahead of an I/O
+wait and clears it when the wait returns; the submitter that writes
+clears it too, since one write ends the wait. A call that arrives while
+the loop runs (or after that write) is found without a wake-up, at the
+next batch or by that last look (which then waits with timeout 0). Every
+clear by a submitter is followed by its write, so a clear that lands late
+(after the loop set the flag again) still wakes that wait. With many
+worker threads reporting at once, most of them thus skip the write.
+
 The inbox also counts the reports that worker threads owe the run
 (`reports_due`): a `to_thread` job hands the run a call when its thread is
 done, so until it has, the run is not stuck even if nothing else can wake
@@ -54,7 +65,15 @@ class CallbackInbox:
     """The calls handed to one run from outside it, until the loop makes
     them."""
 
-    __slots__ = ("accepting", "coalesced", "guard", "ordered", "reports_due", "wake_loop")
+    __slots__ = (
+        "accepting",
+        "coalesced",
+        "guard",
+        "loop_may_sleep",
+        "ordered",
+        "reports_due",
+        "wake_loop",
+    )
 
     #: Plain calls, oldest first.
     ordered: deque[Call]
@@ -62,6 +81,11 @@ class CallbackInbox:
     coalesced: dict[Call, None]
     #: Wakes the run loop if it sleeps in its wait for I/O (thread-safe).
     wake_loop: Callable[[], None]
+    #: True from just before the loop's last look at the inbox ahead of
+    #: an I/O wait until that wait returns or a `submit` has woken it:
+    #: only then does `submit` wake it. (Starts True: conservative until
+    #: the loop runs.)
+    loop_may_sleep: bool
     #: False once the run has ended: `submit` refuses calls.
     accepting: bool
     #: Held while `accepting` is read or cleared, and while `coalesced`
@@ -77,6 +101,7 @@ class CallbackInbox:
         self.coalesced = {}
         self.wake_loop = wake_loop
         self.accepting = True
+        self.loop_may_sleep = True
         self.guard = threading.RLock()
         self.reports_due = 0
 
@@ -97,7 +122,11 @@ class CallbackInbox:
                 self.coalesced[call] = None
             else:
                 self.ordered.append(call)
-            self.wake_loop()
+            if self.loop_may_sleep:
+                # One write is enough to end the wait; the calls handed over
+                # until the loop has woken are taken with this one.
+                self.loop_may_sleep = False
+                self.wake_loop()
 
     def stop_accepting(self) -> None:
         """The run is ending: refuse calls from now on. The caller then

@@ -232,8 +232,13 @@ class IOManager:
             pass
 
     def _drain_wakeup(self) -> None:
+        # A short read took every byte there was: stop there rather than
+        # make a second system call (and raise BlockingIOError) to learn
+        # that the socket is empty. A byte written after it wakes the next
+        # wait, as it should.
+        recv = self._wakeup_recv.recv
         try:
-            while self._wakeup_recv.recv(_WAKEUP_DRAIN_CHUNK):
+            while len(recv(_WAKEUP_DRAIN_CHUNK)) == _WAKEUP_DRAIN_CHUNK:
                 pass
         except BlockingIOError:
             pass

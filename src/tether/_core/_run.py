@@ -521,10 +521,14 @@ class Runner:
                 # (In a guest run the host can always wake a task: never stuck.)
                 if self.scheduler is not None and not guest and self._stuck():
                     self._call_scheduler(self.scheduler.all_tasks_blocked)
+                # Set before the inbox is looked at (in `_compute_timeout`):
+                # a call handed over after that look wakes the wait.
+                entry_queue.loop_may_sleep = True
                 timeout, idle_action = self._compute_timeout()
                 if instruments and "before_io_wait" in instruments:
                     instruments.call("before_io_wait", timeout)
                 events = yield timeout
+                entry_queue.loop_may_sleep = False
                 if instruments and "after_io_wait" in instruments:
                     instruments.call("after_io_wait", timeout)
                 if events:

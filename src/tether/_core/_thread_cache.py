@@ -7,17 +7,34 @@ process, shared by every run (and usable with no run at all); how many
 threads may work at once is decided above it (`to_thread.run_sync`'s
 limiter), not here: the cache starts a new thread whenever none is idle.
 
-Invariants:
+Jobs wait in one queue (`ThreadCache._pending`), and a worker that has
+just delivered a result looks there before it goes to sleep: with many
+short jobs in flight, a few threads run them one after another without
+being put to sleep and woken (and without fighting over the GIL) once per
+job. A job must still never wait for another job to finish (a job may
+block until another one runs), which the scouts guarantee.
 
-* A worker is in the idle set exactly while it has no job. Whoever removes
-  it from the set (a caller of `start_thread_soon`, or the worker itself
-  when its idle wait times out) owns it: a caller hands it exactly one job,
-  the worker exits. So a job is never handed to a worker that is exiting.
-* Idle workers are reused most-recently-idle first. Work concentrates on few
-  threads, the others stay idle long enough to time out and exit.
-* A worker marks itself idle *before* calling ``deliver``, so a job started
-  from inside ``deliver`` (or by whoever ``deliver`` wakes) reuses it rather
-  than starting a second thread.
+Invariants (all under ``_lock``):
+
+* A *scout* is a worker that will look at the queue before it runs
+  anything that may block: one just woken to look (or just started), or
+  one that finished its job and is delivering the result (``deliver`` must
+  not block). ``_scouts`` counts them.
+* Whenever the queue is not empty, ``_scouts >= 1``. `start_thread_soon`
+  adds a scout (wakes an idle worker, or starts a thread) if there is
+  none; a scout that takes a job and leaves others queued adds one before
+  it runs its job if it was the last. So every queued job is taken by a
+  thread that is not busy with another job.
+* A worker is in the idle set exactly while it sleeps with no job and is
+  no scout. Whoever removes it from the set (a submitter adding a scout,
+  or the worker itself when its idle wait times out) owns it: the
+  submitter wakes it as a scout, the worker exits. So no scout is ever an
+  exiting worker.
+* Idle workers are woken most-recently-idle first. Work concentrates on
+  few threads, the others stay idle long enough to time out and exit.
+* A worker becomes a scout *before* calling ``deliver``, so a job started
+  from inside ``deliver`` (or by whoever ``deliver`` wakes) is queued for
+  it (or another scout) rather than waking a sleeping thread.
 * After `os.fork` the child process has none of the parent's threads; the
   cache forgets them there (`_forget_workers_after_fork`).
 
@@ -36,6 +53,7 @@ import os
 import sys
 import threading
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -65,7 +83,12 @@ def _os_thread_namer() -> Callable[[str], None] | None:
     try:
         # The C library is already loaded into the process: look the symbols
         # up there rather than searching the file system for libpthread.
-        libc = ctypes.CDLL(None)
+        # Through PyDLL, which keeps the GIL during the call: naming a thread
+        # is a quick system call that never blocks, and a worker names
+        # itself twice per job; giving the GIL up around it would let every
+        # other thread that wants the GIL (the run loop, other workers) take
+        # it away in the middle of the job, several thread switches per job.
+        libc = ctypes.PyDLL(None)
         setname = libc.pthread_setname_np
         pthread_self = libc.pthread_self
     except (OSError, AttributeError, TypeError):
@@ -109,15 +132,13 @@ _Job = tuple[Callable[[], Any], Callable[[outcome.Outcome[Any]], object], "str |
 class _Worker:
     """One worker thread of the cache."""
 
-    __slots__ = ("_cache", "_default_name", "_job", "_thread", "_wake")
+    __slots__ = ("_cache", "_default_name", "_thread", "_wake")
 
-    #: The cache it returns to when idle.
+    #: The cache it takes jobs from.
     _cache: ThreadCache
-    #: The job handed to it and not started yet; None otherwise. Written by
-    #: whoever took the worker from the idle set, before releasing `_wake`.
-    _job: _Job | None
-    #: Held while the worker has no job; released to hand it one. A Lock
-    #: rather than an Event because acquiring it also re-arms it.
+    #: Held while the worker sleeps in the idle set; released to wake it as
+    #: a scout. A Lock rather than an Event because acquiring it also
+    #: re-arms it. Starts released: a new worker is a scout.
     _wake: threading.Lock
     #: The thread's name between jobs ("Tether thread N").
     _default_name: str
@@ -126,9 +147,7 @@ class _Worker:
 
     def __init__(self, cache: ThreadCache) -> None:
         self._cache = cache
-        self._job = None
         self._wake = threading.Lock()
-        self._wake.acquire()
         self._default_name = f"Tether thread {next(_worker_numbers)}"
         self._thread = threading.Thread(target=self._work, name=self._default_name, daemon=True)
         self._thread.start()
@@ -136,21 +155,24 @@ class _Worker:
     def _work(self) -> None:
         if set_os_thread_name is not None:
             set_os_thread_name(self._default_name)
+        cache = self._cache
         while True:
             if self._wake.acquire(timeout=IDLE_TIMEOUT):
-                self._run_job()
-            elif self._cache._retire(self):
+                # Woken as a scout: run queued jobs until the queue is empty
+                # (then this worker is idle again).
+                job = cache._next_job(self)
+                while job is not None:
+                    self._run_job(job)
+                    job = cache._next_job(self)
+            elif cache._retire(self):
                 return
-            # Otherwise a caller took this worker from the idle set just as
-            # the wait timed out: its job is on the way, wait for it.
+            # Otherwise a submitter took this worker from the idle set just
+            # as the wait timed out: its wake-up is on the way.
 
-    def _run_job(self) -> None:
+    def _run_job(self, job: _Job) -> None:
         # In a method of its own so that the job's objects (fn, its result,
         # the context it holds) are released when it returns, not kept alive
         # by this frame until the next job arrives.
-        job = self._job
-        assert job is not None
-        self._job = None
         fn, deliver, name = job
         del job
         if name is not None:
@@ -159,7 +181,7 @@ class _Worker:
         if name is not None:
             self._set_name(self._default_name)
         del fn
-        self._cache._idle(self)
+        self._cache._returning()
         try:
             deliver(result)
         except BaseException as exc:
@@ -178,29 +200,88 @@ class _Worker:
 
 
 class ThreadCache:
-    """A set of idle worker threads; `start_thread_soon` hands each job to
-    the most recently idle one, or to a new thread if none is idle."""
+    """A queue of jobs and the worker threads that run them; see the module
+    docstring for how a job is guaranteed a thread that is not busy."""
 
-    __slots__ = ("_idle_workers", "_lock")
+    __slots__ = ("_idle_workers", "_lock", "_pending", "_scouts")
 
-    #: The workers without a job, in the order they became idle (a dict
-    #: for its order: ``popitem()`` takes the most recently idle one).
-    #: Invariant: see the module docstring (in it exactly while idle).
+    #: Jobs handed over and not taken by a worker yet, oldest first.
+    _pending: deque[_Job]
+    #: Workers that will look at `_pending` before running anything that
+    #: may block (see the module docstring).
+    _scouts: int
+    #: The sleeping workers, in the order they became idle (a dict for its
+    #: order: ``popitem()`` takes the most recently idle one).
     _idle_workers: dict[_Worker, None]
-    #: Guards `_idle_workers` (callers and workers are different threads).
+    #: Guards all of the above (callers and workers are different threads).
     _lock: threading.Lock
 
     def __init__(self) -> None:
+        self._pending = deque()
+        self._scouts = 0
         self._idle_workers = {}
         self._lock = threading.Lock()
 
-    def _idle(self, worker: _Worker) -> None:
+    def _take_scout(self) -> _Worker | None:
+        """Under `_lock`: count one more scout and take an idle worker to
+        wake as that scout; None means: start a new thread (outside the
+        lock, since starting one waits for it)."""
+        self._scouts += 1
+        return self._idle_workers.popitem()[0] if self._idle_workers else None
+
+    def _next_job(self, worker: _Worker) -> _Job | None:
+        """For a scout: the next job to run, or None (the worker is idle
+        from now on and must sleep)."""
+        new_scout: _Worker | None
         with self._lock:
-            self._idle_workers[worker] = None
+            self._scouts -= 1
+            pending = self._pending
+            if not pending:
+                self._idle_workers[worker] = None
+                return None
+            job = pending.popleft()
+            if not pending or self._scouts:
+                return job
+            # The others must not wait for this job to finish.
+            new_scout = self._take_scout()
+        try:
+            _wake(self, new_scout)
+        except Exception as exc:
+            # No thread for the jobs still queued: they fail rather than
+            # wait for this one. (This job runs: it has its thread.)
+            self._scout_failed(exc)
+        return job
+
+    def _scout_failed(self, exc: BaseException, own: _Job | None = None) -> bool:
+        """A new worker counted as a scout could not be started. Undo the
+        count; if no scout is left, fail the queued jobs (hand `exc` to
+        their ``deliver``) so that none waits for ever, except `own` (the
+        caller's job). True if `own` was among them: the caller raises."""
+        with self._lock:
+            self._scouts -= 1
+            if self._scouts:
+                return False
+            orphans = list(self._pending)
+            self._pending.clear()
+        own_orphaned = False
+        for job in orphans:
+            if job is own:
+                own_orphaned = True
+                continue
+            try:
+                job[1](outcome.Error(exc))
+            except BaseException as deliver_exc:
+                traceback.print_exception(deliver_exc)
+        return own_orphaned
+
+    def _returning(self) -> None:
+        """A worker finished its job and will look at the queue next."""
+        with self._lock:
+            self._scouts += 1
 
     def _retire(self, worker: _Worker) -> bool:
         """For a worker whose idle wait timed out: True if it may exit (it
-        was still idle, and now nobody can hand it a job)."""
+        was still idle, and now nobody can wake it)."""
         with self._lock:
             if worker in self._idle_workers:
                 del self._idle_workers[worker]
@@ -221,19 +302,41 @@ class ThreadCache:
                 f"a worker thread's name must be a str or None, got {name!r} "
                 f"(a {type(name).__name__})"
             )
+        job: _Job = (fn, deliver, name)
         with self._lock:
-            worker = self._idle_workers.popitem()[0] if self._idle_workers else None
-        if worker is None:
-            worker = _Worker(self)
-        worker._job = (fn, deliver, name)
-        worker._wake.release()
+            self._pending.append(job)
+            if self._scouts:
+                # A worker will look at the queue before anything else.
+                return
+            worker = self._take_scout()
+        try:
+            _wake(self, worker)
+        except BaseException as exc:
+            # (Only starting a thread can fail.) If this job is still
+            # queued with nobody to take it, it never runs: the caller gets
+            # the error. Jobs queued behind it get it through their
+            # deliver; if a scout is left, it takes them all instead.
+            if self._scout_failed(exc, job):
+                raise
 
     def _forget_workers_after_fork(self) -> None:
         # In a forked child only the forking thread exists: the workers in
-        # the idle set are gone, and the lock may have been held by one of
-        # them at the moment of the fork.
+        # the idle set and the scouts are gone, the queued jobs with them
+        # (their submitters are in the parent), and the lock may have been
+        # held by one of them at the moment of the fork.
+        self._pending = deque()
+        self._scouts = 0
         self._idle_workers = {}
         self._lock = threading.Lock()
+
+
+def _wake(cache: ThreadCache, worker: _Worker | None) -> None:
+    """Wake `worker`, taken from the idle set as a scout, or start a new
+    worker (a scout from birth) if None."""
+    if worker is None:
+        _Worker(cache)
+    else:
+        worker._wake.release()
 
 
 _THREAD_CACHE = ThreadCache()
@@ -254,12 +357,15 @@ def start_thread_soon(
     once. It returns at once; `fn` typically blocks, and `deliver` hands its
     `outcome.Outcome` to whoever waits for it.
 
-    Worker threads are reused: one that finished a job waits up to
-    `IDLE_TIMEOUT` seconds for another, and an idle thread is used before a
-    new one is started, the most recently idle first. The worker counts as
-    idle while `deliver` runs, so a job started from `deliver` runs in the
-    same thread once `deliver` returns. Consequently `fn` and `deliver` must
-    leave thread-level state (`threading.local` values) as they found it.
+    Worker threads are reused: one that finished a job runs a job that is
+    already waiting, else waits up to `IDLE_TIMEOUT` seconds for another;
+    an idle thread is used before a new one is started, the most recently
+    idle first. A job never waits for another job to finish: if every
+    thread is busy, a new one starts. The worker looks for its next job
+    once `deliver` returns, so a job started from `deliver` runs in that
+    same thread then (unless another worker looking for work takes it
+    first). Consequently `fn` and `deliver` must leave thread-level state
+    (`threading.local` values) as they found it.
 
     Worker threads are daemon threads: they do not keep the process alive.
     If `fn` must finish, keep the main thread alive until `deliver` is

@@ -31,7 +31,7 @@ async def wait_all_threads_completed() -> None:
     await checkpoint()
     active = active_threads()
     while active.count:
-        await active.all_done.wait()
+        await active.all_done().wait()
 
 
 def active_thread_count() -> int:
