@@ -196,15 +196,15 @@ class GuestRunner(Runner):
         if self.io_wait_in_thread:
             self.wake_io_wait()
 
-    def _start_task(
+    def spawn_task(
         self,
         nursery: Nursery | None,
         task: Task,
         coro: Any,
         context: Any,
-        system_task: bool,
+        system_task: bool = False,
     ) -> None:
-        super()._start_task(nursery, task, coro, context, system_task)
+        super().spawn_task(nursery, task, coro, context, system_task)
         if self.io_wait_in_thread:
             self.wake_io_wait()
 

@@ -260,37 +260,27 @@ class Runner:
         task = _new_coroutine_task(CoroutineTask)
         task.name = name
         task.foreign_yield_handler = None
-        self._start_task(nursery, task, coro, context, system_task)
+        self.spawn_task(nursery, task, coro, context, system_task)
         return task
 
     def spawn_task(
-        self,
-        nursery: Nursery,
-        task: Task,
-        coro: Any,
-        context: contextvars.Context,
-        system_task: bool = False,
-    ) -> None:
-        """Start `task`, an object of a face's task class: `lowlevel.spawn_task`
-        after its argument checks, and the fast path that faces reach
-        through `current_stepping_state`. Refuses a closed nursery."""
-        if nursery._closed:
-            raise closed_nursery_error()
-        self._start_task(nursery, task, coro, context, system_task)
-
-    def _start_task(
         self,
         nursery: Nursery | None,
         task: Task,
         coro: Any,
         context: contextvars.Context,
-        system_task: bool,
+        system_task: bool = False,
     ) -> None:
-        """Set the kernel's fields of `task` (the `TASK_SLOTS`) for a new
-        start, put it in `nursery` (open: the callers check) and schedule
-        its first step. Every way of spawning ends here, so this is written
-        for speed: it runs once per task spawned.
+        """Start `task`: set the kernel's fields of it (the `TASK_SLOTS`) for
+        a new start, put it in `nursery` and schedule its first step.
+        Refuses a closed nursery. Every way of spawning ends here (after
+        its own argument checks: `spawn_coroutine` for the trio face,
+        `lowlevel.spawn_task` and `current_stepping_state` for the other
+        faces), so this is written for speed: it runs once per task
+        spawned, in one call (the aio face spawns every task through it).
         """
+        if nursery is not None and nursery._closed:
+            raise closed_nursery_error()
         # (What each field means, and its invariant: see `Task`.)
         task.coro = coro
         task.context = context

@@ -104,7 +104,7 @@ class Task:
         __slots__ = ()
 
     # -- the kernel's fields --------------------------------------------------
-    # Declared here, stored in the concrete class's slots. `Runner._start_task`
+    # Declared here, stored in the concrete class's slots. `Runner.spawn_task`
     # sets every one of them (but the two noted as unset) each time the task
     # starts; `lowlevel.init_unstarted_task` gives a face's task that is not
     # started yet the values of one that is not running.
@@ -167,7 +167,7 @@ class Task:
 
     #: For a task started with `Nursery.start` that has not called
     #: ``task_status.started()`` yet: the nursery it will move into; None
-    #: once it has. Left unset by `_start_task` (written before it is read,
+    #: once it has. Left unset by `spawn_task` (written before it is read,
     #: or read with a default): an unset slot costs the garbage collector
     #: nothing when it traverses the task.
     _eventual_parent_nursery: Nursery | None
@@ -197,7 +197,7 @@ class Task:
     _parent_nursery: Nursery | None
 
     #: The error the next step throws in, while `_next_send` is `THROW_ON_RESUME`;
-    #: None once taken. Left unset by `_start_task`, like
+    #: None once taken. Left unset by `spawn_task`, like
     #: `_eventual_parent_nursery`.
     _pending_throw: BaseException | None
 

@@ -272,7 +272,15 @@ def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | No
         if type(hook) is CountingHook:
             hook = hook.member_finished(task, exc is None and not task._must_cancel)
         if hook is not None:
-            loop._enqueue_callback(hook, task)
+            # (`LoopCore._enqueue_callback`, inlined: this runs once per
+            # task.)
+            batch = loop._open_batch
+            if batch is not None and not loop._frozen:
+                batch.append(hook)
+                batch.append(task)
+            else:
+                loop._enqueue((hook, task))
+            del batch
     del hook
     if exc is None:
         if task._must_cancel:

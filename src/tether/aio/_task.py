@@ -674,8 +674,14 @@ def new_task(
         # the loop's tasks, as in asyncio.)
         raise RuntimeError("Event loop is closed")
     register_task(task)
-    if loop._nursery is not None and not loop._frozen:
-        loop._attach(task)
+    nursery = loop._nursery
+    if nursery is not None and not loop._frozen:
+        # (`LoopCore._attach`, inlined: this runs once per task. The new
+        # kernel task enters the run queue: callbacks queued from now on
+        # run after it.)
+        loop._open_batch = None
+        loop._kernel.spawn_task(nursery, task, loop._stepper, task.context)  # type: ignore[union-attr]
+        task._task_state = STARTING
     else:
         # Not started yet: the kernel's fields read as for a task that is
         # not running (the kernel sets them all when it starts).

@@ -48,7 +48,7 @@ from typing import Any, TypeVar
 import tether
 
 from ._callbacks import LoopCallback
-from ._loop_core import creates_plain_tasks
+from ._loop_core import LoopCore
 from ._stdlib import current_task, get_running_loop
 from ._task import new_task
 
@@ -90,6 +90,10 @@ class TaskGroup:
         self._failures: list[BaseException] = []
         self._fatal: BaseException | None = None
         self._all_done: Any = None
+        # Whether the loop's class keeps LoopCore's create_task (set on
+        # entry; a class does not change): then, with no task factory set,
+        # create_task makes a plain Task itself (see `creates_plain_tasks`).
+        self._plain_loop = False
         self._on_member_done = LoopCallback(self._member_finished)
 
     def __repr__(self) -> str:
@@ -117,6 +121,7 @@ class TaskGroup:
             )
         self._loop = loop
         self._host = host
+        self._plain_loop = getattr(type(loop), "create_task", None) is LoopCore.create_task
         self._entered = True
         return self
 
@@ -130,13 +135,15 @@ class TaskGroup:
         """Create a task in the group (like `tether.aio.create_task`) and
         return it. Raises `RuntimeError` if the group was not entered, has
         finished, or is shutting down after an error."""
-        refusal = self._refusal()
-        if refusal is not None:
-            if RULES_313:
-                coro.close()
-            raise RuntimeError(refusal)
+        # (Tested inline first: this runs once per task.)
+        if not self._entered or self._exiting or self._cancelling_members:
+            refusal = self._refusal()
+            if refusal is not None:
+                if RULES_313:
+                    coro.close()
+                raise RuntimeError(refusal)
         loop = self._loop
-        if creates_plain_tasks(loop):
+        if self._plain_loop and loop._task_factory is None:
             task = new_task(coro, loop, name, context)
             self._members.add(task)
             task._done_hook = self._on_member_done
