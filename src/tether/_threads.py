@@ -44,6 +44,7 @@ from ._core import (
     WaitInfo,
     WouldBlock,
     cancel_shielded_checkpoint,
+    check_thread_name,
     checkpoint_if_cancelled,
     current_task,
     current_tether_token,
@@ -263,14 +264,13 @@ async def to_thread_run_sync(
       TypeError: if ``sync_fn`` is an async function, or at once (before
         the checkpoint) if ``thread_name`` is neither a `str` nor None.
     """
-    if thread_name is not None and not isinstance(thread_name, str):
-        # Checked here: the worker thread would only fail to set the name,
-        # far from the caller.
-        raise TypeError(
-            "tether.to_thread.run_sync: thread_name must be a str or None, got "
-            f"{thread_name!r} (a {type(thread_name).__name__}); pass str(...) to use "
-            "that value as the thread's name"
-        )
+    # Checked before the checkpoint (`start_thread_soon` checks too, but
+    # only after the limiter's token was taken).
+    check_thread_name(
+        thread_name,
+        "tether.to_thread.run_sync: thread_name",
+        "; pass str(...) to use that value as the thread's name",
+    )
     await checkpoint_if_cancelled()
     abandon = bool(abandon_on_cancel)
     token_source: _Limiter

@@ -87,7 +87,7 @@ from ._task_tree import (
     format_cancel_reason,
     take_task_tree,
 )
-from ._thread_cache import start_thread_soon
+from ._thread_cache import check_thread_name, start_thread_soon
 from ._traps import (
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
@@ -205,6 +205,7 @@ __all__ = [
     "thread_report_received",
     "thread_reports_due",
     "start_guest_run",
+    "check_thread_name",
     "start_thread_soon",
     "temporarily_detach_coroutine_object",
     "wait_all_tasks_blocked",

@@ -199,6 +199,15 @@ class _Worker:
             set_os_thread_name(name)
 
 
+def check_thread_name(name: object, what: str, advice: str = "") -> None:
+    """Raise `TypeError` unless `name` is a `str` or None (`what` names
+    the argument in the message; `advice` follows it)."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(
+            f"{what} must be a str or None, got {name!r} (a {type(name).__name__}){advice}"
+        )
+
+
 class ThreadCache:
     """A queue of jobs and the worker threads that run them; see the module
     docstring for how a job is guaranteed a thread that is not busy."""
@@ -297,11 +306,7 @@ class ThreadCache:
         # Checked here, in the caller's thread: a bad name found by the
         # worker would kill it before `deliver` runs, and the caller would
         # wait for a result that never comes.
-        if name is not None and not isinstance(name, str):
-            raise TypeError(
-                f"a worker thread's name must be a str or None, got {name!r} "
-                f"(a {type(name).__name__})"
-            )
+        check_thread_name(name, "a worker thread's name")
         job: _Job = (fn, deliver, name)
         with self._lock:
             self._pending.append(job)
