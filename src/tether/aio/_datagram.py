@@ -45,8 +45,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._sockets import ensure_resolved, remove_stale_unix_socket
 from ._transports import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    READ_BUFFER_SIZE,
     add_socket_extra,
     await_or_close,
+    read_view,
     report_fatal_error,
     set_result_unless_cancelled,
 )
@@ -57,7 +59,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asyncio")
 
 #: Largest datagram received in one go (bigger ones are truncated by the OS).
-RECEIVE_SIZE = 256 * 1024
+RECEIVE_SIZE = READ_BUFFER_SIZE
 
 Phase = Literal["open", "draining", "ending", "gone"]
 
@@ -137,7 +139,10 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         if self._sock is None or self._phase in ("ending", "gone"):
             return
         try:
-            data, sender = self._sock.recvfrom(RECEIVE_SIZE)
+            # (Into the loop's buffer, copied out: see `read_view`.)
+            view = read_view(self._loop)
+            size, sender = self._sock.recvfrom_into(view, RECEIVE_SIZE)
+            data = view[:size].tobytes()
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:

@@ -183,6 +183,9 @@ class LoopCore(asyncio.AbstractEventLoop):
         self._current_handle: Any = None
         self._fired_handle = events.Handle(_noop, (), self)
         self._selector: Selector | None = None
+        #: The buffer every transport of the loop reads into (made at the
+        #: first read; see `_transports.read_view`).
+        self._read_view: memoryview | None = None
         #: fd -> the transport that uses it; `add_reader` and friends refuse
         #: those fds while the transport is open, as asyncio's do.
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._transports import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
     await_or_close,
+    read_view,
     report_fatal_error,
     set_result_unless_cancelled,
 )
@@ -59,9 +60,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asyncio")
 
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
-
-#: Bytes asked of the kernel per readable event on a read pipe.
-READ_CHUNK_SIZE = 256 * 1024
 
 #: "open"; "draining" (write end: write_eof waits for the queue to empty);
 #: "closing" (ended, connection_lost queued); "closed" (connection_lost ran).
@@ -177,7 +175,9 @@ class ReadPipeTransport(_PipeEndpoint, transports.ReadTransport):
     def _on_readable(self) -> None:
         assert self._fileno is not None
         try:
-            chunk = os.read(self._fileno, READ_CHUNK_SIZE)
+            # (Into the loop's buffer, copied out: see `read_view`.)
+            view = read_view(self._loop)
+            chunk = view[: os.readv(self._fileno, (view,))].tobytes()
         except (BlockingIOError, InterruptedError):
             return  # a spurious wake-up: wait for the next one
         except OSError as exc:

@@ -101,6 +101,33 @@ def set_result_unless_cancelled(future: Any, result: Any) -> None:
         future.set_result(result)
 
 
+#: The size of each loop's read buffer (`read_view`), and the most a
+#: transport reads at once unless its ``max_size`` says otherwise.
+READ_BUFFER_SIZE = 256 * 1024
+
+
+def read_view(loop: Any) -> memoryview:
+    """The loop's read buffer: every transport of the loop reads into it
+    (``recv_into``) and hands the protocol a copy of just the bytes that
+    came (``view[:n].tobytes()``).
+
+    Why not ``recv(max_size)``, as asyncio does: that allocates a
+    `max_size` bytes object (256 KiB) for every read and shrinks it to what
+    arrived. glibc serves an allocation that large with ``mmap`` until the
+    process happens to free a large block (its mmap threshold then rises),
+    so depending on the process's history each small read costs three
+    more system calls and a page fault: 14.6 µs instead of 2.6 µs for a
+    64-byte read on this machine. Reading into one buffer and copying the
+    bytes out costs the same as the fast case, and never the slow one.
+    (uvloop reads the same way.) Only transport callbacks use it, one at a
+    time on the loop's thread, and the copy is made before the protocol
+    sees the data."""
+    view: memoryview | None = loop._read_view
+    if view is None:
+        view = loop._read_view = memoryview(bytearray(READ_BUFFER_SIZE))
+    return view
+
+
 def add_socket_extra(extra: dict[str, Any], sock: socket.socket) -> None:
     """Fill a socket transport's ``get_extra_info`` entries as asyncio does:
     ``socket``, ``sockname`` and (unless given already) ``peername``, None
@@ -121,8 +148,9 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
     """A stream-socket transport (TCP or Unix). Created by the loop's
     ``create_connection``, ``create_server`` and friends."""
 
-    #: Bytes asked from each ``recv``.
-    max_size = 256 * 1024
+    #: Most bytes one read asks for (into the loop's buffer, see
+    #: `read_view`, when it is no larger than that).
+    max_size = READ_BUFFER_SIZE
 
     if TYPE_CHECKING:
         # Provided by asyncio's flow-control mixin and BaseTransport at run
@@ -236,8 +264,13 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         if self._conn_lost:
             return
         assert self._sock is not None
+        max_size = self.max_size
         try:
-            data = self._sock.recv(self.max_size)
+            if 0 < max_size <= READ_BUFFER_SIZE:
+                view = read_view(self._loop)
+                data = view[: self._sock.recv_into(view, max_size)].tobytes()
+            else:
+                data = self._sock.recv(max_size)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
