@@ -223,6 +223,74 @@ def echo_asyncio_style(mod: Any, clients: int, rounds: int, size: int) -> float:
 
 
 # ---------------------------------------------------------------------------
+# 4b. ping-pong between protocols (fd callbacks, no tasks)
+
+proto_echo = suite.workload(
+    "proto_echo",
+    title="protocol ping-pong",
+    per="message",
+    clock="cpu",
+    params={"pairs": 1, "messages": 50_000},
+    quick_params={"pairs": 1, "messages": 10_000},
+    ops=lambda p: p["pairs"] * p["messages"],
+    description="P socketpairs, each end a transport with a Protocol whose "
+    "data_received writes the 64 bytes straight back, M messages per pair: "
+    "the loop's fd-callback path (poll, dispatch, recv, protocol, send) "
+    "with no task in between.",
+)
+
+
+@_impl(proto_echo, ["run", "Protocol", "gather"])
+def proto_echo_asyncio_style(mod: Any, pairs: int, messages: int) -> float:
+    import socket
+
+    asyncio, run = _api(mod)
+
+    class Bounce(asyncio.Protocol):  # type: ignore[name-defined, misc]
+        def __init__(self, left: int, done: Any) -> None:
+            self.left = left
+            self.done = done
+            self.received = 0
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.received += 1
+            self.left -= 1
+            if self.left <= 0:
+                if self.done is not None and not self.done.done():
+                    self.done.set_result(self.received)
+                return
+            self.transport.write(data)
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        finished = []
+        starters = []
+        transports = []
+        for _ in range(pairs):
+            a, b = socket.socketpair()
+            done = loop.create_future()
+            finished.append(done)
+            ta, _ = await loop.connect_accepted_socket(lambda d=done: Bounce(messages, d), a)
+            tb, _ = await loop.connect_accepted_socket(lambda: Bounce(messages + 1, None), b)
+            starters.append(ta)
+            transports += [ta, tb]
+        t0 = process_time()
+        for transport in starters:
+            transport.write(b"x" * 64)
+        counts = await asyncio.gather(*finished)
+        elapsed = process_time() - t0
+        for transport in transports:
+            transport.close()
+        _check_finished(sum(counts), pairs * messages)
+        return elapsed
+
+    return run(main())  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------
 # 5. create_task, then gather the tasks
 
 create_gather = suite.workload(

@@ -77,6 +77,52 @@ def test_registration_of_a_socket_closed_between_runs():
         loop.close()
 
 
+def test_closed_registration_is_not_called_for_a_new_file_with_its_number():
+    # Between runs the fd was closed and its number went to a new socket:
+    # the old callback is not called for the new socket's data (epoll would
+    # have dropped the old file).
+    loop = aio.new_event_loop()
+    try:
+        r, w = socket.socketpair()
+        number = r.fileno()
+        calls = []
+        loop.add_reader(number, calls.append, "old callback")
+        loop.run_until_complete(asyncio.sleep(0))
+        r.close()
+        w.close()
+        new, peer = socket.socketpair()
+        try:
+            if number not in (new.fileno(), peer.fileno()):
+                pytest.skip("the OS did not reuse the number")
+            sender = peer if new.fileno() == number else new
+            sender.send(b"for the new socket")
+            loop.run_until_complete(asyncio.sleep(0.01))
+            assert calls == []
+            assert loop.remove_reader(number) is True
+        finally:
+            new.close()
+            peer.close()
+    finally:
+        loop.close()
+
+
+def test_registration_survives_between_runs_while_its_file_is_open():
+    loop = aio.new_event_loop()
+    try:
+        r, w = socket.socketpair()
+        calls = []
+        loop.add_reader(r, lambda: calls.append(r.recv(100)))
+        loop.run_until_complete(asyncio.sleep(0))
+        w.send(b"between runs")
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert calls == [b"between runs"]
+        assert loop.remove_reader(r) is True
+        r.close()
+        w.close()
+    finally:
+        loop.close()
+
+
 def test_add_reader_on_a_closed_fd_raises_oserror():
     async def main():
         loop = aio.get_running_loop()

@@ -61,6 +61,7 @@ from ._faces import (
     spawn_order,
     spawn_task,
 )
+from ._fd_watch import FdWatchSet
 from ._guest import start_guest_run
 from ._instrumentation import Instrument
 from ._io import IOStatistics, fd_of, notify_closing, wait_readable, wait_writable
@@ -136,6 +137,7 @@ __all__ = [
     "Clock",
     "ClosedResourceError",
     "EndOfChannel",
+    "FdWatchSet",
     "IOStatistics",
     "Instrument",
     "Nursery",

@@ -9,6 +9,13 @@ Each fd has at most one reading and one writing task. A second task waiting
 the same way gets `BusyResourceError`, because two readers of one socket
 would race for the same bytes.
 
+An fd may also be in one `FdWatchSet` (``_fd_watch.py``): a standing,
+level-triggered interest that a face's event loop uses for its fd callbacks
+(`tether.aio`'s ``add_reader``). A task's wait is one-shot (it ends when the
+fd is ready); a watch stays until it is withdrawn. An fd with a watch is
+registered level-triggered, for the watch's events and the waiting tasks'
+together; one without is registered one-shot.
+
 The public functions at the end (`wait_readable`, `wait_writable`,
 `notify_closing`) find the calling thread's run and use its `IOManager`.
 
@@ -37,6 +44,7 @@ from ._run_context import GLOBAL_RUN_CONTEXT, current_runner
 from ._traps import Abort, WaitTaskRescheduled, wait_on
 
 if TYPE_CHECKING:
+    from ._fd_watch import FdWatchSet
     from ._task import Task
 
 
@@ -108,9 +116,12 @@ class _Waiters:
     __slots__ = (
         "_manager",
         "fd",
+        "level_mask",
         "read_task",
         "read_trap",
         "registered",
+        "watch",
+        "watch_mask",
         "write_task",
         "write_trap",
     )
@@ -129,6 +140,15 @@ class _Waiters:
     #: What a wait to read / to write yields (see `wait_on`).
     read_trap: WaitTaskRescheduled
     write_trap: WaitTaskRescheduled
+    #: The `FdWatchSet` that watches the fd, and for what (`_READ_BIT`,
+    #: `_WRITE_BIT`); None and 0 for none.
+    watch: FdWatchSet | None
+    watch_mask: int
+    #: The mask the fd is registered with level-triggered (what the poller
+    #: reports while it holds); 0 while its registration is one-shot or
+    #: gone. Invariant: nonzero only while ``watch_mask`` is, or until the
+    #: next `IOManager._apply` after the watch was withdrawn.
+    level_mask: int
 
     def __init__(self, manager: IOManager, fd: int) -> None:
         self._manager = manager
@@ -136,6 +156,9 @@ class _Waiters:
         self.read_task = None
         self.write_task = None
         self.registered = False
+        self.watch = None
+        self.watch_mask = 0
+        self.level_mask = 0
         self.read_trap = WaitTaskRescheduled(self._abort_read)
         self.write_trap = WaitTaskRescheduled(self._abort_write)
 
@@ -195,7 +218,9 @@ class IOManager:
 
     # -- to be provided by the backend ---------------------------------------
 
-    def _register(self, fd: int, mask: int, already: bool) -> None:
+    def _register(self, fd: int, mask: int, already: bool, level: bool) -> None:
+        """Register `fd` for `mask`: one-shot, or level-triggered if
+        `level`; `already` says whether it is registered now."""
         raise NotImplementedError
 
     def _unregister(self, fd: int) -> None:
@@ -254,37 +279,73 @@ class IOManager:
                 continue
             # Errors and hang-ups wake both directions: the task then sees the
             # error from its own read or write call.
+            woke = False
             if flags & ~_READ_BIT and waiters.write_task is not None:
                 runner.reschedule(waiters.write_task)
                 waiters.write_task = None
+                woke = True
             if flags & ~_WRITE_BIT and waiters.read_task is not None:
                 runner.reschedule(waiters.read_task)
                 waiters.read_task = None
-            if waiters.read_task is None and waiters.write_task is None:
+                woke = True
+            watch = waiters.watch
+            if watch is not None:
+                # Level-triggered: the registration stands; it changes only
+                # if a woken task's interest went with it.
+                ready = flags & waiters.watch_mask
+                if ready:
+                    watch._deliver(fd, ready)
+                if woke:
+                    self._update(fd, waiters)
+            elif waiters.read_task is None and waiters.write_task is None:
                 # The one-shot registration disarmed itself (the selectors
                 # backend unregistered it): nothing to tell the poller.
                 del self._waiters[fd]
             else:
                 self._update(fd, waiters)
 
-    def _update(self, fd: int, waiters: _Waiters) -> None:
+    def _update(self, fd: int, waiters: _Waiters, joined: bool = False) -> None:
         """Make the poller watch `fd` for what its waiters want now. Called
-        when a wait starts, and when one ends (woken or cancelled) while the
-        other direction still waits."""
-        mask = (_READ_BIT if waiters.read_task is not None else 0) | (
-            _WRITE_BIT if waiters.write_task is not None else 0
-        )
-        if not mask:
-            if waiters.registered:
-                self._forget(fd)
-                waiters.registered = self._keeps_registrations
-            del self._waiters[fd]
-            return
+        when a wait starts (`joined`), and when one ends (woken or
+        cancelled) while the other direction still waits (or a watch
+        stands)."""
         try:
-            self._register(fd, mask, waiters.registered)
+            self._apply(fd, waiters, joined)
         except OSError as exc:
             self._fail_waiters(fd, waiters, exc)
+
+    def _apply(self, fd: int, waiters: _Waiters, joined: bool = False) -> None:
+        """`_update`, raising the poller's `OSError` if it refuses `fd`.
+        A level-triggered registration that already has the mask is left
+        alone, unless a task has just `joined`: then the poller is told
+        anyway, in case the fd was closed and its number reused (the poller
+        forgot the old file, and would never report the new one)."""
+        mask = (
+            (_READ_BIT if waiters.read_task is not None else 0)
+            | (_WRITE_BIT if waiters.write_task is not None else 0)
+            | waiters.watch_mask
+        )
+        if not mask:
+            if waiters.level_mask:
+                # A level-triggered registration would go on reporting the
+                # fd: take it out of the poller.
+                waiters.level_mask = 0
+                waiters.registered = False
+                self._unregister(fd)
+            elif waiters.registered:
+                self._forget(fd)
+                waiters.registered = self._keeps_registrations
+            if self._waiters.get(fd) is waiters:
+                del self._waiters[fd]
             return
+        if waiters.watch_mask:
+            if mask == waiters.level_mask and not joined:
+                return
+            self._register(fd, mask, waiters.registered, True)
+            waiters.level_mask = mask
+        else:
+            self._register(fd, mask, waiters.registered, False)
+            waiters.level_mask = 0
         waiters.registered = True
 
     def _fail_waiters(self, fd: int, waiters: _Waiters, error: OSError) -> None:
@@ -300,6 +361,12 @@ class IOManager:
         if self._all.get(fd) is waiters:
             del self._all[fd]
         self._unregister(fd)
+        waiters.registered = False
+        waiters.level_mask = 0
+        # A watch just stops (as a closed fd leaves an epoll set); its
+        # owner learns of a refused fd when it adds it (`set_watch`).
+        waiters.watch = None
+        waiters.watch_mask = 0
         runner = GLOBAL_RUN_CONTEXT.runner
         calling = runner.current_task
         raise_here = False
@@ -376,7 +443,7 @@ class IOManager:
         """Tell the poller what `waiters` (which the current task has just
         joined) want now; undo the join if that fails."""
         try:
-            self._update(fd, waiters)
+            self._update(fd, waiters, True)
         except BaseException:
             # (An OS error has already cleared every waiter; see
             # `_fail_waiters`.)
@@ -426,8 +493,44 @@ class IOManager:
                     f"file descriptor {fd} was closed while a task waited on it"
                 )
                 runner.reschedule(task, outcome.Error(error))
+        # A watch of the fd just stops, as it would in an epoll set.
+        waiters.watch = None
+        waiters.watch_mask = waiters.level_mask = 0
         if waiters.registered:
             self._unregister(fd)
+
+    def set_watch(self, watch: FdWatchSet, obj: FdLike, mask: int) -> int:
+        """Make `watch` watch `obj` for `mask` (`_READ_BIT`, `_WRITE_BIT`;
+        0 withdraws it) and return its fd. Raises the poller's `OSError` if
+        it refuses the fd (closed, or a kind it cannot watch), and
+        `BusyResourceError` if another watch set watches it."""
+        fd = self._wait_fd(obj)
+        waiters = self._all.get(fd)
+        if waiters is None:
+            if not mask:
+                return fd
+            waiters = self._all[fd] = _Waiters(self, fd)
+        elif waiters.watch is not watch:
+            if not mask:
+                # Not ours (any more): the fd was closed and is watched anew.
+                return fd
+            if waiters.watch is not None:
+                raise BusyResourceError(
+                    f"file descriptor {fd} is already watched by another FdWatchSet"
+                )
+        waiters.watch = watch if mask else None
+        waiters.watch_mask = mask
+        if mask:
+            self._waiters[fd] = waiters
+        elif self._waiters.get(fd) is not waiters:
+            return fd
+        try:
+            self._apply(fd, waiters)
+        except OSError as exc:
+            # (Clears the watch, and hands the error to any waiting task.)
+            self._fail_waiters(fd, waiters, exc)
+            raise
+        return fd
 
     def statistics(self) -> IOStatistics:
         reading = sum(1 for w in self._waiters.values() if w.read_task is not None)
@@ -435,12 +538,22 @@ class IOManager:
         return IOStatistics(reading, writing, self.backend)
 
 
-#: The epoll flags for a mask of `_READ_BIT` and `_WRITE_BIT`, one-shot.
+#: The epoll flags for a mask of `_READ_BIT` and `_WRITE_BIT`: one-shot
+#: (a task's wait), and level-triggered (a watch, see `FdWatchSet`).
 _EPOLL_FLAGS = (
     {
         _READ_BIT: select.EPOLLONESHOT | select.EPOLLIN,
         _WRITE_BIT: select.EPOLLONESHOT | select.EPOLLOUT,
         _READ_BIT | _WRITE_BIT: select.EPOLLONESHOT | select.EPOLLIN | select.EPOLLOUT,
+    }
+    if hasattr(select, "epoll")
+    else {}
+)
+_EPOLL_LEVEL_FLAGS = (
+    {
+        _READ_BIT: select.EPOLLIN,
+        _WRITE_BIT: select.EPOLLOUT,
+        _READ_BIT | _WRITE_BIT: select.EPOLLIN | select.EPOLLOUT,
     }
     if hasattr(select, "epoll")
     else {}
@@ -476,8 +589,8 @@ class EpollIOManager(IOManager):
     def _own_fds(self) -> tuple[int, ...]:
         return (*super()._own_fds(), self._epoll.fileno())
 
-    def _register(self, fd: int, mask: int, already: bool) -> None:
-        flags = _EPOLL_FLAGS[mask]
+    def _register(self, fd: int, mask: int, already: bool, level: bool) -> None:
+        flags = _EPOLL_LEVEL_FLAGS[mask] if level else _EPOLL_FLAGS[mask]
         kept = self._kept
         try:
             if already or fd in kept:
@@ -550,17 +663,26 @@ class SelectorIOManager(IOManager):
         self._selector.close()
         super().close()
 
-    def _register(self, fd: int, mask: int, already: bool) -> None:
+    def _register(self, fd: int, mask: int, already: bool, level: bool) -> None:
+        # (Level-triggered by nature; `process_events` makes waits one-shot.)
         events = (selectors.EVENT_READ if mask & _READ_BIT else 0) | (
             selectors.EVENT_WRITE if mask & _WRITE_BIT else 0
         )
+        selector = self._selector
         try:
             if already:
-                self._selector.modify(fd, events)
+                if selector.get_key(fd).events == events:
+                    # `modify` would not tell the OS (nothing changed for
+                    # `selectors`): register afresh, in case the fd was
+                    # closed and its number reused (see `_apply`).
+                    selector.unregister(fd)
+                    selector.register(fd, events)
+                else:
+                    selector.modify(fd, events)
             else:
-                self._selector.register(fd, events)
+                selector.register(fd, events)
         except KeyError:
-            self._selector.modify(fd, events)
+            selector.modify(fd, events)
 
     def _unregister(self, fd: int) -> None:
         try:
@@ -600,9 +722,9 @@ class SelectorIOManager(IOManager):
                 self._evict_closed_fds()
                 continue
             waiters = self._waiters.get(fd)
-            if waiters is not None:
+            if waiters is not None and not waiters.watch_mask:
                 # Emulate one-shot: `super().process_events` registers again
-                # what is still wanted.
+                # what is still wanted. (A watched fd stays registered.)
                 self._unregister(fd)
                 waiters.registered = False
         super().process_events(events)

@@ -3,31 +3,37 @@
 asyncio's selector loop keeps, per file descriptor, at most one reader and
 one writer callback in a `selectors` selector (epoll on Linux, kqueue on the
 BSDs and macOS), and each iteration calls the callbacks of the fds that are
-ready. tether.aio keeps the same thing: the registrations live in a
-`selectors.DefaultSelector` of the loop's own, so they are level-triggered
-and stay registered from one iteration (and one run of the loop) to the
-next. While the loop runs, one kernel task, the *watcher*, waits with
-`lowlevel.wait_readable` on that selector's own fd (an epoll or kqueue fd is
-readable when one of its fds is ready), then asks the selector which fds
-are ready and runs their callbacks, in its own kernel step: all the I/O
-callbacks that became ready together run together, as in asyncio's
-iteration, and they cost the kernel one wakeup rather than one per fd.
+ready. tether.aio keeps the registrations in a table of its own (they live
+at loop level, from one run of the loop to the next) and, while the loop
+runs a segment, has the run's own poller watch them through a
+`lowlevel.FdWatchSet`: level-triggered, as a selector's are. One kernel
+task, the *watcher*, waits on the set and runs the callbacks of the fds
+that are ready, in its own kernel step: all the I/O callbacks that became
+ready together run together, as in asyncio's iteration, and they cost the
+kernel one wakeup rather than one per fd, with no poller of the loop's own
+to ask.
 
-Because the selector is asyncio's own kind, the edge cases are asyncio's
-too: a file closed while registered is dropped by epoll (its callback is
-never called again; the registration stays until `remove_reader` /
+The edge cases are asyncio's epoll selector's: a file closed while
+registered stops being reported (the poller drops it; its callback is never
+called again; the registration stays until `remove_reader` /
 `remove_writer`, which find it by the file object even once ``fileno()``
 says -1); registering a closed fd raises `OSError` (EBADF); removing a
-registration takes the fd out of the selector at once, so the caller can
-close it.
+registration takes the fd out of the poller at once, so the caller can
+close it. Between segments a registration is remembered with the identity
+of its file (device and inode); the next segment watches it again only if
+the fd still names that file, so that a closed fd whose number was reused
+does not call the old callback for a new file.
 
-Invariant: the selector's key data for an fd is ``(reader, writer)``, each
-an `asyncio.Handle` or None, and the registered event mask has exactly the
-bits of the handles that are not None.
+Invariants: ``_registrations`` maps each registered fd to its
+`_Registration`, whose ``reader`` and ``writer`` are Handles or None, not
+both None. While a segment runs, ``_watch_set`` is its `FdWatchSet` and
+watches every registration that is not ``dropped``, for the directions that
+have a handle.
 """
 
 from __future__ import annotations
 
+import os
 import selectors
 from asyncio import events
 from collections.abc import Callable
@@ -41,12 +47,60 @@ from ._callbacks import run_callbacks
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
 
-#: Directions, and where their callbacks are in an fd's ``(reader,
-#: writer)`` registration data: the reader's place and the writer's.
+#: Directions, the index of a callback in `_Registration.handles`.
 READER = 0
 WRITER = 1
-#: The selector's event for each direction.
-_EVENT = (selectors.EVENT_READ, selectors.EVENT_WRITE)
+_EVENT_READ = selectors.EVENT_READ
+_EVENT_WRITE = selectors.EVENT_WRITE
+#: The event of each direction.
+_EVENT = (_EVENT_READ, _EVENT_WRITE)
+
+
+class _Registration:
+    """One fd's callbacks."""
+
+    __slots__ = ("dropped", "fd", "fileobj", "identity", "reader", "writer")
+
+    def __init__(self, fileobj: Any, fd: int) -> None:
+        self.fileobj = fileobj
+        self.fd = fd
+        self.reader: Any = None
+        self.writer: Any = None
+        #: The poller no longer reports the fd (it was found closed): it is
+        #: not watched again until a callback is registered anew.
+        self.dropped = False
+        #: ``(st_dev, st_ino)`` of the file, taken when the loop is not
+        #: running (see the module docstring); None when unknown.
+        self.identity: tuple[int, int] | None = None
+
+    @property
+    def events(self) -> int:
+        return (_EVENT_READ if self.reader is not None else 0) | (
+            _EVENT_WRITE if self.writer is not None else 0
+        )
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    try:
+        status = os.fstat(fd)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino)
+
+
+def _fd_of(fileobj: Any) -> int:
+    """The fd `fileobj` names (as `selectors` finds it); `ValueError` if it
+    names none."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
 
 
 class Selector:
@@ -54,35 +108,74 @@ class Selector:
 
     def __init__(self, loop: TetherEventLoop) -> None:
         self._loop = loop
-        selector = selectors.DefaultSelector()
-        if not hasattr(selector, "fileno"):  # pragma: no cover - no epoll/kqueue/devpoll
-            selector.close()
-            raise RuntimeError(
-                "tether.aio's add_reader/add_writer and transports need a selector with a "
-                "file descriptor of its own (epoll, kqueue or /dev/poll)"
-            )
-        self._selector = selector
+        self._registrations: dict[int, _Registration] = {}
+        self._watch_set: lowlevel.FdWatchSet | None = None
         self._scope: tether.CancelScope | None = None
 
     # -- the loop's run --------------------------------------------------------
 
     def start(self, nursery: tether.Nursery) -> None:
-        """A segment starts: watch the registrations."""
+        """A segment starts (in its run): watch the registrations."""
+        watch_set = self._watch_set = lowlevel.FdWatchSet()
+        for registration in list(self._registrations.values()):
+            if registration.dropped:
+                continue
+            if registration.identity != _identity(registration.fd):
+                # Closed since the last segment (or its number now names
+                # another file): as epoll would have, forget it.
+                registration.dropped = True
+                continue
+            try:
+                watch_set.watch(registration.fd, registration.events)
+            except (OSError, ValueError):
+                registration.dropped = True
         self._scope = tether.CancelScope()
-        nursery.start_soon(self._watch, self._scope, name="tether.aio fd callbacks")
+        nursery.start_soon(
+            self._watch_ready, self._scope, watch_set, name="tether.aio fd callbacks"
+        )
 
     def stop(self) -> None:
-        """The segment ended (its nursery cancelled the watcher)."""
+        """The segment ended (its nursery cancelled the watcher): stop
+        watching, and remember which file each fd names."""
         self._scope = None
+        watch_set = self._watch_set
+        if watch_set is None:
+            return
+        self._watch_set = None
+        for registration in self._registrations.values():
+            registration.identity = _identity(registration.fd)
+        watch_set.close()
 
     def close(self) -> None:
-        for key in list(self._selector.get_map().values()):
-            for handle in key.data:
+        for registration in self._registrations.values():
+            for handle in (registration.reader, registration.writer):
                 if handle is not None:
                     handle.cancel()
-        self._selector.close()
+        self._registrations.clear()
+        if self._watch_set is not None:
+            self._watch_set.close()
+            self._watch_set = None
 
     # -- registrations ---------------------------------------------------------
+
+    def _lookup(self, fileobj: Any) -> int:
+        """The fd of `fileobj`, or of the registration made with that very
+        object once it names no fd (a closed socket); `ValueError` if
+        neither."""
+        try:
+            return _fd_of(fileobj)
+        except ValueError:
+            for registration in self._registrations.values():
+                if registration.fileobj is fileobj:
+                    return registration.fd
+            raise
+
+    def _watch(self, registration: _Registration) -> None:
+        """Tell the running segment's poller what `registration` wants now
+        (raises its OSError if it refuses the fd)."""
+        watch_set = self._watch_set
+        if watch_set is not None:
+            watch_set.watch(registration.fd, registration.events)
 
     def add(self, fileobj: Any, direction: int, callback: Callable[..., object], args: Any) -> Any:
         """Register ``callback(*args)`` for `fileobj` (an fd or an object
@@ -90,94 +183,127 @@ class Selector:
         returns its Handle. `ValueError` for an invalid file object,
         `OSError` for a closed fd."""
         handle: Any = events.Handle(callback, args, self._loop, None)
-        selector = self._selector
-        try:
-            key = selector.get_key(fileobj)
-        except KeyError:
-            data = (handle, None) if direction == READER else (None, handle)
-            selector.register(fileobj, _EVENT[direction], data)
+        fd = self._lookup(fileobj)
+        registration = self._registrations.get(fd)
+        if registration is None or registration.dropped:
+            new = _Registration(fileobj, fd)
+            if direction == READER:
+                new.reader = handle
+            else:
+                new.writer = handle
+            if self._watch_set is not None:
+                self._watch_set.watch(fd, new.events)
+            else:
+                new.identity = _identity(fd)
+                if new.identity is None:
+                    # (Raises the OS's EBADF, as registering it would.)
+                    os.fstat(fd)
+            if registration is not None:
+                # What was left of a closed file's registration goes.
+                for old in (registration.reader, registration.writer):
+                    if old is not None:
+                        old.cancel()
+            self._registrations[fd] = new
             return handle
-        reader, writer = key.data
         if direction == READER:
-            old, data = reader, (handle, writer)
+            old, registration.reader = registration.reader, handle
         else:
-            old, data = writer, (reader, handle)
-        mask = key.events | _EVENT[direction]
-        try:
-            selector.modify(fileobj, mask, data)
-        except FileNotFoundError:
-            # The fd was closed (epoll dropped it) and its number now names
-            # another file: register that one afresh.
-            selector.unregister(fileobj)
-            selector.register(fileobj, mask, data)
-        if old is not None:
+            old, registration.writer = registration.writer, handle
+        if old is None:
+            try:
+                self._watch(registration)
+            except (OSError, ValueError):
+                self._drop(registration)
+                raise
+        else:
             old.cancel()
         return handle
 
     def remove(self, fileobj: Any, direction: int) -> bool:
         """Drop the callback of `fileobj` in `direction`; returns whether
         there was one."""
-        selector = self._selector
-        try:
-            key = selector.get_key(fileobj)
-        except KeyError:
+        registration = self._registrations.get(self._lookup(fileobj))
+        if registration is None:
             return False
-        reader, writer = key.data
+        return self._remove(registration, direction)
+
+    def _remove(self, registration: _Registration, direction: int) -> bool:
         if direction == READER:
-            handle, data = reader, (None, writer)
+            handle, registration.reader = registration.reader, None
         else:
-            handle, data = writer, (reader, None)
+            handle, registration.writer = registration.writer, None
         if handle is None:
             return False
-        mask = key.events & ~_EVENT[direction]
-        if mask:
-            try:
-                selector.modify(fileobj, mask, data)
-            except OSError:
-                # Closed behind our back (asyncio raises here): the selector
-                # dropped the whole registration, and the other direction's
-                # callback can never be called either.
-                other = data[0] if direction == WRITER else data[1]
-                if other is not None:
-                    other.cancel()
-        else:
-            selector.unregister(fileobj)
         handle.cancel()
+        if registration.reader is None and registration.writer is None:
+            del self._registrations[registration.fd]
+            if not registration.dropped:
+                self._unwatch(registration.fd)
+        elif not registration.dropped:
+            try:
+                self._watch(registration)
+            except (OSError, ValueError):
+                # Closed behind our back (asyncio raises here): the poller
+                # has dropped the whole registration, and the other
+                # direction's callback can never be called either.
+                self._drop(registration)
         return True
+
+    def _unwatch(self, fd: int) -> None:
+        watch_set = self._watch_set
+        if watch_set is not None:
+            try:
+                watch_set.watch(fd, 0)
+            except (OSError, ValueError):
+                pass
+
+    def _drop(self, registration: _Registration) -> None:
+        """Forget `registration` altogether (its fd was found closed)."""
+        if self._registrations.get(registration.fd) is registration:
+            del self._registrations[registration.fd]
+        for handle in (registration.reader, registration.writer):
+            if handle is not None:
+                handle.cancel()
+        self._unwatch(registration.fd)
 
     # -- the watcher -----------------------------------------------------------
 
-    async def _watch(self, scope: tether.CancelScope) -> None:
-        selector = self._selector
+    async def _watch_ready(self, scope: tether.CancelScope, watch_set: Any) -> None:
         loop = self._loop
         ready: list[Any]
-        wait = lowlevel.wait_readable
-        selector_fd = selector.fileno()
+        wait = watch_set.wait
         with scope:
             while True:
-                await wait(selector_fd)
+                reported = await wait()
                 if loop._frozen:
                     return
-                ready = self._ready_handles()
+                ready = self._ready_handles(reported)
                 if ready:
                     run_callbacks(loop, ready)
                     # (Not kept alive by this frame until the next wakeup.)
                     ready.clear()
 
-    def _ready_handles(self) -> list[Any]:
-        """The callbacks of the fds that are ready now (dropping the
-        registrations whose handle was cancelled)."""
+    def _ready_handles(self, reported: dict[int, int]) -> list[Any]:
+        """The callbacks of the reported fds (dropping the registrations
+        whose handle was cancelled)."""
         ready = []
-        for key, mask in self._selector.select(0):
-            reader, writer = key.data
-            if mask & selectors.EVENT_READ and reader is not None:
-                if reader._cancelled:
-                    self.remove(key.fileobj, READER)
-                else:
-                    ready.append(reader)
-            if mask & selectors.EVENT_WRITE and writer is not None:
-                if writer._cancelled:
-                    self.remove(key.fileobj, WRITER)
-                else:
-                    ready.append(writer)
+        registrations = self._registrations
+        for fd, mask in reported.items():
+            registration = registrations.get(fd)
+            if registration is None:
+                continue
+            if mask & _EVENT_READ:
+                reader = registration.reader
+                if reader is not None:
+                    if reader._cancelled:
+                        self._remove(registration, READER)
+                    else:
+                        ready.append(reader)
+            if mask & _EVENT_WRITE:
+                writer = registration.writer
+                if writer is not None:
+                    if writer._cancelled:
+                        self._remove(registration, WRITER)
+                    else:
+                        ready.append(writer)
         return ready

@@ -1,0 +1,165 @@
+"""`FdWatchSet`: standing, level-triggered interest in many file descriptors,
+for one task to wait on.
+
+`wait_readable` and `wait_writable` are one-shot: a task waits for one fd
+and the wait ends when it is ready. An event loop built on the kernel (the
+aio face's ``add_reader`` / ``add_writer``) needs what a selector gives:
+many fds registered for as long as their callbacks are, and, each time it
+wakes, which of them are ready. A watch set is that, inside the run's own
+poller (`IOManager.set_watch`): a watched fd stays registered
+(level-triggered) until its watch is withdrawn, and the run's I/O phase
+hands the set the events of its fds (`_deliver`), waking the task in
+`wait`. So the loop costs no second poller, no wait on that poller's fd and
+no re-arming per wakeup: one poll serves the run's tasks and the loop's
+callbacks.
+
+Invariants: ``_ready`` holds the fds reported since the last `wait`
+returned, each with the union of its events; ``_task`` is the task blocked
+in `wait`, or None; ``_fds`` holds every fd this set watches (it may also
+hold fds whose watch the run dropped because they were closed, see
+`notify_closing`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import outcome
+
+from ._exceptions import BusyResourceError, ClosedResourceError
+from ._run_context import GLOBAL_RUN_CONTEXT, current_runner
+from ._traps import Abort, WaitTaskRescheduled, checkpoint, wait_on
+
+if TYPE_CHECKING:
+    from ._io import IOManager
+    from ._task import Task
+
+#: The event bits, the same values as `selectors.EVENT_READ` and
+#: `selectors.EVENT_WRITE` (and the I/O manager's own).
+EVENT_READ = 1
+EVENT_WRITE = 2
+_EVENTS = EVENT_READ | EVENT_WRITE
+
+
+class FdWatchSet:
+    """File descriptors watched together, level-triggered, by one task.
+
+    Create it inside a run; it belongs to that run. `watch` adds, changes or
+    withdraws the interest in an fd; `wait` blocks until at least one
+    watched fd is ready and returns which, with their events
+    (``selectors.EVENT_READ`` and/or ``selectors.EVENT_WRITE``; an error or
+    hang-up reports both). Level-triggered: an fd that is still ready is
+    reported again by the next `wait`, until it is read (or written), or
+    its watch is withdrawn. An fd closed while watched stops being watched
+    (as in an epoll set); call `notify_closing` before closing it if a task
+    may be waiting on it the one-shot way.
+
+    An fd can be in one watch set at a time, and can also have tasks
+    waiting on it with `wait_readable` / `wait_writable`.
+    """
+
+    __slots__ = ("_closed", "_fds", "_manager", "_ready", "_task", "_trap")
+
+    _manager: IOManager
+    _fds: set[int]
+    _ready: dict[int, int]
+    _task: Task | None
+    _trap: WaitTaskRescheduled
+    _closed: bool
+
+    def __init__(self) -> None:
+        self._manager = current_runner().io_manager
+        self._fds = set()
+        self._ready = {}
+        self._task = None
+        self._trap = WaitTaskRescheduled(self._abort)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._fds)} fds"
+        return f"<tether.lowlevel.FdWatchSet, {state}>"
+
+    def watch(self, fd: Any, events: int) -> int:
+        """Watch `fd` (an int, or an object with ``fileno()``) for `events`
+        (a mask of ``selectors.EVENT_READ`` and ``EVENT_WRITE``), replacing
+        what it was watched for; 0 stops watching it. Returns the fd's
+        number. Not a checkpoint.
+
+        Raises the OS's `OSError` if the fd cannot be watched (EBADF: it is
+        closed), `ValueError` for a negative fd or one of the run's own,
+        `BusyResourceError` if another watch set watches it, and
+        `ClosedResourceError` once this set is closed."""
+        if self._closed:
+            raise ClosedResourceError("this FdWatchSet was closed")
+        if type(events) is not int or events & ~_EVENTS:
+            raise ValueError(
+                f"events must be a mask of selectors.EVENT_READ and EVENT_WRITE, got {events!r}"
+            )
+        number = self._manager.set_watch(self, fd, events)
+        if events:
+            self._fds.add(number)
+        else:
+            self._fds.discard(number)
+            self._ready.pop(number, None)
+        return number
+
+    async def wait(self) -> dict[int, int]:
+        """Block until a watched fd is ready; return ``{fd: events}`` for
+        every fd reported since the last call. A checkpoint: cancellable
+        (nothing is lost: what was reported stays for the next call), and
+        with a pending report it still checks for cancellation and yields.
+
+        Raises `BusyResourceError` if another task is waiting on this set,
+        `ClosedResourceError` if it is (or gets) closed."""
+        if self._closed:
+            await checkpoint()
+            raise ClosedResourceError("this FdWatchSet was closed")
+        if self._task is not None:
+            await checkpoint()
+            raise BusyResourceError("another task is already waiting on this FdWatchSet")
+        if self._ready:
+            await checkpoint()
+        else:
+            self._task = GLOBAL_RUN_CONTEXT.runner.current_task
+            await wait_on(self._trap)
+        ready = self._ready
+        self._ready = {}
+        return ready
+
+    def close(self) -> None:
+        """Stop watching every fd (each leaves the run's poller at once, so
+        it can then be closed). A task in `wait` gets
+        `ClosedResourceError`. Idempotent; not a checkpoint."""
+        if self._closed:
+            return
+        self._closed = True
+        manager = self._manager
+        for fd in self._fds:
+            try:
+                manager.set_watch(self, fd, 0)
+            except (OSError, ValueError):
+                pass
+        self._fds.clear()
+        self._ready.clear()
+        task = self._task
+        if task is not None:
+            self._task = None
+            error = ClosedResourceError("the FdWatchSet was closed while a task waited on it")
+            GLOBAL_RUN_CONTEXT.runner.reschedule(task, outcome.Error(error))
+
+    # -- the run's side --------------------------------------------------------
+
+    def _deliver(self, fd: int, events: int) -> None:
+        """The run's poller reported `fd` ready for `events` (called from the
+        I/O phase, on the run's thread)."""
+        ready = self._ready
+        ready[fd] = ready.get(fd, 0) | events
+        task = self._task
+        if task is not None:
+            self._task = None
+            GLOBAL_RUN_CONTEXT.runner.reschedule(task)
+
+    def _abort(self, _: Callable[[], Any]) -> Abort:
+        self._task = None
+        return Abort.SUCCEEDED

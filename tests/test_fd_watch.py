@@ -1,0 +1,326 @@
+"""lowlevel.FdWatchSet: level-triggered readiness of many fds, in the run's own
+poller, side by side with one-shot `wait_readable` / `wait_writable`.
+
+Runs on epoll and on the `selectors` fallback (patched in as in
+test_io.py)."""
+
+import errno
+import select
+import selectors
+import socket
+
+import pytest
+
+import tether
+from tether import lowlevel
+from tether._core import _io, _run
+from tether.testing import MockClock
+
+pytestmark = pytest.mark.timeout(20)
+
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+
+
+def run_mock(async_fn, *args):
+    return tether.run(async_fn, *args, clock=MockClock(autojump_threshold=0))
+
+
+@pytest.fixture(params=["epoll", "EpollSelector", "PollSelector"])
+def backend(request, monkeypatch):
+    if request.param == "epoll":
+        if not hasattr(select, "epoll"):
+            pytest.skip("no epoll on this platform")
+        return request.param
+    selector_class = getattr(selectors, request.param, None)
+    if selector_class is None:
+        pytest.skip(f"selectors.{request.param} is not available here")
+    monkeypatch.setattr(selectors, "DefaultSelector", selector_class)
+    monkeypatch.setattr(_run, "make_io_manager", _io.SelectorIOManager)
+    return request.param
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+async def wait_briefly(watch_set):
+    """What `wait` reports within one (virtual) second; {} if nothing."""
+    with tether.move_on_after(1):
+        return await watch_set.wait()
+    return {}
+
+
+def test_reports_ready_fds_level_triggered(backend, pair):
+    a, b = pair
+
+    async def main():
+        watch_set = lowlevel.FdWatchSet()
+        assert watch_set.watch(a, READ) == a.fileno()
+        assert await wait_briefly(watch_set) == {}
+        b.send(b"xy")
+        first = await watch_set.wait()
+        # Not read yet: reported again.
+        again = await watch_set.wait()
+        a.recv(10)
+        after_reading = await wait_briefly(watch_set)
+        watch_set.close()
+        return first, again, after_reading
+
+    fd = a.fileno()
+    assert run_mock(main) == ({fd: READ}, {fd: READ}, {})
+
+
+def test_several_fds_and_both_directions(backend, pair):
+    a, b = pair
+
+    async def main():
+        watch_set = lowlevel.FdWatchSet()
+        watch_set.watch(a, READ | WRITE)
+        watch_set.watch(b.fileno(), READ)
+        # A fresh socket can be written at once; nothing to read yet.
+        writable = await watch_set.wait()
+        a.send(b"to b")
+        both = await watch_set.wait()
+        watch_set.close()
+        return writable, both
+
+    writable, both = run_mock(main)
+    assert writable == {a.fileno(): WRITE}
+    assert both == {a.fileno(): WRITE, b.fileno(): READ}
+
+
+def test_withdrawn_watch_reports_nothing(backend, pair):
+    a, b = pair
+
+    async def main():
+        watch_set = lowlevel.FdWatchSet()
+        watch_set.watch(a, READ)
+        watch_set.watch(a, 0)
+        b.send(b"x")
+        reported = await wait_briefly(watch_set)
+        # And the fd can be waited on the one-shot way.
+        await lowlevel.wait_readable(a)
+        watch_set.close()
+        return reported
+
+    assert run_mock(main) == {}
+
+
+def test_bad_arguments(backend, pair):
+    a = pair[0]
+
+    async def main():
+        watch_set = lowlevel.FdWatchSet()
+        with pytest.raises(ValueError, match=r"mask of selectors\.EVENT_READ"):
+            watch_set.watch(a, 4)
+        with pytest.raises(ValueError, match="invalid file descriptor"):
+            watch_set.watch(-1, READ)
+        with pytest.raises(TypeError):
+            watch_set.watch("not a file", READ)
+        other = lowlevel.FdWatchSet()
+        watch_set.watch(a, READ)
+        with pytest.raises(tether.BusyResourceError, match="another FdWatchSet"):
+            other.watch(a, READ)
+        other.close()
+        watch_set.close()
+        with pytest.raises(tether.ClosedResourceError):
+            watch_set.watch(a, READ)
+
+    run_mock(main)
+
+
+def test_closed_fd_is_refused_with_the_os_error():
+    # (epoll refuses a closed fd at once; poll and select do not.)
+    if not hasattr(select, "epoll"):
+        pytest.skip("needs epoll")
+
+    async def main():
+        r, w = socket.socketpair()
+        fd = r.fileno()
+        r.close()
+        w.close()
+        watch_set = lowlevel.FdWatchSet()
+        with pytest.raises(OSError) as info:
+            watch_set.watch(fd, READ)
+        watch_set.close()
+        return info.value.errno
+
+    assert run_mock(main) == errno.EBADF
+
+
+def test_one_task_waits_at_a_time(backend, pair):
+    async def main():
+        watch_set = lowlevel.FdWatchSet()
+        watch_set.watch(pair[0], READ)
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(watch_set.wait)
+            await tether.testing.wait_all_tasks_blocked()
+            with pytest.raises(tether.BusyResourceError, match="another task"):
+                await watch_set.wait()
+            nursery.cancel_scope.cancel()
+        watch_set.close()
+
+    run_mock(main)
+
+
+def test_close_wakes_the_waiter_with_closed_resource_error(backend, pair):
+    async def main():
+        watch_set = lowlevel.FdWatchSet()
+        watch_set.watch(pair[0], READ)
+        errors = []
+
+        async def waiter():
+            try:
+                await watch_set.wait()
+            except tether.ClosedResourceError as exc:
+                errors.append(exc)
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter)
+            await tether.testing.wait_all_tasks_blocked()
+            watch_set.close()
+            watch_set.close()  # idempotent
+        with pytest.raises(tether.ClosedResourceError):
+            await watch_set.wait()
+        return errors
+
+    errors = run_mock(main)
+    assert len(errors) == 1
+    assert "closed while a task waited" in str(errors[0])
+
+
+def test_cancelled_wait_loses_nothing(backend, pair):
+    a, b = pair
+
+    async def main():
+        watch_set = lowlevel.FdWatchSet()
+        watch_set.watch(a, READ)
+        with tether.CancelScope() as scope:
+            scope.cancel()
+            await watch_set.wait()
+        b.send(b"x")
+        # A report waiting while the scope is cancelled: the wait is still
+        # a checkpoint, and the report stays for the next call.
+        await tether.sleep(0)
+        with tether.CancelScope() as scope:
+            scope.cancel()
+            await watch_set.wait()
+        reported = await watch_set.wait()
+        watch_set.close()
+        return reported
+
+    assert run_mock(main) == {pair[0].fileno(): READ}
+
+
+def test_a_task_can_wait_on_a_watched_fd(backend, pair):
+    a, b = pair
+
+    async def main():
+        watch_set = lowlevel.FdWatchSet()
+        watch_set.watch(a, READ)
+        woken = []
+
+        async def reader():
+            await lowlevel.wait_readable(a)
+            woken.append("task")
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await tether.testing.wait_all_tasks_blocked()
+            b.send(b"x")
+            reported = await watch_set.wait()
+        # The task's wait is over; the watch still stands.
+        again = await watch_set.wait()
+        watch_set.close()
+        return woken, reported, again
+
+    fd = a.fileno()
+    assert run_mock(main) == (["task"], {fd: READ}, {fd: READ})
+
+
+def test_fd_number_reused_after_a_close_behind_the_watchs_back(backend):
+    # The poller forgot the closed file; a task waiting on the new file that
+    # got the same number must still be woken.
+    async def main():
+        old, old_peer = socket.socketpair()
+        watch_set = lowlevel.FdWatchSet()
+        watch_set.watch(old, READ)
+        number = old.fileno()
+        old.close()
+        old_peer.close()
+        new, new_peer = socket.socketpair()
+        try:
+            if number not in (new.fileno(), new_peer.fileno()):
+                pytest.skip("the OS did not reuse the number")
+            mine = new if new.fileno() == number else new_peer
+            other = new_peer if mine is new else new
+            other.send(b"x")
+            with tether.fail_after(5):
+                await lowlevel.wait_readable(mine)
+        finally:
+            watch_set.close()
+            new.close()
+            new_peer.close()
+
+    run_mock(main)
+
+
+def test_notify_closing_stops_the_watch(backend, pair):
+    a, b = pair
+
+    async def main():
+        watch_set = lowlevel.FdWatchSet()
+        watch_set.watch(a, READ)
+        lowlevel.notify_closing(a)
+        b.send(b"x")
+        reported = await wait_briefly(watch_set)
+        watch_set.close()
+        return reported
+
+    assert run_mock(main) == {}
+
+
+def test_watching_needs_a_run():
+    with pytest.raises(RuntimeError):
+        lowlevel.FdWatchSet()
+
+
+def test_repr(pair):
+    async def main():
+        watch_set = lowlevel.FdWatchSet()
+        watch_set.watch(pair[0], READ)
+        first = repr(watch_set)
+        watch_set.close()
+        return first, repr(watch_set)
+
+    assert run_mock(main) == (
+        "<tether.lowlevel.FdWatchSet, 1 fds>",
+        "<tether.lowlevel.FdWatchSet, closed>",
+    )
+
+
+def test_fd_left_in_the_poller_after_close_can_be_closed_and_reused():
+    # close() takes every fd out of the poller at once.
+    async def main():
+        r, w = socket.socketpair()
+        watch_set = lowlevel.FdWatchSet()
+        watch_set.watch(r, READ)
+        watch_set.close()
+        r.close()
+        w.close()
+        # A fresh fd (maybe the same number) waits normally.
+        x, y = socket.socketpair()
+        y.send(b"x")
+        with tether.fail_after(5):
+            await lowlevel.wait_readable(x)
+        x.close()
+        y.close()
+
+    run_mock(main)
