@@ -75,11 +75,15 @@ def current_effective_deadline() -> float:
     return status.effective_deadline()
 
 
+#: (A tuple: a `|` union is built anew at every call.)
+_OUTCOMES = (outcome.Value, outcome.Error)
+
+
 def reschedule(task: Task, next_send: outcome.Outcome[Any] = _VALUE_NONE) -> None:
     """Wake `task`, which is blocked in `wait_task_rescheduled`, with
     `next_send` (an `outcome.Value` or `outcome.Error`) as the result of its
     wait. Raises `RuntimeError` if the task is not blocked."""
-    if not isinstance(next_send, outcome.Value | outcome.Error):
+    if not isinstance(next_send, _OUTCOMES):
         raise TypeError(f"next_send must be an outcome.Value or outcome.Error, got {next_send!r}")
     current_runner().reschedule(task, next_send)
 

@@ -8,8 +8,8 @@ many fds registered for as long as their callbacks are, and, each time it
 wakes, which of them are ready. A watch set is that, inside the run's own
 poller (`IOManager.set_watch`): a watched fd stays registered
 (level-triggered) until its watch is withdrawn, and the run's I/O phase
-hands the set the events of its fds (`_deliver`), waking the task in
-`wait`. So the loop costs no second poller, no wait on that poller's fd and
+hands the set the events of its fds (`IOManager.process_events`),
+waking the task in `wait`. So the loop costs no second poller, no wait on that poller's fd and
 no re-arming per wakeup: one poll serves the run's tasks and the loop's
 callbacks.
 
@@ -149,16 +149,8 @@ class FdWatchSet:
             GLOBAL_RUN_CONTEXT.runner.reschedule(task, outcome.Error(error))
 
     # -- the run's side --------------------------------------------------------
-
-    def _deliver(self, fd: int, events: int) -> None:
-        """The run's poller reported `fd` ready for `events` (called from the
-        I/O phase, on the run's thread)."""
-        ready = self._ready
-        ready[fd] = ready.get(fd, 0) | events
-        task = self._task
-        if task is not None:
-            self._task = None
-            GLOBAL_RUN_CONTEXT.runner.reschedule(task)
+    # (`IOManager.process_events` adds the reported fds to ``_ready`` and
+    # wakes ``_task``.)
 
     def _abort(self, _: Callable[[], Any]) -> Abort:
         self._task = None

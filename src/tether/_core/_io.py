@@ -268,15 +268,24 @@ class IOManager:
         except BlockingIOError:
             pass
 
+    #: Translates the flags `get_events` returns into `_READ_BIT` and
+    #: `_WRITE_BIT` (indexed by the flags' low five bits), for a backend that
+    #: returns the OS's own flags; None when they are translated already.
+    _to_bits: tuple[int, ...] | None = None
+
     def process_events(self, events: list[tuple[int, int]]) -> None:
         runner = GLOBAL_RUN_CONTEXT.runner
+        to_bits = self._to_bits
+        all_waiters = self._waiters
         for fd, flags in events:
             if fd == self._wakeup_fd:
                 self._drain_wakeup()
                 continue
-            waiters = self._waiters.get(fd)
+            waiters = all_waiters.get(fd)
             if waiters is None:
                 continue
+            if to_bits is not None:
+                flags = to_bits[flags & 31]
             # Errors and hang-ups wake both directions: the task then sees the
             # error from its own read or write call.
             woke = False
@@ -294,13 +303,18 @@ class IOManager:
                 # if a woken task's interest went with it.
                 ready = flags & waiters.watch_mask
                 if ready:
-                    watch._deliver(fd, ready)
+                    # (Into the `FdWatchSet` directly: once per ready fd.)
+                    reported = watch._ready
+                    reported[fd] = reported.get(fd, 0) | ready
+                    if watch._task is not None:
+                        runner.reschedule(watch._task)
+                        watch._task = None
                 if woke:
                     self._update(fd, waiters)
             elif waiters.read_task is None and waiters.write_task is None:
                 # The one-shot registration disarmed itself (the selectors
                 # backend unregistered it): nothing to tell the poller.
-                del self._waiters[fd]
+                del all_waiters[fd]
             else:
                 self._update(fd, waiters)
 
@@ -628,21 +642,23 @@ class EpollIOManager(IOManager):
             # Already closed by the user: the kernel dropped it for us.
             pass
 
+    #: epoll's flags (their low five bits: IN, PRI, OUT, ERR, HUP) as
+    #: `_READ_BIT` / `_WRITE_BIT`; an error or hang-up is both.
+    _to_bits = (
+        tuple(
+            (_READ_BIT if flags & (select.EPOLLIN | select.EPOLLPRI) else 0)
+            | (_WRITE_BIT if flags & select.EPOLLOUT else 0)
+            | (_READ_BIT | _WRITE_BIT if flags & (select.EPOLLERR | select.EPOLLHUP) else 0)
+            for flags in range(32)
+        )
+        if hasattr(select, "epoll")
+        else None
+    )
+
     def get_events(self, timeout: float) -> list[tuple[int, int]]:
-        events = self._epoll.poll(timeout, _MAX_EVENTS_PER_POLL)
-        if not events:
-            return events
-        converted = []
-        for fd, flags in events:
-            mask = 0
-            if flags & (select.EPOLLIN | select.EPOLLPRI):
-                mask |= _READ_BIT
-            if flags & select.EPOLLOUT:
-                mask |= _WRITE_BIT
-            if flags & (select.EPOLLERR | select.EPOLLHUP):
-                mask |= _READ_BIT | _WRITE_BIT
-            converted.append((fd, mask))
-        return converted
+        # epoll's own flags: `process_events` translates them (`_to_bits`)
+        # for the fds it looks at, with no list built here.
+        return self._epoll.poll(timeout, _MAX_EVENTS_PER_POLL)
 
 
 class SelectorIOManager(IOManager):

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._sockets import ensure_resolved, remove_stale_unix_socket
 from ._transports import (
+    BYTES_LIKE,
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
     READ_BUFFER_SIZE,
     add_socket_extra,
@@ -173,7 +174,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         return True
 
     def sendto(self, data: Any, addr: Any = None) -> None:
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if not isinstance(data, BYTES_LIKE):
             raise TypeError(
                 f"sendto() takes bytes, bytearray or memoryview, got {type(data).__name__!r}"
             )

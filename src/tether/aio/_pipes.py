@@ -47,6 +47,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._transports import (
+    BYTES_LIKE,
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
     await_or_close,
     read_view,
@@ -284,7 +285,7 @@ class WritePipeTransport(_PipeEndpoint, transports._FlowControlMixin, transports
             return None
 
     def write(self, data: Any) -> None:
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if not isinstance(data, BYTES_LIKE):
             raise TypeError(
                 "write() takes bytes, bytearray or memoryview, "
                 f"got {type(data).__name__!r}; encode text first"

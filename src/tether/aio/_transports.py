@@ -105,6 +105,9 @@ def set_result_unless_cancelled(future: Any, result: Any) -> None:
 #: transport reads at once unless its ``max_size`` says otherwise.
 READ_BUFFER_SIZE = 256 * 1024
 
+#: What `write` accepts. (A tuple: a `|` union would be built at every call.)
+BYTES_LIKE = (bytes, bytearray, memoryview)
+
 
 def read_view(loop: Any) -> memoryview:
     """The loop's read buffer: every transport of the loop reads into it
@@ -266,7 +269,10 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         assert self._sock is not None
         max_size = self.max_size
         try:
-            if 0 < max_size <= READ_BUFFER_SIZE:
+            if max_size == READ_BUFFER_SIZE:
+                view = self._loop._read_view or read_view(self._loop)
+                data = view[: self._sock.recv_into(view)].tobytes()
+            elif 0 < max_size < READ_BUFFER_SIZE:
                 view = read_view(self._loop)
                 data = view[: self._sock.recv_into(view, max_size)].tobytes()
             else:
@@ -340,7 +346,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
     # -- writing ---------------------------------------------------------------
 
     def write(self, data: Any) -> None:
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if not isinstance(data, BYTES_LIKE):
             raise TypeError(
                 f"data argument must be a bytes-like object, not {type(data).__name__!r}"
             )
@@ -367,6 +373,10 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
                 self._fatal_error(exc, "Fatal write error on socket transport")
                 return
             else:
+                if sent == len(data) and type(data) is not memoryview:
+                    # All sent (the usual case): no view needed. (A
+                    # memoryview's len() counts items, not bytes.)
+                    return
                 data = memoryview(data)[sent:]
                 if not data:
                     return
