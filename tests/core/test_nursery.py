@@ -794,3 +794,59 @@ def test_exiting_an_unentered_nursery_is_a_clear_error():
             await tether.open_nursery().__aexit__(None, None, None)
 
     run_mock(main)
+
+
+def test_cancelling_a_nursery_reaches_a_child_that_left_a_scope_of_its_own():
+    # A child back under its nursery's scope after a scope of its own
+    # (and one still inside a scope) are both cancelled with the nursery.
+    log = []
+
+    async def scoped_then_wait(label, leave_scope):
+        with tether.CancelScope():
+            await tether.sleep(1)
+            if not leave_scope:
+                try:
+                    await tether.sleep_forever()
+                finally:
+                    log.append((label, "cancelled in its scope"))
+        try:
+            await tether.sleep_forever()
+        finally:
+            log.append((label, "cancelled after its scope"))
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(scoped_then_wait, "left", True)
+            nursery.start_soon(scoped_then_wait, "inside", False)
+            await tether.sleep(2)
+            nursery.cancel_scope.cancel()
+
+    run_mock(main)
+    assert sorted(log) == [
+        ("inside", "cancelled in its scope"),
+        ("left", "cancelled after its scope"),
+    ]
+
+
+def test_a_started_task_is_cancelled_with_the_nursery_it_moved_into():
+    log = []
+
+    async def service(task_status=tether.TASK_STATUS_IGNORED):
+        task_status.started()
+        try:
+            await tether.sleep_forever()
+        finally:
+            log.append("service cancelled")
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            await nursery.start(service)
+            (task,) = nursery.child_tasks
+            await wait_all_tasks_blocked()
+            assert log == []
+            nursery.cancel_scope.cancel()
+        return task
+
+    task = run_mock(main)
+    assert log == ["service cancelled"]
+    assert task.parent_nursery is not None

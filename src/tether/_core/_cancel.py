@@ -39,6 +39,7 @@ from ._run_context import GLOBAL_RUN_CONTEXT, current_task
 if TYPE_CHECKING:
     from typing import Self
 
+    from ._nursery import Nursery
     from ._task import Task
 
 
@@ -50,6 +51,7 @@ class CancelStatus:
 
     __slots__ = (
         "_children",
+        "_nursery",
         "_parent",
         "_scope",
         "abandoned_by_misnesting",
@@ -69,8 +71,19 @@ class CancelStatus:
     #: The statuses whose `_parent` is this one.
     _children: set[CancelStatus]
 
-    #: The tasks whose innermost status this is. Invariant: ``task in
-    #: status.tasks`` exactly when ``task._cancel_status is status``.
+    #: The nursery whose scope this status belongs to (set by the
+    #: `Nursery`), None for a scope that is not a nursery's. Cleared when
+    #: the status closes (the nursery refers to its status: no cycle left
+    #: for the garbage collector).
+    _nursery: Nursery | None
+
+    #: The tasks whose innermost status this is, except the children of
+    #: `_nursery` (see `members`): they would all be here, so they are found
+    #: through the nursery's own set, one set entry per task instead of two.
+    #: Invariant: ``task._cancel_status is status`` exactly when ``task in
+    #: status.tasks``, or the task is a child of `_nursery` (its
+    #: ``_parent_nursery._cancel_status is status``), in which case it is
+    #: not in `tasks`.
     tasks: set[Task]
 
     #: Whether code under this status must raise `Cancelled` at a
@@ -89,6 +102,7 @@ class CancelStatus:
         self._scope = scope
         self._parent = None
         self._children = set()
+        self._nursery = None
         self.tasks = set()
         self.abandoned_by_misnesting = False
         # A fresh status has no tasks or children yet, so its state can be
@@ -130,6 +144,15 @@ class CancelStatus:
             and self._parent.effectively_cancelled
         )
 
+    def members(self) -> list[Task]:
+        """The tasks whose innermost status this is: `tasks`, and the
+        children of `_nursery` that are not inside a scope of their own."""
+        members = list(self.tasks)
+        nursery = self._nursery
+        if nursery is not None:
+            members.extend(task for task in nursery._children if task._cancel_status is self)
+        return members
+
     def encloses(self, other: CancelStatus | None) -> bool:
         """Whether `other` is this status or one of its descendants."""
         while other is not None:
@@ -154,7 +177,7 @@ class CancelStatus:
                 current.effectively_cancelled = new_state
                 _count(1 if new_state else -1)
                 if new_state:
-                    for task in list(current.tasks):
+                    for task in current.members():
                         task._attempt_delivery_of_any_pending_cancel()
                 todo.extend(current._children)
 
@@ -179,7 +202,16 @@ class CancelStatus:
 
     def close(self) -> None:
         self.parent = None
-        if self.tasks or self._children:
+        nursery = self._nursery
+        if nursery is not None:
+            # (Its children, if any are left, are found here for the last
+            # time: an abandoned status needs no more deliveries after this
+            # one; see below.)
+            self._nursery = None
+            orphans = [task for task in nursery._children if task._cancel_status is self]
+        else:
+            orphans = []
+        if self.tasks or self._children or orphans:
             # Scopes were exited out of order. CancelScope._close reports the
             # error; here we leave the orphaned subtree cancelled and marked,
             # so the code still inside it unwinds instead of running on.
@@ -187,7 +219,7 @@ class CancelStatus:
             if not self.effectively_cancelled:
                 self.effectively_cancelled = True
                 _count(1)
-            for task in list(self.tasks):
+            for task in [*self.tasks, *orphans]:
                 task._attempt_delivery_of_any_pending_cancel()
             for child in list(self._children):
                 child.recalculate()

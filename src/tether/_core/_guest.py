@@ -202,9 +202,8 @@ class GuestRunner(Runner):
         task: Task,
         coro: Any,
         context: Any,
-        system_task: bool = False,
     ) -> None:
-        super().spawn_task(nursery, task, coro, context, system_task)
+        super().spawn_task(nursery, task, coro, context)
         if self.io_wait_in_thread:
             self.wake_io_wait()
 

@@ -149,6 +149,10 @@ class _TaskStatus(TaskStatus[StatusT]):
         new = self._new_nursery
         if new._closed:
             raise TetherInternalError("nursery closed while a start() was pending")
+        # (Read before the children move: until then the old status finds
+        # them through the old nursery.)
+        status_tasks = set(old._cancel_status.members())
+        status_tasks.discard(old._parent_task)
         tasks = old._children
         old._children = set()
         for task in tasks:
@@ -158,8 +162,6 @@ class _TaskStatus(TaskStatus[StatusT]):
         # Move the started task's cancel statuses under the new nursery's.
         # Detach them all first so no recalculation sees a half-moved tree.
         status_children = list(old._cancel_status._children)
-        status_tasks = set(old._cancel_status.tasks)
-        status_tasks.discard(old._parent_task)
         for status in status_children:
             status.parent = None
         for task in status_tasks:
@@ -327,7 +329,9 @@ class Nursery:
     # entered by the parent task around the block and its children.
     cancel_scope: CancelScope
 
-    #: The status of `cancel_scope`, under which every child starts.
+    #: The status of `cancel_scope`, under which every child starts. A child
+    #: directly under it is not in its ``tasks``: the status finds it in
+    #: `_children` (see `CancelStatus.members`).
     _cancel_status: CancelStatus
 
     #: The running children. Invariant: ``task in _children`` exactly when
@@ -367,6 +371,8 @@ class Nursery:
         status = cancel_scope._cancel_status
         assert status is not None
         self._cancel_status = status
+        # The status finds the children under it through the nursery.
+        status._nursery = self
         self.cancel_scope = cancel_scope
         self._children = set()
         self._pending_excs = []

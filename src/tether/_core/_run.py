@@ -260,7 +260,8 @@ class Runner:
         task = _new_coroutine_task(CoroutineTask)
         task.name = name
         task.foreign_yield_handler = None
-        self.spawn_task(nursery, task, coro, context, system_task)
+        task._system = system_task
+        self.spawn_task(nursery, task, coro, context)
         return task
 
     def spawn_task(
@@ -269,7 +270,6 @@ class Runner:
         task: Task,
         coro: Any,
         context: contextvars.Context,
-        system_task: bool = False,
     ) -> None:
         """Start `task`: set the kernel's fields of it (the `TASK_SLOTS`) for
         a new start, put it in `nursery` and schedule its first step.
@@ -285,7 +285,6 @@ class Runner:
         task.coro = coro
         task.context = context
         task._runner = self
-        task._system = system_task
         task._parent_nursery = nursery
         task._child_nurseries = ()
         task._abort_func = None
@@ -304,10 +303,9 @@ class Runner:
         if nursery is not None:
             nursery._children.add(task)
             # (`_activate_cancel_status`, inlined: a new task has no status
-            # to leave and no wait to abort.)
-            status = nursery._cancel_status
-            status.tasks.add(task)
-            task._cancel_status = status
+            # to leave and no wait to abort, and the nursery's status finds
+            # its children through the nursery: see `CancelStatus.tasks`.)
+            task._cancel_status = nursery._cancel_status
         else:
             task._cancel_status = None
         instruments = self.instruments
@@ -386,7 +384,8 @@ class Runner:
             for lot in lots:
                 lot.break_lot(task)
         if status is not None:
-            # (`_activate_cancel_status(None)`, inlined.)
+            # (`_activate_cancel_status(None)`, inlined; a no-op discard for
+            # a child directly under its nursery's status.)
             task._cancel_status = None
             status.tasks.discard(task)
         # Drop what the last step was sent (an outcome whose error's

@@ -68,7 +68,9 @@ def outcome_of(result: TaskResult) -> outcome.Outcome[Any]:
 #: its own task class (a subclass of `Task`, see `lowlevel.spawn_task`)
 #: lists these in its ``__slots__``; the kernel sets them when the task
 #: starts. (``name`` and ``foreign_yield_handler`` are not among them: the
-#: face's class provides them, as fields or as class attributes.)
+#: face's class provides them, as fields or as class attributes. Nor is
+#: ``_system``: a face's task is never a system task, and reads the class's
+#: False.)
 TASK_SLOTS: tuple[str, ...] = (
     "_abort_func",
     "_cancel_status",
@@ -81,7 +83,6 @@ TASK_SLOTS: tuple[str, ...] = (
     "_pending_throw",
     "_runner",
     "_spawn_index",
-    "_system",
     "context",
     "coro",
     "custom_sleep_data",
@@ -155,8 +156,9 @@ class Task:
 
     #: The status of the innermost cancel scope around the code the task
     #: runs now (for a new child: its nursery's). Invariant: the task is in
-    #: ``_cancel_status.tasks``. None for the root task outside its scopes,
-    #: and once the task has exited.
+    #: ``_cancel_status.members()`` (in its ``tasks`` unless it is the
+    #: status of `_parent_nursery`). None for the root task outside its
+    #: scopes, and once the task has exited.
     _cancel_status: CancelStatus | None
 
     #: The nurseries the task has opened and not exited yet, outermost
@@ -212,7 +214,10 @@ class Task:
 
     #: A system task (the root task, `spawn_system_task`, the kernel's own
     #: helpers): its code is protected from KeyboardInterrupt (see _ki.py).
-    _system: bool
+    #: Only the kernel's own tasks (`CoroutineTask`) can be system tasks: they
+    #: have a slot for it, set by `Runner.spawn_coroutine`; a face's task
+    #: has none (8 bytes less on every one) and reads this class's False.
+    _system: bool = False
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} at {id(self):#x}>"
@@ -309,10 +314,14 @@ class Task:
 
     def _activate_cancel_status(self, cancel_status: CancelStatus | None) -> None:
         if self._cancel_status is not None:
+            # (Nothing to discard for a child directly under its nursery's
+            # status: see `CancelStatus.tasks`.)
             self._cancel_status.tasks.discard(self)
         self._cancel_status = cancel_status
         if cancel_status is not None:
-            cancel_status.tasks.add(self)
+            nursery = self._parent_nursery
+            if nursery is None or nursery._cancel_status is not cancel_status:
+                cancel_status.tasks.add(self)
             if cancel_status.effectively_cancelled:
                 self._attempt_delivery_of_any_pending_cancel()
 
@@ -402,7 +411,7 @@ class CoroutineTask(Task):
     """The kernel's own tasks: a coroutine and the kernel's fields. Made by
     the kernel only (`Runner.spawn_coroutine`), which sets every field."""
 
-    __slots__ = (*TASK_SLOTS, "foreign_yield_handler", "name", "__weakref__")
+    __slots__ = (*TASK_SLOTS, "_system", "foreign_yield_handler", "name", "__weakref__")
 
     # ``name`` and ``foreign_yield_handler`` are set by
     # `Runner.spawn_coroutine` (the handler to None: code may set its own
