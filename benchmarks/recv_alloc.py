@@ -45,10 +45,11 @@ def main() -> None:
         return (perf_counter() - start) / READS * 1e9
 
     print(f"{size}-byte reads, ns per read")
-    print(f"  fresh process:  recv(256 KiB) {by_recv():8.0f}   recv_into + copy {by_recv_into():8.0f}")
+    row = "  {:<15} recv(256 KiB) {:8.0f}   recv_into + copy {:8.0f}"
+    print(row.format("fresh process:", by_recv(), by_recv_into()))
     large = bytes(2 * MAX_SIZE)
     del large  # freeing an mmap'd block raises glibc's mmap threshold
-    print(f"  after one free: recv(256 KiB) {by_recv():8.0f}   recv_into + copy {by_recv_into():8.0f}")
+    print(row.format("after one free:", by_recv(), by_recv_into()))
     sender.close()
     receiver.close()
 
