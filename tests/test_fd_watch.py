@@ -40,16 +40,6 @@ def backend(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
-
-
 async def wait_briefly(watch_set):
     """What `wait` reports within one (virtual) second; {} if nothing."""
     with tether.move_on_after(1):

@@ -68,16 +68,6 @@ def assert_backend(name):
     assert io_stats().backend == name
 
 
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
-
-
 def fill(sock):
     """Send until the kernel buffer is full; return how many bytes went."""
     total = 0
