@@ -17,8 +17,8 @@ tasks:
 - timers (`call_later`, `call_at`, `sleep`, `timeout`) live in one heap,
   served by one kernel task that sleeps until the earliest timer with a
   kernel deadline and runs the due timers in order;
-- file-descriptor callbacks (`add_reader`...) are kernel tasks waiting with
-  `lowlevel.wait_readable` / `wait_writable` (see `_selector.py`).
+- file-descriptor callbacks (`add_reader`...) are run by one kernel task
+  that waits on a `lowlevel.FdWatchSet` (see `_selector.py`).
 
 What asyncio keeps at loop level (tasks, callbacks, timers, readers, futures)
 stays at loop level here, so it survives from one segment to the next. At
