@@ -28,19 +28,31 @@ import outcome
 from ._run_context import current_runner
 
 
-class Trap:
-    """A singleton marker yielded to the kernel."""
+class _Marker:
+    """A named singleton the kernel recognises by identity. Subclasses say
+    what kind of marker it is in their ``repr``."""
 
     __slots__ = ("name",)
 
-    #: For ``repr``: which trap.
+    #: ``repr`` of the markers of a class, with ``{}`` for the name.
+    _repr_format = "<tether marker {}>"
+
+    #: For ``repr``: which marker (a trap's name, or the action it stands
+    #: for).
     name: str
 
     def __init__(self, name: str) -> None:
         self.name = name
 
     def __repr__(self) -> str:
-        return f"<tether trap {self.name}>"
+        return self._repr_format.format(self.name)
+
+
+class Trap(_Marker):
+    """A singleton marker yielded to the kernel."""
+
+    __slots__ = ()
+    _repr_format = "<tether trap {}>"
 
 
 #: Schedule point + cancel point.
@@ -181,22 +193,15 @@ def park_in(lot: object) -> Generator[Any, Any, None]:
             del next_send
 
 
-class _AbortMarker:
+class _AbortMarker(_Marker):
     """The class of the abort markers: abort functions of the kernel's own
     waits, which the kernel recognises by identity and carries out itself
     (`Task._attempt_abort`) with what the task's ``custom_sleep_data``
-    holds. One shared marker instead of a closure per waiting task."""
+    holds (its name says what it does). One shared marker instead of a
+    closure per waiting task."""
 
-    __slots__ = ("action",)
-
-    #: For ``repr``: what the kernel does to abort the wait.
-    action: str
-
-    def __init__(self, action: str) -> None:
-        self.action = action
-
-    def __repr__(self) -> str:
-        return f"<tether abort marker: {self.action}>"
+    __slots__ = ()
+    _repr_format = "<tether abort marker: {}>"
 
     def __call__(self, raise_cancel: RaiseCancelT) -> Abort:
         raise AssertionError("a marker the kernel recognises by identity, never called")
@@ -213,21 +218,14 @@ ABORT_BY_LEAVING_LOT: Final = _AbortMarker("leave the parking lot")
 ABORT_BY_CANCELLING_TIMER: Final = _AbortMarker("cancel the timer")
 
 
-class _NextSendMarker:
+class _NextSendMarker(_Marker):
     """The class of the markers the kernel stores in a task's ``_next_send``
     instead of a value to send: they tell the step loop what to do when the
-    task resumes. Recognised by identity; never sent to a task."""
+    task resumes (its name). Recognised by identity; never sent to a
+    task."""
 
-    __slots__ = ("action",)
-
-    #: For ``repr``: what the step loop does on resuming the task.
-    action: str
-
-    def __init__(self, action: str) -> None:
-        self.action = action
-
-    def __repr__(self) -> str:
-        return f"<tether resume marker: {self.action}>"
+    __slots__ = ()
+    _repr_format = "<tether resume marker: {}>"
 
 
 #: In ``task._next_send``: the task yielded `CHECKPOINT`, so the step loop
