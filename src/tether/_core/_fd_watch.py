@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import outcome
 
 from ._exceptions import BusyResourceError, ClosedResourceError
+from ._io import _READ_BIT, _WRITE_BIT
 from ._run_context import GLOBAL_RUN_CONTEXT, current_runner
 from ._traps import Abort, WaitTaskRescheduled, checkpoint
 
@@ -36,11 +37,9 @@ if TYPE_CHECKING:
     from ._io import IOManager
     from ._task import Task
 
-#: The event bits, the same values as `selectors.EVENT_READ` and
-#: `selectors.EVENT_WRITE` (and the I/O manager's own).
-EVENT_READ = 1
-EVENT_WRITE = 2
-_EVENTS = EVENT_READ | EVENT_WRITE
+#: Every event a watch may ask for. (The I/O manager's bits are the values
+#: of `selectors.EVENT_READ` and `selectors.EVENT_WRITE`; `_io.py` checks.)
+_EVENTS = _READ_BIT | _WRITE_BIT
 
 
 class FdWatchSet:

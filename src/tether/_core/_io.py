@@ -179,6 +179,8 @@ class _Waiters:
 #: translates.)
 _READ_BIT = 1
 _WRITE_BIT = 2
+# (An `FdWatchSet` takes and reports them as the `selectors` event bits.)
+assert (_READ_BIT, _WRITE_BIT) == (selectors.EVENT_READ, selectors.EVENT_WRITE)
 
 
 class IOManager:

@@ -46,7 +46,6 @@ from ._sockets import ensure_resolved, remove_stale_unix_socket
 from ._transports import (
     BYTES_LIKE,
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
-    READ_BUFFER_SIZE,
     add_socket_extra,
     await_or_close,
     read_view,
@@ -58,9 +57,6 @@ if TYPE_CHECKING:
     from ._loop import TetherEventLoop
 
 logger = logging.getLogger("asyncio")
-
-#: Largest datagram received in one go (bigger ones are truncated by the OS).
-RECEIVE_SIZE = READ_BUFFER_SIZE
 
 Phase = Literal["open", "draining", "ending", "gone"]
 
@@ -140,9 +136,10 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         if self._sock is None or self._phase in ("ending", "gone"):
             return
         try:
-            # (Into the loop's buffer, copied out: see `read_view`.)
+            # (Into the loop's buffer, copied out: see `read_view`. A
+            # datagram longer than the buffer, 256 KiB, is truncated.)
             view = read_view(self._loop)
-            size, sender = self._sock.recvfrom_into(view, RECEIVE_SIZE)
+            size, sender = self._sock.recvfrom_into(view)
             data = view[:size].tobytes()
         except (BlockingIOError, InterruptedError):
             return

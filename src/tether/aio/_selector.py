@@ -47,13 +47,11 @@ from ._callbacks import run_callbacks
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
 
-#: Directions, the index of a callback in `_Registration.handles`.
+#: Directions: a registration's ``reader`` or ``writer``.
 READER = 0
 WRITER = 1
 _EVENT_READ = selectors.EVENT_READ
 _EVENT_WRITE = selectors.EVENT_WRITE
-#: The event of each direction.
-_EVENT = (_EVENT_READ, _EVENT_WRITE)
 
 
 class _Registration:
