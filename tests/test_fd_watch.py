@@ -5,6 +5,7 @@ Runs on epoll and on the `selectors` fallback (patched in as in
 test_io.py)."""
 
 import errno
+import os
 import select
 import selectors
 import socket
@@ -14,6 +15,7 @@ import pytest
 import tether
 from tether import lowlevel
 from tether._core import _io, _run
+from tether._core._run_context import current_runner
 from tether.testing import MockClock
 
 pytestmark = pytest.mark.timeout(20)
@@ -296,21 +298,33 @@ def test_repr(pair):
     )
 
 
-def test_fd_left_in_the_poller_after_close_can_be_closed_and_reused():
-    # close() takes every fd out of the poller at once.
-    async def main():
-        r, w = socket.socketpair()
-        watch_set = lowlevel.FdWatchSet()
-        watch_set.watch(r, READ)
-        watch_set.close()
-        r.close()
-        w.close()
-        # A fresh fd (maybe the same number) waits normally.
-        x, y = socket.socketpair()
-        y.send(b"x")
-        with tether.fail_after(5):
-            await lowlevel.wait_readable(x)
-        x.close()
-        y.close()
+def _epoll_targets(epoll_fd):
+    """The fds registered in the epoll `epoll_fd` (Linux's fdinfo)."""
+    with open(f"/proc/self/fdinfo/{epoll_fd}") as info:
+        return {int(line.split()[1]) for line in info if line.startswith("tfd:")}
 
-    run_mock(main)
+
+def test_withdrawn_and_closed_watches_leave_the_poller_at_once():
+    # A level-triggered registration left behind would keep reporting the
+    # fd; withdrawing a watch, or closing the set, takes it out at once.
+    if not hasattr(select, "epoll") or not os.path.exists("/proc/self/fdinfo"):
+        pytest.skip("reads epoll's registrations from Linux's /proc")
+
+    async def main():
+        epoll_fd = current_runner().io_manager._epoll.fileno()
+        r, w = socket.socketpair()
+        with r, w:
+            watch_set = lowlevel.FdWatchSet()
+            watch_set.watch(r, READ)
+            watch_set.watch(w, READ)
+            registered = _epoll_targets(epoll_fd) >= {r.fileno(), w.fileno()}
+            watch_set.watch(w, 0)
+            after_withdrawing = _epoll_targets(epoll_fd)
+            watch_set.close()
+            after_closing = _epoll_targets(epoll_fd)
+            return registered, after_withdrawing, after_closing, r.fileno(), w.fileno()
+
+    registered, after_withdrawing, after_closing, r_fd, w_fd = run_mock(main)
+    assert registered
+    assert r_fd in after_withdrawing and w_fd not in after_withdrawing
+    assert r_fd not in after_closing
