@@ -328,3 +328,132 @@ def test_withdrawn_and_closed_watches_leave_the_poller_at_once():
     assert registered
     assert r_fd in after_withdrawing and w_fd not in after_withdrawing
     assert r_fd not in after_closing
+
+
+# -- the on_ready hook ---------------------------------------------------------
+
+
+def hook_and_waiter_program(a, b, *, runnable_meanwhile, calls, woken):
+    """The program of the hook tests: a task waits on a watch set with a hook
+    that reads what arrived; the main task sends one byte, either blocking
+    right away (the run is idle when the I/O step sees it) or passing a
+    checkpoint (it is runnable then)."""
+
+    def hook(report):
+        calls.append((report, current_runner().current_task))
+        a.recv(10)
+
+    async def main():
+        watch_set = lowlevel.FdWatchSet(on_ready=hook)
+        watch_set.watch(a, READ)
+
+        async def waiter():
+            report = await watch_set.wait()
+            woken.append(report)
+            a.recv(10)
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter)
+            await lowlevel.wait_all_tasks_blocked()
+            b.send(b"x")
+            if runnable_meanwhile:
+                await lowlevel.checkpoint()
+            await lowlevel.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+        watch_set.close()
+
+    return main
+
+
+def test_on_ready_hook_stands_in_for_the_waiter_when_the_run_is_idle(backend, pair):
+    a, b = pair
+    calls, woken = [], []
+    run_mock(hook_and_waiter_program(a, b, runnable_meanwhile=False, calls=calls, woken=woken))
+    # Called once, with what wait() would have returned, outside any task;
+    # the waiter was never woken (it was cancelled still waiting).
+    assert calls == [({a.fileno(): READ}, None)]
+    assert woken == []
+
+
+def test_waiter_is_woken_when_other_tasks_are_runnable(backend, pair):
+    a, b = pair
+    calls, woken = [], []
+    run_mock(hook_and_waiter_program(a, b, runnable_meanwhile=True, calls=calls, woken=woken))
+    assert calls == []
+    assert woken == [{a.fileno(): READ}]
+
+
+def test_on_ready_hook_is_never_used_under_a_scheduler(pair):
+    a, b = pair
+    calls, woken = [], []
+    tether.run(
+        hook_and_waiter_program(a, b, runnable_meanwhile=False, calls=calls, woken=woken),
+        clock=MockClock(autojump_threshold=0),
+        scheduler=lowlevel.Scheduler(),
+    )
+    assert calls == []
+    assert woken == [{a.fileno(): READ}]
+
+
+def test_report_stays_for_the_next_wait_if_the_waiter_left(backend, pair):
+    # The I/O step queues the hook, then the deadline step (same turn)
+    # cancels the waiter: the hook is skipped, and the next wait gets the
+    # report.
+    a, b = pair
+    calls = []
+
+    async def main():
+        watch_set = lowlevel.FdWatchSet(on_ready=lambda report: calls.append(report))
+        watch_set.watch(a, READ)
+        runner = current_runner()
+        real_process_events = runner.io_manager.process_events
+
+        def process_events(events):
+            real_process_events(events)
+            if runner.ready_watches:
+                # As if its deadline had passed during this wait.
+                scope.deadline = -1
+                runner.io_manager.process_events = real_process_events
+
+        with tether.CancelScope() as scope:
+            runner.io_manager.process_events = process_events
+            b.send(b"x")
+            await watch_set.wait()
+        assert scope.cancelled_caught
+        report = await wait_briefly(watch_set)
+        watch_set.close()
+        return report
+
+    assert run_mock(main) == {a.fileno(): READ}
+    assert calls == []
+
+
+def test_on_ready_hook_that_raises_crashes_the_run(pair):
+    a, b = pair
+
+    def hook(report):
+        raise ValueError("hook failed")
+
+    async def main():
+        watch_set = lowlevel.FdWatchSet(on_ready=hook)
+        watch_set.watch(a, READ)
+        b.send(b"x")
+        await watch_set.wait()
+
+    with pytest.raises(tether.TetherInternalError) as info:
+        tether.run(main)
+    errors = []
+    pending = [info.value.__cause__]
+    while pending:
+        error = pending.pop()
+        errors.append(error)
+        pending.extend(getattr(error, "exceptions", ()))
+    assert any(isinstance(error, ValueError) and "hook failed" in str(error) for error in errors)
+
+
+def test_on_ready_must_be_callable():
+    async def main():
+        with pytest.raises(TypeError, match="on_ready must be a callable"):
+            lowlevel.FdWatchSet(on_ready=42)
+
+    tether.run(main)

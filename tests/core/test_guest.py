@@ -821,8 +821,9 @@ def test_selectors_backend_changes_registrations_on_the_host_thread_only(name, m
             return super().unregister(*args, **kwargs)
 
         def select(self, timeout=None):
-            if timeout and arriving:
-                # Data arrives while the worker thread waits.
+            if (timeout is None or timeout > 0) and arriving:
+                # Data arrives while the worker thread waits (None: with no
+                # deadline, the wait has no limit).
                 sock, data = arriving.pop()
                 sock.send(data)
             return super().select(timeout)

@@ -57,9 +57,32 @@ class FdWatchSet:
 
     An fd can be in one watch set at a time, and can also have tasks
     waiting on it with `wait_readable` / `wait_writable`.
+
+    `on_ready`, if given, lets a report skip the task switch: when the
+    run's I/O step finds watched fds ready while a task waits in `wait`
+    and no task of the run is runnable, the run does not wake that task.
+    It calls ``on_ready(report)`` itself (``report`` is the ``{fd:
+    events}`` that `wait` would have returned), from the run loop, just
+    before the next batch of task steps, and the task keeps waiting. So an
+    event loop's fd callbacks can run without a kernel task switch when
+    the run is otherwise idle; when other tasks are runnable the task is
+    woken as usual, so that it takes its turn after them. The hook runs
+    outside any task, like a `TetherToken.run_sync_soon` callback: it must
+    not block or await, and an exception escaping it crashes the run
+    (`TetherInternalError`). With a scheduler installed
+    (`tether.testing`'s exploration) the hook is never used.
     """
 
-    __slots__ = ("_closed", "_fds", "_manager", "_ready", "_task", "_trap")
+    __slots__ = (
+        "_closed",
+        "_fds",
+        "_hook_pending",
+        "_manager",
+        "_on_ready",
+        "_ready",
+        "_task",
+        "_trap",
+    )
 
     _manager: IOManager
     _fds: set[int]
@@ -67,14 +90,21 @@ class FdWatchSet:
     _task: Task | None
     _trap: WaitTaskRescheduled
     _closed: bool
+    _on_ready: Callable[[dict[int, int]], object] | None
+    #: In the run's ``ready_watches``, for its hook to be called.
+    _hook_pending: bool
 
-    def __init__(self) -> None:
+    def __init__(self, *, on_ready: Callable[[dict[int, int]], object] | None = None) -> None:
+        if on_ready is not None and not callable(on_ready):
+            raise TypeError(f"on_ready must be a callable or None, got {on_ready!r}")
         self._manager = current_runner().io_manager
         self._fds = set()
         self._ready = {}
         self._task = None
         self._trap = WaitTaskRescheduled(self._abort)
         self._closed = False
+        self._on_ready = on_ready
+        self._hook_pending = False
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._fds)} fds"

@@ -2,7 +2,8 @@
 
 The run loop's one blocking call is `IOManager.get_events(timeout)`: it
 returns when an fd a task waits on is ready, when the timeout (the nearest
-deadline) passes, or when another thread calls `wakeup_threadsafe`. On Linux
+deadline; ``inf`` for none) passes, or when another thread calls
+`wakeup_threadsafe`. On Linux
 this is `select.epoll` in one-shot mode; elsewhere a `selectors` fallback.
 
 Each fd has at most one reading and one writing task. A second task waiting
@@ -29,6 +30,7 @@ themselves, in the run's thread.
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import selectors
@@ -101,6 +103,7 @@ _WAKEUP_DRAIN_CHUNK = 4096
 #: Most ready fds one epoll wait reports; more stay ready for the next wait
 #: (which the loop makes at once, with a zero timeout, if tasks run).
 _MAX_EVENTS_PER_POLL = 1024
+_INF = math.inf
 
 #: What `SelectorIOManager.get_events` returns when the OS refused the wait
 #: because a registered fd was closed: an "event" on fd -1, which no file
@@ -229,6 +232,8 @@ class IOManager:
         raise NotImplementedError
 
     def get_events(self, timeout: float) -> list[tuple[int, int]]:
+        """Wait up to `timeout` seconds (``inf``: until woken) for events;
+        return them as ``(fd, flags)`` for `process_events`."""
         raise NotImplementedError
 
     def _forget(self, fd: int) -> None:
@@ -279,12 +284,17 @@ class IOManager:
         runner = GLOBAL_RUN_CONTEXT.runner
         to_bits = self._to_bits
         all_waiters = self._waiters
+        # Whether a watch set's ``on_ready`` hook may stand in for its task:
+        # only when nothing else is runnable, so that what the hook does
+        # comes where the task's step would have, first in the next batch
+        # (and never with a scheduler, which orders every step).
+        hooks_allowed = not runner.runq and runner.scheduler is None
         for fd, flags in events:
-            if fd == self._wakeup_fd:
-                self._drain_wakeup()
-                continue
             waiters = all_waiters.get(fd)
             if waiters is None:
+                # (The wakeup socket is never among the waiters.)
+                if fd == self._wakeup_fd:
+                    self._drain_wakeup()
                 continue
             if to_bits is not None:
                 flags = to_bits[flags & 31]
@@ -308,7 +318,13 @@ class IOManager:
                     # (Into the `FdWatchSet` directly: once per ready fd.)
                     reported = watch._ready
                     reported[fd] = reported.get(fd, 0) | ready
-                    if watch._task is not None:
+                    if watch._task is None:
+                        pass
+                    elif hooks_allowed and watch._on_ready is not None:
+                        if not watch._hook_pending:
+                            watch._hook_pending = True
+                            runner.ready_watches.append(watch)
+                    else:
                         runner.reschedule(watch._task)
                         watch._task = None
                 if woke:
@@ -659,8 +675,9 @@ class EpollIOManager(IOManager):
 
     def get_events(self, timeout: float) -> list[tuple[int, int]]:
         # epoll's own flags: `process_events` translates them (`_to_bits`)
-        # for the fds it looks at, with no list built here.
-        return self._epoll.poll(timeout, _MAX_EVENTS_PER_POLL)
+        # for the fds it looks at, with no list built here. No limit is -1:
+        # CPython then computes no deadline around the call (about 0.2 µs).
+        return self._epoll.poll(-1 if timeout == _INF else timeout, _MAX_EVENTS_PER_POLL)
 
 
 class SelectorIOManager(IOManager):
@@ -719,7 +736,7 @@ class SelectorIOManager(IOManager):
         # (Possibly in a guest run's worker thread: no bookkeeping here, see
         # the module docstring.)
         try:
-            ready = self._selector.select(timeout)
+            ready = self._selector.select(None if timeout == _INF else timeout)
         except (OSError, ValueError):
             # select()/poll() fail as a whole when one registered fd was
             # closed behind our back: `process_events` evicts the closed ones.

@@ -35,7 +35,7 @@ import math
 import operator
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import outcome
 from sortedcontainers import SortedDict
@@ -68,9 +68,15 @@ from ._traps import (
     WaitTaskRescheduled,
 )
 
-# The longest the loop sleeps in one wait, even with no deadline at all;
-# keeps timeouts inside what the OS pollers accept.
+if TYPE_CHECKING:
+    from ._fd_watch import FdWatchSet
+
+# The longest the loop sleeps in one wait for a deadline (however far off);
+# keeps timeouts inside what the OS pollers accept. With no deadline at all
+# the wait has no limit: the timeout is ``inf``, which `IOManager.get_events`
+# takes as "until woken" (a system call without a timer, which is cheaper).
 _MAX_TIMEOUT = 86400.0
+_NO_TIMEOUT = math.inf
 
 _VALUE_NONE = outcome.Value(None)
 _new_coroutine_task = CoroutineTask.__new__
@@ -117,9 +123,9 @@ class Runner:
         "_idle_sequence", "abandoned_nurseries", "asyncgens", "cancelled_statuses", "clock",
         "closing_tasks", "crash_errors", "current_task", "deadlines", "entry_queue", "init_task",
         "init_task_outcome", "instruments", "io_manager", "ki_pending", "late_crash_errors",
-        "main_task", "main_task_outcome", "run_nursery", "run_vars", "runq", "scheduler",
-        "sigint_received", "strict_exception_groups", "system_context", "system_nursery",
-        "tasks_living", "tasks_spawned", "token", "waiting_for_idle",
+        "main_task", "main_task_outcome", "ready_watches", "run_nursery", "run_vars", "runq",
+        "scheduler", "sigint_received", "strict_exception_groups", "system_context",
+        "system_nursery", "tasks_living", "tasks_spawned", "token", "waiting_for_idle",
     )
     # fmt: on
 
@@ -144,6 +150,11 @@ class Runner:
         #: most once, and only while it is not blocked (``_abort_func`` is
         #: None). Each batch swaps in the previous batch's list, emptied.
         self.runq: list[Task] = []
+        #: Watch sets with an ``on_ready`` hook that the last I/O step found
+        #: ready while no task was runnable: the loop calls their hooks just
+        #: before the next batch instead of waking their tasks (see
+        #: `FdWatchSet` and `_run_ready_watches`). Usually empty.
+        self.ready_watches: list[FdWatchSet] = []
         #: Tasks started and not exited yet (the root task included).
         self.tasks_living = 0
         #: Tasks started so far: the last task's ``_spawn_index``.
@@ -440,13 +451,18 @@ class Runner:
     # -- the loop --------------------------------------------------------------
 
     def _compute_timeout(self) -> tuple[float, IdleAction | None]:
-        """How long the loop may wait for I/O, and what to do if that whole
-        time passes with nothing happening (None: nothing)."""
+        """How long the loop may wait for I/O (``inf``: until woken), and
+        what to do if that whole time passes with nothing happening (None:
+        nothing)."""
         if self.runq or self.entry_queue.ordered or self.entry_queue.coalesced:
             return 0.0, None
+        if not self.deadlines._scopes and not self.waiting_for_idle:
+            # No deadline at all (so nothing for a clock to jump to) and
+            # nobody waiting for idleness: sleep until I/O or a wakeup.
+            return _NO_TIMEOUT, None
         deadline = self.deadlines.next_deadline()
         if deadline == math.inf:
-            timeout = _MAX_TIMEOUT
+            timeout = _NO_TIMEOUT
         else:
             timeout = min(max(0.0, self.clock.deadline_to_sleep_time(deadline)), _MAX_TIMEOUT)
         if self.waiting_for_idle:
@@ -485,6 +501,7 @@ class Runner:
         entry_queue = self.entry_queue
         deadlines = self.deadlines
         clock = self.clock
+        ready_watches = self.ready_watches
         spare: list[Task] = []
         while self.init_task_outcome is None:
             # 1. Wait for I/O (skipped when tasks are runnable and nothing could
@@ -515,11 +532,12 @@ class Runner:
                 entry_queue.loop_may_sleep = True
                 timeout, idle_action = self._compute_timeout()
                 if instruments and "before_io_wait" in instruments:
-                    instruments.call("before_io_wait", timeout)
+                    # (Instruments see a day at most, as in trio.)
+                    instruments.call("before_io_wait", min(timeout, _MAX_TIMEOUT))
                 events = yield timeout
                 entry_queue.loop_may_sleep = False
                 if instruments and "after_io_wait" in instruments:
-                    instruments.call("after_io_wait", timeout)
+                    instruments.call("after_io_wait", min(timeout, _MAX_TIMEOUT))
                 if events:
                     io_manager.process_events(events)
 
@@ -544,7 +562,12 @@ class Runner:
                 else:
                     self.clock.autojump()
 
-            # 4. One step for each task that is runnable now.
+            # 4. The ready hooks of watch sets (before the batch: where the
+            # tasks they stand in for would have been, first in it).
+            if ready_watches:
+                self._run_ready_watches()
+
+            # 5. One step for each task that is runnable now.
             batch = self.runq
             if not batch:
                 continue
@@ -629,6 +652,25 @@ class Runner:
                 # are tried when it starts one, so an abort function that
                 # refused is not asked again every batch.)
                 self._deliver_ki_at_checkpoint()
+
+    def _run_ready_watches(self) -> None:
+        """Call the ``on_ready`` hook of each watch set in `ready_watches`
+        with its report, in place of waking the task that waits on it
+        (which keeps waiting). A set whose task stopped waiting since the
+        I/O step keeps its report for the next `FdWatchSet.wait`."""
+        watches = self.ready_watches
+        for watch in watches:
+            watch._hook_pending = False
+            if watch._task is None or not watch._ready:
+                continue
+            report = watch._ready
+            watch._ready = {}
+            try:
+                watch._on_ready(report)  # type: ignore[misc]
+            except BaseException as exc:
+                self.crash(exc, f"the on_ready hook of {watch!r} raised")
+                del exc
+        watches.clear()
 
     # -- KeyboardInterrupt -------------------------------------------------------
 

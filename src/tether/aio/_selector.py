@@ -11,7 +11,10 @@ task, the *watcher*, waits on the set and runs the callbacks of the fds
 that are ready, in its own kernel step: all the I/O callbacks that became
 ready together run together, as in asyncio's iteration, and they cost the
 kernel one wakeup rather than one per fd, with no poller of the loop's own
-to ask.
+to ask. When nothing else is runnable (a loop that waits for I/O, the
+common case), the set's ``on_ready`` hook runs them instead, straight from
+the run loop, and the watcher is not woken at all: the same callbacks in
+the same place in the order, without the task switch.
 
 The edge cases are asyncio's epoll selector's: a file closed while
 registered stops being reported (the poller drops it; its callback is never
@@ -114,7 +117,7 @@ class Selector:
 
     def start(self, nursery: tether.Nursery) -> None:
         """A segment starts (in its run): watch the registrations."""
-        watch_set = self._watch_set = lowlevel.FdWatchSet()
+        watch_set = self._watch_set = lowlevel.FdWatchSet(on_ready=self._run_ready)
         for registration in list(self._registrations.values()):
             if registration.dropped:
                 continue
@@ -280,6 +283,17 @@ class Selector:
                     run_callbacks(loop, ready)
                     # (Not kept alive by this frame until the next wakeup.)
                     ready.clear()
+
+    def _run_ready(self, reported: dict[int, int]) -> None:
+        # The watch set's hook: the callbacks of a report that came while
+        # the run was otherwise idle, run straight from the run loop where
+        # the watcher's step would have run them (see `FdWatchSet`).
+        loop = self._loop
+        if loop._frozen:
+            return
+        ready = self._ready_handles(reported)
+        if ready:
+            run_callbacks(loop, ready)
 
     def _ready_handles(self, reported: dict[int, int]) -> list[Any]:
         """The callbacks of the reported fds (dropping the registrations
