@@ -140,3 +140,67 @@ def test_abort_function_that_raises_crashes_the_run_not_the_canceller():
         tether.run(main, clock=tether.testing.MockClock(autojump_threshold=0))
     assert isinstance(info.value.__cause__, ValueError)
     assert log[:1] == ["canceller went on"]
+
+
+# -- a stepper that starts the wait itself: lowlevel.ForeignWaitAbort ---------
+
+
+class Started(lowlevel.ForeignWaitAbort):
+    """An abort function yielded in place of a foreign awaitable: the wait
+    was started by whoever yields it (here, the test)."""
+
+    __slots__ = ("aborted",)
+
+    def __init__(self):
+        self.aborted = 0
+
+    def __call__(self, raise_cancel):
+        self.aborted += 1
+        return lowlevel.Abort.SUCCEEDED
+
+
+@types.coroutine
+def start_foreign_wait(abort):
+    return (yield abort)
+
+
+def test_yielded_foreign_wait_abort_blocks_without_the_handler():
+    handled = []
+    abort = Started()
+
+    async def main():
+        results = []
+
+        async def waiter():
+            # A handler that must not be consulted for this yield.
+            lowlevel.current_task().foreign_yield_handler = lambda task, obj: handled.append(obj)
+            results.append(await start_foreign_wait(abort))
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter)
+            await tether.testing.wait_all_tasks_blocked()
+            (task,) = nursery.child_tasks
+            # Blocked, and (a foreign wait) it gets the plain value.
+            lowlevel.reschedule(task, outcome.Value("plain"))
+        return results
+
+    assert tether.run(main) == ["plain"]
+    assert handled == []
+    assert abort.aborted == 0
+
+
+def test_cancelled_foreign_wait_abort_is_called_as_the_abort_function():
+    abort = Started()
+
+    async def main():
+        with tether.move_on_after(1) as scope:
+            await start_foreign_wait(abort)
+        return scope.cancelled_caught
+
+    assert tether.run(main, clock=tether.testing.MockClock(autojump_threshold=0)) is True
+    assert abort.aborted == 1
+
+
+def test_foreign_wait_abort_base_class_cannot_abort():
+    with pytest.raises(NotImplementedError, match="must implement __call__"):
+        lowlevel.ForeignWaitAbort()(lambda: None)

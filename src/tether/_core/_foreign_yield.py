@@ -11,6 +11,8 @@ path and may take its time:
 - a subclass of `ParkingLot`: queued like the exact class;
 - `TASK_EXIT` from a kernel task (only a face's stepper may return it): a
   `TypeError` in the task;
+- (a `ForeignWaitAbort`, which the step loop blocks the task on itself,
+  with `block_at_foreign_wait`, as for what a handler returns;)
 - anything else: the task's ``foreign_yield_handler`` decides (the asyncio
   face parks the task on an asyncio future); with no handler, the task gets
   a `TypeError` naming the object, thrown in where it yielded.
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import outcome
 
 from ._parking_lot import ParkingLot
-from ._traps import TASK_EXIT, THROW_ON_RESUME, PermanentlyDetach
+from ._traps import TASK_EXIT, THROW_ON_RESUME, AbortFn, PermanentlyDetach
 
 if TYPE_CHECKING:
     from ._run import Runner
@@ -39,6 +41,22 @@ def _throw_on_resume(runner: Runner, task: Task, error: BaseException) -> None:
     task._pending_throw = error
     task._next_send = THROW_ON_RESUME
     runner.runq.append(task)
+
+
+def block_at_foreign_wait(runner: Runner, task: Task, abort_func: AbortFn) -> None:
+    """Block `task` at the foreign wait it has just started (its handler
+    returned `abort_func`, or it yielded a `ForeignWaitAbort`)."""
+    task._abort_func = abort_func
+    task._foreign_wait = True
+    if runner.ki_pending and task is runner.main_task:
+        runner._deliver_pending_ki()
+    # Checked here, not only inside the call: most foreign waits start
+    # uncancelled, and this is on every aio wait. (A KeyboardInterrupt that
+    # aborted the wait has cleared `_abort_func`: the call below then
+    # returns at once.)
+    status = task._cancel_status
+    if status is not None and status.effectively_cancelled:
+        task._attempt_delivery_of_any_pending_cancel()
 
 
 def foreign_yield(runner: Runner, task: Task, msg: object) -> None:
@@ -72,17 +90,7 @@ def foreign_yield(runner: Runner, task: Task, msg: object) -> None:
             # The handler refused the object: the task gets the error.
             _throw_on_resume(runner, task, exc)
             return
-        task._abort_func = abort_func
-        task._foreign_wait = True
-        if runner.ki_pending and task is runner.main_task:
-            runner._deliver_pending_ki()
-        # Checked here, not only inside the call: most foreign waits start
-        # uncancelled, and this is on every aio wait. (A KeyboardInterrupt
-        # that aborted the wait has cleared `_abort_func`: the call below
-        # then returns at once.)
-        status = task._cancel_status
-        if status is not None and status.effectively_cancelled:
-            task._attempt_delivery_of_any_pending_cancel()
+        block_at_foreign_wait(runner, task, abort_func)
         return
     # The task resumes in the next batch with the TypeError thrown in at the
     # point where it yielded.

@@ -47,7 +47,7 @@ from ._clock import Clock
 from ._deadlines import Deadlines
 from ._entry_queue import CallbackInbox, TetherToken
 from ._exceptions import TetherInternalError
-from ._foreign_yield import foreign_yield
+from ._foreign_yield import block_at_foreign_wait, foreign_yield
 from ._instrumentation import Instrument, Instruments
 from ._io import make_io_manager
 from ._ki import register_step_loop
@@ -65,6 +65,7 @@ from ._traps import (
     TASK_EXIT,
     THROW_ON_RESUME,
     Abort,
+    ForeignWaitAbort,
     WaitTaskRescheduled,
 )
 
@@ -338,7 +339,10 @@ class Runner:
             # The task waits at a foreign yield, which cannot unwrap an
             # outcome: send the value or throw the error there directly.
             task._foreign_wait = False
-            if isinstance(next_send, outcome.Value):
+            if next_send is _VALUE_NONE:
+                # (The usual wakeup, tested first.)
+                task._next_send = None
+            elif isinstance(next_send, outcome.Value):
                 task._next_send = next_send.value
             elif isinstance(next_send, outcome.Error):
                 task._pending_throw = next_send.error
@@ -639,6 +643,9 @@ class Runner:
                     elif msg is TASK_EXIT and type(task) is not CoroutineTask:
                         # A face's stepper ended its task (see TASK_EXIT).
                         self.task_exited(task, _VALUE_NONE)
+                    elif isinstance(msg, ForeignWaitAbort):
+                        # A face's stepper started a foreign wait itself.
+                        block_at_foreign_wait(self, task, msg)
                     else:
                         foreign_yield(self, task, msg)
                 if instruments and "after_task_step" in instruments:

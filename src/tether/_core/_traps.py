@@ -239,6 +239,26 @@ RESUME_CHECKPOINT: Any = _NextSendMarker("check for cancellation, then send None
 THROW_ON_RESUME: Any = _NextSendMarker("throw the pending error in")
 
 
+class ForeignWaitAbort:
+    """Base class for the abort function of a foreign wait that a face's
+    stepper starts itself.
+
+    A task that yields an instance of a subclass to the kernel is blocked
+    exactly as if its ``foreign_yield_handler`` had been called and had
+    returned that object: the object is the task's abort function, and the
+    task waits at a foreign yield (`reschedule` sends it the plain value, or
+    throws the error, where it yielded). For a face whose stepper already
+    knows what the coroutine yielded (the asyncio face, for a future of its
+    loop): it starts the wait itself and saves the handler call and the
+    kernel's checks of what else the object could be. Subclasses implement
+    ``__call__(raise_cancel)`` as any abort function does."""
+
+    __slots__ = ()
+
+    def __call__(self, raise_cancel: RaiseCancelT, /) -> Abort:
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__")
+
+
 class PermanentlyDetach:
     """Trap: the task ends now, with `final_outcome` as its result, and the
     kernel lets go of its coroutine (see `permanently_detach_coroutine_object`)."""

@@ -37,6 +37,7 @@ from ._task import (
     _message_of,
     _retry_interrupt,
     _set_result,
+    start_wait,
 )
 
 if TYPE_CHECKING:
@@ -131,7 +132,20 @@ class _Stepper:
             loop._open_batch = None
             task._aio_point = True
             return _CHECKPOINT
-        # A future (`_on_foreign_yield` sets the flag back) or a
+        kind = type(yielded)
+        if (
+            (kind is Future or kind is Task)
+            and not task._must_cancel
+            and yielded is not task
+            and yielded._asyncio_future_blocking
+            and yielded._loop is loop
+            and not yielded.done()
+        ):
+            # The common wait, started here: the kernel blocks the task on
+            # the wakeup it gets back (a `lowlevel.ForeignWaitAbort`)
+            # without calling `_on_foreign_yield`.
+            return start_wait(task, yielded)
+        # Another future (`_on_foreign_yield` sets the flag back) or a
         # tether-native trap.
         task._aio_point = False
         if yielded is _TASK_EXIT:

@@ -154,11 +154,13 @@ def _message_of(exc: BaseException) -> Any:
     return exc.args[0] if exc.args else None
 
 
-class _Wakeup:
+class _Wakeup(lowlevel.ForeignWaitAbort):
     """The done callback a waiting task adds to the future it waits for, and
     also the abort function the kernel keeps for that wait (one object, made
     at the task's first wait, serves every wait: a task parked on a future
-    allocates nothing else for it).
+    allocates nothing else for it). The stepper yields it to the kernel for
+    a wait it started itself (`start_wait`), so the kernel blocks the task
+    on it without calling `Task._on_foreign_yield`.
 
     The loop's ``call_soon`` recognises it by type and calls `fire` at once
     instead of queueing it: waking a kernel task appends it to the kernel's
@@ -170,7 +172,7 @@ class _Wakeup:
     def __init__(self, task: Task[Any]) -> None:
         self.task = task
 
-    def __call__(self, future_or_raise_cancel: Any) -> lowlevel.Abort | None:
+    def __call__(self, future_or_raise_cancel: Any, /) -> lowlevel.Abort | None:  # type: ignore[override]
         # As a done callback it gets the future; as the kernel's abort
         # function, its ``raise_cancel`` function (futures are not callable).
         if callable(future_or_raise_cancel):
@@ -530,20 +532,17 @@ class Task(StdlibTask[T], lowlevel.Task):
         if (kind is Future or kind is Task) and awaited is not self:
             future: Any = awaited
             if future._asyncio_future_blocking and future._loop is self._loop and not future.done():
-                # The common case, a pending future or task of this loop
-                # awaited the normal way: asyncio's checks below pass, and
-                # the wakeup cannot run before the task waits.
-                future._asyncio_future_blocking = False
-                wakeup = getattr(self, "_wakeup", None)
-                if wakeup is None:
-                    wakeup = self._wakeup = _Wakeup(self)
-                future.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
-                self._fut_waiter = future
+                # The common case (see `start_wait`), with a cancel() that
+                # may be pending.
+                abort_func = start_wait(self, future)
                 if self._must_cancel and future.cancel(msg=self._cancel_message):
                     self._must_cancel = False
+                    # Not waiting after all: the error goes in at once (the
+                    # wakeup that the cancellation queues finds the task
+                    # running, as asyncio's would).
+                    self._task_state = RUNNING
                     raise future._make_cancelled_error()
-                self._task_state = WAITING
-                return wakeup  # type: ignore[return-value]
+                return abort_func  # type: ignore[return-value]
         blocking = getattr(awaited, "_asyncio_future_blocking", None)
         if blocking is None:
             if inspect.isgenerator(awaited):
@@ -598,6 +597,25 @@ class Task(StdlibTask[T], lowlevel.Task):
                 future.remove_done_callback(self._wakeup)
             self._fut_waiter = None
         return lowlevel.Abort.SUCCEEDED
+
+
+def start_wait(task: Task[Any], future: Any) -> _Wakeup:
+    """Make `task` wait for `future`, the common case of what its coroutine
+    yields: a pending future (or task) of the task's loop, awaited the
+    normal way (``_asyncio_future_blocking`` set), which is not the task
+    itself. asyncio's checks of the yielded object then all pass, and the
+    wakeup cannot run before the task waits. Returns the task's wakeup,
+    the wait's abort function. (A pending ``cancel()`` is the caller's to
+    deliver.)"""
+    future._asyncio_future_blocking = False
+    wakeup = getattr(task, "_wakeup", None)
+    if wakeup is None:
+        wakeup = task._wakeup = _Wakeup(task)
+    future.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
+    task._fut_waiter = future
+    task._aio_point = True
+    task._task_state = WAITING
+    return wakeup
 
 
 class _Interrupt:
