@@ -9,9 +9,11 @@ wakes, which of them are ready. A watch set is that, inside the run's own
 poller (`IOManager.set_watch`): a watched fd stays registered
 (level-triggered) until its watch is withdrawn, and the run's I/O phase
 hands the set the events of its fds (`IOManager.process_events`),
-waking the task in `wait`. So the loop costs no second poller, no wait on that poller's fd and
-no re-arming per wakeup: one poll serves the run's tasks and the loop's
-callbacks.
+waking the task in `wait` (or, in a run that is otherwise idle, calling the
+set's ``on_ready`` hook in its place, from the run loop:
+`Runner._run_ready_watches`). So the loop costs no second poller, no wait
+on that poller's fd and no re-arming per wakeup: one poll serves the run's
+tasks and the loop's callbacks.
 
 Invariants: ``_ready`` holds the fds reported since the last `wait`
 returned, each with the union of its events; ``_task`` is the task blocked
@@ -192,7 +194,7 @@ class FdWatchSet:
 
     # -- the run's side --------------------------------------------------------
     # (`IOManager.process_events` adds the reported fds to ``_ready`` and
-    # wakes ``_task``.)
+    # wakes ``_task``, or queues the set for its hook.)
 
     def _abort(self, _: Callable[[], Any]) -> Abort:
         self._task = None

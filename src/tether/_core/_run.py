@@ -566,17 +566,18 @@ class Runner:
                 else:
                     self.clock.autojump()
 
-            # 4. The ready hooks of watch sets (before the batch: where the
-            # tasks they stand in for would have been, first in it).
-            if ready_watches:
-                self._run_ready_watches()
-
-            # 5. One step for each task that is runnable now.
+            # 4. One step for each task that is runnable now, after the
+            # ready hooks of watch sets: they stand in for steps of the tasks
+            # waiting on those sets, which would have come first in this
+            # batch, so what the hooks wake joins the next batch.
             batch = self.runq
-            if not batch:
-                continue
             # (The list the previous batch ran from: no new list per batch.)
             self.runq = runq = spare
+            if ready_watches:
+                self._run_ready_watches()
+            if not batch:
+                spare = batch
+                continue
             if self.scheduler is not None:
                 # Wakeups can arrive in an order that depends on set iteration
                 # (by object address), so put the batch in spawn order first:

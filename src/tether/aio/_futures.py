@@ -3,8 +3,9 @@
 `tether.aio.Future` *is* `asyncio.Future` (its C implementation): a future
 created on a tether loop is an ordinary asyncio future whose callbacks the
 loop schedules. A task awaiting one is blocked in the kernel until it is
-done (`Task._on_foreign_yield`). `wrap_future` and `run_coroutine_threadsafe` connect it with
-`concurrent.futures.Future`, the thread-safe kind.
+done (`start_wait`, `Task._on_foreign_yield`). `wrap_future` and
+`run_coroutine_threadsafe` connect it with `concurrent.futures.Future`, the
+thread-safe kind.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ tasks:
   served by one kernel task that sleeps until the earliest timer with a
   kernel deadline and runs the due timers in order;
 - file-descriptor callbacks (`add_reader`...) are run by one kernel task
-  that waits on a `lowlevel.FdWatchSet` (see `_selector.py`).
+  that waits on a `lowlevel.FdWatchSet`, or, when nothing else is runnable,
+  by the set's ``on_ready`` hook straight from the run loop (see
+  `_selector.py`).
 
 What asyncio keeps at loop level (tasks, callbacks, timers, readers, futures)
 stays at loop level here, so it survives from one segment to the next. At

@@ -284,16 +284,23 @@ class Selector:
                     # (Not kept alive by this frame until the next wakeup.)
                     ready.clear()
 
+    @lowlevel.disable_ki_protection
     def _run_ready(self, reported: dict[int, int]) -> None:
         # The watch set's hook: the callbacks of a report that came while
         # the run was otherwise idle, run straight from the run loop where
-        # the watcher's step would have run them (see `FdWatchSet`).
+        # the watcher's step would have run them (see `FdWatchSet`). Not
+        # protected from Ctrl-C, as the watcher is not: a KeyboardInterrupt
+        # reaches a callback that runs too long, and stops the loop
+        # (`run_callbacks`), even when it lands between two callbacks.
         loop = self._loop
         if loop._frozen:
             return
-        ready = self._ready_handles(reported)
-        if ready:
-            run_callbacks(loop, ready)
+        try:
+            ready = self._ready_handles(reported)
+            if ready:
+                run_callbacks(loop, ready)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            loop._segment_failed(exc)
 
     def _ready_handles(self, reported: dict[int, int]) -> list[Any]:
         """The callbacks of the reported fds (dropping the registrations

@@ -52,6 +52,8 @@ _DETACH: Any = object()
 _CHECKPOINT = lowlevel.CHECKPOINT
 #: What the stepper gives the kernel when the task's kernel run ends.
 _TASK_EXIT = lowlevel.TASK_EXIT
+#: What only the stepper yields to start a wait (the task's wakeup).
+_ForeignWaitAbort = lowlevel.ForeignWaitAbort
 _has_open_nurseries = lowlevel.has_open_nurseries
 
 
@@ -148,7 +150,7 @@ class _Stepper:
         # Another future (`_on_foreign_yield` sets the flag back) or a
         # tether-native trap.
         task._aio_point = False
-        if yielded is _TASK_EXIT:
+        if yielded is _TASK_EXIT or isinstance(yielded, _ForeignWaitAbort):
             return _BadYield(yielded)
         return yielded
 
@@ -241,7 +243,7 @@ class _Stepper:
             task._aio_point = True
             return _CHECKPOINT
         task._aio_point = False
-        if yielded is _TASK_EXIT:
+        if yielded is _TASK_EXIT or isinstance(yielded, _ForeignWaitAbort):
             return _BadYield(yielded)
         if task._must_cancel:
             # A cancellation is pending and this may be a tether-native wait:
@@ -254,9 +256,9 @@ class _Stepper:
 
 class _BadYield:
     """Stands for a kernel object the coroutine yielded that only a stepper
-    may give the kernel (`lowlevel.TASK_EXIT`): it reaches
-    `Task._on_foreign_yield`,
-    which rejects it, so the coroutine gets asyncio's "bad yield" error."""
+    may give the kernel (`lowlevel.TASK_EXIT`, a `lowlevel.ForeignWaitAbort`):
+    it reaches `Task._on_foreign_yield`, which rejects it, so the coroutine
+    gets asyncio's "bad yield" error."""
 
     __slots__ = ("value",)
 

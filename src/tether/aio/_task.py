@@ -16,9 +16,12 @@ The stepper
   `asyncio.timeout`, sniffio) sees it;
 - turns a bare ``yield`` (asyncio's "let one loop iteration pass", which is
   what `sleep(0)` does) into a kernel checkpoint;
-- passes futures the coroutine awaits on to the kernel, which calls the
-  task's ``foreign_yield_handler`` (`Task._on_foreign_yield`): the task is
-  blocked in the kernel until the future is done;
+- makes the task wait for the futures its coroutine awaits: for the
+  common one (a pending future of the loop) it starts the wait itself
+  (`start_wait`) and gives the kernel the task's wakeup, a
+  `lowlevel.ForeignWaitAbort`; anything else goes to the kernel, which calls
+  the task's ``foreign_yield_handler`` (`Task._on_foreign_yield`). Either
+  way the task is blocked in the kernel until the future is done;
 - delivers asyncio's edge-triggered cancellation: `Task.cancel()` cancels the
   future the task waits for, aborts its tether-native wait, or throws
   `CancelledError` in at the next step;
@@ -45,14 +48,17 @@ WAITING_DETACHED   detached, still waiting for `_fut_waiter`
 DONE               the coroutine has ended; the future has its outcome
 =================  ===========================================================
 
-The transitions, each written in one place:
+The transitions (each written in one place, but for the common ones,
+also written out where they are hot):
 
 - new task: STARTING while the loop runs, else QUEUED (`new_task`);
 - QUEUED, or a wakeup while the loop runs: STARTING (`LoopCore._attach`);
 - STARTING to RUNNING: the first step (the stepper);
-- RUNNING to WAITING: the coroutine awaits a future (`_on_foreign_yield`);
-- WAITING to RUNNING: the future is done (`_Wakeup.fire`), or a tether
-  scope around the task aborts the wait (`_abort_wait`);
+- RUNNING to WAITING: the coroutine awaits a future (`_on_foreign_yield`;
+  `start_wait` for the common case);
+- WAITING to RUNNING: the future is done (`_Wakeup.fire`; its common case
+  also in `LoopCore.call_soon`), or a tether scope around the task aborts
+  the wait (`_abort_wait`);
 - WAITING to WAITING_DETACHED: the segment ends (`LoopCore._freeze`, or
   `_abort_wait` when the segment's nursery is cancelled);
 - WAITING_DETACHED to QUEUED (or STARTING): the future is done
@@ -162,10 +168,10 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
     a wait it started itself (`start_wait`), so the kernel blocks the task
     on it without calling `Task._on_foreign_yield`.
 
-    The loop's ``call_soon`` recognises it by type and calls `fire` at once
-    instead of queueing it: waking a kernel task appends it to the kernel's
-    run queue, which is exactly where asyncio would queue the task's own
-    wakeup callback."""
+    The loop's ``call_soon`` recognises it by type and wakes the task at
+    once (what `fire` does) instead of queueing it: waking a kernel task
+    appends it to the kernel's run queue, which is exactly where asyncio
+    would queue the task's own wakeup callback."""
 
     __slots__ = ("task",)
 
@@ -200,7 +206,8 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
             loop._make_ready(task)
         else:
             # The wait was abandoned, or the future finished while the task
-            # was still starting to wait (`_on_foreign_yield` handles that).
+            # was still starting to wait (`_on_foreign_yield` handles that;
+            # `start_wait` never lets it happen).
             task._woken_early = True
 
 
@@ -529,20 +536,12 @@ class Task(StdlibTask[T], lowlevel.Task):
         # Whatever the outcome, the coroutine waits at an asyncio-level await.
         self._aio_point = True
         kind = type(awaited)
-        if (kind is Future or kind is Task) and awaited is not self:
+        if (kind is Future or kind is Task) and awaited is not self and not self._must_cancel:
             future: Any = awaited
             if future._asyncio_future_blocking and future._loop is self._loop and not future.done():
-                # The common case (see `start_wait`), with a cancel() that
-                # may be pending.
-                abort_func = start_wait(self, future)
-                if self._must_cancel and future.cancel(msg=self._cancel_message):
-                    self._must_cancel = False
-                    # Not waiting after all: the error goes in at once (the
-                    # wakeup that the cancellation queues finds the task
-                    # running, as asyncio's would).
-                    self._task_state = RUNNING
-                    raise future._make_cancelled_error()
-                return abort_func  # type: ignore[return-value]
+                # The common case (see `start_wait`). (A pending cancel()
+                # takes the general path below, which delivers it.)
+                return start_wait(self, future)  # type: ignore[return-value]
         blocking = getattr(awaited, "_asyncio_future_blocking", None)
         if blocking is None:
             if inspect.isgenerator(awaited):

@@ -1,0 +1,172 @@
+"""Where fd callbacks run in the loop's order when the loop was idle: the
+watch set's hook runs them straight from the run loop, and that must look to
+asyncio code exactly as the watcher task's step did (and as asyncio's own
+iteration does). The data is sent from a callback, so that it arrives while
+the loop waits with nothing runnable (the case the hook is for)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import types
+
+import pytest
+
+from tether import aio
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def stop_inside_fd_callback(new_loop):
+    """An fd callback queues a callback with call_soon and stops the loop:
+    the queued callback belongs to the next run of the loop."""
+    loop = new_loop()
+    r, w = socket.socketpair()
+    log = []
+    try:
+
+        def on_readable():
+            r.recv(10)
+            loop.remove_reader(r)
+            loop.call_soon(log.append, "queued by the fd callback")
+            loop.stop()
+
+        loop.add_reader(r, on_readable)
+        # (Sent from a callback, so that the data arrives while the loop
+        # is idle.)
+        loop.call_soon(w.send, b"x")
+        loop.run_forever()
+        first_run = list(log)
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        return first_run, log
+    finally:
+        r.close()
+        w.close()
+        loop.close()
+
+
+def test_stop_in_an_fd_callback_leaves_what_it_queued_for_the_next_run():
+    expected = ([], ["queued by the fd callback"])
+    assert stop_inside_fd_callback(asyncio.new_event_loop) == expected
+    assert stop_inside_fd_callback(aio.new_event_loop) == expected
+
+
+def fd_callback_order(run, sleep):
+    """What runs first after data arrives on an idle loop: the fd callback,
+    the task it wakes, and a callback the fd callback queues."""
+    log = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        r, w = socket.socketpair()
+        woken = loop.create_future()
+
+        async def waiter():
+            await woken
+            log.append("task woken by the fd callback")
+
+        def on_readable():
+            r.recv(10)
+            loop.remove_reader(r)
+            log.append("fd callback")
+            woken.set_result(None)
+            loop.call_soon(log.append, "callback queued by the fd callback")
+            log.append("fd callback ends")
+
+        task = loop.create_task(waiter())
+        await sleep(0)
+        loop.add_reader(r, on_readable)
+        loop.call_soon(w.send, b"x")
+        await task
+        r.close()
+        w.close()
+
+    run(main())
+    return log
+
+
+def test_fd_callback_wakeups_run_after_it_in_asyncio_order():
+    expected = fd_callback_order(asyncio.run, asyncio.sleep)
+    assert expected[:2] == ["fd callback", "fd callback ends"]
+    assert fd_callback_order(aio.run, aio.sleep) == expected
+
+
+def ctrl_c_in_fd_callback(new_loop):
+    """Ctrl-C arrives while an fd callback runs (outside asyncio.run, whose
+    handler would only cancel the main task): whether the callback got to
+    its end."""
+    finished = []
+    loop = new_loop()
+    r, w = socket.socketpair()
+
+    def on_readable():
+        r.recv(10)
+        loop.remove_reader(r)
+        signal.raise_signal(signal.SIGINT)
+        for _ in range(1000):
+            pass
+        finished.append(True)
+
+    async def main():
+        loop.add_reader(r, on_readable)
+        loop.call_soon(w.send, b"x")
+        await asyncio.sleep(5)
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(main())
+    finally:
+        r.close()
+        w.close()
+        loop.close()
+    return finished
+
+
+def test_ctrl_c_interrupts_a_long_fd_callback():
+    # The hook is not protected from KeyboardInterrupt: it reaches the
+    # callback at once and stops the loop, as in asyncio (and as when the
+    # watcher task ran the callback).
+    assert ctrl_c_in_fd_callback(asyncio.new_event_loop) == []
+    assert ctrl_c_in_fd_callback(aio.new_event_loop) == []
+
+
+def test_pending_cancel_when_awaiting_a_future():
+    # cancel() before the task awaits: the future is cancelled and the task
+    # gets CancelledError at that await, with no error of the loop's own
+    # underneath.
+    async def main():
+        loop = aio.get_running_loop()
+        fut = loop.create_future()
+        aio.current_task().cancel()
+        try:
+            await fut
+        except aio.CancelledError as exc:
+            return fut.cancelled(), exc.__context__
+        return None
+
+    assert aio.run(main()) == (True, None)
+
+
+def test_a_coroutine_yielding_a_wakeup_object_gets_a_bad_yield_error():
+    # Only the stepper may give the kernel a lowlevel.ForeignWaitAbort; a
+    # coroutine that yields one gets asyncio's "bad yield" error instead of
+    # blocking forever.
+    from tether import lowlevel
+
+    class Stray(lowlevel.ForeignWaitAbort):
+        __slots__ = ()
+
+        def __call__(self, raise_cancel):
+            return lowlevel.Abort.SUCCEEDED
+
+    @types.coroutine
+    def yield_stray():
+        yield Stray()
+
+    async def main():
+        with pytest.raises(RuntimeError, match="bad yield"):
+            await yield_stray()
+
+    aio.run(main())
