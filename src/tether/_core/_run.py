@@ -506,11 +506,15 @@ class Runner:
         deadlines = self.deadlines
         clock = self.clock
         ready_watches = self.ready_watches
+        # Whether the last turn ran ready hooks (see step 4).
+        hooks_ran = False
         spare: list[Task] = []
         while self.init_task_outcome is None:
             # 1. Wait for I/O (skipped when tasks are runnable and nothing could
             # become ready: cross-thread callbacks land in the entry queue,
-            # which step 3 reads without a system call).
+            # which step 3 reads without a system call; and skipped right
+            # after ready hooks ran, whose wakeups were held back for this
+            # turn only to keep their place after steps 2 and 3).
             idle_action: IdleAction | None = None
             if crash_errors and self._stuck():
                 # After a crash every task was cancelled; if nothing can ever
@@ -522,7 +526,7 @@ class Runner:
                 ) from self.crash_errors[0]
             if (
                 self.runq
-                and not io_waiters
+                and (hooks_ran or not io_waiters)
                 and not guest
                 and not (instruments and instruments.io_wait_hooked)
             ):
@@ -573,8 +577,10 @@ class Runner:
             batch = self.runq
             # (The list the previous batch ran from: no new list per batch.)
             self.runq = runq = spare
+            hooks_ran = False
             if ready_watches:
                 self._run_ready_watches()
+                hooks_ran = True
             if not batch:
                 spare = batch
                 continue
