@@ -11,7 +11,7 @@ poller (`IOManager.set_watch`): a watched fd stays registered
 hands the set the events of its fds (`IOManager.process_events`),
 waking the task in `wait` (or, in a run that is otherwise idle, calling the
 set's ``on_ready`` hook in its place, from the run loop:
-`Runner._run_ready_watches`). So the loop costs no second poller, no wait
+`call_ready_hooks`). So the loop costs no second poller, no wait
 on that poller's fd and no re-arming per wakeup: one poll serves the run's
 tasks and the loop's callbacks.
 
@@ -37,6 +37,7 @@ from ._traps import Abort, WaitTaskRescheduled, checkpoint
 
 if TYPE_CHECKING:
     from ._io import IOManager
+    from ._run import Runner
     from ._task import Task
 
 #: Every event a watch may ask for. (The I/O manager's bits are the values
@@ -199,3 +200,24 @@ class FdWatchSet:
     def _abort(self, _: Callable[[], Any]) -> Abort:
         self._task = None
         return Abort.SUCCEEDED
+
+
+def call_ready_hooks(runner: Runner) -> None:
+    """Call the ``on_ready`` hook of each watch set in ``runner.ready_watches``
+    with its report, in place of waking the task that waits on it (which
+    keeps waiting); the run loop does this before each batch. A set whose
+    task stopped waiting since the I/O step keeps its report for the next
+    `FdWatchSet.wait`."""
+    watches = runner.ready_watches
+    for watch in watches:
+        watch._hook_pending = False
+        if watch._task is None or not watch._ready:
+            continue
+        report = watch._ready
+        watch._ready = {}
+        try:
+            watch._on_ready(report)  # type: ignore[misc]
+        except BaseException as exc:
+            runner.crash(exc, f"the on_ready hook of {watch!r} raised")
+            del exc
+    watches.clear()

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import outcome
 
+from ._ki import deliver_pending_ki
 from ._parking_lot import ParkingLot
 from ._traps import TASK_EXIT, THROW_ON_RESUME, AbortFn, PermanentlyDetach
 
@@ -49,7 +50,7 @@ def block_at_foreign_wait(runner: Runner, task: Task, abort_func: AbortFn) -> No
     task._abort_func = abort_func
     task._foreign_wait = True
     if runner.ki_pending and task is runner.main_task:
-        runner._deliver_pending_ki()
+        deliver_pending_ki(runner)
     # Checked here, not only inside the call: most foreign waits start
     # uncancelled, and this is on every aio wait. (A KeyboardInterrupt that
     # aborted the wait has cleared `_abort_func`: the call below then

@@ -43,6 +43,7 @@ from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._run_context import GLOBAL_RUN_CONTEXT
+from ._traps import RESUME_CHECKPOINT, THROW_ON_RESUME
 
 if TYPE_CHECKING:
     from ._run import Runner
@@ -199,7 +200,7 @@ def install_sigint_handler(runner: Runner, restrict_to_checkpoints: bool) -> Cal
             # alone makes `run` raise KeyboardInterrupt at its end, should
             # the loop never get to the callback (the run is ending).
             runner.ki_pending = True
-            runner.entry_queue.ordered.append((runner.deliver_ki, ()))
+            runner.entry_queue.ordered.append((deliver_ki, (runner,)))
             runner.io_manager.wakeup_threadsafe()
         else:
             raise KeyboardInterrupt
@@ -219,3 +220,54 @@ def install_sigint_handler(runner: Runner, restrict_to_checkpoints: bool) -> Cal
 
 def _nothing_to_uninstall() -> None:
     pass
+
+
+# -- delivery to the main task ---------------------------------------------------
+
+
+def deliver_ki(runner: Runner) -> None:
+    """Entry-queue callback queued by the SIGINT handler when the signal
+    arrived in protected code (the handler has set ``ki_pending``; the loop
+    may have delivered it since)."""
+    if runner.ki_pending:
+        deliver_pending_ki(runner)
+
+
+def deliver_pending_ki(runner: Runner) -> None:
+    """Deliver the pending KeyboardInterrupt to the main task if it can take
+    it now: in a wait (by aborting it) or at a checkpoint.
+
+    KeyboardInterrupt is outside every cancel scope: it reaches the main
+    task at a checkpoint or in a wait, shielded or not, but never at a
+    cancel-shielded checkpoint (which is not a cancel point at all). Tried
+    when it arrives (`deliver_ki`), whenever the main task starts a wait
+    while it is pending (the step loop, `Runner._queue_in_lot`,
+    `block_at_foreign_wait`), and after each batch for a checkpoint
+    (`deliver_ki_at_checkpoint`). A wait whose abort function refused is not
+    asked again: the task's next wait or checkpoint takes it."""
+    task = runner.main_task
+    if task is None or runner.main_task_outcome is not None:
+        return
+    if task._abort_func is not None:
+
+        def raise_ki() -> Any:
+            runner.ki_pending = False
+            raise KeyboardInterrupt
+
+        task._attempt_abort(raise_ki)
+    else:
+        deliver_ki_at_checkpoint(runner)
+
+
+def deliver_ki_at_checkpoint(runner: Runner) -> None:
+    """If the main task resumes from a checkpoint next, make it raise the
+    pending KeyboardInterrupt there."""
+    task = runner.main_task
+    if (
+        task is not None
+        and task._next_send is RESUME_CHECKPOINT
+        and runner.main_task_outcome is None
+    ):
+        task._next_send = THROW_ON_RESUME
+        task._pending_throw = KeyboardInterrupt()
+        runner.ki_pending = False

@@ -35,7 +35,7 @@ import math
 import operator
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import outcome
 from sortedcontainers import SortedDict
@@ -47,10 +47,11 @@ from ._clock import Clock
 from ._deadlines import Deadlines
 from ._entry_queue import CallbackInbox, TetherToken
 from ._exceptions import TetherInternalError
+from ._fd_watch import FdWatchSet, call_ready_hooks
 from ._foreign_yield import block_at_foreign_wait, foreign_yield
 from ._instrumentation import Instrument, Instruments
 from ._io import make_io_manager
-from ._ki import register_step_loop
+from ._ki import deliver_ki_at_checkpoint, deliver_pending_ki, register_step_loop
 from ._misnesting import misnested_task_exit
 from ._nursery import Nursery, NurseryManager, closed_nursery_error
 from ._parking_lot import ParkingLot, park_refused_error
@@ -68,9 +69,6 @@ from ._traps import (
     ForeignWaitAbort,
     WaitTaskRescheduled,
 )
-
-if TYPE_CHECKING:
-    from ._fd_watch import FdWatchSet
 
 # The longest the loop sleeps in one wait for a deadline (however far off);
 # keeps timeouts inside what the OS pollers accept. With no deadline at all
@@ -154,7 +152,7 @@ class Runner:
         #: Watch sets with an ``on_ready`` hook that the last I/O step found
         #: ready while no task was runnable: the loop calls their hooks just
         #: before the next batch instead of waking their tasks (see
-        #: `FdWatchSet` and `_run_ready_watches`). Usually empty.
+        #: `FdWatchSet` and `call_ready_hooks`). Usually empty.
         self.ready_watches: list[FdWatchSet] = []
         #: Tasks started and not exited yet (the root task included).
         self.tasks_living = 0
@@ -579,7 +577,7 @@ class Runner:
             self.runq = runq = spare
             hooks_ran = False
             if ready_watches:
-                self._run_ready_watches()
+                call_ready_hooks(self)
                 hooks_ran = True
             if not batch:
                 spare = batch
@@ -643,7 +641,7 @@ class Runner:
                     elif type(msg) is WaitTaskRescheduled:
                         task._abort_func = msg.abort_func
                         if self.ki_pending and task is self.main_task:
-                            self._deliver_pending_ki()
+                            deliver_pending_ki(self)
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
                             task._attempt_delivery_of_any_pending_cancel()
@@ -665,72 +663,7 @@ class Runner:
                 # reached a checkpoint in this batch. (Only that: its waits
                 # are tried when it starts one, so an abort function that
                 # refused is not asked again every batch.)
-                self._deliver_ki_at_checkpoint()
-
-    def _run_ready_watches(self) -> None:
-        """Call the ``on_ready`` hook of each watch set in `ready_watches`
-        with its report, in place of waking the task that waits on it
-        (which keeps waiting). A set whose task stopped waiting since the
-        I/O step keeps its report for the next `FdWatchSet.wait`."""
-        watches = self.ready_watches
-        for watch in watches:
-            watch._hook_pending = False
-            if watch._task is None or not watch._ready:
-                continue
-            report = watch._ready
-            watch._ready = {}
-            try:
-                watch._on_ready(report)  # type: ignore[misc]
-            except BaseException as exc:
-                self.crash(exc, f"the on_ready hook of {watch!r} raised")
-                del exc
-        watches.clear()
-
-    # -- KeyboardInterrupt -------------------------------------------------------
-
-    def deliver_ki(self) -> None:
-        """Entry-queue callback queued by the SIGINT handler when the signal
-        arrived in protected code (the handler has set `ki_pending`; the
-        loop may have delivered it since)."""
-        if self.ki_pending:
-            self._deliver_pending_ki()
-
-    def _raise_ki(self) -> Any:
-        self.ki_pending = False
-        raise KeyboardInterrupt
-
-    def _deliver_pending_ki(self) -> None:
-        """Deliver the pending KeyboardInterrupt to the main task if it can
-        take it now: in a wait (by aborting it) or at a checkpoint.
-
-        KeyboardInterrupt is outside every cancel scope: it reaches the main
-        task at a checkpoint or in a wait, shielded or not, but never at a
-        cancel-shielded checkpoint (which is not a cancel point at all).
-        Tried when it arrives (`deliver_ki`), whenever the main task starts
-        a wait while it is pending (the step loop, `_queue_in_lot`,
-        `foreign_yield`), and after each batch for a checkpoint
-        (`_deliver_ki_at_checkpoint`). A wait whose abort function refused
-        is not asked again: the task's next wait or checkpoint takes it."""
-        task = self.main_task
-        if task is None or self.main_task_outcome is not None:
-            return
-        if task._abort_func is not None:
-            task._attempt_abort(self._raise_ki)
-        else:
-            self._deliver_ki_at_checkpoint()
-
-    def _deliver_ki_at_checkpoint(self) -> None:
-        """If the main task resumes from a checkpoint next, make it raise
-        the pending KeyboardInterrupt there."""
-        task = self.main_task
-        if (
-            task is not None
-            and task._next_send is RESUME_CHECKPOINT
-            and self.main_task_outcome is None
-        ):
-            task._next_send = THROW_ON_RESUME
-            task._pending_throw = KeyboardInterrupt()
-            self.ki_pending = False
+                deliver_ki_at_checkpoint(self)
 
     def _close_remaining_tasks(self) -> None:
         """Close the coroutines of every task still alive, innermost first,
@@ -808,7 +741,7 @@ class Runner:
         task.custom_sleep_data = lot
         task._abort_func = ABORT_BY_LEAVING_LOT
         if self.ki_pending and task is self.main_task:
-            self._deliver_pending_ki()
+            deliver_pending_ki(self)
         status = task._cancel_status
         if status is not None and status.effectively_cancelled:
             task._attempt_delivery_of_any_pending_cancel()

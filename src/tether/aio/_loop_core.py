@@ -18,9 +18,7 @@ tasks:
   served by one kernel task that sleeps until the earliest timer with a
   kernel deadline and runs the due timers in order;
 - file-descriptor callbacks (`add_reader`...) are run by one kernel task
-  that waits on a `lowlevel.FdWatchSet`, or, when nothing else is runnable,
-  by the set's ``on_ready`` hook straight from the run loop (see
-  `_selector.py`).
+  that waits on a `lowlevel.FdWatchSet` (or by its hook: `_selector.py`).
 
 What asyncio keeps at loop level (tasks, callbacks, timers, readers, futures)
 stays at loop level here, so it survives from one segment to the next. At
@@ -539,8 +537,7 @@ class LoopCore(asyncio.AbstractEventLoop):
             # now (it joins the run queue where asyncio would queue this).
             task = callback.task  # type: ignore[attr-defined]
             if task._task_state is WAITING and self._nursery is not None:
-                # `_Wakeup.fire`'s common case, written out (a call less on
-                # every wakeup).
+                # (`_Wakeup.fire`'s common case, one call less per wakeup.)
                 task._task_state = RUNNING
                 self._open_batch = None
                 self._kernel.reschedule(task, _VALUE_NONE)  # type: ignore[union-attr]

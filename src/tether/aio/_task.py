@@ -48,8 +48,7 @@ WAITING_DETACHED   detached, still waiting for `_fut_waiter`
 DONE               the coroutine has ended; the future has its outcome
 =================  ===========================================================
 
-The transitions (each written in one place, but for the common ones,
-also written out where they are hot):
+The transitions (in one place each; the hot ones also written out inline):
 
 - new task: STARTING while the loop runs, else QUEUED (`new_task`);
 - QUEUED, or a wakeup while the loop runs: STARTING (`LoopCore._attach`);
@@ -599,13 +598,10 @@ class Task(StdlibTask[T], lowlevel.Task):
 
 
 def start_wait(task: Task[Any], future: Any) -> _Wakeup:
-    """Make `task` wait for `future`, the common case of what its coroutine
-    yields: a pending future (or task) of the task's loop, awaited the
-    normal way (``_asyncio_future_blocking`` set), which is not the task
-    itself. asyncio's checks of the yielded object then all pass, and the
-    wakeup cannot run before the task waits. Returns the task's wakeup,
-    the wait's abort function. (A pending ``cancel()`` is the caller's to
-    deliver.)"""
+    """Make `task` wait for `future`, the common case: a pending future (or
+    task) of the task's loop, not the task itself, awaited the normal way,
+    with no ``cancel()`` pending. asyncio's checks then all pass and the
+    wakeup cannot run before the task waits. Returns the task's wakeup."""
     future._asyncio_future_blocking = False
     wakeup = getattr(task, "_wakeup", None)
     if wakeup is None:
