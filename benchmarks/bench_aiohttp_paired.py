@@ -29,7 +29,6 @@ import os
 import statistics
 import subprocess
 import sys
-from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,7 +68,8 @@ def main() -> int:
         parser.error("need concurrency >= 1, requests >= concurrency and rounds >= 1")
     missing = [name for name in ["aiohttp", *libs] if importlib.util.find_spec(name) is None]
     if missing:
-        print(f"bench_aiohttp_paired.py needs {', '.join(missing)}: pip install -e '.[compat,bench]'")
+        needs = ", ".join(missing)
+        print(f"bench_aiohttp_paired.py needs {needs}: pip install -e '.[compat,bench]'")
         return 0
     if args.child:
         _child(libs, args.concurrency, args.requests, args.rounds)
