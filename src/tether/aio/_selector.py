@@ -271,27 +271,23 @@ class Selector:
 
     async def _watch_ready(self, scope: tether.CancelScope, watch_set: Any) -> None:
         loop = self._loop
-        ready: list[Any]
         wait = watch_set.wait
         with scope:
             while True:
                 reported = await wait()
                 if loop._frozen:
                     return
-                ready = self._ready_handles(reported)
-                if ready:
-                    run_callbacks(loop, ready)
-                    # (Not kept alive by this frame until the next wakeup.)
-                    ready.clear()
+                self._run_ready(reported)
 
     @lowlevel.disable_ki_protection
     def _run_ready(self, reported: dict[int, int]) -> None:
-        # The watch set's hook: the callbacks of a report that came while
-        # the run was otherwise idle, run straight from the run loop where
-        # the watcher's step would have run them (see `FdWatchSet`). Not
-        # protected from Ctrl-C, as the watcher is not: a KeyboardInterrupt
-        # reaches a callback that runs too long, and stops the loop
-        # (`run_callbacks`), even when it lands between two callbacks.
+        # The callbacks of the fds in a report: run by the watcher, or by the
+        # watch set's hook straight from the run loop when the run was
+        # otherwise idle (see `FdWatchSet`). Not protected from Ctrl-C (the
+        # hook runs inside the kernel's protected run loop): a
+        # KeyboardInterrupt reaches a callback that runs too long, and stops
+        # the loop (`run_callbacks`), even when it lands between two
+        # callbacks.
         loop = self._loop
         if loop._frozen:
             return

@@ -134,19 +134,12 @@ class _Stepper:
             loop._open_batch = None
             task._aio_point = True
             return _CHECKPOINT
-        kind = type(yielded)
-        if (
-            (kind is Future or kind is Task)
-            and not task._must_cancel
-            and yielded is not task
-            and yielded._asyncio_future_blocking
-            and yielded._loop is loop
-            and not yielded.done()
-        ):
+        wakeup = start_wait(task, yielded)
+        if wakeup is not None:
             # The common wait, started here: the kernel blocks the task on
-            # the wakeup it gets back (a `lowlevel.ForeignWaitAbort`)
-            # without calling `_on_foreign_yield`.
-            return start_wait(task, yielded)
+            # the wakeup (a `lowlevel.ForeignWaitAbort`) without calling
+            # `_on_foreign_yield`.
+            return wakeup
         # Another future (`_on_foreign_yield` sets the flag back) or a
         # tether-native trap.
         task._aio_point = False

@@ -534,13 +534,11 @@ class Task(StdlibTask[T], lowlevel.Task):
         coroutine at its next step."""
         # Whatever the outcome, the coroutine waits at an asyncio-level await.
         self._aio_point = True
-        kind = type(awaited)
-        if (kind is Future or kind is Task) and awaited is not self and not self._must_cancel:
-            future: Any = awaited
-            if future._asyncio_future_blocking and future._loop is self._loop and not future.done():
-                # The common case (see `start_wait`). (A pending cancel()
-                # takes the general path below, which delivers it.)
-                return start_wait(self, future)  # type: ignore[return-value]
+        # The common case first. (A pending cancel() takes the general path
+        # below, which delivers it.)
+        wakeup = start_wait(self, awaited)
+        if wakeup is not None:
+            return wakeup  # type: ignore[return-value]
         blocking = getattr(awaited, "_asyncio_future_blocking", None)
         if blocking is None:
             if inspect.isgenerator(awaited):
@@ -549,7 +547,7 @@ class Task(StdlibTask[T], lowlevel.Task):
                     f"{self!r} with {awaited!r}"
                 )
             raise RuntimeError(f"Task got bad yield: {awaited!r}")
-        future = awaited
+        future: Any = awaited
         if loop_of(future) is not self._loop:
             raise RuntimeError(f"Task {self!r} got Future {future!r} attached to a different loop")
         if not blocking:
@@ -597,17 +595,29 @@ class Task(StdlibTask[T], lowlevel.Task):
         return lowlevel.Abort.SUCCEEDED
 
 
-def start_wait(task: Task[Any], future: Any) -> _Wakeup:
-    """Make `task` wait for `future`, the common case: a pending future (or
-    task) of the task's loop, not the task itself, awaited the normal way,
-    with no ``cancel()`` pending. asyncio's checks then all pass and the
-    wakeup cannot run before the task waits. Returns the task's wakeup."""
-    future._asyncio_future_blocking = False
+def start_wait(task: Task[Any], awaited: Any) -> _Wakeup | None:
+    """If `awaited` is the common case of what the task's coroutine yields,
+    make the task wait for it and return the task's wakeup (the wait's
+    abort function); else return None and change nothing. The common case:
+    a pending future (or task) of the task's loop, not the task itself,
+    awaited the normal way, with no ``cancel()`` pending. asyncio's checks
+    then all pass, and the wakeup cannot run before the task waits."""
+    kind = type(awaited)
+    if not (
+        (kind is Future or kind is Task)
+        and awaited is not task
+        and not task._must_cancel
+        and awaited._asyncio_future_blocking
+        and awaited._loop is task._loop
+        and not awaited.done()
+    ):
+        return None
+    awaited._asyncio_future_blocking = False
     wakeup = getattr(task, "_wakeup", None)
     if wakeup is None:
         wakeup = task._wakeup = _Wakeup(task)
-    future.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
-    task._fut_waiter = future
+    awaited.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
+    task._fut_waiter = awaited
     task._aio_point = True
     task._task_state = WAITING
     return wakeup
