@@ -318,15 +318,15 @@ class IOManager:
                     # (Into the `FdWatchSet` directly: once per ready fd.)
                     reported = watch._ready
                     reported[fd] = reported.get(fd, 0) | ready
-                    if watch._task is None:
-                        pass
-                    elif hooks_allowed and watch._on_ready is not None:
-                        if not watch._hook_pending:
-                            watch._hook_pending = True
-                            runner.ready_watches.append(watch)
-                    else:
-                        runner.reschedule(watch._task)
-                        watch._task = None
+                    task = watch._task
+                    if task is not None:
+                        if hooks_allowed and watch._on_ready is not None:
+                            if not watch._hook_pending:
+                                watch._hook_pending = True
+                                runner.ready_watches.append(watch)
+                        else:
+                            runner.reschedule(task)
+                            watch._task = None
                 if woke:
                     self._update(fd, waiters)
             elif waiters.read_task is None and waiters.write_task is None:
