@@ -79,7 +79,8 @@ from ._streams import (
     start_server,
     start_unix_server,
 )
-from ._task import Task, all_tasks, create_task, current_task, ensure_future
+from ._task import Task
+from ._task_functions import all_tasks, create_task, current_task, ensure_future
 from ._taskgroup import TaskGroup
 from ._threads import run_coroutine_threadsafe, to_thread
 from ._timeouts import Timeout, sleep, timeout, timeout_at, wait_for

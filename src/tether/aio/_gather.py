@@ -20,7 +20,8 @@ from ._callbacks import CountingHook, LoopCallback
 from ._events import get_event_loop
 from ._futures import Future, isfuture
 from ._loop_core import creates_plain_tasks
-from ._task import Task, ensure_future, new_task
+from ._task import Task, new_task
+from ._task_functions import ensure_future
 
 _NO_CONTEXT = contextvars.Context()
 _CoroutineType = types.CoroutineType

@@ -91,9 +91,9 @@ from ._task import (
     Task,
     TaskState,
     _Wakeup,
-    ensure_future,
     new_task,
 )
+from ._task_functions import ensure_future
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")

@@ -50,7 +50,8 @@ from ._events import new_event_loop, set_event_loop
 from ._gather import gather
 from ._loop import TetherEventLoop
 from ._stdlib import get_running_loop_or_none
-from ._task import Task, all_tasks
+from ._task import Task
+from ._task_functions import all_tasks
 
 T = TypeVar("T")
 

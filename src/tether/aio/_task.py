@@ -92,25 +92,21 @@ import linecache
 import sys
 import traceback
 import types
-from asyncio import all_tasks as stdlib_all_tasks
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from types import FrameType, GenericAlias
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import outcome
 
 from .. import lowlevel
-from ._events import get_event_loop
-from ._futures import isfuture, loop_of
+from ._futures import loop_of
 from ._stdlib import (
     Future,
     StdlibTask,
     current_task_of,
-    get_running_loop,
     get_running_loop_or_none,
     register_task,
 )
-from ._stdlib import current_task as stdlib_current_task
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -728,82 +724,3 @@ def _format_coroutine(coro: object) -> str:
     if frame is not None:
         return f"{name}() running at {code.co_filename}:{frame.f_lineno}"
     return f"{name}() done, defined at {code.co_filename}:{code.co_firstlineno}"
-
-
-# ---------------------------------------------------------------------------
-# Module-level functions
-
-
-def current_task(loop: Any = None) -> Task[Any] | None:
-    """The aio task running the calling code, or None (in a callback, or in
-    a trio-style task). Not a checkpoint.
-
-    Raises `RuntimeError` when called without a loop outside a running loop.
-    """
-
-    task: Any = stdlib_current_task(loop)
-    return task  # type: ignore[no-any-return]
-
-
-def all_tasks(loop: Any = None) -> set[Task[Any]]:
-    """The set of tasks of the loop (default: the running loop) that are not
-    done yet. Not a checkpoint."""
-
-    if loop is None:
-        loop = get_running_loop()
-
-    # Every task of a tether loop is in the standard library's registry too.
-    return stdlib_all_tasks(loop)  # type: ignore[return-value]
-
-
-def create_task(
-    coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
-    *,
-    name: object = None,
-    context: contextvars.Context | None = None,
-) -> Task[T]:
-    """Start running `coro` as a task of the running loop, at the loop's next
-    iteration, and return the `Task`. Not a checkpoint.
-
-    Raises `RuntimeError` if no loop is running in this thread.
-    """
-
-    loop = get_running_loop()
-    if context is None:
-        task = loop.create_task(coro)
-    else:
-        task = loop.create_task(coro, context=context)
-    if name is not None:
-        task.set_name(name)
-    return task  # type: ignore[no-any-return]
-
-
-def ensure_future(coro_or_future: Awaitable[T], *, loop: Any = None) -> Future[T]:
-    """Return `coro_or_future` if it is a future (of `loop`, when given);
-    wrap a coroutine in a task; wrap another awaitable in a task that awaits
-    it. Not a checkpoint.
-
-    Raises `TypeError` for anything that is not awaitable, and `ValueError`
-    when a future of another loop is passed with `loop`.
-    """
-
-    if isfuture(coro_or_future):
-        future: Any = coro_or_future
-        if loop is not None and loop is not future.get_loop():
-            raise ValueError(
-                "The future belongs to a different loop than the one specified as the loop argument"
-            )
-        return future  # type: ignore[no-any-return]
-    if _is_coroutine(coro_or_future):
-        coro: Any = coro_or_future
-    elif inspect.isawaitable(coro_or_future):
-        coro = _wrap_awaitable(coro_or_future)
-    else:
-        raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
-    if loop is None:
-        loop = get_event_loop()
-    return loop.create_task(coro)  # type: ignore[no-any-return]
-
-
-async def _wrap_awaitable(awaitable: Awaitable[T]) -> T:
-    return await awaitable

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ._futures import chain_to_concurrent
 from ._stdlib import get_running_loop
-from ._task import ensure_future
+from ._task_functions import ensure_future
 
 T = TypeVar("T")
 

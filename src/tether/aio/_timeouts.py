@@ -49,7 +49,8 @@ from .. import lowlevel
 from ._callbacks import LoopCallback
 from ._loop_core import creates_plain_tasks
 from ._stdlib import current_task, current_task_of, get_running_loop, get_running_loop_or_none
-from ._task import ensure_future, new_task
+from ._task import new_task
+from ._task_functions import ensure_future
 from ._wait import wait
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from ._events import get_event_loop
 from ._futures import Future, isfuture
 from ._stdlib import get_running_loop
-from ._task import ensure_future
+from ._task_functions import ensure_future
 
 T = TypeVar("T")
 
