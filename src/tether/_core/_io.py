@@ -299,13 +299,14 @@ class IOManager:
             if to_bits is not None:
                 flags = to_bits[flags & 31]
             # Errors and hang-ups wake both directions: the task then sees the
-            # error from its own read or write call.
+            # error from its own read or write call. (The waiter is tested
+            # first: a watched fd, tether.aio's every fd, usually has none.)
             woke = False
-            if flags & ~_READ_BIT and waiters.write_task is not None:
+            if waiters.write_task is not None and flags & ~_READ_BIT:
                 runner.reschedule(waiters.write_task)
                 waiters.write_task = None
                 woke = True
-            if flags & ~_WRITE_BIT and waiters.read_task is not None:
+            if waiters.read_task is not None and flags & ~_WRITE_BIT:
                 runner.reschedule(waiters.read_task)
                 waiters.read_task = None
                 woke = True
@@ -315,9 +316,13 @@ class IOManager:
                 # if a woken task's interest went with it.
                 ready = flags & waiters.watch_mask
                 if ready:
-                    # (Into the `FdWatchSet` directly: once per ready fd.)
+                    # (Into the `FdWatchSet` directly: once per ready fd,
+                    # which is usually not reported yet.)
                     reported = watch._ready
-                    reported[fd] = reported.get(fd, 0) | ready
+                    if fd in reported:
+                        reported[fd] |= ready
+                    else:
+                        reported[fd] = ready
                     task = watch._task
                     if task is not None:
                         if hooks_allowed and watch._on_ready is not None:

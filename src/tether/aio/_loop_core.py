@@ -59,6 +59,7 @@ import time
 import warnings
 import weakref
 from asyncio import CancelledError, events
+from asyncio import Future as _Future
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar, TypeVarTuple, Unpack
@@ -516,7 +517,7 @@ class LoopCore(asyncio.AbstractEventLoop):
             if ktask is not None and ktask.foreign_yield_handler is None:
                 # A trio-style task that will await it (see _native.py).
                 adopt(ktask)
-        return asyncio.Future(loop=self)
+        return _Future(loop=self)
 
     # -- callbacks -------------------------------------------------------------
 
@@ -701,13 +702,13 @@ class LoopCore(asyncio.AbstractEventLoop):
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
         if handle._scheduled:
-            self._timer_cancelled_count += 1
-            timers = self._timers
-            count = self._timer_cancelled_count
-            if count > _MIN_CANCELLED_TIMERS and count > _CANCELLED_TIMERS_FRACTION * len(timers):
+            count = self._timer_cancelled_count = self._timer_cancelled_count + 1
+            if count > _MIN_CANCELLED_TIMERS and count > _CANCELLED_TIMERS_FRACTION * len(
+                self._timers
+            ):
                 # Mostly cancelled timers: rebuild the heap without them.
                 kept = []
-                for timer in timers:
+                for timer in self._timers:
                     if timer._cancelled:
                         timer._scheduled = False
                     else:

@@ -266,17 +266,18 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
     def _read_ready_data(self) -> None:
         if self._conn_lost:
             return
-        assert self._sock is not None
+        # (Set while the connection is not lost.)
+        sock: socket.socket = self._sock  # type: ignore[assignment]
         max_size = self.max_size
         try:
             if max_size == READ_BUFFER_SIZE:
                 view = self._loop._read_view or read_view(self._loop)
-                data = view[: self._sock.recv_into(view)].tobytes()
+                data = view[: sock.recv_into(view)].tobytes()
             elif 0 < max_size < READ_BUFFER_SIZE:
                 view = read_view(self._loop)
-                data = view[: self._sock.recv_into(view, max_size)].tobytes()
+                data = view[: sock.recv_into(view, max_size)].tobytes()
             else:
-                data = self._sock.recv(max_size)
+                data = sock.recv(max_size)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
