@@ -358,10 +358,34 @@ class _Cell:
     extras: dict[str, list[float]] = field(default_factory=dict)
     reason: str = ""
     detail: str = ""
+    #: Wall time spent measuring it, in seconds (all its processes).
+    wall: float = 0.0
 
     def extra(self, name: str) -> float | None:
         values = self.extras.get(name)
         return statistics.median(values) if values else None
+
+
+def round_ratios(a: _Cell, b: _Cell) -> list[float]:
+    """The ratio of `a`'s best to `b`'s in each measurement round (the
+    processes of a round run one after the other; see `Suite._measure_row`);
+    empty unless both were measured in the same two or more rounds."""
+    if len(a.process_bests) < 2 or len(a.process_bests) != len(b.process_bests):
+        return []
+    return [x / y for x, y in zip(a.process_bests, b.process_bests, strict=True) if y]
+
+
+def paired_ratio(a: _Cell, b: _Cell) -> float | None:
+    """`a` / `b`: the median of the per-round ratios when there are several
+    rounds (each taken moments apart, so that a drift of the machine's speed
+    over the run does not favour whichever library ran in a quiet minute);
+    otherwise the ratio of the reported values."""
+    ratios = round_ratios(a, b)
+    if ratios:
+        return statistics.median(ratios)
+    if a.value is None or not b.value:
+        return None
+    return a.value / b.value
 
 
 class Suite:
@@ -576,33 +600,53 @@ class Suite:
             return {"status": "timeout", "reason": f"no result after {timeout:.0f} s"}
         for line in reversed(proc.stdout.splitlines()):
             if line.startswith(_RESULT_MARK):
-                return json.loads(line[len(_RESULT_MARK) :])
+                result: dict[str, Any] = json.loads(line[len(_RESULT_MARK) :])
+                return result
         tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
         return {"status": "error", "reason": f"subprocess died: {tail}", "detail": proc.stderr}
 
-    def _measure(self, spec: dict[str, Any], timeout: float, processes: int) -> _Cell:
-        """Measure one (workload, library) pair in `processes` fresh
-        subprocesses, one after the other."""
-        cell = _Cell("ok")
-        for _ in range(processes):
-            res = self._spawn(spec, timeout)
-            if res["status"] != "ok":
-                return _Cell(
-                    res["status"],
-                    reason=res.get("reason", ""),
-                    detail=res.get("detail", ""),
-                    samples=cell.samples + list(res.get("samples", [])),
-                )
-            samples = list(res.get("samples", []))
-            cell.samples.extend(samples)
-            cell.process_bests.append(min(samples))
-            for name, values in res.get("extras", {}).items():
-                cell.extras.setdefault(name, []).extend(values)
-        # One process: its best run. Several: the median of their bests, so
-        # that one process that ran while the machine was busy (or quiet)
-        # does not decide the number.
-        cell.value = statistics.median(cell.process_bests)
-        return cell
+    def _measure_row(
+        self, specs: dict[str, dict[str, Any]], timeout: float, processes: int
+    ) -> dict[str, _Cell]:
+        """Measure one workload on several libraries (`specs`, by library) in
+        `processes` rounds. Each round runs one fresh process per library,
+        one after the other, starting with the next library each round, so
+        that every round's numbers are taken within moments of each other
+        (see `paired_ratio`). A library whose process fails is not measured
+        in later rounds."""
+        cells = {name: _Cell("ok") for name in specs}
+        names = list(specs)
+        for round_no in range(processes):
+            first = round_no % len(names) if names else 0
+            for name in names[first:] + names[:first]:
+                cell = cells[name]
+                if cell.status != "ok":
+                    continue
+                t0 = time.perf_counter()
+                res = self._spawn(specs[name], timeout)
+                took = time.perf_counter() - t0
+                if res["status"] != "ok":
+                    cells[name] = _Cell(
+                        res["status"],
+                        reason=res.get("reason", ""),
+                        detail=res.get("detail", ""),
+                        samples=cell.samples + list(res.get("samples", [])),
+                        wall=cell.wall + took,
+                    )
+                    continue
+                cell.wall += took
+                samples = list(res.get("samples", []))
+                cell.samples.extend(samples)
+                cell.process_bests.append(min(samples))
+                for extra_name, values in res.get("extras", {}).items():
+                    cell.extras.setdefault(extra_name, []).extend(values)
+        for cell in cells.values():
+            if cell.status == "ok" and cell.process_bests:
+                # One process: its best run. Several: the median of their
+                # bests, so that one process that ran while the machine was
+                # busy (or quiet) does not decide the number.
+                cell.value = statistics.median(cell.process_bests)
+        return cells
 
     def _parse_args(self, argv: Sequence[str] | None) -> argparse.Namespace:
         parser = argparse.ArgumentParser(
@@ -727,13 +771,14 @@ class Suite:
             repeat = args.repeat or ((wl.quick_repeat if quick else wl.repeat) or default_repeat)
             row: dict[str, _Cell] = {}
             cells[wl.name] = row
+            specs: dict[str, dict[str, Any]] = {}
             for lib in libs:
                 if lib.name not in wl.impls:
                     continue
                 if lib.name in unavailable:
                     row[lib.name] = _Cell("unavailable", reason=unavailable[lib.name])
                     continue
-                spec = {
+                specs[lib.name] = {
                     "variants": args.variant,
                     "workload": wl.name,
                     "library": lib.name,
@@ -741,10 +786,12 @@ class Suite:
                     "warmup": wl.warmup,
                     "repeat": repeat,
                 }
-                t0 = time.perf_counter()
-                cell = self._measure(spec, timeout, args.processes)
-                took = time.perf_counter() - t0
-                row[lib.name] = cell
+            row.update(self._measure_row(specs, timeout, args.processes))
+            for lib in libs:
+                if lib.name not in specs:
+                    continue
+                cell = row[lib.name]
+                took = cell.wall
                 shown = (
                     format_total(wl.kind, cell.value)
                     if cell.value is not None
@@ -870,9 +917,9 @@ class Suite:
         def ratio(wl: Workload, subject: str, base: str) -> float | None:
             a = cells[wl.name].get(subject)
             b = cells[wl.name].get(base)
-            if a is None or b is None or a.value is None or not b.value:
+            if a is None or b is None:
                 return None
-            return a.value / b.value
+            return paired_ratio(a, b)
 
         def extra_ratio(wl: Workload, name: str, subject: str, base: str) -> float | None:
             a = cells[wl.name].get(subject)
@@ -963,6 +1010,12 @@ class Suite:
                 f"Ratios are {subject_col} / other: below 1.00x means "
                 f"{subject_col} is faster (or smaller).",
             ]
+            if processes > 1:
+                out += [
+                    f"The processes ran in {processes} rounds, one per library in each "
+                    "round, in a rotating order; each ratio is the median of the "
+                    "rounds' ratios.",
+                ]
         if notes:
             out += ["", "Notes:"] + [f"  [{i}] {text}" for i, text in enumerate(notes, 1)]
         return "\n".join(out)
@@ -1020,8 +1073,12 @@ class Suite:
                     other = cells[wl.name].get(base)
                     if not (subj and other):
                         continue
-                    if subj.value is not None and other.value:
-                        entry["ratios"][f"{subject}/{base}"] = subj.value / other.value
+                    value = paired_ratio(subj, other)
+                    if value is not None:
+                        entry["ratios"][f"{subject}/{base}"] = value
+                    rounds = round_ratios(subj, other)
+                    if rounds:
+                        entry.setdefault("round_ratios", {})[f"{subject}/{base}"] = rounds
                     for key in wl.extras:
                         mine, theirs = subj.extra(key), other.extra(key)
                         if mine is not None and theirs:
