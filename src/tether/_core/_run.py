@@ -506,6 +506,8 @@ class Runner:
         ready_watches = self.ready_watches
         # Whether the last turn ran ready hooks (see step 4).
         hooks_ran = False
+        # The class of the last `ForeignWaitAbort` a task yielded.
+        foreign_abort_kind: type | None = None
         spare: list[Task] = []
         while self.init_task_outcome is None:
             # 1. Wait for I/O (skipped when tasks are runnable and nothing could
@@ -636,21 +638,24 @@ class Runner:
                         runq.append(task)
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
-                    elif type(msg) is ParkingLot:
+                    elif (kind := type(msg)) is ParkingLot:
                         self._queue_in_lot(task, msg)
-                    elif type(msg) is WaitTaskRescheduled:
+                    elif kind is WaitTaskRescheduled:
                         task._abort_func = msg.abort_func
                         if self.ki_pending and task is self.main_task:
                             deliver_pending_ki(self)
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
                             task._attempt_delivery_of_any_pending_cancel()
+                    elif kind is foreign_abort_kind or isinstance(msg, ForeignWaitAbort):
+                        # A face's stepper started a foreign wait itself (an
+                        # aio task's every wait: its class is remembered,
+                        # and tested before the subclass check).
+                        foreign_abort_kind = kind
+                        block_at_foreign_wait(self, task, msg)
                     elif msg is TASK_EXIT and type(task) is not CoroutineTask:
                         # A face's stepper ended its task (see TASK_EXIT).
                         self.task_exited(task, _VALUE_NONE)
-                    elif isinstance(msg, ForeignWaitAbort):
-                        # A face's stepper started a foreign wait itself.
-                        block_at_foreign_wait(self, task, msg)
                     else:
                         foreign_yield(self, task, msg)
                 if instruments and "after_task_step" in instruments:

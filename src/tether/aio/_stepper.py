@@ -134,7 +134,7 @@ class _Stepper:
             loop._open_batch = None
             task._aio_point = True
             return _CHECKPOINT
-        wakeup = start_wait(task, yielded)
+        wakeup = start_wait(task, yielded, loop)
         if wakeup is not None:
             # The common wait, started here: the kernel blocks the task on
             # the wakeup (a `lowlevel.ForeignWaitAbort`) without calling

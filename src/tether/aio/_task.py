@@ -532,7 +532,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         self._aio_point = True
         # The common case first. (A pending cancel() takes the general path
         # below, which delivers it.)
-        wakeup = start_wait(self, awaited)
+        wakeup = start_wait(self, awaited, self._loop)
         if wakeup is not None:
             return wakeup  # type: ignore[return-value]
         blocking = getattr(awaited, "_asyncio_future_blocking", None)
@@ -591,20 +591,21 @@ class Task(StdlibTask[T], lowlevel.Task):
         return lowlevel.Abort.SUCCEEDED
 
 
-def start_wait(task: Task[Any], awaited: Any) -> _Wakeup | None:
+def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> _Wakeup | None:
     """If `awaited` is the common case of what the task's coroutine yields,
     make the task wait for it and return the task's wakeup (the wait's
     abort function); else return None and change nothing. The common case:
     a pending future (or task) of the task's loop, not the task itself,
     awaited the normal way, with no ``cancel()`` pending. asyncio's checks
-    then all pass, and the wakeup cannot run before the task waits."""
+    then all pass, and the wakeup cannot run before the task waits.
+    (`loop` is the task's: read once by the caller.)"""
     kind = type(awaited)
     if not (
         (kind is Future or kind is Task)
         and awaited is not task
         and not task._must_cancel
         and awaited._asyncio_future_blocking
-        and awaited._loop is task._loop
+        and awaited._loop is loop
         and not awaited.done()
     ):
         return None

@@ -186,6 +186,8 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         loop._transports[self._sock_fd] = self
         self._protocol_connected = False
         self._read_ready_cb: Any = None
+        #: The loop's read buffer (one per loop, see `read_view`).
+        self._read_view = read_view(loop)
         self.set_protocol(protocol)
         self._server = server
         self._buffer = bytearray()
@@ -271,7 +273,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         max_size = self.max_size
         try:
             if max_size == READ_BUFFER_SIZE:
-                view = self._loop._read_view or read_view(self._loop)
+                view = self._read_view
                 data = view[: sock.recv_into(view)].tobytes()
             elif 0 < max_size < READ_BUFFER_SIZE:
                 view = read_view(self._loop)
@@ -363,9 +365,10 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
             self._conn_lost += 1
             return
         if not self._buffer:
-            assert self._sock is not None
+            # (Set while the connection is not lost.)
+            sock: socket.socket = self._sock  # type: ignore[assignment]
             try:
-                sent = self._sock.send(data)
+                sent = sock.send(data)
             except (BlockingIOError, InterruptedError):
                 pass
             except (SystemExit, KeyboardInterrupt):
