@@ -46,6 +46,11 @@ SCRIPTS = ("core", "sync", "many", "aio", "io")
 #: for the asyncio face) is the "tether" column.
 BASELINES = ("asyncio", "uvloop", "trio")
 
+#: How cells and ratios are taken with --processes K (see benchmarks/_harness.py).
+ROUNDS_NOTE = (
+    " (in rounds of one process per library; each ratio is the median of the rounds' ratios)"
+)
+
 #: A ratio is printed in bold (tether slower) only above 1 + TIE_BAND:
 #: smaller differences are within the noise of one run.
 TIE_BAND = 0.05
@@ -208,7 +213,8 @@ def _markdown(
         + ", ".join(f"{lib} {v}" for lib, v in sorted(versions.items()))
         + ".",
         f"Mode: {'--quick (small sizes)' if args.quick else 'full'}"
-        f"{f', median of {args.processes} processes per cell' if args.processes > 1 else ''}; "
+        f"{f', median of {args.processes} processes per cell' if args.processes > 1 else ''}"
+        f"{ROUNDS_NOTE if args.processes > 1 else ''}; "
         f"load average before {load_before}, after {load_after}; "
         f"{elapsed / 60:.0f} min. Made by `python benchmarks/run.py"
         f"{' --quick' if args.quick else ''}`.",
@@ -327,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         "--processes",
         type=int,
         default=1,
-        help="fresh processes per (workload, library); the median of their bests is reported",
+        help="rounds of one fresh process per library for each workload; the median of each "
+        "library's bests, and of the rounds' ratios, is reported",
     )
     parser.add_argument("--chart", choices=("png", "svg"), default="png", help="chart format")
     parser.add_argument(
