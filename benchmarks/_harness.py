@@ -28,6 +28,10 @@ How a run works
   one *probe* subprocess per library to learn whether it imports (and its
   version), then one *measurement* subprocess per (workload, library) pair, so
   that one library's garbage, caches and interpreter state never bill another.
+  With ``--processes K`` a workload is measured in K rounds, each one such
+  process per library, the libraries taking turns in a rotating order; a
+  ratio is then the median of the K ratios taken within a round (see
+  `paired_ratio`).
 * Inside a measurement subprocess, the implementation is called ``warmup``
   times (results discarded), then ``repeat`` times; ``gc.collect()`` runs
   before every call. The reported number is the best (smallest) of the
@@ -352,7 +356,8 @@ class _Cell:
     #: or with several processes the median of each process's best.
     value: float | None = None
     samples: list[float] = field(default_factory=list)
-    #: Each measurement process's best run.
+    #: Each measurement process's best run, in round order (see
+    #: `Suite._measure_row`).
     process_bests: list[float] = field(default_factory=list)
     #: Extra metrics (see `Extra`): every timed run's value, by name.
     extras: dict[str, list[float]] = field(default_factory=dict)
@@ -372,7 +377,9 @@ def round_ratios(a: _Cell, b: _Cell) -> list[float]:
     empty unless both were measured in the same two or more rounds."""
     if len(a.process_bests) < 2 or len(a.process_bests) != len(b.process_bests):
         return []
-    return [x / y for x, y in zip(a.process_bests, b.process_bests, strict=True) if y]
+    if not all(b.process_bests):
+        return []
+    return [x / y for x, y in zip(a.process_bests, b.process_bests, strict=True)]
 
 
 def paired_ratio(a: _Cell, b: _Cell) -> float | None:
@@ -686,8 +693,9 @@ class Suite:
             type=int,
             default=1,
             metavar="K",
-            help="measure each pair in K fresh processes and report the median of "
-            "their best runs (default 1)",
+            help="measure each workload in K rounds of one fresh process per library "
+            "and report the median of each library's best runs, and of the rounds' "
+            "ratios (default 1)",
         )
         parser.add_argument(
             "--timeout",
@@ -1014,7 +1022,9 @@ class Suite:
                 out += [
                     f"The processes ran in {processes} rounds, one per library in each "
                     "round, in a rotating order; each ratio is the median of the "
-                    "rounds' ratios.",
+                    "rounds' ratios (so it need not equal the quotient of the two "
+                    "cells), except on the rows of a second metric, which divide the "
+                    "medians over all runs.",
                 ]
         if notes:
             out += ["", "Notes:"] + [f"  [{i}] {text}" for i, text in enumerate(notes, 1)]
@@ -1045,6 +1055,7 @@ class Suite:
                 "ops": ops,
                 "libraries": {},
                 "ratios": {},
+                "round_ratios": {},
             }
             entry["clock"] = wl.clock
             entry["unit"] = unit_label(wl)
@@ -1078,7 +1089,7 @@ class Suite:
                         entry["ratios"][f"{subject}/{base}"] = value
                     rounds = round_ratios(subj, other)
                     if rounds:
-                        entry.setdefault("round_ratios", {})[f"{subject}/{base}"] = rounds
+                        entry["round_ratios"][f"{subject}/{base}"] = rounds
                     for key in wl.extras:
                         mine, theirs = subj.extra(key), other.extra(key)
                         if mine is not None and theirs:

@@ -217,7 +217,8 @@ def _markdown(
         f"{ROUNDS_NOTE if args.processes > 1 else ''}; "
         f"load average before {load_before}, after {load_after}; "
         f"{elapsed / 60:.0f} min. Made by `python benchmarks/run.py"
-        f"{' --quick' if args.quick else ''}`.",
+        f"{' --quick' if args.quick else ''}"
+        f"{f' --processes {args.processes}' if args.processes > 1 else ''}`.",
         "",
     ]
     if _busy(load_before, load_after):
@@ -232,8 +233,10 @@ def _markdown(
         "Per operation, lower is better. tether is the trio-style API, or "
         "`tether.aio` on rows marked *aio*. Ratios are tether / other: below "
         "1.00x tether is faster or smaller, **bold** where it is slower. "
-        "(CPU) rows are process CPU time, the others wall time. What each row "
-        "does: `benchmarks/README.md`.",
+        "(CPU) rows are process CPU time, the others wall time. With several "
+        "rounds, a ratio is the median of the rounds' ratios, which need not "
+        "equal the quotient of the two cells. What each row does: "
+        "`benchmarks/README.md`.",
         "",
     ]
     if chart_name:

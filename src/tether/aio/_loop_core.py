@@ -59,7 +59,6 @@ import time
 import warnings
 import weakref
 from asyncio import CancelledError, events
-from asyncio import Future as _Future
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar, TypeVarTuple, Unpack
@@ -81,6 +80,7 @@ from ._futures import isfuture
 from ._native import adopt
 from ._selector import Selector
 from ._signals import SignalHandlers
+from ._stdlib import Future as _Future
 from ._stdlib import get_running_loop_or_none, set_running_loop
 from ._stepper import _DETACH, _Stepper
 from ._task import (

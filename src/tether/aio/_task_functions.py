@@ -1,6 +1,6 @@
 """The module-level task functions of tether.aio: `current_task`,
 `all_tasks`, `create_task` and `ensure_future` (the `Task` class and how a
-task is made and stepped are in `_task.py`)."""
+task is made are in `_task.py`; how it is stepped, in `_stepper.py`)."""
 
 from __future__ import annotations
 
