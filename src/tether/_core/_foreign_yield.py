@@ -3,8 +3,8 @@
 The step loop (`Runner._run_loop`) tests what a task yielded against the
 common traps only (`CHECKPOINT`, `CANCEL_SHIELDED_CHECKPOINT`, a
 `ParkingLot`, `WaitTaskRescheduled`, a face's `TASK_EXIT`), by identity or
-exact type, and blocks a task that yielded a `ForeignWaitAbort` (tested by
-the class it last saw, then by `isinstance`) with `block_at_foreign_wait`.
+exact type, and blocks a task that yielded a `ForeignWaitAbort` (tested with
+`isinstance`) with `block_at_foreign_wait`.
 Everything else lands in `foreign_yield`, which is off the hot path and may
 take its time:
 

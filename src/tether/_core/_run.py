@@ -506,8 +506,6 @@ class Runner:
         ready_watches = self.ready_watches
         # Whether the last turn ran ready hooks (see step 4).
         hooks_ran = False
-        # The class of the last `ForeignWaitAbort` a task yielded.
-        foreign_abort_kind: type | None = None
         spare: list[Task] = []
         while self.init_task_outcome is None:
             # 1. Wait for I/O (skipped when tasks are runnable and nothing could
@@ -650,11 +648,10 @@ class Runner:
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
                             task._attempt_delivery_of_any_pending_cancel()
-                    elif kind is foreign_abort_kind or isinstance(msg, ForeignWaitAbort):
+                    elif isinstance(msg, ForeignWaitAbort):
                         # A face's stepper started a foreign wait itself (an
-                        # aio task's every wait: its class is remembered,
-                        # and tested before the subclass check).
-                        foreign_abort_kind = kind
+                        # aio task's every wait: tested before TASK_EXIT,
+                        # which comes once per task).
                         block_at_foreign_wait(self, task, msg)
                     elif msg is TASK_EXIT and type(task) is not CoroutineTask:
                         # A face's stepper ended its task (see TASK_EXIT).

@@ -276,7 +276,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
                 view = self._read_view
                 data = view[: sock.recv_into(view)].tobytes()
             elif 0 < max_size < READ_BUFFER_SIZE:
-                view = read_view(self._loop)
+                view = self._read_view
                 data = view[: sock.recv_into(view, max_size)].tobytes()
             else:
                 data = sock.recv(max_size)
