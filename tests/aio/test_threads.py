@@ -155,3 +155,56 @@ def test_call_soon_threadsafe_from_many_threads():
         return len(seen)
 
     assert aio.run(main()) == 40
+
+
+def test_a_schedule_waits_for_the_loops_worker_threads():
+    # While a job of the loop's executor runs (run_in_executor, to_thread,
+    # the default executor's shutdown at the end of run_hosted), the run is
+    # not deadlocked: a schedule must wait for the thread's result rather
+    # than report that nothing can wake the task.
+    from tether.testing import Schedule
+
+    async def job_results():
+        loop = aio.get_running_loop()
+        first = await loop.run_in_executor(None, _slow_value, "executor")
+        second = await aio.to_thread(_slow_value, "to_thread")
+        return first, second
+
+    async def main():
+        return await aio.run_hosted(job_results())
+
+    assert Schedule().run(main) == ("executor", "to_thread")
+
+
+def test_a_deadlock_after_the_loops_worker_threads_is_still_reported():
+    # The count of jobs out is given back when they report, and when the
+    # hosted loop stops with one still out (its result never comes back to
+    # the closed loop): a real deadlock afterwards is reported at once.
+    import tether
+    from tether.testing import HangError, Schedule
+
+    release = threading.Event()
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+
+    async def abandon_a_job():
+        loop = aio.get_running_loop()
+        assert await loop.run_in_executor(None, _slow_value, 7) == 7
+        with pytest.raises(TimeoutError):
+            async with aio.timeout(1):
+                await loop.run_in_executor(pool, release.wait, 10)
+
+    async def main():
+        await aio.run_hosted(abandon_a_job())
+        await tether.Event().wait()  # nothing will ever set it
+
+    try:
+        with pytest.raises(HangError, match="deadlocked"):
+            Schedule().run(main)
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def _slow_value(value):
+    time.sleep(0.02)  # long enough for the loop to find nothing else to do
+    return value

@@ -80,6 +80,13 @@ def _copy_state_to_asyncio(source: concurrent.futures.Future[Any], dest: Future[
         dest.set_result(source.result())
 
 
+def _report_and_copy(
+    reported: Callable[[], None], source: concurrent.futures.Future[Any], dest: Future[Any]
+) -> None:
+    reported()
+    _copy_state_to_asyncio(source, dest)
+
+
 def _copy_state_to_concurrent(source: Future[Any], dest: concurrent.futures.Future[Any]) -> None:
     if source.cancelled():
         dest.cancel()
@@ -105,6 +112,15 @@ def wrap_future(future: Any, *, loop: Any = None) -> Future[Any]:
         raise TypeError(f"concurrent.futures.Future is expected, got {future!r}")
     if loop is None:
         loop = get_event_loop()
+    return wrap_reported(future, loop, None)
+
+
+def wrap_reported(
+    future: concurrent.futures.Future[Any], loop: Any, reported: Callable[[], None] | None
+) -> Future[Any]:
+    """`wrap_future`, calling `reported` (if not None) in the loop's thread
+    just before the outcome is copied over (never, if the loop is closed by
+    then)."""
     wrapped: Future[Any] = loop.create_future()
     source = future
 
@@ -115,7 +131,10 @@ def wrap_future(future: Any, *, loop: Any = None) -> Future[Any]:
     def copy_over(done: concurrent.futures.Future[Any]) -> None:
         if loop.is_closed():
             return
-        loop.call_soon_threadsafe(_copy_state_to_asyncio, done, wrapped)
+        if reported is None:
+            loop.call_soon_threadsafe(_copy_state_to_asyncio, done, wrapped)
+        else:
+            loop.call_soon_threadsafe(_report_and_copy, reported, done, wrapped)
 
     wrapped.add_done_callback(cancel_source)
     source.add_done_callback(copy_over)

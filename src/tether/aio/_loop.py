@@ -25,10 +25,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from . import _connections, _datagram, _pipes, _sockets, _subprocess
-from ._futures import wrap_future
+from ._futures import wrap_reported
 from ._gather import gather
 from ._loop_core import LoopCore
 from ._selector import READER, WRITER, Selector
+from ._thread_reports import ThreadReports
 from ._timeouts import timeout as aio_timeout
 
 T = TypeVar("T")
@@ -106,7 +107,12 @@ class TetherEventLoop(LoopCore):
             if executor is None:
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
                 self._default_executor = executor
-        return wrap_future(executor.submit(func, *args), loop=self)
+        future = executor.submit(func, *args)
+        # (Counted once submitted: the kernel must not think the run stuck
+        # while the thread works; see `_thread_reports.py`.)
+        reports = self._thread_reports
+        reports.job_started(self._nursery is not None)
+        return wrap_reported(future, self, reports.job_reported)
 
     def set_default_executor(self, executor: Any) -> None:
         """Use `executor` (a `concurrent.futures.ThreadPoolExecutor`) for
@@ -124,18 +130,24 @@ class TetherEventLoop(LoopCore):
         if executor is None:
             return
         future = self.create_future()
+        reports = self._thread_reports
 
         def shut_down() -> None:
             try:
                 executor.shutdown(wait=True)
                 if not self.is_closed():
-                    self.call_soon_threadsafe(_set_result_unless_cancelled, future, None)
+                    self.call_soon_threadsafe(_report_shutdown, reports, future, None)
             except Exception as exc:
                 if not self.is_closed():
-                    self.call_soon_threadsafe(_set_exception_unless_cancelled, future, exc)
+                    self.call_soon_threadsafe(_report_shutdown, reports, future, exc)
 
         thread = threading.Thread(target=shut_down, name="tether.aio executor shutdown")
-        thread.start()
+        reports.job_started(self._nursery is not None)
+        try:
+            thread.start()
+        except BaseException:
+            reports.job_reported()
+            raise
         try:
             async with aio_timeout(timeout):
                 await future
@@ -583,11 +595,14 @@ def _handler_context(context: dict[str, Any]) -> Any:
     return run_in if hasattr(run_in, "run") else None
 
 
-def _set_result_unless_cancelled(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.cancelled():
-        future.set_result(result)
-
-
-def _set_exception_unless_cancelled(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.cancelled():
+def _report_shutdown(
+    reports: ThreadReports, future: asyncio.Future[Any], exc: BaseException | None
+) -> None:
+    # (In the loop's thread: the default executor's shutdown is over.)
+    reports.job_reported()
+    if future.cancelled():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
         future.set_exception(exc)

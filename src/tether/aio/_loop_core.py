@@ -20,18 +20,17 @@ tasks:
 - file-descriptor callbacks (`add_reader`...) are run by one kernel task
   that waits on a `lowlevel.FdWatchSet` (or by its hook: `_selector.py`).
 
-What asyncio keeps at loop level (tasks, callbacks, timers, readers, futures)
-stays at loop level here, so it survives from one segment to the next. At
-the end of a segment (`stop()`, or the future of `run_until_complete`
-finishing), the loop *freezes* between two kernel batches, as asyncio stops
-between two iterations: from then on kernel tasks of the loop leave the
-kernel instead of running user code (an aio task waiting for a future keeps
-waiting, detached; one that could run is queued with the value it would have
-been resumed with; an unrun batch of callbacks is queued), then the root
-nursery is cancelled and the segment ends. The next segment starts from the
-queue. An aio task that is inside tether-native (trio-style) code when its
-segment ends cannot leave the kernel there: it is cancelled with
-`tether.Cancelled` (see docs/aio.md).
+What asyncio keeps at loop level (tasks, callbacks, timers, readers, futures,
+worker-thread jobs) stays at loop level here: it survives from one segment to
+the next. At a segment's end (`stop()`, or `run_until_complete`'s future is
+done), the loop *freezes* between two kernel batches, as asyncio stops between
+two iterations: then its kernel tasks leave the kernel instead of running user
+code (an aio task waiting for a future keeps waiting, detached; one that could
+run is queued with the value it would have been resumed with; an unrun batch
+of callbacks is queued), the root nursery is cancelled and the segment ends.
+The next segment starts from the queue. An aio task inside tether-native
+(trio-style) code when its segment ends cannot leave the kernel there: it is
+cancelled with `tether.Cancelled` (see docs/aio.md).
 
 Invariants:
 
@@ -95,6 +94,7 @@ from ._task import (
     new_task,
 )
 from ._task_functions import ensure_future
+from ._thread_reports import ThreadReports
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -148,6 +148,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         self._task_factory: Callable[..., Any] | None = None
         self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_shutdown_called = False
+        self._thread_reports = ThreadReports()
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
         #: Things to run when the loop next runs, in order: callbacks, and
@@ -166,12 +167,10 @@ class LoopCore(asyncio.AbstractEventLoop):
         #: segment ends (`_freeze` wakes it), then cancels the nursery.
         self._main_ktask: lowlevel.Task | None = None
         self._main_waiting = False
-        #: The interpreter's coroutine origin tracking depth before debug
-        #: mode set it; None while the loop has not set it.
+        #: The coroutine origin tracking depth debug mode replaced, or None.
         self._saved_origin_tracking_depth: int | None = None
         #: The batch that callbacks queued now join; None when something
-        #: entered the kernel's run queue since it opened (see the module
-        #: docstring).
+        #: entered the kernel's run queue since it opened (see above).
         self._open_batch: CallbackBatch | None = None
         #: The batches of the callback runners that wait for work.
         self._idle_batches: list[CallbackBatch] = []
@@ -350,6 +349,7 @@ class LoopCore(asyncio.AbstractEventLoop):
                 self._frozen = False
                 with self._lock:
                     self._token = lowlevel.current_tether_token()
+                self._thread_reports.segment_started()
                 # What was queued while the loop was not running goes first,
                 # in order; timers that are due run after it, as in asyncio.
                 pending = self._pending
@@ -383,6 +383,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         finally:
             with self._lock:
                 self._token = None
+            self._thread_reports.segment_ended()
             self._nursery = None
             self._stepper = None
             self._kernel = None

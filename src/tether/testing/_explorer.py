@@ -139,8 +139,9 @@ class Explorer(Scheduler):
             return 0
 
     def all_tasks_blocked(self) -> None:
-        # (Never called while a to_thread job is running: the kernel counts
-        # a worker thread's report as something that can wake a task.)
+        # (Never called while a to_thread job or a tether.aio loop's
+        # executor job is running: the kernel counts a worker thread's
+        # report as something that can wake a task.)
         if self.aborted is not None:
             raise self.aborted  # the run is being abandoned anyway
         if self.deadlock is None:
