@@ -9,11 +9,10 @@
 - `assert_checkpoints`, `assert_no_checkpoints`: check where code can be
   cancelled.
 - `Schedule`, `schedules()`: explore task interleavings with hypothesis;
-  a failing interleaving shrinks and replays from its seed.
-- `open_stream_to_socket_listener`: connect a test client to a listener on
-  a port the kernel chose.
   a failing interleaving shrinks to the fewest decisions against the default
   order, is told step by step, and replays (``Schedule.replay("...")``).
+- `open_stream_to_socket_listener`: connect a test client to a listener on
+  a port the kernel chose.
 - `tether_test`: run an async test function without the pytest plugin.
 - In-memory streams: `memory_stream_pair` and `memory_stream_one_way_pair`
   (unlimited buffering, with hooks to stall or trickle data),
