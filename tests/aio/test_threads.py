@@ -208,3 +208,19 @@ def test_a_deadlock_after_the_loops_worker_threads_is_still_reported():
 def _slow_value(value):
     time.sleep(0.02)  # long enough for the loop to find nothing else to do
     return value
+
+
+def test_run_in_executor_called_from_another_thread_still_works():
+    # Not what asyncio's API is for, but it worked, and the count of the
+    # loop's jobs (kept in the loop's thread) must not break it.
+    async def main():
+        loop = aio.get_running_loop()
+        futures = []
+        caller = threading.Thread(
+            target=lambda: futures.append(loop.run_in_executor(None, _slow_value, 5))
+        )
+        caller.start()
+        caller.join()
+        return await futures[0]
+
+    assert aio.run(main()) == 5

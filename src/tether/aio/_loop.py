@@ -109,7 +109,11 @@ class TetherEventLoop(LoopCore):
                 self._default_executor = executor
         future = executor.submit(func, *args)
         # (Counted once submitted: the kernel must not think the run stuck
-        # while the thread works; see `_thread_reports.py`.)
+        # while the thread works; see `_thread_reports.py`. Not a job
+        # submitted from another thread while the loop runs: asyncio's API
+        # is not for that, but such calls worked, and still do.)
+        if self._thread_id is not None and self._thread_id != threading.get_ident():
+            return wrap_reported(future, self, None)
         reports = self._thread_reports
         reports.job_started(self._nursery is not None)
         return wrap_reported(future, self, reports.job_reported)
