@@ -831,10 +831,20 @@ def test_a_deadlock_on_an_autojump_clock_fails_fast(pytester):
         @pytest.mark.tether
         async def test_waiting_for_idle_is_not_a_deadlock(autojump_clock):
             await tether.testing.wait_all_tasks_blocked(0.3)
+
+        @pytest.mark.tether
+        async def test_an_aio_executor_job_is_not_a_deadlock(autojump_clock):
+            import time
+            from tether import aio
+
+            async def job():
+                await aio.get_running_loop().run_in_executor(None, time.sleep, 0.3)
+
+            await aio.run_hosted(job())
         """,
         "--tether-deadlock-grace=0.1",
     )
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=5, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*test_deadlock deadlocked: every task is blocked and nothing can wake one*",
