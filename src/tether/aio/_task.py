@@ -56,12 +56,12 @@ The transitions (in one place each; the hot ones also written out inline):
 - RUNNING to WAITING: the coroutine awaits a future (`_on_foreign_yield`;
   `start_wait` for the common case);
 - WAITING to RUNNING: the future is done (`_Wakeup.fire`; its common case
-  also in `LoopCore.call_soon`), or a tether scope around the task aborts
-  the wait (`_abort_wait`);
+  also in `LoopCore.call_soon`), a parked task is woken (`wake_parked`), or
+  a tether scope around the task aborts the wait (`_abort_wait`);
 - WAITING to WAITING_DETACHED: the segment ends (`LoopCore._freeze`, or
   `_abort_wait` when the segment's nursery is cancelled);
 - WAITING_DETACHED to QUEUED (or STARTING): the future is done
-  (`_Wakeup.fire`);
+  (`_Wakeup.fire`), or the parked task is woken (`wake_parked`);
 - RUNNING or STARTING to QUEUED: the segment ends before the task's next
   step (the stepper, `Task._queue`), or it ended abnormally
   (`LoopCore._detach_after_abnormal_exit`);
@@ -71,7 +71,8 @@ Invariants:
 
 - QUEUED exactly while the task is in the loop's pending queue.
 - WAITING and WAITING_DETACHED: ``_fut_waiter`` is the future, with
-  ``_wakeup`` among its done callbacks.
+  ``_wakeup`` among its done callbacks; or, for a task parked without a
+  future (``await PARK``, see `_park.py`), ``_wakeup`` itself.
 - ``_slow`` is True whenever the next step has more to do than send the
   value it gets: load `_resume`, deliver a pending `cancel()`
   (``_must_cancel``) or swap in an interrupt (``_interrupt``). It may be
@@ -100,6 +101,7 @@ import outcome
 
 from .. import lowlevel
 from ._futures import loop_of
+from ._park import PARK
 from ._stdlib import (
     Future,
     StdlibTask,
@@ -151,6 +153,11 @@ _RESULT_REPR_KEEP = 27
 _UNCANCEL_WITHDRAWS = sys.version_info >= (3, 13)
 
 
+def _cancelled_error(msg: Any) -> asyncio.CancelledError:
+    """The error a future cancelled with `msg` raises when awaited."""
+    return asyncio.CancelledError() if msg is None else asyncio.CancelledError(msg)
+
+
 def _message_of(exc: BaseException) -> Any:
     return exc.args[0] if exc.args else None
 
@@ -183,6 +190,18 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
 
     def __repr__(self) -> str:
         return f"<wakeup of {self.task!r}>"
+
+    def cancel(self, msg: Any = None) -> bool:
+        """`Task.cancel` of a task that is parked (`PARK`: its ``_fut_waiter``
+        is this wakeup), as it cancels a future it waits for: the task is
+        woken with `CancelledError` (its wait raises it) and True returned.
+        False if the task has been woken already."""
+        task = self.task
+        state = task._task_state
+        if task._fut_waiter is not self or (state is not WAITING and state is not WAITING_DETACHED):
+            return False
+        wake_parked(task, outcome.Error(_cancelled_error(msg)))
+        return True
 
     def fire(self) -> None:
         task = self.task
@@ -349,7 +368,10 @@ class Task(StdlibTask[T], lowlevel.Task):
                     result = f"{result[:_RESULT_REPR_KEEP]}...{result[-_RESULT_REPR_KEEP:]}"
                 parts.append(f"result={result}")
         elif self._fut_waiter is not None:
-            parts.append(f"wait_for={self._fut_waiter!r}")
+            if self._fut_waiter is getattr(self, "_wakeup", None):
+                parts.append("wait_for=<parked>")
+            else:
+                parts.append(f"wait_for={self._fut_waiter!r}")
         return f"<{type(self).__name__} {' '.join(parts)}>"
 
     def get_coro(self) -> Coroutine[Any, Any, T] | Generator[Any, None, T]:
@@ -535,6 +557,11 @@ class Task(StdlibTask[T], lowlevel.Task):
         wakeup = start_wait(self, awaited, self._loop)
         if wakeup is not None:
             return wakeup  # type: ignore[return-value]
+        if awaited is PARK:
+            # (`start_wait` parks the task unless a cancel() is pending.) The
+            # wait is cancelled before it starts, as a future's would be.
+            self._must_cancel = False
+            raise _cancelled_error(self._cancel_message)
         blocking = getattr(awaited, "_asyncio_future_blocking", None)
         if blocking is None:
             if inspect.isgenerator(awaited):
@@ -585,7 +612,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         else:
             self._task_state = RUNNING
             future = self._fut_waiter
-            if future is not None:
+            if future is not None and future is not self._wakeup:
                 future.remove_done_callback(self._wakeup)
             self._fut_waiter = None
         return lowlevel.Abort.SUCCEEDED
@@ -608,6 +635,16 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> _Wakeup | None:
         and awaited._loop is loop
         and not awaited.done()
     ):
+        if awaited is PARK and not task._must_cancel:
+            # Parked without a future (see `_park.py`): the wakeup stands
+            # for one.
+            wakeup = getattr(task, "_wakeup", None)
+            if wakeup is None:
+                wakeup = task._wakeup = _Wakeup(task)
+            task._fut_waiter = wakeup
+            task._aio_point = True
+            task._task_state = WAITING
+            return wakeup
         return None
     awaited._asyncio_future_blocking = False
     wakeup = getattr(task, "_wakeup", None)
@@ -618,6 +655,37 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> _Wakeup | None:
     task._aio_point = True
     task._task_state = WAITING
     return wakeup
+
+
+def wake_parked(task: Task[Any], result: outcome.Outcome[Any]) -> bool:
+    """Wake `task`, parked on `PARK`, with `result` (an outcome: its value is
+    what the await returns, never None; its error is raised there). False,
+    and nothing done, if the task is not parked now (woken already, or
+    cancelled). (`PARK_TRUE` is the usual result.)"""
+    state = task._task_state
+    if state is WAITING:
+        # (A waiting task has its wakeup: made at its first wait.)
+        if task._fut_waiter is not task._wakeup:
+            return False
+        loop = task._loop
+        if loop._nursery is not None:
+            task._task_state = RUNNING
+            # (As `_Wakeup.fire`: callbacks queued from now on run after it.)
+            loop._open_batch = None
+            loop._kernel.reschedule(task, result)  # type: ignore[union-attr]
+            return True
+    elif state is not WAITING_DETACHED or task._fut_waiter is not task._wakeup:
+        return False
+    if type(result) is outcome.Value:
+        task._set_resume(result.value, None)
+    else:
+        task._set_resume(None, result.error)  # type: ignore[attr-defined]
+    task._loop._make_ready(task)
+    return True
+
+
+#: What `Event.set` wakes its parked tasks with (``await PARK`` returns True).
+PARK_TRUE: outcome.Value[bool] = outcome.Value(True)
 
 
 class _Interrupt:
