@@ -11,7 +11,10 @@ import subprocess
 
 import pytest
 
+import tether
 from tether import aio
+
+from .conftest import run_virtual
 
 
 async def echo_upper(reader, writer):
@@ -496,3 +499,38 @@ def test_datagrams_queue_when_the_socket_is_full_and_close_drains_them():
     sent, received = aio.run(main())
     assert [int(datagram[:8]) for datagram in received] == list(range(sent))
     assert pauses == ["pause", "resume"] and lost == [None]
+
+
+def test_a_reading_task_parks_and_a_trio_style_reader_waits_for_a_future():
+    async def trio_style_read(reader, got):
+        got.append(await reader.read(5))
+
+    async def main():
+        loop = aio.get_running_loop()
+        reader = aio.StreamReader()
+        task = aio.create_task(reader.read(5))
+        await aio.sleep(0)
+        parked = "wait_for=<parked>" in repr(task)
+        loop.call_later(1, reader.feed_data, b"first")
+        first = await task
+        got = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(trio_style_read, reader, got)
+            await aio.sleep(0)
+            waits_for_a_future = isinstance(reader._waiter, aio.Future)
+            loop.call_later(1, reader.feed_data, b"again")
+        return parked, first, waits_for_a_future, got
+
+    assert run_virtual(main()) == (True, b"first", True, [b"again"])
+
+
+def test_a_parked_reader_waits_across_the_loops_runs(loop):
+    reader = aio.StreamReader(loop=loop)
+    task = loop.create_task(reader.readexactly(3))
+    loop.run_until_complete(aio.sleep(0))
+    assert "wait_for=<parked>" in repr(task)
+    reader.feed_data(b"ab")  # between runs: the task is queued, reads 2 of 3
+    loop.run_until_complete(aio.sleep(0))
+    assert not task.done()
+    loop.call_soon(reader.feed_data, b"c")
+    assert loop.run_until_complete(task) == b"abc"

@@ -97,7 +97,7 @@ async def timeout_and_wait_for():
     event = asyncio.Event()
     try:
         await asyncio.wait_for(event.wait(), 0.01)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         print("wait_for timed out")
     print("waiters:", repr(event).split("[")[1])
     task = asyncio.create_task(event.wait())
