@@ -1,7 +1,7 @@
 """`PARK`: what an aio task awaits to wait without a future.
 
-A primitive of tether.aio that keeps its waiting tasks itself (`Event`)
-parks the task with ``await PARK``. The task's stepper sees `PARK` where it
+A primitive of tether.aio that keeps its waiting tasks itself (`Event`,
+`StreamReader`) parks the task with ``await PARK``. The task's stepper sees `PARK` where it
 would see a future (`start_wait`) and blocks the task in the kernel as if it
 waited for one, with its wakeup standing in for the future. The primitive
 wakes it with `_task.wake_parked`, and the await returns the value given
