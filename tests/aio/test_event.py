@@ -121,3 +121,22 @@ def test_a_parked_task_waits_across_the_loops_runs(loop):
     loop.run_until_complete(aio.sleep(0))
     loop.call_soon(event.set)  # set inside the next run
     assert loop.run_until_complete(again) is True
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "eager_task_factory"), reason="new in 3.12")
+def test_a_stdlib_task_started_eagerly_inside_a_step_waits_for_a_future():
+    # asyncio's eager task factory runs the new (stdlib) task's first step
+    # inside the creating task's step: the kernel is stepping the creator,
+    # but the task that waits is the eager one, which cannot park.
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(asyncio.eager_task_factory)
+        event, reader = aio.Event(), aio.StreamReader()
+        waits = asyncio.create_task(event.wait())
+        reads = asyncio.create_task(reader.read(3))
+        await asyncio.sleep(0)
+        event.set()
+        reader.feed_data(b"abc")
+        return await waits, await reads
+
+    assert run_virtual(main()) == (True, b"abc")

@@ -17,6 +17,7 @@ from asyncio.events import _get_running_loop
 from typing import Any, Literal
 
 from ._park import PARK
+from ._stdlib import current_task_of
 from ._task import PARK_TRUE, Task, wake_parked
 
 #: (Called rather than reached through ``super()``, whose cell would make
@@ -56,14 +57,14 @@ class Event(asyncio.Event):
         if _get_running_loop() is not self._loop:
             # Binds the event to the running loop, or refuses another loop.
             self._get_loop()  # type: ignore[attr-defined]
-        # The task that may park: a plain Task of this (tether) loop that
-        # its kernel is stepping now. Otherwise (a stock asyncio loop, a
-        # trio-style task, a task factory's task) wait for a future. (One
-        # local only: the frame of every waiting task holds them all.)
-        task = getattr(self._loop, "_kernel", None)
-        if task is not None:
-            task = task.current_task
-        if type(task) is not Task or task._loop is not self._loop:
+        # The task that may park: asyncio's current task, if it is a plain
+        # Task of this (tether) loop and also the task its kernel is
+        # stepping. Otherwise (a stock asyncio loop, a trio-style task, a
+        # task factory's task, a stdlib task started eagerly inside a step
+        # of ours) wait for a future. (One local only: the frame of every
+        # waiting task holds them all.)
+        task = current_task_of(self._loop)
+        if type(task) is not Task or task._loop._kernel.current_task is not task:  # type: ignore[union-attr]
             return await _stdlib_wait(self)
         self._waiters.append(task)
         try:

@@ -28,7 +28,7 @@ from typing import Any
 import outcome
 
 from ._park import PARK
-from ._stdlib import get_running_loop
+from ._stdlib import current_task_of, get_running_loop
 from ._task import PARK_TRUE, Task, wake_parked
 
 #: asyncio's default buffer limit for a stream (64 KiB).
@@ -85,11 +85,11 @@ class StreamReader(asyncio.StreamReader):
             self._paused = False
             self._transport.resume_reading()
         loop = self._loop
-        task = getattr(loop, "_kernel", None)
-        if task is not None:
-            task = task.current_task
-        if type(task) is Task and task._loop is loop:
-            # A plain Task of this tether loop, stepped now: it parks.
+        task = current_task_of(loop)
+        if type(task) is Task and task._loop._kernel.current_task is task:  # type: ignore[union-attr]
+            # asyncio's current task is a plain Task of this tether loop,
+            # and the kernel is stepping it (not a trio-style task, nor a
+            # stdlib task started eagerly inside its step): it parks.
             self._waiter = task
             try:
                 await PARK
