@@ -314,16 +314,25 @@ def test_loops_in_two_threads_at_once():
     assert results["main"][0] == "main"
 
 
-def test_aio_run_inside_tether_run_is_an_error():
+def test_aio_run_inside_tether_run_is_an_error_that_names_run_hosted():
+    loop = aio.new_event_loop()
+
     async def tmain():
         coro = aio.sleep(0)
         try:
-            aio.run(coro)
+            with pytest.raises(RuntimeError, match=r"await tether\.aio\.run_hosted"):
+                aio.run(coro)
+            with pytest.raises(RuntimeError, match=r"await tether\.aio\.run_hosted"):
+                loop.run_until_complete(coro)
         finally:
             coro.close()
+        # Refused before a task was made: none is left pending.
+        return len(aio.all_tasks(loop))
 
-    with pytest.raises(RuntimeError):
-        tether.run(tmain)
+    try:
+        assert tether.run(tmain) == 0
+    finally:
+        loop.close()
 
 
 def test_ctrl_c_cancels_the_main_task_then_raises_keyboard_interrupt():

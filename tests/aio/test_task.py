@@ -626,3 +626,28 @@ def test_uncancel_withdraws_a_pending_cancel_from_3_13():
 
     expected = "ran to the end" if sys.version_info >= (3, 13) else "cancelled"
     assert aio.run(main()) == expected
+
+
+def test_a_task_destroyed_while_pending_is_reported_as_in_asyncio():
+    # The loop closes with the task still waiting; once the task is
+    # collected, the loop's exception handler hears of it. A task that
+    # gather made itself is not reported (its gather reports its errors).
+    import gc
+
+    reports = []
+    loop = aio.new_event_loop()
+    loop.set_exception_handler(lambda loop, context: reports.append(context))
+
+    async def waits_forever():
+        await loop.create_future()
+
+    async def main():
+        aio.create_task(waits_forever(), name="left behind")
+        aio.ensure_future(aio.gather(waits_forever()))
+        await aio.sleep(0)
+
+    loop.run_until_complete(main())
+    loop.close()
+    gc.collect()
+    messages = [(c["message"], c["task"].get_name()) for c in reports if "task" in c]
+    assert messages == [("Task was destroyed but it is pending!", "left behind")]

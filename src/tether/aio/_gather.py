@@ -319,10 +319,11 @@ def gather(*coros_or_futures: Awaitable[Any], return_exceptions: bool = False) -
             if plain and type(arg) is _CoroutineType:
                 # The common case, without the general checks. The new task
                 # has no callbacks yet: the hook is its first one (see
-                # `Task._done_hook`). (Its ``_log_destroy_pending`` is not
-                # set: nothing reads it on a tether.aio Task.)
+                # `Task._done_hook`). As in asyncio, a task gather made
+                # itself is not reported if destroyed while pending.
                 child = new_task(arg, loop, None, None)
                 child._done_hook = hook
+                child._log_destroy_pending = False
             elif (
                 type(arg) is Task
                 and (loop is None or arg._loop is loop)

@@ -114,6 +114,10 @@ _MIN_CANCELLED_TIMERS = 100
 _CANCELLED_TIMERS_FRACTION = 0.5
 #: The states of a task whose kernel task runs in the current segment.
 _ATTACHED = frozenset({TaskState.STARTING, TaskState.RUNNING, TaskState.WAITING})
+IN_TETHER_RUN = (
+    "an aio event loop cannot run inside tether.run(): there, await "
+    "tether.aio.run_hosted(main()), which hosts the loop in the tether run"
+)
 
 
 def _debug_from_environment() -> bool:
@@ -151,20 +155,17 @@ class LoopCore(asyncio.AbstractEventLoop):
         self._thread_reports = ThreadReports()
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
-        #: Things to run when the loop next runs, in order: callbacks, and
-        #: tasks (to start in the kernel).
+        #: What runs when the loop next runs, in order: callbacks and tasks.
         self._pending: deque[QueuedCallback | Task[Any]] = deque()
         #: Callbacks from other threads; guarded by `_lock`.
         self._threadsafe: deque[events.Handle] = deque()
         self._lock = threading.Lock()
         self._token: lowlevel.TetherToken | None = None
         self._nursery: tether.Nursery | None = None
-        #: What the kernel steps for every task during a segment.
+        #: What the kernel steps for every task, and the segment's kernel.
         self._stepper: _Stepper | None = None
-        #: The segment's kernel (`lowlevel.current_stepping_state`).
         self._kernel: lowlevel.SteppingState | None = None
-        #: The segment's main task, which waits (`_main_waiting`) until the
-        #: segment ends (`_freeze` wakes it), then cancels the nursery.
+        #: The segment's main task: waits (`_main_waiting`) until `_freeze`.
         self._main_ktask: lowlevel.Task | None = None
         self._main_waiting = False
         #: The coroutine origin tracking depth debug mode replaced, or None.
@@ -177,18 +178,15 @@ class LoopCore(asyncio.AbstractEventLoop):
         #: TimerHandles, a heap ordered by time (their ``_when``).
         self._timers: list[Any] = []
         self._timer_scope: tether.CancelScope | None = None
-        #: The loop time the timer task sleeps until (its earliest timer).
-        self._timer_wake_at = float("inf")
+        self._timer_wake_at = float("inf")  # (the timer task sleeps until)
         self._timer_cancelled_count = 0
         self._segment_error: BaseException | None = None
         self._current_handle: Any = None
         self._fired_handle = events.Handle(_noop, (), self)
         self._selector: Selector | None = None
-        #: The buffer every transport of the loop reads into (made at the
-        #: first read; see `_transports.read_view`).
+        #: The buffer every transport reads into (`_transports.read_view`).
         self._read_view: memoryview | None = None
-        #: fd -> the transport that uses it; `add_reader` and friends refuse
-        #: those fds while the transport is open, as asyncio's do.
+        #: fd -> its open transport (`add_reader` and friends refuse the fd).
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._signals = SignalHandlers(self)
 
@@ -226,7 +224,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         """`run_forever` as a part of the current tether run (see
         `tether.aio.run_hosted`): one segment, run by the calling task."""
         self._check_closed()
-        self._check_running()
+        self._check_running(hosted=True)
         self._thread_id = threading.get_ident()
         set_running_loop(self)
         try:
@@ -303,11 +301,13 @@ class LoopCore(asyncio.AbstractEventLoop):
         if self._closed:
             raise RuntimeError("Event loop is closed")
 
-    def _check_running(self) -> None:
+    def _check_running(self, hosted: bool = False) -> None:
         if self.is_running():
             raise RuntimeError("This event loop is already running")
         if get_running_loop_or_none() is not None:
             raise RuntimeError("Cannot run the event loop while another loop is running")
+        if not hosted and lowlevel.in_tether_run():
+            raise RuntimeError(IN_TETHER_RUN)
 
     def _check_thread(self) -> None:
         if self._thread_id is not None and threading.get_ident() != self._thread_id:

@@ -49,6 +49,7 @@ from ..abc import Clock
 from ._events import new_event_loop, set_event_loop
 from ._gather import gather
 from ._loop import TetherEventLoop
+from ._loop_core import IN_TETHER_RUN
 from ._stdlib import get_running_loop_or_none
 from ._task import Task
 from ._task_functions import all_tasks
@@ -213,10 +214,14 @@ class Runner:
         had already cancelled the task); a second one raises at once.
 
         Raises `ValueError` if `coro` is not a coroutine and `RuntimeError`
-        when called with an event loop running in this thread."""
+        when called with an event loop running in this thread, or inside
+        `tether.run` (use `run_hosted` there)."""
         _require_coroutine(coro)
         if get_running_loop_or_none() is not None:
             raise RuntimeError("Runner.run() cannot be called from a running event loop")
+        if lowlevel.in_tether_run():
+            # (Before the task is made: it would never run.)
+            raise RuntimeError(IN_TETHER_RUN)
         loop = self._ensure_loop()
         task = loop.create_task(coro, context=self._context if context is None else context)
         with _CtrlC(loop, task) as ctrl_c:

@@ -761,6 +761,9 @@ def new_task(
         # (Before it is registered: a task that never runs is not one of
         # the loop's tasks, as in asyncio.)
         raise RuntimeError("Event loop is closed")
+    # (The C task's flag: its finalizer reports a task destroyed while
+    # still pending, as asyncio's does, unless a helper clears it.)
+    task._log_destroy_pending = True
     register_task(task)
     nursery = loop._nursery
     if nursery is not None and not loop._frozen:
