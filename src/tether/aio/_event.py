@@ -57,17 +57,24 @@ class Event(asyncio.Event):
         if _get_running_loop() is not self._loop:
             # Binds the event to the running loop, or refuses another loop.
             self._get_loop()  # type: ignore[attr-defined]
-        # The task that may park: asyncio's current task, if it is a plain
-        # Task of this (tether) loop and also the task its kernel is
-        # stepping. Otherwise (a stock asyncio loop, a trio-style task, a
-        # task factory's task, a stdlib task started eagerly inside a step
-        # of ours) wait for a future. (One local only: the frame of every
-        # waiting task holds them all.)
-        task = current_task_of(self._loop)
-        if type(task) is not Task or task._loop._kernel.current_task is not task:  # type: ignore[union-attr]
+        # (One local only: the frame of every waiting task holds them all.)
+        task = parking_task(self._loop)
+        if task is None:
             return await _stdlib_wait(self)
         self._waiters.append(task)
         try:
             return await PARK  # type: ignore[no-any-return]
         finally:
             self._waiters.remove(task)
+
+
+def parking_task(loop: Any) -> Task[Any] | None:
+    """The task that may park on `PARK` now: asyncio's current task of
+    `loop`, if it is a plain `Task` of that (tether) loop and also the task
+    its kernel is stepping. None otherwise (a stock asyncio loop, a
+    trio-style task, a task factory's task, a stdlib task started eagerly
+    inside a step of ours): the caller waits for a future, as asyncio does."""
+    task = current_task_of(loop)
+    if type(task) is not Task or task._loop._kernel.current_task is not task:  # type: ignore[union-attr]
+        return None
+    return task

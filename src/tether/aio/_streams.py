@@ -27,8 +27,9 @@ from typing import Any
 
 import outcome
 
+from ._event import parking_task
 from ._park import PARK
-from ._stdlib import current_task_of, get_running_loop
+from ._stdlib import get_running_loop
 from ._task import PARK_TRUE, Task, wake_parked
 
 #: asyncio's default buffer limit for a stream (64 KiB).
@@ -84,21 +85,17 @@ class StreamReader(asyncio.StreamReader):
             # Waiting while paused would never end: read again.
             self._paused = False
             self._transport.resume_reading()
-        loop = self._loop
-        task = current_task_of(loop)
-        if type(task) is Task and task._loop._kernel.current_task is task:  # type: ignore[union-attr]
-            # asyncio's current task is a plain Task of this tether loop,
-            # and the kernel is stepping it (not a trio-style task, nor a
-            # stdlib task started eagerly inside its step): it parks.
+        task = parking_task(self._loop)
+        if task is not None:
+            # A plain Task of this loop, stepped now: it parks (anything
+            # else waits for a future, as in asyncio).
             self._waiter = task
             try:
                 await PARK
             finally:
                 self._waiter = None
             return
-        # Anything else (a trio-style task, a task factory's task, another
-        # kind of loop) waits for a future, as in asyncio.
-        self._waiter = loop.create_future()
+        self._waiter = self._loop.create_future()
         try:
             await self._waiter
         finally:

@@ -196,12 +196,7 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
         is this wakeup), as it cancels a future it waits for: the task is
         woken with `CancelledError` (its wait raises it) and True returned.
         False if the task has been woken already."""
-        task = self.task
-        state = task._task_state
-        if task._fut_waiter is not self or (state is not WAITING and state is not WAITING_DETACHED):
-            return False
-        wake_parked(task, outcome.Error(_cancelled_error(msg)))
-        return True
+        return wake_parked(self.task, outcome.Error(_cancelled_error(msg)))
 
     def fire(self) -> None:
         task = self.task
@@ -627,7 +622,7 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> _Wakeup | None:
     then all pass, and the wakeup cannot run before the task waits.
     (`loop` is the task's: read once by the caller.)"""
     kind = type(awaited)
-    if not (
+    if (
         (kind is Future or kind is Task)
         and awaited is not task
         and not task._must_cancel
@@ -635,23 +630,20 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> _Wakeup | None:
         and awaited._loop is loop
         and not awaited.done()
     ):
-        if awaited is PARK and not task._must_cancel:
-            # Parked without a future (see `_park.py`): the wakeup stands
-            # for one.
-            wakeup = getattr(task, "_wakeup", None)
-            if wakeup is None:
-                wakeup = task._wakeup = _Wakeup(task)
-            task._fut_waiter = wakeup
-            task._aio_point = True
-            task._task_state = WAITING
-            return wakeup
+        awaited._asyncio_future_blocking = False
+        wakeup = getattr(task, "_wakeup", None)
+        if wakeup is None:
+            wakeup = task._wakeup = _Wakeup(task)
+        awaited.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
+        task._fut_waiter = awaited
+    elif awaited is PARK and not task._must_cancel:
+        # Parked without a future (see `_park.py`): the wakeup stands for one.
+        wakeup = getattr(task, "_wakeup", None)
+        if wakeup is None:
+            wakeup = task._wakeup = _Wakeup(task)
+        task._fut_waiter = wakeup
+    else:
         return None
-    awaited._asyncio_future_blocking = False
-    wakeup = getattr(task, "_wakeup", None)
-    if wakeup is None:
-        wakeup = task._wakeup = _Wakeup(task)
-    awaited.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
-    task._fut_waiter = awaited
     task._aio_point = True
     task._task_state = WAITING
     return wakeup
@@ -659,16 +651,18 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> _Wakeup | None:
 
 def wake_parked(task: Task[Any], result: outcome.Outcome[Any]) -> bool:
     """Wake `task`, parked on `PARK`, with `result` (an outcome: its value is
-    what the await returns, never None; its error is raised there). False,
-    and nothing done, if the task is not parked now (woken already, or
-    cancelled). (`PARK_TRUE` is the usual result.)"""
+    what the await returns, never None; its error is raised there), as
+    `_Wakeup.fire` wakes a task whose future is done. False, and nothing
+    done, if the task is not parked now (woken already, or cancelled).
+    (`PARK_TRUE` is the usual result.)"""
     state = task._task_state
+    # (A waiting task has its wakeup: made at its first wait.)
     if state is WAITING:
-        # (A waiting task has its wakeup: made at its first wait.)
         if task._fut_waiter is not task._wakeup:
             return False
         loop = task._loop
         if loop._nursery is not None:
+            # The common case, first.
             task._task_state = RUNNING
             # (As `_Wakeup.fire`: callbacks queued from now on run after it.)
             loop._open_batch = None
