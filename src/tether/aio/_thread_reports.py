@@ -44,15 +44,15 @@ class ThreadReports:
 
     def job_reported(self) -> None:
         """A job's callback runs (in the loop's thread, while it runs)."""
-        if self._out:
-            self._out -= 1
+        self._out -= 1
         if self._counted:
             self._counted -= 1
             lowlevel.thread_report_received()
 
     def segment_started(self) -> None:
         """The loop starts running (inside the segment's kernel run)."""
-        for _ in range(self._out - self._counted):
+        # (Nothing is counted between segments.)
+        for _ in range(self._out):
             lowlevel.expect_thread_report()
         self._counted = self._out
 
