@@ -40,6 +40,7 @@ def test_a_trio_style_task_waits_for_a_future_instead():
             nursery.start_soon(trio_style, event, log)
             await aio.sleep(1)
             assert "waiters:2" in repr(event)
+            assert [type(waiter) for waiter in event._waiters] == [aio.Future, aio.Future]
             event.set()
         return log
 

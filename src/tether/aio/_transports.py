@@ -273,6 +273,7 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         max_size = self.max_size
         try:
             if max_size == READ_BUFFER_SIZE:
+                # (The default size, tested alone: every read comes here.)
                 view = self._read_view
                 data = view[: sock.recv_into(view)].tobytes()
             elif 0 < max_size < READ_BUFFER_SIZE:
