@@ -204,3 +204,51 @@ def test_cancelled_foreign_wait_abort_is_called_as_the_abort_function():
 def test_foreign_wait_abort_base_class_cannot_abort():
     with pytest.raises(NotImplementedError, match="must implement __call__"):
         lowlevel.ForeignWaitAbort()(lambda: None)
+
+
+class SharedAbort(lowlevel.ForeignWaitAbort):
+    """One abort function for the waits of many tasks: the kernel aborts a
+    wait through `abort_task`, which names the task."""
+
+    __slots__ = ("aborted",)
+
+    def __init__(self):
+        self.aborted = []
+
+    def abort_task(self, task, raise_cancel):
+        self.aborted.append(task)
+        return lowlevel.Abort.SUCCEEDED
+
+
+def test_one_foreign_wait_abort_serves_many_tasks_through_abort_task():
+    shared = SharedAbort()
+
+    async def main():
+        waiting = []
+
+        async def waiter(name):
+            waiting.append(lowlevel.current_task())
+            try:
+                await start_foreign_wait(shared)
+            except tether.Cancelled:
+                return
+            raise AssertionError(f"{name} was not cancelled")
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter, "first")
+            nursery.start_soon(waiter, "second")
+            await tether.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+        return waiting
+
+    waiting = tether.run(main)
+    # Each wait was aborted once, and the kernel said whose it was (a call
+    # of the object itself would have raised NotImplementedError).
+    assert sorted(map(id, shared.aborted)) == sorted(map(id, waiting))
+    assert len(waiting) == 2
+
+
+def test_abort_task_calls_the_object_by_default():
+    abort = Started()
+    assert abort.abort_task(object(), lambda: None) is lowlevel.Abort.SUCCEEDED
+    assert abort.aborted == 1

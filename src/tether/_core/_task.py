@@ -19,7 +19,13 @@ import outcome
 
 from ._cancel_reason import cancelled_for
 from ._exceptions import TetherDeprecationWarning, TetherInternalError
-from ._traps import ABORT_BY_CANCELLING_TIMER, ABORT_BY_LEAVING_LOT, Abort, AbortFn
+from ._traps import (
+    ABORT_BY_CANCELLING_TIMER,
+    ABORT_BY_LEAVING_LOT,
+    Abort,
+    AbortFn,
+    ForeignWaitAbort,
+)
 
 if TYPE_CHECKING:
     from ._cancel import CancelStatus
@@ -333,7 +339,11 @@ class Task:
             success = Abort.SUCCEEDED
         else:
             try:
-                success = abort_func(raise_cancel)
+                if isinstance(abort_func, ForeignWaitAbort):
+                    # (Perhaps one object shared by many tasks' waits.)
+                    success = abort_func.abort_task(self, raise_cancel)
+                else:
+                    success = abort_func(raise_cancel)
             except BaseException as exc:
                 # An abort function is part of a primitive's machinery: if it
                 # fails, the primitive's state is unknown. That is not the

@@ -251,12 +251,24 @@ class ForeignWaitAbort:
     knows what the coroutine yielded (the asyncio face, for a future of its
     loop): it starts the wait itself and saves the handler call and the
     kernel's checks of what else the object could be. Subclasses implement
-    ``__call__(raise_cancel)`` as any abort function does."""
+    ``__call__(raise_cancel)`` as any abort function does.
+
+    The kernel aborts the wait through `abort_task`, which is given the
+    task as well. One object can then serve as the abort function of many
+    tasks at once (a face that parks its tasks the same way needs no object
+    per task): such a subclass overrides `abort_task` instead of
+    ``__call__``."""
 
     __slots__ = ()
 
     def __call__(self, raise_cancel: RaiseCancelT, /) -> Abort:
         raise NotImplementedError(f"{type(self).__name__} must implement __call__")
+
+    def abort_task(self, task: Any, raise_cancel: RaiseCancelT, /) -> Abort:
+        """Abort `task`'s wait (this object is its abort function), as an
+        abort function called with `raise_cancel` does. By default, calls
+        the object with `raise_cancel`."""
+        return self(raise_cancel)
 
 
 class PermanentlyDetach:

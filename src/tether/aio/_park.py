@@ -1,16 +1,18 @@
 """`PARK`: what an aio task awaits to wait without a future.
 
 A primitive of tether.aio that keeps its waiting tasks itself (`Event`,
-`StreamReader`) parks the task with ``await PARK``. The task's stepper sees `PARK` where it
-would see a future (`start_wait`) and blocks the task in the kernel as if it
-waited for one, with its wakeup standing in for the future. The primitive
-wakes it with `_task.wake_parked`, and the await returns the value given
-there. ``Task.cancel()`` wakes it with `CancelledError`, as it would cancel
-the future (`_Wakeup.cancel`).
+`StreamReader`) parks the task with ``await PARK``. The task's stepper sees
+`PARK` where it would see a future (`start_wait`) and blocks the task in the
+kernel as if it waited for one, with `_task.PARKED` (one object for every
+parked task) standing in for the future. The primitive wakes it with
+`_task.wake_parked`, and the await returns the value given there.
+``Task.cancel()`` wakes it with `CancelledError`, as it would cancel the
+future.
 
 What this saves against a future: the future itself (about 140 bytes per
-waiting task), and on each wait the done callback's trip through
-``call_soon``.
+waiting task), the task's wakeup object (its done callback, 40 bytes, made
+only for a task that waits for a future), and on each wait the done
+callback's trip through ``call_soon``.
 """
 
 from __future__ import annotations

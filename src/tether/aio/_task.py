@@ -72,7 +72,7 @@ Invariants:
 - QUEUED exactly while the task is in the loop's pending queue.
 - WAITING and WAITING_DETACHED: ``_fut_waiter`` is the future, with
   ``_wakeup`` among its done callbacks; or, for a task parked without a
-  future (``await PARK``, see `_park.py`), ``_wakeup`` itself.
+  future (``await PARK``, see `_park.py`), `PARKED`.
 - ``_slow`` is True whenever the next step has more to do than send the
   value it gets: load `_resume`, deliver a pending `cancel()`
   (``_must_cancel``) or swap in an interrupt (``_interrupt``). It may be
@@ -191,13 +191,6 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
     def __repr__(self) -> str:
         return f"<wakeup of {self.task!r}>"
 
-    def cancel(self, msg: Any = None) -> bool:
-        """`Task.cancel` of a task that is parked (`PARK`: its ``_fut_waiter``
-        is this wakeup), as it cancels a future it waits for: the task is
-        woken with `CancelledError` (its wait raises it) and True returned.
-        False if the task has been woken already."""
-        return wake_parked(self.task, outcome.Error(_cancelled_error(msg)))
-
     def fire(self) -> None:
         task = self.task
         state = task._task_state
@@ -218,6 +211,30 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
             # was still starting to wait (`_on_foreign_yield` handles that;
             # `start_wait` never lets it happen).
             task._woken_early = True
+
+
+class _Parked(lowlevel.ForeignWaitAbort):
+    """The type of `PARKED` (one instance)."""
+
+    __slots__ = ()
+
+    def __call__(self, raise_cancel: Any, /) -> lowlevel.Abort:
+        raise TypeError("tether.aio's PARKED serves many tasks: abort a wait with abort_task")
+
+    def abort_task(self, task: Any, raise_cancel: Any, /) -> lowlevel.Abort:
+        return task._abort_wait(raise_cancel)  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return "<parked>"
+
+
+#: The ``_fut_waiter`` of every task parked without a future (``await
+#: PARK``), and the abort function of its wait in the kernel (which gives it
+#: the task: see `lowlevel.ForeignWaitAbort.abort_task`). One object serves
+#: every parked task, so a task that only ever parks has no wakeup object.
+#: ``Task.cancel()`` wakes a parked task with `CancelledError`
+#: (`wake_parked`), as it would cancel a future it waits for.
+PARKED = _Parked()
 
 
 #: Kernel fields (`lowlevel.TASK_SLOTS`) that the kernel writes before it
@@ -363,10 +380,8 @@ class Task(StdlibTask[T], lowlevel.Task):
                     result = f"{result[:_RESULT_REPR_KEEP]}...{result[-_RESULT_REPR_KEEP:]}"
                 parts.append(f"result={result}")
         elif self._fut_waiter is not None:
-            if self._fut_waiter is getattr(self, "_wakeup", None):
-                parts.append("wait_for=<parked>")
-            else:
-                parts.append(f"wait_for={self._fut_waiter!r}")
+            # (A parked task's is `PARKED`, whose repr is "<parked>".)
+            parts.append(f"wait_for={self._fut_waiter!r}")
         return f"<{type(self).__name__} {' '.join(parts)}>"
 
     def get_coro(self) -> Coroutine[Any, Any, T] | Generator[Any, None, T]:
@@ -422,8 +437,13 @@ class Task(StdlibTask[T], lowlevel.Task):
             return False
         self._num_cancels_requested += 1
         waiter = self._fut_waiter
-        if waiter is not None and waiter.cancel(msg=msg):
-            return True
+        if waiter is not None:
+            if waiter is PARKED:
+                # Woken with the error, as cancelling its future would.
+                if wake_parked(self, outcome.Error(_cancelled_error(msg))):
+                    return True
+            elif waiter.cancel(msg=msg):
+                return True
         self._must_cancel = True
         self._cancel_message = msg
         self._slow = True
@@ -551,7 +571,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         # below, which delivers it.)
         wakeup = start_wait(self, awaited, self._loop)
         if wakeup is not None:
-            return wakeup  # type: ignore[return-value]
+            return wakeup
         if awaited is PARK:
             # (`start_wait` parks the task unless a cancel() is pending.) The
             # wait is cancelled before it starts, as a future's would be.
@@ -607,16 +627,16 @@ class Task(StdlibTask[T], lowlevel.Task):
         else:
             self._task_state = RUNNING
             future = self._fut_waiter
-            if future is not None and future is not self._wakeup:
+            if future is not None and future is not PARKED:
                 future.remove_done_callback(self._wakeup)
             self._fut_waiter = None
         return lowlevel.Abort.SUCCEEDED
 
 
-def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> _Wakeup | None:
+def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> lowlevel.ForeignWaitAbort | None:
     """If `awaited` is the common case of what the task's coroutine yields,
-    make the task wait for it and return the task's wakeup (the wait's
-    abort function); else return None and change nothing. The common case:
+    make the task wait for it and return the wait's abort function (the
+    task's wakeup, or `PARKED`); else return None and change nothing. The common case:
     a pending future (or task) of the task's loop, not the task itself,
     awaited the normal way, with no ``cancel()`` pending. asyncio's checks
     then all pass, and the wakeup cannot run before the task waits.
@@ -637,11 +657,8 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> _Wakeup | None:
         awaited.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
         task._fut_waiter = awaited
     elif awaited is PARK and not task._must_cancel:
-        # Parked without a future (see `_park.py`): the wakeup stands for one.
-        wakeup = getattr(task, "_wakeup", None)
-        if wakeup is None:
-            wakeup = task._wakeup = _Wakeup(task)
-        task._fut_waiter = wakeup
+        # Parked without a future (see `_park.py`).
+        task._fut_waiter = wakeup = PARKED
     else:
         return None
     task._aio_point = True
@@ -656,9 +673,8 @@ def wake_parked(task: Task[Any], result: outcome.Outcome[Any]) -> bool:
     done, if the task is not parked now (woken already, or cancelled).
     (`PARK_TRUE` is the usual result.)"""
     state = task._task_state
-    # (A waiting task has its wakeup: made at its first wait.)
     if state is WAITING:
-        if task._fut_waiter is not task._wakeup:
+        if task._fut_waiter is not PARKED:
             return False
         loop = task._loop
         if loop._nursery is not None:
@@ -668,7 +684,7 @@ def wake_parked(task: Task[Any], result: outcome.Outcome[Any]) -> bool:
             loop._open_batch = None
             loop._kernel.reschedule(task, result)  # type: ignore[union-attr]
             return True
-    elif state is not WAITING_DETACHED or task._fut_waiter is not task._wakeup:
+    elif state is not WAITING_DETACHED or task._fut_waiter is not PARKED:
         return False
     if type(result) is outcome.Value:
         task._set_resume(result.value, None)
