@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from ._park import PARK
 from ._stdlib import current_task_of
-from ._task import PARK_TRUE, Task, wake_parked
+from ._task import Task, wake_parked
 
 #: (Called rather than reached through ``super()``, whose cell would make
 #: the frame of every waiting task one slot larger.)
@@ -45,7 +45,7 @@ class Event(asyncio.Event):
             self._value = True
             for waiter in self._waiters:
                 if type(waiter) is Task:
-                    wake_parked(waiter, PARK_TRUE)
+                    wake_parked(waiter)
                 elif not waiter.done():
                     waiter.set_result(True)
 
@@ -63,9 +63,10 @@ class Event(asyncio.Event):
             return await _stdlib_wait(self)
         self._waiters.append(task)
         try:
-            return await PARK  # type: ignore[no-any-return]
+            await PARK
         finally:
             self._waiters.remove(task)
+        return True
 
 
 def parking_task(loop: Any) -> Task[Any] | None:

@@ -17,30 +17,45 @@ callback's trip through ``call_soon``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 class Park:
-    """The type of `PARK` (one instance). Its ``__await__`` is the object
-    itself: the first step of the await yields it to the stepper, and the
-    next (a wakeup, which always sends a value) returns the value sent. An
-    error thrown in (a cancellation) is raised at the await."""
+    """The type of `PARK` (one instance).
+
+    An await of `PARK` takes two steps, both in C (no Python frame, no
+    `StopIteration` object: this is on every wakeup of a parked task, and
+    a Python ``send`` that raises `StopIteration` cost twice as much):
+
+    - ``__await__`` and ``__next__`` return `PARK` itself, so the first step
+      yields it to the stepper;
+    - the wakeup sends `WOKEN`, an exhausted iterator, and ``send`` is the
+      builtin `next`: ``next(WOKEN)`` raises `StopIteration`, so the await
+      returns None.
+
+    An error thrown in (a cancellation, an error given to `wake_parked`) is
+    raised at the await. Any other value sent in is a bug of the caller."""
 
     __slots__ = ()
 
     def __repr__(self) -> str:
         return "tether.aio.PARK"
 
-    def __await__(self) -> Generator[Any, Any, Any]:
-        return self  # type: ignore[return-value]  # (an iterator with send)
+    #: Called by the coroutine's SEND with the value of the wakeup.
+    send = next
 
-    def __next__(self) -> Park:
-        return self
-
-    def send(self, value: Any) -> Any:
-        # (With None the await would yield PARK again: wakeups send a value.)
-        raise StopIteration(value)
+    if TYPE_CHECKING:
+        # (Set below, in C.)
+        def __await__(self) -> Generator[Any, Any, None]: ...
 
 
 PARK = Park()
+
+# (Set on the class, not the instance: a builtin bound method is not a
+# descriptor, so it is called without `self` and returns `PARK`.)
+Park.__await__ = Park.__next__ = itertools.repeat(PARK).__next__  # type: ignore[method-assign,assignment,attr-defined]
+
+#: What a parked task's await is sent when it is woken (see `Park`).
+WOKEN: Any = iter(())

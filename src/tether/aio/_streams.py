@@ -25,12 +25,10 @@ from asyncio import StreamReaderProtocol, StreamWriter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import outcome
-
 from ._event import parking_task
 from ._park import PARK
 from ._stdlib import get_running_loop
-from ._task import PARK_TRUE, Task, wake_parked
+from ._task import Task, wake_parked
 
 #: asyncio's default buffer limit for a stream (64 KiB).
 DEFAULT_LIMIT = 2**16
@@ -61,7 +59,7 @@ class StreamReader(asyncio.StreamReader):
         if waiter is not None:
             self._waiter = None
             if type(waiter) is Task:
-                wake_parked(waiter, outcome.Error(exc))
+                wake_parked(waiter, exc)
             elif not waiter.cancelled():
                 waiter.set_exception(exc)
 
@@ -70,7 +68,7 @@ class StreamReader(asyncio.StreamReader):
         if waiter is not None:
             self._waiter = None
             if type(waiter) is Task:
-                wake_parked(waiter, PARK_TRUE)
+                wake_parked(waiter)
             elif not waiter.cancelled():
                 waiter.set_result(None)
 

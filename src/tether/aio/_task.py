@@ -101,7 +101,7 @@ import outcome
 
 from .. import lowlevel
 from ._futures import loop_of
-from ._park import PARK
+from ._park import PARK, WOKEN
 from ._stdlib import (
     Future,
     StdlibTask,
@@ -440,7 +440,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         if waiter is not None:
             if waiter is PARKED:
                 # Woken with the error, as cancelling its future would.
-                if wake_parked(self, outcome.Error(_cancelled_error(msg))):
+                if wake_parked(self, _cancelled_error(msg)):
                     return True
             elif waiter.cancel(msg=msg):
                 return True
@@ -666,12 +666,11 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> lowlevel.Foreig
     return wakeup
 
 
-def wake_parked(task: Task[Any], result: outcome.Outcome[Any]) -> bool:
-    """Wake `task`, parked on `PARK`, with `result` (an outcome: its value is
-    what the await returns, never None; its error is raised there), as
-    `_Wakeup.fire` wakes a task whose future is done. False, and nothing
-    done, if the task is not parked now (woken already, or cancelled).
-    (`PARK_TRUE` is the usual result.)"""
+def wake_parked(task: Task[Any], error: BaseException | None = None) -> bool:
+    """Wake `task`, parked on `PARK`: its await returns None, or raises
+    `error`. As `_Wakeup.fire` wakes a task whose future is done. False, and
+    nothing done, if the task is not parked now (woken already, or
+    cancelled)."""
     state = task._task_state
     if state is WAITING:
         if task._fut_waiter is not PARKED:
@@ -682,20 +681,22 @@ def wake_parked(task: Task[Any], result: outcome.Outcome[Any]) -> bool:
             task._task_state = RUNNING
             # (As `_Wakeup.fire`: callbacks queued from now on run after it.)
             loop._open_batch = None
-            loop._kernel.reschedule(task, result)  # type: ignore[union-attr]
+            loop._kernel.reschedule(  # type: ignore[union-attr]
+                task, _PARK_WOKEN if error is None else outcome.Error(error)
+            )
             return True
     elif state is not WAITING_DETACHED or task._fut_waiter is not PARKED:
         return False
-    if type(result) is outcome.Value:
-        task._set_resume(result.value, None)
+    if error is None:
+        task._set_resume(WOKEN, None)
     else:
-        task._set_resume(None, result.error)  # type: ignore[attr-defined]
+        task._set_resume(None, error)
     task._loop._make_ready(task)
     return True
 
 
-#: What `Event.set` wakes its parked tasks with (``await PARK`` returns True).
-PARK_TRUE: outcome.Value[bool] = outcome.Value(True)
+#: What a parked task is woken with: the await returns (see `Park`).
+_PARK_WOKEN: outcome.Value[Any] = outcome.Value(WOKEN)
 
 
 class _Interrupt:
