@@ -521,3 +521,48 @@ def test_aio_without_a_loop_inside_tether_run_points_to_run_hosted():
         return "checked"
 
     assert tether.run(main) == "checked"
+
+
+def test_trio_style_children_of_an_aio_task_can_await_its_futures_at_once():
+    # The children await a future they did not make (making one would adopt
+    # them too): only the handler they were started with lets them wait.
+    async def waits(future, log, how):
+        log.append((how, await future))
+
+    async def started_then_waits(future, log, task_status=tether.TASK_STATUS_IGNORED):
+        task_status.started()
+        log.append(("start", await future))
+
+    async def spawns_into(nursery, future, log):
+        nursery.start_soon(waits, future, log, "started by a sibling")
+
+    async def main():
+        loop = aio.get_running_loop()
+        future = loop.create_future()
+        log = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waits, future, log, "start_soon")
+            await nursery.start(started_then_waits, future, log)
+            nursery.start_soon(spawns_into, nursery, future, log)
+            loop.call_later(1, future.set_result, "done")
+        return sorted(log)
+
+    assert run_virtual(main()) == [
+        ("start", "done"),
+        ("start_soon", "done"),
+        ("started by a sibling", "done"),
+    ]
+
+
+def test_the_kernels_own_tasks_give_their_children_no_handler():
+    seen = []
+
+    async def child():
+        seen.append(tether.lowlevel.current_task().foreign_yield_handler)
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(child)
+
+    tether.run(main)
+    assert seen == [None]

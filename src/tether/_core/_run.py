@@ -269,7 +269,9 @@ class Runner:
         before it makes the coroutine)."""
         task = _new_coroutine_task(CoroutineTask)
         task.name = name
-        task.foreign_yield_handler = None
+        task.foreign_yield_handler = (
+            None if nursery is None else nursery._parent_task.child_foreign_yield_handler
+        )
         task._system = system_task
         self.spawn_task(nursery, task, coro, context)
         return task

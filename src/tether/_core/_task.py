@@ -153,6 +153,15 @@ class Task:
     #: `TASK_SLOTS`), usually as a class attribute.
     foreign_yield_handler: Callable[[Task, object], AbortFn] | None
 
+    #: The ``foreign_yield_handler`` that the kernel gives each task it
+    #: starts (`Nursery.start_soon`, `Nursery.start`) in a nursery that this
+    #: task opened; None: they get none. A face's class sets it (a
+    #: `staticmethod`), so that trio-style code run by its tasks can await
+    #: the face's awaitables from the first step (the asyncio face's tasks
+    #: give their trio-style children the handler for asyncio futures).
+    #: Read once per spawn; the kernel's own tasks have None.
+    child_foreign_yield_handler: Callable[[Task, object], AbortFn] | None = None
+
     #: How to abort the task's current wait if it is cancelled; None when it
     #: is not blocked. Invariant: not None exactly while the task is blocked
     #: (in `wait_task_rescheduled`, a `ParkingLot`, or at a foreign yield)

@@ -14,8 +14,9 @@ leaves the future alone, as for an aio task under a tether scope).
 A native task is *adopted* (given the handler) when it can first meet a
 future of the loop:
 
-- a native child of an aio task: at the end of the parent's step that
-  started it (before the child's first step), by the aio stepper;
+- a task started in a nursery that an aio task opened: when it is
+  started, by the kernel (`Task.child_foreign_yield_handler` of aio's
+  `Task` class is the handler);
 - any other native task of the run (a grandchild...): when it creates a
   future or a task of the loop (`loop.create_future`, `loop.create_task`),
   which is how asyncio code comes by the futures it awaits.
@@ -42,14 +43,6 @@ def adopt(task: lowlevel.Task) -> None:
     (if it has no handler yet)."""
     if task.foreign_yield_handler is None:
         task.foreign_yield_handler = on_native_foreign_yield
-
-
-def adopt_children(parent: lowlevel.Task) -> None:
-    """Adopt the native tasks in the nurseries `parent` has open."""
-    for nursery in parent.child_nurseries:
-        for child in nursery.child_tasks:
-            if child.foreign_yield_handler is None:
-                child.foreign_yield_handler = on_native_foreign_yield
 
 
 def on_native_foreign_yield(

@@ -25,7 +25,6 @@ import outcome
 
 from .. import Cancelled, lowlevel
 from ._callbacks import CountingHook
-from ._native import adopt_children
 from ._stdlib import Future, enter_task, leave_task
 from ._task import (
     DONE,
@@ -54,7 +53,6 @@ _CHECKPOINT = lowlevel.CHECKPOINT
 _TASK_EXIT = lowlevel.TASK_EXIT
 #: What only the stepper yields to start a wait (the task's wakeup).
 _ForeignWaitAbort = lowlevel.ForeignWaitAbort
-_has_open_nurseries = lowlevel.has_open_nurseries
 
 
 # The stepper's own code keeps the task's state consistent: a Ctrl-C there
@@ -124,10 +122,6 @@ class _Stepper:
         # (The first step of a task may be this fast one: STARTING with no
         # resume value.)
         task._task_state = RUNNING
-        if _has_open_nurseries(task):
-            # Trio-style children started in this step may await the loop's
-            # futures: give them the handler before their first step.
-            adopt_children(task)
         if yielded is None:
             # A bare yield: give up one iteration. The task re-enters the run
             # queue, so callbacks queued from now on run after it.
@@ -229,8 +223,6 @@ class _Stepper:
             del error, task, value  # see send()
             return _finish(self._kernel.current_task, loop, None, exc)  # type: ignore[arg-type]
         leave_task(loop, task)
-        if _has_open_nurseries(task):
-            adopt_children(task)
         if yielded is None:
             loop._open_batch = None
             task._aio_point = True

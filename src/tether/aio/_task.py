@@ -101,6 +101,7 @@ import outcome
 
 from .. import lowlevel
 from ._futures import loop_of
+from ._native import on_native_foreign_yield
 from ._park import PARK, WOKEN
 from ._stdlib import (
     Future,
@@ -794,6 +795,9 @@ def new_task(
 
 #: The kernel calls ``task.foreign_yield_handler(task, awaited)``.
 Task.foreign_yield_handler = staticmethod(Task._on_foreign_yield)  # type: ignore[assignment]
+#: The kernel gives it to the trio-style tasks started in nurseries that an
+#: aio task opens (see `_native.py`): they may await the loop's futures.
+Task.child_foreign_yield_handler = staticmethod(on_native_foreign_yield)
 
 
 def _format_coroutine(coro: object) -> str:
