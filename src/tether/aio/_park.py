@@ -5,9 +5,9 @@ A primitive of tether.aio that keeps its waiting tasks itself (`Event`,
 `PARK` where it would see a future (`start_wait`) and blocks the task in the
 kernel as if it waited for one, with `_task.PARKED` (one object for every
 parked task) standing in for the future. The primitive wakes it with
-`_task.wake_parked`, and the await returns the value given there.
-``Task.cancel()`` wakes it with `CancelledError`, as it would cancel the
-future.
+`_task.wake_parked`: the await returns None, or raises the error given
+there. ``Task.cancel()`` wakes it with `CancelledError`, as it would cancel
+the future.
 
 What this saves against a future: the future itself (about 140 bytes per
 waiting task), the task's wakeup object (its done callback, 40 bytes, made
