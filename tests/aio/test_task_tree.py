@@ -32,7 +32,16 @@ def test_aio_tasks_by_name_with_what_they_await() -> None:
         await lock.acquire()
         future = loop.create_future()
         event = tether.Event()
-        objects = {"queue": queue, "lock": lock, "future": future, "event": event}
+        aio_event = aio.Event()
+        reader = aio.StreamReader()
+        objects = {
+            "queue": queue,
+            "lock": lock,
+            "future": future,
+            "event": event,
+            "aio event": aio_event,
+            "reader": reader,
+        }
         tasks = [
             aio.create_task(queue.get(), name="queue"),
             aio.create_task(lock.acquire(), name="lock"),
@@ -40,6 +49,9 @@ def test_aio_tasks_by_name_with_what_they_await() -> None:
             aio.create_task(asyncio.sleep(30), name="asyncio sleep"),
             aio.create_task(await_it(future), name="future"),
             aio.create_task(await_it(event.wait()), name="tether event"),
+            # (These two park: they await no future.)
+            aio.create_task(aio_event.wait(), name="aio event"),
+            aio.create_task(reader.read(1), name="aio read"),
         ]
         tasks.append(aio.create_task(await_it(tasks[4]), name="awaits a task"))
         await aio.sleep(1)
@@ -63,6 +75,15 @@ def test_aio_tasks_by_name_with_what_they_await() -> None:
     wait = waiting_for(tree, "lock")
     assert wait.kind == "asyncio_future" and wait.details["primitive"] is objects["lock"]
     assert "Lock.acquire()" in wait.description and "[locked, waiters:1]" in wait.description
+
+    wait = waiting_for(tree, "aio event")
+    assert (wait.kind, wait.target) == ("asyncio_future", objects["aio event"])
+    assert wait.description.startswith("in asyncio Event.wait() on <tether.aio._event.Event object")
+    assert wait.description.endswith("[unset, waiters:1]>")
+
+    wait = waiting_for(tree, "aio read")
+    assert (wait.kind, wait.target) == ("asyncio_future", objects["reader"])
+    assert wait.description.startswith("in asyncio StreamReader._wait_for_data() on <StreamReader")
 
     wait = waiting_for(tree, "aio sleep")
     assert (wait.kind, wait.details["until"]) == ("sleep", 100.0)

@@ -63,8 +63,10 @@ class WaitInfo:
         ``"thread"``, ``"from_thread"``, ``"subprocess"``,
         ``"all_tasks_blocked"``, ``"nursery"`` (a nursery's exit waiting for
         its tasks), ``"start"`` (`Nursery.start` waiting for
-        ``task_status.started()``), ``"asyncio_future"``, ``"custom"`` (a
-        description the waiting code gave) or ``"unknown"``.
+        ``task_status.started()``), ``"asyncio_future"`` (an aio task's
+        asyncio-level wait: for a future, or parked on a tether.aio
+        `Event` or `StreamReader`), ``"custom"`` (a description the
+        waiting code gave) or ``"unknown"``.
       description: one line for people, such as ``"sleeping until 12.50
         (in 2.50 s)"`` or ``"acquiring Lock at 0x7f..., held by task
         'writer'"``.
@@ -450,8 +452,19 @@ def _describe_foreign_wait(task: Task, now: float) -> WaitInfo | None:
     if described is not None:
         return described
     asyncio = sys.modules.get("asyncio")
-    if asyncio is not None and isinstance(awaited, asyncio.Future):
-        return _describe_asyncio_wait(asyncio, awaited, awaiting, now)
+    if asyncio is not None:
+        if isinstance(awaited, asyncio.Future):
+            return _describe_asyncio_wait(asyncio, awaited, awaiting, now)
+        # A wait without a future (tether.aio parks a task waiting on its
+        # Event or StreamReader): say which primitive's method waits.
+        where, primitive = _asyncio_primitive_of(asyncio, awaiting)
+        if primitive is not None:
+            return WaitInfo(
+                "asyncio_future",
+                f"in asyncio {where}() on {safe_repr(primitive)}",
+                target=primitive,
+                details={"primitive": primitive},
+            )
     return WaitInfo(
         "unknown", f"unknown (awaiting {safe_repr(awaited)} in a face's task)", target=awaited
     )
@@ -471,12 +484,32 @@ def _unwrap_future_iterator(obj: object) -> object:
 
 #: asyncio's own primitives, by class name in `asyncio`: a coroutine that
 #: has one among its locals waits on it (``Queue.get``, ``Lock.acquire``).
-_ASYNCIO_PRIMITIVES = ("Queue", "Event", "Lock", "Semaphore", "Condition", "Barrier")
+_ASYNCIO_PRIMITIVES = (
+    "Queue",
+    "Event",
+    "Lock",
+    "Semaphore",
+    "Condition",
+    "Barrier",
+    "StreamReader",
+)
+
+
+def _asyncio_primitive_of(asyncio: Any, awaiting: object) -> tuple[str, object]:
+    """Where `awaiting` (the coroutine at the bottom of a wait) is, by
+    qualified name, and the asyncio primitive among its locals (None if
+    there is none)."""
+    code = getattr(awaiting, "cr_code", None) or getattr(awaiting, "gi_code", None)
+    where = getattr(code, "co_qualname", None) or "?"
+    primitives = tuple(
+        getattr(asyncio, name) for name in _ASYNCIO_PRIMITIVES if hasattr(asyncio, name)
+    )
+    locals_ = gc.get_referents(awaiting) if awaiting is not None else []
+    return where, next((ref for ref in locals_ if isinstance(ref, primitives)), None)
 
 
 def _describe_asyncio_wait(asyncio: Any, future: Any, awaiting: object, now: float) -> WaitInfo:
-    code = getattr(awaiting, "cr_code", None) or getattr(awaiting, "gi_code", None)
-    where = getattr(code, "co_qualname", None) or "?"
+    where, primitive = _asyncio_primitive_of(asyncio, awaiting)
     locals_ = gc.get_referents(awaiting) if awaiting is not None else []
     timer = next((ref for ref in locals_ if isinstance(ref, asyncio.TimerHandle)), None)
     if timer is not None and not timer.cancelled():
@@ -498,10 +531,6 @@ def _describe_asyncio_wait(asyncio: Any, future: Any, awaiting: object, now: flo
             target=future,
             details={"future": future},
         )
-    primitives = tuple(
-        getattr(asyncio, name) for name in _ASYNCIO_PRIMITIVES if hasattr(asyncio, name)
-    )
-    primitive = next((ref for ref in locals_ if isinstance(ref, primitives)), None)
     if primitive is not None:
         return WaitInfo(
             "asyncio_future",
