@@ -59,7 +59,12 @@ class StreamReader(asyncio.StreamReader):
         if waiter is not None:
             self._waiter = None
             if type(waiter) is Task:
-                wake_parked(waiter, exc)
+                # The error a future's waiter would get: a future makes it
+                # (an instance for a class; a refused StopIteration raises
+                # here, or on 3.13 becomes a RuntimeError, as in asyncio).
+                probe = self._loop.create_future()
+                probe.set_exception(exc)
+                wake_parked(waiter, probe.exception())
             elif not waiter.cancelled():
                 waiter.set_exception(exc)
 

@@ -1,6 +1,7 @@
-"""StreamReader waits: woken by data, by EOF and by an error, cancelled
-while waiting (nothing read is lost), two readers at once, and a reader fed
-over a real connection."""
+"""StreamReader waits: woken by data, by EOF and by an error (also an
+exception class, a StopIteration and a non-exception), cancelled while
+waiting (nothing read is lost), two readers at once, and a reader fed over
+a real connection."""
 
 import asyncio
 
@@ -29,6 +30,30 @@ async def woken_by_an_error():
     except ConnectionResetError as exc:
         print("read raised", repr(exc))
     print("exception", repr(reader.exception()))
+
+
+async def odd_errors():
+    # What a waiting read gets for errors a future treats specially (the
+    # output differs between Python versions: 3.13 turns a StopIteration
+    # into a RuntimeError where 3.11 refuses it).
+    for error in (ConnectionResetError, StopIteration(), "not an exception"):
+        reader = asyncio.StreamReader()
+        task = asyncio.create_task(reader.read(1))
+        await asyncio.sleep(0)
+        try:
+            reader.set_exception(error)
+            print("set_exception accepted", repr(error))
+        except TypeError as exc:
+            print("set_exception refused", repr(error), "-", exc)
+        await asyncio.sleep(0)
+        if task.done():
+            print("  the read raised", repr(task.exception()))
+        else:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                print("  the read still waited; cancelled")
 
 
 async def cancelled_while_waiting():
@@ -94,6 +119,7 @@ async def main():
     for case in (
         fed_by_callbacks,
         woken_by_an_error,
+        odd_errors,
         cancelled_while_waiting,
         two_readers,
         over_a_connection,
