@@ -110,7 +110,7 @@ def test_a_parked_task_waits_across_the_loops_runs(loop):
     loop.run_until_complete(aio.sleep(0))
     assert not woken.done() and "wait_for=<parked>" in repr(woken)
     assert cancelled.cancel("between runs")
-    event.set()  # between runs: woken and later are queued with True
+    event.set()  # between runs: woken and later are queued, to return True
     loop.run_until_complete(aio.sleep(0))
     assert woken.result() is True and later.result() is True
     assert cancelled.cancelled()

@@ -8,7 +8,7 @@ the run itself, for its hot paths, and `abort_wait` interrupts a task's wait for
 cancellation. A face's task object that exists before it is started gets
 the values of a task that is not running from `init_unstarted_task`;
 `spawn_order` gives a face an order of its tasks that is the same in every
-run. `has_open_nurseries` tells a face's stepper cheaply whether a task has
+run. `has_open_nurseries` tells a face cheaply whether a task has
 trio-style nurseries open, and `make_cancelled` makes the kernel's
 `Cancelled` for a face that aborts a wait as a cancellation would.
 Everything here is exported by `tether.lowlevel`: a face uses these
@@ -202,11 +202,11 @@ def has_open_nurseries(task: Task) -> bool:
     """Whether `task` has nurseries open (`Task.child_nurseries` is not
     empty), without copying that list. Not a checkpoint; needs no run.
 
-    For a face's stepper, which asks after each step of a task whether the
-    step may have started trio-style children (`tether.aio` gives the
-    children of its tasks the handler for asyncio futures before their
-    first step): one call, where ``task.child_nurseries`` would build a
-    list each time.
+    For a face's stepper that asks after a step of a task whether the
+    step may have started trio-style children: one call, where
+    ``task.child_nurseries`` would build a list each time. (`tether.aio`
+    no longer asks: the kernel gives such children its handler when they
+    start, see `Task.child_foreign_yield_handler`.)
     """
     return True if task._child_nurseries else False
 

@@ -154,8 +154,9 @@ class Task:
     foreign_yield_handler: Callable[[Task, object], AbortFn] | None
 
     #: The ``foreign_yield_handler`` that the kernel gives each task it
-    #: starts (`Nursery.start_soon`, `Nursery.start`) in a nursery that this
-    #: task opened; None: they get none. A face's class sets it (a
+    #: starts in a nursery that this task opened (`Nursery.start_soon`;
+    #: `Nursery.start` runs the new task in a nursery of its caller until
+    #: it has started, so it gets the caller's); None: they get none. A face's class sets it (a
     #: `staticmethod`), so that trio-style code run by its tasks can await
     #: the face's awaitables from the first step (the asyncio face's tasks
     #: give their trio-style children the handler for asyncio futures).

@@ -16,7 +16,9 @@ future of the loop:
 
 - a task started in a nursery that an aio task opened: when it is
   started, by the kernel (`Task.child_foreign_yield_handler` of aio's
-  `Task` class is the handler);
+  `Task` class is the handler). With `Nursery.start`, only if the aio task
+  itself calls it: `start` runs the new task under its caller until it
+  has started;
 - any other native task of the run (a grandchild...): when it creates a
   future or a task of the loop (`loop.create_future`, `loop.create_task`),
   which is how asyncio code comes by the futures it awaits.

@@ -51,7 +51,8 @@ _DETACH: Any = object()
 _CHECKPOINT = lowlevel.CHECKPOINT
 #: What the stepper gives the kernel when the task's kernel run ends.
 _TASK_EXIT = lowlevel.TASK_EXIT
-#: What only the stepper yields to start a wait (the task's wakeup).
+#: What only the stepper yields to start a wait (the task's wakeup, or
+#: `PARKED`).
 _ForeignWaitAbort = lowlevel.ForeignWaitAbort
 
 
@@ -131,7 +132,7 @@ class _Stepper:
         wakeup = start_wait(task, yielded, loop)
         if wakeup is not None:
             # The common wait, started here: the kernel blocks the task on
-            # the wakeup (a `lowlevel.ForeignWaitAbort`) without calling
+            # the wakeup or `PARKED` (a `lowlevel.ForeignWaitAbort`) without calling
             # `_on_foreign_yield`.
             return wakeup
         # Another future (`_on_foreign_yield` sets the flag back) or a

@@ -21,7 +21,10 @@ The stepper
   (`start_wait`) and gives the kernel the task's wakeup, a
   `lowlevel.ForeignWaitAbort`; anything else goes to the kernel, which calls
   the task's ``foreign_yield_handler`` (`Task._on_foreign_yield`). Either
-  way the task is blocked in the kernel until the future is done;
+  way the task is blocked in the kernel until the future is done. A task
+  that awaits `PARK` (tether.aio's `Event` and `StreamReader`) waits
+  without a future, until the primitive wakes it; its abort function is
+  `PARKED`;
 - delivers asyncio's edge-triggered cancellation: `Task.cancel()` cancels the
   future the task waits for, aborts its tether-native wait, or throws
   `CancelledError` in at the next step;
@@ -166,8 +169,9 @@ def _message_of(exc: BaseException) -> Any:
 class _Wakeup(lowlevel.ForeignWaitAbort):
     """The done callback a waiting task adds to the future it waits for, and
     also the abort function the kernel keeps for that wait (one object, made
-    at the task's first wait, serves every wait: a task parked on a future
-    allocates nothing else for it). The stepper yields it to the kernel for
+    at the task's first wait for a future, serves every such wait: a task
+    waiting for a future allocates nothing else for it; a parked task's
+    abort function is `PARKED`). The stepper yields it to the kernel for
     a wait it started itself (`start_wait`), so the kernel blocks the task
     on it without calling `Task._on_foreign_yield`.
 
@@ -289,8 +293,9 @@ class Task(StdlibTask[T], lowlevel.Task):
     # bytes each on every task): ``_interrupt``, ``_resume`` and
     # ``_woken_early`` live in the instance's ``__dict__`` (which the C
     # future provides, made only when first needed) while they are set, and
-    # are read with a default; ``_log_destroy_pending`` (only written,
-    # False, by stdlib helpers and ours) is the C task's own field.
+    # are read with a default; ``_log_destroy_pending`` (written by
+    # `new_task` and by stdlib helpers and ours, read by the C task's
+    # finalizer) is the C task's own field.
     #: The coroutine is suspended at an asyncio-level await (a bare yield,
     #: a future) or has not started: a pending `cancel()` is thrown in at
     #: the next step. False while it waits in tether-native code, which gets
