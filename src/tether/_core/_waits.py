@@ -457,7 +457,7 @@ def _describe_foreign_wait(task: Task, now: float) -> WaitInfo | None:
             return _describe_asyncio_wait(asyncio, awaited, awaiting, now)
         # A wait without a future (tether.aio parks a task waiting on its
         # Event or StreamReader): say which primitive's method waits.
-        where, primitive = _asyncio_primitive_of(asyncio, awaiting)
+        where, _, primitive = _asyncio_primitive_of(asyncio, awaiting)
         if primitive is not None:
             return WaitInfo(
                 "asyncio_future",
@@ -495,22 +495,23 @@ _ASYNCIO_PRIMITIVES = (
 )
 
 
-def _asyncio_primitive_of(asyncio: Any, awaiting: object) -> tuple[str, object]:
+def _asyncio_primitive_of(
+    asyncio: Any, awaiting: object
+) -> tuple[str, list[object], object | None]:
     """Where `awaiting` (the coroutine at the bottom of a wait) is, by
-    qualified name, and the asyncio primitive among its locals (None if
-    there is none)."""
+    qualified name; what its frame refers to (its locals); and the asyncio
+    primitive among those (None if there is none)."""
     code = getattr(awaiting, "cr_code", None) or getattr(awaiting, "gi_code", None)
     where = getattr(code, "co_qualname", None) or "?"
     primitives = tuple(
         getattr(asyncio, name) for name in _ASYNCIO_PRIMITIVES if hasattr(asyncio, name)
     )
     locals_ = gc.get_referents(awaiting) if awaiting is not None else []
-    return where, next((ref for ref in locals_ if isinstance(ref, primitives)), None)
+    return where, locals_, next((ref for ref in locals_ if isinstance(ref, primitives)), None)
 
 
 def _describe_asyncio_wait(asyncio: Any, future: Any, awaiting: object, now: float) -> WaitInfo:
-    where, primitive = _asyncio_primitive_of(asyncio, awaiting)
-    locals_ = gc.get_referents(awaiting) if awaiting is not None else []
+    where, locals_, primitive = _asyncio_primitive_of(asyncio, awaiting)
     timer = next((ref for ref in locals_ if isinstance(ref, asyncio.TimerHandle)), None)
     if timer is not None and not timer.cancelled():
         # A timed wait: asyncio.sleep keeps the timer that completes its
