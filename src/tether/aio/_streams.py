@@ -105,6 +105,14 @@ class StreamReader(asyncio.StreamReader):
             self._waiter = None
 
 
+def _reader_protocol(
+    loop: Any, limit: int, client_connected_cb: ConnectedCallback | None = None
+) -> tuple[StreamReader, StreamReaderProtocol]:
+    """A new `StreamReader` of `loop` and the protocol that feeds it."""
+    reader = StreamReader(limit=limit, loop=loop)
+    return reader, StreamReaderProtocol(reader, client_connected_cb, loop=loop)  # type: ignore[arg-type]
+
+
 async def open_connection(
     host: Any = None, port: Any = None, *, limit: int = DEFAULT_LIMIT, **kwds: Any
 ) -> tuple[StreamReader, StreamWriter]:
@@ -113,8 +121,7 @@ async def open_connection(
     (the connection is closed). Outside a running loop, the `RuntimeError`
     says what to use instead."""
     loop = get_running_loop()
-    reader = StreamReader(limit=limit, loop=loop)
-    protocol = StreamReaderProtocol(reader, loop=loop)
+    reader, protocol = _reader_protocol(loop, limit)
     transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwds)
     return reader, StreamWriter(transport, protocol, reader, loop)
 
@@ -125,8 +132,7 @@ async def open_unix_connection(
     """`asyncio.open_unix_connection`: `open_connection` to a Unix socket
     path. Cancellable."""
     loop = get_running_loop()
-    reader = StreamReader(limit=limit, loop=loop)
-    protocol = StreamReaderProtocol(reader, loop=loop)
+    reader, protocol = _reader_protocol(loop, limit)
     transport, _ = await loop.create_unix_connection(lambda: protocol, path, **kwds)
     return reader, StreamWriter(transport, protocol, reader, loop)
 
@@ -146,8 +152,7 @@ async def start_server(
     loop = get_running_loop()
 
     def new_protocol() -> StreamReaderProtocol:
-        reader = StreamReader(limit=limit, loop=loop)
-        return StreamReaderProtocol(reader, client_connected_cb, loop=loop)  # type: ignore[arg-type]
+        return _reader_protocol(loop, limit, client_connected_cb)[1]
 
     server: asyncio.Server = await loop.create_server(new_protocol, host, port, **kwds)
     return server
@@ -164,8 +169,7 @@ async def start_unix_server(
     loop = get_running_loop()
 
     def new_protocol() -> StreamReaderProtocol:
-        reader = StreamReader(limit=limit, loop=loop)
-        return StreamReaderProtocol(reader, client_connected_cb, loop=loop)  # type: ignore[arg-type]
+        return _reader_protocol(loop, limit, client_connected_cb)[1]
 
     server: asyncio.Server = await loop.create_unix_server(new_protocol, path, **kwds)
     return server
