@@ -156,11 +156,12 @@ class Task:
     #: The ``foreign_yield_handler`` that the kernel gives each task it
     #: starts in a nursery that this task opened (`Nursery.start_soon`;
     #: `Nursery.start` runs the new task in a nursery of its caller until
-    #: it has started, so it gets the caller's); None: they get none. A face's class sets it (a
-    #: `staticmethod`), so that trio-style code run by its tasks can await
-    #: the face's awaitables from the first step (the asyncio face's tasks
-    #: give their trio-style children the handler for asyncio futures).
-    #: Read once per spawn; the kernel's own tasks have None.
+    #: it has started, so it gets the caller's); None: they get none. A
+    #: face's class sets it (a `staticmethod`), so that trio-style code run
+    #: by its tasks can await the face's awaitables from the first step
+    #: (the asyncio face's tasks give their trio-style children the handler
+    #: for asyncio futures). Read once per spawn; the kernel's own tasks
+    #: have None.
     child_foreign_yield_handler: Callable[[Task, object], AbortFn] | None = None
 
     #: How to abort the task's current wait if it is cancelled; None when it

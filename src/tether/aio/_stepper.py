@@ -132,8 +132,8 @@ class _Stepper:
         wakeup = start_wait(task, yielded, loop)
         if wakeup is not None:
             # The common wait, started here: the kernel blocks the task on
-            # the wakeup or `PARKED` (a `lowlevel.ForeignWaitAbort`) without calling
-            # `_on_foreign_yield`.
+            # the wakeup or `PARKED` (a `lowlevel.ForeignWaitAbort`) without
+            # calling `_on_foreign_yield`.
             return wakeup
         # Another future (`_on_foreign_yield` sets the flag back) or a
         # tether-native trap.

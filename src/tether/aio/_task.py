@@ -219,12 +219,10 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
 
 
 class _Parked(lowlevel.ForeignWaitAbort):
-    """The type of `PARKED` (one instance)."""
+    """The type of `PARKED` (one instance). The kernel aborts a parked wait
+    through `abort_task`, never by calling the object."""
 
     __slots__ = ()
-
-    def __call__(self, raise_cancel: Any, /) -> lowlevel.Abort:
-        raise TypeError("tether.aio's PARKED serves many tasks: abort a wait with abort_task")
 
     def abort_task(self, task: Any, raise_cancel: Any, /) -> lowlevel.Abort:
         return task._abort_wait(raise_cancel)  # type: ignore[no-any-return]
@@ -642,10 +640,11 @@ class Task(StdlibTask[T], lowlevel.Task):
 def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> lowlevel.ForeignWaitAbort | None:
     """If `awaited` is the common case of what the task's coroutine yields,
     make the task wait for it and return the wait's abort function (the
-    task's wakeup, or `PARKED`); else return None and change nothing. The common case:
-    a pending future (or task) of the task's loop, not the task itself,
-    awaited the normal way, with no ``cancel()`` pending. asyncio's checks
-    then all pass, and the wakeup cannot run before the task waits.
+    task's wakeup, or `PARKED`); else return None and change nothing. The
+    common case: a pending future (or task) of the task's loop, not the
+    task itself, awaited the normal way, with no ``cancel()`` pending
+    (asyncio's checks then all pass, and the wakeup cannot run before the
+    task waits); or `PARK`, with no ``cancel()`` pending.
     (`loop` is the task's: read once by the caller.)"""
     kind = type(awaited)
     if (
