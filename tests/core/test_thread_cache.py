@@ -240,3 +240,29 @@ def test_a_forked_child_starts_its_own_workers():
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_jobs_function_is_released_before_its_result_is_delivered():
+    # A task that gets a worker thread's result must find the objects the
+    # job held (its function, so the context copy and arguments of
+    # to_thread.run_sync) already gone: checked from inside `deliver`.
+    import weakref
+
+    class Held:
+        pass
+
+    refs = []
+
+    def make_fn():
+        # (Only the job holds the function, and so the object.)
+        held = Held()
+        refs.append(weakref.ref(held))
+        return lambda: held and None
+
+    alive_at_delivery = queue.Queue()
+
+    def deliver(result):
+        alive_at_delivery.put(refs[0]() is not None)
+
+    lowlevel.start_thread_soon(make_fn(), deliver)
+    assert alive_at_delivery.get(timeout=10) is False

@@ -160,19 +160,22 @@ class _Worker:
             if self._wake.acquire(timeout=IDLE_TIMEOUT):
                 # Woken as a scout: run queued jobs until the queue is empty
                 # (then this worker is idle again).
-                job = cache._next_job(self)
-                while job is not None:
-                    self._run_job(job)
-                    job = cache._next_job(self)
+                while self._run_next_job(cache):
+                    pass
             elif cache._retire(self):
                 return
             # Otherwise a submitter took this worker from the idle set just
             # as the wait timed out: its wake-up is on the way.
 
-    def _run_job(self, job: _Job) -> None:
-        # In a method of its own so that the job's objects (fn, its result,
-        # the context it holds) are released when it returns, not kept alive
-        # by this frame until the next job arrives.
+    def _run_next_job(self, cache: ThreadCache) -> bool:
+        """Take the next queued job and run it; False if there was none.
+        (The job is taken here, not by the loop in `_work`, so that no frame
+        but this one holds it: `fn`, and the context and arguments it holds,
+        are released before the result is delivered, so the waiting task
+        never finds them still alive.)"""
+        job = cache._next_job(self)
+        if job is None:
+            return False
         fn, deliver, name = job
         del job
         if name is not None:
@@ -181,7 +184,7 @@ class _Worker:
         if name is not None:
             self._set_name(self._default_name)
         del fn
-        self._cache._returning()
+        cache._returning()
         try:
             deliver(result)
         except BaseException as exc:
@@ -192,6 +195,7 @@ class _Worker:
                 file=sys.stderr,
             )
             traceback.print_exception(exc)
+        return True
 
     def _set_name(self, name: str) -> None:
         self._thread.name = name
