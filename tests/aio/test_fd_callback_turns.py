@@ -170,3 +170,68 @@ def test_a_coroutine_yielding_a_wakeup_object_gets_a_bad_yield_error():
             await yield_stray()
 
     aio.run(main())
+
+
+def two_ready_fds(new_loop, first_does):
+    """Two fds become readable in the same poll; the callback that runs first
+    does `first_does` ("interrupt": raises KeyboardInterrupt; "remove":
+    removes the other fd's reader). Returns how many callbacks ran in the
+    first run of the loop (and, after an interrupt, in the next one, the
+    data read away in between: what still runs was already due), and the
+    errors reported to the loop's exception handler."""
+    loop = new_loop()
+    pairs = [socket.socketpair(), socket.socketpair()]
+    for r, _ in pairs:
+        r.setblocking(False)
+    log = []
+    errors = []
+    loop.set_exception_handler(lambda _, context: errors.append(context.get("message")))
+
+    def on_readable(index):
+        sock = pairs[index][0]
+        loop.remove_reader(sock)
+        log.append(index)
+        if len(log) == 1:
+            if first_does == "interrupt":
+                raise KeyboardInterrupt
+            loop.remove_reader(pairs[1 - index][0])
+
+    def send_both():
+        # Both before the next poll, which then reports the two together.
+        for _, w in pairs:
+            w.send(b"x")
+
+    try:
+        for index, (r, _) in enumerate(pairs):
+            loop.add_reader(r, on_readable, index)
+        loop.call_soon(send_both)
+        loop.call_later(0.5, loop.stop)
+        runs = []
+        try:
+            loop.run_forever()
+        except KeyboardInterrupt:
+            runs.append("interrupted")
+        runs.append(len(log))
+        if first_does == "interrupt":
+            for r, _ in pairs:
+                r.recv(10)
+            loop.call_later(0.5, loop.stop)
+            loop.run_forever()
+            runs.append(len(log))
+        return runs, errors
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
+        loop.close()
+
+
+@pytest.mark.parametrize("first_does", ["interrupt", "remove"])
+def test_fd_callbacks_of_one_poll_after_an_interrupt_or_removal(first_does):
+    # A KeyboardInterrupt from the first fd callback stops the loop, and the
+    # other callback found ready by the same poll runs first thing in the
+    # loop's next run (even if its fd is no longer ready); a reader removed
+    # by an earlier callback of the same poll is not called. As in asyncio.
+    expected = two_ready_fds(asyncio.new_event_loop, first_does)
+    assert expected == ((["interrupted", 1, 2] if first_does == "interrupt" else [1]), [])
+    assert two_ready_fds(aio.new_event_loop, first_does) == expected

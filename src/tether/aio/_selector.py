@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import tether
 
 from .. import lowlevel
-from ._callbacks import run_callbacks
+from ._callbacks import run_handles
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -286,39 +286,36 @@ class Selector:
         # otherwise idle (see `FdWatchSet`). Not protected from Ctrl-C (the
         # hook runs inside the kernel's protected run loop): a
         # KeyboardInterrupt reaches a callback that runs too long, and stops
-        # the loop (`run_callbacks`), even when it lands between two
+        # the loop (`run_handles`), even when it lands between two
         # callbacks.
         loop = self._loop
         if loop._frozen:
             return
         try:
-            ready = self._ready_handles(reported)
+            # The callbacks of the reported fds, all found before any runs (as
+            # asyncio's iteration does), dropping the registrations whose
+            # handle was cancelled.
+            ready = []
+            registrations = self._registrations
+            for fd, mask in reported.items():
+                registration = registrations.get(fd)
+                if registration is None:
+                    continue
+                if mask & _EVENT_READ:
+                    reader = registration.reader
+                    if reader is not None:
+                        if reader._cancelled:
+                            self._remove(registration, READER)
+                        else:
+                            ready.append(reader)
+                if mask & _EVENT_WRITE:
+                    writer = registration.writer
+                    if writer is not None:
+                        if writer._cancelled:
+                            self._remove(registration, WRITER)
+                        else:
+                            ready.append(writer)
             if ready:
-                run_callbacks(loop, ready)
+                run_handles(loop, ready)
         except (KeyboardInterrupt, SystemExit) as exc:
             loop._segment_failed(exc)
-
-    def _ready_handles(self, reported: dict[int, int]) -> list[Any]:
-        """The callbacks of the reported fds (dropping the registrations
-        whose handle was cancelled)."""
-        ready = []
-        registrations = self._registrations
-        for fd, mask in reported.items():
-            registration = registrations.get(fd)
-            if registration is None:
-                continue
-            if mask & _EVENT_READ:
-                reader = registration.reader
-                if reader is not None:
-                    if reader._cancelled:
-                        self._remove(registration, READER)
-                    else:
-                        ready.append(reader)
-            if mask & _EVENT_WRITE:
-                writer = registration.writer
-                if writer is not None:
-                    if writer._cancelled:
-                        self._remove(registration, WRITER)
-                    else:
-                        ready.append(writer)
-        return ready
