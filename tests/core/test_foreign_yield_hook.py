@@ -252,3 +252,30 @@ def test_abort_task_calls_the_object_by_default():
     abort = Started()
     assert abort.abort_task(object(), lambda: None) is lowlevel.Abort.SUCCEEDED
     assert abort.aborted == 1
+
+
+@pytest.mark.parametrize("value", [None, "sent"])
+def test_resume_foreign_wait_sends_the_value_at_the_yield(value):
+    # The stepping state's unchecked wakeup for a wait a stepper started
+    # itself: the task runs again, the yield gets `value`, and the wait's
+    # abort function is forgotten (a later cancel does not call it).
+    abort = Started()
+
+    async def main():
+        results = []
+
+        async def waiter():
+            results.append(await start_foreign_wait(abort))
+            await tether.sleep_forever()
+
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(waiter)
+            await tether.testing.wait_all_tasks_blocked()
+            (task,) = nursery.child_tasks
+            lowlevel.current_stepping_state().resume_foreign_wait(task, value)
+            await tether.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+        return results
+
+    assert tether.run(main) == [value]
+    assert abort.aborted == 0

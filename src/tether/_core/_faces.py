@@ -120,6 +120,13 @@ class SteppingState(Protocol):
         """`reschedule` without the check of `next_send` and the look-up of
         the run."""
 
+    def resume_foreign_wait(self, task: Task, value: Any = None) -> None:
+        """Make `task` runnable, sending `value` at its next step: the task is
+        blocked at a foreign wait that the caller's stepper started itself
+        (it yielded a `ForeignWaitAbort`), and the caller knows that the wait
+        has not been aborted or woken since. `reschedule` without any check:
+        a task in any other state is corrupted."""
+
     def cancel_pending(self) -> bool:
         """Whether a cancel point in the task being stepped would raise now:
         it is inside a cancelled scope, or it is the main task and a Ctrl-C

@@ -48,7 +48,7 @@ from ._deadlines import Deadlines
 from ._entry_queue import CallbackInbox, TetherToken
 from ._exceptions import TetherInternalError
 from ._fd_watch import FdWatchSet, call_ready_hooks
-from ._foreign_yield import block_at_foreign_wait, foreign_yield
+from ._foreign_yield import foreign_yield
 from ._instrumentation import Instrument, Instruments
 from ._io import make_io_manager
 from ._ki import deliver_ki_at_checkpoint, deliver_pending_ki, register_step_loop
@@ -358,6 +358,20 @@ class Runner:
         if self.instruments and "task_scheduled" in self.instruments:
             self.instruments.call("task_scheduled", task)
 
+    def resume_foreign_wait(self, task: Task, value: Any = None) -> None:
+        """`reschedule(task, outcome.Value(value))` for a task that the
+        caller's stepper blocked at a foreign wait (by yielding a
+        `ForeignWaitAbort`) and knows is still blocked there. No checks: the
+        caller must know. (A face's wakeup runs it on most of its tasks'
+        steps.)"""
+        task._abort_func = None
+        task.custom_sleep_data = None
+        task._foreign_wait = False
+        task._next_send = value
+        self.runq.append(task)
+        if self.instruments and "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
+
     def reschedule_with_error(self, task: Task, error: BaseException) -> None:
         """`reschedule` with `error` for a `CoroutineTask` blocked at a kernel
         trap, which raises what is thrown in: no `outcome.Error` to unwrap."""
@@ -653,8 +667,15 @@ class Runner:
                     elif isinstance(msg, ForeignWaitAbort):
                         # A face's stepper started a foreign wait itself (an
                         # aio task's every wait: tested before TASK_EXIT,
-                        # which comes once per task).
-                        block_at_foreign_wait(self, task, msg)
+                        # which comes once per task). `block_at_foreign_wait`,
+                        # written out.
+                        task._abort_func = msg
+                        task._foreign_wait = True
+                        if self.ki_pending and task is self.main_task:
+                            deliver_pending_ki(self)
+                        status = task._cancel_status
+                        if status is not None and status.effectively_cancelled:
+                            task._attempt_delivery_of_any_pending_cancel()
                     elif msg is TASK_EXIT and type(task) is not CoroutineTask:
                         # A face's stepper ended its task (see TASK_EXIT).
                         self.task_exited(task, _VALUE_NONE)

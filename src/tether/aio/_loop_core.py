@@ -83,7 +83,6 @@ from ._stdlib import Future as _Future
 from ._stdlib import get_running_loop_or_none, set_running_loop
 from ._stepper import _DETACH, _Stepper
 from ._task import (
-    _VALUE_NONE,
     RUNNING,
     STARTING,
     WAITING,
@@ -542,7 +541,7 @@ class LoopCore(asyncio.AbstractEventLoop):
                 # (`_Wakeup.fire`'s common case, one call less per wakeup.)
                 task._task_state = RUNNING
                 self._open_batch = None
-                self._kernel.reschedule(task, _VALUE_NONE)  # type: ignore[union-attr]
+                self._kernel.resume_foreign_wait(task)  # type: ignore[union-attr]
             else:
                 callback.fire()  # type: ignore[attr-defined]
             return self._fired_handle

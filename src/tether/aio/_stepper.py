@@ -25,18 +25,22 @@ import outcome
 
 from .. import Cancelled, lowlevel
 from ._callbacks import CountingHook
+from ._park import PARK
 from ._stdlib import Future, enter_task, leave_task
 from ._task import (
+    _EMPTY_CONTEXT,
     DONE,
+    PARKED,
     QUEUED,
     RUNNING,
     STARTING,
+    WAITING,
     WAITING_DETACHED,
     Task,
     _message_of,
     _retry_interrupt,
     _set_result,
-    start_wait,
+    _Wakeup,
 )
 
 if TYPE_CHECKING:
@@ -129,12 +133,37 @@ class _Stepper:
             loop._open_batch = None
             task._aio_point = True
             return _CHECKPOINT
-        wakeup = start_wait(task, yielded, loop)
-        if wakeup is not None:
-            # The common wait, started here: the kernel blocks the task on
-            # the wakeup or `PARKED` (a `lowlevel.ForeignWaitAbort`) without
-            # calling `_on_foreign_yield`.
+        kind = type(yielded)
+        if (
+            (kind is Future or kind is Task)
+            and yielded is not task
+            and not task._must_cancel
+            and yielded._asyncio_future_blocking
+            and yielded._loop is loop
+            and not yielded.done()
+        ):
+            # The common wait: a pending future (or task) of the task's
+            # loop, not the task itself, awaited the normal way, with no
+            # ``cancel()`` pending (asyncio's checks then all pass, and the
+            # wakeup cannot run before the task waits). The kernel blocks the
+            # task on its wakeup (a `lowlevel.ForeignWaitAbort`) without
+            # calling `_on_foreign_yield`, which takes every other case.
+            yielded._asyncio_future_blocking = False
+            wakeup = task._wakeup
+            if wakeup is None:
+                wakeup = task._wakeup = _Wakeup(task)
+            yielded.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
+            task._fut_waiter = yielded
+            task._aio_point = True
+            task._task_state = WAITING
             return wakeup
+        if yielded is PARK and not task._must_cancel:
+            # Parked without a future (see `_park.py`): `PARKED` is the
+            # abort function and the ``_fut_waiter``.
+            task._fut_waiter = PARKED
+            task._aio_point = True
+            task._task_state = WAITING
+            return PARKED
         # Another future (`_on_foreign_yield` sets the flag back) or a
         # tether-native trap.
         task._aio_point = False

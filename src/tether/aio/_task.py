@@ -18,7 +18,8 @@ The stepper
   what `sleep(0)` does) into a kernel checkpoint;
 - makes the task wait for the futures its coroutine awaits: for the
   common one (a pending future of the loop) it starts the wait itself
-  (`start_wait`) and gives the kernel the task's wakeup, a
+  (`start_wait`, written out in `_Stepper.send`) and gives the kernel the
+  task's wakeup, a
   `lowlevel.ForeignWaitAbort`; anything else goes to the kernel, which calls
   the task's ``foreign_yield_handler`` (`Task._on_foreign_yield`). Either
   way the task is blocked in the kernel until the future is done. A task
@@ -57,7 +58,7 @@ The transitions (in one place each; the hot ones also written out inline):
 - QUEUED, or a wakeup while the loop runs: STARTING (`LoopCore._attach`);
 - STARTING to RUNNING: the first step (the stepper);
 - RUNNING to WAITING: the coroutine awaits a future (`_on_foreign_yield`;
-  `start_wait` for the common case);
+  the stepper's ``send`` for the common case);
 - WAITING to RUNNING: the future is done (`_Wakeup.fire`; its common case
   also in `LoopCore.call_soon`), a parked task is woken (`wake_parked`), or
   a tether scope around the task aborts the wait (`_abort_wait`);
@@ -172,7 +173,7 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
     at the task's first wait for a future, serves every such wait: a task
     waiting for a future allocates nothing else for it; a parked task's
     abort function is `PARKED`). The stepper yields it to the kernel for
-    a wait it started itself (`start_wait`), so the kernel blocks the task
+    a wait it started itself (`_Stepper.send`), so the kernel blocks the task
     on it without calling `Task._on_foreign_yield`.
 
     The loop's ``call_soon`` recognises it by type and wakes the task at
@@ -206,8 +207,8 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
             # run after it.
             loop._open_batch = None
             # (The segment's run, without `lowlevel.reschedule`'s checks: the
-            # task waits at a foreign yield, and the value is an outcome.)
-            loop._kernel.reschedule(task, _VALUE_NONE)  # type: ignore[union-attr]
+            # task waits at the foreign wait its stepper started.)
+            loop._kernel.resume_foreign_wait(task)  # type: ignore[union-attr]
         elif state is WAITING or state is WAITING_DETACHED:
             task._set_resume(None, None)
             loop._make_ready(task)
@@ -284,11 +285,9 @@ class Task(StdlibTask[T], lowlevel.Task):
         "_wakeup",
     )
 
-    # Set by new_task (declared here for type checkers), except for
-    # ``_wakeup`` (read with a default): fields left unset cost the garbage
-    # collector nothing, and every pending task is traversed several times
-    # while many are alive. Four fields that are rarely set have no slot (8
-    # bytes each on every task): ``_interrupt``, ``_resume`` and
+    # Set by new_task (declared here for type checkers). Four fields that
+    # are rarely set have no slot (8 bytes each on every task):
+    # ``_interrupt``, ``_resume`` and
     # ``_woken_early`` live in the instance's ``__dict__`` (which the C
     # future provides, made only when first needed) while they are set, and
     # are read with a default; ``_log_destroy_pending`` (written by
@@ -602,7 +601,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         if getattr(self, "_woken_early", False):
             # (Left by a wakeup of a wait that was abandoned.)
             del self._woken_early
-        wakeup = getattr(self, "_wakeup", None)
+        wakeup = self._wakeup
         if wakeup is None:
             wakeup = self._wakeup = _Wakeup(self)
         future.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
@@ -645,8 +644,10 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> lowlevel.Foreig
     task itself, awaited the normal way, with no ``cancel()`` pending
     (asyncio's checks then all pass, and the wakeup cannot run before the
     task waits); or `PARK`, with no ``cancel()`` pending.
-    (`loop` is the task's: read once by the caller.)"""
+    (`loop` is the task's: read once by the caller.) `_Stepper.send` has
+    the same written out: keep the two alike."""
     kind = type(awaited)
+    wakeup: lowlevel.ForeignWaitAbort | None
     if (
         (kind is Future or kind is Task)
         and awaited is not task
@@ -656,7 +657,7 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> lowlevel.Foreig
         and not awaited.done()
     ):
         awaited._asyncio_future_blocking = False
-        wakeup = getattr(task, "_wakeup", None)
+        wakeup = task._wakeup
         if wakeup is None:
             wakeup = task._wakeup = _Wakeup(task)
         awaited.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
@@ -686,9 +687,10 @@ def wake_parked(task: Task[Any], error: BaseException | None = None) -> bool:
             task._task_state = RUNNING
             # (As `_Wakeup.fire`: callbacks queued from now on run after it.)
             loop._open_batch = None
-            loop._kernel.reschedule(  # type: ignore[union-attr]
-                task, _PARK_WOKEN if error is None else outcome.Error(error)
-            )
+            if error is None:
+                loop._kernel.resume_foreign_wait(task, WOKEN)  # type: ignore[union-attr]
+            else:
+                loop._kernel.reschedule(task, outcome.Error(error))  # type: ignore[union-attr]
             return True
     elif state is not WAITING_DETACHED or task._fut_waiter is not PARKED:
         return False
@@ -698,10 +700,6 @@ def wake_parked(task: Task[Any], error: BaseException | None = None) -> bool:
         task._set_resume(None, error)
     task._loop._make_ready(task)
     return True
-
-
-#: What a parked task is woken with: the await returns (see `Park`).
-_PARK_WOKEN: outcome.Value[Any] = outcome.Value(WOKEN)
 
 
 class _Interrupt:
@@ -763,6 +761,7 @@ def new_task(
     task._name = _task_numbers() if name is None else str(name)
     task._num_cancels_requested = 0
     task._fut_waiter = None
+    task._wakeup = None
     if type(coro) is not _CoroutineType and not _is_coroutine(coro):
         task._log_destroy_pending = False
         raise TypeError(f"a coroutine was expected, got {coro!r}")
