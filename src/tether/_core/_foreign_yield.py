@@ -3,8 +3,8 @@
 The step loop (`Runner._run_loop`) tests what a task yielded against the
 common traps only (`CHECKPOINT`, `CANCEL_SHIELDED_CHECKPOINT`, a
 `ParkingLot`, `WaitTaskRescheduled`, a face's `TASK_EXIT`), by identity or
-exact type, and blocks a task that yielded a `ForeignWaitAbort` (tested with
-`isinstance`) with `block_at_foreign_wait`.
+exact type, and blocks a task that yielded a `ForeignWaitAbort` of a class in
+`FOREIGN_WAIT_KINDS` (as `block_at_foreign_wait` does).
 Everything else lands in `foreign_yield`, which is off the hot path and may
 take its time:
 
@@ -13,8 +13,10 @@ take its time:
 - a subclass of `ParkingLot`: queued like the exact class;
 - `TASK_EXIT` from a kernel task (only a face's stepper may return it): a
   `TypeError` in the task;
-- (a `ForeignWaitAbort`, which the step loop blocks the task on itself,
-  with `block_at_foreign_wait`, as for what a handler returns;)
+- a `ForeignWaitAbort` of a class the step loop has not seen yet: its class
+  joins `FOREIGN_WAIT_KINDS` (so the step loop blocks the next one itself),
+  and the task is blocked on it with `block_at_foreign_wait`, as on what a
+  handler returns;
 - anything else: the task's ``foreign_yield_handler`` decides (the asyncio
   face parks the task on an asyncio future); with no handler, the task gets
   a `TypeError` naming the object, thrown in where it yielded.
@@ -32,11 +34,17 @@ import outcome
 
 from ._ki import deliver_pending_ki
 from ._parking_lot import ParkingLot
-from ._traps import TASK_EXIT, THROW_ON_RESUME, AbortFn, PermanentlyDetach
+from ._traps import TASK_EXIT, THROW_ON_RESUME, AbortFn, ForeignWaitAbort, PermanentlyDetach
 
 if TYPE_CHECKING:
     from ._run import Runner
     from ._task import Task
+
+
+#: The `ForeignWaitAbort` classes whose objects the step loop has seen
+#: yielded: it blocks a task that yields one of these without calling
+#: `foreign_yield` (a face has one or two such classes).
+FOREIGN_WAIT_KINDS: set[type] = set()
 
 
 def _throw_on_resume(runner: Runner, task: Task, error: BaseException) -> None:
@@ -69,6 +77,11 @@ def foreign_yield(runner: Runner, task: Task, msg: object) -> None:
         # The coroutine is someone else's now; the task ends here.
         final: Any = msg.final_outcome
         runner.task_exited(task, final.error if type(final) is outcome.Error else final)
+        return
+    if isinstance(msg, ForeignWaitAbort):
+        # (A face's stepper started the wait: see the module docstring.)
+        FOREIGN_WAIT_KINDS.add(type(msg))
+        block_at_foreign_wait(runner, task, msg)
         return
     if isinstance(msg, ParkingLot):
         # A subclass of ParkingLot: the step loop only checks the exact type.

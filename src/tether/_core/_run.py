@@ -48,7 +48,7 @@ from ._deadlines import Deadlines
 from ._entry_queue import CallbackInbox, TetherToken
 from ._exceptions import TetherInternalError
 from ._fd_watch import FdWatchSet, call_ready_hooks
-from ._foreign_yield import foreign_yield
+from ._foreign_yield import FOREIGN_WAIT_KINDS, foreign_yield
 from ._instrumentation import Instrument, Instruments
 from ._io import make_io_manager
 from ._ki import deliver_ki_at_checkpoint, deliver_pending_ki, register_step_loop
@@ -66,7 +66,6 @@ from ._traps import (
     TASK_EXIT,
     THROW_ON_RESUME,
     Abort,
-    ForeignWaitAbort,
     WaitTaskRescheduled,
 )
 
@@ -520,6 +519,7 @@ class Runner:
         deadlines = self.deadlines
         clock = self.clock
         ready_watches = self.ready_watches
+        foreign_wait_kinds = FOREIGN_WAIT_KINDS
         # Whether the last turn ran ready hooks (see step 4).
         hooks_ran = False
         spare: list[Task] = []
@@ -664,11 +664,14 @@ class Runner:
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
                             task._attempt_delivery_of_any_pending_cancel()
-                    elif isinstance(msg, ForeignWaitAbort):
+                    elif kind in foreign_wait_kinds:
                         # A face's stepper started a foreign wait itself (an
                         # aio task's every wait: tested before TASK_EXIT,
-                        # which comes once per task). `block_at_foreign_wait`,
-                        # written out.
+                        # which comes once per task), with an object of a
+                        # `ForeignWaitAbort` class seen before (the first of
+                        # each class goes through `foreign_yield`, which adds
+                        # it: a set lookup here, not an `isinstance` call).
+                        # `block_at_foreign_wait`, written out.
                         task._abort_func = msg
                         task._foreign_wait = True
                         if self.ki_pending and task is self.main_task:
