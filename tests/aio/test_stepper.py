@@ -54,14 +54,14 @@ def _slow_send(self, value):
 @pytest.fixture(params=["fast path", "slow path only"])
 def stepper(request, monkeypatch):
     if request.param == "slow path only":
-        monkeypatch.setattr(_Stepper, "send", _slow_send)
+        monkeypatch.setattr(_Stepper, "_send", _slow_send)
     return request.param
 
 
 def _both_ways(monkeypatch, run):
     fast = run()
     with monkeypatch.context() as patch:
-        patch.setattr(_Stepper, "send", _slow_send)
+        patch.setattr(_Stepper, "_send", _slow_send)
         slow = run()
     return fast, slow
 

@@ -384,7 +384,11 @@ class LoopCore(asyncio.AbstractEventLoop):
                 self._token = None
             self._thread_reports.segment_ended()
             self._nursery = None
-            self._stepper = None
+            if self._stepper is not None:
+                # (Every kernel task of the segment has ended: nothing steps
+                # with it any more.)
+                self._stepper.close_segment()
+                self._stepper = None
             self._kernel = None
             self._main_ktask = None
             self._open_batch = None

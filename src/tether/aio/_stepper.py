@@ -71,16 +71,24 @@ class _Stepper:
     the kernel calls its ``send`` and ``throw``, and they step the coroutine
     of the task the kernel is stepping."""
 
-    __slots__ = ("_kernel", "_loop")
+    __slots__ = ("_kernel", "_loop", "send")
 
     def __init__(self, loop: LoopCore) -> None:
         self._loop = loop
         #: The run (`lowlevel.current_stepping_state`): its ``current_task``
         #: is the task a step is for.
         self._kernel = lowlevel.current_stepping_state()
+        #: What the kernel calls to step a task (``task.coro.send``): the
+        #: bound method, made once, so that a step does not make one.
+        self.send = self._send
 
     def __repr__(self) -> str:
         return f"<tether.aio task stepper of {self._loop!r}>"
+
+    def close_segment(self) -> None:
+        """The segment is over: drop the bound ``send`` (it refers back to
+        the stepper, a cycle only the garbage collector would break)."""
+        del self.send
 
     def close(self) -> None:
         # The kernel closes the coroutines of tasks it cannot wake after a
@@ -88,7 +96,7 @@ class _Stepper:
         pass
 
     @_protected
-    def send(self, value: Any) -> Any:
+    def _send(self, value: Any) -> Any:
         task: Task[Any] = self._kernel.current_task  # type: ignore[assignment]
         loop = self._loop
         if task._slow or loop._frozen:
@@ -341,4 +349,4 @@ def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | No
     return _TASK_EXIT
 
 
-_STEPPER_CODES = frozenset({_Stepper.send.__code__, _Stepper._step.__code__})
+_STEPPER_CODES = frozenset({_Stepper._send.__code__, _Stepper._step.__code__})

@@ -18,7 +18,7 @@ The stepper
   what `sleep(0)` does) into a kernel checkpoint;
 - makes the task wait for the futures its coroutine awaits: for the
   common one (a pending future of the loop) it starts the wait itself
-  (`start_wait`, written out in `_Stepper.send`) and gives the kernel the
+  (`start_wait`, written out in `_Stepper._send`) and gives the kernel the
   task's wakeup, a
   `lowlevel.ForeignWaitAbort`; anything else goes to the kernel, which calls
   the task's ``foreign_yield_handler`` (`Task._on_foreign_yield`). Either
@@ -173,7 +173,7 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
     at the task's first wait for a future, serves every such wait: a task
     waiting for a future allocates nothing else for it; a parked task's
     abort function is `PARKED`). The stepper yields it to the kernel for
-    a wait it started itself (`_Stepper.send`), so the kernel blocks the task
+    a wait it started itself (`_Stepper._send`), so the kernel blocks the task
     on it without calling `Task._on_foreign_yield`.
 
     The loop's ``call_soon`` recognises it by type and wakes the task at
@@ -644,7 +644,7 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> lowlevel.Foreig
     task itself, awaited the normal way, with no ``cancel()`` pending
     (asyncio's checks then all pass, and the wakeup cannot run before the
     task waits); or `PARK`, with no ``cancel()`` pending.
-    (`loop` is the task's: read once by the caller.) `_Stepper.send` has
+    (`loop` is the task's: read once by the caller.) `_Stepper._send` has
     the same written out: keep the two alike."""
     kind = type(awaited)
     wakeup: lowlevel.ForeignWaitAbort | None
