@@ -3,8 +3,10 @@
     python3 benchmarks/bytecode_count.py echo                   # tether.aio and asyncio
     python3 benchmarks/bytecode_count.py spawn_park_wake --top 12
     python3 benchmarks/bytecode_count.py wait_for --libs tether.aio --src /path/to/other/src
+    python3 benchmarks/bytecode_count.py --suite aiohttp get_200 --top 20
 
-The workloads are those of ``bench_aio.py`` (``--list`` shows them). Each
+The workloads are those of ``bench_aio.py`` (``--list`` shows them), or with
+``--suite aiohttp`` those of ``bench_aiohttp.py`` (needs aiohttp). Each
 library runs the workload's own implementation in a fresh subprocess, twice:
 at the workload's quick size and with one size parameter doubled. Every
 bytecode instruction executed is counted (``sys.settrace`` with opcode
@@ -38,21 +40,25 @@ sys.path.insert(0, HERE)
 #: The parameter doubled to get the second run, in order of preference:
 #: the first one of these that the workload has and whose doubling doubles
 #: its operation count.
-SIZE_PARAMETERS = ("rounds", "messages", "n", "items", "tasks", "each")
+SIZE_PARAMETERS = ("rounds", "messages", "n", "items", "tasks", "each", "requests")
+#: The benchmark modules whose workloads can be counted (``--suite``).
+SUITES = {"aio": "bench_aio", "aiohttp": "bench_aiohttp"}
 
 _CHILD = "--child"
 
 
-def _count(lib_module: str, workload: str, params: dict[str, Any]) -> dict[str, int]:
-    """Run `workload`'s implementation for `lib_module` once with `params`
-    under an opcode tracer; the instructions executed, by function."""
+def _count(
+    suite_module: str, lib_module: str, workload: str, params: dict[str, Any]
+) -> dict[str, int]:
+    """Run `workload`'s implementation (of the suite in `suite_module`) for
+    `lib_module` once with `params` under an opcode tracer; the instructions
+    executed, by function."""
     import importlib
 
-    import bench_aio
-
-    wl = bench_aio.suite.workloads[workload]
+    bench = importlib.import_module(suite_module)
+    wl = bench.suite.workloads[workload]
     impl = wl.impls[lib_module]
-    mod = importlib.import_module(bench_aio.suite.libraries[lib_module].module or "")
+    mod = importlib.import_module(bench.suite.libraries[lib_module].module or "")
     counts: collections.Counter[str] = collections.Counter()
 
     def local(frame: Any, event: str, arg: Any) -> Any:
@@ -75,7 +81,7 @@ def _count(lib_module: str, workload: str, params: dict[str, Any]) -> dict[str, 
 
 def _child(spec: dict[str, Any]) -> None:
     result = {
-        str(i): _count(spec["library"], spec["workload"], params)
+        str(i): _count(spec["suite"], spec["library"], spec["workload"], params)
         for i, params in enumerate(spec["sizes"])
     }
     print(json.dumps(result))
@@ -99,7 +105,10 @@ def main() -> int:
         _child(json.loads(sys.argv[2]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workload", nargs="?", help="a workload of bench_aio.py")
+    parser.add_argument("workload", nargs="?", help="a workload of the suite")
+    parser.add_argument(
+        "--suite", choices=sorted(SUITES), default="aio", help="whose workloads (default: aio)"
+    )
     parser.add_argument("--libs", default="tether.aio,asyncio", help="comma-separated")
     parser.add_argument("--top", type=int, default=0, help="also list the N costliest functions")
     parser.add_argument(
@@ -108,14 +117,15 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list the workloads")
     args = parser.parse_args()
 
-    import bench_aio
+    import importlib
 
+    bench = importlib.import_module(SUITES[args.suite])
     if args.list or not args.workload:
-        for name, listed in bench_aio.suite.workloads.items():
+        for name, listed in bench.suite.workloads.items():
             if listed.kind == "time":
                 print(f"{name:16} {listed.title}")
         return 0
-    wl = bench_aio.suite.workloads.get(args.workload)
+    wl = bench.suite.workloads.get(args.workload)
     if wl is None or wl.kind != "time":
         raise SystemExit(f"unknown workload {args.workload!r} (see --list)")
     sizes, extra_ops = _sizes(wl)
@@ -124,7 +134,7 @@ def main() -> int:
         env["PYTHONPATH"] = os.path.abspath(args.src) + os.pathsep + env.get("PYTHONPATH", "")
     print(f"{wl.title}: instructions per {wl.per} ({sizes[0]} and {sizes[1]})")
     for lib in args.libs.split(","):
-        spec = {"library": lib, "workload": wl.name, "sizes": sizes}
+        spec = {"suite": SUITES[args.suite], "library": lib, "workload": wl.name, "sizes": sizes}
         proc = subprocess.run(
             [sys.executable, os.path.abspath(__file__), _CHILD, json.dumps(spec)],
             capture_output=True,
