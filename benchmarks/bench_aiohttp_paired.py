@@ -107,9 +107,15 @@ def main() -> int:
             continue
         ratios = sorted(mine / theirs for mine, theirs in zip(subject, times[name], strict=True))
         faster = sum(ratio < 1.0 for ratio in ratios)
+        # The middle half of the rounds: how far the median can be trusted
+        # on a machine whose rounds spread this wide.
+        quartiles = (
+            statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
+        )
         print(
-            f"  {SUBJECT} / {name}: median {statistics.median(ratios):.2f}x "
-            f"(rounds: {ratios[0]:.2f}x to {ratios[-1]:.2f}x; "
+            f"  {SUBJECT} / {name}: median {statistics.median(ratios):.3f}x "
+            f"(middle half of the rounds {quartiles[0]:.2f}x to {quartiles[2]:.2f}x, "
+            f"all {ratios[0]:.2f}x to {ratios[-1]:.2f}x; "
             f"{SUBJECT} faster in {faster} of {len(ratios)})"
         )
     return 0
