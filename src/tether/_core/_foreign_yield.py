@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import outcome
 
 from ._ki import deliver_pending_ki
-from ._parking_lot import ParkingLot
+from ._parking_lot import ParkingLot, queue_in_lot
 from ._traps import TASK_EXIT, THROW_ON_RESUME, AbortFn, ForeignWaitAbort, PermanentlyDetach
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def foreign_yield(runner: Runner, task: Task, msg: object) -> None:
         return
     if isinstance(msg, ParkingLot):
         # A subclass of ParkingLot: the step loop only checks the exact type.
-        runner._queue_in_lot(task, msg)
+        queue_in_lot(runner, task, msg)
         return
     if msg is TASK_EXIT:
         # (Only a face's stepper may end its task this way.)

@@ -241,7 +241,7 @@ def deliver_pending_ki(runner: Runner) -> None:
     task at a checkpoint or in a wait, shielded or not, but never at a
     cancel-shielded checkpoint (which is not a cancel point at all). Tried
     when it arrives (`deliver_ki`), whenever the main task starts a wait
-    while it is pending (the step loop, `Runner._queue_in_lot`,
+    while it is pending (the step loop, `queue_in_lot`,
     `block_at_foreign_wait`), and after each batch for a checkpoint
     (`deliver_ki_at_checkpoint`). A wait whose abort function refused is not
     asked again: the task's next wait or checkpoint takes it."""

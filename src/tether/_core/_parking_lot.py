@@ -48,10 +48,12 @@ from typing import TYPE_CHECKING
 import outcome
 
 from ._exceptions import BrokenResourceError
+from ._ki import deliver_pending_ki
 from ._run_context import GLOBAL_RUN_CONTEXT, current_task
-from ._traps import park_in
+from ._traps import ABORT_BY_LEAVING_LOT, THROW_ON_RESUME, park_in
 
 if TYPE_CHECKING:
+    from ._run import Runner
     from ._task import Task
 
 #: What a woken waiter is sent (shared: the kernel only reads it).
@@ -62,6 +64,26 @@ def park_refused_error(lot: ParkingLot) -> BrokenResourceError:
     """The error for a task that parks in a broken lot (the kernel raises
     it). The words are trio's, which its tests match."""
     return BrokenResourceError(f"Attempted to park in parking lot broken by {lot._breakers}")
+
+
+def queue_in_lot(runner: Runner, task: Task, lot: ParkingLot) -> None:
+    """`task`, stepped by `runner`, yielded `lot` (``await lot.park()``):
+    queue it there, or throw `BrokenResourceError` into it if the lot is
+    broken. (The step loop's, for the exact class; `foreign_yield`'s for a
+    subclass.)"""
+    if lot._breakers is not None:
+        task._pending_throw = park_refused_error(lot)
+        task._next_send = THROW_ON_RESUME
+        runner.runq.append(task)
+        return
+    lot._waiters[task] = None
+    task.custom_sleep_data = lot
+    task._abort_func = ABORT_BY_LEAVING_LOT
+    if runner.ki_pending and task is runner.main_task:
+        deliver_pending_ki(runner)
+    status = task._cancel_status
+    if status is not None and status.effectively_cancelled:
+        task._attempt_delivery_of_any_pending_cancel()
 
 
 def _woken_by_break_error(breaker: Task) -> BrokenResourceError:

@@ -54,12 +54,11 @@ from ._io import make_io_manager
 from ._ki import deliver_ki_at_checkpoint, deliver_pending_ki, register_step_loop
 from ._misnesting import misnested_task_exit
 from ._nursery import Nursery, NurseryManager, closed_nursery_error
-from ._parking_lot import ParkingLot, park_refused_error
+from ._parking_lot import ParkingLot, queue_in_lot
 from ._scheduler import Scheduler
 from ._task import CoroutineTask, Task, TaskResult, outcome_of
 from ._task_coroutine import coroutine_or_error, task_name
 from ._traps import (
-    ABORT_BY_LEAVING_LOT,
     CANCEL_SHIELDED_CHECKPOINT,
     CHECKPOINT,
     RESUME_CHECKPOINT,
@@ -656,7 +655,7 @@ class Runner:
                         if instruments and "task_scheduled" in instruments:
                             instruments.call("task_scheduled", task)
                     elif (kind := type(msg)) is ParkingLot:
-                        self._queue_in_lot(task, msg)
+                        queue_in_lot(self, task, msg)
                     elif kind is WaitTaskRescheduled:
                         task._abort_func = msg.abort_func
                         if self.ki_pending and task is self.main_task:
@@ -759,23 +758,6 @@ class Runner:
                 )
                 return
         self.late_crash_errors.append(error)
-
-    def _queue_in_lot(self, task: Task, lot: ParkingLot) -> None:
-        """The task yielded `lot` (``await lot.park()``): queue it there,
-        or throw `BrokenResourceError` into it if the lot is broken."""
-        if lot._breakers is not None:
-            task._pending_throw = park_refused_error(lot)
-            task._next_send = THROW_ON_RESUME
-            self.runq.append(task)
-            return
-        lot._waiters[task] = None
-        task.custom_sleep_data = lot
-        task._abort_func = ABORT_BY_LEAVING_LOT
-        if self.ki_pending and task is self.main_task:
-            deliver_pending_ki(self)
-        status = task._cancel_status
-        if status is not None and status.effectively_cancelled:
-            task._attempt_delivery_of_any_pending_cancel()
 
     def _wake_idle_waiters(self) -> None:
         waiting = self.waiting_for_idle

@@ -385,10 +385,8 @@ class LoopCore(asyncio.AbstractEventLoop):
             self._thread_reports.segment_ended()
             self._nursery = None
             if self._stepper is not None:
-                # (Every kernel task of the segment has ended: nothing steps
-                # with it any more.)
-                self._stepper.close_segment()
-                self._stepper = None
+                self._stepper.close_segment()  # (no kernel task of it is left)
+            self._stepper = None
             self._kernel = None
             self._main_ktask = None
             self._open_batch = None
@@ -420,8 +418,7 @@ class LoopCore(asyncio.AbstractEventLoop):
 
     def _aio_tasks(self) -> list[Task[Any]]:
         """This loop's `Task` objects that are not done (from the standard
-        library's registry of tasks, which holds them weakly, as asyncio
-        does)."""
+        library's registry of tasks, which holds them weakly)."""
         tasks: set[Any] = _stdlib_all_tasks(self)
         return [task for task in tasks if isinstance(task, Task)]
 

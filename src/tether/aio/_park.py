@@ -1,11 +1,11 @@
 """`PARK`: what an aio task awaits to wait without a future.
 
 A primitive of tether.aio that keeps its waiting tasks itself (`Event`,
-`StreamReader`) parks the task with ``await PARK``. The task's stepper sees
-`PARK` where it would see a future (`_Stepper._send`) and blocks the task in the
-kernel as if it waited for one, with `_task.PARKED` (one object for every
-parked task) standing in for the future. The primitive wakes it with
-`_task.wake_parked`: the await returns None, or raises the error given
+`StreamReader`) parks the task with ``await PARK``. The task's stepper
+(`_Stepper._send`) sees `PARK` where it would see a future and blocks the
+task in the kernel as if it waited for one, with `_task.PARKED` (one object
+for every parked task) standing in for the future. The primitive wakes it
+with `_task.wake_parked`: the await returns None, or raises the error given
 there. ``Task.cancel()`` wakes it with `CancelledError`, as it would cancel
 the future.
 

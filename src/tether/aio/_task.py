@@ -19,8 +19,8 @@ The stepper
 - makes the task wait for the futures its coroutine awaits: for the
   common one (a pending future of the loop) it starts the wait itself
   (`start_wait`, written out in `_Stepper._send`) and gives the kernel the
-  task's wakeup, a
-  `lowlevel.ForeignWaitAbort`; anything else goes to the kernel, which calls
+  task's wakeup, a `lowlevel.ForeignWaitAbort`; anything else goes to the
+  kernel, which calls
   the task's ``foreign_yield_handler`` (`Task._on_foreign_yield`). Either
   way the task is blocked in the kernel until the future is done. A task
   that awaits `PARK` (tether.aio's `Event` and `StreamReader`) waits
@@ -114,6 +114,7 @@ from ._stdlib import (
     get_running_loop_or_none,
     register_task,
 )
+from ._task_repr import describe_task
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -149,11 +150,6 @@ WAITING_DETACHED = TaskState.WAITING_DETACHED
 DONE = TaskState.DONE
 
 
-#: A task's repr cuts the repr of a result longer than this to its first
-#: and last `_RESULT_REPR_KEEP` characters.
-_RESULT_REPR_MAX = 60
-_RESULT_REPR_KEEP = 27
-
 #: Python 3.13's `uncancel()` also withdraws a pending cancellation.
 _UNCANCEL_WITHDRAWS = sys.version_info >= (3, 13)
 
@@ -173,8 +169,8 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
     at the task's first wait for a future, serves every such wait: a task
     waiting for a future allocates nothing else for it; a parked task's
     abort function is `PARKED`). The stepper yields it to the kernel for
-    a wait it started itself (`_Stepper._send`), so the kernel blocks the task
-    on it without calling `Task._on_foreign_yield`.
+    a wait it started itself (`_Stepper._send`), so the kernel blocks the
+    task on it without calling `Task._on_foreign_yield`.
 
     The loop's ``call_soon`` recognises it by type and wakes the task at
     once (what `fire` does) instead of queueing it: waking a kernel task
@@ -287,12 +283,11 @@ class Task(StdlibTask[T], lowlevel.Task):
 
     # Set by new_task (declared here for type checkers). Four fields that
     # are rarely set have no slot (8 bytes each on every task):
-    # ``_interrupt``, ``_resume`` and
-    # ``_woken_early`` live in the instance's ``__dict__`` (which the C
-    # future provides, made only when first needed) while they are set, and
-    # are read with a default; ``_log_destroy_pending`` (written by
-    # `new_task` and by stdlib helpers and ours, read by the C task's
-    # finalizer) is the C task's own field.
+    # ``_interrupt``, ``_resume`` and ``_woken_early`` live in the
+    # instance's ``__dict__`` (which the C future provides, made only when
+    # first needed) while they are set, and are read with a default;
+    # ``_log_destroy_pending`` (written by `new_task` and by stdlib helpers
+    # and ours, read by the C task's finalizer) is the C task's own field.
     #: The coroutine is suspended at an asyncio-level await (a bare yield,
     #: a future) or has not started: a pending `cancel()` is thrown in at
     #: the next step. False while it waits in tether-native code, which gets
@@ -366,26 +361,7 @@ class Task(StdlibTask[T], lowlevel.Task):
     # -- asyncio.Task API ------------------------------------------------------
 
     def __repr__(self) -> str:
-        if self.done():
-            state = "cancelled" if self.cancelled() else "finished"
-        elif self._num_cancels_requested:
-            state = "cancelling"
-        else:
-            state = "pending"
-        parts = [state, f"name={self.get_name()!r}", f"coro=<{_format_coroutine(self._coro)}>"]
-        if self.done() and not self.cancelled():
-            exc = self.exception()
-            if exc is not None:
-                parts.append(f"exception={exc!r}")
-            else:
-                result = repr(self.result())
-                if len(result) > _RESULT_REPR_MAX:
-                    result = f"{result[:_RESULT_REPR_KEEP]}...{result[-_RESULT_REPR_KEEP:]}"
-                parts.append(f"result={result}")
-        elif self._fut_waiter is not None:
-            # (A parked task's is `PARKED`, whose repr is "<parked>".)
-            parts.append(f"wait_for={self._fut_waiter!r}")
-        return f"<{type(self).__name__} {' '.join(parts)}>"
+        return describe_task(self)
 
     def get_coro(self) -> Coroutine[Any, Any, T] | Generator[Any, None, T]:
         """The coroutine this task runs."""
@@ -801,16 +777,3 @@ Task.foreign_yield_handler = staticmethod(Task._on_foreign_yield)  # type: ignor
 #: The kernel gives it to the trio-style tasks started in nurseries that an
 #: aio task opens (see `_native.py`): they may await the loop's futures.
 Task.child_foreign_yield_handler = staticmethod(on_native_foreign_yield)
-
-
-def _format_coroutine(coro: object) -> str:
-    name = getattr(coro, "__qualname__", None) or getattr(coro, "__name__", None)
-    if not name:
-        name = f"<{type(coro).__name__} without __name__>"
-    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
-    if code is None:
-        return f"{name}()"
-    frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-    if frame is not None:
-        return f"{name}() running at {code.co_filename}:{frame.f_lineno}"
-    return f"{name}() done, defined at {code.co_filename}:{code.co_firstlineno}"

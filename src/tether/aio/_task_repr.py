@@ -1,0 +1,53 @@
+"""How a `tether.aio.Task` prints: asyncio's format, ``<Task pending
+name='Task-1' coro=<main() running at file.py:3> wait_for=<Future
+pending>>``, with the state, the name, the coroutine and where it is, and
+then the result or exception of a finished task or what a pending one waits
+for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: A task's repr cuts the repr of a result longer than this to its first
+#: and last `_RESULT_REPR_KEEP` characters.
+_RESULT_REPR_MAX = 60
+_RESULT_REPR_KEEP = 27
+
+
+def describe_task(task: Any) -> str:
+    """The repr of `task`, a `tether.aio.Task`."""
+    if task.done():
+        state = "cancelled" if task.cancelled() else "finished"
+    elif task._num_cancels_requested:
+        state = "cancelling"
+    else:
+        state = "pending"
+    parts = [state, f"name={task.get_name()!r}", f"coro=<{format_coroutine(task._coro)}>"]
+    if task.done() and not task.cancelled():
+        exc = task.exception()
+        if exc is not None:
+            parts.append(f"exception={exc!r}")
+        else:
+            result = repr(task.result())
+            if len(result) > _RESULT_REPR_MAX:
+                result = f"{result[:_RESULT_REPR_KEEP]}...{result[-_RESULT_REPR_KEEP:]}"
+            parts.append(f"result={result}")
+    elif task._fut_waiter is not None:
+        # (A parked task's is `PARKED`, whose repr is "<parked>".)
+        parts.append(f"wait_for={task._fut_waiter!r}")
+    return f"<{type(task).__name__} {' '.join(parts)}>"
+
+
+def format_coroutine(coro: object) -> str:
+    """``name() running at file:line`` (or ``done, defined at``) for a
+    coroutine or generator; what asyncio's task repr shows of it."""
+    name = getattr(coro, "__qualname__", None) or getattr(coro, "__name__", None)
+    if not name:
+        name = f"<{type(coro).__name__} without __name__>"
+    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+    if code is None:
+        return f"{name}()"
+    frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+    if frame is not None:
+        return f"{name}() running at {code.co_filename}:{frame.f_lineno}"
+    return f"{name}() done, defined at {code.co_filename}:{code.co_firstlineno}"
