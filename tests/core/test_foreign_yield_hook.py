@@ -279,3 +279,101 @@ def test_resume_foreign_wait_sends_the_value_at_the_yield(value):
 
     assert tether.run(main) == [value]
     assert abort.aborted == 0
+
+
+def test_resume_foreign_wait_refuses_a_task_not_at_a_foreign_wait():
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(tether.sleep_forever)
+            await tether.testing.wait_all_tasks_blocked()
+            (task,) = nursery.child_tasks
+            with pytest.raises(RuntimeError, match="is not at a foreign wait"):
+                lowlevel.current_stepping_state().resume_foreign_wait(task)
+            nursery.cancel_scope.cancel()
+
+    tether.run(main)
+
+
+def test_waits_of_a_known_foreign_wait_class_in_a_cancelled_scope_are_aborted():
+    # The first object of a class goes through foreign_yield, the next ones
+    # are blocked by the step loop itself: in a cancelled scope each wait is
+    # aborted at once, by either path.
+    class Fresh(Started):
+        __slots__ = ()
+
+    waits = [Fresh() for _ in range(3)]
+
+    async def main():
+        caught = []
+        for abort in waits:
+            with tether.CancelScope() as scope:
+                scope.cancel()
+                await start_foreign_wait(abort)
+            caught.append(scope.cancelled_caught)
+        return caught
+
+    assert tether.run(main) == [True, True, True]
+    assert [abort.aborted for abort in waits] == [1, 1, 1]
+
+
+class _Unhashable(type):
+    """A metaclass whose classes compare by name and so cannot be hashed."""
+
+    def __eq__(cls, other):
+        return getattr(other, "__name__", None) == cls.__name__
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_a_yielded_object_of_an_unhashable_class_is_refused_in_its_task():
+    # The step loop looks classes up in a set: a class that cannot be hashed
+    # must get the usual error in its task, not crash the run.
+    class Odd(metaclass=_Unhashable):
+        pass
+
+    @types.coroutine
+    def yield_odd():
+        yield Odd()
+
+    async def main():
+        with pytest.raises(TypeError, match="yielded <"):
+            await yield_odd()
+        return "ran on"
+
+    assert tether.run(main) == "ran on"
+
+
+def test_a_foreign_wait_abort_of_an_unhashable_class_still_blocks():
+    class OddAbort(Started, metaclass=type("UnhashableAbortMeta", (_Unhashable,), {})):
+        __slots__ = ()
+
+    async def main():
+        aborts = [OddAbort(), OddAbort()]
+        for abort in aborts:
+            with tether.move_on_after(1):
+                await start_foreign_wait(abort)
+        return [abort.aborted for abort in aborts]
+
+    clock = tether.testing.MockClock(autojump_threshold=0)
+    assert tether.run(main, clock=clock) == [1, 1]
+
+
+def test_the_run_forgets_the_foreign_wait_classes_it_saw():
+    import gc
+    import weakref
+
+    def run_with_a_new_class():
+        class Passing(Started):
+            __slots__ = ()
+
+        async def main():
+            with tether.CancelScope() as scope:
+                scope.cancel()
+                await start_foreign_wait(Passing())
+
+        tether.run(main)
+        return weakref.ref(Passing)
+
+    ref = run_with_a_new_class()
+    gc.collect()
+    assert ref() is None

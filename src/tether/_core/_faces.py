@@ -124,8 +124,8 @@ class SteppingState(Protocol):
         """Make `task` runnable, sending `value` at its next step: the task is
         blocked at a foreign wait that the caller's stepper started itself
         (it yielded a `ForeignWaitAbort`), and the caller knows that the wait
-        has not been aborted or woken since. `reschedule` without any check:
-        a task in any other state is corrupted."""
+        has not been aborted or woken since. `reschedule` with one check
+        only: `RuntimeError` if the task is not blocked at a foreign wait."""
 
     def cancel_pending(self) -> bool:
         """Whether a cancel point in the task being stepped would raise now:

@@ -4,7 +4,7 @@ The step loop (`Runner._run_loop`) tests what a task yielded against the
 common traps only (`CHECKPOINT`, `CANCEL_SHIELDED_CHECKPOINT`, a
 `ParkingLot`, `WaitTaskRescheduled`, a face's `TASK_EXIT`), by identity or
 exact type, and blocks a task that yielded a `ForeignWaitAbort` of a class in
-`FOREIGN_WAIT_KINDS` (as `block_at_foreign_wait` does).
+the run's ``foreign_wait_kinds`` (as `block_at_foreign_wait` does).
 Everything else lands in `foreign_yield`, which is off the hot path and may
 take its time:
 
@@ -13,10 +13,10 @@ take its time:
 - a subclass of `ParkingLot`: queued like the exact class;
 - `TASK_EXIT` from a kernel task (only a face's stepper may return it): a
   `TypeError` in the task;
-- a `ForeignWaitAbort` of a class the step loop has not seen yet: its class
-  joins `FOREIGN_WAIT_KINDS` (so the step loop blocks the next one itself),
-  and the task is blocked on it with `block_at_foreign_wait`, as on what a
-  handler returns;
+- a `ForeignWaitAbort` of a class the step loop has not seen yet in this
+  run: its class joins the run's ``foreign_wait_kinds`` (so the step loop
+  blocks the next one itself), and the task is blocked on it with
+  `block_at_foreign_wait`, as on what a handler returns;
 - anything else: the task's ``foreign_yield_handler`` decides (the asyncio
   face parks the task on an asyncio future); with no handler, the task gets
   a `TypeError` naming the object, thrown in where it yielded.
@@ -41,12 +41,6 @@ if TYPE_CHECKING:
     from ._task import Task
 
 
-#: The `ForeignWaitAbort` classes whose objects the step loop has seen
-#: yielded: it blocks a task that yields one of these without calling
-#: `foreign_yield` (a face has one or two such classes).
-FOREIGN_WAIT_KINDS: set[type] = set()
-
-
 def _throw_on_resume(runner: Runner, task: Task, error: BaseException) -> None:
     """Queue `task` to have `error` thrown in where it yielded."""
     task._pending_throw = error
@@ -62,7 +56,7 @@ def block_at_foreign_wait(runner: Runner, task: Task, abort_func: AbortFn) -> No
     if runner.ki_pending and task is runner.main_task:
         deliver_pending_ki(runner)
     # Checked here, not only inside the call: most foreign waits start
-    # uncancelled, and this is on every aio wait. (A KeyboardInterrupt that
+    # uncancelled. (A KeyboardInterrupt that
     # aborted the wait has cleared `_abort_func`: the call below then
     # returns at once.)
     status = task._cancel_status
@@ -80,7 +74,10 @@ def foreign_yield(runner: Runner, task: Task, msg: object) -> None:
         return
     if isinstance(msg, ForeignWaitAbort):
         # (A face's stepper started the wait: see the module docstring.)
-        FOREIGN_WAIT_KINDS.add(type(msg))
+        try:
+            runner.foreign_wait_kinds.add(type(msg))
+        except TypeError:
+            pass  # (a class that cannot be hashed: it comes here every time)
         block_at_foreign_wait(runner, task, msg)
         return
     if isinstance(msg, ParkingLot):

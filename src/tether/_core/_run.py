@@ -48,7 +48,7 @@ from ._deadlines import Deadlines
 from ._entry_queue import CallbackInbox, TetherToken
 from ._exceptions import TetherInternalError
 from ._fd_watch import FdWatchSet, call_ready_hooks
-from ._foreign_yield import FOREIGN_WAIT_KINDS, foreign_yield
+from ._foreign_yield import foreign_yield
 from ._instrumentation import Instrument, Instruments
 from ._io import make_io_manager
 from ._ki import deliver_ki_at_checkpoint, deliver_pending_ki, register_step_loop
@@ -118,8 +118,9 @@ class Runner:
     # fmt: off
     __slots__ = (
         "_idle_sequence", "abandoned_nurseries", "asyncgens", "cancelled_statuses", "clock",
-        "closing_tasks", "crash_errors", "current_task", "deadlines", "entry_queue", "init_task",
-        "init_task_outcome", "instruments", "io_manager", "ki_pending", "late_crash_errors",
+        "closing_tasks", "crash_errors", "current_task", "deadlines", "entry_queue",
+        "foreign_wait_kinds", "init_task", "init_task_outcome", "instruments", "io_manager",
+        "ki_pending", "late_crash_errors",
         "main_task", "main_task_outcome", "ready_watches", "run_nursery", "run_vars", "runq",
         "scheduler", "sigint_received", "strict_exception_groups", "system_context",
         "system_nursery", "tasks_living", "tasks_spawned", "token", "waiting_for_idle",
@@ -152,6 +153,9 @@ class Runner:
         #: before the next batch instead of waking their tasks (see
         #: `FdWatchSet` and `call_ready_hooks`). Usually empty.
         self.ready_watches: list[FdWatchSet] = []
+        #: The `ForeignWaitAbort` classes yielded so far (`foreign_yield`
+        #: adds each): the step loop blocks a task on one itself.
+        self.foreign_wait_kinds: set[type] = set()
         #: Tasks started and not exited yet (the root task included).
         self.tasks_living = 0
         #: Tasks started so far: the last task's ``_spawn_index``.
@@ -359,9 +363,10 @@ class Runner:
     def resume_foreign_wait(self, task: Task, value: Any = None) -> None:
         """`reschedule(task, outcome.Value(value))` for a task that the
         caller's stepper blocked at a foreign wait (by yielding a
-        `ForeignWaitAbort`) and knows is still blocked there. No checks: the
-        caller must know. (A face's wakeup runs it on most of its tasks'
-        steps.)"""
+        `ForeignWaitAbort`) and knows is still blocked there; only that is
+        checked. (A face's wakeup runs it on most of its tasks' steps.)"""
+        if not task._foreign_wait:
+            raise RuntimeError(f"resume_foreign_wait: {task!r} is not at a foreign wait")
         task._abort_func = None
         task.custom_sleep_data = None
         task._foreign_wait = False
@@ -518,7 +523,7 @@ class Runner:
         deadlines = self.deadlines
         clock = self.clock
         ready_watches = self.ready_watches
-        foreign_wait_kinds = FOREIGN_WAIT_KINDS
+        foreign_wait_kinds = self.foreign_wait_kinds
         # Whether the last turn ran ready hooks (see step 4).
         hooks_ran = False
         spare: list[Task] = []
@@ -663,26 +668,28 @@ class Runner:
                         status = task._cancel_status
                         if status is not None and status.effectively_cancelled:
                             task._attempt_delivery_of_any_pending_cancel()
-                    elif kind in foreign_wait_kinds:
-                        # A face's stepper started a foreign wait itself (an
-                        # aio task's every wait: tested before TASK_EXIT,
-                        # which comes once per task), with an object of a
-                        # `ForeignWaitAbort` class seen before (the first of
-                        # each class goes through `foreign_yield`, which adds
-                        # it: a set lookup here, not an `isinstance` call).
-                        # `block_at_foreign_wait`, written out.
-                        task._abort_func = msg
-                        task._foreign_wait = True
-                        if self.ki_pending and task is self.main_task:
-                            deliver_pending_ki(self)
-                        status = task._cancel_status
-                        if status is not None and status.effectively_cancelled:
-                            task._attempt_delivery_of_any_pending_cancel()
-                    elif msg is TASK_EXIT and type(task) is not CoroutineTask:
-                        # A face's stepper ended its task (see TASK_EXIT).
-                        self.task_exited(task, _VALUE_NONE)
                     else:
-                        foreign_yield(self, task, msg)
+                        try:
+                            known = kind in foreign_wait_kinds
+                        except TypeError:  # (a class that cannot be hashed)
+                            known = False
+                        if known:
+                            # A face's stepper started a foreign wait (an aio
+                            # task's every wait), with a `ForeignWaitAbort`
+                            # of a class `foreign_yield` has seen in this
+                            # run: `block_at_foreign_wait`, written out.
+                            task._abort_func = msg
+                            task._foreign_wait = True
+                            if self.ki_pending and task is self.main_task:
+                                deliver_pending_ki(self)
+                            status = task._cancel_status
+                            if status is not None and status.effectively_cancelled:
+                                task._attempt_delivery_of_any_pending_cancel()
+                        elif msg is TASK_EXIT and type(task) is not CoroutineTask:
+                            # A face's stepper ended its task (see TASK_EXIT).
+                            self.task_exited(task, _VALUE_NONE)
+                        else:
+                            foreign_yield(self, task, msg)
                 if instruments and "after_task_step" in instruments:
                     instruments.call("after_task_step", task)
             self.current_task = None
