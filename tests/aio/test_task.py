@@ -436,6 +436,62 @@ def test_stdlib_task_runs_on_the_loop():
     assert run_virtual(main()) == "std"
 
 
+def stdlib_task_waits(run, sleep, new_loop):
+    """An aio task awaits a pending standard-library Task (what aiohttp's
+    server makes per request on 3.12 and later), once to its result and
+    once while being cancelled: what each await gave, and whether the
+    awaited task was cancelled with it."""
+
+    async def child(delay, value):
+        await sleep(delay)
+        return value
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        outcomes = []
+        first = asyncio.Task(child(0.01, "std"), loop=loop)
+        outcomes.append(await first)
+        second = asyncio.Task(child(10, "never"), loop=loop)
+
+        async def waiter():
+            return await second
+
+        waiting = loop.create_task(waiter())
+        await sleep(0.01)
+        waiting.cancel()
+        try:
+            await waiting
+        except asyncio.CancelledError:
+            outcomes.append("waiter cancelled")
+        outcomes.append(second.cancelled())
+        return outcomes
+
+    loop = new_loop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+def test_awaiting_a_stdlib_task_takes_the_common_wait(monkeypatch):
+    # The stepper starts the wait on a standard-library Task itself, as on
+    # its own futures (no trip through `_on_foreign_yield`), with asyncio's
+    # results.
+    expected = stdlib_task_waits(asyncio.run, asyncio.sleep, asyncio.new_event_loop)
+    assert expected == ["std", "waiter cancelled", True]
+    general = []
+    original = aio.Task._on_foreign_yield
+
+    def counting(task, awaited):
+        if type(awaited) is asyncio.Task:
+            general.append(awaited)
+        return original(task, awaited)
+
+    monkeypatch.setattr(aio.Task, "foreign_yield_handler", staticmethod(counting))
+    assert stdlib_task_waits(aio.run, aio.sleep, aio.new_event_loop) == expected
+    assert general == []
+
+
 def test_future_likes_whose_await_yields_none_are_awaitable():
     log = []
 

@@ -26,7 +26,7 @@ import outcome
 from .. import Cancelled, lowlevel
 from ._callbacks import CountingHook
 from ._park import PARK
-from ._stdlib import Future, enter_task, leave_task
+from ._stdlib import Future, StdlibTask, enter_task, leave_task
 from ._task import (
     _EMPTY_CONTEXT,
     DONE,
@@ -143,19 +143,20 @@ class _Stepper:
             return _CHECKPOINT
         kind = type(yielded)
         if (
-            (kind is Future or kind is Task)
+            (kind is Future or kind is Task or kind is StdlibTask)
             and yielded is not task
             and not task._must_cancel
             and yielded._asyncio_future_blocking
             and yielded._loop is loop
             and not yielded.done()
         ):
-            # The common wait: a pending future (or task) of the task's
-            # loop, not the task itself, awaited the normal way, with no
-            # ``cancel()`` pending (asyncio's checks then all pass, and the
-            # wakeup cannot run before the task waits). The kernel blocks the
-            # task on its wakeup (a `lowlevel.ForeignWaitAbort`) without
-            # calling `_on_foreign_yield`, which takes every other case.
+            # The common wait: a pending future (or task, ours or the
+            # standard library's) of the task's loop, not the task itself,
+            # awaited the normal way, with no ``cancel()`` pending
+            # (asyncio's checks then all pass, and the wakeup cannot run
+            # before the task waits). The kernel blocks the task on its
+            # wakeup (a `lowlevel.ForeignWaitAbort`) without calling
+            # `_on_foreign_yield`, which takes every other case.
             yielded._asyncio_future_blocking = False
             wakeup = task._wakeup
             if wakeup is None:

@@ -616,16 +616,17 @@ def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> lowlevel.Foreig
     """If `awaited` is the common case of what the task's coroutine yields,
     make the task wait for it and return the wait's abort function (the
     task's wakeup, or `PARKED`); else return None and change nothing. The
-    common case: a pending future (or task) of the task's loop, not the
-    task itself, awaited the normal way, with no ``cancel()`` pending
-    (asyncio's checks then all pass, and the wakeup cannot run before the
-    task waits); or `PARK`, with no ``cancel()`` pending.
+    common case: a pending future (or task, ours or the standard
+    library's) of the task's loop, not the task itself, awaited the normal
+    way, with no ``cancel()`` pending (asyncio's checks then all pass, and
+    the wakeup cannot run before the task waits); or `PARK`, with no
+    ``cancel()`` pending.
     (`loop` is the task's: read once by the caller.) `_Stepper._send` has
     the same written out: keep the two alike."""
     kind = type(awaited)
     wakeup: lowlevel.ForeignWaitAbort | None
     if (
-        (kind is Future or kind is Task)
+        (kind is Future or kind is Task or kind is StdlibTask)
         and awaited is not task
         and not task._must_cancel
         and awaited._asyncio_future_blocking
