@@ -149,6 +149,56 @@ def test_pending_cancel_when_awaiting_a_future():
     assert aio.run(main()) == (True, None)
 
 
+def pending_cancel_then_event_wait(run, event_class, wait_for):
+    # cancel() before the task waits on an Event (tether.aio's parks): the
+    # wait raises CancelledError at once.
+    async def main():
+        log = []
+        asyncio.current_task().cancel()
+        try:
+            await event_class().wait()
+        except asyncio.CancelledError:
+            log.append("event wait cancelled")
+        try:
+            await wait_for(event_class().wait(), 0.01)
+        except TimeoutError:
+            log.append("then the next wait times out")
+        return log
+
+    return run(main())
+
+
+def test_pending_cancel_when_parking_on_an_event():
+    expected = pending_cancel_then_event_wait(asyncio.run, asyncio.Event, asyncio.wait_for)
+    assert expected == ["event wait cancelled", "then the next wait times out"]
+    assert pending_cancel_then_event_wait(aio.run, aio.Event, aio.wait_for) == expected
+
+
+def current_handles(new_loop, debug):
+    """What ``loop._current_handle`` is while a call_soon callback and a
+    timer run, as (kind, whether it is set)."""
+    loop = new_loop()
+    loop.set_debug(debug)
+    seen = []
+    try:
+        loop.call_soon(lambda: seen.append(("call_soon", loop._current_handle is not None)))
+        loop.call_later(
+            0, lambda: seen.append(("call_later", loop._current_handle is not None))
+        )
+        loop.call_later(0.001, loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    return seen
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_the_loop_tracks_the_running_handle_in_debug_mode_only(debug):
+    expected = current_handles(asyncio.new_event_loop, debug)
+    assert expected == [("call_soon", debug), ("call_later", debug)]
+    assert current_handles(aio.new_event_loop, debug) == expected
+
+
 def test_a_coroutine_yielding_a_wakeup_object_gets_a_bad_yield_error():
     # Only the stepper may give the kernel a lowlevel.ForeignWaitAbort; a
     # coroutine that yields one gets asyncio's "bad yield" error instead of
@@ -195,6 +245,8 @@ def two_ready_fds(new_loop, first_does):
             if first_does == "interrupt":
                 raise KeyboardInterrupt
             loop.remove_reader(pairs[1 - index][0])
+            # (Runs after the rest of this poll's callbacks.)
+            loop.call_soon(loop.stop)
 
     def send_both():
         # Both before the next poll, which then reports the two together.
@@ -205,7 +257,6 @@ def two_ready_fds(new_loop, first_does):
         for index, (r, _) in enumerate(pairs):
             loop.add_reader(r, on_readable, index)
         loop.call_soon(send_both)
-        loop.call_later(0.5, loop.stop)
         runs = []
         try:
             loop.run_forever()
@@ -215,7 +266,8 @@ def two_ready_fds(new_loop, first_does):
         if first_does == "interrupt":
             for r, _ in pairs:
                 r.recv(10)
-            loop.call_later(0.5, loop.stop)
+            # (What was still due runs before this.)
+            loop.call_soon(loop.stop)
             loop.run_forever()
             runs.append(len(log))
         return runs, errors

@@ -149,9 +149,8 @@ def _describe(entry: QueuedCallback) -> str:
 def run_handles(loop: LoopCore, handles: list[Any]) -> None:
     """Run the Handles in `handles` in order, skipping cancelled ones: what
     `run_callbacks` does for a list of Handles only (the fd callbacks that
-    one poll found ready), with less work per callback outside debug mode,
-    where the loop does not track the handle it runs (asyncio only does in
-    debug mode too, for the handle's source traceback)."""
+    one poll found ready), with less work per callback outside debug mode
+    (the mode in which the loop tracks the handle it runs)."""
     if loop._debug:
         run_callbacks(loop, handles)
         return
@@ -200,6 +199,9 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     index = 0
     count = len(entries)
     handle = arg = None
+    # The loop tracks the handle it runs in debug mode only, as asyncio
+    # does (for the handle's source traceback in error reports).
+    debug = loop._debug
     while index < count:
         handle = entries[index]
         index += 1
@@ -222,7 +224,8 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
             continue
         if handle._cancelled:
             continue
-        loop._current_handle = handle
+        if debug:
+            loop._current_handle = handle
         try:
             handle._run()
         except BaseException as exc:
@@ -232,4 +235,6 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
             requeue_callbacks(entries, index, loop._pending)
             return
         finally:
-            loop._current_handle = handle = arg = None
+            if debug:
+                loop._current_handle = None
+            handle = arg = None
