@@ -3,7 +3,7 @@
 `tether.aio.Future` *is* `asyncio.Future` (its C implementation): a future
 created on a tether loop is an ordinary asyncio future whose callbacks the
 loop schedules. A task awaiting one is blocked in the kernel until it is
-done (`start_wait`, `Task._on_foreign_yield`). `wrap_future` and
+done (`_Stepper._send`, `Task._on_foreign_yield`). `wrap_future` and
 `run_coroutine_threadsafe` connect it with `concurrent.futures.Future`, the
 thread-safe kind.
 """

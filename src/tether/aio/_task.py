@@ -18,9 +18,9 @@ The stepper
   what `sleep(0)` does) into a kernel checkpoint;
 - makes the task wait for the futures its coroutine awaits: for the
   common one (a pending future of the loop) it starts the wait itself
-  (`start_wait`, written out in `_Stepper._send`) and gives the kernel the
-  task's wakeup, a `lowlevel.ForeignWaitAbort`; anything else goes to the
-  kernel, which calls
+  (`_Stepper._send`) and gives the kernel the task's wakeup, a
+  `lowlevel.ForeignWaitAbort`; anything else goes to the kernel, which
+  calls
   the task's ``foreign_yield_handler`` (`Task._on_foreign_yield`). Either
   way the task is blocked in the kernel until the future is done. A task
   that awaits `PARK` (tether.aio's `Event` and `StreamReader`) waits
@@ -211,7 +211,7 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
         else:
             # The wait was abandoned, or the future finished while the task
             # was still starting to wait (`_on_foreign_yield` handles that;
-            # `start_wait` never lets it happen).
+            # the stepper's fast path never lets it happen).
             task._woken_early = True
 
 
@@ -545,15 +545,17 @@ class Task(StdlibTask[T], lowlevel.Task):
         does with a yielded object; an error raised here is thrown into the
         coroutine at its next step."""
         # Whatever the outcome, the coroutine waits at an asyncio-level await.
+        # (The common waits, a pending future of the loop and `PARK` with no
+        # cancel() pending, are usually started by the stepper's fast path,
+        # `_Stepper._send`; the slow path and the other cases come here.)
         self._aio_point = True
-        # The common case first. (A pending cancel() takes the general path
-        # below, which delivers it.)
-        wakeup = start_wait(self, awaited, self._loop)
-        if wakeup is not None:
-            return wakeup
         if awaited is PARK:
-            # (`start_wait` parks the task unless a cancel() is pending.) The
-            # wait is cancelled before it starts, as a future's would be.
+            if not self._must_cancel:
+                # Parked without a future (see `_park.py`).
+                self._fut_waiter = PARKED
+                self._task_state = WAITING
+                return PARKED
+            # The wait is cancelled before it starts, as a future's would be.
             self._must_cancel = False
             raise _cancelled_error(self._cancel_message)
         blocking = getattr(awaited, "_asyncio_future_blocking", None)
@@ -610,43 +612,6 @@ class Task(StdlibTask[T], lowlevel.Task):
                 future.remove_done_callback(self._wakeup)
             self._fut_waiter = None
         return lowlevel.Abort.SUCCEEDED
-
-
-def start_wait(task: Task[Any], awaited: Any, loop: LoopCore) -> lowlevel.ForeignWaitAbort | None:
-    """If `awaited` is the common case of what the task's coroutine yields,
-    make the task wait for it and return the wait's abort function (the
-    task's wakeup, or `PARKED`); else return None and change nothing. The
-    common case: a pending future (or task, ours or the standard
-    library's) of the task's loop, not the task itself, awaited the normal
-    way, with no ``cancel()`` pending (asyncio's checks then all pass, and
-    the wakeup cannot run before the task waits); or `PARK`, with no
-    ``cancel()`` pending.
-    (`loop` is the task's: read once by the caller.) `_Stepper._send` has
-    the same written out: keep the two alike."""
-    kind = type(awaited)
-    wakeup: lowlevel.ForeignWaitAbort | None
-    if (
-        (kind is Future or kind is Task or kind is StdlibTask)
-        and awaited is not task
-        and not task._must_cancel
-        and awaited._asyncio_future_blocking
-        and awaited._loop is loop
-        and not awaited.done()
-    ):
-        awaited._asyncio_future_blocking = False
-        wakeup = task._wakeup
-        if wakeup is None:
-            wakeup = task._wakeup = _Wakeup(task)
-        awaited.add_done_callback(wakeup, context=_EMPTY_CONTEXT)
-        task._fut_waiter = awaited
-    elif awaited is PARK and not task._must_cancel:
-        # Parked without a future (see `_park.py`).
-        task._fut_waiter = wakeup = PARKED
-    else:
-        return None
-    task._aio_point = True
-    task._task_state = WAITING
-    return wakeup
 
 
 def wake_parked(task: Task[Any], error: BaseException | None = None) -> bool:
