@@ -146,31 +146,6 @@ def _describe(entry: QueuedCallback) -> str:
     return f"<{kind} {name}({arguments})>"
 
 
-def run_handles(loop: LoopCore, handles: list[Any]) -> None:
-    """Run the Handles in `handles` in order, skipping cancelled ones: what
-    `run_callbacks` does for a list of Handles only (the fd callbacks that
-    one poll found ready), with less work per callback outside debug mode
-    (the mode in which the loop tracks the handle it runs)."""
-    if loop._debug:
-        run_callbacks(loop, handles)
-        return
-    index = 0
-    handle = None
-    try:
-        for handle in handles:
-            index += 1
-            if not handle._cancelled:
-                handle._run()
-    except BaseException as exc:
-        # KeyboardInterrupt or SystemExit (Handle._run reports the rest):
-        # stop, and keep the callbacks not run yet.
-        loop._segment_failed(exc)
-        requeue_callbacks(handles, index, loop._pending)
-    finally:
-        # (No handle left in the frame's locals: see `run_callbacks`.)
-        handle = None
-
-
 def requeue_callbacks(
     entries: list[QueuedCallback], start: int, pending: deque[QueuedCallback]
 ) -> None:

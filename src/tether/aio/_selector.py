@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import tether
 
 from .. import lowlevel
-from ._callbacks import run_handles
+from ._callbacks import run_callbacks
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -286,7 +286,7 @@ class Selector:
         # otherwise idle (see `FdWatchSet`). Not protected from Ctrl-C (the
         # hook runs inside the kernel's protected run loop): a
         # KeyboardInterrupt reaches a callback that runs too long, and stops
-        # the loop (`run_handles`), even when it lands between two
+        # the loop (`run_callbacks`), even when it lands between two
         # callbacks.
         loop = self._loop
         if loop._frozen:
@@ -316,6 +316,6 @@ class Selector:
                         else:
                             ready.append(writer)
             if ready:
-                run_handles(loop, ready)
+                run_callbacks(loop, ready)
         except (KeyboardInterrupt, SystemExit) as exc:
             loop._segment_failed(exc)
