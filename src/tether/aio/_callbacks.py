@@ -17,7 +17,7 @@ from __future__ import annotations
 import reprlib
 from asyncio import events
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -146,12 +146,11 @@ def _describe(entry: QueuedCallback) -> str:
     return f"<{kind} {name}({arguments})>"
 
 
-def requeue_callbacks(
-    entries: list[QueuedCallback], start: int, pending: deque[QueuedCallback]
-) -> None:
-    """Put ``entries[start:]`` (a batch's, not run) back in the pending
-    queue, a LoopCallback and its argument as one pair."""
-    items = iter(entries[start:])
+def requeue_callbacks(remaining: Iterable[QueuedCallback], pending: deque[QueuedCallback]) -> None:
+    """Put the entries of `remaining` (stored as in `CallbackBatch`: the rest
+    of a batch, not run) back in the pending queue, a LoopCallback and its
+    argument as one pair."""
+    items = iter(remaining)
     for entry in items:
         if type(entry) is LoopCallback:
             pending.append((entry, next(items)))
@@ -171,25 +170,21 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     # its locals as they are when it returns: so no handle may be left in
     # them, as asyncio's loop drops its own, or the handle (and what it
     # refers to) would stay alive until the cycle collector runs.
-    index = 0
-    count = len(entries)
+    items = iter(entries)
     handle = arg = None
     # The loop tracks the handle it runs in debug mode only, as asyncio
     # does (for the handle's source traceback in error reports).
     debug = loop._debug
-    while index < count:
-        handle = entries[index]
-        index += 1
+    for handle in items:
         if type(handle) is LoopCallback:
             # The loop's own done callbacks, run without a Handle; the next
             # entry is the argument.
-            arg = entries[index]
-            index += 1
+            arg = next(items)
             try:
                 handle.function(arg)
             except (SystemExit, KeyboardInterrupt) as exc:
                 loop._segment_failed(exc)
-                requeue_callbacks(entries, index, loop._pending)
+                requeue_callbacks(items, loop._pending)
                 return
             except BaseException as exc:
                 loop.call_exception_handler(
@@ -207,9 +202,10 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
             # KeyboardInterrupt or SystemExit (Handle._run reports the rest):
             # stop, and keep the callbacks not run yet.
             loop._segment_failed(exc)
-            requeue_callbacks(entries, index, loop._pending)
+            requeue_callbacks(items, loop._pending)
             return
         finally:
             if debug:
                 loop._current_handle = None
             handle = arg = None
+    handle = None

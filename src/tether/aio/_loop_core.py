@@ -597,7 +597,7 @@ class LoopCore(asyncio.AbstractEventLoop):
             if self._open_batch is batch:
                 self._open_batch = None
             if self._frozen:
-                requeue_callbacks(batch, 0, self._pending)
+                requeue_callbacks(batch, self._pending)
             else:
                 run_callbacks(self, batch)
             # Empty it: while this runner is idle, it would keep every
