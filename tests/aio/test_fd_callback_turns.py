@@ -181,11 +181,12 @@ def current_handles(new_loop, debug):
     loop.set_debug(debug)
     seen = []
     try:
+        def timer():
+            seen.append(("call_later", loop._current_handle is not None))
+            loop.stop()
+
         loop.call_soon(lambda: seen.append(("call_soon", loop._current_handle is not None)))
-        loop.call_later(
-            0, lambda: seen.append(("call_later", loop._current_handle is not None))
-        )
-        loop.call_later(0.001, loop.stop)
+        loop.call_later(0, timer)
         loop.run_forever()
     finally:
         loop.close()
