@@ -240,7 +240,17 @@ class _Stepper:
                 task._must_cancel = False
             del interrupt
         if task._must_cancel and task._aio_point:
-            if not isinstance(error, CancelledError):
+            if error is None and value is None:
+                waiter = task._fut_waiter
+                if waiter is not None and waiter is not PARKED and waiter.cancelled():
+                    # Woken by the future that an earlier cancel() cancelled:
+                    # asyncio's step throws that future's CancelledError (its
+                    # message is the first cancel()'s), not a new one.
+                    error = waiter._make_cancelled_error()
+                else:
+                    error = task._make_cancelled_error()  # type: ignore[attr-defined]
+                del waiter
+            elif not isinstance(error, CancelledError):
                 error = task._make_cancelled_error()  # type: ignore[attr-defined]
             task._must_cancel = False
         # Still pending (resumed from a tether-native wait): stay slow.

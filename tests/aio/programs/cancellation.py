@@ -79,5 +79,35 @@ async def main():
         print("self-cancel delivered at next await", me.cancelling())
         me.uncancel()
 
+    # Two cancel() calls before the task runs again: the first cancels
+    # what it waits for, so its message is the one the task sees (the
+    # second is counted); before its first step, the last message wins.
+    loop = asyncio.get_running_loop()
+
+    async def waits_for(awaitable):
+        try:
+            await awaitable
+        except asyncio.CancelledError as exc:
+            return exc.args, asyncio.current_task().cancelling()
+
+    for name, make in [
+        ("future", loop.create_future),
+        ("sleep", lambda: asyncio.sleep(10)),
+        ("event", lambda: asyncio.Event().wait()),
+        ("queue", lambda: asyncio.Queue().get()),
+    ]:
+        task = asyncio.create_task(waits_for(make()))
+        await asyncio.sleep(0)
+        task.cancel("first")
+        task.cancel("second")
+        print("cancelled twice while waiting for", name, await task)
+    task = asyncio.create_task(waits_for(loop.create_future()))
+    task.cancel("first")
+    task.cancel("second")
+    try:
+        await task
+    except asyncio.CancelledError as exc:
+        print("cancelled twice before starting", exc.args)
+
 
 asyncio.run(main())
