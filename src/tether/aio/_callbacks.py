@@ -84,6 +84,21 @@ class LoopCallback:
         return f"<LoopCallback {self.function!r}>"
 
 
+class _ContextCall:
+    """The type of `CONTEXT_CALL` (one instance)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "tether.aio.CONTEXT_CALL"
+
+
+#: Marks a callback queued without a Handle that runs in a context: a
+#: standard-library task's wakeup (`call_soon` says when). In a batch it is
+#: followed by the callback, its arguments (a tuple) and the context; outside
+#: a batch the four travel as one tuple.
+CONTEXT_CALL = _ContextCall()
+
 #: What a callback batch holds: see `CallbackBatch`.
 QueuedCallback = Any
 
@@ -93,13 +108,14 @@ class CallbackBatch(list[QueuedCallback]):
     task) runs in one step. The only code that reads or writes how they
     are stored:
 
-    - in a batch, an entry is an `asyncio.Handle`, or a `LoopCallback`
-      followed by its argument: two entries, so that queueing one keeps no
-      new object alive (with 100k tasks finishing in one batch, kept tuples
-      would make the garbage collector walk them all);
-    - outside a batch (the loop's pending queue, between segments), a
-      LoopCallback and its argument travel as one ``(callback, arg)``
-      tuple.
+    - in a batch, an entry is an `asyncio.Handle`, a `LoopCallback`
+      followed by its argument (two entries, so that queueing one keeps no
+      new object alive: with 100k tasks finishing in one batch, kept tuples
+      would make the garbage collector walk them all), or `CONTEXT_CALL`
+      followed by a callback, its argument tuple and its context;
+    - outside a batch (the loop's pending queue, between segments), each
+      group of entries travels as one tuple: ``(callback, arg)`` for a
+      LoopCallback, ``(CONTEXT_CALL, callback, args, context)``.
 
     A runner keeps its batch for as long as it lives, empties it after each
     run and waits to be given the next: opening a batch allocates nothing.
@@ -111,8 +127,7 @@ class CallbackBatch(list[QueuedCallback]):
     runner: lowlevel.Task
 
     def add(self, item: QueuedCallback) -> None:
-        """Queue `item`: a Handle, or a ``(LoopCallback, arg)`` pair from the
-        pending queue."""
+        """Queue `item`: a Handle, or a tuple from the pending queue."""
         if type(item) is tuple:
             self.extend(item)
         else:
@@ -128,21 +143,31 @@ class CallbackBatch(list[QueuedCallback]):
         # this batch. A Handle is named with its callback's arguments:
         # asyncio's own repr leaves them out outside debug mode since
         # Python 3.13, and the story needs them to tell callbacks apart.
-        return f"[{', '.join(_describe(entry) for entry in self)}]"
+        # (A CONTEXT_CALL group reads as the Handle it stands for.)
+        parts = []
+        entries = iter(self)
+        for entry in entries:
+            if entry is CONTEXT_CALL:
+                callback = next(entries)
+                parts.append(_describe_call("Handle", callback, next(entries)))
+                next(entries)
+            elif isinstance(entry, events.Handle):
+                handle: Any = entry  # (typeshed does not declare _callback)
+                if handle._callback is None:
+                    parts.append(f"<{type(handle).__name__} cancelled>")
+                else:
+                    parts.append(
+                        _describe_call(type(handle).__name__, handle._callback, handle._args)
+                    )
+            else:
+                parts.append(repr(entry))
+        return f"[{', '.join(parts)}]"
 
 
-def _describe(entry: QueuedCallback) -> str:
-    """``<Handle function(arg, ...)>`` for a Handle (the arguments
-    shortened); the repr of any other entry."""
-    if not isinstance(entry, events.Handle):
-        return repr(entry)
-    handle: Any = entry  # (typeshed does not declare a Handle's _callback)
-    kind = type(handle).__name__
-    callback = handle._callback
-    if callback is None:
-        return f"<{kind} cancelled>"
+def _describe_call(kind: str, callback: Any, args: Any) -> str:
+    """``<Handle function(arg, ...)>``, the arguments shortened."""
     name = getattr(callback, "__qualname__", None) or repr(callback)
-    arguments = ", ".join(reprlib.repr(arg) for arg in handle._args or ())
+    arguments = ", ".join(reprlib.repr(arg) for arg in args or ())
     return f"<{kind} {name}({arguments})>"
 
 
@@ -154,6 +179,8 @@ def requeue_callbacks(remaining: Iterable[QueuedCallback], pending: deque[Queued
     for entry in items:
         if type(entry) is LoopCallback:
             pending.append((entry, next(items)))
+        elif entry is CONTEXT_CALL:
+            pending.append((entry, next(items), next(items), next(items)))
         else:
             pending.append(entry)
 
@@ -182,6 +209,23 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
             arg = next(items)
             try:
                 handle.function(arg)
+            except (SystemExit, KeyboardInterrupt) as exc:
+                loop._segment_failed(exc)
+                requeue_callbacks(items, loop._pending)
+                return
+            except BaseException as exc:
+                loop.call_exception_handler(
+                    {"message": f"Exception in callback {handle!r}", "exception": exc}
+                )
+            handle = arg = None
+            continue
+        if handle is CONTEXT_CALL:
+            # A standard-library task's wakeup, queued without a Handle: the
+            # next entries are the callback, its arguments and its context.
+            handle = next(items)
+            arg = next(items)
+            try:
+                next(items).run(handle, *arg)
             except (SystemExit, KeyboardInterrupt) as exc:
                 loop._segment_failed(exc)
                 requeue_callbacks(items, loop._pending)

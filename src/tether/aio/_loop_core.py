@@ -35,7 +35,7 @@ cancelled with `tether.Cancelled` (see docs/aio.md).
 Invariants:
 
 - ``_pending`` holds, in order, what runs when the loop next runs: QUEUED
-  tasks, and callbacks (Handles and ``(LoopCallback, arg)`` pairs). While a
+  tasks, and callbacks (Handles and tuples: see `CallbackBatch`). While a
   segment runs and is not frozen, nothing is added to it.
 - ``_open_batch`` is None or the batch of a runner that is in the kernel's
   run queue and has not run it yet; callbacks queued now join it.
@@ -54,7 +54,6 @@ import logging
 import os
 import sys
 import threading
-import time
 import warnings
 import weakref
 from asyncio import CancelledError, events
@@ -69,6 +68,7 @@ import tether
 from .. import RunFinishedError, lowlevel
 from ..abc import Clock
 from ._callbacks import (
+    CONTEXT_CALL,
     CallbackBatch,
     LoopCallback,
     QueuedCallback,
@@ -94,6 +94,7 @@ from ._task import (
 )
 from ._task_functions import ensure_future
 from ._thread_reports import ThreadReports
+from ._timers import run_timers
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -102,8 +103,6 @@ logger = logging.getLogger("asyncio")
 
 
 _stdlib_all_tasks = asyncio.all_tasks
-#: The resolution of the loop's default clock (asyncio uses it the same way).
-_CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
 #: Frames of a coroutine's origin recorded in debug mode (asyncio's depth).
 _DEBUG_ORIGIN_TRACKING_DEPTH = asyncio.constants.DEBUG_STACK_DEPTH
 #: Cancelled timers stay in the heap (dropped when they come due) until
@@ -363,7 +362,7 @@ class LoopCore(asyncio.AbstractEventLoop):
                 self._signals.dispatch()
                 if self._selector is not None:
                     self._selector.start(nursery)
-                nursery.start_soon(self._run_timers, name="tether.aio timers")
+                nursery.start_soon(run_timers, self, name="tether.aio timers")
                 if self._stopping:
                     # stop() before run_forever(): run one iteration (what is
                     # queued now runs in the next kernel batch, with us).
@@ -551,6 +550,21 @@ class LoopCore(asyncio.AbstractEventLoop):
             # Handle, but without making one.
             self._enqueue_callback(callback, args[0])  # type: ignore[arg-type, misc]
             return self._fired_handle
+        if (
+            kind is _BuiltinMethod
+            and context is not None
+            and not self._debug
+            and callback.__name__ == "task_wakeup"
+            and not self._closed
+        ):
+            # A standard-library task's wakeup (its future's done callback),
+            # queued without a Handle: the C task drops what call_soon returns.
+            batch = self._open_batch
+            if batch is not None and not self._frozen:
+                batch.extend((CONTEXT_CALL, callback, args, context))
+            else:
+                self._enqueue((CONTEXT_CALL, callback, args, context))
+            return self._fired_handle
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
@@ -674,7 +688,8 @@ class LoopCore(asyncio.AbstractEventLoop):
     ) -> events.TimerHandle:
         """Call ``callback(*args)`` at loop time `when`; return an
         `asyncio.TimerHandle`. Timers due at the same time run in the order
-        they were scheduled."""
+        asyncio's loop would run them (its heap's, not always the order in
+        which they were scheduled)."""
         if when is None:
             raise TypeError("when cannot be None")
         self._check_closed()
@@ -717,40 +732,6 @@ class LoopCore(asyncio.AbstractEventLoop):
                 heapq.heapify(kept)
                 self._timers = kept
                 self._timer_cancelled_count = 0
-
-    async def _run_timers(self) -> None:
-        while True:
-            timers = self._timers
-            if not self._frozen:
-                # Timers up to one clock tick ahead are due, as in asyncio
-                # (so that waking at a deadline computed from a patched
-                # `time()` does not fall a rounding error short).
-                end = self.time() + _CLOCK_RESOLUTION
-                due = []
-                while timers and timers[0]._when <= end:
-                    timer = heapq.heappop(timers)
-                    timer._scheduled = False
-                    if timer._cancelled:
-                        self._timer_cancelled_count -= 1
-                    else:
-                        due.append(timer)
-                if due:
-                    run_callbacks(self, due)
-                    # (Not kept by this frame until the next timer.)
-                    due.clear()
-                timer = None
-            while timers and timers[0]._cancelled:
-                heapq.heappop(timers)._scheduled = False
-                self._timer_cancelled_count -= 1
-            if timers:
-                self._timer_wake_at = when = timers[0]._when
-                deadline = self._kernel_deadline(when)
-            else:
-                self._timer_wake_at = deadline = float("inf")
-            with tether.CancelScope(deadline=deadline) as scope:
-                self._timer_scope = scope
-                await tether.sleep_forever()
-            self._timer_scope = None
 
     # -- async generators ------------------------------------------------------
 
@@ -798,3 +779,7 @@ def creates_plain_tasks(loop: object) -> bool:
 
 def _noop() -> None:
     pass
+
+
+#: The type of a standard-library task's wakeup (a builtin method).
+_BuiltinMethod: Any = type(len)
