@@ -94,7 +94,7 @@ from ._task import (
 )
 from ._task_functions import ensure_future
 from ._thread_reports import ThreadReports
-from ._timers import run_timers
+from ._timers import pop_due_timers, run_timers
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -362,7 +362,7 @@ class LoopCore(asyncio.AbstractEventLoop):
                 self._signals.dispatch()
                 if self._selector is not None:
                     self._selector.start(nursery)
-                nursery.start_soon(run_timers, self, name="tether.aio timers")
+                nursery.start_soon(run_timers, self, pop_due_timers(self), name="tether.aio timers")
                 if self._stopping:
                     # stop() before run_forever(): run one iteration (what is
                     # queued now runs in the next kernel batch, with us).

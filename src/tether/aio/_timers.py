@@ -10,43 +10,60 @@ from __future__ import annotations
 
 import heapq
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import tether
 
+from .. import lowlevel
 from ._callbacks import run_callbacks
 
 if TYPE_CHECKING:
     from ._loop_core import LoopCore
 
-#: Timers up to one clock tick ahead are due, as in asyncio.
+#: The resolution of the loop's default clock (asyncio uses it the same way).
 _CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
 
 
-async def run_timers(loop: LoopCore) -> None:
+def pop_due_timers(loop: LoopCore) -> list[Any]:
+    """Take the timers that are due now off the heap, in order, and return
+    those not cancelled. (Up to one clock tick ahead counts as due, as in
+    asyncio, so that waking at a deadline computed from a patched ``time()``
+    does not fall a rounding error short.)"""
+    timers = loop._timers
+    end = loop.time() + _CLOCK_RESOLUTION
+    due = []
+    while timers and timers[0]._when <= end:
+        timer = heapq.heappop(timers)
+        timer._scheduled = False
+        if timer._cancelled:
+            loop._timer_cancelled_count -= 1
+        else:
+            due.append(timer)
+    return due
+
+
+async def run_timers(loop: LoopCore, due: list[Any]) -> None:
     """The body of the loop's timer task, for one segment: runs the due
     timers in order, then sleeps until the next (woken early by `call_at`,
-    which moves the deadline of its cancel scope)."""
+    which moves the deadline of its cancel scope).
+
+    `due` are the timers that were due when the segment started, which
+    asyncio's first iteration runs after what was queued before it (the
+    task starts after that). What fell due since, and what that queued, take
+    their turns from the kernel's next batch on: asyncio's next iteration
+    runs what was queued in this one first, then the timers due by then."""
+    if due:
+        run_callbacks(loop, due)
+        # (Not kept by this frame until the next timer.)
+        due.clear()
+    await lowlevel.cancel_shielded_checkpoint()
     while True:
         timers = loop._timers
         if not loop._frozen:
-            # Timers up to one clock tick ahead are due, as in asyncio
-            # (so that waking at a deadline computed from a patched
-            # `time()` does not fall a rounding error short).
-            end = loop.time() + _CLOCK_RESOLUTION
-            due = []
-            while timers and timers[0]._when <= end:
-                timer = heapq.heappop(timers)
-                timer._scheduled = False
-                if timer._cancelled:
-                    loop._timer_cancelled_count -= 1
-                else:
-                    due.append(timer)
+            due = pop_due_timers(loop)
             if due:
                 run_callbacks(loop, due)
-                # (Not kept by this frame until the next timer.)
                 due.clear()
-            timer = None
         while timers and timers[0]._cancelled:
             heapq.heappop(timers)._scheduled = False
             loop._timer_cancelled_count -= 1

@@ -1,0 +1,58 @@
+"""Where due timers run among the callbacks and task steps of a loop
+iteration, at the start of a run (`run_until_complete`, `asyncio.run`, each
+test of ``IsolatedAsyncioTestCase``) as later on: compared with asyncio.
+
+asyncio's iteration runs what was ready when it began, then the timers due
+by then; whatever those queue runs in the next iteration, before timers
+that fall due in the meantime."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tether import aio
+
+
+def first_turns(new_loop):
+    log = []
+
+    async def child(name):
+        log.append(f"{name} step")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(child("child"))
+        # Already due: asyncio runs it in the next iteration, after the
+        # child's step and the callback queued now.
+        loop.call_at(loop.time() - 1, log.append, "timer due when made")
+        loop.call_soon(log.append, "callback")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        await task
+        log.append("main done")
+
+    async def second():
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(child("second child"))
+        loop.call_soon(log.append, "second callback")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        await task
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(main())
+        # Due before the run starts: it runs in the first iteration, after
+        # the main task's first step and before what that step queued.
+        loop.call_later(-1, log.append, "timer due before the run")
+        loop.run_until_complete(second())
+    finally:
+        loop.close()
+    return log
+
+
+def test_due_timers_take_their_turn_as_in_asyncio():
+    expected = first_turns(asyncio.new_event_loop)
+    assert expected.index("child step") < expected.index("timer due when made")
+    assert expected.index("timer due before the run") < expected.index("second child step")
+    assert first_turns(aio.new_event_loop) == expected
