@@ -14,6 +14,8 @@ finish, so that most of them need no callback at all.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import reprlib
 from asyncio import events
 from collections import deque
@@ -23,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .. import lowlevel
     from ._loop_core import LoopCore
+
+logger = logging.getLogger("asyncio")
 
 
 class CountingHook:
@@ -84,20 +88,15 @@ class LoopCallback:
         return f"<LoopCallback {self.function!r}>"
 
 
-class _ContextCall:
-    """The type of `CONTEXT_CALL` (one instance)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "tether.aio.CONTEXT_CALL"
+def _call_in_context(*group: Any) -> None:  # pragma: no cover - never called
+    raise AssertionError("run_callbacks runs a CONTEXT_CALL itself")
 
 
-#: Marks a callback queued without a Handle that runs in a context: a
-#: standard-library task's wakeup (`call_soon` says when). In a batch it is
-#: followed by the callback, its arguments (a tuple) and the context; outside
-#: a batch the four travel as one tuple.
-CONTEXT_CALL = _ContextCall()
+#: Queues a callback without a Handle, to run in a context: a standard-library
+#: task's wakeup (`call_soon` says when). A LoopCallback whose entry in a
+#: batch is followed by three: the callback, its arguments (a tuple) and the
+#: context to run it in.
+CONTEXT_CALL = LoopCallback(_call_in_context)
 
 #: What a callback batch holds: see `CallbackBatch`.
 QueuedCallback = Any
@@ -108,14 +107,14 @@ class CallbackBatch(list[QueuedCallback]):
     task) runs in one step. The only code that reads or writes how they
     are stored:
 
-    - in a batch, an entry is an `asyncio.Handle`, a `LoopCallback`
-      followed by its argument (two entries, so that queueing one keeps no
-      new object alive: with 100k tasks finishing in one batch, kept tuples
-      would make the garbage collector walk them all), or `CONTEXT_CALL`
-      followed by a callback, its argument tuple and its context;
+    - in a batch, an entry is an `asyncio.Handle`, or a `LoopCallback`
+      followed by its argument: two entries, so that queueing one keeps no
+      new object alive (with 100k tasks finishing in one batch, kept tuples
+      would make the garbage collector walk them all); `CONTEXT_CALL` is
+      followed by three (a callback, its arguments, its context);
     - outside a batch (the loop's pending queue, between segments), each
-      group of entries travels as one tuple: ``(callback, arg)`` for a
-      LoopCallback, ``(CONTEXT_CALL, callback, args, context)``.
+      such group travels as one tuple: ``(callback, arg)``, or
+      ``(CONTEXT_CALL, callback, args, context)``.
 
     A runner keeps its batch for as long as it lives, empties it after each
     run and waits to be given the next: opening a batch allocates nothing.
@@ -143,7 +142,7 @@ class CallbackBatch(list[QueuedCallback]):
         # this batch. A Handle is named with its callback's arguments:
         # asyncio's own repr leaves them out outside debug mode since
         # Python 3.13, and the story needs them to tell callbacks apart.
-        # (A CONTEXT_CALL group reads as the Handle it stands for.)
+        # (A CONTEXT_CALL reads as the Handle it stands for.)
         parts = []
         entries = iter(self)
         for entry in entries:
@@ -177,10 +176,10 @@ def requeue_callbacks(remaining: Iterable[QueuedCallback], pending: deque[Queued
     argument as one pair."""
     items = iter(remaining)
     for entry in items:
-        if type(entry) is LoopCallback:
-            pending.append((entry, next(items)))
-        elif entry is CONTEXT_CALL:
+        if entry is CONTEXT_CALL:
             pending.append((entry, next(items), next(items), next(items)))
+        elif type(entry) is LoopCallback:
+            pending.append((entry, next(items)))
         else:
             pending.append(entry)
 
@@ -198,17 +197,27 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     # them, as asyncio's loop drops its own, or the handle (and what it
     # refers to) would stay alive until the cycle collector runs.
     items = iter(entries)
-    handle = arg = None
+    handle = arg = args = None
     # The loop tracks the handle it runs in debug mode only, as asyncio
-    # does (for the handle's source traceback in error reports).
+    # does (for the handle's source traceback in error reports), and only
+    # then times each callback.
     debug = loop._debug
     for handle in items:
         if type(handle) is LoopCallback:
             # The loop's own done callbacks, run without a Handle; the next
             # entry is the argument.
             arg = next(items)
+            if debug:
+                start = loop.time()
             try:
-                handle.function(arg)
+                if handle is CONTEXT_CALL:
+                    # A standard-library task's wakeup: `arg` is the
+                    # callback; its arguments and its context follow.
+                    args = next(items)
+                    next(items).run(arg, *args)
+                    args = None
+                else:
+                    handle.function(arg)
             except (SystemExit, KeyboardInterrupt) as exc:
                 loop._segment_failed(exc)
                 requeue_callbacks(items, loop._pending)
@@ -217,29 +226,15 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
                 loop.call_exception_handler(
                     {"message": f"Exception in callback {handle!r}", "exception": exc}
                 )
-            handle = arg = None
-            continue
-        if handle is CONTEXT_CALL:
-            # A standard-library task's wakeup, queued without a Handle: the
-            # next entries are the callback, its arguments and its context.
-            handle = next(items)
-            arg = next(items)
-            try:
-                next(items).run(handle, *arg)
-            except (SystemExit, KeyboardInterrupt) as exc:
-                loop._segment_failed(exc)
-                requeue_callbacks(items, loop._pending)
-                return
-            except BaseException as exc:
-                loop.call_exception_handler(
-                    {"message": f"Exception in callback {handle!r}", "exception": exc}
-                )
+            if debug:
+                warn_if_slow(loop, handle, start)
             handle = arg = None
             continue
         if handle._cancelled:
             continue
         if debug:
             loop._current_handle = handle
+            start = loop.time()
         try:
             handle._run()
         except BaseException as exc:
@@ -251,5 +246,21 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
         finally:
             if debug:
                 loop._current_handle = None
+                warn_if_slow(loop, handle, start)
             handle = arg = None
     handle = None
+
+
+def warn_if_slow(loop: LoopCore, what: Any, start: float) -> None:
+    """In debug mode: log a warning, as asyncio's loop does, if running
+    `what` (a callback's Handle or LoopCallback, or a task for one of its
+    steps) since loop time `start` took at least the loop's
+    ``slow_callback_duration``."""
+    duration = loop.time() - start
+    if duration >= loop.slow_callback_duration:
+        # (A Handle of a standard-library task's step names the task.)
+        # (Formatted now: the task's state is the one after this step.)
+        owner = getattr(getattr(what, "_callback", None), "__self__", None)
+        if isinstance(owner, asyncio.Task):
+            what = owner
+        logger.warning("Executing %s took %.3f seconds", str(what), duration)

@@ -49,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import heapq
 import logging
 import os
 import sys
@@ -94,7 +93,7 @@ from ._task import (
 )
 from ._task_functions import ensure_future
 from ._thread_reports import ThreadReports
-from ._timers import pop_due_timers, run_timers
+from ._timers import TimerMethods, pop_due_timers, run_timers
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -105,11 +104,6 @@ logger = logging.getLogger("asyncio")
 _stdlib_all_tasks = asyncio.all_tasks
 #: Frames of a coroutine's origin recorded in debug mode (asyncio's depth).
 _DEBUG_ORIGIN_TRACKING_DEPTH = asyncio.constants.DEBUG_STACK_DEPTH
-#: Cancelled timers stay in the heap (dropped when they come due) until
-#: there are more than this many and they are more than this fraction of
-#: the heap: then it is rebuilt without them (what asyncio does too).
-_MIN_CANCELLED_TIMERS = 100
-_CANCELLED_TIMERS_FRACTION = 0.5
 #: The states of a task whose kernel task runs in the current segment.
 _ATTACHED = frozenset({TaskState.STARTING, TaskState.RUNNING, TaskState.WAITING})
 IN_TETHER_RUN = (
@@ -133,7 +127,7 @@ def _run_until_complete_cb(future: asyncio.Future[Any]) -> None:
     future.get_loop().stop()
 
 
-class LoopCore(asyncio.AbstractEventLoop):
+class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
     """The part of `TetherEventLoop` that runs on the kernel: running and
     stopping in segments, tasks, callbacks, timers (see the module
     docstring). `TetherEventLoop` adds the rest of asyncio's loop API."""
@@ -162,6 +156,13 @@ class LoopCore(asyncio.AbstractEventLoop):
         self._nursery: tether.Nursery | None = None
         #: What the kernel steps for every task, and the segment's kernel.
         self._stepper: _Stepper | None = None
+        #: Whether ``call_soon`` wakes a waiting task inline: while a
+        #: segment runs, outside debug mode (where a wakeup from another
+        #: thread is refused, as asyncio's ``call_soon`` refuses it).
+        self._wake_inline = False
+        #: Debug mode logs a callback or task step that takes this long
+        #: (seconds), as asyncio's loop does.
+        self.slow_callback_duration = 0.1
         self._kernel: lowlevel.SteppingState | None = None
         #: The segment's main task: waits (`_main_waiting`) until `_freeze`.
         self._main_ktask: lowlevel.Task | None = None
@@ -341,6 +342,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         try:
             async with tether.open_nursery() as nursery:
                 self._nursery = nursery
+                self._wake_inline = not self._debug
                 self._stepper = _Stepper(self)
                 self._kernel = lowlevel.current_stepping_state()
                 self._main_ktask = lowlevel.current_task()
@@ -383,6 +385,7 @@ class LoopCore(asyncio.AbstractEventLoop):
                 self._token = None
             self._thread_reports.segment_ended()
             self._nursery = None
+            self._wake_inline = False
             if self._stepper is not None:
                 self._stepper.close_segment()  # (no kernel task of it is left)
             self._stepper = None
@@ -480,6 +483,8 @@ class LoopCore(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Future[T]:
         """Schedule `coro` as a task of this loop; see `tether.aio.create_task`."""
+        if self._debug:
+            self._check_thread()
         kernel = self._kernel
         if kernel is not None:
             ktask = kernel.current_task
@@ -537,17 +542,21 @@ class LoopCore(asyncio.AbstractEventLoop):
             # A future's done callback for a task waiting on it: wake the task
             # now (it joins the run queue where asyncio would queue this).
             task = callback.task  # type: ignore[attr-defined]
-            if task._task_state is WAITING and self._nursery is not None:
+            if task._task_state is WAITING and self._wake_inline:
                 # (`_Wakeup.fire`'s common case, one call less per wakeup.)
                 task._task_state = RUNNING
                 self._open_batch = None
                 self._kernel.resume_foreign_wait(task)  # type: ignore[union-attr]
             else:
+                if self._debug:
+                    self._check_thread()
                 callback.fire()  # type: ignore[attr-defined]
             return self._fired_handle
         if kind is LoopCallback and len(args) == 1:
             # One of the loop's own done callbacks: queued in order, like a
             # Handle, but without making one.
+            if self._debug:
+                self._check_thread()
             self._enqueue_callback(callback, args[0])  # type: ignore[arg-type, misc]
             return self._fired_handle
         if (
@@ -657,82 +666,6 @@ class LoopCore(asyncio.AbstractEventLoop):
         for handle in handles:
             self._enqueue(handle)
 
-    # -- timers ----------------------------------------------------------------
-
-    def time(self) -> float:
-        """The loop's time, in seconds, on its clock (also outside a run)."""
-        return self._clock.current_time()
-
-    def call_later(
-        self,
-        delay: float,
-        callback: Callable[[Unpack[Ts]], object],
-        *args: *Ts,
-        context: contextvars.Context | None = None,
-    ) -> events.TimerHandle:
-        """Call ``callback(*args)`` after `delay` seconds; return an
-        `asyncio.TimerHandle` (``cancel()``, ``when()``)."""
-        if delay is None:
-            raise TypeError("delay must not be None")
-        timer: Any = self.call_at(self.time() + delay, callback, *args, context=context)
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
-        return timer  # type: ignore[no-any-return]
-
-    def call_at(
-        self,
-        when: float,
-        callback: Callable[[Unpack[Ts]], object],
-        *args: *Ts,
-        context: contextvars.Context | None = None,
-    ) -> events.TimerHandle:
-        """Call ``callback(*args)`` at loop time `when`; return an
-        `asyncio.TimerHandle`. Timers due at the same time run in the order
-        asyncio's loop would run them (its heap's, not always the order in
-        which they were scheduled)."""
-        if when is None:
-            raise TypeError("when cannot be None")
-        self._check_closed()
-        if self._debug:
-            self._check_thread()
-            self._check_callback(callback, "call_at")
-        timer: Any = events.TimerHandle(when, callback, args, self, context)
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
-        heapq.heappush(self._timers, timer)
-        timer._scheduled = True
-        scope = self._timer_scope
-        if scope is not None and when < self._timer_wake_at:
-            self._timer_wake_at = when
-            scope.deadline = self._kernel_deadline(when)
-        return timer  # type: ignore[no-any-return]
-
-    def _kernel_deadline(self, when: float) -> float:
-        """The kernel deadline (on the clock) for loop time `when`. The same
-        number, unless `time()` was replaced (test suites patch
-        ``loop.time`` to fake time) or overridden: then the loop waits, as
-        asyncio's does, for ``when - loop.time()`` seconds from now."""
-        if "time" not in self.__dict__ and type(self).time is LoopCore.time:
-            return when
-        return self._clock.current_time() + (when - self.time())
-
-    def _timer_handle_cancelled(self, handle: Any) -> None:
-        if handle._scheduled:
-            count = self._timer_cancelled_count = self._timer_cancelled_count + 1
-            if count > _MIN_CANCELLED_TIMERS and count > _CANCELLED_TIMERS_FRACTION * len(
-                self._timers
-            ):
-                # Mostly cancelled timers: rebuild the heap without them.
-                kept = []
-                for timer in self._timers:
-                    if timer._cancelled:
-                        timer._scheduled = False
-                    else:
-                        kept.append(timer)
-                heapq.heapify(kept)
-                self._timers = kept
-                self._timer_cancelled_count = 0
-
     # -- async generators ------------------------------------------------------
 
     def _asyncgen_firstiter_hook(self, agen: Any) -> None:
@@ -760,8 +693,14 @@ class LoopCore(asyncio.AbstractEventLoop):
 
     def set_debug(self, enabled: bool) -> None:
         """Turn debug mode on or off: thread checks in ``call_soon``,
-        callback checks, source tracebacks of handles and coroutines."""
+        callback checks, source tracebacks of handles and coroutines, a
+        warning for each callback or task step that takes longer than
+        ``slow_callback_duration``."""
         self._debug = enabled
+        if self._nursery is not None:
+            self._wake_inline = not enabled
+        if self._stepper is not None:
+            self._stepper.set_debug(enabled)
         if self.is_running():
             self._set_coroutine_origin_tracking(enabled)
 

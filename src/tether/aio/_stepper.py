@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import outcome
 
 from .. import Cancelled, lowlevel
-from ._callbacks import CountingHook
+from ._callbacks import CountingHook, warn_if_slow
 from ._park import PARK
 from ._stdlib import Future, StdlibTask, enter_task, leave_task
 from ._task import (
@@ -80,10 +80,25 @@ class _Stepper:
         self._kernel = lowlevel.current_stepping_state()
         #: What the kernel calls to step a task (``task.coro.send``): the
         #: bound method, made once, so that a step does not make one.
-        self.send = self._send
+        self.send = self._send_timed if loop._debug else self._send
 
     def __repr__(self) -> str:
         return f"<tether.aio task stepper of {self._loop!r}>"
+
+    def set_debug(self, enabled: bool) -> None:
+        """Debug mode turned on or off while the segment runs: time each
+        step (`warn_if_slow`) or not."""
+        self.send = self._send_timed if enabled else self._send
+
+    @_protected
+    def _send_timed(self, value: Any) -> Any:
+        """`_send`, timed: debug mode's ``send``."""
+        loop = self._loop
+        start = loop.time()
+        result = self._send(value)
+        del value  # see _send
+        warn_if_slow(loop, self._kernel.current_task, start)
+        return result
 
     def close_segment(self) -> None:
         """The segment is over: drop the bound ``send`` (it refers back to
@@ -184,8 +199,12 @@ class _Stepper:
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         error = typ if isinstance(typ, BaseException) else typ(val)
         del typ, val, tb
+        loop = self._loop
+        start = loop.time() if loop._debug else None
         result = self._step(None, error)
         del error  # see send()
+        if start is not None:
+            warn_if_slow(loop, self._kernel.current_task, start)
         return result
 
     @_protected

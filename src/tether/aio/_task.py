@@ -626,6 +626,8 @@ def wake_parked(task: Task[Any], error: BaseException | None = None) -> bool:
         loop = task._loop
         if loop._nursery is not None:
             # The common case, first.
+            if loop._debug:
+                loop._check_thread()
             task._task_state = RUNNING
             # (As `_Wakeup.fire`: callbacks queued from now on run after it.)
             loop._open_batch = None

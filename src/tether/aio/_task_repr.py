@@ -2,16 +2,24 @@
 name='Task-1' coro=<main() running at file.py:3> wait_for=<Future
 pending>>``, with the state, the name, the coroutine and where it is, and
 then the result or exception of a finished task or what a pending one waits
-for."""
+for, and in debug mode where the task was created."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 #: A task's repr cuts the repr of a result longer than this to its first
 #: and last `_RESULT_REPR_KEEP` characters.
 _RESULT_REPR_MAX = 60
 _RESULT_REPR_KEEP = 27
+
+#: The frames (file name, function) of tether.aio's own task creation, which
+#: a task's "created at" skips: where asyncio's Task records its creation,
+#: these are not on the stack.
+_SPAWN_FRAMES = frozenset(
+    {("_task.py", "new_task"), ("_task.py", "__init__"), ("_loop_core.py", "create_task")}
+)
 
 
 def describe_task(task: Any) -> str:
@@ -35,6 +43,15 @@ def describe_task(task: Any) -> str:
     elif task._fut_waiter is not None:
         # (A parked task's is `PARKED`, whose repr is "<parked>".)
         parts.append(f"wait_for={task._fut_waiter!r}")
+    source = task._source_traceback
+    if source:
+        # (Recorded in debug mode, by the future's initialisation inside
+        # tether.aio's own task creation: named here is the line that asked
+        # for the task, as asyncio's repr names it.)
+        index = len(source) - 1
+        while index > 0 and (os.path.basename(source[index][0]), source[index][2]) in _SPAWN_FRAMES:
+            index -= 1
+        parts.append(f"created at {source[index][0]}:{source[index][1]}")
     return f"<{type(task).__name__} {' '.join(parts)}>"
 
 

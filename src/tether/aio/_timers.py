@@ -1,16 +1,22 @@
-"""The loop's timers: one kernel task runs the due ones.
+"""The loop's timers: a heap of them, and one kernel task that runs the due
+ones.
 
-`LoopCore.call_at` keeps the loop's `asyncio.TimerHandle`s in a heap (by
-their ``_when``, compared as asyncio's heap compares them, so timers due at
-the same time run in asyncio's order); `run_timers` sleeps with a kernel
-deadline until the earliest, runs those due, and sleeps again.
+`TimerMethods.call_at` (a method of every loop) keeps the loop's
+`asyncio.TimerHandle`s in a heap (by their ``_when``, compared as asyncio's
+heap compares them, so timers due at the same time run in asyncio's order);
+`run_timers` sleeps with a kernel deadline until the earliest, runs those
+due, and sleeps again. A cancelled timer stays in the heap, counted, until it
+comes due or the heap is rebuilt without the cancelled ones.
 """
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import time
-from typing import TYPE_CHECKING, Any
+from asyncio import events
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
 
 import tether
 
@@ -18,10 +24,112 @@ from .. import lowlevel
 from ._callbacks import run_callbacks
 
 if TYPE_CHECKING:
+    from ..abc import Clock
     from ._loop_core import LoopCore
+
+Ts = TypeVarTuple("Ts")
 
 #: The resolution of the loop's default clock (asyncio uses it the same way).
 _CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
+#: Cancelled timers stay in the heap (dropped when they come due) until
+#: there are more than this many and they are more than this fraction of
+#: the heap: then it is rebuilt without them (what asyncio does too).
+_MIN_CANCELLED_TIMERS = 100
+_CANCELLED_TIMERS_FRACTION = 0.5
+
+
+class TimerMethods:
+    """The loop's timer methods (`LoopCore` has them): ``time``,
+    ``call_later``, ``call_at``, and the bookkeeping of cancelled timers
+    (``TimerHandle.cancel`` calls ``_timer_handle_cancelled``)."""
+
+    # (Set by LoopCore.)
+    _clock: Clock
+    _debug: bool
+    _timers: list[Any]
+    _timer_scope: tether.CancelScope | None
+    _timer_wake_at: float
+    _timer_cancelled_count: int
+
+    if TYPE_CHECKING:
+
+        def _check_closed(self) -> None: ...
+        def _check_thread(self) -> None: ...
+        def _check_callback(self, callback: Any, method: str) -> None: ...
+
+    def time(self) -> float:
+        """The loop's time, in seconds, on its clock (also outside a run)."""
+        return self._clock.current_time()
+
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[[Unpack[Ts]], object],
+        *args: *Ts,
+        context: contextvars.Context | None = None,
+    ) -> events.TimerHandle:
+        """Call ``callback(*args)`` after `delay` seconds; return an
+        `asyncio.TimerHandle` (``cancel()``, ``when()``)."""
+        if delay is None:
+            raise TypeError("delay must not be None")
+        timer: Any = self.call_at(self.time() + delay, callback, *args, context=context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer  # type: ignore[no-any-return]
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[Unpack[Ts]], object],
+        *args: *Ts,
+        context: contextvars.Context | None = None,
+    ) -> events.TimerHandle:
+        """Call ``callback(*args)`` at loop time `when`; return an
+        `asyncio.TimerHandle`. Timers due at the same time run in the order
+        asyncio's loop would run them (its heap's, not always the order in
+        which they were scheduled)."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer: Any = events.TimerHandle(when, callback, args, self, context)  # type: ignore[arg-type]
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        heapq.heappush(self._timers, timer)
+        timer._scheduled = True
+        scope = self._timer_scope
+        if scope is not None and when < self._timer_wake_at:
+            self._timer_wake_at = when
+            scope.deadline = self._kernel_deadline(when)
+        return timer  # type: ignore[no-any-return]
+
+    def _kernel_deadline(self, when: float) -> float:
+        """The kernel deadline (on the clock) for loop time `when`. The same
+        number, unless `time()` was replaced (test suites patch
+        ``loop.time`` to fake time) or overridden: then the loop waits, as
+        asyncio's does, for ``when - loop.time()`` seconds from now."""
+        if "time" not in self.__dict__ and type(self).time is TimerMethods.time:
+            return when
+        return self._clock.current_time() + (when - self.time())
+
+    def _timer_handle_cancelled(self, handle: Any) -> None:
+        if handle._scheduled:
+            count = self._timer_cancelled_count = self._timer_cancelled_count + 1
+            if count > _MIN_CANCELLED_TIMERS and count > _CANCELLED_TIMERS_FRACTION * len(
+                self._timers
+            ):
+                # Mostly cancelled timers: rebuild the heap without them.
+                kept = []
+                for timer in self._timers:
+                    if timer._cancelled:
+                        timer._scheduled = False
+                    else:
+                        kept.append(timer)
+                heapq.heapify(kept)
+                self._timers = kept
+                self._timer_cancelled_count = 0
 
 
 def pop_due_timers(loop: LoopCore) -> list[Any]:
