@@ -7,6 +7,7 @@ import contextvars
 import gc
 import io
 import sys
+import traceback
 import types
 import weakref
 
@@ -707,3 +708,39 @@ def test_a_task_destroyed_while_pending_is_reported_as_in_asyncio():
     gc.collect()
     messages = [(c["message"], c["task"].get_name()) for c in reports if "task" in c]
     assert messages == [("Task was destroyed but it is pending!", "left behind")]
+
+
+def cancelled_error_handover(run, sleep):
+    """A task that ends with CancelledError, awaited by another task: is the
+    error the awaiter gets the very one the task raised, and which frames
+    does its traceback run through."""
+
+    async def inner():
+        await sleep(10)
+
+    async def victim():
+        try:
+            await inner()
+        except asyncio.CancelledError as exc:
+            raised.append(exc)
+            raise
+
+    raised = []
+
+    async def main():
+        task = asyncio.get_running_loop().create_task(victim())
+        await sleep(0)
+        task.cancel("stop")
+        try:
+            await task
+        except asyncio.CancelledError as exc:
+            frames = [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
+            return exc is raised[0], exc.args, frames
+
+    return run(main())
+
+
+def test_awaiting_a_cancelled_task_raises_the_error_it_ended_with():
+    expected = cancelled_error_handover(asyncio.run, asyncio.sleep)
+    assert expected[0] is True and "inner" in expected[2]
+    assert cancelled_error_handover(aio.run, aio.sleep) == expected

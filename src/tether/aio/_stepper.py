@@ -267,11 +267,19 @@ class _Stepper:
                     # message is the first cancel()'s), not a new one.
                     error = waiter._make_cancelled_error()
                 else:
-                    error = task._make_cancelled_error()  # type: ignore[attr-defined]
+                    error = task._make_cancelled_error()
                 del waiter
             elif not isinstance(error, CancelledError):
-                error = task._make_cancelled_error()  # type: ignore[attr-defined]
+                error = task._make_cancelled_error()
             task._must_cancel = False
+        elif error is None and value is None:
+            waiter = task._fut_waiter
+            if type(waiter) is Task and waiter.cancelled():
+                # Woken by an aio task that ended with CancelledError: that
+                # error, thrown in, as asyncio's wakeup throws what
+                # ``result()`` raises (its first retrieval is the original).
+                error = waiter._make_cancelled_error()
+            del waiter
         # Still pending (resumed from a tether-native wait): stay slow.
         task._slow = task._must_cancel
         task._fut_waiter = None
@@ -366,6 +374,13 @@ def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | No
         exc.__traceback__ = tb.tb_next
     del tb
     if isinstance(exc, CancelledError):
+        # Kept for the first to retrieve it (`Task._make_cancelled_error`):
+        # the aio tasks waiting for this one take their next step through
+        # `_step`, which throws it in, as asyncio's wakeup does.
+        task._cancelled_exc = exc
+        for callback, _ in task._callbacks or ():
+            if type(callback) is _Wakeup:
+                callback.task._slow = True
         Future.cancel(task, msg=_message_of(exc))
     elif isinstance(exc, Cancelled):
         # A trio-style scope around this task's code was cancelled and the

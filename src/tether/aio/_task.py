@@ -281,9 +281,10 @@ class Task(StdlibTask[T], lowlevel.Task):
         "_wakeup",
     )
 
-    # Set by new_task (declared here for type checkers). Four fields that
+    # Set by new_task (declared here for type checkers). Five fields that
     # are rarely set have no slot (8 bytes each on every task):
-    # ``_interrupt``, ``_resume`` and ``_woken_early`` live in the
+    # ``_interrupt``, ``_resume``, ``_woken_early`` and ``_cancelled_exc``
+    # (see `_make_cancelled_error`) live in the
     # instance's ``__dict__`` (which the C future provides, made only when
     # first needed) while they are set, and are read with a default;
     # ``_log_destroy_pending`` (written by `new_task` and by stdlib helpers
@@ -308,6 +309,8 @@ class Task(StdlibTask[T], lowlevel.Task):
     #: wait that `cancel()` interrupted (see `_interrupt_native_wait`);
     #: unset otherwise.
     _interrupt: BaseException
+    #: The `CancelledError` the coroutine ended with, until first retrieved.
+    _cancelled_exc: BaseException
     _log_destroy_pending: bool
     #: A `cancel()` waits to be delivered at the next asyncio-level await
     #: (asyncio's name for it).
@@ -431,6 +434,20 @@ class Task(StdlibTask[T], lowlevel.Task):
             self._interrupt_native_wait()
         return True
 
+    def _make_cancelled_error(self) -> BaseException:
+        """The `CancelledError` that retrieving this cancelled task's
+        outcome raises: the first time, the very error its coroutine ended
+        with (with its traceback through the task's frames), as asyncio's
+        task hands it over; a new one with the same message after that. (The
+        standard library's C future builds a new one in ``result()`` and
+        ``exception()``; an aio task awaiting this one gets the original
+        from its stepper.)"""
+        original = getattr(self, "_cancelled_exc", None)
+        if original is not None:
+            del self._cancelled_exc
+            return original  # type: ignore[no-any-return]
+        return super()._make_cancelled_error()  # type: ignore[misc, no-any-return]
+
     def cancelling(self) -> int:
         """How many cancellation requests are pending (`cancel` calls not yet
         matched by `uncancel`)."""
@@ -533,7 +550,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         if lowlevel.abort_wait(self, raiser):
             # The kernel task resumes with the kernel's Cancelled from the
             # wait; the stepper swaps in this error (see `_Stepper._step`).
-            self._interrupt = self._make_cancelled_error()  # type: ignore[attr-defined]
+            self._interrupt = self._make_cancelled_error()
             self._must_cancel = False
         else:
             raiser.armed = False
