@@ -744,3 +744,96 @@ def test_awaiting_a_cancelled_task_raises_the_error_it_ended_with():
     expected = cancelled_error_handover(asyncio.run, asyncio.sleep)
     assert expected[0] is True and "inner" in expected[2]
     assert cancelled_error_handover(aio.run, aio.sleep) == expected
+
+
+class _FutureLike:
+    """Enough of a future for an asyncio task to await (asyncio accepts any
+    object with these), cancelled by its own ``cancel``."""
+
+    _asyncio_future_blocking = False
+
+    def __init__(self, loop):
+        self._loop = loop
+        self._callbacks = []
+        self._cancelled = None
+
+    def get_loop(self):
+        return self._loop
+
+    def add_done_callback(self, callback, *, context=None):
+        self._callbacks.append(callback)
+
+    def remove_done_callback(self, callback):
+        self._callbacks.remove(callback)
+        return 1
+
+    def done(self):
+        return self._cancelled is not None
+
+    def cancel(self, msg=None):
+        if self._cancelled is not None:
+            return False
+        self._cancelled = msg
+        for callback in self._callbacks:
+            self._loop.call_soon(callback, self)
+        return True
+
+    def result(self):
+        if self._cancelled is not None:
+            raise asyncio.CancelledError(self._cancelled)
+        raise asyncio.InvalidStateError("not done")
+
+    def __await__(self):
+        self._asyncio_future_blocking = True
+        yield self
+        return self.result()
+
+
+def cancelled_twice_awaiting_a_future_like(run):
+    async def waiter(fut):
+        try:
+            await fut
+        except asyncio.CancelledError as exc:
+            return exc.args
+
+    async def main():
+        fut = _FutureLike(asyncio.get_running_loop())
+        task = asyncio.get_running_loop().create_task(waiter(fut))
+        await asyncio.sleep(0)
+        task.cancel("first")
+        task.cancel("second")
+        return await task
+
+    return run(main())
+
+
+def test_a_task_cancelled_twice_awaiting_a_future_like_object():
+    expected = cancelled_twice_awaiting_a_future_like(asyncio.run)
+    assert expected == ("first",)
+    assert cancelled_twice_awaiting_a_future_like(aio.run) == expected
+
+
+def test_a_cancelled_task_nobody_awaits_is_freed_without_the_collector():
+    # Its CancelledError (whose traceback holds the task's frames, which
+    # hold the task) is kept only for a task that was waiting for it.
+    async def victim():
+        me = asyncio.current_task()  # noqa: F841 (a frame that holds the task)
+        await asyncio.sleep(10)
+
+    async def main():
+        task = asyncio.get_running_loop().create_task(victim())
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert task.cancelled()
+        with pytest.raises(asyncio.CancelledError):
+            task.result()
+        return weakref.ref(task)
+
+    gc.disable()
+    try:
+        ref = aio.run(main())
+        assert ref() is None
+    finally:
+        gc.enable()

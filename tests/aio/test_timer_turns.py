@@ -56,3 +56,42 @@ def test_due_timers_take_their_turn_as_in_asyncio():
     assert expected.index("child step") < expected.index("timer due when made")
     assert expected.index("timer due before the run") < expected.index("second child step")
     assert first_turns(aio.new_event_loop) == expected
+
+
+def later_turns(new_loop):
+    """After the first iteration: a timer already due when a task step makes
+    it runs after the tasks that step (or its batch) queued, as asyncio's
+    next iteration runs them; a timer the run had been waiting for runs
+    with the iteration that finds it due."""
+    log = []
+
+    async def child(name):
+        log.append(name)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0)
+        for n in range(3):
+            task = loop.create_task(child(f"child {n}"))
+            loop.call_later(0, log.append, f"timer {n}")
+            for _ in range(n):
+                await asyncio.sleep(0)
+            await task
+        await asyncio.sleep(0.01)
+        loop.call_soon(log.append, "callback")
+        loop.call_later(0, log.append, "zero delay")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return log
+
+
+def test_timers_made_later_take_their_turn_as_in_asyncio():
+    expected = later_turns(asyncio.new_event_loop)
+    assert expected.index("child 0") < expected.index("timer 0")
+    assert later_turns(aio.new_event_loop) == expected

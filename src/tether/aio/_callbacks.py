@@ -172,8 +172,8 @@ def _describe_call(kind: str, callback: Any, args: Any) -> str:
 
 def requeue_callbacks(remaining: Iterable[QueuedCallback], pending: deque[QueuedCallback]) -> None:
     """Put the entries of `remaining` (stored as in `CallbackBatch`: the rest
-    of a batch, not run) back in the pending queue, a LoopCallback and its
-    argument as one pair."""
+    of a batch, not run) back in the pending queue, each LoopCallback with
+    what follows it as one tuple."""
     items = iter(remaining)
     for entry in items:
         if entry is CONTEXT_CALL:
@@ -215,7 +215,6 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
                     # callback; its arguments and its context follow.
                     args = next(items)
                     next(items).run(arg, *args)
-                    args = None
                 else:
                     handle.function(arg)
             except (SystemExit, KeyboardInterrupt) as exc:
@@ -227,8 +226,10 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
                     {"message": f"Exception in callback {handle!r}", "exception": exc}
                 )
             if debug:
-                warn_if_slow(loop, handle, start)
-            handle = arg = None
+                # (A stdlib task's wakeup is named by its callback, the
+                # task's method.)
+                warn_if_slow(loop, arg if handle is CONTEXT_CALL else handle, start)
+            handle = arg = args = None
             continue
         if handle._cancelled:
             continue
@@ -253,14 +254,14 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
 
 def warn_if_slow(loop: LoopCore, what: Any, start: float) -> None:
     """In debug mode: log a warning, as asyncio's loop does, if running
-    `what` (a callback's Handle or LoopCallback, or a task for one of its
-    steps) since loop time `start` took at least the loop's
-    ``slow_callback_duration``."""
+    `what` (a callback's Handle or LoopCallback, a standard-library task's
+    wakeup, or a task for one of its steps) since loop time `start` took at
+    least the loop's ``slow_callback_duration``."""
     duration = loop.time() - start
     if duration >= loop.slow_callback_duration:
-        # (A Handle of a standard-library task's step names the task.)
-        # (Formatted now: the task's state is the one after this step.)
-        owner = getattr(getattr(what, "_callback", None), "__self__", None)
+        # (A standard-library task's step, with or without a Handle, is named
+        # by the task; formatted now, in its state after the step.)
+        owner = getattr(getattr(what, "_callback", what), "__self__", None)
         if isinstance(owner, asyncio.Task):
             what = owner
         logger.warning("Executing %s took %.3f seconds", str(what), duration)

@@ -595,7 +595,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
             self._enqueue((callback, arg))
 
     def _enqueue(self, item: QueuedCallback) -> None:
-        """Queue `item` (a Handle, or a ``(LoopCallback, arg)`` pair): in the
+        """Queue `item` (a Handle, or a tuple: see `CallbackBatch`): in the
         open batch, or in a new one, whose runner enters the kernel's run
         queue now, where asyncio would have queued this callback."""
         if self._nursery is None or self._frozen:

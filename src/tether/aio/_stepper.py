@@ -260,26 +260,18 @@ class _Stepper:
             del interrupt
         if task._must_cancel and task._aio_point:
             if error is None and value is None:
-                waiter = task._fut_waiter
-                if waiter is not None and waiter is not PARKED and waiter.cancelled():
-                    # Woken by the future that an earlier cancel() cancelled:
-                    # asyncio's step throws that future's CancelledError (its
-                    # message is the first cancel()'s), not a new one.
-                    error = waiter._make_cancelled_error()
-                else:
-                    error = task._make_cancelled_error()
-                del waiter
+                # Woken by the future an earlier cancel() cancelled: asyncio's
+                # step throws that future's CancelledError (with the first
+                # cancel()'s message), not a new one.
+                error = _cancelled_error_of(task._fut_waiter) or task._make_cancelled_error()
             elif not isinstance(error, CancelledError):
                 error = task._make_cancelled_error()
             task._must_cancel = False
-        elif error is None and value is None:
-            waiter = task._fut_waiter
-            if type(waiter) is Task and waiter.cancelled():
-                # Woken by an aio task that ended with CancelledError: that
-                # error, thrown in, as asyncio's wakeup throws what
-                # ``result()`` raises (its first retrieval is the original).
-                error = waiter._make_cancelled_error()
-            del waiter
+        elif error is None and value is None and type(task._fut_waiter) is Task:
+            # Woken by an aio task that ended with CancelledError (`_finish`
+            # took this step off the fast path): that very error is thrown
+            # in, as asyncio's wakeup throws what its ``result()`` raises.
+            error = _cancelled_error_of(task._fut_waiter)
         # Still pending (resumed from a tether-native wait): stay slow.
         task._slow = task._must_cancel
         task._fut_waiter = None
@@ -313,6 +305,25 @@ class _Stepper:
             if token is not None:
                 token.run_sync_soon(_retry_interrupt, task)
         return yielded
+
+
+def _cancelled_error_of(waiter: Any) -> BaseException | None:
+    """The `CancelledError` that asyncio's wakeup of a task would get from
+    `waiter`, what the task waited for, if it is a cancelled future (an aio
+    task's own, the first time: `Task._make_cancelled_error`); None if it is
+    not one."""
+    if isinstance(waiter, Future):
+        return waiter._make_cancelled_error() if waiter.cancelled() else None  # type: ignore[attr-defined]
+    if waiter is None or waiter is PARKED:
+        return None
+    # A future-like object of another kind: what its result() raises.
+    try:
+        waiter.result()
+    except CancelledError as exc:
+        return exc
+    except BaseException:
+        return None
+    return None
 
 
 class _BadYield:
@@ -374,13 +385,14 @@ def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | No
         exc.__traceback__ = tb.tb_next
     del tb
     if isinstance(exc, CancelledError):
-        # Kept for the first to retrieve it (`Task._make_cancelled_error`):
-        # the aio tasks waiting for this one take their next step through
-        # `_step`, which throws it in, as asyncio's wakeup does.
-        task._cancelled_exc = exc
+        # Kept for the first aio task waiting for this one (if any), whose
+        # next step `_step` takes and throws it in, as asyncio's wakeup does
+        # (`Task._make_cancelled_error`). Not kept otherwise: it would keep
+        # the task's frames, and often the task itself, alive in a cycle.
         for callback, _ in task._callbacks or ():
             if type(callback) is _Wakeup:
                 callback.task._slow = True
+                task._cancelled_exc = exc
         Future.cancel(task, msg=_message_of(exc))
     elif isinstance(exc, Cancelled):
         # A trio-style scope around this task's code was cancelled and the

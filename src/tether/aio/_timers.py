@@ -2,8 +2,7 @@
 ones.
 
 `TimerMethods.call_at` (a method of every loop) keeps the loop's
-`asyncio.TimerHandle`s in a heap (by their ``_when``, compared as asyncio's
-heap compares them, so timers due at the same time run in asyncio's order);
+`asyncio.TimerHandle`s in a heap (by their ``_when``, as asyncio's);
 `run_timers` sleeps with a kernel deadline until the earliest, runs those
 due, and sleeps again. A cancelled timer stays in the heap, counted, until it
 comes due or the heap is rebuilt without the cancelled ones.
@@ -85,9 +84,9 @@ class TimerMethods:
         context: contextvars.Context | None = None,
     ) -> events.TimerHandle:
         """Call ``callback(*args)`` at loop time `when`; return an
-        `asyncio.TimerHandle`. Timers due at the same time run in the order
-        asyncio's loop would run them (its heap's, not always the order in
-        which they were scheduled)."""
+        `asyncio.TimerHandle`. The order of timers due at the same time is
+        not defined (in asyncio neither: its heap's order, which is not
+        always the order in which they were scheduled)."""
         if when is None:
             raise TypeError("when cannot be None")
         self._check_closed()
@@ -152,26 +151,31 @@ def pop_due_timers(loop: LoopCore) -> list[Any]:
 
 async def run_timers(loop: LoopCore, due: list[Any]) -> None:
     """The body of the loop's timer task, for one segment: runs the due
-    timers in order, then sleeps until the next (woken early by `call_at`,
-    which moves the deadline of its cancel scope).
+    timers in order, then sleeps until the next is due (woken early by
+    `call_at`, which moves the deadline of its cancel scope).
 
-    `due` are the timers that were due when the segment started, which
-    asyncio's first iteration runs after what was queued before it (the
-    task starts after that). What fell due since, and what that queued, take
-    their turns from the kernel's next batch on: asyncio's next iteration
-    runs what was queued in this one first, then the timers due by then."""
-    if due:
-        run_callbacks(loop, due)
-        # (Not kept by this frame until the next timer.)
-        due.clear()
-    await lowlevel.cancel_shielded_checkpoint()
+    Which timers are due is decided where asyncio decides it, at the start
+    of an iteration: `due` when the segment starts (the task starts after
+    what was queued before, so they run after it), and then when the
+    kernel finds the scope's deadline passed, between two batches, in the
+    abort function of the task's wait. The task's step that runs them comes
+    after what was queued before that, as asyncio runs due timers after the
+    callbacks already ready; a timer made in the meantime, even one already
+    due, waits for the next such check."""
+    timers = loop._timers
     while True:
-        timers = loop._timers
-        if not loop._frozen:
-            due = pop_due_timers(loop)
-            if due:
+        if due:
+            if loop._frozen or loop._segment_error is not None:
+                # The run is ending (a callback raised KeyboardInterrupt
+                # or SystemExit): they stay due, for the next run.
+                for timer in due:
+                    timer._scheduled = True
+                    heapq.heappush(timers, timer)
+            else:
                 run_callbacks(loop, due)
-                due.clear()
+            # (Not kept by this frame until the next timer.)
+            due.clear()
+        timers = loop._timers
         while timers and timers[0]._cancelled:
             heapq.heappop(timers)._scheduled = False
             loop._timer_cancelled_count -= 1
@@ -180,7 +184,16 @@ async def run_timers(loop: LoopCore, due: list[Any]) -> None:
             deadline = loop._kernel_deadline(when)
         else:
             loop._timer_wake_at = deadline = float("inf")
-        with tether.CancelScope(deadline=deadline) as scope:
+
+        def take_due(raise_cancel: Any) -> lowlevel.Abort:
+            if not loop._frozen:
+                due.extend(pop_due_timers(loop))
+            return lowlevel.Abort.SUCCEEDED
+
+        with tether.CancelScope() as scope:
             loop._timer_scope = scope
-            await tether.sleep_forever()
+            # (Set once entered: a deadline already passed then expires at
+            # the kernel's next check, not at once.)
+            scope.deadline = deadline
+            await lowlevel.wait_task_rescheduled(take_due)
         loop._timer_scope = None
