@@ -162,15 +162,15 @@ async def run_timers(loop: LoopCore, due: list[Any]) -> None:
     after what was queued before that, as asyncio runs due timers after the
     callbacks already ready; a timer made in the meantime, even one already
     due, waits for the next such check."""
-    timers = loop._timers
     while True:
         if due:
             if loop._frozen or loop._segment_error is not None:
                 # The run is ending (a callback raised KeyboardInterrupt
-                # or SystemExit): they stay due, for the next run.
+                # or SystemExit): they stay due, for the next run. (The
+                # heap is read now: a rebuild replaces the list.)
                 for timer in due:
                     timer._scheduled = True
-                    heapq.heappush(timers, timer)
+                    heapq.heappush(loop._timers, timer)
             else:
                 run_callbacks(loop, due)
             # (Not kept by this frame until the next timer.)
