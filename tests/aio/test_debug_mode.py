@@ -152,3 +152,44 @@ def test_debug_mode_refuses_loop_work_from_another_thread(action):
     expected = from_another_thread(asyncio.new_event_loop, action)
     assert expected["raised"] is not None and "thread" in expected["raised"]
     assert from_another_thread(aio.new_event_loop, action) == expected
+
+
+def event_set_from_another_thread(new_loop, event_class):
+    """In debug mode, set an Event a task waits on from another thread: what
+    it raised, and whether the task finished afterwards."""
+    outcome = {}
+
+    async def main():
+        event = event_class()
+        task = asyncio.get_running_loop().create_task(event.wait())
+        await asyncio.sleep(0)
+
+        def run():
+            try:
+                event.set()
+                outcome["raised"] = None
+            except RuntimeError as exc:
+                outcome["raised"] = str(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        outcome["task finished"] = task.done()
+        task.cancel()
+
+    loop = new_loop()
+    loop.set_debug(True)
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return outcome
+
+
+def test_debug_mode_refuses_waking_a_parked_task_from_another_thread():
+    # (tether.aio's Event parks its waiters instead of giving them futures.)
+    expected = event_set_from_another_thread(asyncio.new_event_loop, asyncio.Event)
+    assert expected["raised"] is not None and "thread" in expected["raised"]
+    assert event_set_from_another_thread(aio.new_event_loop, aio.Event) == expected

@@ -641,10 +641,8 @@ def wake_parked(task: Task[Any], error: BaseException | None = None) -> bool:
         if task._fut_waiter is not PARKED:
             return False
         loop = task._loop
-        if loop._nursery is not None:
-            # The common case, first.
-            if loop._debug:
-                loop._check_thread()
+        if loop._wake_inline or _segment_runs_checked(loop):
+            # The common case, first (outside debug mode, one test).
             task._task_state = RUNNING
             # (As `_Wakeup.fire`: callbacks queued from now on run after it.)
             loop._open_batch = None
@@ -660,6 +658,16 @@ def wake_parked(task: Task[Any], error: BaseException | None = None) -> bool:
     else:
         task._set_resume(None, error)
     task._loop._make_ready(task)
+    return True
+
+
+def _segment_runs_checked(loop: LoopCore) -> bool:
+    """For a wakeup when `loop`'s ``_wake_inline`` is off: whether a segment
+    runs; if one does (so debug mode is on), asyncio's debug-mode check that
+    the caller is the loop's thread first (`RuntimeError` if not)."""
+    if loop._nursery is None:
+        return False
+    loop._check_thread()
     return True
 
 
