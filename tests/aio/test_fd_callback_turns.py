@@ -160,7 +160,7 @@ def pending_cancel_then_event_wait(run, event_class, wait_for):
         except asyncio.CancelledError:
             log.append("event wait cancelled")
         try:
-            await wait_for(event_class().wait(), 0.01)
+            await wait_for(event_class().wait(), 0)
         except TimeoutError:
             log.append("then the next wait times out")
         return log
