@@ -89,18 +89,22 @@ def test_no_slow_callback_warnings_outside_debug_mode(caplog):
     assert not [r for r in caplog.records if "Executing" in r.getMessage()]
 
 
-def from_another_thread(new_loop, action):
-    """In debug mode, do `action` (given the loop, a pending future, and a
-    task waiting for it) from another thread: what it raised, and whether
-    the waiting task finished afterwards."""
+def from_another_thread(new_loop, action, prepare=None):
+    """In debug mode, do `action` (given the loop and a pending future, or
+    what `prepare` returns first, with a task waiting on what it returns
+    second) from another thread: what it raised, and whether the waiting
+    task finished afterwards."""
     outcome = {}
 
     async def main():
         loop = asyncio.get_running_loop()
-        fut = loop.create_future()
+        if prepare is None:
+            fut = awaited = loop.create_future()
+        else:
+            fut, awaited = prepare()
 
         async def waits():
-            return await fut
+            return await awaited
 
         task = loop.create_task(waits())
         await asyncio.sleep(0)
@@ -154,42 +158,22 @@ def test_debug_mode_refuses_loop_work_from_another_thread(action):
     assert from_another_thread(aio.new_event_loop, action) == expected
 
 
-def event_set_from_another_thread(new_loop, event_class):
-    """In debug mode, set an Event a task waits on from another thread: what
-    it raised, and whether the task finished afterwards."""
-    outcome = {}
-
-    async def main():
+def _waiting_for_an_event(event_class):
+    def prepare():
         event = event_class()
-        task = asyncio.get_running_loop().create_task(event.wait())
-        await asyncio.sleep(0)
+        return event, event.wait()
 
-        def run():
-            try:
-                event.set()
-                outcome["raised"] = None
-            except RuntimeError as exc:
-                outcome["raised"] = str(exc)
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        thread.join()
-        for _ in range(3):
-            await asyncio.sleep(0)
-        outcome["task finished"] = task.done()
-        task.cancel()
-
-    loop = new_loop()
-    loop.set_debug(True)
-    try:
-        loop.run_until_complete(main())
-    finally:
-        loop.close()
-    return outcome
+    return prepare
 
 
 def test_debug_mode_refuses_waking_a_parked_task_from_another_thread():
     # (tether.aio's Event parks its waiters instead of giving them futures.)
-    expected = event_set_from_another_thread(asyncio.new_event_loop, asyncio.Event)
+    def set_event(loop, event):
+        event.set()
+
+    expected = from_another_thread(
+        asyncio.new_event_loop, set_event, _waiting_for_an_event(asyncio.Event)
+    )
     assert expected["raised"] is not None and "thread" in expected["raised"]
-    assert event_set_from_another_thread(aio.new_event_loop, aio.Event) == expected
+    actual = from_another_thread(aio.new_event_loop, set_event, _waiting_for_an_event(aio.Event))
+    assert actual == expected
