@@ -25,6 +25,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -50,6 +51,26 @@ def _child(libs: list[str], concurrency: int, requests: int, rounds: int) -> Non
         for name in libs[shift:] + libs[:shift]:
             times[name].append(_serve_and_fetch(modules[name], concurrency, requests) / requests)
     print(json.dumps(times))
+
+
+def _median_interval(ratios: list[float]) -> tuple[float, float, float] | None:
+    """A distribution-free confidence interval for the median of `ratios`
+    (sorted): the order statistics that the sign test puts around it, the
+    narrowest pair whose coverage is at least 95 %. Assumes the rounds are
+    independent draws, which rounds of one process only approximate. None
+    for fewer than 6 rounds (no pair reaches 95 %)."""
+    n = len(ratios)
+    # P(Binomial(n, 1/2) < k) for k = 0, 1, ...: the pair (k-th, (n-k+1)-th
+    # smallest) covers the median with probability 1 - 2 * P(B < k).
+    best = None
+    below = 0.0
+    for k in range(1, n // 2 + 1):
+        below += math.comb(n, k - 1) / 2**n
+        coverage = 1 - 2 * below
+        if coverage < 0.95:
+            break
+        best = (ratios[k - 1], ratios[n - k], coverage)
+    return best
 
 
 def main() -> int:
@@ -118,6 +139,20 @@ def main() -> int:
             f"all {ratios[0]:.2f}x to {ratios[-1]:.2f}x; "
             f"{SUBJECT} faster in {faster} of {len(ratios)})"
         )
+        interval = _median_interval(ratios)
+        if interval is not None:
+            low, high, level = interval
+            verdict = (
+                "faster"
+                if high < 1.0
+                else "slower"
+                if low > 1.0
+                else "not told apart from 1.00x by these rounds"
+            )
+            print(
+                f"    {level:.0%} confidence interval of the median ratio: "
+                f"{low:.3f}x to {high:.3f}x ({verdict})"
+            )
     return 0
 
 
