@@ -25,3 +25,31 @@ def pair():
     yield a, b
     a.close()
     b.close()
+
+
+@pytest.fixture
+def cyclic_garbage():
+    """A function that calls ``fn()`` with the garbage collector off and
+    returns the type names of what it left in reference cycles (what only
+    the collector would free), sorted; [] when everything went by reference
+    counting."""
+    import gc
+
+    def run(fn):
+        enabled = gc.isenabled()
+        gc.disable()
+        gc.collect()
+        before = len(gc.garbage)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            fn()
+            gc.collect()
+            left = gc.garbage[before:]
+            del gc.garbage[before:]
+        finally:
+            gc.set_debug(0)
+            if enabled:
+                gc.enable()
+        return sorted(f"{type(obj).__module__}.{type(obj).__qualname__}" for obj in left)
+
+    return run

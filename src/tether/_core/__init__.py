@@ -13,6 +13,7 @@ from the kernel's own modules. Code further out (the faces such as
 from ._cancel import CancelScope
 from ._clock import Clock, SystemClock
 from ._current_run import (
+    IOStatistics,
     RunStatistics,
     add_instrument,
     current_clock,
@@ -64,7 +65,7 @@ from ._faces import (
 from ._fd_watch import FdWatchSet
 from ._guest import start_guest_run
 from ._instrumentation import Instrument
-from ._io import IOStatistics, fd_of, notify_closing, wait_readable, wait_writable
+from ._io import fd_of, notify_closing, wait_readable, wait_writable
 from ._ki import currently_ki_protected, disable_ki_protection, enable_ki_protection
 from ._local import RunVar, RunVarToken
 from ._nursery import TASK_STATUS_IGNORED, Nursery, NurseryManager, TaskStatus, open_nursery

@@ -243,6 +243,7 @@ class HostThreadSetup:
         self.undo()
         # Kept open until now: the wakeup fd pointed at it.
         runner.io_manager.close()
+        _drop_back_references(runner)
 
 
 def lifetime(
@@ -286,6 +287,22 @@ def lifetime(
                 runner.late_crash_errors.append(exc)
         if setup.undo():
             runner.io_manager.close()
+            _drop_back_references(runner)
+
+
+def _drop_back_references(runner: Runner) -> None:
+    """The run is over and torn down: drop the references from `runner` to
+    the objects that refer back to it (its token, its root and main tasks
+    and their nurseries, its deadline and async-generator bookkeeping), so
+    that none of them is left in a reference cycle and everything goes as
+    soon as the last reference does, without the garbage collector (as
+    asyncio's loop does once closed). What outlives the run (a token a
+    thread still holds, a task object, a generator's finalizer) may still
+    refer to the runner; the outcomes stay."""
+    runner.token = None  # type: ignore[assignment]
+    runner.init_task = runner.main_task = None
+    runner.run_nursery = runner.system_nursery = None
+    del runner.deadlines, runner.asyncgens
 
 
 def _close_remaining_tasks(runner: Runner) -> None:

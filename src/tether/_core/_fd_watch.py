@@ -187,6 +187,9 @@ class FdWatchSet:
                 pass
         self._fds.clear()
         self._ready.clear()
+        # (It refers back to the set through its abort function: a cycle.
+        # Only `wait`, which refuses a closed set first, takes it.)
+        del self._trap
         task = self._task
         if task is not None:
             self._task = None

@@ -36,7 +36,6 @@ import select
 import selectors
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import outcome
@@ -78,22 +77,6 @@ def fd_of(obj: FdLike) -> int:
     if fd < 0:
         raise ValueError(f"invalid file descriptor {fd!r} (from {obj!r}): is it closed?")
     return fd
-
-
-@dataclass(frozen=True)
-class IOStatistics:
-    """The ``io_statistics`` of `current_statistics`: how many tasks wait in
-    `wait_readable` (``tasks_waiting_read``) and `wait_writable`
-    (``tasks_waiting_write``), and which readiness mechanism the run uses
-    (``backend``: ``"epoll"``, or the name of the `selectors` class).
-
-    Only tasks are counted. (trio's figures include one reader more: its
-    run_sync_soon task, which waits on the run's wakeup socket. tether has
-    no such task; the loop watches that socket itself.)"""
-
-    tasks_waiting_read: int
-    tasks_waiting_write: int
-    backend: str
 
 
 #: Bytes read from the wakeup socket per ``recv`` while draining it: each
@@ -176,6 +159,14 @@ class _Waiters:
         return Abort.SUCCEEDED
 
 
+def _drop_traps(waiters: _Waiters | None) -> None:
+    """`waiters` left `IOManager._all` (no wait takes its traps again): drop
+    them, which refer back to it (a cycle the garbage collector would have
+    to find)."""
+    if waiters is not None:
+        del waiters.read_trap, waiters.write_trap
+
+
 #: Bits of the readiness masks that the backends hand to `process_events`
 #: (``flags``) and take in `_register` (``mask``): what a waiting task
 #: wants, or what an fd is ready for. (Not the OS's own bits: each backend
@@ -248,6 +239,10 @@ class IOManager:
     def close(self) -> None:
         self._wakeup_recv.close()
         self._wakeup_send.close()
+        for waiters in self._all.values():
+            _drop_traps(waiters)
+        self._all.clear()
+        self._waiters.clear()
 
     def wakeup_send_fileno(self) -> int:
         return self._wakeup_send.fileno()
@@ -396,7 +391,7 @@ class IOManager:
         if self._waiters.get(fd) is waiters:
             del self._waiters[fd]
         if self._all.get(fd) is waiters:
-            del self._all[fd]
+            _drop_traps(self._all.pop(fd))
         self._unregister(fd)
         waiters.registered = False
         waiters.level_mask = 0
@@ -514,7 +509,7 @@ class IOManager:
             # Already closed (a socket object's fileno() is -1 then), or never
             # a file: nothing can be waiting on it, nothing to unregister.
             return
-        self._all.pop(fd, None)
+        _drop_traps(self._all.pop(fd, None))
         waiters = self._waiters.pop(fd, None)
         if waiters is None:
             # Nobody waits, but a registration may be kept for the next wait:
@@ -569,10 +564,12 @@ class IOManager:
             raise
         return fd
 
-    def statistics(self) -> IOStatistics:
-        reading = sum(1 for w in self._waiters.values() if w.read_task is not None)
-        writing = sum(1 for w in self._waiters.values() if w.write_task is not None)
-        return IOStatistics(reading, writing, self.backend)
+    def waiting_counts(self) -> tuple[int, int]:
+        """How many tasks wait to read, and to write (`IOStatistics`)."""
+        waiters = self._waiters.values()
+        return sum(w.read_task is not None for w in waiters), sum(
+            w.write_task is not None for w in waiters
+        )
 
 
 #: The epoll flags for a mask of `_READ_BIT` and `_WRITE_BIT`: one-shot

@@ -77,6 +77,8 @@ class TetherEventLoop(LoopCore):
         self._signals.close()
         if self._selector is not None:
             self._selector.close()
+            # (It refers to the loop: dropped, so that no cycle is left.)
+            self._selector = None
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         if not self._closed:

@@ -181,7 +181,9 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         self._timer_cancelled_count = 0
         self._segment_error: BaseException | None = None
         self._current_handle: Any = None
-        self._fired_handle = events.Handle(_noop, (), self)
+        # (Made for a stand-in loop rather than this one: the loop refers to
+        # it, and a reference back would keep the loop in a cycle.)
+        self._fired_handle = events.Handle(_noop, (), _FIRED)  # type: ignore[arg-type]
         self._selector: Selector | None = None
         #: The buffer every transport reads into (`_transports.read_view`).
         self._read_view: memoryview | None = None
@@ -718,6 +720,19 @@ def creates_plain_tasks(loop: object) -> bool:
 
 def _noop() -> None:
     pass
+
+
+class _FiredHandleLoop:
+    """The loop of the handle that ``call_soon`` returns for a callback it
+    ran or queued without a Handle (what the handle's ``cancel()`` asks)."""
+
+    __slots__ = ()
+
+    def get_debug(self) -> bool:
+        return False
+
+
+_FIRED = _FiredHandleLoop()
 
 
 #: The type of a standard-library task's wakeup (a builtin method).

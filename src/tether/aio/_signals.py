@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import weakref
 from asyncio import events
 from collections import deque
 from collections.abc import Callable
@@ -29,7 +30,9 @@ class SignalHandlers:
     """The signal callbacks of one loop."""
 
     def __init__(self, loop: LoopCore) -> None:
-        self._loop = loop
+        # (Weak: the loop refers to this, and is freed without the garbage
+        # collector's help.)
+        self._loop_ref = weakref.ref(loop)
         self._handles: dict[int, Any] = {}
         self._arrived: deque[int] = deque()
 
@@ -37,7 +40,7 @@ class SignalHandlers:
         return bool(self._handles)
 
     def add(self, sig: int, callback: Callable[..., object], args: Any) -> None:
-        loop = self._loop
+        loop: Any = self._loop_ref()
         if asyncio_iscoroutine_like(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
         self._check_signal(sig)
@@ -91,7 +94,8 @@ class SignalHandlers:
         # Any bytecode boundary of the main thread: only atomic operations,
         # and the entry queue (which is made for this).
         self._arrived.append(signum)
-        token = self._loop._token
+        loop = self._loop_ref()
+        token = None if loop is None else loop._token
         if token is not None:
             try:
                 token.run_sync_soon(self.dispatch, idempotent=True)
@@ -103,7 +107,9 @@ class SignalHandlers:
         while self._arrived:
             handle = self._handles.get(self._arrived.popleft())
             if handle is not None and not handle._cancelled:
-                self._loop._enqueue(handle)
+                loop = self._loop_ref()
+                if loop is not None:
+                    loop._enqueue(handle)
 
 
 def asyncio_iscoroutine_like(callback: object) -> bool:

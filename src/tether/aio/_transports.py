@@ -496,7 +496,14 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
                 self._sock.close()
             self._sock = None
             self._protocol = None
+            # (A bound method of this transport: a cycle, left to the
+            # garbage collector if kept. A stale read event finds nothing.)
+            self._read_ready_cb = _nothing_to_read
             server = self._server
             if server is not None:
                 server_detach(server, self)
                 self._server = None
+
+
+def _nothing_to_read() -> None:
+    """The read callback of a transport whose connection is lost."""
