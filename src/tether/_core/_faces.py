@@ -110,6 +110,14 @@ class SteppingState(Protocol):
     def current_task(self) -> Task | None:
         """The task being stepped right now; None between steps."""
 
+    @property
+    def runq(self) -> list[Task]:
+        """The tasks that the next batch steps, in a list that the kernel
+        replaces with another at the start of every batch (it takes this
+        one to step through). Read it, never change it: its identity tells
+        a face that groups work of its own into the kernel's batches
+        whether the batch it saw is still the next one."""
+
     def spawn_task(
         self, nursery: Nursery, task: Task, coro: Any, context: contextvars.Context
     ) -> None:

@@ -120,10 +120,16 @@ class CallbackBatch(list[QueuedCallback]):
     run and waits to be given the next: opening a batch allocates nothing.
     """
 
-    __slots__ = ("runner",)
+    __slots__ = ("runner", "runq")
 
     #: The runner task that runs this batch (set when it starts).
     runner: lowlevel.Task
+    #: The kernel's run queue (``SteppingState.runq``) when the batch was
+    #: opened, with the runner in it. Once the kernel has taken that list
+    #: for the batch it runs, its ``runq`` is another list, and this batch
+    #: takes no more callbacks: what is queued from then on runs in the
+    #: next iteration, as in asyncio, even though this batch has not run.
+    runq: list[Any]
 
     def add(self, item: QueuedCallback) -> None:
         """Queue `item`: a Handle, or a tuple from the pending queue."""

@@ -38,7 +38,9 @@ Invariants:
   tasks, and callbacks (Handles and tuples: see `CallbackBatch`). While a
   segment runs and is not frozen, nothing is added to it.
 - ``_open_batch`` is None or the batch of a runner that is in the kernel's
-  run queue and has not run it yet; callbacks queued now join it.
+  run queue and has not run it yet; callbacks queued now join it if the
+  kernel has not started the batch that runner is in (the batch's ``runq``
+  is still the kernel's ``runq``; see `CallbackBatch.runq`).
 - ``_nursery``, ``_stepper``, ``_kernel`` and ``_token`` are set exactly
   while a segment runs; ``_frozen`` is True only between the segment's
   freeze and its end.
@@ -571,7 +573,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
             # A standard-library task's wakeup (its future's done callback),
             # queued without a Handle: the C task drops what call_soon returns.
             batch = self._open_batch
-            if batch is not None and not self._frozen:
+            if batch is not None and batch.runq is self._kernel.runq and not self._frozen:  # type: ignore[union-attr]
                 batch.extend((CONTEXT_CALL, callback, args, context))
             else:
                 self._enqueue((CONTEXT_CALL, callback, args, context))
@@ -591,7 +593,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         """Queue ``callback.function(arg)`` like a callback from call_soon
         (without making a Handle)."""
         batch = self._open_batch
-        if batch is not None and not self._frozen:
+        if batch is not None and batch.runq is self._kernel.runq and not self._frozen:  # type: ignore[union-attr]
             batch.add_callback(callback, arg)
         else:
             self._enqueue((callback, arg))
@@ -604,14 +606,16 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
             self._pending.append(item)
             return
         batch = self._open_batch
-        if batch is None:
+        kernel: Any = self._kernel
+        if batch is None or batch.runq is not kernel.runq:
             if self._idle_batches:
                 batch = self._idle_batches.pop()
                 # (Without `lowlevel.reschedule`'s checks: the runner is idle.)
-                self._kernel.reschedule(batch.runner)  # type: ignore[union-attr]
+                kernel.reschedule(batch.runner)
             else:
                 batch = CallbackBatch()
                 self._nursery.start_soon(self._run_callbacks, batch, name="tether.aio callbacks")
+            batch.runq = kernel.runq
             self._open_batch = batch
         batch.add(item)
 

@@ -79,7 +79,9 @@ async def _wind_down(loop: Any, leftovers: set[Task[Any]]) -> None:
             {"message": SHUTDOWN_ERROR_MESSAGE, "exception": task.exception(), "task": task}
         )
     await loop.shutdown_asyncgens()
-    await loop.shutdown_default_executor()
+    # (In a task of its own, as asyncio's runner does it: the names of the
+    # tasks made afterwards then count on as on asyncio.)
+    await loop.create_task(loop.shutdown_default_executor())
 
 
 class _CtrlC:

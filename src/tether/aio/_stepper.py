@@ -363,7 +363,7 @@ def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | No
             # (`LoopCore._enqueue_callback`, inlined: this runs once per
             # task.)
             batch = loop._open_batch
-            if batch is not None and not loop._frozen:
+            if batch is not None and batch.runq is loop._kernel.runq and not loop._frozen:  # type: ignore[union-attr]
                 batch.append(hook)
                 batch.append(task)
             else:
