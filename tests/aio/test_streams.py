@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 
 import pytest
@@ -534,3 +536,127 @@ def test_a_parked_reader_waits_across_the_loops_runs(loop):
     assert not task.done()
     loop.call_soon(reader.feed_data, b"c")
     assert loop.run_until_complete(task) == b"abc"
+
+
+def _file_of(tmp_path, size):
+    path = tmp_path / "payload.bin"
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def test_sendfile_over_tls_waits_for_the_transport_to_drain(tls_contexts, tmp_path):
+    # The TLS transport takes the copying way too, paced by its flow control
+    # (a small high-water mark and a reader that starts late make it pause).
+    server_ctx, client_ctx = tls_contexts
+    path = _file_of(tmp_path, 400_000)
+
+    async def main():
+        loop = aio.get_running_loop()
+        sent = loop.create_future()
+
+        async def serve(reader, writer):
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            writer.transport.set_write_buffer_limits(high=16_384)
+            with open(path, "rb") as f:
+                sent.set_result(await loop.sendfile(writer.transport, f))
+            writer.close()
+
+        server = await aio.start_server(serve, "127.0.0.1", 0, ssl=server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await aio.open_connection(
+            "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost"
+        )
+        await aio.sleep(0.05)
+        received = await reader.read()
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return await sent, received
+
+    sent, received = aio.run(main())
+    assert sent == 400_000
+    assert received == path.read_bytes()
+
+
+def test_sendfile_stops_when_the_peer_goes_away(tmp_path):
+    path = _file_of(tmp_path, 8_000_000)
+    logged = []
+
+    class Count(logging.Handler):
+        def emit(self, record):
+            logged.append(record.getMessage())
+
+    async def main():
+        loop = aio.get_running_loop()
+        outcome = loop.create_future()
+
+        async def serve(reader, writer):
+            try:
+                with open(path, "rb") as f:
+                    await loop.sendfile(writer.transport, f)
+            except ConnectionError as exc:
+                outcome.set_result(exc)
+            else:
+                outcome.set_result(None)
+            writer.close()
+
+        server = await aio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await aio.open_connection("127.0.0.1", port)
+        await reader.readexactly(100_000)
+        # Reset the connection (no orderly close) with most of the file unsent.
+        writer.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+        writer.close()
+        result = await aio.wait_for(outcome, 10)
+        server.close()
+        await server.wait_closed()
+        return result
+
+    handler = Count()
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        error = aio.run(main())
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+    assert isinstance(error, ConnectionError)
+    # (Not a write into the dead connection for every chunk left.)
+    assert [m for m in logged if "socket.send() raised" in m] == []
+
+
+def test_sendfile_refuses_a_pipe_and_gives_the_protocol_back(tmp_path):
+    path = tmp_path / "letters.txt"
+    path.write_bytes(b"x" * 100_000)
+
+    async def main():
+        loop = aio.get_running_loop()
+        read_end, write_end = os.pipe()
+        transport, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(write_end, "wb"))
+        with open(path, "rb") as f, pytest.raises(RuntimeError, match="not supported"):
+            await loop.sendfile(transport, f)
+        transport.close()
+        os.set_blocking(read_end, False)
+        try:
+            written = os.read(read_end, 10)
+        except BlockingIOError:
+            written = b""
+        os.close(read_end)
+
+        # After a sendfile, the stream's own protocol reads again.
+        server = await aio.start_server(echo_upper, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await aio.open_connection("127.0.0.1", port)
+        with open(path, "rb") as f:
+            await loop.sendfile(writer.transport, f, count=10)
+        writer.write(b"\nafter\n")
+        await writer.drain()
+        lines = [await reader.readline(), await reader.readline()]
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return written, lines
+
+    written, lines = aio.run(main())
+    assert written == b""
+    assert lines == [b"X" * 10 + b"\n", b"AFTER\n"]

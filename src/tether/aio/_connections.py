@@ -21,6 +21,7 @@ import os
 import socket
 import sys
 from asyncio import sslproto
+from asyncio.constants import _SendfileMode
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -694,22 +695,90 @@ async def sendfile(
 ) -> int:
     if transport.is_closing():
         raise RuntimeError("Transport is closing")
+    # (What asyncio's transports declare: tether's socket transports and the
+    # TLS transports take the copying way; pipes and datagrams none.)
+    mode = getattr(transport, "_sendfile_compatible", _SendfileMode.UNSUPPORTED)
+    if mode is _SendfileMode.UNSUPPORTED:
+        raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
     if not fallback:
         raise RuntimeError(
             f"fallback is disabled and native sendfile is not supported for transport {transport!r}"
         )
     if "b" not in getattr(file, "mode", "b"):
         raise ValueError("file should be opened in binary mode")
+    flow = _SendfileFlow(loop, transport)
 
     async def send(data: memoryview) -> None:
+        await flow.wait_writable()
+        # (A copy: the chunk's buffer is read into again while the
+        # transport may still hold what it could not send yet.)
         transport.write(bytes(data))
-        if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
-            if transport.is_closing():
-                raise ConnectionError("Connection closed by peer")
-            waiter = transport._make_empty_waiter()
-            try:
-                await waiter
-            finally:
-                transport._reset_empty_waiter()
 
-    return await send_file_in_chunks(loop, file, offset, count, TRANSPORT_SENDFILE_CHUNK, send)
+    try:
+        return await send_file_in_chunks(loop, file, offset, count, TRANSPORT_SENDFILE_CHUNK, send)
+    finally:
+        flow.restore()
+
+
+class _SendfileFlow(asyncio.Protocol):
+    """The transport's protocol while `sendfile` copies a file into it:
+    reading is paused, the transport's flow control (``pause_writing`` and
+    ``resume_writing``) says when the next chunk may go, and a lost
+    connection stops the copy with `ConnectionError`. `restore` gives the
+    transport its own protocol back, told of what changed meanwhile."""
+
+    def __init__(self, loop: TetherEventLoop, transport: Any) -> None:
+        self._transport = transport
+        self._protocol = transport.get_protocol()
+        self._loop = loop
+        self._was_reading = transport.is_reading()
+        self._was_paused = bool(transport._protocol_paused)
+        #: Pending while the transport holds more than its high-water mark.
+        self._writable: asyncio.Future[None] | None = None
+        if self._was_paused:
+            self.pause_writing()
+        transport.pause_reading()
+        transport.set_protocol(self)
+
+    async def wait_writable(self) -> None:
+        if self._transport.is_closing():
+            raise ConnectionError("Connection closed by peer")
+        if self._writable is not None:
+            await self._writable
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_exception(ConnectionError("Connection closed by peer"))
+        # (Its own protocol hears of it now, not when the copy ends.)
+        self._protocol.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        raise RuntimeError("data received while sendfile() has reading paused")
+
+    def eof_received(self) -> bool | None:
+        raise RuntimeError("end of file received while sendfile() has reading paused")
+
+    def restore(self) -> None:
+        transport = self._transport
+        transport.set_protocol(self._protocol)
+        if self._was_reading and not transport.is_closing():
+            transport.resume_reading()
+        writable, self._writable = self._writable, None
+        if writable is not None:
+            writable.cancel()
+        # The protocol is told whether it may write, if that changed.
+        paused = bool(transport._protocol_paused)
+        if paused and not self._was_paused:
+            self._protocol.pause_writing()
+        elif self._was_paused and not paused:
+            self._protocol.resume_writing()

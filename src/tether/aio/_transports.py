@@ -25,6 +25,7 @@ import logging
 import socket
 import warnings
 from asyncio import transports, trsock
+from asyncio.constants import _SendfileMode
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -166,6 +167,9 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
 
     #: `loop.start_tls` may upgrade it.
     _start_tls_compatible = True
+    #: `loop.sendfile` copies the file into it (there is no ``os.sendfile``
+    #: path: asyncio's "fallback").
+    _sendfile_compatible = _SendfileMode.FALLBACK
 
     _sock: socket.socket | None = None
 
