@@ -515,3 +515,20 @@ def test_debug_mode_tracks_coroutine_origins_while_running_and_restores_the_dept
         assert sys.get_coroutine_origin_tracking_depth() == 3
     finally:
         sys.set_coroutine_origin_tracking_depth(previous)
+
+
+def test_the_loops_time_is_time_monotonic_as_on_asyncio():
+    # Code written for asyncio computes deadlines from time.monotonic() as
+    # often as from loop.time(): both must mean the same.
+    async def main():
+        loop = aio.get_running_loop()
+        assert abs(loop.time() - time.monotonic()) < 0.01
+        fired = loop.create_future()
+        start = time.monotonic()
+        loop.call_at(time.monotonic() + 0.02, fired.set_result, None)
+        async with aio.timeout_at(time.monotonic() + 5):
+            await fired
+        return time.monotonic() - start
+
+    took = aio.run(main())
+    assert 0.015 < took < 2

@@ -47,7 +47,7 @@ class TetherEventLoop(LoopCore):
 
     Args:
       clock: a tether clock for the loop's time (`loop.time()`) and its
-        timers; default a real-time clock. Pass
+        timers; default `time.monotonic`, as asyncio's loop. Pass
         ``tether.testing.MockClock(autojump_threshold=0)`` for virtual time
         in tests. A tether extension.
     """

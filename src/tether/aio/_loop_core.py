@@ -95,7 +95,7 @@ from ._task import (
 )
 from ._task_functions import ensure_future
 from ._thread_reports import ThreadReports
-from ._timers import TimerMethods, pop_due_timers, run_timers
+from ._timers import MonotonicClock, TimerMethods, pop_due_timers, run_timers
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -135,7 +135,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
     docstring). `TetherEventLoop` adds the rest of asyncio's loop API."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
-        self._clock: Clock = clock if clock is not None else lowlevel.SystemClock()
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._closed = False
         self._debug = _debug_from_environment()
         self._thread_id: int | None = None

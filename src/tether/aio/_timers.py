@@ -37,6 +37,25 @@ _MIN_CANCELLED_TIMERS = 100
 _CANCELLED_TIMERS_FRACTION = 0.5
 
 
+class MonotonicClock(tether.abc.Clock):
+    """The loop's default clock: `time.monotonic`, what asyncio's loop
+    reads, so that a deadline computed from ``time.monotonic()`` means the
+    same on both loops. (The kernel's own default clock adds a random
+    offset, to catch code that mixes clocks; asyncio code mixes these two
+    knowingly.)"""
+
+    __slots__ = ()
+
+    def start_clock(self) -> None:
+        pass
+
+    def current_time(self) -> float:
+        return time.monotonic()
+
+    def deadline_to_sleep_time(self, deadline: float) -> float:
+        return deadline - time.monotonic()
+
+
 class TimerMethods:
     """The loop's timer methods (`LoopCore` has them): ``time``,
     ``call_later``, ``call_at``, and the bookkeeping of cancelled timers
