@@ -837,3 +837,32 @@ def test_a_cancelled_task_nobody_awaits_is_freed_without_the_collector():
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_reprs_list_done_callbacks_and_wakeups_as_asyncio_does():
+    # A task's repr lists its done callbacks ("cb=[...]"), and the future it
+    # waits for lists the task's wakeup as "Task.task_wakeup()".
+    def on_done(task):
+        pass
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        async def waiter():
+            await fut
+
+        task = asyncio.create_task(waiter(), name="w")
+        task.add_done_callback(on_done)
+        await asyncio.sleep(0)
+        seen = (repr(task), repr(fut))
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return seen
+
+    stock = asyncio.run(main())
+    with asyncio.Runner(loop_factory=aio.new_event_loop) as runner:
+        ours = runner.run(main())
+    assert ours == stock
+    assert "cb=[Task.task_wakeup()]" in ours[1]
+    assert "on_done() at" in ours[0]

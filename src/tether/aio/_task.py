@@ -193,6 +193,13 @@ class _Wakeup(lowlevel.ForeignWaitAbort):
     def __repr__(self) -> str:
         return f"<wakeup of {self.task!r}>"
 
+    def __getattr__(self, name: str) -> Any:
+        # Where a future lists its callbacks (its repr), the wakeup reads as
+        # a task's wakeup does on asyncio, "Task.task_wakeup()".
+        if name == "__qualname__":
+            return "Task.task_wakeup"
+        raise AttributeError(name)
+
     def fire(self) -> None:
         task = self.task
         state = task._task_state

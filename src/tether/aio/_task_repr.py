@@ -7,7 +7,10 @@ for, and in debug mode where the task was created."""
 from __future__ import annotations
 
 import os
+from asyncio import base_futures
 from typing import Any
+
+from ._callbacks import CountingHook
 
 #: A task's repr cuts the repr of a result longer than this to its first
 #: and last `_RESULT_REPR_KEEP` characters.
@@ -43,6 +46,17 @@ def describe_task(task: Any) -> str:
     elif task._fut_waiter is not None:
         # (A parked task's is `PARKED`, whose repr is "<parked>".)
         parts.append(f"wait_for={task._fut_waiter!r}")
+    callbacks = list(task._callbacks or ())
+    hook = task._done_hook
+    if hook is not None:
+        # The first done callback, kept apart (see `Task`): shown as the
+        # function it calls, first, where asyncio lists it.
+        if type(hook) is CountingHook:
+            hook = hook.callback
+        callbacks.insert(0, (getattr(hook, "function", hook), None))
+    if callbacks:
+        # ("cb=[...]", in asyncio's words.)
+        parts.append(base_futures._format_callbacks(callbacks))
     source = task._source_traceback
     if source:
         # (Recorded in debug mode, by the future's initialisation inside
