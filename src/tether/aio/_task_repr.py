@@ -47,7 +47,8 @@ def describe_task(task: Any) -> str:
         # (A parked task's is `PARKED`, whose repr is "<parked>".)
         parts.append(f"wait_for={task._fut_waiter!r}")
     callbacks = list(task._callbacks or ())
-    hook = task._done_hook
+    # (Unset in a task whose creation failed.)
+    hook = getattr(task, "_done_hook", None)
     if hook is not None:
         # The first done callback, kept apart (see `Task`): shown as the
         # function it calls, first, where asyncio lists it.
