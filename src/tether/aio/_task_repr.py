@@ -10,7 +10,7 @@ import os
 from asyncio import base_futures
 from typing import Any
 
-from ._callbacks import CountingHook
+from ._callbacks import CountingHook, LoopCallback
 
 #: A task's repr cuts the repr of a result longer than this to its first
 #: and last `_RESULT_REPR_KEEP` characters.
@@ -46,7 +46,11 @@ def describe_task(task: Any) -> str:
     elif task._fut_waiter is not None:
         # (A parked task's is `PARKED`, whose repr is "<parked>".)
         parts.append(f"wait_for={task._fut_waiter!r}")
-    callbacks = list(task._callbacks or ())
+    # (The loop's own callbacks are shown as the functions they call.)
+    callbacks: list[Any] = [
+        (callback.function if type(callback) is LoopCallback else callback, context)
+        for callback, context in task._callbacks or ()
+    ]
     # (Unset in a task whose creation failed.)
     hook = getattr(task, "_done_hook", None)
     if hook is not None:
