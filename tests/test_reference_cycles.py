@@ -81,7 +81,9 @@ def test_a_run_with_sockets_and_a_subprocess_leaves_no_cycles(cyclic_garbage):
     assert cyclic_garbage(lambda: tether.run(main)) == []
 
 
-async def _asyncio_program():
+async def _asyncio_program(asyncio=asyncio):
+    # (`asyncio` is the standard library's module or tether.aio: the same
+    # program through either API.)
     loop = asyncio.get_running_loop()
     await asyncio.sleep(0)
     await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0.001))
@@ -141,6 +143,15 @@ def test_an_asyncio_program_on_tethers_loop_leaves_no_cycles(cyclic_garbage):
             runner.run(_asyncio_program())
 
     assert cyclic_garbage(run) == []
+
+
+def test_the_same_program_through_tether_aio_leaves_no_cycles(cyclic_garbage):
+    # tether.aio's own run (its Ctrl-C handling, in the main thread, must let
+    # go of the loop), gather, wait_for, TaskGroup, queues...
+    results = []
+    program = _asyncio_program(tether.aio)
+    assert cyclic_garbage(lambda: results.append(tether.aio.run(program))) == []
+    assert results == [None]
 
 
 def test_a_loop_closed_without_running_leaves_no_cycles(cyclic_garbage):

@@ -735,6 +735,8 @@ class _SendfileFlow(asyncio.Protocol):
         self._was_paused = bool(transport._protocol_paused)
         #: Pending while the transport holds more than its high-water mark.
         self._writable: asyncio.Future[None] | None = None
+        #: The connection was lost (its protocol has been told).
+        self._lost = False
         if self._was_paused:
             self.pause_writing()
         transport.pause_reading()
@@ -756,11 +758,16 @@ class _SendfileFlow(asyncio.Protocol):
             writable.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
         writable, self._writable = self._writable, None
         if writable is not None and not writable.done():
-            writable.set_exception(ConnectionError("Connection closed by peer"))
-        # (Its own protocol hears of it now, not when the copy ends.)
-        self._protocol.connection_lost(exc)
+            writable.set_exception(
+                exc if exc is not None else ConnectionError("Connection closed by peer")
+            )
+        # (Its own protocol hears of it now, not when the copy ends; then it
+        # is dropped: the error's traceback may reach this object.)
+        protocol, self._protocol = self._protocol, None
+        protocol.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         raise RuntimeError("data received while sendfile() has reading paused")
@@ -769,6 +776,9 @@ class _SendfileFlow(asyncio.Protocol):
         raise RuntimeError("end of file received while sendfile() has reading paused")
 
     def restore(self) -> None:
+        if self._lost:
+            # (The transport is done with protocols: nothing to give back.)
+            return
         transport = self._transport
         transport.set_protocol(self._protocol)
         if self._was_reading and not transport.is_closing():

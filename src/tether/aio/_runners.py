@@ -125,6 +125,9 @@ class _CtrlC:
         # Only undo our own handler: code inside may have replaced it.
         if self._installed is not None and signal.getsignal(signal.SIGINT) == self._installed:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+        # (A bound method of this object, which refers to the loop and the
+        # task: kept, it would hold them all in a cycle.)
+        self._installed = None
 
     def caused(self, task: asyncio.Task[Any]) -> bool:
         """True if the task's cancellation came from Ctrl-C alone (no other

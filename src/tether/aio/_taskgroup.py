@@ -247,6 +247,9 @@ class TaskGroup:
                 scope_cancel = cancel
                 self._cancel_members()
         self._all_done = None
+        # Every member is done and no task can join any more: drop the done
+        # callback, a bound method of this group (a cycle otherwise).
+        del self._on_member_done
 
         if self._fatal is not None:
             raise self._fatal

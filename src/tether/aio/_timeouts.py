@@ -40,6 +40,7 @@ import sys
 import types
 from asyncio import CancelledError
 from collections.abc import Awaitable, Generator
+from functools import partial
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -318,13 +319,14 @@ class _Gate:
     __slots__ = ("future", "on_target_done")
 
     def __init__(self, loop: Any) -> None:
-        self.future = loop.create_future()
-        # (A `LoopCallback`: queued without an asyncio Handle.)
-        self.on_target_done = LoopCallback(self.open)
+        self.future = future = loop.create_future()
+        # (A `LoopCallback`: queued without an asyncio Handle. It opens the
+        # future, not this object: a bound method of it would keep the two
+        # in a cycle, garbage for the collector after every call.)
+        self.on_target_done = LoopCallback(partial(_open, future))
 
     def open(self, *_: object) -> None:
-        if not self.future.done():
-            self.future.set_result(None)
+        _open(self.future)
 
     def detach_from(self, target: Any) -> None:
         """The target has not finished and is about to be cancelled: it
@@ -333,3 +335,9 @@ class _Gate:
             target._done_hook = None
         else:
             target.remove_done_callback(self.on_target_done)
+
+
+def _open(future: Any, *_: object) -> None:
+    """Resolve a `_Gate`'s future, if nothing has yet."""
+    if not future.done():
+        future.set_result(None)
