@@ -193,3 +193,12 @@ def test_the_loop_still_refuses_work_once_closed():
     finally:
         a.close()
         b.close()
+
+
+def test_as_completed_with_a_timeout_leaves_no_cycles(cyclic_garbage):
+    async def main():
+        with pytest.raises(TimeoutError):
+            for next_done in tether.aio.as_completed([tether.aio.sleep(10)], timeout=0.001):
+                await next_done
+
+    assert cyclic_garbage(lambda: tether.aio.run(main())) == []

@@ -144,6 +144,9 @@ class _AsCompleted(Iterator[Any], AsyncIterator[Any]):
                 getter.set_result(None)
 
     def _on_timeout(self) -> None:
+        # (The handle refers back to this object through its callback: a
+        # cycle, dropped here.)
+        self._timeout_handle = None
         for future in self._todo:
             future.remove_done_callback(self._on_completion)
             self._put(None)
