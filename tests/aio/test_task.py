@@ -109,8 +109,11 @@ def test_cancel_a_waiting_task():
             await task
         assert task.cancelled() and task.done()
         assert task.cancel() is False
-        with pytest.raises(aio.CancelledError, match="stop it"):
+        # The await took the task's own error (with the message); a later
+        # retrieval gets a new one without it, as on asyncio.
+        with pytest.raises(aio.CancelledError) as later:
             task.result()
+        assert later.value.args == ()
 
     run_virtual(main())
     assert log == [("caught", ("stop it",))]
@@ -815,7 +818,8 @@ def test_a_task_cancelled_twice_awaiting_a_future_like_object():
 
 def test_a_cancelled_task_nobody_awaits_is_freed_without_the_collector():
     # Its CancelledError (whose traceback holds the task's frames, which
-    # hold the task) is kept only for a task that was waiting for it.
+    # hold the task) is kept until the first retrieval of the outcome, here
+    # result(), and dropped then, as asyncio's task drops it.
     async def victim():
         me = asyncio.current_task()  # noqa: F841 (a frame that holds the task)
         await asyncio.sleep(10)
@@ -866,3 +870,61 @@ def test_reprs_list_done_callbacks_and_wakeups_as_asyncio_does():
     assert ours == stock
     assert "cb=[Task.task_wakeup()]" in ours[1]
     assert "on_done() at" in ours[0]
+
+
+def test_the_first_retrieval_of_a_cancelled_tasks_outcome_gets_its_own_error():
+    # As on asyncio: result() (and so run_until_complete) or exception()
+    # raises the very CancelledError the task's coroutine ended with, its
+    # traceback through the task's frames; a later retrieval a new one with
+    # the same message.
+    def frames(error):
+        return [frame.f_code.co_name for frame, _ in traceback.walk_tb(error.__traceback__)]
+
+    async def victim():
+        await asyncio.sleep(10)
+
+    async def main():
+        task = asyncio.create_task(victim())
+        await asyncio.sleep(0)
+        task.cancel("stop")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        seen = []
+        for retrieve in (task.exception, task.result):
+            try:
+                retrieve()
+            except asyncio.CancelledError as error:
+                seen.append(("victim" in frames(error), error.args))
+        return seen
+
+    assert asyncio.run(main()) == [(True, ("stop",)), (False, ())]
+    assert aio.run(main()) == [(True, ("stop",)), (False, ())]
+
+    async def awaited_late():
+        # The first retrieval is an await that comes after the task ended.
+        task = asyncio.create_task(victim())
+        await asyncio.sleep(0)
+        task.cancel("late")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        try:
+            await task
+        except asyncio.CancelledError as error:
+            return "victim" in frames(error), error.args
+
+    assert asyncio.run(awaited_late()) == (True, ("late",))
+    assert aio.run(awaited_late()) == (True, ("late",))
+
+    def end_cancelled(loop_factory):
+        async def cancelled_inside():
+            raise asyncio.CancelledError("inside")
+
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            try:
+                runner.run(cancelled_inside())
+            except asyncio.CancelledError as error:
+                return "cancelled_inside" in frames(error), error.args
+        return None
+
+    assert end_cancelled(None) == (True, ("inside",))
+    assert end_cancelled(aio.new_event_loop) == (True, ("inside",))

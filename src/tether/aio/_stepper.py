@@ -37,7 +37,6 @@ from ._task import (
     WAITING,
     WAITING_DETACHED,
     Task,
-    _message_of,
     _retry_interrupt,
     _set_result,
     _Wakeup,
@@ -385,15 +384,19 @@ def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | No
         exc.__traceback__ = tb.tb_next
     del tb
     if isinstance(exc, CancelledError):
-        # Kept for the first aio task waiting for this one (if any), whose
-        # next step `_step` takes and throws it in, as asyncio's wakeup does
-        # (`Task._make_cancelled_error`). Not kept otherwise: it would keep
-        # the task's frames, and often the task itself, alive in a cycle.
+        # Kept for whoever first retrieves the outcome (`result()`,
+        # `exception()`, or an aio task waiting for this one, whose next step
+        # `_step` throws it in), as asyncio's task keeps it
+        # (`Task._make_cancelled_error`). As on asyncio, a task whose
+        # frames refer to the task itself is then in a cycle until then.
+        task._cancelled_exc = exc
         for callback, _ in task._callbacks or ():
             if type(callback) is _Wakeup:
                 callback.task._slow = True
-                task._cancelled_exc = exc
-        Future.cancel(task, msg=_message_of(exc))
+        # (Without a message, as asyncio's task cancels itself here: the
+        # kept error has it; a later retrieval gets a CancelledError
+        # without one, as on asyncio.)
+        Future.cancel(task)
     elif isinstance(exc, Cancelled):
         # A trio-style scope around this task's code was cancelled and the
         # kernel's Cancelled reached the top of the task.

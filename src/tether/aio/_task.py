@@ -442,15 +442,40 @@ class Task(StdlibTask[T], lowlevel.Task):
         """The `CancelledError` that retrieving this cancelled task's
         outcome raises: the first time, the very error its coroutine ended
         with (with its traceback through the task's frames), as asyncio's
-        task hands it over; a new one with the same message after that. (The
-        standard library's C future builds a new one in ``result()`` and
-        ``exception()``; an aio task awaiting this one gets the original
-        from its stepper.)"""
+        task hands it over; a new one with the same message after that.
+        (``result()`` and ``exception()`` below raise it; an aio task
+        awaiting this one gets it from its stepper.)"""
         original = getattr(self, "_cancelled_exc", None)
         if original is not None:
             del self._cancelled_exc
             return original  # type: ignore[no-any-return]
         return super()._make_cancelled_error()  # type: ignore[misc, no-any-return]
+
+    def result(self) -> T:
+        """The task's result; raises its exception, or `CancelledError` if it
+        was cancelled (the first time, the error its coroutine ended with),
+        or `InvalidStateError` if it is not done. Not a checkpoint."""
+        if self.cancelled():
+            raise self._make_cancelled_error()
+        return _future_result(self)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        # (A cancelled task's first awaiter after it ended gets its own
+        # error, as `result()` gives it; every other await is the standard
+        # library's.)
+        if self.cancelled():
+            return _raise_when_awaited(self._make_cancelled_error())
+        return _future_await(self)
+
+    __iter__ = __await__
+
+    def exception(self) -> BaseException | None:
+        """The task's exception, or None if it returned; raises
+        `CancelledError` if it was cancelled (the first time, the error its
+        coroutine ended with) or `InvalidStateError` if it is not done."""
+        if self.cancelled():
+            raise self._make_cancelled_error()
+        return _future_exception(self)
 
     def cancelling(self) -> int:
         """How many cancellation requests are pending (`cancel` calls not yet
@@ -710,6 +735,9 @@ _is_coroutine = asyncio.iscoroutine
 _EMPTY_CONTEXT = contextvars.Context()
 _copy_context = contextvars.copy_context
 _future_init = Future.__init__
+_future_result = Future.result
+_future_await = Future.__await__
+_future_exception = Future.exception
 _set_result = Future.set_result
 _new_task = Task.__new__
 
@@ -774,3 +802,10 @@ Task.foreign_yield_handler = staticmethod(Task._on_foreign_yield)  # type: ignor
 #: The kernel gives it to the trio-style tasks started in nurseries that an
 #: aio task opens (see `_native.py`): they may await the loop's futures.
 Task.child_foreign_yield_handler = staticmethod(on_native_foreign_yield)
+
+
+def _raise_when_awaited(error: BaseException) -> Generator[Any, None, Any]:
+    """What awaiting a cancelled task gives when its own error is handed
+    over: that error, at the first step."""
+    raise error
+    yield  # (A generator.)
