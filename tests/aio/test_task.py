@@ -873,22 +873,26 @@ def test_reprs_list_done_callbacks_and_wakeups_as_asyncio_does():
 
 
 def test_the_first_retrieval_of_a_cancelled_tasks_outcome_gets_its_own_error():
-    # As on asyncio: result() (and so run_until_complete) or exception()
-    # raises the very CancelledError the task's coroutine ended with, its
-    # traceback through the task's frames; a later retrieval a new one with
-    # the same message.
+    # As on asyncio: result() (and so run_until_complete), exception() or an
+    # await after the task ended raises the very CancelledError the task's
+    # coroutine ended with, its traceback through the task's frames; a later
+    # retrieval gets a new one without the message.
     def frames(error):
         return [frame.f_code.co_name for frame, _ in traceback.walk_tb(error.__traceback__)]
 
     async def victim():
         await asyncio.sleep(10)
 
-    async def main():
+    async def cancelled_task(message):
         task = asyncio.create_task(victim())
         await asyncio.sleep(0)
-        task.cancel("stop")
+        task.cancel(message)
         await asyncio.sleep(0)
         await asyncio.sleep(0)
+        return task
+
+    async def task_retrieved_twice():
+        task = await cancelled_task("stop")
         seen = []
         for retrieve in (task.exception, task.result):
             try:
@@ -897,23 +901,16 @@ def test_the_first_retrieval_of_a_cancelled_tasks_outcome_gets_its_own_error():
                 seen.append(("victim" in frames(error), error.args))
         return seen
 
-    assert asyncio.run(main()) == [(True, ("stop",)), (False, ())]
-    assert aio.run(main()) == [(True, ("stop",)), (False, ())]
-
     async def awaited_late():
-        # The first retrieval is an await that comes after the task ended.
-        task = asyncio.create_task(victim())
-        await asyncio.sleep(0)
-        task.cancel("late")
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        task = await cancelled_task("late")
         try:
             await task
         except asyncio.CancelledError as error:
             return "victim" in frames(error), error.args
 
-    assert asyncio.run(awaited_late()) == (True, ("late",))
-    assert aio.run(awaited_late()) == (True, ("late",))
+    for run in (asyncio.run, aio.run):
+        assert run(task_retrieved_twice()) == [(True, ("stop",)), (False, ())]
+        assert run(awaited_late()) == (True, ("late",))
 
     def end_cancelled(loop_factory):
         async def cancelled_inside():
