@@ -93,9 +93,7 @@ import contextvars
 import enum
 import inspect
 import itertools
-import linecache
 import sys
-import traceback
 import types
 from collections.abc import Callable, Coroutine, Generator
 from types import FrameType, GenericAlias
@@ -114,7 +112,7 @@ from ._stdlib import (
     get_running_loop_or_none,
     register_task,
 )
-from ._task_repr import describe_task
+from ._task_repr import describe_task, print_task_stack
 
 if TYPE_CHECKING:
     from ._loop import TetherEventLoop
@@ -513,27 +511,9 @@ class Task(StdlibTask[T], lowlevel.Task):
         return frames
 
     def print_stack(self, *, limit: int | None = None, file: TextIO | None = None) -> None:
-        """Print `get_stack()` in the format of the `traceback` module."""
-        if file is None:
-            file = sys.stderr
-        entries = []
-        for frame in self.get_stack(limit=limit):
-            code = frame.f_code
-            line = linecache.getline(code.co_filename, frame.f_lineno, frame.f_globals)
-            entries.append((code.co_filename, frame.f_lineno, code.co_name, line.strip()))
-        exc = None
-        if self.done() and not self.cancelled():
-            exc = self.exception()
-        if not entries:
-            print(f"No stack for {self!r}", file=file)
-        elif exc is not None:
-            print(f"Traceback for {self!r} (most recent call last):", file=file)
-        else:
-            print(f"Stack for {self!r} (most recent call last):", file=file)
-        traceback.print_list(traceback.StackSummary.from_list(entries), file=file)
-        if exc is not None:
-            for line in traceback.format_exception_only(type(exc), exc):
-                print(line, file=file, end="")
+        """Print `get_stack()` in the format of the `traceback` module (to
+        `file`, default ``sys.stderr``)."""
+        print_task_stack(self, limit, file)
 
     # -- the loop's side -------------------------------------------------------
 

@@ -6,9 +6,12 @@ for, and in debug mode where the task was created."""
 
 from __future__ import annotations
 
+import linecache
 import os
+import sys
+import traceback
 from asyncio import base_futures
-from typing import Any
+from typing import Any, TextIO
 
 from ._callbacks import CountingHook, LoopCallback
 
@@ -87,3 +90,28 @@ def format_coroutine(coro: object) -> str:
     if frame is not None:
         return f"{name}() running at {code.co_filename}:{frame.f_lineno}"
     return f"{name}() done, defined at {code.co_filename}:{code.co_firstlineno}"
+
+
+def print_task_stack(task: Any, limit: int | None, file: TextIO | None) -> None:
+    """`Task.print_stack`: `task`'s ``get_stack()``, printed in the format
+    of the `traceback` module, with the task's exception if it has one."""
+    if file is None:
+        file = sys.stderr
+    entries = []
+    for frame in task.get_stack(limit=limit):
+        code = frame.f_code
+        line = linecache.getline(code.co_filename, frame.f_lineno, frame.f_globals)
+        entries.append((code.co_filename, frame.f_lineno, code.co_name, line.strip()))
+    exc = None
+    if task.done() and not task.cancelled():
+        exc = task.exception()
+    if not entries:
+        print(f"No stack for {task!r}", file=file)
+    elif exc is not None:
+        print(f"Traceback for {task!r} (most recent call last):", file=file)
+    else:
+        print(f"Stack for {task!r} (most recent call last):", file=file)
+    traceback.print_list(traceback.StackSummary.from_list(entries), file=file)
+    if exc is not None:
+        for line in traceback.format_exception_only(type(exc), exc):
+            print(line, file=file, end="")
