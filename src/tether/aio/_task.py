@@ -157,10 +157,6 @@ def _cancelled_error(msg: Any) -> asyncio.CancelledError:
     return asyncio.CancelledError() if msg is None else asyncio.CancelledError(msg)
 
 
-def _message_of(exc: BaseException) -> Any:
-    return exc.args[0] if exc.args else None
-
-
 class _Wakeup(lowlevel.ForeignWaitAbort):
     """The done callback a waiting task adds to the future it waits for, and
     also the abort function the kernel keeps for that wait (one object, made
@@ -440,7 +436,9 @@ class Task(StdlibTask[T], lowlevel.Task):
         """The `CancelledError` that retrieving this cancelled task's
         outcome raises: the first time, the very error its coroutine ended
         with (with its traceback through the task's frames), as asyncio's
-        task hands it over; a new one with the same message after that.
+        task hands it over; after that a new one, without a message when the
+        coroutine ended with its own error (the task then cancels itself
+        without one, as asyncio's does).
         (``result()`` and ``exception()`` below raise it; an aio task
         awaiting this one gets it from its stepper.)"""
         original = getattr(self, "_cancelled_exc", None)

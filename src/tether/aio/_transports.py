@@ -199,7 +199,6 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
         self._closing = False
         self._paused = False
         self._eof = False
-        self._empty_waiter: asyncio.Future[None] | None = None
         if server is not None:
             server_attach(server, self)
         set_nodelay(sock)
@@ -360,8 +359,6 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
             )
         if self._eof:
             raise RuntimeError("Cannot call write() after write_eof()")
-        if self._empty_waiter is not None:
-            raise RuntimeError("unable to write; sendfile is in progress")
         if not data:
             return
         if self._conn_lost:
@@ -396,8 +393,6 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
     def writelines(self, list_of_data: Any) -> None:
         if self._eof:
             raise RuntimeError("Cannot call writelines() after write_eof()")
-        if self._empty_waiter is not None:
-            raise RuntimeError("unable to writelines; sendfile is in progress")
         data = b"".join(list_of_data)
         if data:
             self.write(data)
@@ -416,16 +411,12 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
             self._loop._remove_writer(self._sock_fd)
             self._buffer.clear()
             self._fatal_error(exc, "Fatal write error on socket transport")
-            if self._empty_waiter is not None:
-                self._empty_waiter.set_exception(exc)
         else:
             if sent:
                 del self._buffer[:sent]
             self._maybe_resume_protocol()  # may write more
             if not self._buffer:
                 self._loop._remove_writer(self._sock_fd)
-                if self._empty_waiter is not None:
-                    self._empty_waiter.set_result(None)
                 if self._closing:
                     self._call_connection_lost(None)
                 elif self._eof:
@@ -444,18 +435,6 @@ class SocketTransport(transports._FlowControlMixin, transports.Transport):
 
     def get_write_buffer_size(self) -> int:
         return len(self._buffer)
-
-    def _make_empty_waiter(self) -> asyncio.Future[None]:
-        # Used by the standard library's sendfile fallback.
-        if self._empty_waiter is not None:
-            raise RuntimeError("Empty waiter is already set")
-        self._empty_waiter = self._loop.create_future()
-        if not self._buffer:
-            self._empty_waiter.set_result(None)
-        return self._empty_waiter
-
-    def _reset_empty_waiter(self) -> None:
-        self._empty_waiter = None
 
     # -- closing ---------------------------------------------------------------
 
