@@ -157,6 +157,46 @@ def test_call_soon_threadsafe_from_many_threads():
     assert aio.run(main()) == 40
 
 
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at"])
+@pytest.mark.parametrize("loop_is", ["in a callback", "waiting"])
+def test_plain_call_soon_and_timers_from_another_thread_outside_debug_mode(method, loop_is):
+    # Not thread-safe on asyncio either, which accepts such calls outside
+    # debug mode (and runs them at its next iteration); on tether's loop
+    # they are handed over as call_soon_threadsafe's are, and wake the loop.
+    async def main():
+        loop = aio.get_running_loop()
+        loop.set_debug(False)
+        ran = loop.create_future()
+        errors = []
+
+        def schedule():
+            try:
+                if method == "call_soon":
+                    loop.call_soon(ran.set_result, time.monotonic())
+                elif method == "call_later":
+                    loop.call_later(0.02, ran.set_result, time.monotonic() + 0.02)
+                else:
+                    loop.call_at(loop.time() + 0.02, ran.set_result, time.monotonic() + 0.02)
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=schedule)
+        if loop_is == "in a callback":
+            # The loop's thread is held until the call returns.
+            loop.call_soon(lambda: (thread.start(), thread.join()))
+        else:
+            # The loop waits for I/O, with no timer of its own: only the
+            # handed-over call can wake it.
+            loop.call_soon(thread.start)
+        due = await aio.wait_for(ran, 5)
+        thread.join()
+        assert errors == []
+        # A timer does not fire before its time.
+        assert time.monotonic() >= due - 0.005
+
+    aio.run(main())
+
+
 def test_a_schedule_waits_for_the_loops_worker_threads():
     # While a job of the loop's executor runs (run_in_executor, to_thread,
     # the default executor's shutdown at the end of run_hosted), the run is

@@ -95,3 +95,36 @@ def test_timers_made_later_take_their_turn_as_in_asyncio():
     expected = later_turns(asyncio.new_event_loop)
     assert expected.index("child 0") < expected.index("timer 0")
     assert later_turns(aio.new_event_loop) == expected
+
+
+def test_cancelled_timers_leave_the_heap_once_they_are_most_of_it():
+    # Cancelled timers wait in the heap until they come due, unless there
+    # are more than 100 of them and they are more than half of it: then the
+    # heap is rebuilt without them. The loop's heap is private; what a user
+    # sees is that cancelling thousands of far timers does not keep them.
+    async def main():
+        loop = asyncio.get_running_loop()
+        kept = [loop.call_later(3600, print) for _ in range(150)]
+        far = [loop.call_later(3600 + i, print) for i in range(1000)]
+        for handle in far[:150]:
+            handle.cancel()
+        # 150 of 1,150 are cancelled: under half, all stay.
+        assert len(loop._timers) == 1150
+        for handle in far[150:]:
+            handle.cancel()
+        # Past half of the heap: rebuilt without them, at the cancel() that
+        # passes half (asyncio's loop does it at its next iteration).
+        left = loop._timers
+        assert len(left) < 300
+        assert sum(timer.cancelled() for timer in left) <= len(left) / 2
+        assert set(kept) <= set(left)
+        # What is left is a heap, and the kept timers still fire in order.
+        for handle in kept:
+            handle.cancel()
+        fired = []
+        for delay in (0.03, 0.01, 0.02):
+            loop.call_later(delay, fired.append, delay)
+        await asyncio.sleep(0.05)
+        assert fired == [0.01, 0.02, 0.03]
+
+    aio.run(main())

@@ -586,7 +586,15 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         handle: Any = events.Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
-        self._enqueue(handle)
+        thread_id = self._thread_id
+        if thread_id is not None and thread_id != threading.get_ident():
+            # Called from another thread while the loop runs (not thread-safe
+            # on asyncio either, which accepts it outside debug mode): handed
+            # over as call_soon_threadsafe would, instead of touching the
+            # loop's batches from this thread.
+            self._hand_over(handle)
+        else:
+            self._enqueue(handle)
         return handle  # type: ignore[no-any-return]
 
     def _enqueue_callback(self, callback: LoopCallback, arg: Any) -> None:
@@ -654,6 +662,12 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         handle: Any = events.Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
+        self._hand_over(handle)
+        return handle  # type: ignore[no-any-return]
+
+    def _hand_over(self, handle: Any) -> None:
+        """Queue `handle` from any thread: the loop's thread takes it at its
+        next turn (woken if it waits)."""
         with self._lock:
             self._threadsafe.append(handle)
             token = self._token
@@ -663,7 +677,6 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
             except RunFinishedError:
                 # The segment just ended; the next one picks the handle up.
                 pass
-        return handle  # type: ignore[no-any-return]
 
     def _drain_threadsafe(self) -> None:
         with self._lock:

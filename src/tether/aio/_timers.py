@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import heapq
+import threading
 import time
 from asyncio import events
 from collections.abc import Callable
@@ -68,6 +69,8 @@ class TimerMethods:
     _timer_scope: tether.CancelScope | None
     _timer_wake_at: float
     _timer_cancelled_count: int
+    _thread_id: int | None
+    _token: lowlevel.TetherToken | None
 
     if TYPE_CHECKING:
 
@@ -117,11 +120,28 @@ class TimerMethods:
             del timer._source_traceback[-1]
         heapq.heappush(self._timers, timer)
         timer._scheduled = True
+        if self._timer_scope is not None and when < self._timer_wake_at:
+            thread_id = self._thread_id
+            if thread_id is None or thread_id == threading.get_ident():
+                self._wake_timers_at(when)
+            else:
+                # From another thread while the loop runs (not thread-safe on
+                # asyncio either, which accepts it outside debug mode): the
+                # loop's thread moves its wait.
+                try:
+                    self._token.run_sync_soon(self._wake_timers_at, when)  # type: ignore[union-attr]
+                except tether.RunFinishedError:
+                    # The segment just ended; the next one reads the heap.
+                    pass
+        return timer  # type: ignore[no-any-return]
+
+    def _wake_timers_at(self, when: float) -> None:
+        """Make the timer task wake at loop time `when` if that is sooner
+        than it would (in the loop's thread)."""
         scope = self._timer_scope
         if scope is not None and when < self._timer_wake_at:
             self._timer_wake_at = when
             scope.deadline = self._kernel_deadline(when)
-        return timer  # type: ignore[no-any-return]
 
     def _kernel_deadline(self, when: float) -> float:
         """The kernel deadline (on the clock) for loop time `when`. The same
