@@ -451,6 +451,50 @@ def test_a_timer_scheduled_earlier_with_patched_time_wakes_the_loop_sooner():
     assert order == ["early", ("after sleep", 2)]
 
 
+def moved_fake_time(new_loop, scheduled_while_patched):
+    """Fake time moved forward (as aiohttp's tests move a patched
+    ``loop.time``) past a timer, and iterations spun with sleep(0): the
+    log of what ran, iteration by iteration."""
+    from unittest import mock
+
+    log = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        # A real timer far away, earlier than the faked one would be by the
+        # real clock: the loop's wait is armed for it, not for the fake one.
+        guard = loop.call_later(60, log.append, "guard")
+        with mock.patch.object(loop, "time", return_value=now):
+            if scheduled_while_patched:
+                loop.call_later(10, log.append, "timer")
+            else:
+                log.append("(timer scheduled before the patch)")
+            await asyncio.sleep(0)
+            loop.time.return_value = now + 120  # type: ignore[attr-defined]
+            for turn in range(3):
+                await asyncio.sleep(0)
+                log.append(f"turn {turn}")
+        guard.cancel()
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return log
+
+
+@pytest.mark.parametrize("scheduled_while_patched", [True, False])
+def test_timers_due_by_a_moved_patched_time_run_at_the_next_iterations(
+    scheduled_while_patched,
+):
+    expected = moved_fake_time(asyncio.new_event_loop, scheduled_while_patched)
+    # On asyncio both timers are due by the moved fake time at once.
+    assert "guard" in expected[: expected.index("turn 1")]
+    assert moved_fake_time(aio.new_event_loop, scheduled_while_patched) == expected
+
+
 def test_exception_handler_runs_in_the_failing_callbacks_context():
     # Python 3.12+ runs a custom handler in the context of the handle, task
     # or future the error came from; 3.11 in the loop's.

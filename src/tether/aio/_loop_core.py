@@ -181,6 +181,8 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         self._timer_scope: tether.CancelScope | None = None
         self._timer_wake_at = float("inf")  # (the timer task sleeps until)
         self._timer_cancelled_count = 0
+        #: The token of the run in which a `_ReplacedTimeWatch` is installed.
+        self._time_watch_token: lowlevel.TetherToken | None = None
         self._segment_error: BaseException | None = None
         self._current_handle: Any = None
         # (Made for a stand-in loop rather than this one: the loop refers to

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import heapq
+import math
 import threading
 import time
 from asyncio import events
@@ -70,6 +71,7 @@ class TimerMethods:
     _timer_wake_at: float
     _timer_cancelled_count: int
     _thread_id: int | None
+    _time_watch_token: lowlevel.TetherToken | None
     _token: lowlevel.TetherToken | None
 
     if TYPE_CHECKING:
@@ -120,19 +122,23 @@ class TimerMethods:
             del timer._source_traceback[-1]
         heapq.heappush(self._timers, timer)
         timer._scheduled = True
-        if self._timer_scope is not None and when < self._timer_wake_at:
-            thread_id = self._thread_id
-            if thread_id is None or thread_id == threading.get_ident():
-                self._wake_timers_at(when)
-            else:
-                # From another thread while the loop runs (not thread-safe on
-                # asyncio either, which accepts it outside debug mode): the
-                # loop's thread moves its wait.
-                try:
-                    self._token.run_sync_soon(self._wake_timers_at, when)  # type: ignore[union-attr]
-                except tether.RunFinishedError:
-                    # The segment just ended; the next one reads the heap.
-                    pass
+        if self._timer_scope is not None:
+            if when < self._timer_wake_at:
+                thread_id = self._thread_id
+                if thread_id is None or thread_id == threading.get_ident():
+                    self._wake_timers_at(when)
+                else:
+                    # From another thread while the loop runs (not thread-safe
+                    # on asyncio either, which accepts it outside debug mode):
+                    # the loop's thread moves its wait.
+                    try:
+                        self._token.run_sync_soon(self._wake_timers_at, when)  # type: ignore[union-attr]
+                    except tether.RunFinishedError:
+                        # The segment just ended; the next one reads the heap.
+                        pass
+            elif "time" in self.__dict__ and self._thread_id == threading.get_ident():
+                # A later timer, with ``time()`` patched (see `_kernel_deadline`).
+                self._watch_replaced_time()
         return timer  # type: ignore[no-any-return]
 
     def _wake_timers_at(self, when: float) -> None:
@@ -150,7 +156,17 @@ class TimerMethods:
         asyncio's does, for ``when - loop.time()`` seconds from now."""
         if "time" not in self.__dict__ and type(self).time is TimerMethods.time:
             return when
+        self._watch_replaced_time()
         return self._clock.current_time() + (when - self.time())
+
+    def _watch_replaced_time(self) -> None:
+        """``time()`` is replaced: asyncio reads it at every iteration to
+        find the due timers, and a kernel deadline computed once from it
+        does not see it move. Install a `_ReplacedTimeWatch` in this run
+        (in the loop's thread), unless there is one."""
+        if self._time_watch_token is not self._token:
+            self._time_watch_token = self._token
+            lowlevel.add_instrument(_ReplacedTimeWatch(self))  # type: ignore[arg-type]
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
         if handle._scheduled:
@@ -168,6 +184,39 @@ class TimerMethods:
                 heapq.heapify(kept)
                 self._timers = kept
                 self._timer_cancelled_count = 0
+
+
+class _ReplacedTimeWatch(lowlevel.Instrument):
+    """Installed in a segment's run once the loop's ``time()`` is found
+    replaced (a test suite patched it, or a subclass overrides it): after
+    every I/O wait, that is at every turn of the kernel (an I/O-wait hook
+    makes it poll on every turn), if the first timer is due by ``time()``
+    now, the timer task's deadline moves to now, so the due timers run in
+    this turn, as asyncio runs them at the iteration in which ``time()``
+    reaches them. Gone with the run, or as soon as ``time()`` is the loop's
+    own again."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self, loop: LoopCore) -> None:
+        self.loop = loop
+
+    def after_io_wait(self, timeout: float) -> None:
+        loop = self.loop
+        if "time" not in loop.__dict__ and type(loop).time is TimerMethods.time:
+            loop._time_watch_token = None
+            lowlevel.remove_instrument(self)
+            return
+        scope = loop._timer_scope
+        timers = loop._timers
+        if (
+            scope is not None
+            and not loop._frozen
+            and timers
+            and timers[0]._when <= loop.time() + _CLOCK_RESOLUTION
+        ):
+            # (Expires at this turn's deadline check, which comes next.)
+            scope.deadline = -math.inf
 
 
 def pop_due_timers(loop: LoopCore) -> list[Any]:
