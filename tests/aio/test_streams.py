@@ -247,6 +247,34 @@ def test_unix_socket_streams(tmp_path):
     assert aio.run(main()) == b"UNIX\n"
 
 
+def test_a_unix_server_whose_stale_socket_check_raises_leaves_no_socket(tmp_path, monkeypatch):
+    # The check for a stale socket file runs before the listening socket is
+    # made: an error there (a blocking-call detector's, in aiohttp's test
+    # suite) leaves no unclosed socket behind.
+    import gc
+    import warnings
+
+    from tether.aio import _connections
+
+    class Refused(Exception):
+        pass
+
+    def refuse(path):
+        raise Refused(path)
+
+    monkeypatch.setattr(_connections, "remove_stale_unix_socket", refuse)
+
+    async def main():
+        with pytest.raises(Refused):
+            await aio.start_unix_server(echo_upper, str(tmp_path / "sock"))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        aio.run(main())
+        gc.collect()
+    assert [w for w in caught if "unclosed" in str(w.message)] == []
+
+
 def test_connect_accepted_socket_and_sock_argument():
     async def main():
         loop = aio.get_running_loop()

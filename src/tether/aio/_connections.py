@@ -473,8 +473,9 @@ async def create_unix_server(
         if sock is not None:
             raise ValueError("path and sock can not be specified at the same time")
         path = os.fspath(path)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # (Before the socket exists: nothing to close if this raises.)
         remove_stale_unix_socket(path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(path)
         except OSError as exc:
