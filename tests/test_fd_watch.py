@@ -14,7 +14,7 @@ import pytest
 
 import tether
 from tether import lowlevel
-from tether._core import _io, _run
+from tether._core import _io_selectors, _run
 from tether._core._run_context import current_runner
 from tether.testing import MockClock
 
@@ -38,7 +38,7 @@ def backend(request, monkeypatch):
     if selector_class is None:
         pytest.skip(f"selectors.{request.param} is not available here")
     monkeypatch.setattr(selectors, "DefaultSelector", selector_class)
-    monkeypatch.setattr(_run, "make_io_manager", _io.SelectorIOManager)
+    monkeypatch.setattr(_run, "make_io_manager", _io_selectors.SelectorIOManager)
     return request.param
 
 

@@ -19,7 +19,7 @@ import pytest
 
 import tether
 from tether import lowlevel
-from tether._core import _io, _run
+from tether._core import _io_selectors, _run
 from tether.testing import MockClock, wait_all_tasks_blocked
 
 pytestmark = pytest.mark.timeout(20)
@@ -43,7 +43,7 @@ def _use_backend(name, monkeypatch):
     if selector_class is None:
         pytest.skip(f"selectors.{name} is not available here")
     monkeypatch.setattr(selectors, "DefaultSelector", selector_class)
-    monkeypatch.setattr(_run, "make_io_manager", _io.SelectorIOManager)
+    monkeypatch.setattr(_run, "make_io_manager", _io_selectors.SelectorIOManager)
 
 
 @pytest.fixture(params=BACKENDS)

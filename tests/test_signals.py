@@ -347,3 +347,31 @@ def test_receiver_cannot_be_entered_twice():
                 pass  # pragma: no cover
 
     run_mock(main)
+
+
+def test_a_signal_listener_gets_the_numbers_written_to_the_wakeup_fd(outer_handlers):
+    # lowlevel.set_signal_listener: the numbers of the signals the C-level
+    # handler wrote to the run's wakeup socket, whichever Python handler
+    # runs for them (here the fixture's), and not the zero bytes that wake
+    # the run from other threads.
+    outer, _ = outer_handlers
+    heard = []
+
+    async def main():
+        lowlevel.set_signal_listener(heard.append)
+        token = lowlevel.current_tether_token()
+        await to_thread.run_sync(token.run_sync_soon, lambda: None)
+        os.kill(os.getpid(), signal.SIGUSR2)
+        with tether.fail_after(5):
+            while not heard:
+                await tether.sleep(0.001)
+        lowlevel.set_signal_listener(None)
+        os.kill(os.getpid(), signal.SIGHUP)
+        with tether.fail_after(5):
+            while signal.SIGHUP not in outer:
+                await tether.sleep(0.001)
+        await tether.sleep(0.01)
+
+    tether.run(main)
+    assert heard == [bytes([signal.SIGUSR2])]
+    assert outer == [signal.SIGUSR2, signal.SIGHUP]

@@ -3,6 +3,7 @@ getaddrinfo; signals."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import signal
@@ -253,6 +254,43 @@ def test_signal_from_a_thread_wakes_a_sleeping_loop():
             loop.remove_signal_handler(signal.SIGUSR2)
 
     assert aio.run(main()) == "woke"
+
+
+def callback_while_handler_replaced(new_loop):
+    """What add_signal_handler's callback sees while other code has
+    replaced the signal's Python handler (uvicorn does so while it serves)."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        got = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR1, got.set_result, "loop callback")
+        seen_by_replacement = []
+        previous = signal.signal(
+            signal.SIGUSR1, lambda signum, frame: seen_by_replacement.append(signum)
+        )
+        try:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            result = await asyncio.wait_for(got, 5)
+        finally:
+            signal.signal(signal.SIGUSR1, previous)
+            loop.remove_signal_handler(signal.SIGUSR1)
+        return result, seen_by_replacement
+
+    loop = new_loop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="Unix signals")
+def test_a_signal_callback_runs_while_its_python_handler_is_replaced():
+    # asyncio's loop reads the signal's number from its wakeup fd, so the
+    # callback runs whichever Python handler is installed; the replacement
+    # runs too.
+    expected = callback_while_handler_replaced(asyncio.new_event_loop)
+    assert expected == ("loop callback", [signal.SIGUSR1])
+    assert callback_while_handler_replaced(aio.new_event_loop) == expected
 
 
 def test_signal_handler_errors():

@@ -757,13 +757,13 @@ async def _checkpoint():
 def test_io_on_the_selectors_backend(name, monkeypatch):
     # The selectors fallback waits in the guest's worker thread too; the
     # bookkeeping of what is registered stays on the run's thread.
-    from tether._core import _io, _run
+    from tether._core import _io_selectors, _run
 
     selector_class = getattr(selectors, name, None)
     if selector_class is None:
         pytest.skip(f"selectors.{name} is not available here")
     monkeypatch.setattr(selectors, "DefaultSelector", selector_class)
-    monkeypatch.setattr(_run, "make_io_manager", _io.SelectorIOManager)
+    monkeypatch.setattr(_run, "make_io_manager", _io_selectors.SelectorIOManager)
     log = []
 
     async def victim(fd):
@@ -802,7 +802,7 @@ def test_io_on_the_selectors_backend(name, monkeypatch):
 def test_selectors_backend_changes_registrations_on_the_host_thread_only(name, monkeypatch):
     # The worker thread only waits; what is registered is changed on the
     # host thread (where host code may cancel a wait at the same time).
-    from tether._core import _io, _run
+    from tether._core import _io_selectors, _run
 
     base = getattr(selectors, name, None)
     if base is None:
@@ -829,7 +829,7 @@ def test_selectors_backend_changes_registrations_on_the_host_thread_only(name, m
             return super().select(timeout)
 
     monkeypatch.setattr(selectors, "DefaultSelector", Watched)
-    monkeypatch.setattr(_run, "make_io_manager", _io.SelectorIOManager)
+    monkeypatch.setattr(_run, "make_io_manager", _io_selectors.SelectorIOManager)
 
     async def main():
         a, b = socket.socketpair()

@@ -180,6 +180,22 @@ def current_stepping_state() -> SteppingState:
     return current_runner()
 
 
+def set_signal_listener(listener: Callable[[bytes], object] | None) -> None:
+    """Have `listener` called, between two batches of the current run,
+    with the numbers (as ``bytes``) of the signals that the C-level signal
+    handler wrote to the run's wakeup socket, or stop that with None. Not a
+    checkpoint.
+
+    The C-level handler writes every signal that has a Python handler,
+    whoever installed it, but only to the run's socket when the run made it
+    the wakeup fd (``signal.set_wakeup_fd``): a run in the main thread, with
+    no other wakeup fd set before it. For a face whose signal callbacks
+    must run even while other code has replaced their Python handler
+    (asyncio's ``add_signal_handler`` reads its wakeup fd). A number may
+    come more than once, or not at all if the socket's buffer was full."""
+    current_runner().io_manager.signal_listener = listener
+
+
 def abort_wait(task: Task, raise_exc: Callable[[], Any]) -> bool:
     """Interrupt `task` if it is parked in any kernel wait, with the exception
     that ``raise_exc()`` raises, as a cancellation would: the wait's abort

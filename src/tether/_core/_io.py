@@ -31,7 +31,6 @@ themselves, in the run's thread.
 from __future__ import annotations
 
 import math
-import os
 import select
 import selectors
 import socket
@@ -258,15 +257,27 @@ class IOManager:
             # The buffer is full, so a wakeup is pending already.
             pass
 
+    #: Called with the signal numbers read from the wakeup socket (see
+    #: `set_signal_listener`), or None.
+    signal_listener: Callable[[bytes], object] | None = None
+
     def _drain_wakeup(self) -> None:
         # A short read took every byte there was: stop there rather than
         # make a second system call (and raise BlockingIOError) to learn
         # that the socket is empty. A byte written after it wakes the next
         # wait, as it should.
         recv = self._wakeup_recv.recv
+        listener = self.signal_listener
         try:
-            while len(recv(_WAKEUP_DRAIN_CHUNK)) == _WAKEUP_DRAIN_CHUNK:
-                pass
+            while True:
+                data = recv(_WAKEUP_DRAIN_CHUNK)
+                if listener is not None:
+                    # (Thread wakeups write zeros; no signal has number 0.)
+                    signals = data.replace(b"\x00", b"")
+                    if signals:
+                        listener(signals)
+                if len(data) < _WAKEUP_DRAIN_CHUNK:
+                    break
         except BlockingIOError:
             pass
 
@@ -682,94 +693,11 @@ class EpollIOManager(IOManager):
         return self._epoll.poll(-1 if timeout == _INF else timeout, _MAX_EVENTS_PER_POLL)
 
 
-class SelectorIOManager(IOManager):
-    """Fallback for platforms without epoll (kqueue, poll or select via the
-    standard `selectors` module)."""
-
-    #: The platform's best `selectors` class (its name is `backend`).
-    _selector: selectors.BaseSelector
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._selector = selectors.DefaultSelector()
-        self.backend = type(self._selector).__name__
-        self._selector.register(self._wakeup_fd, selectors.EVENT_READ)
-        self._own = frozenset(self._own_fds())
-
-    def close(self) -> None:
-        self._selector.close()
-        super().close()
-
-    def _register(self, fd: int, mask: int, already: bool, level: bool) -> None:
-        # (Level-triggered by nature; `process_events` makes waits one-shot.)
-        events = (selectors.EVENT_READ if mask & _READ_BIT else 0) | (
-            selectors.EVENT_WRITE if mask & _WRITE_BIT else 0
-        )
-        selector = self._selector
-        try:
-            if already:
-                if selector.get_key(fd).events == events:
-                    # `modify` would not tell the OS (nothing changed for
-                    # `selectors`): register afresh, in case the fd was
-                    # closed and its number reused (see `_apply`).
-                    selector.unregister(fd)
-                    selector.register(fd, events)
-                else:
-                    selector.modify(fd, events)
-            else:
-                selector.register(fd, events)
-        except KeyError:
-            selector.modify(fd, events)
-
-    def _unregister(self, fd: int) -> None:
-        try:
-            self._selector.unregister(fd)
-        except (KeyError, OSError, ValueError):
-            pass
-
-    def _evict_closed_fds(self) -> None:
-        for fd in list(self._waiters):
-            try:
-                os.fstat(fd)
-            except OSError:
-                self.notify_closing(fd)
-
-    def get_events(self, timeout: float) -> list[tuple[int, int]]:
-        # (Possibly in a guest run's worker thread: no bookkeeping here, see
-        # the module docstring.)
-        try:
-            ready = self._selector.select(None if timeout == _INF else timeout)
-        except (OSError, ValueError):
-            # select()/poll() fail as a whole when one registered fd was
-            # closed behind our back: `process_events` evicts the closed ones.
-            return [_CLOSED_FD_SOMEWHERE]
-        converted = []
-        for key, events in ready:
-            mask = (_READ_BIT if events & selectors.EVENT_READ else 0) | (
-                _WRITE_BIT if events & selectors.EVENT_WRITE else 0
-            )
-            converted.append((key.fd, mask))
-        return converted
-
-    def process_events(self, events: list[tuple[int, int]]) -> None:
-        for fd, _ in events:
-            if fd == _CLOSED_FD_SOMEWHERE[0]:
-                # Their waiters get ClosedResourceError; everyone else keeps
-                # waiting.
-                self._evict_closed_fds()
-                continue
-            waiters = self._waiters.get(fd)
-            if waiters is not None and not waiters.watch_mask:
-                # Emulate one-shot: `super().process_events` registers again
-                # what is still wanted. (A watched fd stays registered.)
-                self._unregister(fd)
-                waiters.registered = False
-        super().process_events(events)
-
-
 def make_io_manager() -> IOManager:
     if hasattr(select, "epoll"):
         return EpollIOManager()
+    from ._io_selectors import SelectorIOManager
+
     return SelectorIOManager()
 
 

@@ -368,6 +368,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                 del pending
                 self._drain_threadsafe()
                 self._signals.dispatch()
+                lowlevel.set_signal_listener(self._signals.on_wakeup_signals)
                 if self._selector is not None:
                     self._selector.start(nursery)
                 nursery.start_soon(run_timers, self, pop_due_timers(self), name="tether.aio timers")

@@ -5,7 +5,10 @@ boundary: it appends the signal number to a deque (an atomic operation) and
 asks the kernel, through its thread-safe, signal-safe entry queue, to run
 the loop's dispatcher. The dispatcher queues each registered callback with
 ``call_soon``. A signal that arrives while the loop is not running is kept
-and dispatched when it runs again.
+and dispatched when it runs again. While other code has replaced the Python
+handler (``signal.signal``), the callback still runs, as on asyncio: the
+signal's number reaches the run's wakeup fd, which the kernel reads
+(`SignalHandlers.on_wakeup_signals`).
 """
 
 from __future__ import annotations
@@ -101,6 +104,22 @@ class SignalHandlers:
                 token.run_sync_soon(self.dispatch, idempotent=True)
             except RunFinishedError:
                 pass
+
+    def on_wakeup_signals(self, signums: bytes) -> None:
+        """The kernel read `signums` from the run's wakeup fd (see
+        `lowlevel.set_signal_listener`): dispatch those of them that have a
+        callback but whose Python-level handler is somebody else's now
+        (replaced with ``signal.signal``). asyncio's loop reads its
+        callbacks' signals from its wakeup fd, so they run whichever Python
+        handler is installed; the others come through `_on_signal`."""
+        ours = self._on_signal
+        arrived = False
+        for signum in signums:
+            if signum in self._handles and signal.getsignal(signum) != ours:
+                self._arrived.append(signum)
+                arrived = True
+        if arrived:
+            self.dispatch()
 
     def dispatch(self) -> None:
         """Queue the callbacks of the signals that arrived (in the loop)."""

@@ -1,0 +1,161 @@
+"""Run the asyncio half of uvloop's own test suite on tether's loop and on
+the standard library's, and list the tests that fail only on tether's.
+
+Not a pytest module: a script. uvloop's suite runs most of its tests twice,
+once on uvloop (the ``Test_UV_*`` classes) and once on asyncio's own loop
+(``Test_AIO_*``, built on ``uvloop._testbase.AIOTestCase``). The second half
+checks loop behaviour that any asyncio loop should have, and it is what this
+script runs, once as shipped and once with tether's loop in place of
+asyncio's. It needs the uvloop wheel with what its tests import, in a
+virtualenv of its own, and the tests from uvloop's source distribution of
+the same version::
+
+    python3 -m venv /tmp/uvloop-venv
+    /tmp/uvloop-venv/bin/pip install uvloop pytest pytest-timeout pyOpenSSL \\
+        psutil aiohttp outcome sortedcontainers
+    /tmp/uvloop-venv/bin/pip download --no-binary :all: --no-deps \\
+        "uvloop==$(/tmp/uvloop-venv/bin/python -c 'import uvloop; print(uvloop.__version__)')" \\
+        -d /tmp/uvloop-sdist
+    tar xzf /tmp/uvloop-sdist/uvloop-*.tar.gz -C /tmp
+    /tmp/uvloop-venv/bin/python tests/conformance/run_uvloop_aio.py /tmp/uvloop-0.23.0
+
+How tether's loop goes in: a pytest plugin, written by this script to a
+temporary directory, replaces ``AIOTestCase.new_loop`` and ``new_policy``
+with tether's, makes ``is_asyncio_loop`` true (it tells the tests to expect
+asyncio's behaviour, which tether's loop means to have), and makes the
+signal tests' child programs build tether's loop. In both runs the plugin
+counts the loops made of each class, so the report shows where the tests
+ran. Each run is one pytest process under a time limit, with pytest-timeout
+at 60 s per test; outcomes are read from pytest's JUnit XML.
+
+Options: ``--python PATH`` (the interpreter with uvloop; default this one),
+``--src DIR`` (the tether ``src`` directory to test; default this
+checkout's), ``--timeout S`` per run (default 600), and test file names
+(``test_tcp.py``...) to run only those. The closing line is ``N run, N
+failed only on tether's loop``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: The plugin (module ``tether_uvloop_aio``): in the "tether" run it puts
+#: tether's loop into uvloop's asyncio test classes; in both it counts loops.
+_PLUGIN = r'''
+import asyncio, atexit, collections, os, sys
+import uvloop._testbase as testbase
+
+made = collections.Counter()
+
+def _counting(init):
+    def __init__(self, *args, **kwargs):
+        made[type(self).__name__] += 1
+        return init(self, *args, **kwargs)
+    return __init__
+
+asyncio.BaseEventLoop.__init__ = _counting(asyncio.BaseEventLoop.__init__)
+atexit.register(lambda: sys.__stderr__.write(f"\nloops made: {dict(made)}\n"))
+
+if os.environ["TETHER_UVLOOP_AIO"] == "tether":
+    import tether.aio
+    from tether.aio._loop_core import LoopCore
+
+    LoopCore.__init__ = _counting(LoopCore.__init__)
+    testbase.AIOTestCase.new_loop = lambda self: tether.aio.new_event_loop()
+    testbase.AIOTestCase.new_policy = lambda self: tether.aio.EventLoopPolicy()
+    testbase.AIOTestCase.is_asyncio_loop = lambda self: True
+    # What the signal tests' child programs evaluate to make their loop.
+    _CHILD_LOOP = "__import__('tether.aio', fromlist=['aio']).new_event_loop()"
+
+    def pytest_collection_modifyitems(session, config, items):
+        for item in items:
+            cls = getattr(item, "cls", None)
+            if cls is not None and issubclass(cls, testbase.AIOTestCase):
+                if getattr(cls, "NEW_LOOP", None):
+                    cls.NEW_LOOP = _CHILD_LOOP
+'''
+
+
+def _outcomes(junit: Path) -> dict[str, str]:
+    """{test id: passed / failed / error / skipped} from a JUnit XML file."""
+    results: dict[str, str] = {}
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = "failed" if child.tag == "failure" else child.tag
+                break
+        results[name] = outcome
+    return results
+
+
+def _run(
+    python: str, src: str, sdist: Path, loop: str, files: list[str], timeout: float, work: Path
+) -> tuple[dict[str, str], str]:
+    """Run the AIO tests once with `loop` ("asyncio" or "tether"); return
+    {test: outcome} and the output's tail."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(work), src, env.get("PYTHONPATH", "")])
+    env["TETHER_UVLOOP_AIO"] = loop
+    junit = work / f"{loop}.xml"
+    targets = [f"tests/{name}" for name in files] or ["tests"]
+    command = [python, "-m", "pytest", "-p", "tether_uvloop_aio", "-p", "no:cacheprovider"]
+    command += ["-k", "AIO", "--timeout=60", "-q", f"--junitxml={junit}", *targets]
+    try:
+        done = subprocess.run(
+            command, cwd=sdist, capture_output=True, text=True, timeout=timeout, env=env
+        )
+        output = done.stdout + done.stderr
+    except subprocess.TimeoutExpired as expired:
+        output = f"(timed out after {timeout} s)\n{expired.stdout or ''}{expired.stderr or ''}"
+    results = _outcomes(junit) if junit.exists() else {}
+    return results, "\n".join(output.strip().splitlines()[-3:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sdist", type=Path, help="uvloop's unpacked source distribution")
+    parser.add_argument("files", nargs="*", help="test files to run (default: all)")
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--src", default=str(REPO / "src"))
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    if not (args.sdist / "tests").is_dir():
+        parser.error(f"{args.sdist} has no tests/ directory (unpack uvloop's sdist there)")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "tether_uvloop_aio.py").write_text(_PLUGIN)
+        runs = {}
+        for loop in ("asyncio", "tether"):
+            results, tail = _run(
+                args.python, args.src, args.sdist, loop, args.files, args.timeout, work
+            )
+            runs[loop] = results
+            counts = {o: list(results.values()).count(o) for o in sorted(set(results.values()))}
+            print(f"== {loop}: {len(results)} tests {counts}\n{tail}\n")
+    stock, tether = runs["asyncio"], runs["tether"]
+    only = sorted(
+        name
+        for name, outcome in tether.items()
+        if outcome in ("failed", "error") and stock.get(name) not in ("failed", "error")
+    )
+    missing = sorted(set(stock) - set(tether))
+    for name in only:
+        print(f"failed only on tether's loop: {name} ({tether[name]})")
+    for name in missing:
+        print(f"did not run on tether's loop: {name}")
+    print(f"{len(tether)} run, {len(only)} failed only on tether's loop")
+    return 1 if only or missing or not tether else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
