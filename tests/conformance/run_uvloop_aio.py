@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: The plugin (module ``tether_uvloop_aio``): in the "tether" run it puts
 #: tether's loop into uvloop's asyncio test classes; in both it counts loops.
-_PLUGIN = r'''
+_PLUGIN = r"""
 import asyncio, atexit, collections, os, sys
 import uvloop._testbase as testbase
 
@@ -81,7 +81,7 @@ if os.environ["TETHER_UVLOOP_AIO"] == "tether":
             if cls is not None and issubclass(cls, testbase.AIOTestCase):
                 if getattr(cls, "NEW_LOOP", None):
                     cls.NEW_LOOP = _CHILD_LOOP
-'''
+"""
 
 
 def _outcomes(junit: Path) -> dict[str, str]:
@@ -109,6 +109,8 @@ def _run(
     junit = work / f"{loop}.xml"
     targets = [f"tests/{name}" for name in files] or ["tests"]
     command = [python, "-m", "pytest", "-p", "tether_uvloop_aio", "-p", "no:cacheprovider"]
+    # (Not tether's own pytest plugin, found when --src has package metadata.)
+    command += ["-p", "no:tether"]
     command += ["-k", "AIO", "--timeout=60", "-q", f"--junitxml={junit}", *targets]
     try:
         done = subprocess.run(

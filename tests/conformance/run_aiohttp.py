@@ -1,0 +1,205 @@
+"""Run aiohttp's own test suite on tether's loop and on the standard
+library's, and list the tests that fail only on tether's.
+
+Not a pytest module: a script. aiohttp's tests come with its source
+distribution; they run against the installed aiohttp of the same version,
+in a virtualenv of its own with what the tests need (aiohttp's
+``requirements/test*.txt``; what cannot be installed is skipped by the
+tests that need it)::
+
+    python3 -m venv /tmp/aiohttp-venv
+    /tmp/aiohttp-venv/bin/pip install aiohttp==3.14.5 pytest pytest-timeout \\
+        pytest-mock freezegun re-assert trustme proxy.py blockbuster \\
+        pytest-codspeed python-on-whales brotli aiodns gunicorn \\
+        outcome sortedcontainers
+    /tmp/aiohttp-venv/bin/pip download --no-binary :all: --no-deps \\
+        aiohttp==3.14.5 -d /tmp/aiohttp-sdist
+    tar xzf /tmp/aiohttp-sdist/aiohttp-3.14.5.tar.gz -C /tmp
+    /tmp/aiohttp-venv/bin/python tests/conformance/run_aiohttp.py /tmp/aiohttp-3.14.5
+
+The script copies the source distribution, without its ``aiohttp``
+package directory (so that the tests import the installed aiohttp), into a
+temporary directory, and runs the suite there twice, in chunks of test
+files, each chunk one pytest process under a time limit: once as shipped,
+and once with tether's policy installed at pytest's start
+(``asyncio.set_event_loop_policy(tether.aio.EventLoopPolicy())``), which is
+where aiohttp's test fixtures get their loops. A plugin, written by the
+script, counts the loops made of each class (the report shows them) and
+checks before each test that the policy is still tether's. The options are
+aiohttp's own defaults without those that need pytest-xdist and coverage
+(``-o addopts=``); its marker filter ``not dev_mode and not autobahn and
+not internal`` is kept, and pytest-timeout stops a test after 60 s.
+Outcomes are read from pytest's JUnit XML.
+
+aiohttp's test setup turns on blockbuster (a detector of blocking calls in
+the event loop) for every test. It allows the standard library's asyncio
+files by path, so a blocking call that asyncio's loop makes too is
+reported when tether's loop makes it: ``create_unix_server``'s check for a
+stale socket file (``os.stat``). Two tests fail on tether's loop for that
+alone (``test_web_runner.py::test_addresses``,
+``test_connector.py::test_unix_connector``).
+
+Options: ``--python PATH`` (the interpreter with aiohttp; default this
+one), ``--src DIR`` (the tether ``src`` directory to test; default this
+checkout's), ``--chunks N`` (default 4), ``--timeout S`` per chunk (default
+900), and test file names (``test_web_functional.py``...) to run only
+those. The closing line is ``N run, N failed only on tether's loop``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: The plugin (module ``tether_aiohttp_suite``): installs tether's policy in
+#: the "tether" run, and counts the loops made in both.
+_PLUGIN = r"""
+import asyncio, collections, os, sys
+
+made = collections.Counter()
+lost = collections.Counter()
+
+def _counting(init):
+    def __init__(self, *args, **kwargs):
+        made[type(self).__name__] += 1
+        return init(self, *args, **kwargs)
+    return __init__
+
+asyncio.BaseEventLoop.__init__ = _counting(asyncio.BaseEventLoop.__init__)
+TETHER = os.environ["TETHER_AIOHTTP_SUITE"] == "tether"
+
+if TETHER:
+    import tether.aio
+    from tether.aio._loop_core import LoopCore
+
+    LoopCore.__init__ = _counting(LoopCore.__init__)
+
+def pytest_configure(config):
+    if TETHER:
+        asyncio.set_event_loop_policy(tether.aio.EventLoopPolicy())
+
+def pytest_runtest_setup(item):
+    if TETHER and not isinstance(asyncio.get_event_loop_policy(), tether.aio.EventLoopPolicy):
+        # A test replaced the policy and did not put it back.
+        lost[item.nodeid] += 1
+        asyncio.set_event_loop_policy(tether.aio.EventLoopPolicy())
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"loops made: {dict(made)}")
+    if lost:
+        terminalreporter.write_line(f"policy replaced by: {sorted(lost)}")
+"""
+
+_MARKERS = "not dev_mode and not autobahn and not internal"
+
+
+def _outcomes(junit: Path) -> dict[str, str]:
+    """{test id: passed / failed / error / skipped} from a JUnit XML file."""
+    results: dict[str, str] = {}
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = "failed" if child.tag == "failure" else child.tag
+                break
+        results[name] = outcome
+    return results
+
+
+def _run_chunk(
+    python: str,
+    src: str,
+    suite: Path,
+    work: Path,
+    loop: str,
+    index: int,
+    files: list[str],
+    timeout: float,
+) -> tuple[dict[str, str], str]:
+    """Run one chunk of test files with `loop` ("asyncio" or "tether");
+    return {test: outcome} and the lines of the output worth showing."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(work), src, env.get("PYTHONPATH", "")])
+    env["TETHER_AIOHTTP_SUITE"] = loop
+    junit = work / f"{loop}-{index}.xml"
+    command = [python, "-m", "pytest", "-o", "addopts=", "-p", "tether_aiohttp_suite"]
+    command += ["-p", "no:cacheprovider", "-p", "no:tether", "-m", _MARKERS, "--timeout=60", "-q"]
+    command += [f"--junitxml={junit}", *(f"tests/{name}" for name in files)]
+    try:
+        done = subprocess.run(
+            command, cwd=suite, capture_output=True, text=True, timeout=timeout, env=env
+        )
+        output = done.stdout + done.stderr
+    except subprocess.TimeoutExpired as expired:
+        output = f"(timed out after {timeout} s)\n{expired.stdout or ''}{expired.stderr or ''}"
+    lines = output.strip().splitlines()
+    shown = [line for line in lines if line.startswith(("loops made:", "policy replaced"))]
+    shown += lines[-1:]
+    results = _outcomes(junit) if junit.exists() else {}
+    return results, "\n".join(f"  {line}" for line in shown)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sdist", type=Path, help="aiohttp's unpacked source distribution")
+    parser.add_argument("files", nargs="*", help="test files to run (default: all)")
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--src", default=str(REPO / "src"))
+    parser.add_argument("--chunks", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    tests = args.sdist / "tests"
+    if not tests.is_dir():
+        parser.error(f"{args.sdist} has no tests/ directory (unpack aiohttp's sdist there)")
+    files = args.files or sorted(path.name for path in tests.glob("test_*.py"))
+    chunks = [files[index :: args.chunks] for index in range(args.chunks)]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        suite = work / "suite"
+        # Without its package directory: the tests import the installed aiohttp.
+        shutil.copytree(
+            args.sdist,
+            suite,
+            ignore=lambda folder, names: ["aiohttp"] if Path(folder) == args.sdist else [],
+        )
+        (work / "tether_aiohttp_suite.py").write_text(_PLUGIN)
+        runs: dict[str, dict[str, str]] = {}
+        for loop in ("asyncio", "tether"):
+            results: dict[str, str] = {}
+            for index, chunk in enumerate(chunks):
+                if not chunk:
+                    continue
+                found, shown = _run_chunk(
+                    args.python, args.src, suite, work, loop, index, chunk, args.timeout
+                )
+                results.update(found)
+                print(f"{loop}, chunk {index + 1} of {len(chunks)}:\n{shown}", flush=True)
+            runs[loop] = results
+            counts = {o: list(results.values()).count(o) for o in sorted(set(results.values()))}
+            print(f"== {loop}: {len(results)} tests {counts}\n", flush=True)
+    stock, tether = runs["asyncio"], runs["tether"]
+    only = sorted(
+        name
+        for name, outcome in tether.items()
+        if outcome in ("failed", "error") and stock.get(name) not in ("failed", "error")
+    )
+    missing = sorted(set(stock) - set(tether))
+    for name in only:
+        print(f"failed only on tether's loop: {name} ({tether[name]})")
+    for name in missing:
+        print(f"did not run on tether's loop: {name}")
+    print(f"{len(tether)} run, {len(only)} failed only on tether's loop")
+    return 1 if only or missing or not tether else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
