@@ -54,8 +54,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+from _junit import outcomes, report, summary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -128,20 +129,6 @@ def pytest_terminal_summary(terminalreporter):
 _MARKERS = "not dev_mode and not autobahn and not internal"
 
 
-def _outcomes(junit: Path) -> dict[str, str]:
-    """{test id: passed / failed / error / skipped} from a JUnit XML file."""
-    results: dict[str, str] = {}
-    for case in ElementTree.parse(junit).getroot().iter("testcase"):
-        name = f"{case.get('classname')}::{case.get('name')}"
-        outcome = "passed"
-        for child in case:
-            if child.tag in ("failure", "error", "skipped"):
-                outcome = "failed" if child.tag == "failure" else child.tag
-                break
-        results[name] = outcome
-    return results
-
-
 def _run_chunk(
     python: str,
     src: str,
@@ -171,7 +158,7 @@ def _run_chunk(
     lines = output.strip().splitlines()
     shown = [line for line in lines if line.startswith(("loops made:", "policy replaced"))]
     shown += lines[-1:]
-    results = _outcomes(junit) if junit.exists() else {}
+    results = outcomes(junit) if junit.exists() else {}
     return results, "\n".join(f"  {line}" for line in shown)
 
 
@@ -211,21 +198,8 @@ def main() -> int:
                 results.update(found)
                 print(f"{loop}, chunk {index + 1} of {len(chunks)}:\n{shown}", flush=True)
             runs[loop] = results
-            counts = {o: list(results.values()).count(o) for o in sorted(set(results.values()))}
-            print(f"== {loop}: {len(results)} tests {counts}\n", flush=True)
-    stock, tether = runs["asyncio"], runs["tether"]
-    only = sorted(
-        name
-        for name, outcome in tether.items()
-        if outcome in ("failed", "error") and stock.get(name) not in ("failed", "error")
-    )
-    missing = sorted(set(stock) - set(tether))
-    for name in only:
-        print(f"failed only on tether's loop: {name} ({tether[name]})")
-    for name in missing:
-        print(f"did not run on tether's loop: {name}")
-    print(f"{len(tether)} run, {len(only)} failed only on tether's loop")
-    return 1 if only or missing or not tether else 0
+            print(summary(loop, results) + "\n", flush=True)
+    return report(runs["asyncio"], runs["tether"])
 
 
 if __name__ == "__main__":

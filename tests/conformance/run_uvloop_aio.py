@@ -42,8 +42,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+from _junit import outcomes, report, summary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,20 +85,6 @@ if os.environ["TETHER_UVLOOP_AIO"] == "tether":
 """
 
 
-def _outcomes(junit: Path) -> dict[str, str]:
-    """{test id: passed / failed / error / skipped} from a JUnit XML file."""
-    results: dict[str, str] = {}
-    for case in ElementTree.parse(junit).getroot().iter("testcase"):
-        name = f"{case.get('classname')}::{case.get('name')}"
-        outcome = "passed"
-        for child in case:
-            if child.tag in ("failure", "error", "skipped"):
-                outcome = "failed" if child.tag == "failure" else child.tag
-                break
-        results[name] = outcome
-    return results
-
-
 def _run(
     python: str, src: str, sdist: Path, loop: str, files: list[str], timeout: float, work: Path
 ) -> tuple[dict[str, str], str]:
@@ -119,7 +106,7 @@ def _run(
         output = done.stdout + done.stderr
     except subprocess.TimeoutExpired as expired:
         output = f"(timed out after {timeout} s)\n{expired.stdout or ''}{expired.stderr or ''}"
-    results = _outcomes(junit) if junit.exists() else {}
+    results = outcomes(junit) if junit.exists() else {}
     return results, "\n".join(output.strip().splitlines()[-3:])
 
 
@@ -142,21 +129,8 @@ def main() -> int:
                 args.python, args.src, args.sdist, loop, args.files, args.timeout, work
             )
             runs[loop] = results
-            counts = {o: list(results.values()).count(o) for o in sorted(set(results.values()))}
-            print(f"== {loop}: {len(results)} tests {counts}\n{tail}\n")
-    stock, tether = runs["asyncio"], runs["tether"]
-    only = sorted(
-        name
-        for name, outcome in tether.items()
-        if outcome in ("failed", "error") and stock.get(name) not in ("failed", "error")
-    )
-    missing = sorted(set(stock) - set(tether))
-    for name in only:
-        print(f"failed only on tether's loop: {name} ({tether[name]})")
-    for name in missing:
-        print(f"did not run on tether's loop: {name}")
-    print(f"{len(tether)} run, {len(only)} failed only on tether's loop")
-    return 1 if only or missing or not tether else 0
+            print(f"{summary(loop, results)}\n{tail}\n")
+    return report(runs["asyncio"], runs["tether"])
 
 
 if __name__ == "__main__":

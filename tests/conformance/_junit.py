@@ -1,0 +1,47 @@
+"""What the pytest-based conformance scripts share: reading outcomes from
+pytest's JUnit XML, and the closing report that compares the run on
+tether's loop with the run on the stock loop."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+
+def outcomes(junit: Path) -> dict[str, str]:
+    """{test id: passed / failed / error / skipped} from a JUnit XML file."""
+    results: dict[str, str] = {}
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = "failed" if child.tag == "failure" else child.tag
+                break
+        results[name] = outcome
+    return results
+
+
+def summary(loop: str, results: dict[str, str]) -> str:
+    """``== loop: N tests {outcome: count}``."""
+    counts = {o: list(results.values()).count(o) for o in sorted(set(results.values()))}
+    return f"== {loop}: {len(results)} tests {counts}"
+
+
+def report(stock: dict[str, str], tether: dict[str, str]) -> int:
+    """Print the tests that failed only on tether's loop, and those that ran
+    on the stock loop only, then ``N run, N failed only on tether's loop``;
+    return the script's exit status (1 if any, or if nothing ran)."""
+    failing = ("failed", "error")
+    only = sorted(
+        name
+        for name, outcome in tether.items()
+        if outcome in failing and stock.get(name) not in failing
+    )
+    missing = sorted(set(stock) - set(tether))
+    for name in only:
+        print(f"failed only on tether's loop: {name} ({tether[name]})")
+    for name in missing:
+        print(f"did not run on tether's loop: {name}")
+    print(f"{len(tether)} run, {len(only)} failed only on tether's loop")
+    return 1 if only or missing or not tether else 0
