@@ -56,34 +56,26 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _junit import outcomes, report, summary
+from _shared import LOOP_COUNTER, outcomes, report, summary
 
 REPO = Path(__file__).resolve().parents[2]
 
 #: The plugin (module ``tether_aiohttp_suite``): installs tether's policy in
 #: the "tether" run, and counts the loops made in both.
-_PLUGIN = r"""
-import asyncio, collections, os, sys
+_PLUGIN = (
+    LOOP_COUNTER
+    + r"""
+import os
 
-made = collections.Counter()
 lost = collections.Counter()
-
-def _counting(init):
-    def __init__(self, *args, **kwargs):
-        made[type(self).__name__] += 1
-        return init(self, *args, **kwargs)
-    return __init__
-
-asyncio.BaseEventLoop.__init__ = _counting(asyncio.BaseEventLoop.__init__)
 TETHER = os.environ["TETHER_AIOHTTP_SUITE"] == "tether"
 
 if TETHER:
     import contextlib
 
     import tether.aio
-    from tether.aio._loop_core import LoopCore
 
-    LoopCore.__init__ = _counting(LoopCore.__init__)
+    count_tether_loops()
 
     try:
         import blockbuster
@@ -125,6 +117,7 @@ def pytest_terminal_summary(terminalreporter):
     if lost:
         terminalreporter.write_line(f"policy replaced by: {sorted(lost)}")
 """
+)
 
 _MARKERS = "not dev_mode and not autobahn and not internal"
 

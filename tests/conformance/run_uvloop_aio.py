@@ -44,32 +44,24 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _junit import outcomes, report, summary
+from _shared import LOOP_COUNTER, outcomes, report, summary
 
 REPO = Path(__file__).resolve().parents[2]
 
 #: The plugin (module ``tether_uvloop_aio``): in the "tether" run it puts
 #: tether's loop into uvloop's asyncio test classes; in both it counts loops.
-_PLUGIN = r"""
-import asyncio, atexit, collections, os, sys
+_PLUGIN = (
+    LOOP_COUNTER
+    + r"""
+import atexit, os, sys
 import uvloop._testbase as testbase
 
-made = collections.Counter()
-
-def _counting(init):
-    def __init__(self, *args, **kwargs):
-        made[type(self).__name__] += 1
-        return init(self, *args, **kwargs)
-    return __init__
-
-asyncio.BaseEventLoop.__init__ = _counting(asyncio.BaseEventLoop.__init__)
 atexit.register(lambda: sys.__stderr__.write(f"\nloops made: {dict(made)}\n"))
 
 if os.environ["TETHER_UVLOOP_AIO"] == "tether":
     import tether.aio
-    from tether.aio._loop_core import LoopCore
 
-    LoopCore.__init__ = _counting(LoopCore.__init__)
+    count_tether_loops()
     testbase.AIOTestCase.new_loop = lambda self: tether.aio.new_event_loop()
     testbase.AIOTestCase.new_policy = lambda self: tether.aio.EventLoopPolicy()
     testbase.AIOTestCase.is_asyncio_loop = lambda self: True
@@ -83,6 +75,7 @@ if os.environ["TETHER_UVLOOP_AIO"] == "tether":
                 if getattr(cls, "NEW_LOOP", None):
                     cls.NEW_LOOP = _CHILD_LOOP
 """
+)
 
 
 def _run(

@@ -1,11 +1,34 @@
-"""What the pytest-based conformance scripts share: reading outcomes from
-pytest's JUnit XML, and the closing report that compares the run on
-tether's loop with the run on the stock loop."""
+"""What the pytest-based conformance scripts share: plugin code that counts
+the loops made, reading outcomes from pytest's JUnit XML, and the closing
+report that compares the run on tether's loop with the run on the stock
+loop."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+#: The start of a script's pytest plugin (its source, run in the child): it
+#: counts the event loops made, by class, in ``made``: asyncio's, and
+#: tether's once the plugin calls ``count_tether_loops()``.
+LOOP_COUNTER = r"""
+import asyncio, collections
+
+made = collections.Counter()
+
+def _counting(init):
+    def __init__(self, *args, **kwargs):
+        made[type(self).__name__] += 1
+        return init(self, *args, **kwargs)
+    return __init__
+
+asyncio.BaseEventLoop.__init__ = _counting(asyncio.BaseEventLoop.__init__)
+
+def count_tether_loops():
+    from tether.aio._loop_core import LoopCore
+
+    LoopCore.__init__ = _counting(LoopCore.__init__)
+"""
 
 
 def outcomes(junit: Path) -> dict[str, str]:
