@@ -12,6 +12,7 @@ import gc
 import signal
 import socket
 import sys
+import time
 import warnings
 
 import pytest
@@ -159,6 +160,23 @@ def test_a_loop_closed_without_running_leaves_no_cycles(cyclic_garbage):
         tether.aio.new_event_loop().close()
 
     assert cyclic_garbage(make_and_close) == []
+
+
+def test_a_loop_whose_time_is_replaced_leaves_no_cycles(cyclic_garbage):
+    # The loop watches a replaced time() at every turn of the run (an
+    # instrument that refers to the loop); the watch goes with the segment.
+    def run_with_replaced_time():
+        loop = tether.aio.new_event_loop()
+        loop.time = lambda: time.monotonic() + 100.0
+
+        async def main():
+            loop.call_later(0.001, lambda: None)
+            await asyncio.sleep(0.002)
+
+        loop.run_until_complete(main())
+        loop.close()
+
+    assert cyclic_garbage(run_with_replaced_time) == []
 
 
 def test_an_unclosed_loop_is_reported_as_soon_as_it_is_dropped():

@@ -375,3 +375,25 @@ def test_a_signal_listener_gets_the_numbers_written_to_the_wakeup_fd(outer_handl
     tether.run(main)
     assert heard == [bytes([signal.SIGUSR2])]
     assert outer == [signal.SIGUSR2, signal.SIGHUP]
+
+
+def test_a_signal_listener_that_raises_crashes_the_run(outer_handlers):
+    def listener(signums):
+        raise ValueError(signums)
+
+    async def main():
+        lowlevel.set_signal_listener(listener)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await tether.sleep(5)
+
+    with pytest.raises(tether.TetherInternalError) as caught:
+        tether.run(main)
+    assert [type(error) for error in _leaves(caught.value.__cause__)] == [ValueError]
+
+
+def _leaves(error):
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            yield from _leaves(inner)
+    elif error is not None:
+        yield error

@@ -293,6 +293,50 @@ def test_a_signal_callback_runs_while_its_python_handler_is_replaced():
     assert callback_while_handler_replaced(aio.new_event_loop) == expected
 
 
+def handler_swapped_around_a_signal(new_loop, swap):
+    """How often add_signal_handler's callback runs for one signal, when
+    other code swaps the Python handler around its arrival, before the loop
+    reads its wakeup fd: `swap` "after" replaces the loop's handler just
+    after the signal came; "around" puts another in just before it and the
+    loop's back just after (capture and restore)."""
+    calls = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, calls.append, "loop callback")
+
+        def poke():
+            if swap == "after":
+                os.kill(os.getpid(), signal.SIGUSR1)
+                signal.signal(signal.SIGUSR1, lambda signum, frame: calls.append("other"))
+            else:
+                saved = signal.signal(
+                    signal.SIGUSR1, lambda signum, frame: calls.append("other")
+                )
+                os.kill(os.getpid(), signal.SIGUSR1)
+                signal.signal(signal.SIGUSR1, saved)
+
+        loop.call_soon(poke)
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+        loop.remove_signal_handler(signal.SIGUSR1)
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return calls
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="Unix signals")
+@pytest.mark.parametrize("swap", ["after", "around"])
+def test_a_signal_runs_its_callback_once_whichever_handler_saw_it(swap):
+    expected = handler_swapped_around_a_signal(asyncio.new_event_loop, swap)
+    assert expected.count("loop callback") == 1
+    assert handler_swapped_around_a_signal(aio.new_event_loop, swap) == expected
+
+
 def test_signal_handler_errors():
     async def main():
         loop = aio.get_running_loop()

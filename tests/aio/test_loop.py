@@ -469,7 +469,9 @@ def moved_fake_time(new_loop, scheduled_while_patched):
             if scheduled_while_patched:
                 loop.call_later(10, log.append, "timer")
             else:
-                log.append("(timer scheduled before the patch)")
+                # (Only the real timer, scheduled before the patch; the timer
+                # task arms its first wait after it, and so sees it.)
+                log.append("(no timer scheduled under the patch)")
             await asyncio.sleep(0)
             loop.time.return_value = now + 120  # type: ignore[attr-defined]
             for turn in range(3):

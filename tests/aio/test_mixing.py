@@ -354,6 +354,30 @@ def test_run_hosted_runs_asyncio_code_inside_tether_run():
     assert tether.run(main, clock=MockClock(autojump_threshold=0)) == (([0, 1, 2], 1.0), 1.0)
 
 
+def test_run_hosted_leaves_no_watch_or_signal_listener_in_the_host_run():
+    # What a hosted loop installs in the kernel run for its segment (the
+    # watch of a replaced time(), the wakeup fd's signal listener) goes with
+    # the segment: the host run goes on without them.
+    from tether._core._run_context import current_runner
+
+    async def hosted():
+        loop = asyncio.get_running_loop()
+        loop.time = lambda: loop._clock.current_time()  # replaced, never restored
+        loop.call_later(0.001, lambda: None)
+        await asyncio.sleep(0.002)
+
+    async def main():
+        runner = current_runner()
+        await aio.run_hosted(hosted())
+        return (
+            [type(member).__name__ for member in runner.instruments.members],
+            runner.instruments.io_wait_hooked,
+            runner.io_manager.signal_listener,
+        )
+
+    assert tether.run(main) == ([], False, None)
+
+
 def test_run_hosted_cancelled_by_a_trio_style_scope():
     log = []
 

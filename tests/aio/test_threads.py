@@ -197,6 +197,39 @@ def test_plain_call_soon_and_timers_from_another_thread_outside_debug_mode(metho
     aio.run(main())
 
 
+def test_a_timer_from_another_thread_while_a_segment_ends_is_kept():
+    # At the end of a segment the loop drops its kernel token before its
+    # timer task's wait: a timer scheduled from another thread in between
+    # is kept for the next segment (no wakeup to send), not an error.
+    async def main():
+        loop = aio.get_running_loop()
+        loop.set_debug(False)
+        errors = []
+        while loop._timer_scope is None:
+            # (Until the timer task waits: a sooner timer must move its wait.)
+            await aio.sleep(0)
+        token = loop._token
+        loop._token = None  # (as in that moment)
+        try:
+
+            def schedule():
+                try:
+                    loop.call_later(0.001, print)
+                except BaseException as exc:
+                    errors.append(exc)
+
+            thread = threading.Thread(target=schedule)
+            thread.start()
+            thread.join()
+        finally:
+            loop._token = token
+        return errors, len(loop._timers)
+
+    errors, timers = aio.run(main())
+    assert errors == []
+    assert timers >= 1
+
+
 def test_a_schedule_waits_for_the_loops_worker_threads():
     # While a job of the loop's executor runs (run_in_executor, to_thread,
     # the default executor's shutdown at the end of run_hosted), the run is

@@ -407,6 +407,8 @@ def _install_wakeup_fd(runner: Runner, take_over: bool) -> int | None:
             RuntimeWarning,
             stacklevel=4,
         )
+    # (Signal numbers reach the run's socket: see `set_signal_listener`.)
+    runner.io_manager.owns_signal_wakeup = True
     return previous
 
 

@@ -180,20 +180,27 @@ def current_stepping_state() -> SteppingState:
     return current_runner()
 
 
-def set_signal_listener(listener: Callable[[bytes], object] | None) -> None:
+def set_signal_listener(listener: Callable[[bytes], object] | None) -> bool:
     """Have `listener` called, between two batches of the current run,
     with the numbers (as ``bytes``) of the signals that the C-level signal
-    handler wrote to the run's wakeup socket, or stop that with None. Not a
-    checkpoint.
+    handler writes to the run's wakeup socket, or stop that with None.
+    Returns whether numbers will come: only if the run made its socket the
+    wakeup fd (``signal.set_wakeup_fd``), which a run in the main thread
+    does when no other wakeup fd was set before it. Not a checkpoint.
 
-    The C-level handler writes every signal that has a Python handler,
-    whoever installed it, but only to the run's socket when the run made it
-    the wakeup fd (``signal.set_wakeup_fd``): a run in the main thread, with
-    no other wakeup fd set before it. For a face whose signal callbacks
-    must run even while other code has replaced their Python handler
-    (asyncio's ``add_signal_handler`` reads its wakeup fd). A number may
-    come more than once, or not at all if the socket's buffer was full."""
-    current_runner().io_manager.signal_listener = listener
+    Numbers already written are first given to the listener this replaces
+    (or dropped if there was none), so that each goes to the listener that
+    was in place when it was written, or to none. The C-level handler
+    writes every signal that has a Python handler, whoever installed it:
+    for a face whose signal callbacks must run even while other code has
+    replaced their Python handler (asyncio's ``add_signal_handler`` reads
+    its wakeup fd). A number may come once for two deliveries of a signal
+    (the OS merges them), or not at all if the socket's buffer was full. A
+    listener that raises crashes the run."""
+    io_manager = current_runner().io_manager
+    io_manager.drain_wakeup()
+    io_manager.signal_listener = listener
+    return io_manager.owns_signal_wakeup
 
 
 def abort_wait(task: Task, raise_exc: Callable[[], Any]) -> bool:

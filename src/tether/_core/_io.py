@@ -260,8 +260,10 @@ class IOManager:
     #: Called with the signal numbers read from the wakeup socket (see
     #: `set_signal_listener`), or None.
     signal_listener: Callable[[bytes], object] | None = None
+    #: Whether the run made its socket the signal wakeup fd.
+    owns_signal_wakeup = False
 
-    def _drain_wakeup(self) -> None:
+    def drain_wakeup(self) -> None:
         # A short read took every byte there was: stop there rather than
         # make a second system call (and raise BlockingIOError) to learn
         # that the socket is empty. A byte written after it wakes the next
@@ -275,7 +277,12 @@ class IOManager:
                     # (Thread wakeups write zeros; no signal has number 0.)
                     signals = data.replace(b"\x00", b"")
                     if signals:
-                        listener(signals)
+                        try:
+                            listener(signals)
+                        except BaseException as exc:
+                            GLOBAL_RUN_CONTEXT.runner.crash(
+                                exc, f"signal listener {listener!r} raised"
+                            )
                 if len(data) < _WAKEUP_DRAIN_CHUNK:
                     break
         except BlockingIOError:
@@ -300,7 +307,7 @@ class IOManager:
             if waiters is None:
                 # (The wakeup socket is never among the waiters.)
                 if fd == self._wakeup_fd:
-                    self._drain_wakeup()
+                    self.drain_wakeup()
                 continue
             if to_bits is not None:
                 flags = to_bits[flags & 31]

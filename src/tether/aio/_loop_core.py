@@ -181,8 +181,8 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         self._timer_scope: tether.CancelScope | None = None
         self._timer_wake_at = float("inf")  # (the timer task sleeps until)
         self._timer_cancelled_count = 0
-        #: The token of the run in which a `_ReplacedTimeWatch` is installed.
-        self._time_watch_token: lowlevel.TetherToken | None = None
+        #: The `_ReplacedTimeWatch` installed in this segment's run, if any.
+        self._time_watch: lowlevel.Instrument | None = None
         self._segment_error: BaseException | None = None
         self._current_handle: Any = None
         # (Made for a stand-in loop rather than this one: the loop refers to
@@ -368,7 +368,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                 del pending
                 self._drain_threadsafe()
                 self._signals.dispatch()
-                lowlevel.set_signal_listener(self._signals.on_wakeup_signals)
+                self._signals.segment_started()
                 if self._selector is not None:
                     self._selector.start(nursery)
                 nursery.start_soon(run_timers, self, pop_due_timers(self), name="tether.aio timers")
@@ -392,6 +392,10 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                 self._token = None
             self._thread_reports.segment_ended()
             self._nursery = None
+            # (Still in the run; with no nursery, what they queue waits for
+            # the next segment.)
+            self._signals.segment_ending()
+            self._drop_time_watch()
             self._wake_inline = False
             if self._stepper is not None:
                 self._stepper.close_segment()  # (no kernel task of it is left)

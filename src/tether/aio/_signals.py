@@ -5,10 +5,18 @@ boundary: it appends the signal number to a deque (an atomic operation) and
 asks the kernel, through its thread-safe, signal-safe entry queue, to run
 the loop's dispatcher. The dispatcher queues each registered callback with
 ``call_soon``. A signal that arrives while the loop is not running is kept
-and dispatched when it runs again. While other code has replaced the Python
-handler (``signal.signal``), the callback still runs, as on asyncio: the
-signal's number reaches the run's wakeup fd, which the kernel reads
-(`SignalHandlers.on_wakeup_signals`).
+and dispatched when it runs again.
+
+While the loop runs and its run owns the signal wakeup fd, the callbacks
+also run, as on asyncio, for signals that arrive while other code has
+replaced the Python handler (``signal.signal``): the C-level handler writes
+every signal's number to the wakeup fd, and the kernel gives the numbers to
+`SignalHandlers.on_wakeup_signals` (`lowlevel.set_signal_listener`). Each
+signal the Python handler saw is *claimed* (its number queued), and a
+number read from the fd dispatches only if no claim for it is waiting:
+so a signal runs its callback once, whichever handler saw it. (Between two
+runs of the loop, only the Python handler's signals are kept; asyncio's
+wakeup fd also keeps those that came while another handler was installed.)
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .. import RunFinishedError
+from .. import RunFinishedError, lowlevel
 
 if TYPE_CHECKING:
     from ._loop_core import LoopCore
@@ -38,6 +46,10 @@ class SignalHandlers:
         self._loop_ref = weakref.ref(loop)
         self._handles: dict[int, Any] = {}
         self._arrived: deque[int] = deque()
+        #: While numbers come from the wakeup fd: the signals the Python
+        #: handler saw whose number has not been read yet (see above).
+        self._claims: deque[int] = deque()
+        self._claiming = False
 
     def __bool__(self) -> bool:
         return bool(self._handles)
@@ -96,6 +108,8 @@ class SignalHandlers:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # Any bytecode boundary of the main thread: only atomic operations,
         # and the entry queue (which is made for this).
+        if self._claiming:
+            self._claims.append(signum)
         self._arrived.append(signum)
         loop = self._loop_ref()
         token = None if loop is None else loop._token
@@ -105,19 +119,43 @@ class SignalHandlers:
             except RunFinishedError:
                 pass
 
+    def segment_started(self) -> None:
+        """The loop's run starts: take signal numbers from the run's wakeup
+        fd too, if it has them (in the loop's thread)."""
+        # (Claiming starts first: a signal the handler sees from now on has
+        # its number, if any, read by the listener; numbers written before
+        # are dropped by `set_signal_listener`, their signals dispatched by
+        # the handler's path.)
+        self._claims.clear()
+        self._claiming = True
+        if not lowlevel.set_signal_listener(self.on_wakeup_signals):
+            lowlevel.set_signal_listener(None)
+            self._claiming = False
+            self._claims.clear()
+
+    def segment_ending(self) -> None:
+        """The loop's run ends: the numbers written so far go to the
+        listener (`set_signal_listener` drains them), then it stops."""
+        if self._claiming:
+            lowlevel.set_signal_listener(None)
+            self._claiming = False
+            self._claims.clear()
+
     def on_wakeup_signals(self, signums: bytes) -> None:
-        """The kernel read `signums` from the run's wakeup fd (see
-        `lowlevel.set_signal_listener`): dispatch those of them that have a
-        callback but whose Python-level handler is somebody else's now
-        (replaced with ``signal.signal``). asyncio's loop reads its
-        callbacks' signals from its wakeup fd, so they run whichever Python
-        handler is installed; the others come through `_on_signal`."""
-        ours = self._on_signal
+        """The kernel read `signums` from the run's wakeup fd: dispatch each
+        signal that the Python handler did not see (another handler was
+        installed when it came), as asyncio's loop dispatches every number
+        its wakeup fd gets."""
+        claims = self._claims
         arrived = False
         for signum in signums:
-            if signum in self._handles and signal.getsignal(signum) != ours:
-                self._arrived.append(signum)
-                arrived = True
+            try:
+                claims.remove(signum)
+            except ValueError:
+                # Not claimed: the Python handler did not see it.
+                if signum in self._handles:
+                    self._arrived.append(signum)
+                    arrived = True
         if arrived:
             self.dispatch()
 

@@ -71,7 +71,7 @@ class TimerMethods:
     _timer_wake_at: float
     _timer_cancelled_count: int
     _thread_id: int | None
-    _time_watch_token: lowlevel.TetherToken | None
+    _time_watch: lowlevel.Instrument | None
     _token: lowlevel.TetherToken | None
 
     if TYPE_CHECKING:
@@ -131,11 +131,14 @@ class TimerMethods:
                     # From another thread while the loop runs (not thread-safe
                     # on asyncio either, which accepts it outside debug mode):
                     # the loop's thread moves its wait.
+                    token = self._token
                     try:
-                        self._token.run_sync_soon(self._wake_timers_at, when)  # type: ignore[union-attr]
+                        if token is not None:
+                            token.run_sync_soon(self._wake_timers_at, when)
                     except tether.RunFinishedError:
-                        # The segment just ended; the next one reads the heap.
                         pass
+                    # (With no token, or a finished run, the segment is
+                    # ending: the next one reads the heap.)
             elif "time" in self.__dict__ and self._thread_id == threading.get_ident():
                 # A later timer, with ``time()`` patched (see `_kernel_deadline`).
                 self._watch_replaced_time()
@@ -164,9 +167,20 @@ class TimerMethods:
         find the due timers, and a kernel deadline computed once from it
         does not see it move. Install a `_ReplacedTimeWatch` in this run
         (in the loop's thread), unless there is one."""
-        if self._time_watch_token is not self._token:
-            self._time_watch_token = self._token
-            lowlevel.add_instrument(_ReplacedTimeWatch(self))  # type: ignore[arg-type]
+        if self._time_watch is None:
+            watch = self._time_watch = _ReplacedTimeWatch(self)  # type: ignore[arg-type]
+            lowlevel.add_instrument(watch)
+
+    def _drop_time_watch(self) -> None:
+        """Remove the `_ReplacedTimeWatch`, if any (at the end of a segment:
+        a loop hosted in a longer run must not leave it behind)."""
+        watch = self._time_watch
+        if watch is not None:
+            self._time_watch = None
+            try:
+                lowlevel.remove_instrument(watch)
+            except KeyError:
+                pass  # (Removed after one of its hooks raised.)
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
         if handle._scheduled:
@@ -193,8 +207,8 @@ class _ReplacedTimeWatch(lowlevel.Instrument):
     makes it poll on every turn), if the first timer is due by ``time()``
     now, the timer task's deadline moves to now, so the due timers run in
     this turn, as asyncio runs them at the iteration in which ``time()``
-    reaches them. Gone with the run, or as soon as ``time()`` is the loop's
-    own again."""
+    reaches them. Removed at the end of the segment, or as soon as
+    ``time()`` is the loop's own again."""
 
     __slots__ = ("loop",)
 
@@ -204,8 +218,7 @@ class _ReplacedTimeWatch(lowlevel.Instrument):
     def after_io_wait(self, timeout: float) -> None:
         loop = self.loop
         if "time" not in loop.__dict__ and type(loop).time is TimerMethods.time:
-            loop._time_watch_token = None
-            lowlevel.remove_instrument(self)
+            loop._drop_time_watch()
             return
         scope = loop._timer_scope
         timers = loop._timers
