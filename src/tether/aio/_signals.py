@@ -125,7 +125,10 @@ class SignalHandlers:
         # (Claiming starts first: a signal the handler sees from now on has
         # its number, if any, read by the listener; numbers written before
         # are dropped by `set_signal_listener`, their signals dispatched by
-        # the handler's path.)
+        # the handler's path. One that the handler sees between the two
+        # steps leaves a claim whose number was dropped: at worst, one later
+        # signal of that number that only another handler saw is then not
+        # dispatched.)
         self._claims.clear()
         self._claiming = True
         if not lowlevel.set_signal_listener(self.on_wakeup_signals):
