@@ -14,6 +14,17 @@ def run_virtual(coro, **kwargs):
     return aio.run(coro, clock=MockClock(autojump_threshold=0), **kwargs)
 
 
+def run_on(new_loop, main):
+    """Run the coroutine `main()` on a loop from `new_loop` (asyncio's
+    ``new_event_loop`` or tether's, for dual runs), closed afterwards;
+    return its result."""
+    loop = new_loop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
 @pytest.fixture
 def run():
     return run_virtual

@@ -14,7 +14,7 @@ import pytest
 
 from tether import aio
 
-from .conftest import run_virtual
+from .conftest import run_on, run_virtual
 
 
 def test_add_reader_called_until_removed():
@@ -276,11 +276,7 @@ def callback_while_handler_replaced(new_loop):
             loop.remove_signal_handler(signal.SIGUSR1)
         return result, seen_by_replacement
 
-    loop = new_loop()
-    try:
-        return loop.run_until_complete(main())
-    finally:
-        loop.close()
+    return run_on(new_loop, main)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="Unix signals")
@@ -321,11 +317,7 @@ def handler_swapped_around_a_signal(new_loop, swap):
             await asyncio.sleep(0.005)
         loop.remove_signal_handler(signal.SIGUSR1)
 
-    loop = new_loop()
-    try:
-        loop.run_until_complete(main())
-    finally:
-        loop.close()
+    run_on(new_loop, main)
     return calls
 
 

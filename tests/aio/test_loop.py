@@ -15,7 +15,7 @@ import pytest
 from tether import aio
 from tether.testing import MockClock
 
-from .conftest import run_virtual
+from .conftest import run_on, run_virtual
 
 
 def test_call_soon_runs_in_fifo_order_interleaved_with_tasks():
@@ -479,11 +479,7 @@ def moved_fake_time(new_loop, scheduled_while_patched):
                 log.append(f"turn {turn}")
         guard.cancel()
 
-    loop = new_loop()
-    try:
-        loop.run_until_complete(main())
-    finally:
-        loop.close()
+    run_on(new_loop, main)
     return log
 
 
