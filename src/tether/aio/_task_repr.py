@@ -6,11 +6,9 @@ for, and in debug mode where the task was created."""
 
 from __future__ import annotations
 
-import linecache
 import os
 import sys
-import traceback
-from asyncio import base_futures
+from asyncio import base_futures, base_tasks
 from typing import Any, TextIO
 
 from ._callbacks import CountingHook, LoopCallback
@@ -94,24 +92,9 @@ def format_coroutine(coro: object) -> str:
 
 def print_task_stack(task: Any, limit: int | None, file: TextIO | None) -> None:
     """`Task.print_stack`: `task`'s ``get_stack()``, printed in the format
-    of the `traceback` module, with the task's exception if it has one."""
-    if file is None:
-        file = sys.stderr
-    entries = []
-    for frame in task.get_stack(limit=limit):
-        code = frame.f_code
-        line = linecache.getline(code.co_filename, frame.f_lineno, frame.f_globals)
-        entries.append((code.co_filename, frame.f_lineno, code.co_name, line.strip()))
-    exc = None
-    if task.done() and not task.cancelled():
-        exc = task.exception()
-    if not entries:
-        print(f"No stack for {task!r}", file=file)
-    elif exc is not None:
-        print(f"Traceback for {task!r} (most recent call last):", file=file)
-    else:
-        print(f"Stack for {task!r} (most recent call last):", file=file)
-    traceback.print_list(traceback.StackSummary.from_list(entries), file=file)
-    if exc is not None:
-        for line in traceback.format_exception_only(type(exc), exc):
-            print(line, file=file, end="")
+    of the `traceback` module, with the task's exception if it has one, by
+    the standard library's own printer (whose default output would be
+    stdout for its first line: here all goes to stderr by default, as
+    asyncio's documentation says)."""
+    # (typeshed types its file argument as a path.)
+    base_tasks._task_print_stack(task, limit, sys.stderr if file is None else file)  # type: ignore[arg-type]
