@@ -5,6 +5,7 @@ loop."""
 
 from __future__ import annotations
 
+import subprocess
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -29,6 +30,23 @@ def count_tether_loops():
 
     LoopCore.__init__ = _counting(LoopCore.__init__)
 """
+
+
+def run_pytest(
+    command: list[str], cwd: Path, env: dict[str, str], timeout: float, junit: Path
+) -> tuple[dict[str, str], list[str]]:
+    """Run `command` (a pytest run that writes `junit`) in `cwd`, stopped
+    after `timeout` seconds; return {test: outcome} and the lines of its
+    output (stdout, then stderr)."""
+    try:
+        done = subprocess.run(
+            command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+        )
+        output = done.stdout + done.stderr
+    except subprocess.TimeoutExpired as expired:
+        output = f"(timed out after {timeout} s)\n{expired.stdout or ''}{expired.stderr or ''}"
+    results = outcomes(junit) if junit.exists() else {}
+    return results, output.strip().splitlines()
 
 
 def outcomes(junit: Path) -> dict[str, str]:

@@ -51,12 +51,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _shared import LOOP_COUNTER, outcomes, report, summary
+from _shared import LOOP_COUNTER, report, run_pytest, summary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -141,17 +140,9 @@ def _run_chunk(
     command = [python, "-m", "pytest", "-o", "addopts=", "-p", "tether_aiohttp_suite"]
     command += ["-p", "no:cacheprovider", "-p", "no:tether", "-m", _MARKERS, "--timeout=60", "-q"]
     command += [f"--junitxml={junit}", *(f"tests/{name}" for name in files)]
-    try:
-        done = subprocess.run(
-            command, cwd=suite, capture_output=True, text=True, timeout=timeout, env=env
-        )
-        output = done.stdout + done.stderr
-    except subprocess.TimeoutExpired as expired:
-        output = f"(timed out after {timeout} s)\n{expired.stdout or ''}{expired.stderr or ''}"
-    lines = output.strip().splitlines()
+    results, lines = run_pytest(command, suite, env, timeout, junit)
     shown = [line for line in lines if line.startswith(("loops made:", "policy replaced"))]
     shown += lines[-1:]
-    results = outcomes(junit) if junit.exists() else {}
     return results, "\n".join(f"  {line}" for line in shown)
 
 

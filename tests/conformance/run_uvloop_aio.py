@@ -39,12 +39,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _shared import LOOP_COUNTER, outcomes, report, summary
+from _shared import LOOP_COUNTER, report, run_pytest, summary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,15 +91,8 @@ def _run(
     # (Not tether's own pytest plugin, found when --src has package metadata.)
     command += ["-p", "no:tether"]
     command += ["-k", "AIO", "--timeout=60", "-q", f"--junitxml={junit}", *targets]
-    try:
-        done = subprocess.run(
-            command, cwd=sdist, capture_output=True, text=True, timeout=timeout, env=env
-        )
-        output = done.stdout + done.stderr
-    except subprocess.TimeoutExpired as expired:
-        output = f"(timed out after {timeout} s)\n{expired.stdout or ''}{expired.stderr or ''}"
-    results = outcomes(junit) if junit.exists() else {}
-    return results, "\n".join(output.strip().splitlines()[-3:])
+    results, lines = run_pytest(command, sdist, env, timeout, junit)
+    return results, "\n".join(lines[-3:])
 
 
 def main() -> int:
