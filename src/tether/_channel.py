@@ -72,6 +72,7 @@ from ._core import (
     reschedule,
     wait_task_rescheduled,
 )
+from ._core._run_context import outside_task_error
 from .abc import ReceiveChannel, SendChannel
 
 __all__ = [
@@ -131,7 +132,7 @@ def _stepping_state(state: _ChannelState[Any]) -> SteppingState:
     `RuntimeError` outside a run or outside a task."""
     stepping = current_stepping_state()
     if stepping.current_task is None:
-        raise RuntimeError("must be called from inside a tether task")
+        raise outside_task_error(stepping)
     state.stepping = stepping
     return stepping
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 import outcome
 
 from ._cancel_reason import DEADLINE
-from ._run_context import current_runner
+from ._run_context import current_runner, outside_task_error
 from ._traps import ABORT_BY_CANCELLING_TIMER, CHECKPOINT, WaitTaskRescheduled
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def sleep_until(deadline: float) -> Generator[Any, Any, None]:
     runner = current_runner()
     task = runner.current_task
     if task is None:
-        raise RuntimeError("must be called from inside a tether task")
+        raise outside_task_error(runner)
     if deadline <= runner.clock.current_time():
         yield CHECKPOINT
         return

@@ -106,9 +106,17 @@ class SteppingState(Protocol):
     """What `current_stepping_state` returns: the run itself, seen through
     what a face's hot paths need."""
 
-    @property
-    def current_task(self) -> Task | None:
-        """The task being stepped right now; None between steps."""
+    #: The task being stepped right now; None between steps. A face that
+    #: runs code belonging to no task in the middle of a step (tether.aio's
+    #: callback runners run the loop's callbacks, and with them the steps of
+    #: standard-library tasks) sets it to None meanwhile, with
+    #: `no_task_reason`, so that tether-native code there is refused
+    #: instead of acting for the task being stepped; it puts both back
+    #: before the step goes on.
+    current_task: Task | None
+    #: Why ``current_task`` is None in the middle of a step: said by the
+    #: `RuntimeError` that tether-native code gets there. None otherwise.
+    no_task_reason: str | None
 
     @property
     def runq(self) -> list[Task]:

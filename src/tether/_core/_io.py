@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import outcome
 
 from ._exceptions import BusyResourceError, ClosedResourceError
-from ._run_context import GLOBAL_RUN_CONTEXT, current_runner
+from ._run_context import GLOBAL_RUN_CONTEXT, current_runner, outside_task_error
 from ._traps import Abort, WaitTaskRescheduled, wait_on
 
 if TYPE_CHECKING:
@@ -460,6 +460,10 @@ class IOManager:
         the trap it then yields (``await wait_on(trap)``). Raises
         `BusyResourceError` if another task waits to read it already."""
         fd = self._wait_fd(obj)
+        runner = GLOBAL_RUN_CONTEXT.runner
+        task = runner.current_task
+        if task is None:
+            raise outside_task_error(runner)
         waiters = self._all.get(fd)
         if waiters is None:
             waiters = self._all[fd] = _Waiters(self, fd)
@@ -467,7 +471,6 @@ class IOManager:
             raise BusyResourceError(
                 f"another task is already waiting to read from file descriptor {fd}"
             )
-        task = GLOBAL_RUN_CONTEXT.runner.current_task
         waiters.read_task = task
         self._waiters[fd] = waiters
         self._arm(fd, waiters)
@@ -476,6 +479,10 @@ class IOManager:
     def start_write_wait(self, obj: FdLike) -> WaitTaskRescheduled:
         """As `start_read_wait`, for writing."""
         fd = self._wait_fd(obj)
+        runner = GLOBAL_RUN_CONTEXT.runner
+        task = runner.current_task
+        if task is None:
+            raise outside_task_error(runner)
         waiters = self._all.get(fd)
         if waiters is None:
             waiters = self._all[fd] = _Waiters(self, fd)
@@ -483,7 +490,6 @@ class IOManager:
             raise BusyResourceError(
                 f"another task is already waiting to write to file descriptor {fd}"
             )
-        task = GLOBAL_RUN_CONTEXT.runner.current_task
         waiters.write_task = task
         self._waiters[fd] = waiters
         self._arm(fd, waiters)

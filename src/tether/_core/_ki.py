@@ -153,10 +153,13 @@ def ki_protected(frame: FrameType | None) -> bool:
             return mark
         if code.co_name == "__del__":
             return True
-        if frame is root_frame or (
-            task is not None and code in _STEP_LOOP_CODES and frame is not start
-        ):
-            assert task is not None
+        if frame is root_frame or (code in _STEP_LOOP_CODES and frame is not start):
+            if task is None:
+                # Below a step, with no current task: code that a face runs
+                # for no task (its callbacks: `SteppingState.no_task_reason`
+                # is set), which is not protected; otherwise the kernel's
+                # own (a run_sync_soon callback between two batches).
+                return runner is None or runner.no_task_reason is None
             return bool(task._system)
         module = frame.f_globals.get("__name__", "")
         if module.startswith(_PROTECTED_PREFIXES):

@@ -55,8 +55,9 @@ from ._ki import deliver_ki_at_checkpoint, deliver_pending_ki, register_step_loo
 from ._misnesting import misnested_task_exit
 from ._nursery import Nursery, NurseryManager, closed_nursery_error
 from ._parking_lot import ParkingLot, queue_in_lot
+from ._run_context import outside_task_error
 from ._scheduler import Scheduler
-from ._task import CoroutineTask, Task, TaskResult, outcome_of
+from ._task import CoroutineTask, Task, TaskResult, outcome_of, refusal_to_reschedule
 from ._task_coroutine import coroutine_or_error, task_name
 from ._traps import (
     CANCEL_SHIELDED_CHECKPOINT,
@@ -120,8 +121,8 @@ class Runner:
         "_idle_sequence", "abandoned_nurseries", "asyncgens", "cancelled_statuses", "clock",
         "closing_tasks", "crash_errors", "current_task", "deadlines", "entry_queue",
         "foreign_wait_kinds", "init_task", "init_task_outcome", "instruments", "io_manager",
-        "ki_pending", "late_crash_errors",
-        "main_task", "main_task_outcome", "ready_watches", "run_nursery", "run_vars", "runq",
+        "ki_pending", "late_crash_errors", "main_task", "main_task_outcome", "no_task_reason",
+        "ready_watches", "run_nursery", "run_vars", "runq",
         "scheduler", "sigint_received", "strict_exception_groups", "system_context",
         "system_nursery", "tasks_living", "tasks_spawned", "token", "waiting_for_idle",
     )
@@ -201,6 +202,9 @@ class Runner:
         #: attribute here is much cheaper to write per step than a
         #: thread-local.)
         self.current_task: Task | None = None
+        #: Why ``current_task`` is None in the middle of a step, if a face
+        #: said (see `SteppingState.no_task_reason`).
+        self.no_task_reason: str | None = None
         #: A KeyboardInterrupt arrived in protected code and waits to be
         #: delivered to the main task (at its next checkpoint or wait).
         self.ki_pending = False
@@ -334,7 +338,7 @@ class Runner:
 
     def reschedule(self, task: Task, next_send: outcome.Outcome[Any] = _VALUE_NONE) -> None:
         if task._abort_func is None or task._runner is not self:
-            raise RuntimeError(_refusal_to_reschedule(task, self))
+            raise RuntimeError(refusal_to_reschedule(task, self))
         task._abort_func = None
         task.custom_sleep_data = None
         if task._foreign_wait:
@@ -396,7 +400,7 @@ class Runner:
         """See `SteppingState.cancel_pending`."""
         task = self.current_task
         if task is None:
-            raise RuntimeError("must be called from inside a tether task")
+            raise outside_task_error(self)
         status = task._cancel_status
         return (status is not None and status.effectively_cancelled) or (
             self.ki_pending and task is self.main_task
@@ -784,16 +788,3 @@ class Runner:
 
 
 register_step_loop(Runner._run_loop)
-
-
-def _refusal_to_reschedule(task: Task, runner: Runner) -> str:
-    """Why `Runner.reschedule` refuses `task` (off the fast path)."""
-    if task._runner is not runner:
-        return (
-            f"cannot reschedule {task!r}: it belongs to another tether run; from "
-            "outside that run, hand the wake-up to its TetherToken.run_sync_soon"
-        )
-    return (
-        f"cannot reschedule {task!r}: it is not blocked in wait_task_rescheduled "
-        "(was it rescheduled twice?)"
-    )

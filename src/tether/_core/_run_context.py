@@ -34,14 +34,22 @@ def current_task() -> Task:
     # thread-local itself: writing a plain attribute on every step is several
     # times cheaper than writing a thread-local one.
     try:
-        task = GLOBAL_RUN_CONTEXT.runner.current_task
+        runner = GLOBAL_RUN_CONTEXT.runner
     except AttributeError:
-        task = None
+        runner = None
+    task = runner.current_task if runner is not None else None
     if task is None:
-        raise RuntimeError(
-            "must be called from inside a tether task (async code running under tether.run)"
-        )
+        raise outside_task_error(runner, "async code running under tether.run")
     return task
+
+
+def outside_task_error(runner: object, default: str | None = None) -> RuntimeError:
+    """The error for code that needs the current task and runs in none,
+    with the reason a face gave (``Runner.no_task_reason``) when it runs
+    code outside any task in the middle of a step, else with `default`."""
+    reason = getattr(runner, "no_task_reason", None) or default
+    message = "must be called from inside a tether task"
+    return RuntimeError(message if reason is None else f"{message} ({reason})")
 
 
 def current_runner() -> Runner:

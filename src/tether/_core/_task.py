@@ -437,3 +437,16 @@ class CoroutineTask(Task):
     # ``name`` and ``foreign_yield_handler`` are set by
     # `Runner.spawn_coroutine` (the handler to None: code may set its own
     # on a running task; see `Task.foreign_yield_handler`).
+
+
+def refusal_to_reschedule(task: Task, runner: object) -> str:
+    """Why `Runner.reschedule` refuses `task` (off the fast path)."""
+    if task._runner is not runner:
+        return (
+            f"cannot reschedule {task!r}: it belongs to another tether run; from "
+            "outside that run, hand the wake-up to its TetherToken.run_sync_soon"
+        )
+    return (
+        f"cannot reschedule {task!r}: it is not blocked in wait_task_rescheduled "
+        "(was it rescheduled twice?)"
+    )

@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol, TypeAlias
 
 import outcome
 
-from ._run_context import current_runner
+from ._run_context import current_runner, outside_task_error
 
 
 class _Marker:
@@ -319,7 +319,7 @@ def checkpoint_if_cancelled() -> Any:
     runner = current_runner()
     task = runner.current_task
     if task is None:
-        raise RuntimeError("must be called from inside a tether task")
+        raise outside_task_error(runner)
     status = task._cancel_status
     if (status is not None and status.effectively_cancelled) or (
         runner.ki_pending and task is runner.main_task
