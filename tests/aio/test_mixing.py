@@ -590,3 +590,94 @@ def test_the_kernels_own_tasks_give_their_children_no_handler():
 
     tether.run(main)
     assert seen == [None]
+
+
+# Code that belongs to no tether task: loop callbacks, and the steps of the
+# standard library's C tasks (``asyncio.Task(...)``, eager tasks: aiohttp
+# makes its request handlers that way on Python 3.12 and later), which the
+# loop runs as callbacks. Tether-native code there is refused with an error
+# that says so, instead of acting for the kernel task that runs the callbacks.
+
+
+def _stdlib_task(coro):
+    return asyncio.Task(coro, loop=asyncio.get_running_loop())
+
+
+def test_a_cancel_scope_in_a_stdlib_task_is_refused_and_the_loop_survives():
+    # Before: the scope belonged to the callback runner; its deadline then
+    # cancelled that kernel task and the whole run died with tether.Cancelled.
+    async def handler():
+        with tether.move_on_after(0.05):
+            await asyncio.sleep(1)
+        return "not reached"
+
+    async def main():
+        task = _stdlib_task(handler())
+        with pytest.raises(RuntimeError, match="standard-library asyncio.Task") as info:
+            await task
+        await asyncio.sleep(2)  # (past the scope's deadline)
+        return str(info.value)
+
+    message = run_virtual(main())
+    assert message.startswith("must be called from inside a tether task (this runs in a callback")
+    assert "loop.create_task()" in message
+
+
+def test_tether_sleep_and_current_task_in_a_stdlib_task_are_refused():
+    async def sleeper():
+        await tether.sleep(1)
+
+    async def asks():
+        tether.lowlevel.current_task()
+
+    async def main():
+        results = []
+        for coro in (sleeper(), asks()):
+            try:
+                await _stdlib_task(coro)
+            except RuntimeError as exc:
+                results.append("callback of a tether.aio loop" in str(exc))
+        # The same code in a task of the loop works.
+        await aio.create_task(sleeper())
+        await aio.create_task(asks())
+        return results
+
+    assert run_virtual(main()) == [True, True]
+
+
+def test_tether_native_code_in_a_loop_callback_is_refused():
+    async def main():
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def callback():
+            try:
+                tether.CancelScope().__enter__()
+            except RuntimeError as exc:
+                done.set_result(str(exc))
+            else:
+                done.set_result("entered")
+
+        loop.call_soon(callback)
+        return await done
+
+    assert "callback of a tether.aio loop" in run_virtual(main())
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "eager_task_factory"), reason="eager tasks: 3.12+")
+def test_an_eager_stdlib_task_started_from_a_callback_is_refused_too():
+    # aiohttp's pattern on 3.12+: asyncio.Task(..., eager_start=True) inside
+    # a protocol callback; the task's first step runs right there.
+    async def handler():
+        with tether.CancelScope():
+            await asyncio.sleep(0)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        made = loop.create_future()
+        loop.call_soon(lambda: made.set_result(asyncio.Task(handler(), loop=loop, eager_start=True)))
+        task = await made
+        with pytest.raises(RuntimeError, match="callback of a tether.aio loop"):
+            await task
+
+    run_virtual(main())

@@ -190,13 +190,45 @@ def requeue_callbacks(remaining: Iterable[QueuedCallback], pending: deque[Queued
             pending.append(entry)
 
 
+#: Why tether-native code cannot run in a callback (the `RuntimeError` it
+#: gets says so; see `run_callbacks`).
+OUTSIDE_TASK_REASON = (
+    "this runs in a callback of a tether.aio loop, or in a step of a "
+    "standard-library asyncio.Task, which the loop runs as callbacks: those "
+    "made by asyncio.Task(...) or started eagerly, as aiohttp does for its "
+    "handlers on Python 3.12 and later; tether-native code (cancel scopes, "
+    "nurseries, tether.sleep...) needs a task made by loop.create_task() or "
+    "tether.aio.create_task()"
+)
+
+
 def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     """Run the callbacks in `entries` (stored as in `CallbackBatch`; a list
     of Handles is such a list too), in order. An error in a callback goes
     to the loop's exception handler; a KeyboardInterrupt or SystemExit
     stops the loop (`LoopCore._segment_failed`), and the callbacks not run
     yet go back to the pending queue. The caller empties `entries`
-    afterwards."""
+    afterwards.
+
+    Callbacks belong to no kernel task, and neither do the steps of the
+    standard library's C tasks, which they include: while they run, the
+    kernel has no current task (`SteppingState.current_task`), so that
+    tether-native code there gets a `RuntimeError` that says why (a cancel
+    scope entered there would otherwise belong to the kernel task running
+    the batch, and its deadline would cancel that task)."""
+    kernel: Any = loop._kernel
+    runner = kernel.current_task
+    kernel.current_task = None
+    kernel.no_task_reason = OUTSIDE_TASK_REASON
+    try:
+        _run_entries(loop, entries)
+    finally:
+        kernel.current_task = runner
+        kernel.no_task_reason = None
+
+
+def _run_entries(loop: LoopCore, entries: list[QueuedCallback]) -> None:
+    """`run_callbacks`, with the kernel's current task set aside."""
     # A frame that outlives a callback, in the traceback of an error the
     # callback kept (a task's exception), links back to this frame and keeps
     # its locals as they are when it returns: so no handle may be left in
