@@ -34,12 +34,13 @@ def current_task() -> Task:
     # thread-local itself: writing a plain attribute on every step is several
     # times cheaper than writing a thread-local one.
     try:
-        runner = GLOBAL_RUN_CONTEXT.runner
+        task = GLOBAL_RUN_CONTEXT.runner.current_task
     except AttributeError:
-        runner = None
-    task = runner.current_task if runner is not None else None
+        task = None
     if task is None:
-        raise outside_task_error(runner, "async code running under tether.run")
+        raise outside_task_error(
+            getattr(GLOBAL_RUN_CONTEXT, "runner", None), "async code running under tether.run"
+        )
     return task
 
 
