@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import sys
 import threading
 
 import pytest
@@ -681,3 +683,74 @@ def test_an_eager_stdlib_task_started_from_a_callback_is_refused_too():
             await task
 
     run_virtual(main())
+
+
+def test_waiting_for_an_fd_in_a_stdlib_task_is_refused_and_leaves_the_fd_free():
+    # Before, the kernel task running the loop's callbacks became the fd's
+    # waiter, and a tether task waiting on it later got BusyResourceError.
+    async def main():
+        a, b = socket.socketpair()
+        with a, b:
+            with pytest.raises(RuntimeError, match="callback of a tether.aio loop"):
+                await _stdlib_task(tether.lowlevel.wait_readable(a))
+            b.send(b"x")
+            await aio.create_task(tether.lowlevel.wait_readable(a))
+            return a.recv(1)
+
+    assert run_virtual(main()) == b"x"
+
+
+def test_ctrl_c_protection_in_callbacks_and_stdlib_task_steps_is_as_before():
+    # Loop callbacks and the steps of standard-library tasks are user code:
+    # a KeyboardInterrupt there is not deferred, as in asyncio's loop; a
+    # run_sync_soon callback (the kernel's) stays protected.
+    async def main():
+        loop = asyncio.get_running_loop()
+        seen = {}
+        done = loop.create_future()
+
+        def callback():
+            seen["callback"] = tether.lowlevel.currently_ki_protected()
+
+        def kernel_callback():
+            seen["run_sync_soon"] = tether.lowlevel.currently_ki_protected()
+            done.set_result(None)
+
+        async def stdlib_step():
+            seen["stdlib task"] = tether.lowlevel.currently_ki_protected()
+
+        loop.call_soon(callback)
+        await _stdlib_task(stdlib_step())
+        seen["aio task"] = tether.lowlevel.currently_ki_protected()
+        tether.lowlevel.current_tether_token().run_sync_soon(kernel_callback)
+        await done
+        return seen
+
+    assert run_virtual(main()) == {
+        "callback": False,
+        "stdlib task": False,
+        "aio task": False,
+        "run_sync_soon": True,
+    }
+
+
+def test_the_current_task_is_back_after_a_callback_raises_system_exit():
+    # run_hosted inside tether.run: the trio-style task that hosts the loop
+    # is the current task again once a callback's SystemExit has stopped it.
+    async def main():
+        asyncio.get_running_loop().call_soon(sys.exit, 3)
+        await asyncio.sleep(1)
+
+    async def host():
+        me = tether.lowlevel.current_task()
+        # (run_hosted raises it in an exception group, from its nursery.)
+        with pytest.raises(BaseExceptionGroup) as info:
+            await aio.run_hosted(main())
+        assert info.value.subgroup(SystemExit) is not None
+        state = tether.lowlevel.current_stepping_state()
+        assert state.current_task is me
+        assert state.no_task_reason is None
+        assert state.no_task_stepping is None
+        assert tether.lowlevel.current_task() is me
+
+    tether.run(host, clock=MockClock(autojump_threshold=0))

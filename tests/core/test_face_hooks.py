@@ -268,6 +268,48 @@ def test_stepping_state_names_the_task_being_stepped():
     tether.run(main)
 
 
+def test_code_of_no_task_inside_a_step_is_refused_with_the_face_reason():
+    # What a face does while it runs code that belongs to no task in the
+    # middle of a step (tether.aio's loop callbacks).
+    async def main():
+        state = lowlevel.current_stepping_state()
+        me = state.current_task
+        refused = []
+        state.no_task_stepping = me
+        state.no_task_reason = "a face's callback"
+        state.current_task = None
+        try:
+            for needs_a_task in (
+                lowlevel.current_task,
+                lambda: tether.CancelScope().__enter__(),
+                lambda: tether.sleep(1).send(None),
+            ):
+                with pytest.raises(RuntimeError) as info:
+                    needs_a_task()
+                refused.append(str(info.value))
+            # The task being stepped is still the one the tree shows running.
+            tree = lowlevel.current_task_tree()
+        finally:
+            state.current_task = me
+            state.no_task_reason = None
+            state.no_task_stepping = None
+        assert refused == ["must be called from inside a tether task (a face's callback)"] * 3
+        assert [info.state for info in tree.tasks() if info.task is me] == ["running"]
+        # Put back, the same calls work, and the error outside a task has
+        # no reason again.
+        assert lowlevel.current_task() is me
+        with tether.CancelScope():
+            await tether.sleep(0)
+        with pytest.raises(RuntimeError, match=r"^must be called from inside a tether task$"):
+            state.current_task = None
+            try:
+                lowlevel.checkpoint_if_cancelled().send(None)
+            finally:
+                state.current_task = me
+
+    tether.run(main)
+
+
 @pytest.mark.parametrize("kind", ["sleep", "event", "parking lot", "wait_task_rescheduled"])
 def test_abort_wait_interrupts_any_kernel_wait_with_the_given_exception(kind):
     async def waiter(log):

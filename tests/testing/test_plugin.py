@@ -918,6 +918,51 @@ def test_stuck_in_synchronous_code_is_written_to_stderr(pytester):
     )
 
 
+def test_a_loop_callback_blocking_the_loop_is_reported_with_the_task_running_it(pytester):
+    # tether.aio runs loop callbacks with no current kernel task (tether-native
+    # code there is refused); the hang report still names the task whose
+    # step runs them, as stuck in synchronous code.
+    pytester.makepyfile(watchdog_probe=textwrap.dedent(WATCHDOG_PROBE))
+    pytester.makeconftest(
+        """
+        import tether.testing._watchdog as watchdog
+        watchdog.UNWIND_GRACE = 0.2
+        """
+    )
+    result = run(
+        pytester,
+        """
+        import asyncio
+
+        import pytest
+        from tether import aio
+        from watchdog_probe import reported
+
+        def blocks():
+            assert reported.wait(30)
+
+        @pytest.mark.tether
+        async def test_a_callback_blocks_the_loop():
+            async def main():
+                asyncio.get_running_loop().call_soon(blocks)
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+
+            await aio.run_hosted(main())
+        """,
+        ini="tether_hang_timeout = 0.2",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Captured stderr call*",
+            "*is stuck in synchronous code: task 'tether.aio callbacks' has not yielded*",
+            "*in blocks*",
+            "*assert reported.wait(30)*",
+        ]
+    )
+
+
 def test_a_task_blocking_the_loop_is_named_before_pytest_timeout_ends_the_test(pytester):
     # The watchdog names the task blocking the loop, with its stack, as soon
     # as the loop fails to take the hang report: pytest-timeout, firing

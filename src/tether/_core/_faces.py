@@ -110,13 +110,17 @@ class SteppingState(Protocol):
     #: runs code belonging to no task in the middle of a step (tether.aio's
     #: callback runners run the loop's callbacks, and with them the steps of
     #: standard-library tasks) sets it to None meanwhile, with
-    #: `no_task_reason`, so that tether-native code there is refused
-    #: instead of acting for the task being stepped; it puts both back
-    #: before the step goes on.
+    #: `no_task_reason` and `no_task_stepping`, so that tether-native code
+    #: there is refused instead of acting for the task being stepped; it
+    #: puts all three back before the step goes on.
     current_task: Task | None
     #: Why ``current_task`` is None in the middle of a step: said by the
     #: `RuntimeError` that tether-native code gets there. None otherwise.
     no_task_reason: str | None
+    #: The task being stepped while ``current_task`` is None for such code
+    #: (what the task tree shows running, and a hang report names). None
+    #: otherwise.
+    no_task_stepping: Task | None
 
     @property
     def runq(self) -> list[Task]:

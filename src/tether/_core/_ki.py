@@ -29,7 +29,10 @@ In order, a frame has one if
    listed).
 
 Code outside every task (the run loop itself, `run_sync_soon` callbacks,
-code outside any run) is protected.
+code outside any run) is protected; code that a face runs for no task in
+the middle of a step (tether.aio's loop callbacks, with the kernel's
+``current_task`` None and ``no_task_reason`` set) is not, as the callbacks
+of asyncio's loop are not.
 """
 
 from __future__ import annotations

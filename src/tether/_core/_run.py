@@ -122,7 +122,7 @@ class Runner:
         "closing_tasks", "crash_errors", "current_task", "deadlines", "entry_queue",
         "foreign_wait_kinds", "init_task", "init_task_outcome", "instruments", "io_manager",
         "ki_pending", "late_crash_errors", "main_task", "main_task_outcome", "no_task_reason",
-        "ready_watches", "run_nursery", "run_vars", "runq",
+        "no_task_stepping", "ready_watches", "run_nursery", "run_vars", "runq",
         "scheduler", "sigint_received", "strict_exception_groups", "system_context",
         "system_nursery", "tasks_living", "tasks_spawned", "token", "waiting_for_idle",
     )
@@ -202,9 +202,10 @@ class Runner:
         #: attribute here is much cheaper to write per step than a
         #: thread-local.)
         self.current_task: Task | None = None
-        #: Why ``current_task`` is None in the middle of a step, if a face
-        #: said (see `SteppingState.no_task_reason`).
+        #: Why ``current_task`` is None in the middle of a step, and the task
+        #: being stepped then, if a face said (see `SteppingState`).
         self.no_task_reason: str | None = None
+        self.no_task_stepping: Task | None = None
         #: A KeyboardInterrupt arrived in protected code and waits to be
         #: delivered to the main task (at its next checkpoint or wait).
         self.ki_pending = False

@@ -219,7 +219,10 @@ def take_task_tree(root: Task | None, caller: FrameType | None) -> TaskTree:
     now = runner.clock.current_time()
     if getattr(GLOBAL_RUN_CONTEXT, "runner", None) is not runner:
         caller = None  # another thread: the running task's stack is not ours
-    builder = _Builder(RunWaits(runner, now), runner.current_task, caller)
+    # (While a face runs code of no task in a step, the task being stepped
+    # is still the one running.)
+    running = runner.current_task or runner.no_task_stepping
+    builder = _Builder(RunWaits(runner, now), running, caller)
     return TaskTree(root=builder.build(root), now=now)
 
 

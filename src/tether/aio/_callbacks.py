@@ -194,11 +194,12 @@ def requeue_callbacks(remaining: Iterable[QueuedCallback], pending: deque[Queued
 #: gets says so; see `run_callbacks`).
 OUTSIDE_TASK_REASON = (
     "this runs in a callback of a tether.aio loop, or in a step of a "
-    "standard-library asyncio.Task, which the loop runs as callbacks: those "
-    "made by asyncio.Task(...) or started eagerly, as aiohttp does for its "
-    "handlers on Python 3.12 and later; tether-native code (cancel scopes, "
-    "nurseries, tether.sleep...) needs a task made by loop.create_task() or "
-    "tether.aio.create_task()"
+    "standard-library asyncio.Task, which the loop runs as callbacks: one made "
+    "by asyncio.Task(...) or started eagerly, as aiohttp makes its handlers on "
+    "Python 3.12 and later; tether-native code (cancel scopes, nurseries, "
+    "tether.sleep...) needs a tether.aio task: loop.create_task() or "
+    "tether.aio.create_task(), on a loop without a task factory that makes "
+    "standard-library tasks (such as asyncio.eager_task_factory)"
 )
 
 
@@ -218,13 +219,18 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     the batch, and its deadline would cancel that task)."""
     kernel: Any = loop._kernel
     runner = kernel.current_task
-    kernel.current_task = None
-    kernel.no_task_reason = OUTSIDE_TASK_REASON
+    reason = kernel.no_task_reason
     try:
+        # (Set inside the block: a Ctrl-C between two of these assignments
+        # still puts everything back.)
+        kernel.no_task_stepping = runner
+        kernel.no_task_reason = OUTSIDE_TASK_REASON
+        kernel.current_task = None
         _run_entries(loop, entries)
     finally:
+        kernel.no_task_reason = reason
+        kernel.no_task_stepping = None
         kernel.current_task = runner
-        kernel.no_task_reason = None
 
 
 def _run_entries(loop: LoopCore, entries: list[QueuedCallback]) -> None:

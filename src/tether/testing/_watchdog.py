@@ -290,7 +290,11 @@ class HangWatchdog:
         stepping a task, the report naming it, with its stack, and the task
         tree."""
         stepping = self._stepping
-        task = stepping.current_task if stepping is not None else None
+        task = None
+        if stepping is not None:
+            # (A face's callbacks run in a step with no current task: the
+            # task running them is the one stuck.)
+            task = stepping.current_task or stepping.no_task_stepping
         frame = sys._current_frames().get(self._loop_thread)
         if task is None or frame is None:
             return None
