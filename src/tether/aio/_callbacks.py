@@ -220,6 +220,7 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     kernel: Any = loop._kernel
     runner = kernel.current_task
     reason = kernel.no_task_reason
+    stepping = kernel.no_task_stepping
     try:
         # (Set inside the block: a Ctrl-C between two of these assignments
         # still puts everything back.)
@@ -229,7 +230,7 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
         _run_entries(loop, entries)
     finally:
         kernel.no_task_reason = reason
-        kernel.no_task_stepping = None
+        kernel.no_task_stepping = stepping
         kernel.current_task = runner
 
 
