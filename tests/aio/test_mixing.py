@@ -754,3 +754,27 @@ def test_the_current_task_is_back_after_a_callback_raises_system_exit():
         assert tether.lowlevel.current_task() is me
 
     tether.run(host, clock=MockClock(autojump_threshold=0))
+
+
+def test_a_bare_tether_checkpoint_in_an_asyncio_task_names_where_it_can_be_awaited():
+    # The standard library's task rejects what it does not know with "Task
+    # got bad yield: <repr>"; tether's checkpoint trap says where it belongs.
+    async def checkpoint():
+        await tether.lowlevel.checkpoint()
+
+    async def on_tether_loop():
+        with pytest.raises(RuntimeError, match="bad yield") as info:
+            await _stdlib_task(checkpoint())
+        await aio.create_task(checkpoint())  # (a task of the loop: fine)
+        return str(info.value)
+
+    for message in (run_virtual(on_tether_loop()), _stock_asyncio_error(checkpoint)):
+        assert "for tether tasks only: await it in tether.run or in a tether.aio task" in message
+
+
+def _stock_asyncio_error(coroutine_function):
+    try:
+        asyncio.run(coroutine_function())
+    except RuntimeError as exc:
+        return str(exc)
+    raise AssertionError("no error")

@@ -55,12 +55,25 @@ class Trap(_Marker):
     _repr_format = "<tether trap {}>"
 
 
+class _CheckpointTrap(Trap):
+    """A checkpoint's trap. What else receives it names it in an error (the
+    standard library's task: "Task got bad yield: ..."), so its ``repr``
+    says where it can be awaited."""
+
+    __slots__ = ()
+    _repr_format = (
+        "<tether trap {}, for tether tasks only: await it in tether.run or in "
+        "a tether.aio task (loop.create_task), not in a standard-library "
+        "asyncio.Task>"
+    )
+
+
 #: Schedule point + cancel point.
-CHECKPOINT: Final = Trap("checkpoint")
+CHECKPOINT: Final = _CheckpointTrap("checkpoint")
 #: Schedule point only: what `cancel_shielded_checkpoint` yields. A
 #: primitive written as one generator yields it itself after acting, with
 #: the cancel point before acting made by `SteppingState.cancel_pending`.
-CANCEL_SHIELDED_CHECKPOINT: Final = Trap("cancel_shielded_checkpoint")
+CANCEL_SHIELDED_CHECKPOINT: Final = _CheckpointTrap("cancel_shielded_checkpoint")
 #: Returned (not yielded) by a face's stepper (see `lowlevel.spawn_task`)
 #: from ``send``/``throw``: the task is finished, as if the stepper had
 #: raised ``StopIteration`` (a return with None), without the cost of
