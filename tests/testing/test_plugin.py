@@ -887,7 +887,8 @@ WATCHDOG_PROBE = """
 """
 
 
-def test_stuck_in_synchronous_code_is_written_to_stderr(pytester):
+def _probe_the_watchdog(pytester):
+    """The probe module, and a short grace for the hang report to unwind."""
     pytester.makepyfile(watchdog_probe=textwrap.dedent(WATCHDOG_PROBE))
     pytester.makeconftest(
         """
@@ -895,6 +896,10 @@ def test_stuck_in_synchronous_code_is_written_to_stderr(pytester):
         watchdog.UNWIND_GRACE = 0.2
         """
     )
+
+
+def test_stuck_in_synchronous_code_is_written_to_stderr(pytester):
+    _probe_the_watchdog(pytester)
     result = run(
         pytester,
         """
@@ -922,13 +927,7 @@ def test_a_loop_callback_blocking_the_loop_is_reported_with_the_task_running_it(
     # tether.aio runs loop callbacks with no current kernel task (tether-native
     # code there is refused); the hang report still names the task whose
     # step runs them, as stuck in synchronous code.
-    pytester.makepyfile(watchdog_probe=textwrap.dedent(WATCHDOG_PROBE))
-    pytester.makeconftest(
-        """
-        import tether.testing._watchdog as watchdog
-        watchdog.UNWIND_GRACE = 0.2
-        """
-    )
+    _probe_the_watchdog(pytester)
     result = run(
         pytester,
         """
