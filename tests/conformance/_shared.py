@@ -5,9 +5,14 @@ loop."""
 
 from __future__ import annotations
 
+import argparse
 import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+#: The repository (its ``src`` is what the scripts test by default).
+REPO = Path(__file__).resolve().parents[2]
 
 #: The start of a script's pytest plugin (its source, run in the child): it
 #: counts the event loops made, by class, in ``made``: asyncio's, and
@@ -86,3 +91,27 @@ def report(stock: dict[str, str], tether: dict[str, str]) -> int:
         print(f"did not run on tether's loop: {name}")
     print(f"{len(tether)} run, {len(only)} failed only on tether's loop")
     return 1 if only or missing or not tether else 0
+
+
+def sdist_parser(description: str, project: str, timeout: float) -> argparse.ArgumentParser:
+    """The command line of a script that runs `project`'s test suite from
+    its unpacked source distribution: ``sdist`` (it must have a ``tests/``
+    directory), optional test ``files``, ``--python``, ``--src`` and
+    ``--timeout`` (seconds per pytest run; `timeout` by default). A script
+    adds its own options before parsing."""
+
+    def sdist(text: str) -> Path:
+        path = Path(text)
+        if not (path / "tests").is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{path} has no tests/ directory (unpack {project}'s sdist there)"
+            )
+        return path
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("sdist", type=sdist, help=f"{project}'s unpacked source distribution")
+    parser.add_argument("files", nargs="*", help="test files to run (default: all)")
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--src", default=str(REPO / "src"))
+    parser.add_argument("--timeout", type=float, default=timeout)
+    return parser

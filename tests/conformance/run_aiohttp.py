@@ -48,16 +48,12 @@ those. The closing line is ``N run, N failed only on tether's loop``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from _shared import LOOP_COUNTER, report, run_pytest, summary
-
-REPO = Path(__file__).resolve().parents[2]
+from _shared import LOOP_COUNTER, report, run_pytest, sdist_parser, summary
 
 #: The plugin (module ``tether_aiohttp_suite``): installs tether's policy in
 #: the "tether" run, and counts the loops made in both.
@@ -147,17 +143,10 @@ def _run_chunk(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sdist", type=Path, help="aiohttp's unpacked source distribution")
-    parser.add_argument("files", nargs="*", help="test files to run (default: all)")
-    parser.add_argument("--python", default=sys.executable)
-    parser.add_argument("--src", default=str(REPO / "src"))
+    parser = sdist_parser(__doc__.splitlines()[0], "aiohttp", timeout=900)
     parser.add_argument("--chunks", type=int, default=4)
-    parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     tests = args.sdist / "tests"
-    if not tests.is_dir():
-        parser.error(f"{args.sdist} has no tests/ directory (unpack aiohttp's sdist there)")
     files = args.files or sorted(path.name for path in tests.glob("test_*.py"))
     chunks = [files[index :: args.chunks] for index in range(args.chunks)]
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,15 +37,11 @@ failed only on tether's loop``.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-from _shared import LOOP_COUNTER, report, run_pytest, summary
-
-REPO = Path(__file__).resolve().parents[2]
+from _shared import LOOP_COUNTER, report, run_pytest, sdist_parser, summary
 
 #: The plugin (module ``tether_uvloop_aio``): in the "tether" run it puts
 #: tether's loop into uvloop's asyncio test classes; in both it counts loops.
@@ -96,15 +92,7 @@ def _run(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sdist", type=Path, help="uvloop's unpacked source distribution")
-    parser.add_argument("files", nargs="*", help="test files to run (default: all)")
-    parser.add_argument("--python", default=sys.executable)
-    parser.add_argument("--src", default=str(REPO / "src"))
-    parser.add_argument("--timeout", type=float, default=600)
-    args = parser.parse_args()
-    if not (args.sdist / "tests").is_dir():
-        parser.error(f"{args.sdist} has no tests/ directory (unpack uvloop's sdist there)")
+    args = sdist_parser(__doc__.splitlines()[0], "uvloop", timeout=600).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "tether_uvloop_aio.py").write_text(_PLUGIN)
