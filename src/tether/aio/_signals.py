@@ -132,13 +132,12 @@ class SignalHandlers:
         self._claims.clear()
         self._claiming = True
         if not lowlevel.set_signal_listener(self.on_wakeup_signals):
-            lowlevel.set_signal_listener(None)
-            self._claiming = False
-            self._claims.clear()
+            self.segment_ending()
 
     def segment_ending(self) -> None:
-        """The loop's run ends: the numbers written so far go to the
-        listener (`set_signal_listener` drains them), then it stops."""
+        """The loop's run ends (or its run has no numbers to give): the
+        numbers written so far go to the listener (`set_signal_listener`
+        drains them), then it stops."""
         if self._claiming:
             lowlevel.set_signal_listener(None)
             self._claiming = False

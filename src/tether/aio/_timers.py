@@ -157,10 +157,15 @@ class TimerMethods:
         number, unless `time()` was replaced (test suites patch
         ``loop.time`` to fake time) or overridden: then the loop waits, as
         asyncio's does, for ``when - loop.time()`` seconds from now."""
-        if "time" not in self.__dict__ and type(self).time is TimerMethods.time:
+        if not self._time_replaced():
             return when
         self._watch_replaced_time()
         return self._clock.current_time() + (when - self.time())
+
+    def _time_replaced(self) -> bool:
+        """Whether ``time()`` is not the loop's own: patched on the loop
+        (test suites fake time that way) or overridden by a subclass."""
+        return "time" in self.__dict__ or type(self).time is not TimerMethods.time
 
     def _watch_replaced_time(self) -> None:
         """``time()`` is replaced: asyncio reads it at every iteration to
@@ -217,7 +222,7 @@ class _ReplacedTimeWatch(lowlevel.Instrument):
 
     def after_io_wait(self, timeout: float) -> None:
         loop = self.loop
-        if "time" not in loop.__dict__ and type(loop).time is TimerMethods.time:
+        if not loop._time_replaced():
             loop._drop_time_watch()
             return
         scope = loop._timer_scope
