@@ -5,6 +5,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import signal
+import sys
 import threading
 
 import pytest
@@ -371,3 +372,35 @@ def test_ctrl_c_after_the_main_task_was_cancelled_leaves_it_a_cancellation():
                 runner.run(main())
         except KeyboardInterrupt:  # would end the whole pytest session
             pytest.fail("run() took Ctrl-C for the cause of another task's cancel")
+
+
+def test_keyboard_interrupt_in_the_loops_own_code_is_raised_by_run():
+    # A Ctrl-C can land in the loop's own code around the callbacks (as the
+    # code that runs a batch of them starts), not in a callback. It must
+    # come out of run() as the KeyboardInterrupt it is, as one raised by a
+    # callback does, not as a cancellation of the loop's tasks. (Simulated
+    # with a trace hook, raising it where a signal could be handled: on
+    # entry to the function that runs the batch.)
+    from tether.aio import _callbacks
+
+    target = _callbacks._run_entries.__code__
+    landed = []
+
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code is target and not landed:
+            landed.append(True)
+            raise KeyboardInterrupt
+        return None
+
+    async def main():
+        asyncio.get_running_loop().call_soon(lambda: None)
+        await asyncio.sleep(0.01)
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            aio.run(main())
+    finally:
+        sys.settrace(previous)
+    assert landed == [True]

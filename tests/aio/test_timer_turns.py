@@ -128,3 +128,41 @@ def test_cancelled_timers_leave_the_heap_once_they_are_most_of_it():
         assert fired == [0.01, 0.02, 0.03]
 
     aio.run(main())
+
+
+def test_a_due_timer_cancelled_as_the_loop_stops_is_not_kept():
+    # The timer task takes the due timers off the heap between two batches
+    # and runs them at its next step. A task in the same batch, stepped
+    # before it, cancels one of them and stops the loop (SystemExit): the
+    # timer task then puts back what it took, for the next run, except the
+    # cancelled timer, which must neither run nor stay in the heap (nor
+    # leave the count of cancelled timers in the heap below zero).
+    loop = aio.new_event_loop()
+    fired = []
+
+    async def main():
+        timer = loop.call_later(0.01, fired.append, "cancelled timer")
+        loop.call_later(0.01, fired.append, "other timer")
+        # Bare yields until the timer task has taken them off the heap
+        # (asyncio's `_scheduled` flag, which the loop clears then): this
+        # task, queued by its last yield, steps before the timer task, which
+        # that turn woke.
+        while timer._scheduled:
+            await asyncio.sleep(0)
+        timer.cancel()
+        raise SystemExit("stop here")
+
+    try:
+        try:
+            loop.run_until_complete(main())
+        except SystemExit:
+            pass
+        else:
+            raise AssertionError("SystemExit did not stop the loop")
+        assert fired == []
+        assert all(not timer.cancelled() for timer in loop._timers)
+        loop.run_until_complete(asyncio.sleep(0.02))
+        assert fired == ["other timer"]
+        assert loop._timer_cancelled_count == 0
+    finally:
+        loop.close()

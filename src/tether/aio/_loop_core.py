@@ -381,12 +381,34 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                     if not self._frozen:
                         self._main_waiting = True
                         await lowlevel.wait_task_rescheduled(self._abort_main_wait)
+                except tether.Cancelled:
+                    # The segment's nursery is cancelled: one of the loop's
+                    # own kernel tasks raised (a KeyboardInterrupt that
+                    # landed in a callback runner's own code), and its error
+                    # comes out of the nursery; or, in a hosted run, a scope
+                    # around it was cancelled. (Not the segment's error:
+                    # that would raise Cancelled from run_forever in place
+                    # of the task's error.)
+                    self._freeze()
+                    raise
                 except BaseException as exc:
                     # KeyboardInterrupt, delivered by the kernel to the main
                     # task: stop the loop and raise it from run_forever.
                     self._segment_failed(exc)
                     self._freeze()
                 nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            stop, rest = group.split((KeyboardInterrupt, SystemExit))
+            if stop is None or rest is not None:
+                raise
+            # Only a KeyboardInterrupt or SystemExit, raised in the loop's
+            # own code in one of its kernel tasks: run_forever raises it
+            # alone, as it does one raised by a callback (see `_freeze`).
+            leaf: BaseException = stop
+            while isinstance(leaf, BaseExceptionGroup):
+                leaf = leaf.exceptions[0]
+            self._segment_failed(leaf)
+            del stop, rest, leaf
         finally:
             with self._lock:
                 self._token = None

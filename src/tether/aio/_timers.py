@@ -275,8 +275,12 @@ async def run_timers(loop: LoopCore, due: list[Any]) -> None:
                 # or SystemExit): they stay due, for the next run. (The
                 # heap is read now: a rebuild replaces the list.)
                 for timer in due:
-                    timer._scheduled = True
-                    heapq.heappush(loop._timers, timer)
+                    if not timer._cancelled:
+                        # (One cancelled since it was taken off the heap is
+                        # not put back: it was not counted among the
+                        # cancelled timers in the heap.)
+                        timer._scheduled = True
+                        heapq.heappush(loop._timers, timer)
             else:
                 run_callbacks(loop, due)
             # (Not kept by this frame until the next timer.)
