@@ -275,6 +275,7 @@ def test_code_of_no_task_inside_a_step_is_refused_with_the_face_reason():
         state = lowlevel.current_stepping_state()
         me = state.current_task
         refused = []
+        watch_set = lowlevel.FdWatchSet()
         state.no_task_stepping = me
         state.no_task_reason = "a face's callback"
         state.current_task = None
@@ -283,6 +284,7 @@ def test_code_of_no_task_inside_a_step_is_refused_with_the_face_reason():
                 lowlevel.current_task,
                 lambda: tether.CancelScope().__enter__(),
                 lambda: tether.sleep(1).send(None),
+                lambda: watch_set.wait().send(None),
             ):
                 with pytest.raises(RuntimeError) as info:
                     needs_a_task()
@@ -293,7 +295,8 @@ def test_code_of_no_task_inside_a_step_is_refused_with_the_face_reason():
             state.current_task = me
             state.no_task_reason = None
             state.no_task_stepping = None
-        assert refused == ["must be called from inside a tether task (a face's callback)"] * 3
+        assert refused == ["must be called from inside a tether task (a face's callback)"] * 4
+        watch_set.close()
         assert [info.state for info in tree.tasks() if info.task is me] == ["running"]
         # Put back, the same calls work, and the error outside a task has
         # no reason again.

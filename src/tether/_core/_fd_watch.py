@@ -32,7 +32,7 @@ import outcome
 
 from ._exceptions import BusyResourceError, ClosedResourceError
 from ._io import _READ_BIT, _WRITE_BIT
-from ._run_context import GLOBAL_RUN_CONTEXT, current_runner
+from ._run_context import GLOBAL_RUN_CONTEXT, current_runner, outside_task_error
 from ._traps import Abort, WaitTaskRescheduled, checkpoint
 
 if TYPE_CHECKING:
@@ -146,11 +146,19 @@ class FdWatchSet:
         still checks for cancellation and yields.
 
         Raises `BusyResourceError` if another task is waiting on this set,
-        `ClosedResourceError` if it is (or gets) closed.
+        `ClosedResourceError` if it is (or gets) closed, `RuntimeError`
+        outside a task (in code a face runs for no task, such as a
+        tether.aio loop callback).
 
         (A generator-based coroutine, as the kernel's checkpoints are: an
         event loop's watcher calls it once per wakeup, and this costs one
         frame instead of two.)"""
+        runner = GLOBAL_RUN_CONTEXT.runner
+        task = runner.current_task
+        if task is None:
+            # (Code of no task, which a face runs in the middle of a step:
+            # it could not block, and no task would be woken.)
+            raise outside_task_error(runner)
         if self._closed:
             yield from checkpoint()
             raise ClosedResourceError("this FdWatchSet was closed")
@@ -160,7 +168,8 @@ class FdWatchSet:
         if self._ready:
             yield from checkpoint()
         else:
-            self._task = GLOBAL_RUN_CONTEXT.runner.current_task
+            self._task = task
+            del task, runner
             next_send = yield self._trap
             if type(next_send) is not outcome.Value:
                 try:
