@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import gc
 import signal
 import sys
 import threading
+import weakref
 
 import pytest
 
@@ -404,3 +406,20 @@ def test_keyboard_interrupt_in_the_loops_own_code_is_raised_by_run():
     finally:
         sys.settrace(previous)
     assert landed == [True]
+
+
+def test_a_loop_run_hosted_is_freed_once_closed():
+    # run_hosted closes its loop; nothing of the host run (which goes on)
+    # keeps it afterwards.
+    refs = []
+
+    async def hosted():
+        refs.append(weakref.ref(asyncio.get_running_loop()))
+        await asyncio.sleep(0)
+
+    async def main():
+        await aio.run_hosted(hosted())
+        gc.collect()
+        return refs[0]() is None
+
+    assert tether.run(main) is True

@@ -4,7 +4,9 @@ import asyncio
 import contextvars
 import gc
 import threading
+import time
 import types
+import weakref
 
 import pytest
 
@@ -570,3 +572,44 @@ def test_an_exception_returned_by_a_task_is_its_value_not_its_error():
 
     result = tether.run(main)
     assert isinstance(result, KeyError) and result.args == ("returned, not raised",)
+
+
+def test_the_run_loop_keeps_nothing_alive_while_it_waits_or_after_a_callback():
+    # While the run waits for I/O, the kernel's own frame holds neither the
+    # last task it stepped (a task that has ended is freed) nor what that
+    # step was sent and yielded; and it drops a run_sync_soon callback once
+    # it has run it, with what the callback refers to.
+    class Payload:
+        pass
+
+    refs = {}
+    child_done = threading.Event()
+
+    async def child():
+        refs["child"] = weakref.ref(lowlevel.current_task())
+        payload = Payload()
+        refs["payload"] = weakref.ref(payload)
+        # The last call before the run goes idle: a bound method of an
+        # object nothing else keeps.
+        lowlevel.current_tether_token().run_sync_soon(payload.__init__)
+        child_done.set()
+
+    def look_while_the_run_waits():
+        # (In a worker thread, while the run is idle: the main task waits
+        # for this thread, the child's step was the last, and the callback
+        # runs before the run waits.)
+        child_done.wait(10)
+        deadline = time.monotonic() + 10
+        while True:
+            gc.collect()
+            alive = {name: ref() is not None for name, ref in refs.items()}
+            if not any(alive.values()) or time.monotonic() > deadline:
+                return alive
+            time.sleep(0.01)
+
+    async def main():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(child)
+            return await tether.to_thread.run_sync(look_while_the_run_waits)
+
+    assert tether.run(main) == {"child": False, "payload": False}

@@ -532,6 +532,8 @@ class Runner:
         # Whether the last turn ran ready hooks (see step 4).
         hooks_ran = False
         spare: list[Task] = []
+        sync_fn: Callable[..., object] | None
+        args: tuple[Any, ...] | None
         while self.init_task_outcome is None:
             # 1. Wait for I/O (skipped when tasks are runnable and nothing could
             # become ready: cross-thread callbacks land in the entry queue,
@@ -565,6 +567,9 @@ class Runner:
                 if instruments and "before_io_wait" in instruments:
                     # (Instruments see a day at most, as in trio.)
                     instruments.call("before_io_wait", min(timeout, _MAX_TIMEOUT))
+                # (Nor, while it waits, the last task stepped and what it
+                # was sent and yielded.)
+                task = msg = next_send = None
                 events = yield timeout
                 entry_queue.loop_may_sleep = False
                 if instruments and "after_io_wait" in instruments:
@@ -587,6 +592,9 @@ class Runner:
                         sync_fn(*args)
                     except BaseException as exc:
                         self.crash(exc, f"run_sync_soon callback {sync_fn!r} raised")
+                # (This frame lives as long as the run: it keeps no callback,
+                # nor what the callback refers to, until the next one.)
+                sync_fn = args = None
 
             # Nothing happened for the whole timeout: wake idle waiters or
             # jump a mock clock forward.
