@@ -925,3 +925,54 @@ def test_the_first_retrieval_of_a_cancelled_tasks_outcome_gets_its_own_error():
 
     assert end_cancelled(None) == (True, ("inside",))
     assert end_cancelled(aio.new_event_loop) == (True, ("inside",))
+
+
+@pytest.mark.parametrize("where", ["callback", "task"])
+def test_nothing_more_runs_after_a_system_exit_until_the_loop_runs_again(where):
+    # A SystemExit (or KeyboardInterrupt) raised by a callback or a task
+    # leaves run_until_complete at once, as on asyncio: the task steps and
+    # callbacks queued behind it do not run; they run, in the same order,
+    # when the loop runs again.
+    def story(new_loop):
+        log = []
+        exiting = []
+
+        async def other():
+            log.append("other task steps")
+            await asyncio.sleep(0)
+            log.append("other task steps again")
+
+        async def exits():
+            log.append("task exits")
+            raise SystemExit(4)
+
+        def exit_now():
+            log.append("callback exits")
+            raise SystemExit(4)
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            if where == "callback":
+                loop.call_soon(exit_now)
+            else:
+                exiting.append(loop.create_task(exits()))
+            other_task = loop.create_task(other())
+            loop.call_soon(log.append, "later callback")
+            await asyncio.sleep(0)
+            log.append("main goes on")
+            await other_task
+
+        loop = new_loop()
+        try:
+            main_task = loop.create_task(main())
+            with pytest.raises(SystemExit):
+                loop.run_until_complete(main_task)
+            log.append("-- stopped --")
+            loop.run_until_complete(main_task)
+        finally:
+            loop.close()
+        return log
+
+    expected = story(asyncio.new_event_loop)
+    assert expected[: expected.index("-- stopped --")] == [f"{where} exits"]
+    assert story(aio.new_event_loop) == expected

@@ -462,8 +462,10 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         return lowlevel.Abort.SUCCEEDED
 
     def _freeze(self) -> None:
-        """End the segment (runs between two kernel batches, from the entry
-        queue; see the module docstring)."""
+        """End the segment (see the module docstring): from the entry queue,
+        between two kernel batches, for `stop()` and the end of
+        `run_until_complete`; at once for a KeyboardInterrupt or SystemExit
+        (`_segment_failed`)."""
         if self._frozen or self._nursery is None:
             return
         self._frozen = True
@@ -479,15 +481,16 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
 
     def _segment_failed(self, error: BaseException) -> None:
         """A KeyboardInterrupt or SystemExit escaped a task or callback: stop
-        and raise it from `run_forever`."""
+        and raise it from `run_forever`.
+
+        The loop freezes at once, in the middle of the kernel's batch, as
+        asyncio's loop stops in the middle of its iteration (the error
+        leaves ``run_forever`` from the callback or task step that raised
+        it): the task steps and callbacks left in the batch do not run, and
+        stay queued for the next run."""
         if self._segment_error is None:
             self._segment_error = error
-        token = self._token
-        if token is not None and not self._frozen:
-            try:
-                token.run_sync_soon(self._freeze, idempotent=True)
-            except RunFinishedError:
-                pass
+        self._freeze()
 
     # -- tasks -----------------------------------------------------------------
 
