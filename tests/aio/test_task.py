@@ -969,6 +969,9 @@ def test_nothing_more_runs_after_a_system_exit_until_the_loop_runs_again(where):
                 loop.run_until_complete(main_task)
             log.append("-- stopped --")
             loop.run_until_complete(main_task)
+            for task in exiting:
+                # (Retrieved: its error is not reported as never retrieved.)
+                assert isinstance(task.exception(), SystemExit)
         finally:
             loop.close()
         return log
