@@ -24,8 +24,10 @@ What asyncio keeps at loop level (tasks, callbacks, timers, readers, futures,
 worker-thread jobs) stays at loop level here: it survives from one segment to
 the next. At a segment's end (`stop()`, or `run_until_complete`'s future is
 done), the loop *freezes* between two kernel batches, as asyncio stops between
-two iterations: then its kernel tasks leave the kernel instead of running user
-code (an aio task waiting for a future keeps waiting, detached; one that could
+two iterations (after a KeyboardInterrupt or SystemExit from a callback or
+task, at once, as asyncio stops in the middle of one): then its kernel tasks
+leave the kernel instead of running user code (an aio task waiting for a
+future keeps waiting, detached; one that could
 run is queued with the value it would have been resumed with; an unrun batch
 of callbacks is queued), the root nursery is cancelled and the segment ends.
 The next segment starts from the queue. An aio task inside tether-native
