@@ -395,9 +395,9 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                     raise
                 except BaseException as exc:
                     # KeyboardInterrupt, delivered by the kernel to the main
-                    # task: stop the loop and raise it from run_forever.
+                    # task: stop the loop (it freezes) and raise it from
+                    # run_forever.
                     self._segment_failed(exc)
-                    self._freeze()
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             stop, rest = group.split((KeyboardInterrupt, SystemExit))
