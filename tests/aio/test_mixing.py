@@ -685,6 +685,29 @@ def test_an_eager_stdlib_task_started_from_a_callback_is_refused_too():
     run_virtual(main())
 
 
+@pytest.mark.skipif(not hasattr(asyncio, "eager_task_factory"), reason="eager tasks: 3.12+")
+def test_an_eager_task_factory_does_not_lend_the_calling_task_to_the_new_task():
+    # With asyncio.eager_task_factory, create_task() runs the new (standard-
+    # library) task's first step inside the call, in the middle of the
+    # calling task's step. A cancel scope entered there is refused, as in
+    # the task's later steps, instead of landing on the calling task, whose
+    # sleep its deadline would then cancel.
+    async def child():
+        with tether.move_on_after(0.5):
+            await asyncio.sleep(10)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(asyncio.eager_task_factory)
+        task = asyncio.create_task(child())
+        with pytest.raises(RuntimeError, match="callback of a tether.aio loop"):
+            await task
+        await asyncio.sleep(1)
+        return "the caller slept on"
+
+    assert run_virtual(main()) == "the caller slept on"
+
+
 def test_waiting_for_an_fd_in_a_stdlib_task_is_refused_and_leaves_the_fd_free():
     # Before, the kernel task running the loop's callbacks became the fd's
     # waiter, and a tether task waiting on it later got BusyResourceError.

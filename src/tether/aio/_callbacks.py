@@ -20,13 +20,15 @@ import reprlib
 from asyncio import events
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .. import lowlevel
     from ._loop_core import LoopCore
 
 logger = logging.getLogger("asyncio")
+
+R = TypeVar("R")
 
 
 class CountingHook:
@@ -212,26 +214,34 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     afterwards.
 
     Callbacks belong to no kernel task, and neither do the steps of the
-    standard library's C tasks, which they include: while they run, the
-    kernel has no current task (`SteppingState.current_task`), so that
+    standard library's C tasks, which they include: they run as code of no
+    task (`call_outside_task`)."""
+    call_outside_task(loop._kernel, _run_entries, loop, entries)
+
+
+def call_outside_task(kernel: Any, function: Callable[..., R], *args: Any) -> R:
+    """``function(*args)``, run as code of no kernel task: while it runs,
+    the kernel has no current task (`SteppingState.current_task`), so that
     tether-native code there gets a `RuntimeError` that says why (a cancel
-    scope entered there would otherwise belong to the kernel task running
-    the batch, and its deadline would cancel that task)."""
-    kernel: Any = loop._kernel
-    runner = kernel.current_task
+    scope entered there would otherwise belong to the kernel task being
+    stepped, `kernel.current_task`, and its deadline would cancel that
+    task). For the loop's callbacks, and for a task factory, which may
+    start a standard-library task eagerly (its first step runs inside the
+    factory's call)."""
+    stepped = kernel.current_task
     reason = kernel.no_task_reason
     stepping = kernel.no_task_stepping
     try:
         # (Set inside the block: a Ctrl-C between two of these assignments
         # still puts everything back.)
-        kernel.no_task_stepping = runner
+        kernel.no_task_stepping = stepped
         kernel.no_task_reason = OUTSIDE_TASK_REASON
         kernel.current_task = None
-        _run_entries(loop, entries)
+        return function(*args)
     finally:
         kernel.no_task_reason = reason
         kernel.no_task_stepping = stepping
-        kernel.current_task = runner
+        kernel.current_task = stepped
 
 
 def _run_entries(loop: LoopCore, entries: list[QueuedCallback]) -> None:

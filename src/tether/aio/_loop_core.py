@@ -53,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import functools
 import logging
 import os
 import sys
@@ -75,6 +76,7 @@ from ._callbacks import (
     CallbackBatch,
     LoopCallback,
     QueuedCallback,
+    call_outside_task,
     requeue_callbacks,
     run_callbacks,
 )
@@ -384,13 +386,10 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                         self._main_waiting = True
                         await lowlevel.wait_task_rescheduled(self._abort_main_wait)
                 except tether.Cancelled:
-                    # The segment's nursery is cancelled: one of the loop's
-                    # own kernel tasks raised (a KeyboardInterrupt that
-                    # landed in a callback runner's own code), and its error
-                    # comes out of the nursery; or, in a hosted run, a scope
-                    # around it was cancelled. (Not the segment's error:
-                    # that would raise Cancelled from run_forever in place
-                    # of the task's error.)
+                    # One of the loop's own kernel tasks raised (a Ctrl-C in
+                    # a callback runner's own code; its error comes out of
+                    # the nursery), or a scope around a hosted run was
+                    # cancelled: not the segment's error.
                     self._freeze()
                     raise
                 except BaseException as exc:
@@ -533,10 +532,17 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
             # (new_task raises the closed loop's RuntimeError itself.)
             return new_task(coro, self, name, context)
         self._check_closed()
-        if context is None:
-            task = self._task_factory(self, coro)
+        factory = self._task_factory
+        if context is not None:
+            factory = functools.partial(factory, context=context)
+        if kernel is not None and kernel.current_task is not None:
+            # In a task's step, the factory runs as code of no task: if it
+            # starts a standard-library task eagerly, tether-native code in
+            # that first step is refused (as in its later steps, which run
+            # as callbacks) instead of acting for the calling task.
+            task = call_outside_task(kernel, factory, self, coro)
         else:
-            task = self._task_factory(self, coro, context=context)
+            task = factory(self, coro)
         if name is not None:
             task.set_name(name)
         return task  # type: ignore[no-any-return]
