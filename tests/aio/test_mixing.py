@@ -615,7 +615,7 @@ def test_a_cancel_scope_in_a_stdlib_task_is_refused_and_the_loop_survives():
 
     async def main():
         task = _stdlib_task(handler())
-        with pytest.raises(RuntimeError, match="standard-library asyncio.Task") as info:
+        with pytest.raises(RuntimeError, match=r"standard-library asyncio\.Task") as info:
             await task
         await asyncio.sleep(2)  # (past the scope's deadline)
         return str(info.value)
@@ -677,9 +677,11 @@ def test_an_eager_stdlib_task_started_from_a_callback_is_refused_too():
     async def main():
         loop = asyncio.get_running_loop()
         made = loop.create_future()
-        loop.call_soon(lambda: made.set_result(asyncio.Task(handler(), loop=loop, eager_start=True)))
+        loop.call_soon(
+            lambda: made.set_result(asyncio.Task(handler(), loop=loop, eager_start=True))
+        )
         task = await made
-        with pytest.raises(RuntimeError, match="callback of a tether.aio loop"):
+        with pytest.raises(RuntimeError, match=r"callback of a tether\.aio loop"):
             await task
 
     run_virtual(main())
@@ -700,7 +702,7 @@ def test_an_eager_task_factory_does_not_lend_the_calling_task_to_the_new_task():
         loop = asyncio.get_running_loop()
         loop.set_task_factory(asyncio.eager_task_factory)
         task = asyncio.create_task(child())
-        with pytest.raises(RuntimeError, match="callback of a tether.aio loop"):
+        with pytest.raises(RuntimeError, match=r"runs in the loop's task factory"):
             await task
         await asyncio.sleep(1)
         return "the caller slept on"
@@ -714,7 +716,7 @@ def test_waiting_for_an_fd_in_a_stdlib_task_is_refused_and_leaves_the_fd_free():
     async def main():
         a, b = socket.socketpair()
         with a, b:
-            with pytest.raises(RuntimeError, match="callback of a tether.aio loop"):
+            with pytest.raises(RuntimeError, match=r"callback of a tether\.aio loop"):
                 await _stdlib_task(tether.lowlevel.wait_readable(a))
             b.send(b"x")
             await aio.create_task(tether.lowlevel.wait_readable(a))
@@ -801,3 +803,33 @@ def _stock_asyncio_error(coroutine_function):
     except RuntimeError as exc:
         return str(exc)
     raise AssertionError("no error")
+
+
+def test_a_task_with_an_open_tether_nursery_when_the_loop_stops_ends_cancelled():
+    # The loop stops while an aio task waits inside `async with
+    # tether.open_nursery()`, with a child in it. The task cannot leave the
+    # kernel there: the end of the run cancels the child and the body, the
+    # nursery exits, and the task ends cancelled. (It used to be woken by
+    # the nursery's exit as if at an asyncio await, left the kernel with the
+    # nursery still open, and the run failed with "Nursery stack
+    # corrupted".)
+    loop = aio.new_event_loop()
+    reached = []
+
+    async def holder():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(tether.sleep, 10)
+            reached.append("waiting")
+            await tether.sleep(10)
+
+    async def main():
+        task = loop.create_task(holder())
+        await asyncio.sleep(0.01)
+        return task
+
+    try:
+        task = loop.run_until_complete(main())
+        assert reached == ["waiting"]
+        assert task.cancelled()
+    finally:
+        loop.close()

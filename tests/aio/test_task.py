@@ -979,3 +979,64 @@ def test_nothing_more_runs_after_a_system_exit_until_the_loop_runs_again(where):
     expected = story(asyncio.new_event_loop)
     assert expected[: expected.index("-- stopped --")] == [f"{where} exits"]
     assert story(aio.new_event_loop) == expected
+
+
+@pytest.mark.timeout(15)
+def test_an_error_in_the_loops_own_code_after_a_system_exit_leaves_the_loop_usable():
+    # A callback raises SystemExit, and while the loop stops, the loop's own
+    # code fails (simulated with a trace hook: a callback runner putting its
+    # batch back for the next run raises). run_until_complete raises the
+    # SystemExit, with the failure as its context; nothing of it is kept
+    # for the next run, which runs normally. (The SystemExit used to stay
+    # recorded, and the next run spun, putting its due timers back on the
+    # heap again and again.)
+    from tether.aio import _callbacks, _loop_core
+
+    target = _callbacks.requeue_callbacks.__code__
+    runner_code = _loop_core.LoopCore._run_callbacks.__code__
+    failed = []
+
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code is target and not failed:
+            if frame.f_back is not None and frame.f_back.f_code is runner_code:
+                failed.append(True)
+                raise RuntimeError("the loop's own code failed")
+        return None
+
+    log = []
+    pending = []
+
+    def exit_now():
+        raise SystemExit(5)
+
+    async def first():
+        loop.call_soon(exit_now)
+        # (A task queued in between: the next callback goes to another
+        # batch, run by another runner.)
+        pending.append(loop.create_task(asyncio.sleep(0)))
+        loop.call_soon(log.append, "callback")
+        await asyncio.sleep(0.01)
+
+    async def second():
+        loop.call_later(0.01, log.append, "timer")
+        await asyncio.sleep(0.05)
+        return "second done"
+
+    loop = aio.new_event_loop()
+    try:
+        previous = sys.gettrace()
+        sys.settrace(tracer)
+        try:
+            with pytest.raises(SystemExit) as info:
+                loop.run_until_complete(first())
+        finally:
+            sys.settrace(previous)
+        assert failed == [True]
+        assert info.value.code == 5
+        context = info.value.__context__
+        assert isinstance(context, BaseExceptionGroup)
+        assert context.subgroup(RuntimeError) is not None
+        assert loop.run_until_complete(second()) == "second done"
+        assert "timer" in log
+    finally:
+        loop.close()

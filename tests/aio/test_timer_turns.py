@@ -9,6 +9,10 @@ that fall due in the meantime."""
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
+
+import pytest
 
 from tether import aio
 
@@ -164,5 +168,56 @@ def test_a_due_timer_cancelled_as_the_loop_stops_is_not_kept():
         loop.run_until_complete(asyncio.sleep(0.02))
         assert fired == ["other timer"]
         assert loop._timer_cancelled_count == 0
+    finally:
+        loop.close()
+
+
+def test_due_timers_survive_an_error_in_the_loops_own_code():
+    # An error in the loop's own code (simulated with a trace hook, on entry
+    # to the function that runs a batch of callbacks) ends the run through
+    # the loop's nursery, which cancels the timer task. Woken by that, it
+    # has just taken the timers due by then off the heap: they go back on
+    # it, and run when the loop runs again.
+    from tether.aio import _callbacks
+
+    target = _callbacks._run_entries.__code__
+    fired = []
+
+    def trigger():
+        fired.append("never")
+
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code is target:
+            entries = frame.f_locals["entries"]
+            if any(getattr(entry, "_callback", None) is trigger for entry in entries):
+                raise RuntimeError("the loop's own code failed")
+        return None
+
+    loop = aio.new_event_loop()
+
+    async def main():
+        loop.call_later(0.005, fired.append, "timer")
+        await asyncio.sleep(0)
+        # One batch during which the timer falls due; then one in which the
+        # error happens.
+        loop.call_soon(time.sleep, 0.02)
+        await asyncio.sleep(0)
+        loop.call_soon(trigger)
+        await asyncio.sleep(0.1)
+        return "main done"
+
+    try:
+        main_task = loop.create_task(main())
+        previous = sys.gettrace()
+        sys.settrace(tracer)
+        try:
+            with pytest.raises(ExceptionGroup) as info:
+                loop.run_until_complete(main_task)
+        finally:
+            sys.settrace(previous)
+        assert info.group_contains(RuntimeError, match="the loop's own code failed")
+        assert fired == []
+        assert loop.run_until_complete(main_task) == "main done"
+        assert "timer" in fired
     finally:
         loop.close()

@@ -567,9 +567,9 @@ class Runner:
                 if instruments and "before_io_wait" in instruments:
                     # (Instruments see a day at most, as in trio.)
                     instruments.call("before_io_wait", min(timeout, _MAX_TIMEOUT))
-                # (Nor, while it waits, the last task stepped and what it
-                # was sent and yielded.)
-                task = msg = next_send = None
+                # (Nor, while it waits, the last task stepped, what it was
+                # sent and yielded, and its cancel status.)
+                task = msg = next_send = status = None
                 events = yield timeout
                 entry_queue.loop_may_sleep = False
                 if instruments and "after_io_wait" in instruments:

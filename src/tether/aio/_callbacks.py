@@ -22,8 +22,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import lowlevel
+
 if TYPE_CHECKING:
-    from .. import lowlevel
     from ._loop_core import LoopCore
 
 logger = logging.getLogger("asyncio")
@@ -178,6 +179,7 @@ def _describe_call(kind: str, callback: Any, args: Any) -> str:
     return f"<{kind} {name}({arguments})>"
 
 
+@lowlevel.enable_ki_protection
 def requeue_callbacks(remaining: Iterable[QueuedCallback], pending: deque[QueuedCallback]) -> None:
     """Put the entries of `remaining` (stored as in `CallbackBatch`: the rest
     of a batch, not run) back in the pending queue, each LoopCallback with
@@ -205,29 +207,58 @@ OUTSIDE_TASK_REASON = (
 )
 
 
+@lowlevel.enable_ki_protection
 def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     """Run the callbacks in `entries` (stored as in `CallbackBatch`; a list
     of Handles is such a list too), in order. An error in a callback goes
     to the loop's exception handler; a KeyboardInterrupt or SystemExit
     stops the loop (`LoopCore._segment_failed`), and the callbacks not run
-    yet go back to the pending queue. The caller empties `entries`
-    afterwards.
+    yet go back to the pending queue. `entries` is empty afterwards.
 
     Callbacks belong to no kernel task, and neither do the steps of the
     standard library's C tasks, which they include: they run as code of no
-    task (`call_outside_task`)."""
-    call_outside_task(loop._kernel, _run_entries, loop, entries)
+    task (`call_outside_task`).
+
+    A Ctrl-C is raised in a callback, as asyncio's loop would raise it, but
+    not in the loop's own code around them: this function is protected, so
+    there it is delivered to the segment's main task, which stops the loop
+    (`LoopCore._segment_failed`); `_run_entries`, which calls the
+    callbacks, is not (its own lines between two callbacks stop the loop as
+    a callback's error does)."""
+    try:
+        call_outside_task(loop._kernel, _run_entries, loop, entries)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # A Ctrl-C on entry to `_run_entries`, before its first line: none
+        # of the callbacks ran (it empties `entries` once it has run or
+        # requeued them all), so they all wait for the next run.
+        requeue_callbacks(entries, loop._pending)
+        entries.clear()
+        loop._segment_failed(exc)
 
 
-def call_outside_task(kernel: Any, function: Callable[..., R], *args: Any) -> R:
+#: Why tether-native code cannot run in a task factory called from a task.
+FACTORY_REASON = (
+    "this runs in the loop's task factory (loop.set_task_factory), which the "
+    "loop calls as code of no task: a factory may start a standard-library "
+    "task eagerly, such as asyncio.eager_task_factory, and run its first step "
+    "inside the call, which would otherwise act for the task calling "
+    "create_task(); tether-native code (cancel scopes, nurseries, "
+    "tether.sleep...) needs a tether.aio task, made on a loop without such a "
+    "factory"
+)
+
+
+def call_outside_task(
+    kernel: Any, function: Callable[..., R], *args: Any, why: str = OUTSIDE_TASK_REASON
+) -> R:
     """``function(*args)``, run as code of no kernel task: while it runs,
     the kernel has no current task (`SteppingState.current_task`), so that
     tether-native code there gets a `RuntimeError` that says why (a cancel
     scope entered there would otherwise belong to the kernel task being
     stepped, `kernel.current_task`, and its deadline would cancel that
-    task). For the loop's callbacks, and for a task factory, which may
-    start a standard-library task eagerly (its first step runs inside the
-    factory's call)."""
+    task); such code gets `why` in its error. For the loop's callbacks,
+    and for a task factory, which may start a standard-library task eagerly
+    (its first step runs inside the factory's call)."""
     stepped = kernel.current_task
     reason = kernel.no_task_reason
     stepping = kernel.no_task_stepping
@@ -235,7 +266,7 @@ def call_outside_task(kernel: Any, function: Callable[..., R], *args: Any) -> R:
         # (Set inside the block: a Ctrl-C between two of these assignments
         # still puts everything back.)
         kernel.no_task_stepping = stepped
-        kernel.no_task_reason = OUTSIDE_TASK_REASON
+        kernel.no_task_reason = why
         kernel.current_task = None
         return function(*args)
     finally:
@@ -244,6 +275,7 @@ def call_outside_task(kernel: Any, function: Callable[..., R], *args: Any) -> R:
         kernel.current_task = stepped
 
 
+@lowlevel.disable_ki_protection
 def _run_entries(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     """`run_callbacks`, with the kernel's current task set aside."""
     # A frame that outlives a callback, in the traceback of an error the
@@ -257,54 +289,56 @@ def _run_entries(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     # does (for the handle's source traceback in error reports), and only
     # then times each callback.
     debug = loop._debug
-    for handle in items:
-        if type(handle) is LoopCallback:
-            # The loop's own done callbacks, run without a Handle; the next
-            # entry is the argument.
-            arg = next(items)
+    try:
+        for handle in items:
+            if type(handle) is LoopCallback:
+                # The loop's own done callbacks, run without a Handle; the
+                # next entry is the argument.
+                arg = next(items)
+                if debug:
+                    start = loop.time()
+                try:
+                    if handle is CONTEXT_CALL:
+                        # A standard-library task's wakeup: `arg` is the
+                        # callback; its arguments and its context follow.
+                        args = next(items)
+                        next(items).run(arg, *args)
+                    else:
+                        handle.function(arg)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    loop.call_exception_handler(
+                        {"message": f"Exception in callback {handle!r}", "exception": exc}
+                    )
+                if debug:
+                    # (A stdlib task's wakeup is named by its callback, the
+                    # task's method.)
+                    warn_if_slow(loop, arg if handle is CONTEXT_CALL else handle, start)
+                handle = arg = args = None
+                continue
+            if handle._cancelled:
+                continue
             if debug:
+                loop._current_handle = handle
                 start = loop.time()
             try:
-                if handle is CONTEXT_CALL:
-                    # A standard-library task's wakeup: `arg` is the
-                    # callback; its arguments and its context follow.
-                    args = next(items)
-                    next(items).run(arg, *args)
-                else:
-                    handle.function(arg)
-            except (SystemExit, KeyboardInterrupt) as exc:
-                loop._segment_failed(exc)
-                requeue_callbacks(items, loop._pending)
-                return
-            except BaseException as exc:
-                loop.call_exception_handler(
-                    {"message": f"Exception in callback {handle!r}", "exception": exc}
-                )
-            if debug:
-                # (A stdlib task's wakeup is named by its callback, the
-                # task's method.)
-                warn_if_slow(loop, arg if handle is CONTEXT_CALL else handle, start)
-            handle = arg = args = None
-            continue
-        if handle._cancelled:
-            continue
-        if debug:
-            loop._current_handle = handle
-            start = loop.time()
-        try:
-            handle._run()
-        except BaseException as exc:
-            # KeyboardInterrupt or SystemExit (Handle._run reports the rest):
-            # stop, and keep the callbacks not run yet.
-            loop._segment_failed(exc)
-            requeue_callbacks(items, loop._pending)
-            return
-        finally:
-            if debug:
-                loop._current_handle = None
-                warn_if_slow(loop, handle, start)
-            handle = arg = None
-    handle = None
+                # (Handle._run reports every error but these two.)
+                handle._run()
+            finally:
+                if debug:
+                    loop._current_handle = None
+                    warn_if_slow(loop, handle, start)
+                handle = arg = None
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # From a callback, or a Ctrl-C that landed in this function's own
+        # lines (which are not protected: see `run_callbacks`): stop, and
+        # keep the callbacks not run yet, in order (first: they are kept even
+        # if stopping fails).
+        requeue_callbacks(items, loop._pending)
+        loop._segment_failed(exc)
+    handle = arg = args = None
+    entries.clear()
 
 
 def warn_if_slow(loop: LoopCore, what: Any, start: float) -> None:

@@ -73,6 +73,7 @@ from .. import RunFinishedError, lowlevel
 from ..abc import Clock
 from ._callbacks import (
     CONTEXT_CALL,
+    FACTORY_REASON,
     CallbackBatch,
     LoopCallback,
     QueuedCallback,
@@ -221,6 +222,11 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         set_running_loop(self)
         try:
             tether.run(self._run_segment, clock=self._clock)
+        except BaseException:
+            # A KeyboardInterrupt or SystemExit that stopped the segment first
+            # is raised, with this as its context (none stays for next time).
+            self._raise_segment_error()
+            raise
         finally:
             self._detach_after_abnormal_exit()
             self._stopping = False
@@ -238,6 +244,9 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         set_running_loop(self)
         try:
             await self._run_segment()
+        except BaseException:
+            self._raise_segment_error()  # (see run_forever)
+            raise
         finally:
             self._stopping = False
             self._thread_id = None
@@ -386,10 +395,8 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                         self._main_waiting = True
                         await lowlevel.wait_task_rescheduled(self._abort_main_wait)
                 except tether.Cancelled:
-                    # One of the loop's own kernel tasks raised (a Ctrl-C in
-                    # a callback runner's own code; its error comes out of
-                    # the nursery), or a scope around a hosted run was
-                    # cancelled: not the segment's error.
+                    # One of the loop's own tasks raised (its error comes out
+                    # of the nursery), or an outer scope was cancelled.
                     self._freeze()
                     raise
                 except BaseException as exc:
@@ -399,17 +406,15 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                     self._segment_failed(exc)
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            stop, rest = group.split((KeyboardInterrupt, SystemExit))
-            if stop is None or rest is not None:
-                raise
-            # Only a KeyboardInterrupt or SystemExit, raised in the loop's
-            # own code in one of its kernel tasks: run_forever raises it
-            # alone, as it does one raised by a callback (see `_freeze`).
-            leaf: BaseException = stop
-            while isinstance(leaf, BaseExceptionGroup):
+            leaf: BaseException = group
+            while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
                 leaf = leaf.exceptions[0]
+            if not isinstance(leaf, KeyboardInterrupt | SystemExit):
+                raise
+            # A lone KeyboardInterrupt or SystemExit from the loop's own code:
+            # raised alone, as one from a callback (`_raise_segment_error`).
             self._segment_failed(leaf)
-            del stop, rest, leaf
+            del leaf
         finally:
             with self._lock:
                 self._token = None
@@ -435,7 +440,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
 
     def _detach_after_abnormal_exit(self) -> None:
         """After a run that ended without freezing (an exception escaped the
-        kernel, such as a KeyboardInterrupt raised inside the loop's own
+        kernel: an internal error, a Ctrl-C in the kernel's unprotected
         code), leave no task attached to a kernel task that is gone. A task
         waiting for a future keeps waiting; any other is resumed with
         `CancelledError` when the loop runs again."""
@@ -480,15 +485,12 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
             self._main_waiting = False
             lowlevel.reschedule(self._main_ktask)  # type: ignore[arg-type]
 
+    @lowlevel.enable_ki_protection
     def _segment_failed(self, error: BaseException) -> None:
         """A KeyboardInterrupt or SystemExit escaped a task or callback: stop
-        and raise it from `run_forever`.
-
-        The loop freezes at once, in the middle of the kernel's batch, as
-        asyncio's loop stops in the middle of its iteration (the error
-        leaves ``run_forever`` from the callback or task step that raised
-        it): the task steps and callbacks left in the batch do not run, and
-        stay queued for the next run."""
+        and raise it from `run_forever`. The loop freezes at once, mid-batch,
+        as asyncio's stops mid-iteration: the task steps and callbacks left
+        in the batch do not run; they stay queued for the next run."""
         if self._segment_error is None:
             self._segment_error = error
         self._freeze()
@@ -536,11 +538,9 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         if context is not None:
             factory = functools.partial(factory, context=context)
         if kernel is not None and kernel.current_task is not None:
-            # In a task's step, the factory runs as code of no task: if it
-            # starts a standard-library task eagerly, tether-native code in
-            # that first step is refused (as in its later steps, which run
-            # as callbacks) instead of acting for the calling task.
-            task = call_outside_task(kernel, factory, self, coro)
+            # In a task's step the factory runs as code of no task: a task it
+            # starts eagerly runs its first step there, not as the caller.
+            task = call_outside_task(kernel, factory, self, coro, why=FACTORY_REASON)
         else:
             task = factory(self, coro)
         if name is not None:
@@ -667,6 +667,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
             self._open_batch = batch
         batch.add(item)
 
+    @lowlevel.enable_ki_protection
     async def _run_callbacks(self, batch: CallbackBatch) -> None:
         """A callback runner: runs its batch each time it is given one."""
         batch.runner = lowlevel.current_task()

@@ -269,7 +269,10 @@ class Selector:
 
     # -- the watcher -----------------------------------------------------------
 
+    @lowlevel.enable_ki_protection
     async def _watch_ready(self, scope: tether.CancelScope, watch_set: Any) -> None:
+        # (Protected: a Ctrl-C in the watcher's own lines goes to the
+        # segment's main task, which stops the loop; `_run_ready` is not.)
         loop = self._loop
         wait = watch_set.wait
         with scope:

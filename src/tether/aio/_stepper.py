@@ -232,19 +232,20 @@ class _Stepper:
                 # out of the kernel's wait), or already queued by the
                 # future's wakeup.
                 return _TASK_EXIT
-            if error is not None and isinstance(error, Cancelled):
-                # At a bare-yield checkpoint when the segment's nursery was
-                # cancelled: it resumes normally next time.
-                task._set_resume(None, None)
-                task._queue()
-                return _TASK_EXIT
-            if not (type(value) is outcome.Error and isinstance(value.error, Cancelled)):
+            if task._aio_point:
+                if error is not None and isinstance(error, Cancelled):
+                    # At a bare-yield checkpoint when the segment's nursery
+                    # was cancelled: it resumes normally next time.
+                    error = None
                 task._set_resume(value, error)
                 task._queue()
                 return _TASK_EXIT
-            # Otherwise a tether-native wait was cancelled by the end of the
-            # segment: the task cannot leave the kernel in the middle of
-            # tether code, so it unwinds with the kernel's Cancelled.
+            # Otherwise it waited in tether-native code (a tether.sleep, a
+            # nursery's exit...), woken by the end of the segment or not: it
+            # cannot leave the kernel in the middle of tether code, so it
+            # goes on here, and unwinds with the kernel's Cancelled at its
+            # next tether checkpoint (the segment's nursery is cancelled),
+            # or leaves at its next asyncio-level await.
         task._task_state = RUNNING
         interrupt = getattr(task, "_interrupt", None)
         if interrupt is not None:
@@ -397,9 +398,13 @@ def _finish(task: Task[Any], loop: LoopCore, value: Any, exc: BaseException | No
         # kept error has it; a later retrieval gets a CancelledError
         # without one, as on asyncio.)
         Future.cancel(task)
-    elif isinstance(exc, Cancelled):
-        # A trio-style scope around this task's code was cancelled and the
-        # kernel's Cancelled reached the top of the task.
+    elif isinstance(exc, Cancelled) or (
+        isinstance(exc, BaseExceptionGroup) and exc.split(Cancelled)[1] is None
+    ):
+        # A trio-style scope around this task's code was cancelled (or the
+        # segment ended while it was in tether-native code) and the kernel's
+        # Cancelled reached the top of the task: alone, or from a nursery
+        # it had open, grouped with its children's.
         Future.cancel(task)
     elif isinstance(exc, KeyboardInterrupt | SystemExit):
         Future.set_exception(task, exc)

@@ -255,6 +255,7 @@ def pop_due_timers(loop: LoopCore) -> list[Any]:
     return due
 
 
+@lowlevel.enable_ki_protection
 async def run_timers(loop: LoopCore, due: list[Any]) -> None:
     """The body of the loop's timer task, for one segment: runs the due
     timers in order, then sleeps until the next is due (woken early by
@@ -268,19 +269,37 @@ async def run_timers(loop: LoopCore, due: list[Any]) -> None:
     after what was queued before that, as asyncio runs due timers after the
     callbacks already ready; a timer made in the meantime, even one already
     due, waits for the next such check."""
+    try:
+        await _serve_timers(loop, due)
+    except BaseException:
+        # The segment's nursery was cancelled before the loop froze (one of
+        # the loop's own tasks raised): what was taken off the heap is due.
+        _put_back(loop, due)
+        raise
+
+
+def _put_back(loop: LoopCore, due: list[Any]) -> None:
+    """Put the due timers that have not run back on the heap, for the next
+    run, and empty `due`. (The heap is read now: a rebuild replaces the
+    list.)"""
+    for timer in due:
+        if not timer._cancelled:
+            # (One cancelled since it was taken off the heap is not put
+            # back: it was not counted among the cancelled timers in it.)
+            timer._scheduled = True
+            heapq.heappush(loop._timers, timer)
+    due.clear()
+
+
+@lowlevel.enable_ki_protection
+async def _serve_timers(loop: LoopCore, due: list[Any]) -> None:
+    """`run_timers`, but for putting back what is due if it raises."""
     while True:
         if due:
-            if loop._frozen or loop._segment_error is not None:
-                # The run is ending (a callback raised KeyboardInterrupt
-                # or SystemExit): they stay due, for the next run. (The
-                # heap is read now: a rebuild replaces the list.)
-                for timer in due:
-                    if not timer._cancelled:
-                        # (One cancelled since it was taken off the heap is
-                        # not put back: it was not counted among the
-                        # cancelled timers in the heap.)
-                        timer._scheduled = True
-                        heapq.heappush(loop._timers, timer)
+            if loop._frozen:
+                # The run is ending (stop(), or a callback raised
+                # KeyboardInterrupt or SystemExit): they stay due.
+                _put_back(loop, due)
             else:
                 run_callbacks(loop, due)
             # (Not kept by this frame until the next timer.)
