@@ -219,21 +219,12 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     standard library's C tasks, which they include: they run as code of no
     task (`call_outside_task`).
 
-    A Ctrl-C is raised in a callback, as asyncio's loop would raise it, but
-    not in the loop's own code around them: this function is protected, so
-    there it is delivered to the segment's main task, which stops the loop
-    (`LoopCore._segment_failed`); `_run_entries`, which calls the
-    callbacks, is not (its own lines between two callbacks stop the loop as
-    a callback's error does)."""
-    try:
-        call_outside_task(loop._kernel, _run_entries, loop, entries)
-    except (SystemExit, KeyboardInterrupt) as exc:
-        # A Ctrl-C on entry to `_run_entries`, before its first line: none
-        # of the callbacks ran (it empties `entries` once it has run or
-        # requeued them all), so they all wait for the next run.
-        requeue_callbacks(entries, loop._pending)
-        entries.clear()
-        loop._segment_failed(exc)
+    A Ctrl-C is raised in a callback, as asyncio's loop would raise it
+    (`Handle._run` and `call_unprotected` are not protected), but not in
+    the loop's own code around them (this function and `_run_entries` are):
+    there it is delivered to the run's main task, which stops the loop
+    (`LoopCore._segment_failed`)."""
+    call_outside_task(loop._kernel, _run_entries, loop, entries)
 
 
 #: Why tether-native code cannot run in a task factory called from a task.
@@ -246,6 +237,20 @@ FACTORY_REASON = (
     "tether.sleep...) needs a tether.aio task, made on a loop without such a "
     "factory"
 )
+
+
+@lowlevel.disable_ki_protection
+def call_unprotected(function: Callable[..., R], *args: Any) -> R:
+    """``function(*args)``, where a Ctrl-C is raised at once, as in user code
+    (for a callback whose frames would otherwise be found under the loop's
+    protected code: a standard-library task's step, a task factory)."""
+    return function(*args)
+
+
+# asyncio's Handle runs a callback: the callback is user code, which a Ctrl-C
+# interrupts (a mark on the code object, consulted only by tether's SIGINT
+# handler, inside a tether run).
+lowlevel.disable_ki_protection(events.Handle._run)
 
 
 def call_outside_task(
@@ -275,7 +280,7 @@ def call_outside_task(
         kernel.current_task = stepped
 
 
-@lowlevel.disable_ki_protection
+@lowlevel.enable_ki_protection
 def _run_entries(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     """`run_callbacks`, with the kernel's current task set aside."""
     # A frame that outlives a callback, in the traceback of an error the
@@ -302,7 +307,7 @@ def _run_entries(loop: LoopCore, entries: list[QueuedCallback]) -> None:
                         # A standard-library task's wakeup: `arg` is the
                         # callback; its arguments and its context follow.
                         args = next(items)
-                        next(items).run(arg, *args)
+                        call_unprotected(next(items).run, arg, *args)
                     else:
                         handle.function(arg)
                 except (SystemExit, KeyboardInterrupt):
@@ -331,10 +336,10 @@ def _run_entries(loop: LoopCore, entries: list[QueuedCallback]) -> None:
                     warn_if_slow(loop, handle, start)
                 handle = arg = None
     except (SystemExit, KeyboardInterrupt) as exc:
-        # From a callback, or a Ctrl-C that landed in this function's own
-        # lines (which are not protected: see `run_callbacks`): stop, and
-        # keep the callbacks not run yet, in order (first: they are kept even
-        # if stopping fails).
+        # From a callback (this function's own lines are protected: the
+        # entries consumed are whole groups): stop, and keep the callbacks
+        # not run yet, in order (first: they are kept even if stopping
+        # fails).
         requeue_callbacks(items, loop._pending)
         loop._segment_failed(exc)
     handle = arg = args = None

@@ -78,6 +78,7 @@ from ._callbacks import (
     LoopCallback,
     QueuedCallback,
     call_outside_task,
+    call_unprotected,
     requeue_callbacks,
     run_callbacks,
 )
@@ -540,7 +541,9 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         if kernel is not None and kernel.current_task is not None:
             # In a task's step the factory runs as code of no task: a task it
             # starts eagerly runs its first step there, not as the caller.
-            task = call_outside_task(kernel, factory, self, coro, why=FACTORY_REASON)
+            task = call_outside_task(
+                kernel, call_unprotected, factory, self, coro, why=FACTORY_REASON
+            )
         else:
             task = factory(self, coro)
         if name is not None:
