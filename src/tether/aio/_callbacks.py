@@ -213,7 +213,8 @@ def run_callbacks(loop: LoopCore, entries: list[QueuedCallback]) -> None:
     of Handles is such a list too), in order. An error in a callback goes
     to the loop's exception handler; a KeyboardInterrupt or SystemExit
     stops the loop (`LoopCore._segment_failed`), and the callbacks not run
-    yet go back to the pending queue. `entries` is empty afterwards.
+    yet go back to the pending queue. The caller empties `entries`
+    afterwards.
 
     Callbacks belong to no kernel task, and neither do the steps of the
     standard library's C tasks, which they include: they run as code of no
@@ -343,7 +344,6 @@ def _run_entries(loop: LoopCore, entries: list[QueuedCallback]) -> None:
         requeue_callbacks(items, loop._pending)
         loop._segment_failed(exc)
     handle = arg = args = None
-    entries.clear()
 
 
 def warn_if_slow(loop: LoopCore, what: Any, start: float) -> None:
