@@ -833,3 +833,118 @@ def test_a_task_with_an_open_tether_nursery_when_the_loop_stops_ends_cancelled()
         assert task.cancelled()
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize(
+    "where", ["future in nursery", "sleep(0) in nursery", "event in nursery", "future in scope"]
+)
+def test_a_task_at_an_asyncio_await_inside_a_tether_scope_when_the_loop_stops_is_cancelled(where):
+    # The same at an asyncio-level await (a future, a bare yield, a parked
+    # aio.Event) inside a tether nursery or cancel scope: the task cannot
+    # leave the kernel with the scope open, so the end of the run cancels
+    # it there. (It used to leave, and the run failed with "Nursery stack
+    # corrupted", or the scope's exit failed in the next run.)
+    loop = aio.new_event_loop()
+    log = []
+
+    async def holder():
+        try:
+            if where == "future in scope":
+                with tether.CancelScope():
+                    await asyncio.sleep(10)
+            else:
+                async with tether.open_nursery() as nursery:
+                    nursery.start_soon(tether.sleep, 10)
+                    if where == "future in nursery":
+                        await asyncio.sleep(10)
+                    elif where == "event in nursery":
+                        await aio.Event().wait()
+                    else:
+                        while True:
+                            await asyncio.sleep(0)
+        except BaseException as exc:
+            log.append(exc)
+            raise
+
+    async def main():
+        task = loop.create_task(holder())
+        await asyncio.sleep(0.01)
+        return task
+
+    try:
+        task = loop.run_until_complete(main())
+        assert task.cancelled()
+        [error] = log
+        if where == "future in scope":
+            assert isinstance(error, tether.Cancelled)
+        else:
+            assert error.split(tether.Cancelled)[1] is None
+        # The next run is unaffected.
+        assert loop.run_until_complete(asyncio.sleep(0.01, "next")) == "next"
+    finally:
+        loop.close()
+
+
+def test_a_tether_scope_cancelled_as_the_loop_stops_is_not_lost():
+    # The scope around an aio task's asyncio await is cancelled in the
+    # iteration where the loop stops: the task gets the cancellation there
+    # and leaves the scope, then waits out of the kernel at its next await.
+    # (The wait used to be detached with the scope still open: the
+    # cancellation was lost and the scope's exit failed in the next run.)
+    loop = aio.new_event_loop()
+    log = []
+    scope = tether.CancelScope()
+
+    async def holder():
+        with scope:
+            await asyncio.sleep(10)
+            log.append("not cancelled")
+        log.append(("left the scope", scope.cancelled_caught))
+        await asyncio.sleep(0.02)
+        log.append("resumed")
+
+    async def main():
+        task = loop.create_task(holder())
+        await asyncio.sleep(0.01)
+        loop.call_soon(scope.cancel)
+        return task
+
+    try:
+        task = loop.run_until_complete(main())
+        assert log == [("left the scope", True)]
+        loop.run_until_complete(task)
+        assert log == [("left the scope", True), "resumed"]
+    finally:
+        loop.close()
+
+
+def test_a_task_that_leaves_its_tether_scope_at_loop_stop_waits_out_of_the_kernel():
+    # A task that catches the segment's Cancelled outside its scope and then
+    # awaits a future leaves the kernel as usual at that await, and resumes
+    # in the next run.
+    loop = aio.new_event_loop()
+    log = []
+
+    async def holder():
+        try:
+            with tether.CancelScope():
+                await asyncio.sleep(10)
+        except tether.Cancelled:
+            log.append("cancelled")
+        await asyncio.sleep(0.02)
+        log.append("resumed")
+        return "done"
+
+    async def main():
+        task = loop.create_task(holder())
+        await asyncio.sleep(0.01)
+        return task
+
+    try:
+        task = loop.run_until_complete(main())
+        assert log == ["cancelled"]
+        assert not task.done()
+        assert loop.run_until_complete(task) == "done"
+        assert log == ["cancelled", "resumed"]
+    finally:
+        loop.close()

@@ -408,6 +408,37 @@ def test_has_open_nurseries_follows_the_nurseries_a_task_has_open():
     assert tether.run(main) == [False, True, False]
 
 
+def test_has_open_cancel_scopes_follows_the_scopes_a_task_is_inside():
+    async def child(seen):
+        task = lowlevel.current_task()
+        seen.append(("child", lowlevel.has_open_cancel_scopes(task)))
+        with tether.move_on_after(10):
+            seen.append(("child in move_on_after", lowlevel.has_open_cancel_scopes(task)))
+
+    async def main():
+        task = lowlevel.current_task()
+        seen = []
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(child, seen)
+            seen.append(("in nursery", lowlevel.has_open_cancel_scopes(task)))
+        seen.append(("after", lowlevel.has_open_cancel_scopes(task)))
+        with tether.CancelScope():
+            seen.append(("in scope", lowlevel.has_open_cancel_scopes(task)))
+        unstarted = FaceTask("not yet", None)
+        lowlevel.init_unstarted_task(unstarted)
+        seen.append(("unstarted", lowlevel.has_open_cancel_scopes(unstarted)))
+        return seen
+
+    assert tether.run(main) == [
+        ("in nursery", True),
+        ("child", False),
+        ("child in move_on_after", True),
+        ("after", False),
+        ("in scope", True),
+        ("unstarted", False),
+    ]
+
+
 def test_code_coroutine_is_what_a_face_task_runs_and_what_its_frames_show():
     gate = tether.Event()
 

@@ -97,6 +97,7 @@ from ._task import (
     Task,
     TaskState,
     _Wakeup,
+    in_tether_scope,
     new_task,
 )
 from ._task_functions import ensure_future
@@ -168,8 +169,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         #: segment runs, outside debug mode (where a wakeup from another
         #: thread is refused, as asyncio's ``call_soon`` refuses it).
         self._wake_inline = False
-        #: Debug mode logs a callback or task step that takes this long
-        #: (seconds), as asyncio's loop does.
+        #: Debug mode logs a callback or task step this slow (seconds).
         self.slow_callback_duration = 0.1
         self._kernel: lowlevel.SteppingState | None = None
         #: The segment's main task: waits (`_main_waiting`) until `_freeze`.
@@ -421,8 +421,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                 self._token = None
             self._thread_reports.segment_ended()
             self._nursery = None
-            # (Still in the run; with no nursery, what they queue waits for
-            # the next segment.)
+            # (With no nursery, what they queue waits for the next segment.)
             self._signals.segment_ending()
             self._drop_time_watch()
             self._wake_inline = False
@@ -478,8 +477,9 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         self._frozen = True
         detach = outcome.Value(_DETACH)
         for task in self._aio_tasks():
-            if task._task_state is WAITING:
-                # It keeps waiting for its future, out of the kernel.
+            if task._task_state is WAITING and not in_tether_scope(task):
+                # It keeps waiting, out of the kernel (inside a tether scope
+                # it cannot: the segment's end cancels it).
                 task._task_state = WAITING_DETACHED
                 lowlevel.reschedule(task, detach)
         if self._main_waiting:

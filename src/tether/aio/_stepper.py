@@ -40,6 +40,7 @@ from ._task import (
     _retry_interrupt,
     _set_result,
     _Wakeup,
+    in_tether_scope,
 )
 
 if TYPE_CHECKING:
@@ -232,7 +233,7 @@ class _Stepper:
                 # out of the kernel's wait), or already queued by the
                 # future's wakeup.
                 return _TASK_EXIT
-            if task._aio_point:
+            if task._aio_point and not in_tether_scope(task):
                 if error is not None and isinstance(error, Cancelled):
                     # At a bare-yield checkpoint when the segment's nursery
                     # was cancelled: it resumes normally next time.
@@ -241,11 +242,12 @@ class _Stepper:
                 task._queue()
                 return _TASK_EXIT
             # Otherwise it waited in tether-native code (a tether.sleep, a
-            # nursery's exit...), woken by the end of the segment or not: it
-            # cannot leave the kernel in the middle of tether code, so it
-            # goes on here, and unwinds with the kernel's Cancelled at its
-            # next tether checkpoint (the segment's nursery is cancelled),
-            # or leaves at its next asyncio-level await.
+            # nursery's exit...) or inside a tether scope, woken by the end
+            # of the segment or not: it cannot leave the kernel in the middle
+            # of tether code, so it goes on here, and unwinds with the
+            # kernel's Cancelled at its next wait (the segment's nursery is
+            # cancelled), or leaves at its next asyncio-level await outside
+            # tether scopes.
         task._task_state = RUNNING
         interrupt = getattr(task, "_interrupt", None)
         if interrupt is not None:

@@ -626,8 +626,8 @@ class Task(StdlibTask[T], lowlevel.Task):
     def _abort_wait(self, raise_cancel: Callable[[], Any]) -> lowlevel.Abort:
         # The kernel cancels the wait: a trio-style scope around the task was
         # cancelled, or the segment is ending (then the task stays waiting
-        # for its future, detached).
-        if self._loop._frozen:
+        # for its future, detached, unless it is inside a tether scope).
+        if self._loop._frozen and not in_tether_scope(self):
             self._task_state = WAITING_DETACHED
         else:
             self._task_state = RUNNING
@@ -636,6 +636,13 @@ class Task(StdlibTask[T], lowlevel.Task):
                 future.remove_done_callback(self._wakeup)
             self._fut_waiter = None
         return lowlevel.Abort.SUCCEEDED
+
+
+def in_tether_scope(task: Task[Any]) -> bool:
+    """Whether `task`, attached, is inside a tether cancel scope or nursery
+    (entered in this segment): it cannot leave the kernel there, so at the
+    end of the segment it is cancelled rather than detached."""
+    return task._loop._nursery is not None and lowlevel.has_open_cancel_scopes(task)
 
 
 def wake_parked(task: Task[Any], error: BaseException | None = None) -> bool:
