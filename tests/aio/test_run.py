@@ -5,6 +5,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import gc
+import inspect
 import signal
 import sys
 import threading
@@ -406,6 +407,93 @@ def test_keyboard_interrupt_in_the_loops_own_code_is_raised_by_run():
     finally:
         sys.settrace(previous)
     assert landed == [True]
+
+
+def _sigint_at_line(function, source_line):
+    """A trace function that raises a real SIGINT once, when `function`
+    reaches the first line (after its first) whose text is `source_line`;
+    tether's handler then decides whether the code there may be
+    interrupted. Returns the tracer and the list it appends to when it
+    fires."""
+    code = function.__code__
+    lines = inspect.getsourcelines(function)[0]
+    target = code.co_firstlineno + next(
+        i for i, text in enumerate(lines) if i and text.strip() == source_line
+    )
+    fired = []
+
+    def local(frame, event, arg):
+        if event == "line" and frame.f_lineno == target and not fired:
+            fired.append(True)
+            signal.raise_signal(signal.SIGINT)
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_code is code else None
+
+    return tracer, fired
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["while the run starts", "while a task is created"],
+)
+def test_ctrl_c_in_the_loops_bookkeeping_loses_nothing(where):
+    # A real Ctrl-C lands in the loop's own code: as a run starts, while it
+    # takes what was queued for it (which was lost: the next run ran none of
+    # it, and one that waited for such a task hung), or in create_task,
+    # after the new task is registered and before it is set up (the loop
+    # then failed on that half-made task, and its next run raised "This
+    # event loop is already running"). The interrupt
+    # is deferred to the loop's main wait: the run raises it, and the next
+    # run finds everything in place.
+    from tether.aio import _loop_core, _task
+
+    loop = aio.new_event_loop()
+    log = []
+
+    async def worker(name):
+        await asyncio.sleep(0)
+        log.append(name)
+
+    if where == "while the run starts":
+        tracer, fired = _sigint_at_line(_loop_core.LoopCore._run_segment, "for item in pending:")
+        loop.call_soon(log.append, "callback")
+        tasks = [loop.create_task(worker("queued task"))]
+        first = asyncio.sleep(0)
+    else:
+        tracer, fired = _sigint_at_line(_task.new_task, "nursery = loop._nursery")
+        tasks = []
+
+        async def first():
+            await asyncio.sleep(0)
+            # (Traced from here: the loop runs.)
+            sys.settrace(tracer)
+            try:
+                tasks.append(loop.create_task(worker("new task")))
+            finally:
+                sys.settrace(None)
+            await asyncio.sleep(0)
+
+        first = first()
+    previous = sys.gettrace()
+    try:
+        if where == "while the run starts":
+            sys.settrace(tracer)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                loop.run_until_complete(first)
+        finally:
+            sys.settrace(previous)
+        assert fired == [True]
+        for task in tasks:
+            loop.run_until_complete(task)
+        if where == "while the run starts":
+            assert log == ["callback", "queued task"]
+        else:
+            assert log == ["new task"]
+    finally:
+        loop.close()
 
 
 def test_a_loop_run_hosted_is_freed_once_closed():

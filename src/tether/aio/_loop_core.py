@@ -354,6 +354,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
 
     # -- one segment -----------------------------------------------------------
 
+    @lowlevel.enable_ki_protection  # (a Ctrl-C goes to the main wait below)
     async def _run_segment(self) -> None:
         agen_hooks = sys.get_asyncgen_hooks()
         sys.set_asyncgen_hooks(
@@ -386,12 +387,11 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                 if self._selector is not None:
                     self._selector.start(nursery)
                 nursery.start_soon(run_timers, self, pop_due_timers(self), name="tether.aio timers")
-                if self._stopping:
-                    # stop() before run_forever(): run one iteration (what is
-                    # queued now runs in the next kernel batch, with us).
-                    await lowlevel.cancel_shielded_checkpoint()
-                    lowlevel.current_tether_token().run_sync_soon(self._freeze, idempotent=True)
                 try:
+                    if self._stopping:
+                        # stop() first: one iteration (queued callbacks run next).
+                        await lowlevel.cancel_shielded_checkpoint()
+                        self._token.run_sync_soon(self._freeze, idempotent=True)
                     if not self._frozen:
                         self._main_waiting = True
                         await lowlevel.wait_task_rescheduled(self._abort_main_wait)

@@ -727,6 +727,7 @@ _set_result = Future.set_result
 _new_task = Task.__new__
 
 
+@lowlevel.enable_ki_protection  # (a half-made task would break the loop)
 def new_task(
     coro: Any,
     loop: LoopCore,
