@@ -835,33 +835,29 @@ def test_a_task_with_an_open_tether_nursery_when_the_loop_stops_ends_cancelled()
         loop.close()
 
 
-@pytest.mark.parametrize(
-    "where", ["future in nursery", "sleep(0) in nursery", "event in nursery", "future in scope"]
-)
-def test_a_task_at_an_asyncio_await_inside_a_tether_scope_when_the_loop_stops_is_cancelled(where):
+@pytest.mark.parametrize("where", ["future", "sleep(0)", "event"])
+def test_a_task_at_an_asyncio_await_inside_a_tether_nursery_when_the_loop_stops_is_cancelled(
+    where,
+):
     # The same at an asyncio-level await (a future, a bare yield, a parked
-    # aio.Event) inside a tether nursery or cancel scope: the task cannot
-    # leave the kernel with the scope open, so the end of the run cancels
-    # it there. (It used to leave, and the run failed with "Nursery stack
-    # corrupted", or the scope's exit failed in the next run.)
+    # aio.Event) inside a tether nursery: the task cannot leave the kernel
+    # with the nursery open (its children end with the run), so the end of
+    # the run cancels it there. (It used to leave, and the run failed with
+    # "Nursery stack corrupted".)
     loop = aio.new_event_loop()
     log = []
 
     async def holder():
         try:
-            if where == "future in scope":
-                with tether.CancelScope():
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(tether.sleep, 10)
+                if where == "future":
                     await asyncio.sleep(10)
-            else:
-                async with tether.open_nursery() as nursery:
-                    nursery.start_soon(tether.sleep, 10)
-                    if where == "future in nursery":
-                        await asyncio.sleep(10)
-                    elif where == "event in nursery":
-                        await aio.Event().wait()
-                    else:
-                        while True:
-                            await asyncio.sleep(0)
+                elif where == "event":
+                    await aio.Event().wait()
+                else:
+                    while True:
+                        await asyncio.sleep(0)
         except BaseException as exc:
             log.append(exc)
             raise
@@ -875,11 +871,70 @@ def test_a_task_at_an_asyncio_await_inside_a_tether_scope_when_the_loop_stops_is
         task = loop.run_until_complete(main())
         assert task.cancelled()
         [error] = log
-        if where == "future in scope":
-            assert isinstance(error, tether.Cancelled)
-        else:
-            assert error.split(tether.Cancelled)[1] is None
+        assert error.split(tether.Cancelled)[1] is None
         # The next run is unaffected.
+        assert loop.run_until_complete(asyncio.sleep(0.01, "next")) == "next"
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("shield", [False, True])
+def test_a_task_at_an_asyncio_await_inside_a_tether_scope_stays_suspended_over_the_stop(shield):
+    # Inside a cancel scope with no nursery open, the task leaves the kernel
+    # at its asyncio-level await, suspended as asyncio's task would be, and
+    # goes on in the next run.
+    loop = aio.new_event_loop()
+    log = []
+
+    async def holder():
+        with tether.CancelScope(shield=shield):
+            await asyncio.sleep(0.02)
+            log.append("woke")
+        return "done"
+
+    async def main():
+        task = loop.create_task(holder())
+        await asyncio.sleep(0.01)
+        return task
+
+    try:
+        task = loop.run_until_complete(main())
+        assert not task.done()
+        assert log == []
+        assert loop.run_until_complete(task) == "done"
+        assert log == ["woke"]
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("where", ["future", "sleep(0)"])
+def test_an_asyncio_await_in_a_shielded_tether_nursery_when_the_loop_stops_raises(where):
+    # A shield keeps the end of the run from cancelling the task, and the
+    # open nursery keeps it from leaving: it gets a RuntimeError that says
+    # so at that await, instead of waiting (or spinning) for ever while the
+    # run waits for it.
+    loop = aio.new_event_loop()
+
+    async def holder():
+        with tether.CancelScope(shield=True):
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(tether.sleep, 0.05)
+                if where == "future":
+                    await asyncio.sleep(10)
+                else:
+                    while True:
+                        await asyncio.sleep(0)
+
+    async def main():
+        task = loop.create_task(holder())
+        await asyncio.sleep(0.01)
+        return task
+
+    try:
+        task = loop.run_until_complete(main())
+        [error] = task.exception().exceptions
+        assert isinstance(error, RuntimeError)
+        assert "shielded tether cancel scope" in str(error)
         assert loop.run_until_complete(asyncio.sleep(0.01, "next")) == "next"
     finally:
         loop.close()
@@ -918,18 +973,19 @@ def test_a_tether_scope_cancelled_as_the_loop_stops_is_not_lost():
         loop.close()
 
 
-def test_a_task_that_leaves_its_tether_scope_at_loop_stop_waits_out_of_the_kernel():
-    # A task that catches the segment's Cancelled outside its scope and then
-    # awaits a future leaves the kernel as usual at that await, and resumes
-    # in the next run.
+def test_a_task_that_leaves_its_tether_nursery_at_loop_stop_waits_out_of_the_kernel():
+    # A task that catches the run's cancellation outside its nursery and
+    # then awaits a future leaves the kernel as usual at that await, and
+    # resumes in the next run.
     loop = aio.new_event_loop()
     log = []
 
     async def holder():
         try:
-            with tether.CancelScope():
+            async with tether.open_nursery() as nursery:
+                nursery.start_soon(tether.sleep, 10)
                 await asyncio.sleep(10)
-        except tether.Cancelled:
+        except BaseExceptionGroup:
             log.append("cancelled")
         await asyncio.sleep(0.02)
         log.append("resumed")

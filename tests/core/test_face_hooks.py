@@ -408,33 +408,38 @@ def test_has_open_nurseries_follows_the_nurseries_a_task_has_open():
     assert tether.run(main) == [False, True, False]
 
 
-def test_has_open_cancel_scopes_follows_the_scopes_a_task_is_inside():
-    async def child(seen):
+def test_cancelled_by_own_scope_tells_the_tasks_own_scopes_from_its_nurserys():
+    seen = []
+
+    async def child(task_status=tether.TASK_STATUS_IGNORED):
         task = lowlevel.current_task()
-        seen.append(("child", lowlevel.has_open_cancel_scopes(task)))
-        with tether.move_on_after(10):
-            seen.append(("child in move_on_after", lowlevel.has_open_cancel_scopes(task)))
+        with tether.CancelScope() as outer:
+            with tether.CancelScope(shield=True) as inner:
+                task_status.started((task, outer, inner))
+                await tether.sleep_forever()
+        seen.append(("child left", outer.cancelled_caught, inner.cancelled_caught))
 
     async def main():
-        task = lowlevel.current_task()
-        seen = []
         async with tether.open_nursery() as nursery:
-            nursery.start_soon(child, seen)
-            seen.append(("in nursery", lowlevel.has_open_cancel_scopes(task)))
-        seen.append(("after", lowlevel.has_open_cancel_scopes(task)))
-        with tether.CancelScope():
-            seen.append(("in scope", lowlevel.has_open_cancel_scopes(task)))
+            task, outer, inner = await nursery.start(child)
+            # Only the nursery's own scope: not a scope of the task's.
+            nursery.cancel_scope.cancel()
+            seen.append(("nursery cancelled", lowlevel.cancelled_by_own_scope(task)))
+            # Its outer scope is hidden by the shield of its inner one.
+            outer.cancel()
+            seen.append(("outer cancelled", lowlevel.cancelled_by_own_scope(task)))
+            inner.cancel()
+            seen.append(("inner cancelled", lowlevel.cancelled_by_own_scope(task)))
         unstarted = FaceTask("not yet", None)
         lowlevel.init_unstarted_task(unstarted)
-        seen.append(("unstarted", lowlevel.has_open_cancel_scopes(unstarted)))
-        return seen
+        seen.append(("unstarted", lowlevel.cancelled_by_own_scope(unstarted)))
 
-    assert tether.run(main) == [
-        ("in nursery", True),
-        ("child", False),
-        ("child in move_on_after", True),
-        ("after", False),
-        ("in scope", True),
+    tether.run(main)
+    assert seen == [
+        ("nursery cancelled", False),
+        ("outer cancelled", False),
+        ("inner cancelled", True),
+        ("child left", False, True),
         ("unstarted", False),
     ]
 

@@ -9,8 +9,8 @@ cancellation. A face's task object that exists before it is started gets
 the values of a task that is not running from `init_unstarted_task`;
 `spawn_order` gives a face an order of its tasks that is the same in every
 run. `has_open_nurseries` tells a face cheaply whether a task has
-trio-style nurseries open, `has_open_cancel_scopes` whether it is inside
-any scope it entered, and `make_cancelled` makes the kernel's
+trio-style nurseries open, `cancelled_by_own_scope` whether a scope it
+entered cancels it, and `make_cancelled` makes the kernel's
 `Cancelled` for a face that aborts a wait as a cancellation would.
 Everything here is exported by `tether.lowlevel`: a face uses these
 rather than the kernel's private fields, which may change.
@@ -262,22 +262,29 @@ def has_open_nurseries(task: Task) -> bool:
     return True if task._child_nurseries else False
 
 
-def has_open_cancel_scopes(task: Task) -> bool:
-    """Whether `task` is inside a cancel scope it entered and has not left
-    yet: a `CancelScope` (``move_on_after`` and the like make one) or a
-    nursery it opened (each has one). False for a task that runs directly
-    under the nursery it was started in, and for one not started. Not a
-    checkpoint; needs no run.
+def cancelled_by_own_scope(task: Task) -> bool:
+    """Whether `task` is cancelled by a cancel scope it entered itself (a
+    `CancelScope`, a ``move_on_*`` or ``fail_*`` block, or the scope of a
+    nursery it opened) rather than by one around the nursery it was started
+    in: such a scope was cancelled (or reached its deadline), and no shield
+    between it and the task hides that. Not a checkpoint; needs no run.
 
-    For a face whose task may stop being a kernel task between two of its
-    steps (`tether.aio`'s tasks leave the kernel when their loop stops):
-    inside a scope it cannot, since the scope belongs to the kernel task.
+    For a face whose task leaves the kernel when its event loop stops
+    (`tether.aio`): the stop cancels every task through the nursery they
+    were started in, and that cancellation is set aside; one of the task's
+    own making must still reach it.
     """
     status = task._cancel_status
-    if status is None:
-        return False
     nursery = task._parent_nursery
-    return nursery is None or nursery._cancel_status is not status
+    outer = nursery._cancel_status if nursery is not None else None
+    while status is not None and status is not outer:
+        scope = status._scope
+        if scope._cancel_called:
+            return True
+        if scope._shield:
+            return False
+        status = status._parent
+    return False
 
 
 def init_unstarted_task(task: Task) -> None:

@@ -88,7 +88,7 @@ from ._selector import Selector
 from ._signals import SignalHandlers
 from ._stdlib import Future as _Future
 from ._stdlib import get_running_loop_or_none, set_running_loop
-from ._stepper import _DETACH, _Stepper
+from ._stepper import _DETACH, _Stepper, release_stuck_tasks
 from ._task import (
     RUNNING,
     STARTING,
@@ -97,8 +97,8 @@ from ._task import (
     Task,
     TaskState,
     _Wakeup,
-    in_tether_scope,
     new_task,
+    stays_at_stop,
 )
 from ._task_functions import ensure_future
 from ._thread_reports import ThreadReports
@@ -406,6 +406,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
                     # run_forever.
                     self._segment_failed(exc)
                 nursery.cancel_scope.cancel()
+                release_stuck_tasks(self)
         except BaseExceptionGroup as group:
             leaf: BaseException = group
             while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
@@ -477,9 +478,8 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         self._frozen = True
         detach = outcome.Value(_DETACH)
         for task in self._aio_tasks():
-            if task._task_state is WAITING and not in_tether_scope(task):
-                # It keeps waiting, out of the kernel (inside a tether scope
-                # it cannot: the segment's end cancels it).
+            if task._task_state is WAITING and not stays_at_stop(task, False):
+                # It keeps waiting, out of the kernel (see `stays_at_stop`).
                 task._task_state = WAITING_DETACHED
                 lowlevel.reschedule(task, detach)
         if self._main_waiting:

@@ -18,6 +18,7 @@ current task for exactly the duration of the coroutine's step.
 
 from __future__ import annotations
 
+import functools
 from asyncio import CancelledError
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from ._task import (
     _retry_interrupt,
     _set_result,
     _Wakeup,
-    in_tether_scope,
+    stays_at_stop,
 )
 
 if TYPE_CHECKING:
@@ -233,21 +234,25 @@ class _Stepper:
                 # out of the kernel's wait), or already queued by the
                 # future's wakeup.
                 return _TASK_EXIT
-            if task._aio_point and not in_tether_scope(task):
-                if error is not None and isinstance(error, Cancelled):
+            cancelled = isinstance(error, Cancelled)
+            if task._aio_point and not stays_at_stop(task, cancelled):
+                if cancelled:
                     # At a bare-yield checkpoint when the segment's nursery
                     # was cancelled: it resumes normally next time.
                     error = None
                 task._set_resume(value, error)
                 task._queue()
                 return _TASK_EXIT
+            if task._aio_point and not cancelled and loop._nursery.cancel_scope.cancel_called:  # type: ignore[union-attr]
+                # It stays, and a shield keeps the segment's cancellation
+                # away: it would go on for ever.
+                error = _stuck_error(task)
             # Otherwise it waited in tether-native code (a tether.sleep, a
-            # nursery's exit...) or inside a tether scope, woken by the end
-            # of the segment or not: it cannot leave the kernel in the middle
-            # of tether code, so it goes on here, and unwinds with the
-            # kernel's Cancelled at its next wait (the segment's nursery is
-            # cancelled), or leaves at its next asyncio-level await outside
-            # tether scopes.
+            # nursery's exit...), woken by the end of the segment or not, or
+            # `stays_at_stop`: it cannot leave the kernel here, so it goes on,
+            # and unwinds with the kernel's Cancelled at its next wait (the
+            # segment's nursery is cancelled), or leaves at its next
+            # asyncio-level await.
         task._task_state = RUNNING
         interrupt = getattr(task, "_interrupt", None)
         if interrupt is not None:
@@ -307,6 +312,29 @@ class _Stepper:
             if token is not None:
                 token.run_sync_soon(_retry_interrupt, task)
         return yielded
+
+
+def _stuck_error(task: Task[Any]) -> RuntimeError:
+    return RuntimeError(
+        f"the event loop stopped while {task!r} was at an asyncio-level await with a tether "
+        "nursery open inside a shielded tether cancel scope: the task can neither leave the "
+        "kernel there (the nursery's tasks end with the loop's run) nor be cancelled (the "
+        "shield); close the nursery, or leave the shielded scope, before the loop stops"
+    )
+
+
+def release_stuck_tasks(loop: LoopCore) -> None:
+    """After the segment's nursery is cancelled: an aio task that stays
+    (`stays_at_stop`) but still waits at an asyncio-level await, which a
+    shield keeps the cancellation from, would wait for ever (the loop runs
+    no more callbacks): its wait ends with `_stuck_error` instead."""
+    for task in sorted(loop._aio_tasks(), key=lowlevel.spawn_order):
+        if task._task_state is WAITING and lowlevel.has_open_nurseries(task):
+            lowlevel.abort_wait(task, functools.partial(_raise, _stuck_error(task)))
+
+
+def _raise(error: BaseException) -> None:
+    raise error
 
 
 def _cancelled_error_of(waiter: Any) -> BaseException | None:

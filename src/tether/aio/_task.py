@@ -626,8 +626,8 @@ class Task(StdlibTask[T], lowlevel.Task):
     def _abort_wait(self, raise_cancel: Callable[[], Any]) -> lowlevel.Abort:
         # The kernel cancels the wait: a trio-style scope around the task was
         # cancelled, or the segment is ending (then the task stays waiting
-        # for its future, detached, unless it is inside a tether scope).
-        if self._loop._frozen and not in_tether_scope(self):
+        # for its future, detached, unless `stays_at_stop`).
+        if self._loop._frozen and not stays_at_stop(self, True):
             self._task_state = WAITING_DETACHED
         else:
             self._task_state = RUNNING
@@ -638,11 +638,14 @@ class Task(StdlibTask[T], lowlevel.Task):
         return lowlevel.Abort.SUCCEEDED
 
 
-def in_tether_scope(task: Task[Any]) -> bool:
-    """Whether `task`, attached, is inside a tether cancel scope or nursery
-    (entered in this segment): it cannot leave the kernel there, so at the
-    end of the segment it is cancelled rather than detached."""
-    return task._loop._nursery is not None and lowlevel.has_open_cancel_scopes(task)
+def stays_at_stop(task: Task[Any], cancelled: bool) -> bool:
+    """Whether `task`, attached and at an asyncio-level await as its segment
+    ends, must unwind in this segment instead of leaving the kernel: it has
+    a tether nursery open (whose children end with the segment), or it is
+    `cancelled` by a tether scope it entered (not to be lost)."""
+    if lowlevel.has_open_nurseries(task):
+        return True
+    return cancelled and lowlevel.cancelled_by_own_scope(task)
 
 
 def wake_parked(task: Task[Any], error: BaseException | None = None) -> bool:
