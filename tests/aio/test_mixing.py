@@ -934,7 +934,7 @@ def test_an_asyncio_await_in_a_shielded_tether_nursery_when_the_loop_stops_raise
         task = loop.run_until_complete(main())
         [error] = task.exception().exceptions
         assert isinstance(error, RuntimeError)
-        assert "shielded tether cancel scope" in str(error)
+        assert "no cancellation reaches" in str(error)
         assert loop.run_until_complete(asyncio.sleep(0.01, "next")) == "next"
     finally:
         loop.close()
@@ -1002,5 +1002,87 @@ def test_a_task_that_leaves_its_tether_nursery_at_loop_stop_waits_out_of_the_ker
         assert not task.done()
         assert loop.run_until_complete(task) == "done"
         assert log == ["cancelled", "resumed"]
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("where", ["aio TaskGroup", "trio-style child"])
+def test_asyncio_waits_no_cancellation_reaches_in_a_tether_nursery_at_loop_stop_raise(where):
+    # Waits that start while the nursery unwinds, which the end of the run
+    # cannot cancel: an aio.TaskGroup waiting (shielded) for its tasks,
+    # which left the kernel at the stop, and a trio-style child's shielded
+    # asyncio.sleep in a finally block. The stopped loop runs no timers or
+    # callbacks, so they would wait for ever: each gets the RuntimeError.
+    loop = aio.new_event_loop()
+    log = []
+
+    async def child():
+        try:
+            await tether.sleep(10)
+        finally:
+            with tether.CancelScope(shield=True):
+                try:
+                    await asyncio.sleep(0.05)
+                except RuntimeError as exc:
+                    log.append(str(exc))
+                    raise
+
+    async def holder():
+        async with tether.open_nursery() as nursery:
+            if where == "aio TaskGroup":
+                async with aio.TaskGroup() as group:
+                    group.create_task(asyncio.sleep(10))
+                    await asyncio.sleep(10)
+            else:
+                nursery.start_soon(child)
+                await asyncio.sleep(10)
+
+    async def main():
+        task = loop.create_task(holder())
+        await asyncio.sleep(0.01)
+        return task
+
+    try:
+        task = loop.run_until_complete(main())
+        assert task.done()
+        errors = task.exception().split(RuntimeError)[0]
+        assert errors is not None
+        assert "no cancellation reaches" in str(errors.exceptions[0])
+        if where == "trio-style child":
+            assert len(log) == 1
+        assert loop.run_until_complete(asyncio.sleep(0.01, "next")) == "next"
+    finally:
+        for pending in asyncio.all_tasks(loop):
+            pending.cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+
+
+def test_a_shielded_asyncio_await_started_after_the_stop_waits_out_of_the_kernel():
+    # A task in tether-native code at the stop goes on in the ending run; its
+    # next asyncio-level await, in a shielded scope with no nursery open,
+    # cannot be cancelled, so the task leaves the kernel there and goes on
+    # in the next run (it used to wait for ever, and the run with it).
+    loop = aio.new_event_loop()
+    log = []
+
+    async def holder():
+        with tether.CancelScope(shield=True):
+            await tether.sleep(0.02)
+            log.append("tether sleep done")
+            await asyncio.sleep(0.01)
+            log.append("asyncio sleep done")
+        return "done"
+
+    async def main():
+        task = loop.create_task(holder())
+        await asyncio.sleep(0.01)
+        return task
+
+    try:
+        task = loop.run_until_complete(main())
+        assert log == ["tether sleep done"]
+        assert loop.run_until_complete(task) == "done"
+        assert log == ["tether sleep done", "asyncio sleep done"]
     finally:
         loop.close()

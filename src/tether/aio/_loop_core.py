@@ -82,13 +82,14 @@ from ._callbacks import (
     requeue_callbacks,
     run_callbacks,
 )
+from ._frozen import DETACH, release_stuck_tasks
 from ._futures import isfuture
 from ._native import adopt
 from ._selector import Selector
 from ._signals import SignalHandlers
 from ._stdlib import Future as _Future
 from ._stdlib import get_running_loop_or_none, set_running_loop
-from ._stepper import _DETACH, _Stepper, release_stuck_tasks
+from ._stepper import _Stepper
 from ._task import (
     RUNNING,
     STARTING,
@@ -163,11 +164,9 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         self._lock = threading.Lock()
         self._token: lowlevel.TetherToken | None = None
         self._nursery: tether.Nursery | None = None
-        #: What the kernel steps for every task, and the segment's kernel.
-        self._stepper: _Stepper | None = None
-        #: Whether ``call_soon`` wakes a waiting task inline: while a
-        #: segment runs, outside debug mode (where a wakeup from another
-        #: thread is refused, as asyncio's ``call_soon`` refuses it).
+        self._stepper: _Stepper | None = None  # (steps every task)
+        #: Whether ``call_soon`` wakes a waiting task inline: in a segment,
+        #: outside debug mode (where it checks the thread, as asyncio's).
         self._wake_inline = False
         #: Debug mode logs a callback or task step this slow (seconds).
         self.slow_callback_duration = 0.1
@@ -177,8 +176,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         self._main_waiting = False
         #: The coroutine origin tracking depth debug mode replaced, or None.
         self._saved_origin_tracking_depth: int | None = None
-        #: The batch that callbacks queued now join; None when something
-        #: entered the kernel's run queue since it opened (see above).
+        #: The batch that callbacks queued now join (None: see above).
         self._open_batch: CallbackBatch | None = None
         #: The batches of the callback runners that wait for work.
         self._idle_batches: list[CallbackBatch] = []
@@ -195,6 +193,8 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         # it, and a reference back would keep the loop in a cycle.)
         self._fired_handle = events.Handle(_noop, (), _FIRED)  # type: ignore[arg-type]
         self._selector: Selector | None = None
+        #: Trio-style tasks waiting for one of this loop's futures (`_native`).
+        self._native_waits: weakref.WeakSet[lowlevel.Task] = weakref.WeakSet()
         #: The buffer every transport reads into (`_transports.read_view`).
         self._read_view: memoryview | None = None
         #: fd -> its open transport (`add_reader` and friends refuse the fd).
@@ -476,7 +476,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         if self._frozen or self._nursery is None:
             return
         self._frozen = True
-        detach = outcome.Value(_DETACH)
+        detach = outcome.Value(DETACH)
         for task in self._aio_tasks():
             if task._task_state is WAITING and not stays_at_stop(task, False):
                 # It keeps waiting, out of the kernel (see `stays_at_stop`).

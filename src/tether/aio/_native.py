@@ -35,6 +35,7 @@ from typing import Any
 import outcome
 
 from .. import lowlevel
+from ._frozen import check_frozen_wait
 from ._futures import loop_of
 
 _WAKE_VALUE: outcome.Value[None] = outcome.Value(None)
@@ -72,12 +73,18 @@ def on_native_foreign_yield(
     if not blocking:
         raise RuntimeError(f"yield was used instead of yield from in {task!r} with {future!r}")
     future._asyncio_future_blocking = False
+    loop = loop_of(future)
+    if loop._frozen:
+        check_frozen_wait(loop, task, False)
     waiting = [True]
+    waits = loop._native_waits
+    waits.add(task)
 
     def wake(_: object) -> None:
         # (The callback may already be queued when the wait is aborted.)
         if waiting[0]:
             waiting[0] = False
+            waits.discard(task)
             lowlevel.reschedule(task, _WAKE_VALUE)
 
     future.add_done_callback(wake)
@@ -86,6 +93,7 @@ def on_native_foreign_yield(
         # A tether scope cancelled the wait: stop waiting; the future is
         # left as it is.
         waiting[0] = False
+        waits.discard(task)
         future.remove_done_callback(wake)
         return lowlevel.Abort.SUCCEEDED
 

@@ -9,7 +9,7 @@ other step goes through `_Stepper._step`. When the coroutine ends,
 `_finish` records the outcome on the task and queues its first done
 callback; the kernel task then ends normally (`lowlevel.TASK_EXIT`). At the
 end of a segment the stepper ends the kernel tasks of the aio tasks that
-leave the kernel (`_DETACH`).
+leave the kernel (`_frozen.DETACH`).
 
 Invariant: the stepper runs only the coroutine of the task the kernel is
 stepping (``current_stepping_state().current_task``), which is asyncio's
@@ -18,7 +18,6 @@ current task for exactly the duration of the coroutine's step.
 
 from __future__ import annotations
 
-import functools
 from asyncio import CancelledError
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ import outcome
 
 from .. import Cancelled, lowlevel
 from ._callbacks import CountingHook, warn_if_slow
+from ._frozen import stuck_error, wait_would_last
 from ._park import PARK
 from ._stdlib import Future, StdlibTask, enter_task, leave_task
 from ._task import (
@@ -46,11 +46,6 @@ from ._task import (
 
 if TYPE_CHECKING:
     from ._loop_core import LoopCore
-
-#: Sent to a parked kernel task at the end of a segment: "leave the kernel,
-#: the aio task keeps waiting for its future".
-_DETACH: Any = object()
-
 
 #: What the stepper gives the kernel for the coroutine's bare ``yield``.
 _CHECKPOINT = lowlevel.CHECKPOINT
@@ -243,10 +238,10 @@ class _Stepper:
                 task._set_resume(value, error)
                 task._queue()
                 return _TASK_EXIT
-            if task._aio_point and not cancelled and loop._nursery.cancel_scope.cancel_called:  # type: ignore[union-attr]
+            if task._aio_point and not cancelled and wait_would_last(loop):
                 # It stays, and a shield keeps the segment's cancellation
                 # away: it would go on for ever.
-                error = _stuck_error(task)
+                error = stuck_error(task)
             # Otherwise it waited in tether-native code (a tether.sleep, a
             # nursery's exit...), woken by the end of the segment or not, or
             # `stays_at_stop`: it cannot leave the kernel here, so it goes on,
@@ -312,29 +307,6 @@ class _Stepper:
             if token is not None:
                 token.run_sync_soon(_retry_interrupt, task)
         return yielded
-
-
-def _stuck_error(task: Task[Any]) -> RuntimeError:
-    return RuntimeError(
-        f"the event loop stopped while {task!r} was at an asyncio-level await with a tether "
-        "nursery open inside a shielded tether cancel scope: the task can neither leave the "
-        "kernel there (the nursery's tasks end with the loop's run) nor be cancelled (the "
-        "shield); close the nursery, or leave the shielded scope, before the loop stops"
-    )
-
-
-def release_stuck_tasks(loop: LoopCore) -> None:
-    """After the segment's nursery is cancelled: an aio task that stays
-    (`stays_at_stop`) but still waits at an asyncio-level await, which a
-    shield keeps the cancellation from, would wait for ever (the loop runs
-    no more callbacks): its wait ends with `_stuck_error` instead."""
-    for task in sorted(loop._aio_tasks(), key=lowlevel.spawn_order):
-        if task._task_state is WAITING and lowlevel.has_open_nurseries(task):
-            lowlevel.abort_wait(task, functools.partial(_raise, _stuck_error(task)))
-
-
-def _raise(error: BaseException) -> None:
-    raise error
 
 
 def _cancelled_error_of(waiter: Any) -> BaseException | None:

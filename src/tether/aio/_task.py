@@ -102,6 +102,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import outcome
 
 from .. import lowlevel
+from ._frozen import check_frozen_wait
 from ._futures import loop_of
 from ._native import on_native_foreign_yield
 from ._park import PARK, WOKEN
@@ -282,9 +283,8 @@ class Task(StdlibTask[T], lowlevel.Task):
     # Set by new_task (declared here for type checkers). Five fields that
     # are rarely set have no slot (8 bytes each on every task):
     # ``_interrupt``, ``_resume``, ``_woken_early`` and ``_cancelled_exc``
-    # (see `_make_cancelled_error`) live in the
-    # instance's ``__dict__`` (which the C future provides, made only when
-    # first needed) while they are set, and are read with a default;
+    # (see `_make_cancelled_error`) live in the instance's ``__dict__`` (the
+    # C future's, made when first needed) while set, read with a default;
     # ``_log_destroy_pending`` (written by `new_task` and by stdlib helpers
     # and ours, read by the C task's finalizer) is the C task's own field.
     #: The coroutine is suspended at an asyncio-level await (a bare yield,
@@ -300,8 +300,7 @@ class Task(StdlibTask[T], lowlevel.Task):
     #: that has no callbacks yet (so that it comes first, as if added with
     #: ``add_done_callback``): a `LoopCallback`, or a `CountingHook`.
     _done_hook: Any
-    #: The future the task waits for (WAITING, WAITING_DETACHED); None once
-    #: its next step starts.
+    #: The future the task waits for (WAITING, WAITING_DETACHED), or None.
     _fut_waiter: Any
     #: The `CancelledError` that replaces the outcome of a tether-native
     #: wait that `cancel()` interrupted (see `_interrupt_native_wait`);
@@ -324,8 +323,7 @@ class Task(StdlibTask[T], lowlevel.Task):
     _slow: bool
     #: Where the task is: a `TaskState`.
     _task_state: TaskState
-    #: The loop (the C future's own field, set by its ``__init__``: no slot
-    #: of ours).
+    #: The loop (the C future's own field, set by its ``__init__``).
     _loop: LoopCore
     #: The done callback the task adds to the futures it waits for (made
     #: once, at its first wait).
@@ -573,6 +571,8 @@ class Task(StdlibTask[T], lowlevel.Task):
         # cancel() pending, are usually started by the stepper's fast path,
         # `_Stepper._send`; the slow path and the other cases come here.)
         self._aio_point = True
+        if self._loop._frozen:
+            check_frozen_wait(self._loop, self, not lowlevel.has_open_nurseries(self))
         if awaited is PARK:
             if not self._must_cancel:
                 # Parked without a future (see `_park.py`).

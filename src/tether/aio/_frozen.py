@@ -1,0 +1,98 @@
+"""Waits that start while a segment ends (see `_loop_core.py`, "Segments").
+
+Once the loop is frozen it runs no more callbacks or timers, so an
+asyncio-level wait started then (a future, a parked `aio.Event`) can only
+end by the segment's cancellation, which its nursery's cancel scope delivers
+to every task. A wait that a shield keeps that cancellation from would last
+for ever, and the run with it. Such a wait is ended here instead: a task
+that can leave the kernel there (an aio task with no tether nursery open)
+is detached, as `LoopCore._freeze` detaches the tasks that wait when the
+segment starts to end; any other gets `stuck_error`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING, Any
+
+import outcome
+
+import tether
+
+from .. import lowlevel
+
+if TYPE_CHECKING:
+    from ._loop_core import LoopCore
+    from ._task import Task
+
+#: Sent to a waiting kernel task at the end of a segment: "leave the kernel,
+#: the aio task keeps waiting for its future".
+DETACH: Any = object()
+
+
+def wait_would_last(loop: LoopCore) -> bool:
+    """Whether an asyncio-level wait that the current task starts now, in
+    `loop`'s ending segment, could never end: the segment's nursery is
+    cancelled, and the current task is not (a shield hides it)."""
+    nursery = loop._nursery
+    return (
+        nursery is not None
+        and nursery.cancel_scope.cancel_called
+        and tether.current_effective_deadline() != -math.inf
+    )
+
+
+def check_frozen_wait(loop: LoopCore, task: Any, can_leave: bool) -> None:
+    """`task`, the current task, starts an asyncio-level wait while `loop`
+    is frozen: if the wait would last for ever (`wait_would_last`), detach
+    the task once it is blocked, if it `can_leave` the kernel, or raise
+    `stuck_error`."""
+    if not wait_would_last(loop):
+        return
+    if not can_leave:
+        raise stuck_error(task)
+    loop._token.run_sync_soon(_detach_if_waiting, task)  # type: ignore[union-attr]
+
+
+def stuck_error(task: Any) -> RuntimeError:
+    return RuntimeError(
+        f"the event loop stopped while {task!r}, which has a tether nursery open (or runs in "
+        "one), was at an asyncio-level await that no cancellation reaches (a shielded tether "
+        "scope, or a TaskGroup waiting for its tasks): the stopped loop runs no callbacks, so it "
+        "would wait for ever, and the nursery's tasks end with the loop's run; close the "
+        "nursery before the loop stops"
+    )
+
+
+def release_stuck_tasks(loop: LoopCore) -> None:
+    """Just after the segment's nursery is cancelled: the aio tasks still
+    waiting at an asyncio-level await are those a shield keeps the
+    cancellation from (the others were interrupted at once), and so are the
+    trio-style tasks still waiting for one of the loop's futures. Detach the
+    aio tasks that can leave the kernel; end the wait of the others with
+    `stuck_error`."""
+    from ._task import WAITING
+
+    for task in sorted(loop._aio_tasks(), key=lowlevel.spawn_order):
+        if task._task_state is WAITING:
+            if lowlevel.has_open_nurseries(task):
+                lowlevel.abort_wait(task, functools.partial(_raise, stuck_error(task)))
+            else:
+                _detach_if_waiting(task)
+    # And the trio-style tasks of the run that wait for one of its futures
+    # (see `_native.py`).
+    for native in sorted(loop._native_waits, key=lowlevel.spawn_order):
+        lowlevel.abort_wait(native, functools.partial(_raise, stuck_error(native)))
+
+
+def _detach_if_waiting(task: Task[Any]) -> None:
+    from ._task import WAITING, WAITING_DETACHED
+
+    if task._task_state is WAITING:
+        task._task_state = WAITING_DETACHED
+        lowlevel.reschedule(task, outcome.Value(DETACH))
+
+
+def _raise(error: BaseException) -> None:
+    raise error
