@@ -1086,3 +1086,47 @@ def test_a_shielded_asyncio_await_started_after_the_stop_waits_out_of_the_kernel
         assert log == ["tether sleep done", "asyncio sleep done"]
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("who", ["aio task", "trio-style child"])
+def test_a_shielded_asyncio_await_with_a_deadline_at_loop_stop_times_out_normally(who):
+    # A shielded cleanup with a deadline (`move_on_after(..., shield=True)`)
+    # around an asyncio-level await as the loop stops: the kernel's
+    # deadlines still run, so the wait ends by its timeout as usual rather
+    # than with the RuntimeError for waits that would last for ever.
+    loop = aio.new_event_loop()
+    log = []
+
+    async def cleanup(name):
+        with tether.move_on_after(0.05, shield=True) as scope:
+            await asyncio.sleep(10)
+        log.append((name, scope.cancelled_caught))
+
+    async def child():
+        try:
+            await tether.sleep(10)
+        finally:
+            await cleanup("child")
+
+    async def holder():
+        async with tether.open_nursery() as nursery:
+            if who == "trio-style child":
+                nursery.start_soon(child)
+                await asyncio.sleep(10)
+            else:
+                try:
+                    await asyncio.sleep(10)
+                finally:
+                    await cleanup("holder")
+
+    async def main():
+        task = loop.create_task(holder())
+        await asyncio.sleep(0.01)
+        return task
+
+    try:
+        task = loop.run_until_complete(main())
+        assert task.cancelled()
+        assert log == [("child" if who == "trio-style child" else "holder", True)]
+    finally:
+        loop.close()

@@ -125,7 +125,12 @@ def format_time(when: float, now: float) -> str:
 def effective_deadline_of(task: Task) -> float:
     """When cancellation reaches `task` by a deadline: the earliest deadline
     of the scopes around it, up to the nearest shield (``-inf`` if it is
-    cancelled already, ``inf`` if none). Only reads."""
+    cancelled already, ``inf`` if none): `current_effective_deadline` for
+    any task. Not a checkpoint; needs no run; only reads.
+
+    For a face that must know whether a task's wait can still end by a
+    cancellation or a deadline (`tether.aio`, after its loop stopped), and
+    for the task tree."""
     status = task._cancel_status
     return math.inf if status is None else status.effective_deadline()
 

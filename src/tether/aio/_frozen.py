@@ -31,16 +31,31 @@ if TYPE_CHECKING:
 DETACH: Any = object()
 
 
-def wait_would_last(loop: LoopCore) -> bool:
-    """Whether an asyncio-level wait that the current task starts now, in
-    `loop`'s ending segment, could never end: the segment's nursery is
-    cancelled, and the current task is not (a shield hides it)."""
+def wait_would_last(loop: LoopCore, task: Any) -> bool:
+    """Whether an asyncio-level wait of `task` (an aio task, or a trio-style
+    task) in `loop`'s ending segment could never end: the segment's nursery
+    is cancelled, `task` runs under it, and neither a cancellation nor a
+    deadline reaches `task` (a shield with no deadline)."""
     nursery = loop._nursery
     return (
         nursery is not None
         and nursery.cancel_scope.cancel_called
-        and tether.current_effective_deadline() != -math.inf
+        and lowlevel.effective_deadline_of(task) == math.inf
+        and _runs_under(task, nursery)
     )
+
+
+def _runs_under(task: Any, nursery: tether.Nursery) -> bool:
+    """Whether `task` is `nursery`'s child, or a descendant of one (a task
+    of a host run, under ``run_hosted``, is not)."""
+    while task is not None:
+        parent = task.parent_nursery
+        if parent is None:
+            return False
+        if parent is nursery:
+            return True
+        task = parent.parent_task
+    return False
 
 
 def check_frozen_wait(loop: LoopCore, task: Any, can_leave: bool) -> None:
@@ -48,7 +63,7 @@ def check_frozen_wait(loop: LoopCore, task: Any, can_leave: bool) -> None:
     is frozen: if the wait would last for ever (`wait_would_last`), detach
     the task once it is blocked, if it `can_leave` the kernel, or raise
     `stuck_error`."""
-    if not wait_would_last(loop):
+    if not wait_would_last(loop, task):
         return
     if not can_leave:
         raise stuck_error(task)
@@ -68,22 +83,28 @@ def stuck_error(task: Any) -> RuntimeError:
 def release_stuck_tasks(loop: LoopCore) -> None:
     """Just after the segment's nursery is cancelled: the aio tasks still
     waiting at an asyncio-level await are those a shield keeps the
-    cancellation from (the others were interrupted at once), and so are the
-    trio-style tasks still waiting for one of the loop's futures. Detach the
-    aio tasks that can leave the kernel; end the wait of the others with
-    `stuck_error`."""
+    cancellation from (the others were interrupted at once), and so may be
+    trio-style tasks waiting for one of the loop's futures. Of those whose
+    wait would last (`wait_would_last`), detach the aio tasks that can leave
+    the kernel; end the wait of the others with `stuck_error`."""
     from ._task import WAITING
 
     for task in sorted(loop._aio_tasks(), key=lowlevel.spawn_order):
-        if task._task_state is WAITING:
+        if task._task_state is WAITING and wait_would_last(loop, task):
             if lowlevel.has_open_nurseries(task):
                 lowlevel.abort_wait(task, functools.partial(_raise, stuck_error(task)))
             else:
                 _detach_if_waiting(task)
-    # And the trio-style tasks of the run that wait for one of its futures
-    # (see `_native.py`).
-    for native in sorted(loop._native_waits, key=lowlevel.spawn_order):
-        lowlevel.abort_wait(native, functools.partial(_raise, stuck_error(native)))
+    # And the trio-style tasks of the segment that wait for one of its
+    # futures (see `_native.py`); one whose future is done already (its
+    # wakeup, a loop callback, would run in the next run) resumes now.
+    waits = loop._native_waits
+    for native in sorted(waits, key=lowlevel.spawn_order):
+        future, wake = waits[native]
+        if future.done():
+            wake(future)
+        elif wait_would_last(loop, native):
+            lowlevel.abort_wait(native, functools.partial(_raise, stuck_error(native)))
 
 
 def _detach_if_waiting(task: Task[Any]) -> None:

@@ -194,7 +194,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         self._fired_handle = events.Handle(_noop, (), _FIRED)  # type: ignore[arg-type]
         self._selector: Selector | None = None
         #: Trio-style tasks waiting for one of this loop's futures (`_native`).
-        self._native_waits: weakref.WeakSet[lowlevel.Task] = weakref.WeakSet()
+        self._native_waits: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         #: The buffer every transport reads into (`_transports.read_view`).
         self._read_view: memoryview | None = None
         #: fd -> its open transport (`add_reader` and friends refuse the fd).

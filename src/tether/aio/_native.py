@@ -74,26 +74,29 @@ def on_native_foreign_yield(
         raise RuntimeError(f"yield was used instead of yield from in {task!r} with {future!r}")
     future._asyncio_future_blocking = False
     loop = loop_of(future)
-    if loop._frozen:
+    if loop._frozen and not future.done():
         check_frozen_wait(loop, task, False)
     waiting = [True]
     waits = loop._native_waits
-    waits.add(task)
 
     def wake(_: object) -> None:
         # (The callback may already be queued when the wait is aborted.)
         if waiting[0]:
             waiting[0] = False
-            waits.discard(task)
+            waits.pop(task, None)
             lowlevel.reschedule(task, _WAKE_VALUE)
 
     future.add_done_callback(wake)
+    waits[task] = (future, wake)
+    if loop._frozen and future.done():
+        # (Its wakeup, a loop callback, would wait for the next run.)
+        loop._token.run_sync_soon(wake, future)
 
     def abort(raise_cancel: Any) -> lowlevel.Abort:
         # A tether scope cancelled the wait: stop waiting; the future is
         # left as it is.
         waiting[0] = False
-        waits.discard(task)
+        waits.pop(task, None)
         future.remove_done_callback(wake)
         return lowlevel.Abort.SUCCEEDED
 

@@ -238,7 +238,7 @@ class _Stepper:
                 task._set_resume(value, error)
                 task._queue()
                 return _TASK_EXIT
-            if task._aio_point and not cancelled and wait_would_last(loop):
+            if task._aio_point and not cancelled and wait_would_last(loop, task):
                 # It stays, and a shield keeps the segment's cancellation
                 # away: it would go on for ever.
                 error = stuck_error(task)
