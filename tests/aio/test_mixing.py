@@ -1130,3 +1130,76 @@ def test_a_shielded_asyncio_await_with_a_deadline_at_loop_stop_times_out_normall
         assert log == [("child" if who == "trio-style child" else "holder", True)]
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("order", ["stop, then set", "set, then stop"])
+def test_a_trio_style_child_whose_future_is_set_as_the_loop_stops_gets_its_value(order):
+    # A trio-style child waits, shielded, for a future of the loop that is
+    # set in the iteration where the loop stops: its wakeup (a loop
+    # callback) would only run in the next run, but the future is done, so
+    # it resumes with the value rather than the error for waits that would
+    # last for ever.
+    loop = aio.new_event_loop()
+    future = loop.create_future()
+    log = []
+
+    async def child():
+        with tether.CancelScope(shield=True):
+            log.append(("child got", await future))
+
+    async def holder():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(child)
+            await asyncio.sleep(10)
+
+    def stop_and_set():
+        if order == "stop, then set":
+            loop.stop()
+            future.set_result(1)
+        else:
+            future.set_result(1)
+            loop.stop()
+
+    try:
+        task = loop.create_task(holder())
+        loop.call_later(0.01, stop_and_set)
+        loop.run_forever()
+        assert log == [("child got", 1)]
+        assert task.cancelled()
+    finally:
+        loop.close()
+
+
+def test_a_host_task_waiting_for_a_hosted_loops_future_is_not_failed_at_its_stop():
+    # Under run_hosted, a trio-style task of the host run (not one of the
+    # loop's) waits for a future of the hosted loop while the loop's run
+    # ends; a background task's cleanup sets it as the loop winds down. The
+    # host task is not in the loop's nursery, so the loop leaves its wait
+    # alone.
+    log = []
+    box = []
+
+    async def host_waiter():
+        await tether.sleep(0.01)
+        future = asyncio.get_running_loop().create_future()
+        box.append(future)
+        log.append(("host got", await future))
+
+    async def background():
+        try:
+            await asyncio.sleep(5)
+        finally:
+            box[0].set_result("late")
+
+    async def main():
+        asyncio.get_running_loop().create_task(background())
+        await asyncio.sleep(0.05)
+        return "main done"
+
+    async def top():
+        async with tether.open_nursery() as nursery:
+            nursery.start_soon(host_waiter)
+            log.append(await aio.run_hosted(main()))
+
+    tether.run(top)
+    assert log == [("host got", "late"), "main done"]
