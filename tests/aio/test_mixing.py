@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sys
 import threading
@@ -805,6 +806,24 @@ def _stock_asyncio_error(coroutine_function):
     raise AssertionError("no error")
 
 
+@contextlib.contextmanager
+def loop_stopped_while(holder):
+    """A new loop whose first run starts `holder()` as a task and ends 10 ms
+    later, with the task wherever it then is: gives ``(loop, task)``, and
+    closes the loop afterwards."""
+    loop = aio.new_event_loop()
+
+    async def main():
+        task = loop.create_task(holder())
+        await asyncio.sleep(0.01)
+        return task
+
+    try:
+        yield loop, loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
 def test_a_task_with_an_open_tether_nursery_when_the_loop_stops_ends_cancelled():
     # The loop stops while an aio task waits inside `async with
     # tether.open_nursery()`, with a child in it. The task cannot leave the
@@ -813,7 +832,6 @@ def test_a_task_with_an_open_tether_nursery_when_the_loop_stops_ends_cancelled()
     # the nursery's exit as if at an asyncio await, left the kernel with the
     # nursery still open, and the run failed with "Nursery stack
     # corrupted".)
-    loop = aio.new_event_loop()
     reached = []
 
     async def holder():
@@ -822,17 +840,9 @@ def test_a_task_with_an_open_tether_nursery_when_the_loop_stops_ends_cancelled()
             reached.append("waiting")
             await tether.sleep(10)
 
-    async def main():
-        task = loop.create_task(holder())
-        await asyncio.sleep(0.01)
-        return task
-
-    try:
-        task = loop.run_until_complete(main())
+    with loop_stopped_while(holder) as (_loop, task):
         assert reached == ["waiting"]
         assert task.cancelled()
-    finally:
-        loop.close()
 
 
 @pytest.mark.parametrize("where", ["future", "sleep(0)", "event"])
@@ -844,7 +854,6 @@ def test_a_task_at_an_asyncio_await_inside_a_tether_nursery_when_the_loop_stops_
     # with the nursery open (its children end with the run), so the end of
     # the run cancels it there. (It used to leave, and the run failed with
     # "Nursery stack corrupted".)
-    loop = aio.new_event_loop()
     log = []
 
     async def holder():
@@ -862,20 +871,12 @@ def test_a_task_at_an_asyncio_await_inside_a_tether_nursery_when_the_loop_stops_
             log.append(exc)
             raise
 
-    async def main():
-        task = loop.create_task(holder())
-        await asyncio.sleep(0.01)
-        return task
-
-    try:
-        task = loop.run_until_complete(main())
+    with loop_stopped_while(holder) as (loop, task):
         assert task.cancelled()
         [error] = log
         assert error.split(tether.Cancelled)[1] is None
         # The next run is unaffected.
         assert loop.run_until_complete(asyncio.sleep(0.01, "next")) == "next"
-    finally:
-        loop.close()
 
 
 @pytest.mark.parametrize("shield", [False, True])
@@ -883,7 +884,6 @@ def test_a_task_at_an_asyncio_await_inside_a_tether_scope_stays_suspended_over_t
     # Inside a cancel scope with no nursery open, the task leaves the kernel
     # at its asyncio-level await, suspended as asyncio's task would be, and
     # goes on in the next run.
-    loop = aio.new_event_loop()
     log = []
 
     async def holder():
@@ -892,19 +892,11 @@ def test_a_task_at_an_asyncio_await_inside_a_tether_scope_stays_suspended_over_t
             log.append("woke")
         return "done"
 
-    async def main():
-        task = loop.create_task(holder())
-        await asyncio.sleep(0.01)
-        return task
-
-    try:
-        task = loop.run_until_complete(main())
+    with loop_stopped_while(holder) as (loop, task):
         assert not task.done()
         assert log == []
         assert loop.run_until_complete(task) == "done"
         assert log == ["woke"]
-    finally:
-        loop.close()
 
 
 @pytest.mark.parametrize("where", ["future", "sleep(0)"])
@@ -913,7 +905,6 @@ def test_an_asyncio_await_in_a_shielded_tether_nursery_when_the_loop_stops_raise
     # open nursery keeps it from leaving: it gets a RuntimeError that says
     # so at that await, instead of waiting (or spinning) for ever while the
     # run waits for it.
-    loop = aio.new_event_loop()
 
     async def holder():
         with tether.CancelScope(shield=True):
@@ -925,19 +916,11 @@ def test_an_asyncio_await_in_a_shielded_tether_nursery_when_the_loop_stops_raise
                     while True:
                         await asyncio.sleep(0)
 
-    async def main():
-        task = loop.create_task(holder())
-        await asyncio.sleep(0.01)
-        return task
-
-    try:
-        task = loop.run_until_complete(main())
+    with loop_stopped_while(holder) as (loop, task):
         [error] = task.exception().exceptions
         assert isinstance(error, RuntimeError)
         assert "no cancellation reaches" in str(error)
         assert loop.run_until_complete(asyncio.sleep(0.01, "next")) == "next"
-    finally:
-        loop.close()
 
 
 def test_a_tether_scope_cancelled_as_the_loop_stops_is_not_lost():
@@ -977,7 +960,6 @@ def test_a_task_that_leaves_its_tether_nursery_at_loop_stop_waits_out_of_the_ker
     # A task that catches the run's cancellation outside its nursery and
     # then awaits a future leaves the kernel as usual at that await, and
     # resumes in the next run.
-    loop = aio.new_event_loop()
     log = []
 
     async def holder():
@@ -991,19 +973,11 @@ def test_a_task_that_leaves_its_tether_nursery_at_loop_stop_waits_out_of_the_ker
         log.append("resumed")
         return "done"
 
-    async def main():
-        task = loop.create_task(holder())
-        await asyncio.sleep(0.01)
-        return task
-
-    try:
-        task = loop.run_until_complete(main())
+    with loop_stopped_while(holder) as (loop, task):
         assert log == ["cancelled"]
         assert not task.done()
         assert loop.run_until_complete(task) == "done"
         assert log == ["cancelled", "resumed"]
-    finally:
-        loop.close()
 
 
 @pytest.mark.parametrize("where", ["aio TaskGroup", "trio-style child"])
@@ -1063,7 +1037,6 @@ def test_a_shielded_asyncio_await_started_after_the_stop_waits_out_of_the_kernel
     # next asyncio-level await, in a shielded scope with no nursery open,
     # cannot be cancelled, so the task leaves the kernel there and goes on
     # in the next run (it used to wait for ever, and the run with it).
-    loop = aio.new_event_loop()
     log = []
 
     async def holder():
@@ -1074,18 +1047,10 @@ def test_a_shielded_asyncio_await_started_after_the_stop_waits_out_of_the_kernel
             log.append("asyncio sleep done")
         return "done"
 
-    async def main():
-        task = loop.create_task(holder())
-        await asyncio.sleep(0.01)
-        return task
-
-    try:
-        task = loop.run_until_complete(main())
+    with loop_stopped_while(holder) as (loop, task):
         assert log == ["tether sleep done"]
         assert loop.run_until_complete(task) == "done"
         assert log == ["tether sleep done", "asyncio sleep done"]
-    finally:
-        loop.close()
 
 
 @pytest.mark.parametrize("who", ["aio task", "trio-style child"])
@@ -1094,7 +1059,6 @@ def test_a_shielded_asyncio_await_with_a_deadline_at_loop_stop_times_out_normall
     # around an asyncio-level await as the loop stops: the kernel's
     # deadlines still run, so the wait ends by its timeout as usual rather
     # than with the RuntimeError for waits that would last for ever.
-    loop = aio.new_event_loop()
     log = []
 
     async def cleanup(name):
@@ -1119,17 +1083,9 @@ def test_a_shielded_asyncio_await_with_a_deadline_at_loop_stop_times_out_normall
                 finally:
                     await cleanup("holder")
 
-    async def main():
-        task = loop.create_task(holder())
-        await asyncio.sleep(0.01)
-        return task
-
-    try:
-        task = loop.run_until_complete(main())
+    with loop_stopped_while(holder) as (_loop, task):
         assert task.cancelled()
         assert log == [("child" if who == "trio-style child" else "holder", True)]
-    finally:
-        loop.close()
 
 
 @pytest.mark.parametrize("order", ["stop, then set", "set, then stop"])
