@@ -29,6 +29,28 @@ if TYPE_CHECKING:
 #: Sent to a waiting kernel task at the end of a segment: "leave the kernel,
 #: the aio task keeps waiting for its future".
 DETACH: Any = object()
+_DETACH_VALUE = outcome.Value(DETACH)
+
+
+def stays_at_stop(task: Any, cancelled: bool) -> bool:
+    """Whether the aio task `task`, attached and at an asyncio-level await
+    as its segment ends, must unwind in this segment instead of leaving the
+    kernel: it has a tether nursery open (whose children end with the
+    segment), or it is `cancelled` by a tether scope it entered (not to be
+    lost)."""
+    if lowlevel.has_open_nurseries(task):
+        return True
+    return cancelled and lowlevel.cancelled_by_own_scope(task)
+
+
+def detach_if_waiting(task: Task[Any]) -> None:
+    """Let the aio task `task`, if it waits for its future in the kernel,
+    leave the kernel and go on waiting (the stepper ends its kernel task)."""
+    from ._task import WAITING, WAITING_DETACHED
+
+    if task._task_state is WAITING:
+        task._task_state = WAITING_DETACHED
+        lowlevel.reschedule(task, _DETACH_VALUE)
 
 
 def wait_would_last(loop: LoopCore, task: Any) -> bool:
@@ -67,7 +89,7 @@ def check_frozen_wait(loop: LoopCore, task: Any, can_leave: bool) -> None:
         return
     if not can_leave:
         raise stuck_error(task)
-    loop._token.run_sync_soon(_detach_if_waiting, task)  # type: ignore[union-attr]
+    loop._token.run_sync_soon(detach_if_waiting, task)  # type: ignore[union-attr]
 
 
 def stuck_error(task: Any) -> RuntimeError:
@@ -91,10 +113,10 @@ def release_stuck_tasks(loop: LoopCore) -> None:
 
     for task in sorted(loop._aio_tasks(), key=lowlevel.spawn_order):
         if task._task_state is WAITING and wait_would_last(loop, task):
-            if lowlevel.has_open_nurseries(task):
+            if stays_at_stop(task, False):
                 lowlevel.abort_wait(task, functools.partial(_raise, stuck_error(task)))
             else:
-                _detach_if_waiting(task)
+                detach_if_waiting(task)
     # And the trio-style tasks of the segment that wait for one of its
     # futures (see `_native.py`); one whose future is done already (its
     # wakeup, a loop callback, would run in the next run) resumes now.
@@ -105,14 +127,6 @@ def release_stuck_tasks(loop: LoopCore) -> None:
             wake(future)
         elif wait_would_last(loop, native):
             lowlevel.abort_wait(native, functools.partial(_raise, stuck_error(native)))
-
-
-def _detach_if_waiting(task: Task[Any]) -> None:
-    from ._task import WAITING, WAITING_DETACHED
-
-    if task._task_state is WAITING:
-        task._task_state = WAITING_DETACHED
-        lowlevel.reschedule(task, outcome.Value(DETACH))
 
 
 def _raise(error: BaseException) -> None:

@@ -65,8 +65,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
-import outcome
-
 import tether
 
 from .. import RunFinishedError, lowlevel
@@ -82,7 +80,7 @@ from ._callbacks import (
     requeue_callbacks,
     run_callbacks,
 )
-from ._frozen import DETACH, release_stuck_tasks
+from ._frozen import detach_if_waiting, release_stuck_tasks, stays_at_stop
 from ._futures import isfuture
 from ._native import adopt
 from ._selector import Selector
@@ -99,7 +97,6 @@ from ._task import (
     TaskState,
     _Wakeup,
     new_task,
-    stays_at_stop,
 )
 from ._task_functions import ensure_future
 from ._thread_reports import ThreadReports
@@ -194,7 +191,7 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         self._fired_handle = events.Handle(_noop, (), _FIRED)  # type: ignore[arg-type]
         self._selector: Selector | None = None
         #: Trio-style tasks waiting for one of this loop's futures (`_native`).
-        self._native_waits: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._native_waits: dict[lowlevel.Task, Any] = {}
         #: The buffer every transport reads into (`_transports.read_view`).
         self._read_view: memoryview | None = None
         #: fd -> its open transport (`add_reader` and friends refuse the fd).
@@ -476,12 +473,10 @@ class LoopCore(TimerMethods, asyncio.AbstractEventLoop):
         if self._frozen or self._nursery is None:
             return
         self._frozen = True
-        detach = outcome.Value(DETACH)
         for task in self._aio_tasks():
             if task._task_state is WAITING and not stays_at_stop(task, False):
                 # It keeps waiting, out of the kernel (see `stays_at_stop`).
-                task._task_state = WAITING_DETACHED
-                lowlevel.reschedule(task, detach)
+                detach_if_waiting(task)
         if self._main_waiting:
             self._main_waiting = False
             lowlevel.reschedule(self._main_ktask)  # type: ignore[arg-type]

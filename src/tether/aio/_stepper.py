@@ -25,7 +25,7 @@ import outcome
 
 from .. import Cancelled, lowlevel
 from ._callbacks import CountingHook, warn_if_slow
-from ._frozen import stuck_error, wait_would_last
+from ._frozen import stays_at_stop, stuck_error, wait_would_last
 from ._park import PARK
 from ._stdlib import Future, StdlibTask, enter_task, leave_task
 from ._task import (
@@ -41,7 +41,6 @@ from ._task import (
     _retry_interrupt,
     _set_result,
     _Wakeup,
-    stays_at_stop,
 )
 
 if TYPE_CHECKING:

@@ -102,7 +102,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import outcome
 
 from .. import lowlevel
-from ._frozen import check_frozen_wait
+from ._frozen import check_frozen_wait, stays_at_stop
 from ._futures import loop_of
 from ._native import on_native_foreign_yield
 from ._park import PARK, WOKEN
@@ -572,7 +572,7 @@ class Task(StdlibTask[T], lowlevel.Task):
         # `_Stepper._send`; the slow path and the other cases come here.)
         self._aio_point = True
         if self._loop._frozen:
-            check_frozen_wait(self._loop, self, not lowlevel.has_open_nurseries(self))
+            check_frozen_wait(self._loop, self, not stays_at_stop(self, False))
         if awaited is PARK:
             if not self._must_cancel:
                 # Parked without a future (see `_park.py`).
@@ -636,16 +636,6 @@ class Task(StdlibTask[T], lowlevel.Task):
                 future.remove_done_callback(self._wakeup)
             self._fut_waiter = None
         return lowlevel.Abort.SUCCEEDED
-
-
-def stays_at_stop(task: Task[Any], cancelled: bool) -> bool:
-    """Whether `task`, attached and at an asyncio-level await as its segment
-    ends, must unwind in this segment instead of leaving the kernel: it has
-    a tether nursery open (whose children end with the segment), or it is
-    `cancelled` by a tether scope it entered (not to be lost)."""
-    if lowlevel.has_open_nurseries(task):
-        return True
-    return cancelled and lowlevel.cancelled_by_own_scope(task)
 
 
 def wake_parked(task: Task[Any], error: BaseException | None = None) -> bool:
