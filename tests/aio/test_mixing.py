@@ -807,15 +807,19 @@ def _stock_asyncio_error(coroutine_function):
 
 
 @contextlib.contextmanager
-def loop_stopped_while(holder):
+def loop_stopped_while(holder, at_stop=None):
     """A new loop whose first run starts `holder()` as a task and ends 10 ms
-    later, with the task wherever it then is: gives ``(loop, task)``, and
-    closes the loop afterwards."""
-    loop = aio.new_event_loop()
+    later, with the task wherever it then is, after calling `at_stop` in the
+    run's last iteration if given: gives ``(loop, task)``, and closes the
+    loop afterwards. (A virtual clock that jumps to the next timer when
+    every task waits, and runs at real speed while one spins on sleep(0).)"""
+    loop = aio.new_event_loop(clock=MockClock(rate=1, autojump_threshold=0))
 
     async def main():
         task = loop.create_task(holder())
         await asyncio.sleep(0.01)
+        if at_stop is not None:
+            loop.call_soon(at_stop)
         return task
 
     try:
@@ -929,7 +933,6 @@ def test_a_tether_scope_cancelled_as_the_loop_stops_is_not_lost():
     # and leaves the scope, then waits out of the kernel at its next await.
     # (The wait used to be detached with the scope still open: the
     # cancellation was lost and the scope's exit failed in the next run.)
-    loop = aio.new_event_loop()
     log = []
     scope = tether.CancelScope()
 
@@ -941,19 +944,10 @@ def test_a_tether_scope_cancelled_as_the_loop_stops_is_not_lost():
         await asyncio.sleep(0.02)
         log.append("resumed")
 
-    async def main():
-        task = loop.create_task(holder())
-        await asyncio.sleep(0.01)
-        loop.call_soon(scope.cancel)
-        return task
-
-    try:
-        task = loop.run_until_complete(main())
+    with loop_stopped_while(holder, at_stop=scope.cancel) as (loop, task):
         assert log == [("left the scope", True)]
         loop.run_until_complete(task)
         assert log == [("left the scope", True), "resumed"]
-    finally:
-        loop.close()
 
 
 def test_a_task_that_leaves_its_tether_nursery_at_loop_stop_waits_out_of_the_kernel():
@@ -987,7 +981,7 @@ def test_asyncio_waits_no_cancellation_reaches_in_a_tether_nursery_at_loop_stop_
     # which left the kernel at the stop, and a trio-style child's shielded
     # asyncio.sleep in a finally block. The stopped loop runs no timers or
     # callbacks, so they would wait for ever: each gets the RuntimeError.
-    loop = aio.new_event_loop()
+    loop = aio.new_event_loop(clock=MockClock(autojump_threshold=0))
     log = []
 
     async def child():
@@ -1095,7 +1089,7 @@ def test_a_trio_style_child_whose_future_is_set_as_the_loop_stops_gets_its_value
     # callback) would only run in the next run, but the future is done, so
     # it resumes with the value rather than the error for waits that would
     # last for ever.
-    loop = aio.new_event_loop()
+    loop = aio.new_event_loop(clock=MockClock(autojump_threshold=0))
     future = loop.create_future()
     log = []
 
@@ -1157,5 +1151,5 @@ def test_a_host_task_waiting_for_a_hosted_loops_future_is_not_failed_at_its_stop
             nursery.start_soon(host_waiter)
             log.append(await aio.run_hosted(main()))
 
-    tether.run(top)
+    tether.run(top, clock=MockClock(autojump_threshold=0))
     assert log == [("host got", "late"), "main done"]
