@@ -15,6 +15,7 @@ import pytest
 
 import tether
 from tether import aio
+from tether.testing import MockClock
 
 from .conftest import run_virtual
 
@@ -1022,7 +1023,7 @@ def test_an_error_in_the_loops_own_code_after_a_system_exit_leaves_the_loop_usab
         await asyncio.sleep(0.05)
         return "second done"
 
-    loop = aio.new_event_loop()
+    loop = aio.new_event_loop(clock=MockClock(autojump_threshold=0))
     try:
         previous = sys.gettrace()
         sys.settrace(tracer)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
 import pytest
 
 from tether import aio
+from tether.testing import MockClock
 
 
 def first_turns(new_loop):
@@ -193,14 +193,15 @@ def test_due_timers_survive_an_error_in_the_loops_own_code():
                 raise RuntimeError("the loop's own code failed")
         return None
 
-    loop = aio.new_event_loop()
+    clock = MockClock(autojump_threshold=0)
+    loop = aio.new_event_loop(clock=clock)
 
     async def main():
         loop.call_later(0.005, fired.append, "timer")
         await asyncio.sleep(0)
         # One batch during which the timer falls due; then one in which the
         # error happens.
-        loop.call_soon(time.sleep, 0.02)
+        loop.call_soon(clock.jump, 0.02)
         await asyncio.sleep(0)
         loop.call_soon(trigger)
         await asyncio.sleep(0.1)
