@@ -615,3 +615,9 @@ def test_stepping_state_reschedule_wakes_a_waiting_task():
         assert woken == ["hello"]
 
     tether.run(main)
+
+
+@pytest.mark.parametrize("door", [lowlevel.cancelled_by_own_scope, lowlevel.effective_deadline_of])
+def test_the_task_reading_doors_reject_what_is_not_a_task(door):
+    with pytest.raises(TypeError, match=r"expected a tether\.lowlevel\.Task, got 'a name'"):
+        door("a name")

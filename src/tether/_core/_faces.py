@@ -273,8 +273,16 @@ def cancelled_by_own_scope(task: Task) -> bool:
     (`tether.aio`): the stop cancels every task through the nursery they
     were started in, and that cancellation is set aside; one of the task's
     own making must still reach it.
+
+    Raises:
+      TypeError: if `task` is not a `Task`.
     """
-    status = task._cancel_status
+    try:
+        status = task._cancel_status
+    except AttributeError:
+        raise TypeError(
+            f"cancelled_by_own_scope() expected a tether.lowlevel.Task, got {task!r}"
+        ) from None
     nursery = task._parent_nursery
     outer = nursery._cancel_status if nursery is not None else None
     while status is not None and status is not outer:

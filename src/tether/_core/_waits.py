@@ -130,8 +130,16 @@ def effective_deadline_of(task: Task) -> float:
 
     For a face that must know whether a task's wait can still end by a
     cancellation or a deadline (`tether.aio`, after its loop stopped), and
-    for the task tree."""
-    status = task._cancel_status
+    for the task tree.
+
+    Raises:
+      TypeError: if `task` is not a `Task`."""
+    try:
+        status = task._cancel_status
+    except AttributeError:
+        raise TypeError(
+            f"effective_deadline_of() expected a tether.lowlevel.Task, got {task!r}"
+        ) from None
     return math.inf if status is None else status.effective_deadline()
 
 
